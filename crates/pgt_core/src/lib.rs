@@ -1,0 +1,28 @@
+//! # pgt_core
+//!
+//! The vocabulary every part of pg_trickle shares, as plain Rust with no PostgreSQL
+//! dependency: refresh modes, schedules, statuses, output-column rules, row identities
+//! and the typed error they report. The extension crate maps [`CoreError`] to a
+//! PostgreSQL ERROR with a SQLSTATE in exactly one place.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`error`] | [`CoreError`], the one error enum of this crate |
+//! | [`refresh_mode`] | `FULL` / `DIFFERENTIAL` / `AUTO` and how AUTO resolves |
+//! | [`schedule`] | durations (`'1h30m'`), cron expressions, `'calculated'` |
+//! | [`status`] | the lifecycle status of a stream table |
+//! | [`columns`] | rules for the output columns of a defining query |
+//! | [`row_id`] | the 64-bit xxHash row identity behind `__pgt_row_id` |
+
+pub mod columns;
+pub mod error;
+pub mod refresh_mode;
+pub mod row_id;
+pub mod schedule;
+pub mod status;
+
+pub use columns::{validate_output_columns, OutputColumn, RESERVED_COLUMN_PREFIX, ROW_ID_COLUMN};
+pub use error::CoreError;
+pub use refresh_mode::RefreshMode;
+pub use schedule::Schedule;
+pub use status::StreamTableStatus;

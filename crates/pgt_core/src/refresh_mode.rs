@@ -1,0 +1,71 @@
+//! Refresh modes. `FULL` recomputes the defining query; `DIFFERENTIAL` applies only the
+//! change since the last refresh; `AUTO` picks DIFFERENTIAL when the query can be
+//! maintained incrementally and FULL otherwise, recording why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::CoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefreshMode {
+    Full,
+    Differential,
+    Auto,
+}
+
+impl RefreshMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshMode::Full => "FULL",
+            RefreshMode::Differential => "DIFFERENTIAL",
+            RefreshMode::Auto => "AUTO",
+        }
+    }
+}
+
+impl fmt::Display for RefreshMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RefreshMode {
+    type Err = CoreError;
+
+    /// Case-insensitive, surrounding whitespace ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "FULL" => Ok(RefreshMode::Full),
+            "DIFFERENTIAL" => Ok(RefreshMode::Differential),
+            "AUTO" => Ok(RefreshMode::Auto),
+            _ => Err(CoreError::InvalidRefreshMode { given: s.to_string() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_case_insensitively() {
+        assert_eq!("full".parse::<RefreshMode>(), Ok(RefreshMode::Full));
+        assert_eq!(" Differential ".parse::<RefreshMode>(), Ok(RefreshMode::Differential));
+        assert_eq!("AUTO".parse::<RefreshMode>(), Ok(RefreshMode::Auto));
+    }
+
+    #[test]
+    fn rejects_unknown() {
+        for bad in ["", "incremental", "FULL;", "fu ll"] {
+            assert!(matches!(bad.parse::<RefreshMode>(), Err(CoreError::InvalidRefreshMode { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for m in [RefreshMode::Full, RefreshMode::Differential, RefreshMode::Auto] {
+            assert_eq!(m.as_str().parse::<RefreshMode>(), Ok(m));
+        }
+    }
+}

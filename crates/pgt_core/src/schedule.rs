@@ -1,0 +1,188 @@
+//! Schedules. A stream table's schedule says how fresh it must be kept:
+//!
+//! * a duration — `'30s'`, `'5m'`, `'1h'`, `'1d'`, `'1w'`, compounds like `'1h30m'` — the
+//!   longest the data may lag behind its sources;
+//! * a standard 5-field cron expression (`'*/5 * * * *'`, or a nickname like `'@hourly'`);
+//! * `'calculated'` (or SQL NULL): "as often as the stream tables that read me need".
+//!
+//! Parsing is strict: a malformed schedule is an error, never a silent default.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::CoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Refresh so the data is never older than this.
+    Every(Duration),
+    /// Refresh at the times a 5-field cron expression names (kept as written).
+    Cron(String),
+    /// Inherit the tightest schedule of the stream tables that read this one.
+    Calculated,
+}
+
+impl Schedule {
+    /// Parses the user's schedule text. `None` (SQL NULL) means [`Schedule::Calculated`].
+    pub fn parse(text: Option<&str>) -> Result<Schedule, CoreError> {
+        let Some(raw) = text else { return Ok(Schedule::Calculated) };
+        let s = raw.trim();
+        let invalid = |reason: String| CoreError::InvalidSchedule { given: raw.to_string(), reason };
+        if s.is_empty() {
+            return Err(invalid("The schedule is empty.".into()));
+        }
+        if s.eq_ignore_ascii_case("calculated") {
+            return Ok(Schedule::Calculated);
+        }
+        if s.starts_with('@') || s.split_whitespace().count() > 1 {
+            let fields = s.split_whitespace().count();
+            if !s.starts_with('@') && fields != 5 {
+                return Err(invalid(format!(
+                    "A cron expression needs exactly 5 fields (minute hour day-of-month month day-of-week), found {fields}."
+                )));
+            }
+            return match croner::Cron::new(s).parse() {
+                Ok(_) => Ok(Schedule::Cron(s.to_string())),
+                Err(e) => Err(invalid(format!("The cron expression is not valid: {e}."))),
+            };
+        }
+        parse_duration(s).map(Schedule::Every).map_err(invalid)
+    }
+
+    /// The canonical text stored in the catalog (`NULL` for calculated).
+    pub fn to_catalog_text(&self) -> Option<String> {
+        match self {
+            Schedule::Calculated => None,
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Every(d) => f.write_str(&format_duration(*d)),
+            Schedule::Cron(c) => f.write_str(c),
+            Schedule::Calculated => f.write_str("calculated"),
+        }
+    }
+}
+
+const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+
+/// Parses `<number><unit>` groups (units w, d, h, m, s; each at most once, largest first).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total: u64 = 0;
+    let mut last_unit_rank: Option<usize> = None;
+    let mut digits = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let lower = ch.to_ascii_lowercase();
+        let Some(rank) = UNITS.iter().position(|(u, _)| *u == lower) else {
+            return Err(format!("\"{ch}\" is not a duration unit; use s, m, h, d or w."));
+        };
+        if digits.is_empty() {
+            return Err(format!("The unit \"{ch}\" has no number before it."));
+        }
+        if let Some(prev) = last_unit_rank {
+            if rank <= prev {
+                return Err("Duration units must appear at most once, largest first (as in '1h30m').".into());
+            }
+        }
+        let n: u64 = digits.parse().map_err(|_| "The number is too large.".to_string())?;
+        total = n
+            .checked_mul(UNITS[rank].1)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| "The duration is too large.".to_string())?;
+        digits.clear();
+        last_unit_rank = Some(rank);
+    }
+    if !digits.is_empty() {
+        return Err("A number needs a unit (s, m, h, d or w), as in '30s'.".into());
+    }
+    if total == 0 {
+        return Err("The duration must be positive.".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a whole-second duration in the same unit syntax, largest units first.
+fn format_duration(d: Duration) -> String {
+    let mut rest = d.as_secs();
+    let mut out = String::new();
+    for (unit, secs) in UNITS {
+        if rest >= secs {
+            out.push_str(&format!("{}{}", rest / secs, unit));
+            rest %= secs;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secs(s: &str) -> u64 {
+        match Schedule::parse(Some(s)).unwrap() {
+            Schedule::Every(d) => d.as_secs(),
+            other => panic!("{s} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(secs("30s"), 30);
+        assert_eq!(secs("5m"), 300);
+        assert_eq!(secs("1h"), 3600);
+        assert_eq!(secs("1d"), 86_400);
+        assert_eq!(secs("1w"), 604_800);
+        assert_eq!(secs("1h30m"), 5400);
+        assert_eq!(secs(" 2D3H "), 2 * 86_400 + 3 * 3600);
+        assert_eq!(secs("90s"), 90);
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in ["", "   ", "0s", "5", "m", "5x", "1m1h", "1h1h", "-5m", "1.5h", "5 m", "99999999999999999999s", "1h 30m"] {
+            assert!(matches!(Schedule::parse(Some(bad)), Err(CoreError::InvalidSchedule { .. })), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn cron() {
+        assert_eq!(Schedule::parse(Some("*/5 * * * *")), Ok(Schedule::Cron("*/5 * * * *".into())));
+        assert_eq!(Schedule::parse(Some("0 3 * * 1-5")), Ok(Schedule::Cron("0 3 * * 1-5".into())));
+        assert!(matches!(Schedule::parse(Some("@hourly")), Ok(Schedule::Cron(_))));
+        for bad in ["61 * * * *", "* * * *", "0 0 * * * *", "a b c d e", "@sometimes"] {
+            assert!(Schedule::parse(Some(bad)).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn calculated() {
+        assert_eq!(Schedule::parse(None), Ok(Schedule::Calculated));
+        assert_eq!(Schedule::parse(Some("CALCULATED")), Ok(Schedule::Calculated));
+        assert_eq!(Schedule::Calculated.to_catalog_text(), None);
+    }
+
+    proptest! {
+        #[test]
+        fn duration_display_round_trips(n in 1u64..10_000_000) {
+            let s = Schedule::Every(Duration::from_secs(n));
+            prop_assert_eq!(Schedule::parse(Some(&s.to_string())).unwrap(), s);
+        }
+
+        #[test]
+        fn never_panics(s in "\\PC{0,20}") {
+            let _ = Schedule::parse(Some(&s));
+        }
+    }
+}

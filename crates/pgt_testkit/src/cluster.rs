@@ -1,0 +1,271 @@
+//! Starting, sharing and reaping the throwaway cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use postgres::{Client, NoTls};
+
+/// The PostgreSQL port; the socket lives in a private directory, so it never collides.
+const PORT: u16 = 5432;
+const TEMPLATE_DB: &str = "pgt_template";
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    pub bindir: PathBuf,
+    pub root: PathBuf,
+    pub datadir: PathBuf,
+    pub socket_dir: PathBuf,
+    pub log_file: PathBuf,
+    pub superuser: String,
+    create_db_lock: Mutex<()>,
+    next_db: AtomicUsize,
+}
+
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+
+/// The cluster of this test process, started on first use.
+pub fn cluster() -> &'static Cluster {
+    match CLUSTER.get_or_init(Cluster::start) {
+        Ok(c) => c,
+        Err(e) => panic!("could not start the test cluster:\n{e}"),
+    }
+}
+
+fn is_root() -> bool {
+    run_output(Command::new("id").arg("-u")).map(|s| s.trim() == "0").unwrap_or(false)
+}
+
+fn run_output(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Finds an 18.x pg_config: `$PG_CONFIG`, or `pg_config` on PATH.
+fn find_pg_config() -> Result<PathBuf, String> {
+    let candidate = std::env::var_os("PG_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("pg_config"));
+    let version = run_output(Command::new(&candidate).arg("--version"))
+        .map_err(|e| format!("no usable pg_config ({e}); run scripts/setup.sh and export PG_CONFIG"))?;
+    if !version.starts_with("PostgreSQL 18") {
+        return Err(format!("{} is {}, not PostgreSQL 18; export PG_CONFIG", candidate.display(), version.trim()));
+    }
+    Ok(candidate)
+}
+
+impl Cluster {
+    fn start() -> Result<Cluster, String> {
+        let pg_config = find_pg_config()?;
+        let bindir = PathBuf::from(run_output(Command::new(&pg_config).arg("--bindir"))?.trim());
+        if std::env::var("PGT_TEST_SKIP_INSTALL").map(|v| v != "1").unwrap_or(true) {
+            install_extension(&pg_config)?;
+        }
+        let root_user = is_root();
+        let superuser = if root_user { "postgres".to_string() } else { run_output(Command::new("id").arg("-un"))?.trim().to_string() };
+
+        let root = tempfile::Builder::new().prefix("pgt-test-").tempdir_in("/tmp").map_err(|e| e.to_string())?.keep();
+        if root_user {
+            run_output(Command::new("chown").arg("postgres:").arg(&root))?;
+        }
+        let datadir = root.join("data");
+        let log_file = root.join("postgres.log");
+        let cluster = Cluster {
+            bindir,
+            datadir: datadir.clone(),
+            socket_dir: root.clone(),
+            log_file: log_file.clone(),
+            root,
+            superuser,
+            create_db_lock: Mutex::new(()),
+            next_db: AtomicUsize::new(0),
+        };
+        cluster.spawn_reaper()?;
+
+        cluster.pg_cmd("initdb", &["-D", path(&datadir), "-A", "trust", "-U", &cluster.superuser, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])?;
+        let conf = format!(
+            "\n# pg_trickle test harness\n\
+             shared_preload_libraries = 'pg_trickle'\n\
+             wal_level = logical\n\
+             listen_addresses = ''\n\
+             unix_socket_directories = '{}'\n\
+             port = {PORT}\n\
+             fsync = off\n\
+             synchronous_commit = off\n\
+             full_page_writes = off\n\
+             max_connections = 200\n\
+             max_wal_senders = 10\n\
+             max_replication_slots = 10\n\
+             log_min_messages = warning\n\
+             log_min_error_statement = error\n",
+            cluster.socket_dir.display()
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(datadir.join("postgresql.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()))
+            .map_err(|e| format!("writing postgresql.conf: {e}"))?;
+        if let Err(e) = cluster.pg_cmd("pg_ctl", &["-D", path(&datadir), "-l", path(&log_file), "-w", "-t", "120", "start"]) {
+            return Err(format!("{e}\n--- server log ---\n{}", cluster.log_tail()));
+        }
+
+        let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
+        admin.batch_execute(&format!("CREATE DATABASE {TEMPLATE_DB}")).map_err(|e| e.to_string())?;
+        drop(admin);
+        let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
+        tmpl.batch_execute("CREATE EXTENSION pg_trickle").map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
+        drop(tmpl);
+        if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
+            eprintln!("pgt_testkit: keeping cluster at {} (socket dir, port {PORT})", cluster.root.display());
+        }
+        Ok(cluster)
+    }
+
+    /// Runs a PostgreSQL program from the cluster's bindir as the cluster's owner.
+    fn pg_cmd(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let exe = self.bindir.join(program);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        // The server must not inherit the test's RUST_BACKTRACE: pgrx would append Rust
+        // backtraces to every error's DETAIL.
+        cmd.args(args).stdin(Stdio::null()).env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+        run_output(&mut cmd)
+    }
+
+    /// A detached process that waits for this test process to exit, then stops the cluster
+    /// and removes its directory. It survives panics, failed tests and SIGKILL of the tests.
+    fn spawn_reaper(&self) -> Result<(), String> {
+        if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
+            return Ok(());
+        }
+        let as_owner = if is_root() { "runuser -u postgres -- " } else { "" };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; \
+             {as_owner}'{pg_ctl}' -D '{data}' -m fast -w stop >/dev/null 2>&1; \
+             rm -rf '{root}'",
+            pid = std::process::id(),
+            pg_ctl = self.bindir.join("pg_ctl").display(),
+            data = self.datadir.display(),
+            root = self.root.display(),
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning the reaper: {e}"))?;
+        Ok(())
+    }
+
+    /// The last lines of the server log (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// A new connection to `dbname` as the cluster's superuser.
+    pub fn connect(&self, dbname: &str) -> Result<Client, postgres::Error> {
+        postgres::Config::new()
+            .host_path(&self.socket_dir)
+            .port(PORT)
+            .user(&self.superuser)
+            .dbname(dbname)
+            .application_name("pgt_testkit")
+            .connect(NoTls)
+    }
+
+    /// A fresh database with the extension installed.
+    pub fn new_database(&'static self) -> TestDb {
+        let n = self.next_db.fetch_add(1, Ordering::SeqCst);
+        let name = format!("pgt_test_{}_{n}", std::process::id());
+        let _guard = self.create_db_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut admin = self.connect("postgres").expect("connect to postgres database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
+        TestDb { cluster: self, name }
+    }
+
+    /// The psql-style connection string of a database (for messages).
+    pub fn conninfo(&self, dbname: &str) -> String {
+        format!("host={} port={PORT} user={} dbname={dbname}", self.socket_dir.display(), self.superuser)
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Builds and installs the extension into the PostgreSQL that `pg_config` describes.
+/// Uses its own target dir so it never waits on the lock of the `cargo test` that runs us.
+fn install_extension(pg_config: &Path) -> Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let ws = workspace_root();
+            let out = Command::new("cargo")
+                .current_dir(&ws)
+                .env("CARGO_TARGET_DIR", ws.join("target/pgrx-install"))
+                .args(["pgrx", "install", "--pg-config"])
+                .arg(pg_config)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("running cargo pgrx install: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "cargo pgrx install failed:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+/// A database of its own for one test. Dropped (forcibly) when the test passes; kept when
+/// it fails so the reaper's log and `PGT_TEST_KEEP=1` allow a post-mortem.
+pub struct TestDb {
+    pub cluster: &'static Cluster,
+    pub name: String,
+}
+
+impl TestDb {
+    /// A new connection to this database.
+    pub fn client(&self) -> Client {
+        self.cluster
+            .connect(&self.name)
+            .unwrap_or_else(|e| panic!("connect to {}: {e:?}\n{}", self.name, self.cluster.log_tail()))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("pgt_testkit: test database kept for inspection: {}", self.cluster.conninfo(&self.name));
+            return;
+        }
+        if let Ok(mut admin) = self.cluster.connect("postgres") {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}

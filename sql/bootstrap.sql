@@ -1,0 +1,90 @@
+-- pg_trickle catalog: schemas, tables and event triggers.
+-- Runs first in the extension script (pgrx `bootstrap`); functions implemented in Rust follow.
+
+CREATE SCHEMA IF NOT EXISTS pgtrickle_changes;
+COMMENT ON SCHEMA pgtrickle_changes IS 'pg_trickle change buffers (one table per source relation)';
+
+GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
+
+-- One row per stream table. pgt_relid is the source of truth for identity; pgt_schema and
+-- pgt_name follow renames at lookup time.
+CREATE TABLE pgtrickle.pgt_stream_tables (
+    pgt_id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pgt_relid               oid NOT NULL UNIQUE,
+    pgt_schema              name NOT NULL,
+    pgt_name                name NOT NULL,
+    original_query          text NOT NULL,
+    defining_query          text NOT NULL,
+    schedule                text,
+    refresh_mode            text NOT NULL DEFAULT 'AUTO'
+                            CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL', 'AUTO')),
+    effective_refresh_mode  text NOT NULL DEFAULT 'FULL'
+                            CHECK (effective_refresh_mode IN ('FULL', 'DIFFERENTIAL')),
+    refresh_mode_reason     text,
+    status                  text NOT NULL DEFAULT 'ACTIVE'
+                            CHECK (status IN ('ACTIVE', 'SUSPENDED', 'ERROR')),
+    status_reason           text,
+    is_populated            boolean NOT NULL DEFAULT false,
+    data_timestamp          timestamptz,
+    last_refresh_at         timestamptz,
+    consecutive_errors      integer NOT NULL DEFAULT 0,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE pgtrickle.pgt_stream_tables IS 'pg_trickle: one row per stream table';
+
+-- What each stream table reads.
+CREATE TABLE pgtrickle.pgt_dependencies (
+    pgt_id          bigint NOT NULL REFERENCES pgtrickle.pgt_stream_tables (pgt_id) ON DELETE CASCADE,
+    source_relid    oid NOT NULL,
+    source_schema   name NOT NULL,
+    source_name     name NOT NULL,
+    source_type     text NOT NULL
+                    CHECK (source_type IN ('TABLE', 'PARTITIONED_TABLE', 'VIEW', 'MATERIALIZED_VIEW',
+                                           'FOREIGN_TABLE', 'STREAM_TABLE')),
+    columns_used    text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (pgt_id, source_relid)
+);
+CREATE INDEX pgt_dependencies_source_idx ON pgtrickle.pgt_dependencies (source_relid);
+COMMENT ON TABLE pgtrickle.pgt_dependencies IS 'pg_trickle: the source relations (and columns) each stream table reads';
+
+-- Every refresh, successful or not.
+CREATE TABLE pgtrickle.pgt_refresh_history (
+    refresh_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pgt_id          bigint NOT NULL REFERENCES pgtrickle.pgt_stream_tables (pgt_id) ON DELETE CASCADE,
+    action          text NOT NULL CHECK (action IN ('FULL', 'DIFFERENTIAL')),
+    status          text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+    started_at      timestamptz NOT NULL,
+    ended_at        timestamptz,
+    rows_inserted   bigint NOT NULL DEFAULT 0,
+    rows_deleted    bigint NOT NULL DEFAULT 0,
+    error_message   text,
+    reason          text,
+    initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER'))
+);
+CREATE INDEX pgt_refresh_history_pgt_idx ON pgtrickle.pgt_refresh_history (pgt_id, started_at);
+COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refresh of a stream table';
+
+GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies, pgtrickle.pgt_refresh_history TO PUBLIC;
+
+-- A plain DROP TABLE of a stream table removes its catalog rows (dependencies and history
+-- cascade). Dropping a source marks the stream tables that read it as ERROR, naming it.
+CREATE FUNCTION pgtrickle._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM pgtrickle.pgt_stream_tables st
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND d.objid = st.pgt_relid;
+
+    UPDATE pgtrickle.pgt_stream_tables st
+       SET status = 'ERROR',
+           status_reason = format('source relation %s was dropped', d.object_identity),
+           updated_at = now()
+      FROM pgtrickle.pgt_dependencies dep, pg_event_trigger_dropped_objects() d
+     WHERE dep.pgt_id = st.pgt_id
+       AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+       AND d.objid = dep.source_relid;
+END
+$$;
+
+CREATE EVENT TRIGGER pgt_sql_drop ON sql_drop EXECUTE FUNCTION pgtrickle._on_sql_drop();

@@ -1,0 +1,184 @@
+//! Reading and writing pg_trickle's catalog tables (`pgtrickle.pgt_*`) through SPI.
+//! All statements are constant text with parameters; no value is spliced into SQL.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgt_sql::QualifiedName;
+
+use crate::analyze::SourceRelation;
+use crate::error::{PgtError, PgtResult};
+
+/// A stream table's catalog row, with its current (rename-proof) relation name.
+#[derive(Debug, Clone)]
+pub struct StreamTable {
+    pub pgt_id: i64,
+    pub relid: pg_sys::Oid,
+    pub table: QualifiedName,
+    pub defining_query: String,
+    pub refresh_mode_reason: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+impl StreamTable {
+    /// `schema.name` for messages.
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.table.schema.as_deref().unwrap_or(""), self.table.name)
+    }
+}
+
+/// Resolves a (possibly schema-qualified, possibly quoted) name to a stream table.
+pub fn lookup(name: &str) -> PgtResult<StreamTable> {
+    let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::oid", &[name.into()])?;
+    let Some(relid) = relid.filter(|o| *o != pg_sys::Oid::INVALID) else {
+        return Err(PgtError::NotFound { name: name.to_string() });
+    };
+    let found = Spi::connect(|client| -> PgtResult<Option<StreamTable>> {
+        let rows = client.select(
+            "SELECT s.pgt_id, n.nspname::text, c.relname::text, s.defining_query, \
+                    s.refresh_mode_reason, s.status, s.status_reason \
+               FROM pgtrickle.pgt_stream_tables s \
+               JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE s.pgt_relid = $1",
+            Some(1),
+            &[relid.into()],
+        )?;
+        let Some(row) = rows.into_iter().next() else { return Ok(None) };
+        Ok(Some(StreamTable {
+            pgt_id: row.get::<i64>(1)?.unwrap_or_default(),
+            relid,
+            table: QualifiedName::new(
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+            ),
+            defining_query: row.get::<String>(4)?.unwrap_or_default(),
+            refresh_mode_reason: row.get::<String>(5)?,
+            status: row.get::<String>(6)?.unwrap_or_default(),
+            status_reason: row.get::<String>(7)?,
+        }))
+    })?;
+    let st = found.ok_or_else(|| PgtError::NotAStreamTable { name: name.to_string() })?;
+    // Keep the cached name current if the storage table was renamed or moved.
+    Spi::run_with_args(
+        "UPDATE pgtrickle.pgt_stream_tables SET pgt_schema = $2::name, pgt_name = $3::name \
+          WHERE pgt_id = $1 AND (pgt_schema, pgt_name) IS DISTINCT FROM ($2::name, $3::name)",
+        &[st.pgt_id.into(), st.table.schema.clone().into(), st.table.name.clone().into()],
+    )?;
+    Ok(st)
+}
+
+/// Everything `insert_stream_table` records.
+pub struct NewStreamTable<'a> {
+    pub relid: pg_sys::Oid,
+    pub table: &'a QualifiedName,
+    pub original_query: &'a str,
+    pub defining_query: &'a str,
+    pub schedule: Option<String>,
+    pub refresh_mode: &'a str,
+    pub effective_refresh_mode: &'a str,
+    pub refresh_mode_reason: Option<&'a str>,
+    pub sources: &'a [SourceRelation],
+}
+
+/// Inserts the catalog row and dependency rows of a new stream table; returns its id.
+pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
+    let pgt_id = Spi::get_one_with_args::<i64>(
+        "INSERT INTO pgtrickle.pgt_stream_tables \
+            (pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule, \
+             refresh_mode, effective_refresh_mode, refresh_mode_reason) \
+         VALUES ($1, $2::name, $3::name, $4, $5, $6, $7, $8, $9) RETURNING pgt_id",
+        &[
+            new.relid.into(),
+            new.table.schema.clone().into(),
+            new.table.name.clone().into(),
+            new.original_query.into(),
+            new.defining_query.into(),
+            new.schedule.clone().into(),
+            new.refresh_mode.into(),
+            new.effective_refresh_mode.into(),
+            new.refresh_mode_reason.into(),
+        ],
+    )?
+    .expect("INSERT ... RETURNING returns a row");
+    for src in new.sources {
+        Spi::run_with_args(
+            "INSERT INTO pgtrickle.pgt_dependencies \
+                (pgt_id, source_relid, source_schema, source_name, source_type, columns_used) \
+             VALUES ($1, $2, $3::name, $4::name, $5, $6)",
+            &[
+                pgt_id.into(),
+                src.relid.into(),
+                src.schema.clone().into(),
+                src.name.clone().into(),
+                src.source_type.into(),
+                src.columns_used.clone().into(),
+            ],
+        )?;
+    }
+    Ok(pgt_id)
+}
+
+/// The OID of `schema.name`, if such a relation exists.
+pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
+    Ok(Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = $1 AND c.relname = $2",
+        &[table.schema.clone().into(), table.name.clone().into()],
+    )?)
+}
+
+/// The user-visible column names of a storage table, in order.
+pub fn storage_columns(relid: pg_sys::Oid) -> PgtResult<Vec<String>> {
+    Ok(Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') FROM pg_catalog.pg_attribute a \
+          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\\_\\_pgt\\_%'",
+        &[relid.into()],
+    )?
+    .unwrap_or_default())
+}
+
+/// Records a successful refresh on the stream table's row.
+pub fn mark_refreshed(pgt_id: i64, data_timestamp: TimestampWithTimeZone) -> PgtResult<()> {
+    Spi::run_with_args(
+        "UPDATE pgtrickle.pgt_stream_tables \
+            SET is_populated = true, data_timestamp = $2, last_refresh_at = pg_catalog.clock_timestamp(), \
+                consecutive_errors = 0, updated_at = pg_catalog.now() \
+          WHERE pgt_id = $1",
+        &[pgt_id.into(), data_timestamp.into()],
+    )?;
+    Ok(())
+}
+
+/// One row of `pgt_refresh_history`.
+pub struct HistoryEntry<'a> {
+    pub pgt_id: i64,
+    pub action: &'a str,
+    pub status: &'a str,
+    pub started_at: TimestampWithTimeZone,
+    pub rows_inserted: i64,
+    pub rows_deleted: i64,
+    pub error_message: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub initiated_by: &'a str,
+}
+
+pub fn insert_history(e: &HistoryEntry<'_>) -> PgtResult<()> {
+    Spi::run_with_args(
+        "INSERT INTO pgtrickle.pgt_refresh_history \
+            (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by) \
+         VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9)",
+        &[
+            e.pgt_id.into(),
+            e.action.into(),
+            e.status.into(),
+            e.started_at.into(),
+            e.rows_inserted.into(),
+            e.rows_deleted.into(),
+            e.error_message.into(),
+            e.reason.into(),
+            e.initiated_by.into(),
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The extension's error type and the one place errors become PostgreSQL ERRORs.
+//!
+//! Every fallible function returns [`PgtResult`]; the `#[pg_extern]` boundary calls
+//! [`PgtError::report`], which maps each variant to a SQLSTATE and attaches DETAIL and HINT.
+//! PostgreSQL's own ERRORs (syntax errors, missing relations, …) are never caught here:
+//! they propagate untouched with their own SQLSTATE.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+use pgt_core::CoreError;
+use thiserror::Error;
+
+pub type PgtResult<T> = Result<T, PgtError>;
+
+#[derive(Debug, Error)]
+pub enum PgtError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+
+    #[error("argument \"{arg}\" must not be NULL")]
+    NullArgument { arg: &'static str },
+
+    #[error("stream table \"{name}\" does not exist")]
+    NotFound { name: String },
+
+    #[error("relation \"{name}\" is not a stream table")]
+    NotAStreamTable { name: String },
+
+    #[error("improper stream table name \"{name}\"")]
+    InvalidName { name: String },
+
+    #[error("no schema has been selected to create stream table \"{name}\" in")]
+    NoCreationSchema { name: String },
+
+    #[error("the defining query is empty")]
+    EmptyQuery,
+
+    #[error("the defining query must be a single statement, but it has {count}")]
+    MultipleStatements { count: i32 },
+
+    #[error("the defining query must be a SELECT statement, not {command}")]
+    NotSelect { command: String },
+
+    #[error("the defining query must not use SELECT INTO")]
+    SelectInto,
+
+    #[error("the defining query must not use {clause}")]
+    LockingClause { clause: &'static str },
+
+    #[error("the defining query must not contain data-modifying statements in WITH")]
+    ModifyingCte,
+
+    #[error("cannot use temporary table \"{name}\" as a source of a stream table")]
+    TemporarySource { name: String },
+
+    #[error("cannot use system catalog \"{name}\" as a source of a stream table")]
+    CatalogSource { name: String },
+
+    #[error("refresh mode DIFFERENTIAL is not supported yet")]
+    DifferentialNotSupported,
+
+    #[error("stream table \"{name}\" cannot be refreshed")]
+    InErrorState { name: String, reason: String },
+
+    #[error("internal SPI error: {0}")]
+    Spi(#[from] pgrx::spi::Error),
+}
+
+impl PgtError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
+        match self {
+            PgtError::Core(core) => match core {
+                CoreError::InvalidRefreshMode { .. }
+                | CoreError::InvalidSchedule { .. }
+                | CoreError::InvalidStatus { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+                CoreError::DuplicateColumn { .. } => ERRCODE_DUPLICATE_COLUMN,
+                CoreError::ReservedColumn { .. } => ERRCODE_RESERVED_NAME,
+                CoreError::PseudoTypeColumn { .. } => ERRCODE_INVALID_TABLE_DEFINITION,
+                CoreError::NoColumns => ERRCODE_INVALID_TABLE_DEFINITION,
+            },
+            PgtError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            PgtError::NotFound { .. } => ERRCODE_UNDEFINED_TABLE,
+            PgtError::NotAStreamTable { .. } => ERRCODE_WRONG_OBJECT_TYPE,
+            PgtError::NoCreationSchema { .. } => ERRCODE_INVALID_SCHEMA_NAME,
+            PgtError::InvalidName { .. } => ERRCODE_INVALID_NAME,
+            PgtError::EmptyQuery
+            | PgtError::MultipleStatements { .. }
+            | PgtError::NotSelect { .. }
+            | PgtError::SelectInto
+            | PgtError::LockingClause { .. }
+            | PgtError::ModifyingCte => ERRCODE_INVALID_OBJECT_DEFINITION,
+            PgtError::TemporarySource { .. } | PgtError::CatalogSource { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::DifferentialNotSupported => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            PgtError::Core(core) => core.detail(),
+            PgtError::TemporarySource { .. } => {
+                Some("A temporary table exists only in its own session; a stream table outlives it.".into())
+            }
+            PgtError::CatalogSource { .. } => Some("Changes to system catalogs cannot be tracked.".into()),
+            PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
+            PgtError::DifferentialNotSupported => {
+                Some("This version of pg_trickle maintains stream tables by full recomputation only.".into())
+            }
+            _ => None,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            PgtError::Core(core) => core.hint(),
+            PgtError::NotFound { .. } => {
+                Some("List stream tables with: SELECT pgt_schema, pgt_name FROM pgtrickle.pgt_stream_tables.".into())
+            }
+            PgtError::NotSelect { .. } | PgtError::SelectInto | PgtError::EmptyQuery => {
+                Some("A stream table is defined by a query such as SELECT ... FROM ....".into())
+            }
+            PgtError::MultipleStatements { .. } => Some("Remove the extra statements; one SELECT defines a stream table.".into()),
+            PgtError::LockingClause { .. } => Some("Remove the locking clause; refreshes read a consistent snapshot.".into()),
+            PgtError::ModifyingCte => Some("Move INSERT, UPDATE, DELETE or MERGE out of the defining query.".into()),
+            PgtError::TemporarySource { .. } => Some("Use a permanent or unlogged table.".into()),
+            PgtError::DifferentialNotSupported => {
+                Some("Use refresh_mode => 'FULL', or 'AUTO' to switch to incremental refresh once available.".into())
+            }
+            PgtError::InErrorState { .. } => {
+                Some("Drop the stream table and create it again once its sources exist.".into())
+            }
+            PgtError::InvalidName { .. } => Some("Use a name of the form name or schema.name.".into()),
+            PgtError::NoCreationSchema { .. } => Some("Qualify the name with a schema, as in 'myschema.name'.".into()),
+            _ => None,
+        }
+    }
+
+    /// Raises this error as a PostgreSQL ERROR. Never returns.
+    #[track_caller]
+    pub fn report(self) -> ! {
+        let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), "pg_trickle");
+        if let Some(d) = self.detail() {
+            report = report.set_detail(d);
+        }
+        if let Some(h) = self.hint() {
+            report = report.set_hint(h);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Unwraps a result at the SQL boundary, raising the error as a PostgreSQL ERROR.
+#[track_caller]
+pub fn or_report<T>(result: PgtResult<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => e.report(),
+    }
+}
+
+/// Turns a NULL argument into a clear error.
+pub fn required<T>(value: Option<T>, arg: &'static str) -> PgtResult<T> {
+    value.ok_or(PgtError::NullArgument { arg })
+}

@@ -1,0 +1,60 @@
+//! Stream tables are read-only for users. Two statement-level BEFORE triggers on every
+//! storage table call [`_guard_stream_table`], which refuses INSERT, UPDATE, DELETE and
+//! TRUNCATE unless this backend is inside a refresh, as marked by [`RefreshWriteGuard`].
+//! The mark lives in backend-local memory, so no SQL (no GUC, no SET) can fake it.
+
+use std::cell::Cell;
+
+use pgrx::prelude::*;
+use pgrx::{PgSqlErrorCode, WhoAllocated};
+
+thread_local! {
+    static REFRESH_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// While alive, this backend may write to storage tables. Dropped on every exit path,
+/// including an ERROR unwinding through it.
+pub struct RefreshWriteGuard(());
+
+impl RefreshWriteGuard {
+    pub fn enter() -> Self {
+        REFRESH_DEPTH.with(|d| d.set(d.get() + 1));
+        RefreshWriteGuard(())
+    }
+}
+
+impl Drop for RefreshWriteGuard {
+    fn drop(&mut self) {
+        REFRESH_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+fn refresh_in_progress() -> bool {
+    REFRESH_DEPTH.with(|d| d.get() > 0)
+}
+
+/// Trigger function behind the guard triggers of every storage table.
+#[pg_trigger]
+fn _guard_stream_table<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, PgTriggerError> {
+    if refresh_in_progress() {
+        return Ok(None::<PgHeapTuple<'a, AllocatedByPostgres>>);
+    }
+    let op = match trigger.op()? {
+        PgTriggerOperation::Insert => "INSERT",
+        PgTriggerOperation::Update => "UPDATE",
+        PgTriggerOperation::Delete => "DELETE",
+        PgTriggerOperation::Truncate => "TRUNCATE",
+    };
+    let name = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        format!("cannot {op} stream table \"{name}\""),
+        "pg_trickle",
+    )
+    .set_detail("Stream tables are maintained by pg_trickle; their contents follow their defining query.")
+    .set_hint("Change the source tables and refresh, or use pgtrickle.alter_stream_table / drop_stream_table.")
+    .report(PgLogLevel::ERROR);
+    unreachable!()
+}

@@ -1,0 +1,70 @@
+//! # pg_trickle
+//!
+//! The PostgreSQL extension: thin glue (pgrx) over the pure crates in `crates/`.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`api`] | the SQL functions in schema `pgtrickle` |
+//! | [`analyze`] | parsing and analyzing defining queries with PostgreSQL's parser |
+//! | [`catalog`] | SPI access to the `pgtrickle.pgt_*` catalog tables |
+//! | [`refresh`] | FULL refresh |
+//! | [`guard`] | the trigger that keeps users from writing to stream tables |
+//! | [`error`] | the error type and its mapping to SQLSTATEs |
+
+use pgrx::prelude::*;
+
+mod analyze;
+mod api;
+mod catalog;
+mod error;
+mod guard;
+mod refresh;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn hash_is_stable_and_seeded() {
+        let a = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc')").unwrap().unwrap();
+        assert_eq!(a as u64, 0x44BC_2CF5_AD77_0999);
+        let b = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc', 1)").unwrap().unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[pg_test]
+    fn create_refresh_drop_in_server() {
+        Spi::run("CREATE TABLE src (id int, v text)").unwrap();
+        Spi::run("INSERT INTO src VALUES (1, 'a'), (1, 'a'), (2, NULL)").unwrap();
+        Spi::run("SELECT pgtrickle.create_stream_table('st', 'SELECT id, v FROM src', refresh_mode => 'FULL')").unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(), Some(3));
+        Spi::run("INSERT INTO src VALUES (3, 'c')").unwrap();
+        Spi::run("SELECT pgtrickle.refresh_stream_table('st')").unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(), Some(4));
+        Spi::run("SELECT pgtrickle.drop_stream_table('st')").unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM pgtrickle.pgt_stream_tables").unwrap(), Some(0));
+    }
+
+    #[pg_test(error = "cannot INSERT stream table \"public.st2\"")]
+    fn direct_insert_is_refused() {
+        Spi::run("CREATE TABLE src2 (id int)").unwrap();
+        Spi::run("SELECT pgtrickle.create_stream_table('st2', 'SELECT id FROM src2')").unwrap();
+        Spi::run("INSERT INTO st2 VALUES (1, 1)").unwrap();
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'pg_trickle'", "wal_level = logical"]
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine (installs what it needs first):
+#   1. pure crates (cargo test, no PostgreSQL),
+#   2. in-server #[pg_test]s and the end-to-end tests against throwaway PostgreSQL 18
+#      clusters (cargo pgrx test; the e2e harness starts its own clusters).
+# Extra arguments are passed to both cargo invocations as a test-name filter.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PGT_REPO_ROOT"
+
+eval "$(bash scripts/setup.sh | tail -n 1)"
+export PG_CONFIG
+log "using $PG_CONFIG ($("$PG_CONFIG" --version))"
+
+log "tier 1: pure crates"
+cargo test --quiet -p pgt_core -p pgt_sql -p pgt_testkit "$@"
+
+log "tier 2+3: in-server #[pg_test]s and end-to-end tests against PostgreSQL 18"
+if [ "$(id -u)" = 0 ]; then
+  pgdata_parent="$PGT_CACHE_DIR/pgrx-test"
+  mkdir -p "$pgdata_parent"
+  chown "$PGT_PG_USER": "$pgdata_parent"
+  cargo pgrx test pg18 --runas "$PGT_PG_USER" --pgdata "$pgdata_parent/data" "$@"
+else
+  cargo pgrx test pg18 "$@"
+fi
+log "all tests passed"

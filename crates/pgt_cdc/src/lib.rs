@@ -1,0 +1,184 @@
+//! # pgt_cdc: change capture
+//!
+//! Every source of an incrementally maintained stream table gets one change buffer,
+//! `pgtrickle_changes.changes_<source oid>`, shared by all stream tables that read the
+//! source, and four statement-level AFTER triggers (INSERT, UPDATE, DELETE with
+//! transition tables; TRUNCATE) that append to it with one set-based INSERT per statement.
+//! A buffer row holds the operation (`I`, `D`, or `T` for TRUNCATE; an UPDATE is a `D` of
+//! the old row and an `I` of the new), typed copies of the source's columns, the writing
+//! transaction's id (`xid8`) and a per-buffer sequence number.
+//!
+//! ## The frontier
+//!
+//! Change ids are assigned at insert time, not in commit order, so "consume everything up
+//! to id N" would lose a transaction that inserted before a refresh and committed after it.
+//! Instead a stream table's frontier is the **snapshot** its last refresh read at, plus
+//! the refreshing transaction's own changes it already consumed:
+//!
+//! ```text
+//! consumed_by(F) = { c | visible(c.xid, F.snapshot) ∨ (c.xid = F.own_xid ∧ c.id ≤ F.own_id) }
+//! refresh at snapshot S consumes:  visible_to_S(c) ∧ c ∉ consumed_by(F_prev)
+//! ```
+//!
+//! A transaction is visible in exactly the snapshots taken after it committed, so each
+//! committed change is consumed by exactly one refresh: the first whose snapshot sees it.
+//! Rolled-back changes are never visible. The refresh takes `S` in the same statement that
+//! reads the buffers and tables, so `S` is exactly what the result reflects.
+
+use pgt_sql::{quote_ident, quote_literal, QualifiedName};
+
+/// A column of a source, copied into its buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceColumn {
+    pub name: String,
+    pub type_sql: String,
+}
+
+pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
+const TRIGGERS: [&str; 4] = ["__pgt_cdc_ins", "__pgt_cdc_upd", "__pgt_cdc_del", "__pgt_cdc_trunc"];
+
+/// `pgtrickle_changes."changes_<oid>"`.
+pub fn buffer_table(source_oid: u32) -> QualifiedName {
+    QualifiedName::new(CHANGES_SCHEMA, format!("changes_{source_oid}"))
+}
+
+fn capture_function(source_oid: u32) -> QualifiedName {
+    QualifiedName::new(CHANGES_SCHEMA, format!("capture_{source_oid}"))
+}
+
+/// DDL creating the buffer, its capture function and the triggers on `source`.
+pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[SourceColumn]) -> Vec<String> {
+    let buf = buffer_table(source_oid);
+    let func = capture_function(source_oid);
+    let col_defs: String = columns.iter().map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql)).collect();
+    let cols = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let insert = |op: &str, from: &str| {
+        if columns.is_empty() {
+            format!("INSERT INTO {buf} (__pgt_op) SELECT '{op}' FROM {from}")
+        } else {
+            format!("INSERT INTO {buf} (__pgt_op, {cols}) SELECT '{op}', {cols} FROM {from}")
+        }
+    };
+    vec![
+        format!(
+            "CREATE TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
+             __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{col_defs})"
+        ),
+        format!(
+            "COMMENT ON TABLE {buf} IS {}",
+            quote_literal(&format!("pg_trickle change buffer for {source}"))
+        ),
+        format!(
+            "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
+             SET search_path = pg_catalog, pg_temp AS $pgt$\n\
+             BEGIN\n\
+               IF TG_OP = 'INSERT' THEN\n    {};\n\
+               ELSIF TG_OP = 'UPDATE' THEN\n    {};\n    {};\n\
+               ELSIF TG_OP = 'DELETE' THEN\n    {};\n\
+               ELSE\n    INSERT INTO {buf} (__pgt_op) VALUES ('T');\n\
+               END IF;\n\
+               RETURN NULL;\n\
+             END\n$pgt$",
+            insert("I", "__pgt_new"),
+            insert("D", "__pgt_old"),
+            insert("I", "__pgt_new"),
+            insert("D", "__pgt_old")
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {source} REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            quote_ident(TRIGGERS[0])
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER UPDATE ON {source} REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            quote_ident(TRIGGERS[1])
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER DELETE ON {source} REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            quote_ident(TRIGGERS[2])
+        ),
+        format!("CREATE TRIGGER {} AFTER TRUNCATE ON {source} FOR EACH STATEMENT EXECUTE FUNCTION {func}()", quote_ident(TRIGGERS[3])),
+    ]
+}
+
+/// DDL removing the triggers (when the source still exists), the function and the buffer.
+pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(src) = source {
+        for t in TRIGGERS {
+            out.push(format!("DROP TRIGGER IF EXISTS {} ON {src}", quote_ident(t)));
+        }
+    }
+    out.push(format!("DROP FUNCTION IF EXISTS {}() CASCADE", capture_function(source_oid)));
+    out.push(format!("DROP TABLE IF EXISTS {}", buffer_table(source_oid)));
+    out
+}
+
+/// What a stream table has consumed from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontier {
+    /// `pg_snapshot` text of the last refresh.
+    pub snapshot: String,
+    /// The refreshing transaction's own xid, if it had one, and the last of its own
+    /// changes (buffer sequence number) that refresh consumed.
+    pub own: Option<(String, i64)>,
+}
+
+impl Frontier {
+    /// SQL predicate over buffer alias `alias`: true for changes this frontier has consumed.
+    pub fn consumed_predicate(&self, alias: &str) -> String {
+        let mut p = format!(
+            "pg_catalog.pg_visible_in_snapshot({alias}.__pgt_xid, {}::pg_catalog.pg_snapshot)",
+            quote_literal(&self.snapshot)
+        );
+        if let Some((xid, id)) = &self.own {
+            p = format!("({p} OR ({alias}.__pgt_xid = {}::xid8 AND {alias}.__pgt_change_id <= {id}))", quote_literal(xid));
+        }
+        p
+    }
+
+    /// Changes visible to the current statement that this frontier has not consumed.
+    pub fn unconsumed_predicate(&self, alias: &str) -> String {
+        format!("NOT {}", self.consumed_predicate(alias))
+    }
+}
+
+/// Deletes buffer rows every incrementally maintained stream table reading the source has
+/// consumed (frontiers are read from `pgtrickle.pgt_dependencies`).
+pub fn cleanup_buffer(source_oid: u32) -> String {
+    format!(
+        "DELETE FROM {buf} AS b WHERE NOT EXISTS (\
+           SELECT 1 FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id = d.pgt_id \
+            WHERE d.source_relid = {source_oid}::oid AND s.effective_refresh_mode = 'DIFFERENTIAL' \
+              AND (d.frontier_snapshot IS NULL OR NOT (\
+                   pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) \
+                   OR (b.__pgt_xid = d.frontier_xid AND b.__pgt_change_id <= d.frontier_change_id))))",
+        buf = buffer_table(source_oid)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_ddl_quotes_everything() {
+        let cols = vec![SourceColumn { name: "we\"ird".into(), type_sql: "text".into() }];
+        let ddl = create_capture(42, &QualifiedName::new("s", "t\"x"), &cols);
+        assert!(ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#));
+        assert!(ddl[0].contains(r#", "we""ird" text)"#));
+        assert!(ddl[2].contains(r#"SELECT 'I', "we""ird" FROM __pgt_new"#));
+        assert!(ddl[3].contains(r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT"#));
+        assert_eq!(drop_capture(42, None).len(), 2);
+    }
+
+    #[test]
+    fn frontier_predicates() {
+        let f = Frontier { snapshot: "10:12:10".into(), own: None };
+        assert_eq!(
+            f.unconsumed_predicate("b"),
+            "NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '10:12:10'::pg_catalog.pg_snapshot)"
+        );
+        let f = Frontier { snapshot: "10:12:10".into(), own: Some(("11".into(), 7)) };
+        assert!(f.consumed_predicate("b").contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"));
+    }
+}

@@ -1,0 +1,252 @@
+//! The driver: recognizes the top shape, lets the operators emit their CTEs, and wraps
+//! them into one statement that applies the result to the storage table with `MERGE`.
+//!
+//! Every statement returns one row `(snapshot text, rows_inserted bigint, rows_deleted
+//! bigint)`. The snapshot is `pg_current_snapshot()` taken **inside the same statement**
+//! that read the buffers and tables, so it is exactly the snapshot the result reflects;
+//! the caller stores it as the new frontier.
+
+use pgt_sql::{quote_ident, QualifiedName};
+
+use crate::operators::aggregate::COUNT_COLUMN;
+use crate::operators::DeltaContext;
+use crate::optree::OpTree;
+use crate::storage::{quoted, row_hash, TopShape, KEY_COLUMN};
+use crate::DvmError;
+
+const SNAP_CTE: &str = "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s)";
+const RESULT: &str = "SELECT (SELECT s FROM __pgt_snap) AS snapshot, \
+     count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, \
+     count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m";
+
+fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
+    let mut ctes = vec![SNAP_CTE.to_string()];
+    ctes.extend(cx.cte_list());
+    ctes.extend(extra);
+    format!("WITH {} {RESULT}", ctes.join(", "))
+}
+
+fn check(cond: &str, what: &str) -> String {
+    format!(
+        "pgtrickle._pgt_check({cond}, {})",
+        pgt_sql::quote_literal(&format!("stream table storage is inconsistent with its change history ({what})"))
+    )
+}
+
+/// What a stream table's storage needs beyond its visible columns.
+pub struct StorageSpec {
+    pub hidden_columns: Vec<(String, String)>,
+    /// Extra statements (indexes) to run after `CREATE TABLE`.
+    pub extra_ddl: Vec<String>,
+}
+
+/// Validates that `tree` can be maintained incrementally and returns its storage needs.
+pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec, DvmError> {
+    let shape = TopShape::of(tree)?;
+    // Generate once with a dummy frontier so every operator's preconditions are checked now.
+    let dummy = |_oid: u32| "true".to_string();
+    differential_statement(tree, target, &vec![String::new(); tree.columns().len()], &dummy)?;
+    let mut extra_ddl = Vec::new();
+    if let TopShape::Bag(_) = shape {
+        let idx = format!("{}_key_idx", target.name);
+        extra_ddl.push(format!("CREATE INDEX {} ON {target} ({})", quote_ident(&idx), quote_ident(KEY_COLUMN)));
+    }
+    Ok(StorageSpec { hidden_columns: shape.hidden_columns(), extra_ddl })
+}
+
+/// The incremental refresh statement. `visible` are the storage's user column names,
+/// `unconsumed(oid)` the predicate (over buffer alias `b`) selecting this refresh's changes.
+pub fn differential_statement(
+    tree: &OpTree,
+    target: &QualifiedName,
+    visible: &[String],
+    unconsumed: &dyn Fn(u32) -> String,
+) -> Result<String, DvmError> {
+    let mut cx = DeltaContext::new(unconsumed);
+    let v = quoted(visible);
+    let n = visible.len();
+    let extra = match TopShape::of(tree)? {
+        TopShape::Bag(top) => {
+            let d = top.rule().delta(&mut cx)?;
+            let cs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let nulls = (0..n).map(|_| "NULL").collect::<Vec<_>>().join(", ");
+            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            vec![
+                format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
+                "__pgt_net AS (SELECT k, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING sum(__pgt_w) <> 0)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k IN (SELECT k FROM __pgt_net))".into(),
+                format!("__pgt_cur AS (SELECT n.k, n.w, (SELECT count(*) FROM {target} AS t WHERE t.{KEY_COLUMN} = n.k) AS cur FROM __pgt_net AS n)"),
+                format!(
+                    "__pgt_src AS (\
+                     SELECT 'I'::text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
+                       FROM __pgt_cur AS c JOIN __pgt_rep AS r ON r.k = c.k CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + 1, c.cur + c.w) AS o \
+                      WHERE c.w > 0 \
+                     UNION ALL \
+                     SELECT 'D'::text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, {nulls} \
+                       FROM __pgt_cur AS c CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + c.w + 1, c.cur) AS o \
+                      WHERE c.w < 0 AND {})",
+                    check("c.cur + c.w >= 0", "more copies of a row deleted than stored")
+                ),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+                     WHEN MATCHED AND s.op = 'D' THEN DELETE \
+                     WHEN MATCHED AND s.op = 'I' AND {} THEN DO NOTHING \
+                     WHEN NOT MATCHED AND s.op = 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
+                     RETURNING merge_action() AS a)",
+                    check("false", "a row copy to insert already exists"),
+                    v.join(", ")
+                ),
+            ]
+        }
+        TopShape::Distinct(input) => {
+            let d = input.rule().delta(&mut cx)?;
+            let rs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            vec![
+                format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", row_hash(n, "d")),
+                "__pgt_net AS (SELECT rid, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid HAVING sum(__pgt_w) <> 0)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid IN (SELECT rid FROM __pgt_net))".into(),
+                format!(
+                    "__pgt_src AS (SELECT n.rid, {rs}, coalesce(t.__pgt_count, 0) + n.w AS cnt \
+                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN {target} AS t ON t.__pgt_row_id = n.rid \
+                     WHERE {})",
+                    check("coalesce(t.__pgt_count, 0) + n.w >= 0", "a distinct row's count went negative")
+                ),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+                     WHEN MATCHED AND s.cnt <= 0 THEN DELETE \
+                     WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt \
+                     WHEN NOT MATCHED AND s.cnt > 0 THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
+                     RETURNING merge_action() AS a)",
+                    v.join(", ")
+                ),
+            ]
+        }
+        TopShape::Aggregate { agg, having, project } => {
+            let new_states = agg.new_states_sql(&mut cx, &target.to_string(), having.is_some())?;
+            aggregate_apply(agg, having, project, target, &v, new_states, false)
+        }
+    };
+    Ok(assemble(&cx, extra))
+}
+
+/// The FULL refresh statement for an incrementally maintained stream table: recompute,
+/// then `MERGE` with `WHEN NOT MATCHED BY SOURCE THEN DELETE`, touching only rows that
+/// differ. Also the initial population.
+pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String]) -> Result<String, DvmError> {
+    let no_changes = |_oid: u32| "false".to_string();
+    let mut cx = DeltaContext::new(&no_changes);
+    let v = quoted(visible);
+    let n = visible.len();
+    let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    let extra = match TopShape::of(tree)? {
+        TopShape::Bag(top) => {
+            let cur = top.rule().current(&mut cx)?;
+            vec![
+                format!(
+                    "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
+                     FROM (SELECT {} AS k, q.* FROM ({cur}) AS q) AS x)",
+                    row_hash(n, "q")
+                ),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
+                     WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
+                     WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
+                    v.join(", ")
+                ),
+            ]
+        }
+        TopShape::Distinct(input) => {
+            let cur = input.rule().current(&mut cx)?;
+            vec![
+                format!(
+                    "__pgt_new AS (SELECT DISTINCT ON (x.rid) x.*, count(*) OVER (PARTITION BY x.rid) AS cnt \
+                     FROM (SELECT {} AS rid, q.* FROM ({cur}) AS q) AS x)",
+                    row_hash(n, "q")
+                ),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
+                     WHEN MATCHED AND t.__pgt_count <> s.cnt THEN UPDATE SET __pgt_count = s.cnt \
+                     WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
+                     WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
+                    v.join(", ")
+                ),
+            ]
+        }
+        TopShape::Aggregate { agg, having, project } => {
+            let states = agg.full_states_sql(&mut cx)?;
+            aggregate_apply(agg, having, project, target, &v, states, true)
+        }
+    };
+    Ok(assemble(&cx, extra))
+}
+
+/// Projects new aggregate states to visible columns and merges them.
+fn aggregate_apply(
+    agg: &crate::operators::aggregate::Aggregate,
+    having: Option<&crate::expr::Expr>,
+    project: &crate::operators::project::Project,
+    target: &QualifiedName,
+    v: &[String],
+    new_states: String,
+    full: bool,
+) -> Vec<String> {
+    let ng = agg.group_by.len();
+    let bind = |i: usize| -> String {
+        if i < ng {
+            format!("n.\"g{i}\"")
+        } else {
+            agg.final_value(i - ng, &|c| format!("n.{}", quote_ident(c)))
+        }
+    };
+    let visible_exprs: Vec<String> =
+        project.exprs.iter().enumerate().map(|(i, e)| format!("{} AS \"c{i}\"", e.render(&bind))).collect();
+    let states: Vec<String> = agg.state_columns().iter().map(|c| quote_ident(&c.name)).collect();
+    let mut delete_cond = Vec::new();
+    if !agg.is_scalar() {
+        delete_cond.push(format!("n.{COUNT_COLUMN} <= 0"));
+    }
+    if let Some(h) = having {
+        delete_cond.push(format!("NOT coalesce({}, false)", h.render(&bind)));
+    }
+    let op = if delete_cond.is_empty() {
+        "'U'::text".to_string()
+    } else {
+        format!("CASE WHEN {} THEN 'D' ELSE 'U' END", delete_cond.join(" OR "))
+    };
+    let n_states = states.iter().map(|s| format!("n.{s}")).collect::<Vec<_>>().join(", ");
+    let src = format!(
+        "__pgt_src AS (SELECT n.rid, {op} AS op, {}, {n_states} FROM ({new_states}) AS n WHERE {})",
+        visible_exprs.join(", "),
+        check(&format!("n.{COUNT_COLUMN} >= 0"), "a group's row count went negative")
+    );
+    let sv: Vec<String> = (0..v.len()).map(|i| format!("s.\"c{i}\"")).collect();
+    let ss: Vec<String> = states.iter().map(|s| format!("s.{s}")).collect();
+    let all_cols = [v.to_vec(), states.clone()].concat();
+    let all_src = [sv.clone(), ss.clone()].concat();
+    let set = all_cols.iter().zip(&all_src).map(|(c, s)| format!("{c} = {s}")).collect::<Vec<_>>().join(", ");
+    let insert = format!(
+        "INSERT (__pgt_row_id, {}) VALUES (s.rid, {})",
+        all_cols.join(", "),
+        all_src.join(", ")
+    );
+    let merge = if full {
+        let t_all = all_cols.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "__pgt_m AS (MERGE INTO {target} AS t USING (SELECT * FROM __pgt_src WHERE op <> 'D') AS s ON t.__pgt_row_id = s.rid \
+             WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) IS DISTINCT FROM pg_catalog.record_send(ROW({})) THEN UPDATE SET {set} \
+             WHEN NOT MATCHED BY TARGET THEN {insert} \
+             WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
+            all_src.join(", ")
+        )
+    } else {
+        format!(
+            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+             WHEN MATCHED AND s.op = 'D' THEN DELETE \
+             WHEN MATCHED THEN UPDATE SET {set} \
+             WHEN NOT MATCHED AND s.op = 'U' THEN {insert} \
+             RETURNING merge_action() AS a)"
+        )
+    };
+    vec![src, merge]
+}

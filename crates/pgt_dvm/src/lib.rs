@@ -1,0 +1,32 @@
+//! # pgt_dvm: the differential view maintenance engine
+//!
+//! A defining query, after a parse frontend has resolved names and types, becomes an
+//! operator tree ([`OpTree`]). Each operator lives in its own file under [`operators`]
+//! and states its delta rule. The [`driver`] walks the tree and emits **one SQL
+//! statement** (a CTE chain) that reads the change buffers and the current tables at a
+//! single snapshot, and applies the result to the storage table with `MERGE`.
+//!
+//! Relations inside the engine are Z-sets: every delta row carries an integer weight
+//! `__pgt_w` (+1 inserted, -1 deleted). Columns are named positionally `c0, c1, …`;
+//! expressions refer to input columns by index ([`Expr`]), so rules never need names.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`expr`] | SQL expression fragments with column placeholders |
+//! | [`optree`] | the operator tree and its columns |
+//! | [`operators`] | one file per operator: its delta rule and current-state SQL |
+//! | [`storage`] | how the top of the tree is stored (bag, distinct, aggregate) and applied |
+//! | [`driver`] | builds the refresh statements |
+//! | [`frontend`] | the trait a parse frontend implements |
+
+pub mod driver;
+pub mod error;
+pub mod expr;
+pub mod frontend;
+pub mod operators;
+pub mod optree;
+pub mod storage;
+
+pub use error::DvmError;
+pub use expr::{Expr, ExprPart};
+pub use optree::{AggCall, AggKind, Column, OpTree};

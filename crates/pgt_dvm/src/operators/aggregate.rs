@@ -1,0 +1,319 @@
+//! **Aggregate** with or without GROUP BY: `γ_{g; f₁…fₖ}(A)`, maintained at the top of
+//! the query with hidden state columns in the storage table.
+//!
+//! For a group `g` with stored state `S(g)` and input delta `ΔA`:
+//!
+//! ```text
+//! count′(g) = count(g) + Σ_{ΔA_g} w                       COUNT(*)
+//! cnt′ₓ(g)  = cntₓ(g)  + Σ_{ΔA_g, x≠NULL} w                COUNT(x)
+//! sum′ₓ(g)  = sumₓ(g)  + Σ_{ΔA_g} w·x  (NULL when cnt′ₓ=0) SUM(x), AVG(x) = sum′ₓ / cnt′ₓ
+//! min′ₓ(g)  = least(minₓ(g), min_{w>0} x)                 unless a deleted x ≤ minₓ(g)
+//! ```
+//!
+//! A group whose `count′` reaches 0 disappears (except for an aggregate without GROUP
+//! BY, which always has exactly one row). **Rescan**: groups where the delta deletes the
+//! current MIN/MAX, groups of an aggregate the algebra does not cover (string_agg,
+//! DISTINCT/FILTER variants, float sums, …), every affected group when there is a HAVING
+//! clause (groups failing it are not stored), and groups with deletions under SUM/AVG of
+//! unconstrained numeric (the display scale of a sum can shrink) are recomputed from the
+//! current input restricted to those groups, so the cost follows the affected groups.
+//!
+//! **Preconditions:** group keys have exact equality (see `Column::exact_equality`);
+//! SUM/AVG kinds are only used for integer and numeric arguments (exact arithmetic).
+//!
+//! **SQL:** `__pgt_dg` = delta grouped per key; left join to the storage on the group's
+//! row id; split into algebraic and rescan groups; union their new states; project the
+//! visible columns; `MERGE` (see `storage.rs`).
+
+use pgt_sql::quote_ident;
+
+use super::{DeltaContext, Operator};
+use crate::expr::Expr;
+use crate::optree::{col_name, AggCall, AggKind, Column, OpTree};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    pub input: Box<OpTree>,
+    /// Group key expressions over the input's columns (empty: one group).
+    pub group_by: Vec<Expr>,
+    pub group_columns: Vec<Column>,
+    pub aggs: Vec<AggCall>,
+}
+
+/// One hidden state column of the storage table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateColumn {
+    pub name: String,
+    pub type_sql: String,
+}
+
+pub const COUNT_COLUMN: &str = "__pgt_count";
+
+fn a(j: usize) -> String {
+    format!("__pgt_a{j}")
+}
+fn an(j: usize) -> String {
+    format!("__pgt_a{j}_n")
+}
+
+impl Aggregate {
+    pub fn is_scalar(&self) -> bool {
+        self.group_by.is_empty()
+    }
+
+    /// The hidden state columns, `__pgt_count` first.
+    pub fn state_columns(&self) -> Vec<StateColumn> {
+        let mut out = vec![StateColumn { name: COUNT_COLUMN.into(), type_sql: "bigint".into() }];
+        for (j, agg) in self.aggs.iter().enumerate() {
+            match agg.kind {
+                AggKind::CountStar => {}
+                AggKind::Count => out.push(StateColumn { name: a(j), type_sql: "bigint".into() }),
+                AggKind::Sum | AggKind::Avg => {
+                    out.push(StateColumn { name: a(j), type_sql: "numeric".into() });
+                    out.push(StateColumn { name: an(j), type_sql: "bigint".into() });
+                }
+                AggKind::Min | AggKind::Max | AggKind::Other => {
+                    out.push(StateColumn { name: a(j), type_sql: agg.result_type.clone() })
+                }
+            }
+        }
+        out
+    }
+
+    /// The value of aggregate `j`, from state columns read through `st`.
+    pub fn final_value(&self, j: usize, st: &dyn Fn(&str) -> String) -> String {
+        let agg = &self.aggs[j];
+        match agg.kind {
+            AggKind::CountStar => st(COUNT_COLUMN),
+            AggKind::Count => st(&a(j)),
+            AggKind::Sum => format!("(CASE WHEN {} = 0 THEN NULL ELSE ({})::{} END)", st(&an(j)), st(&a(j)), agg.result_type),
+            AggKind::Avg => format!(
+                "(CASE WHEN {n} = 0 THEN NULL ELSE ({s} / ({n})::numeric)::{t} END)",
+                n = st(&an(j)),
+                s = st(&a(j)),
+                t = agg.result_type
+            ),
+            AggKind::Min | AggKind::Max | AggKind::Other => st(&a(j)),
+        }
+    }
+
+    fn arg(&self, j: usize, alias: &str) -> String {
+        self.aggs[j].arg.as_ref().map(|e| e.render_on(alias)).unwrap_or_else(|| "NULL".into())
+    }
+
+    /// State values recomputed from input rows aliased `s` (inside a GROUP BY query).
+    fn recompute_states(&self) -> Vec<String> {
+        let mut out = vec!["count(*)::bigint".to_string()];
+        for (j, agg) in self.aggs.iter().enumerate() {
+            let x = self.arg(j, "s");
+            match agg.kind {
+                AggKind::CountStar => {}
+                AggKind::Count => out.push(format!("count({x})::bigint")),
+                AggKind::Sum | AggKind::Avg => {
+                    out.push(format!("coalesce(sum(({x})::numeric), 0)::numeric"));
+                    out.push(format!("count({x})::bigint"));
+                }
+                AggKind::Min => out.push(format!("(min({x}))::{}", agg.result_type)),
+                AggKind::Max => out.push(format!("(max({x}))::{}", agg.result_type)),
+                AggKind::Other => out.push(format!("({})::{}", agg.call.render_on("s"), agg.result_type)),
+            }
+        }
+        out
+    }
+
+    /// Row id of a group from its key columns `alias.g0, …`.
+    pub fn group_row_id(&self, alias: &str) -> String {
+        if self.is_scalar() {
+            return "pgtrickle.pg_trickle_hash(''::text)".into();
+        }
+        let keys = (0..self.group_by.len()).map(|i| format!("{alias}.\"g{i}\"")).collect::<Vec<_>>().join(", ");
+        format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({keys})))")
+    }
+
+    fn group_select(&self, alias: &str) -> (String, String) {
+        let sel = self
+            .group_by
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{} AS \"g{i}\"", g.render_on(alias)))
+            .collect::<Vec<_>>();
+        let grp = self.group_by.iter().map(|g| g.render_on(alias)).collect::<Vec<_>>();
+        (
+            sel.iter().map(|s| format!("{s}, ")).collect::<String>(),
+            if grp.is_empty() { String::new() } else { format!(" GROUP BY {}", grp.join(", ")) },
+        )
+    }
+
+    /// Full recomputation: a query with columns `rid, g0…, <state columns>`.
+    pub fn full_states_sql(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cur = self.input.rule().current(cx)?;
+        let (gsel, gby) = self.group_select("s");
+        let states = self.state_aliased(self.recompute_states());
+        let inner = format!("SELECT {gsel}{states} FROM ({cur}) AS s{gby}");
+        Ok(format!("SELECT {} AS rid, x.* FROM ({inner}) AS x", self.group_row_id("x")))
+    }
+
+    fn state_aliased(&self, exprs: Vec<String>) -> String {
+        exprs
+            .into_iter()
+            .zip(self.state_columns())
+            .map(|(e, c)| format!("{e} AS {}", quote_ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Incremental maintenance: a query with columns `rid, g0…, <state columns>` holding
+    /// the new state of every group the delta touches (count 0 = group gone).
+    /// `always_rescan` forces the rescan path (HAVING).
+    pub fn new_states_sql(&self, cx: &mut DeltaContext<'_>, target: &str, always_rescan: bool) -> Result<String, DvmError> {
+        let delta = self.input.rule().delta(cx)?;
+        let ng = self.group_by.len();
+
+        // 1. The delta grouped per key.
+        let (gsel, gby) = self.group_select("d");
+        let mut dcols = vec![
+            "sum(d.__pgt_w)::bigint AS dcount".to_string(),
+            "coalesce(bool_or(d.__pgt_w < 0), false) AS has_del".to_string(),
+        ];
+        for (j, agg) in self.aggs.iter().enumerate() {
+            let x = self.arg(j, "d");
+            match agg.kind {
+                AggKind::CountStar | AggKind::Other => {}
+                AggKind::Count => dcols.push(format!("sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}")),
+                AggKind::Sum | AggKind::Avg => {
+                    dcols.push(format!("coalesce(sum((d.__pgt_w)::numeric * ({x})::numeric), 0) AS d{j}"));
+                    dcols.push(format!("sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
+                }
+                AggKind::Min | AggKind::Max => {
+                    let f = if agg.kind == AggKind::Min { "min" } else { "max" };
+                    dcols.push(format!("({f}({x}) FILTER (WHERE d.__pgt_w > 0))::{} AS d{j}_ins", agg.result_type));
+                    dcols.push(format!("({f}({x}) FILTER (WHERE d.__pgt_w < 0))::{} AS d{j}_del", agg.result_type));
+                }
+            }
+        }
+        let having_nonempty = if self.is_scalar() { " HAVING count(*) > 0" } else { "" };
+        let dg = cx.add_cte(
+            "agg_delta",
+            format!("SELECT {gsel}{} FROM {delta} AS d{gby}{having_nonempty}", dcols.join(", ")),
+        );
+
+        // 2. Joined with the stored state of each group.
+        let state_cols = self.state_columns();
+        let olds = state_cols.iter().map(|c| format!("t.{} AS \"o_{}\"", quote_ident(&c.name), c.name)).collect::<Vec<_>>();
+        let dj = cx.add_cte(
+            "agg_old",
+            format!(
+                "SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, {} FROM (SELECT {} AS rid, dg.* FROM {dg} AS dg) AS x \
+                 LEFT JOIN {target} AS t ON t.__pgt_row_id = x.rid",
+                olds.join(", "),
+                self.group_row_id("dg")
+            ),
+        );
+
+        // 3. Which groups need a rescan.
+        let mut rescan = vec!["(NOT x.o_exists AND x.has_del)".to_string()];
+        if always_rescan || self.aggs.iter().any(|a| a.kind == AggKind::Other) {
+            rescan.push("true".into());
+        }
+        for (j, agg) in self.aggs.iter().enumerate() {
+            match agg.kind {
+                AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del <= x.\"o_{0}\"))", a(j))),
+                AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del >= x.\"o_{0}\"))", a(j))),
+                AggKind::Sum | AggKind::Avg if agg.rescan_on_delete => rescan.push("x.has_del".into()),
+                _ => {}
+            }
+        }
+        let rescan_cond = rescan.join(" OR ");
+
+        // 4a. New state of algebraic groups.
+        let mut alg = vec![format!("(coalesce(x.\"o_{COUNT_COLUMN}\", 0) + x.dcount)::bigint")];
+        for (j, agg) in self.aggs.iter().enumerate() {
+            let o = format!("x.\"o_{}\"", a(j));
+            match agg.kind {
+                AggKind::CountStar => {}
+                AggKind::Count => alg.push(format!("(coalesce({o}, 0) + x.d{j})::bigint")),
+                AggKind::Sum | AggKind::Avg => {
+                    alg.push(format!("(coalesce({o}, 0) + x.d{j})::numeric"));
+                    alg.push(format!("(coalesce(x.\"o_{}\", 0) + x.d{j}_n)::bigint", an(j)));
+                }
+                AggKind::Min => alg.push(format!("(least({o}, x.d{j}_ins))::{}", agg.result_type)),
+                AggKind::Max => alg.push(format!("(greatest({o}, x.d{j}_ins))::{}", agg.result_type)),
+                AggKind::Other => alg.push(format!("(NULL)::{}", agg.result_type)),
+            }
+        }
+        let gcols = (0..ng).map(|i| format!("x.\"g{i}\", ")).collect::<String>();
+        let alg_sql = format!("SELECT x.rid, {gcols}{} FROM {dj} AS x WHERE NOT ({rescan_cond})", self.state_aliased(alg));
+
+        // 4b. New state of rescanned groups: recomputed from the current input, restricted
+        //     to those groups; groups with no rows left come back with count 0.
+        let rk = cx.add_cte("agg_rescan_keys", format!("SELECT x.* FROM {dj} AS x WHERE {rescan_cond}"));
+        let cur = self.input.rule().current(cx)?;
+        let (ssel, sgby) = self.group_select("s");
+        let restrict = if self.is_scalar() {
+            format!(" HAVING EXISTS (SELECT 1 FROM {rk})")
+        } else {
+            let conds = self
+                .group_by
+                .iter()
+                .enumerate()
+                .map(|(i, g)| format!("k.\"g{i}\" IS NOT DISTINCT FROM {}", g.render_on("s")))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            format!(" AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})")
+        };
+        let (where_kw, tail) = if self.is_scalar() { ("", format!("{sgby}{restrict}")) } else { (" WHERE true", format!("{restrict}{sgby}")) };
+        let rescanned = format!(
+            "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM ({cur}) AS s{where_kw}{tail}) AS y",
+            self.group_row_id("y"),
+            self.state_aliased(self.recompute_states())
+        );
+        let zero_states = state_cols
+            .iter()
+            .map(|c| {
+                if c.name == COUNT_COLUMN {
+                    format!("coalesce(r.{0}, 0)::bigint AS {0}", quote_ident(&c.name))
+                } else {
+                    format!("r.{0} AS {0}", quote_ident(&c.name))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let kcols = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>();
+        let resc_sql = format!("SELECT k.rid, {kcols}{zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid = k.rid");
+
+        Ok(format!("{alg_sql} UNION ALL {resc_sql}"))
+    }
+}
+
+impl Operator for Aggregate {
+    fn name(&self) -> &'static str {
+        "Aggregate"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let mut c = self.group_columns.clone();
+        c.extend(self.aggs.iter().enumerate().map(|(j, a)| Column {
+            name: format!("agg{j}"),
+            type_sql: a.result_type.clone(),
+            exact_equality: false,
+        }));
+        c
+    }
+
+    fn delta(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        Err(DvmError::unsupported(
+            "an aggregate below the top of the query",
+            "Only the outermost query level may aggregate in this version.",
+        ))
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cur = self.input.rule().current(cx)?;
+        let (_, gby) = self.group_select("s");
+        let mut sel: Vec<String> = self.group_by.iter().enumerate().map(|(i, g)| format!("{} AS {}", g.render_on("s"), col_name(i))).collect();
+        let ng = self.group_by.len();
+        sel.extend(self.aggs.iter().enumerate().map(|(j, a)| format!("{} AS {}", a.call.render_on("s"), col_name(ng + j))));
+        Ok(format!("SELECT {} FROM ({cur}) AS s{gby}", sel.join(", ")))
+    }
+}

@@ -1,0 +1,41 @@
+//! **DISTINCT**: `δ(A)`, maintained at the top of the query by multiplicity counting.
+//!
+//! Each distinct row `r` is stored once with a hidden count `n(r)` of how many input rows
+//! produce it: `n′(r) = n(r) + Σ_{ΔA, row = r} w`. The row appears when `n′` becomes
+//! positive and disappears when it reaches 0.
+//!
+//! **Preconditions:** every column has exact equality (the row's identity is the hash of
+//! its binary form).
+//!
+//! **SQL:** see `storage.rs` (distinct model).
+
+use super::{col_list, DeltaContext, Operator};
+use crate::optree::{Column, OpTree};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Distinct {
+    pub input: Box<OpTree>,
+}
+
+impl Operator for Distinct {
+    fn name(&self) -> &'static str {
+        "Distinct"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.input.columns()
+    }
+
+    fn delta(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        Err(DvmError::unsupported(
+            "DISTINCT below the top of the query",
+            "Only the outermost query level may use DISTINCT in this version.",
+        ))
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cur = self.input.rule().current(cx)?;
+        Ok(format!("SELECT DISTINCT {} FROM ({cur}) AS s", col_list(self.columns().len(), Some("s"))))
+    }
+}

@@ -1,0 +1,39 @@
+//! **Filter** (WHERE): `σ_p`.
+//!
+//! `Δ(σ_p(A)) = σ_p(ΔA)`: filtering is linear, weights pass through unchanged.
+//!
+//! **Preconditions:** `p` is deterministic (volatile functions were refused by validation).
+//!
+//! **SQL:** `SELECT d.* FROM ΔA d WHERE p(d)`.
+
+use super::{DeltaContext, Operator};
+use crate::expr::Expr;
+use crate::optree::{Column, OpTree};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub input: Box<OpTree>,
+    pub predicate: Expr,
+}
+
+impl Operator for Filter {
+    fn name(&self) -> &'static str {
+        "Filter"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.input.columns()
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let d = self.input.rule().delta(cx)?;
+        let sql = format!("SELECT d.* FROM {d} AS d WHERE {}", self.predicate.render_on("d"));
+        Ok(cx.add_cte("filter_delta", sql))
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cur = self.input.rule().current(cx)?;
+        Ok(format!("SELECT s.* FROM ({cur}) AS s WHERE {}", self.predicate.render_on("s")))
+    }
+}

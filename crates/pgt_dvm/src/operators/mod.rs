@@ -1,0 +1,71 @@
+//! One file per operator. Each implements [`Operator`]: its name, its output columns, its
+//! delta (a Z-set with weight column `__pgt_w`) and its current state, both as SQL over
+//! positional columns. The driver walks the tree; operators only call their inputs.
+
+pub mod aggregate;
+pub mod distinct;
+pub mod filter;
+pub mod join;
+pub mod project;
+pub mod scan;
+pub mod shared;
+pub mod union_all;
+
+use std::collections::HashMap;
+
+use crate::optree::{col_name, Column};
+use crate::DvmError;
+
+/// Per-statement state shared by all operators while SQL is generated.
+pub struct DeltaContext<'a> {
+    ctes: Vec<(String, String)>,
+    next_id: usize,
+    /// Predicate over a change-buffer row aliased `b` selecting the changes this refresh
+    /// consumes from the source with this OID.
+    pub unconsumed: &'a dyn Fn(u32) -> String,
+    /// Memo: source OID → delta CTE (a source scanned twice is read once).
+    pub(crate) scan_deltas: HashMap<u32, String>,
+    /// Memo: shared subtree id → (delta CTE, current CTE).
+    pub(crate) shared: HashMap<usize, (Option<String>, Option<String>)>,
+}
+
+impl<'a> DeltaContext<'a> {
+    pub fn new(unconsumed: &'a dyn Fn(u32) -> String) -> Self {
+        DeltaContext { ctes: Vec::new(), next_id: 0, unconsumed, scan_deltas: HashMap::new(), shared: HashMap::new() }
+    }
+
+    /// Adds a CTE and returns its name.
+    pub fn add_cte(&mut self, prefix: &str, sql: String) -> String {
+        let name = format!("__pgt_{prefix}_{}", self.next_id);
+        self.next_id += 1;
+        self.ctes.push((name.clone(), sql));
+        name
+    }
+
+    /// The accumulated `name AS (sql)` list, in dependency order.
+    pub fn cte_list(&self) -> Vec<String> {
+        self.ctes.iter().map(|(n, s)| format!("{n} AS ({s})")).collect()
+    }
+}
+
+/// A differentiable operator.
+pub trait Operator {
+    fn name(&self) -> &'static str;
+    fn columns(&self) -> Vec<Column>;
+    /// Adds CTEs computing this operator's delta; returns the CTE holding it, with columns
+    /// `c0..cN` and `__pgt_w`.
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
+    /// SQL (a query, usable as a subquery) for this operator's current state, columns `c0..cN`.
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
+}
+
+/// `"c0", "c1", …` for `n` columns, each qualified with `alias.` when given.
+pub(crate) fn col_list(n: usize, alias: Option<&str>) -> String {
+    (0..n)
+        .map(|i| match alias {
+            Some(a) => format!("{a}.{}", col_name(i)),
+            None => col_name(i),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

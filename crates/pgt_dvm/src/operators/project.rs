@@ -1,0 +1,51 @@
+//! **Project** (the SELECT list): `π_e` with arbitrary deterministic expressions, CASE,
+//! casts and function calls.
+//!
+//! `Δ(π_e(A)) = π_e(ΔA)`: projection is linear on Z-sets (duplicates it creates are kept
+//! as weights, not collapsed).
+//!
+//! **SQL:** `SELECT e0(d) AS c0, …, d.__pgt_w FROM ΔA d`.
+
+use super::{DeltaContext, Operator};
+use crate::expr::Expr;
+use crate::optree::{col_name, Column, OpTree};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub input: Box<OpTree>,
+    pub exprs: Vec<Expr>,
+    pub columns: Vec<Column>,
+}
+
+impl Project {
+    fn select_list(&self, alias: &str) -> String {
+        self.exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{} AS {}", e.render_on(alias), col_name(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Operator for Project {
+    fn name(&self) -> &'static str {
+        "Project"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.columns.clone()
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let d = self.input.rule().delta(cx)?;
+        let sql = format!("SELECT {}, d.__pgt_w FROM {d} AS d", self.select_list("d"));
+        Ok(cx.add_cte("project_delta", sql))
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cur = self.input.rule().current(cx)?;
+        Ok(format!("SELECT {} FROM ({cur}) AS s", self.select_list("s")))
+    }
+}

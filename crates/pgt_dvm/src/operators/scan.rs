@@ -1,0 +1,70 @@
+//! **Scan** of a base table (or stream table) `R`.
+//!
+//! `Δ(R) = { (r, +1) | r inserted } ∪ { (r, -1) | r deleted }`: the rows of `R`'s change
+//! buffer that this refresh consumes (an UPDATE was captured as a delete of the old row
+//! plus an insert of the new one, so no special case is needed).
+//!
+//! **Preconditions:** `R` has a change buffer `pgtrickle_changes.changes_<oid>` holding
+//! typed copies of its columns; the refresh's frontier selects the unconsumed rows.
+//!
+//! **SQL:** delta = `SELECT <cols> AS c…, ±1 AS __pgt_w FROM changes_<oid> b WHERE <unconsumed>`;
+//! current = `SELECT <cols> AS c… FROM R`.
+
+use pgt_sql::{quote_ident, QualifiedName};
+
+use super::{DeltaContext, Operator};
+use crate::optree::{col_name, Column};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub source_oid: u32,
+    pub table: QualifiedName,
+    /// The columns read, in the order the query sees them (names are the table's).
+    pub columns: Vec<Column>,
+}
+
+/// The change buffer of a source.
+pub fn buffer_table(source_oid: u32) -> String {
+    format!("pgtrickle_changes.{}", quote_ident(&format!("changes_{source_oid}")))
+}
+
+impl Scan {
+    fn select_list(&self, alias: &str) -> String {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{alias}.{} AS {}", quote_ident(&c.name), col_name(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Operator for Scan {
+    fn name(&self) -> &'static str {
+        "Scan"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.columns.clone()
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some(name) = cx.scan_deltas.get(&self.source_oid) {
+            return Ok(name.clone());
+        }
+        let sql = format!(
+            "SELECT {}, CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b WHERE b.__pgt_op IN ('I', 'D') AND {}",
+            self.select_list("b"),
+            buffer_table(self.source_oid),
+            (cx.unconsumed)(self.source_oid)
+        );
+        let name = cx.add_cte("scan_delta", sql);
+        cx.scan_deltas.insert(self.source_oid, name.clone());
+        Ok(name)
+    }
+
+    fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        Ok(format!("SELECT {} FROM {} AS t", self.select_list("t"), self.table))
+    }
+}

@@ -1,0 +1,47 @@
+//! **Shared** subtree: a non-recursive CTE referenced one or more times.
+//!
+//! `Δ(shared(A)) = ΔA`, computed **once** per refresh and referenced by every use; its
+//! current state is likewise one CTE.
+//!
+//! **SQL:** the first use emits the CTEs; later uses reuse their names.
+
+use std::rc::Rc;
+
+use super::{col_list, DeltaContext, Operator};
+use crate::optree::{Column, OpTree};
+use crate::DvmError;
+
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub id: usize,
+    pub input: Rc<OpTree>,
+}
+
+impl Operator for Shared {
+    fn name(&self) -> &'static str {
+        "Shared"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.input.columns()
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some((Some(d), _)) = cx.shared.get(&self.id) {
+            return Ok(d.clone());
+        }
+        let d = self.input.rule().delta(cx)?;
+        cx.shared.entry(self.id).or_insert((None, None)).0 = Some(d.clone());
+        Ok(d)
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some((_, Some(c))) = cx.shared.get(&self.id) {
+            return Ok(format!("SELECT {} FROM {c}", col_list(self.columns().len(), None)));
+        }
+        let sql = self.input.rule().current(cx)?;
+        let name = cx.add_cte("shared_current", sql);
+        cx.shared.entry(self.id).or_insert((None, None)).1 = Some(name.clone());
+        Ok(format!("SELECT {} FROM {name}", col_list(self.columns().len(), None)))
+    }
+}

@@ -1,0 +1,115 @@
+//! The operator tree. A parse frontend builds it; the driver differentiates it.
+//!
+//! Every operator produces positional columns `c0, c1, …`. [`Column`] carries the
+//! user-facing name and type, and whether equality on the column coincides with
+//! equality of its binary value, which keyed storage (DISTINCT, GROUP BY) relies on.
+
+use std::rc::Rc;
+
+use pgt_sql::QualifiedName;
+
+use crate::expr::Expr;
+
+/// The name of positional column `i` in generated SQL.
+pub fn col_name(i: usize) -> String {
+    format!("\"c{i}\"")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The full type, as `format_type` prints it.
+    pub type_sql: String,
+    /// True when `a = b` holds exactly when `a` and `b` have the same binary form
+    /// (integers, text with a deterministic collation, …; not float, interval, unconstrained
+    /// numeric). Keys of DISTINCT and GROUP BY must have it.
+    pub exact_equality: bool,
+}
+
+/// Aggregate functions the engine maintains without rescanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    /// SUM over integers or numeric.
+    Sum,
+    /// AVG over integers or numeric (result numeric).
+    Avg,
+    Min,
+    Max,
+    /// Anything else (string_agg, DISTINCT/FILTER/ORDER BY variants, float sums, …):
+    /// maintained by recomputing the affected groups.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggCall {
+    pub kind: AggKind,
+    /// The argument (over the aggregate's input columns); None for COUNT(*) and Other.
+    pub arg: Option<Expr>,
+    /// The whole call as SQL (over the aggregate's input columns), used to recompute.
+    pub call: Expr,
+    /// The aggregate's result type.
+    pub result_type: String,
+    /// For SUM/AVG over unconstrained numeric: the display scale of a sum can shrink
+    /// when rows are deleted, so groups with deletions are recomputed.
+    pub rescan_on_delete: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum OpTree {
+    Scan(crate::operators::scan::Scan),
+    Filter(crate::operators::filter::Filter),
+    Project(crate::operators::project::Project),
+    Join(crate::operators::join::Join),
+    UnionAll(crate::operators::union_all::UnionAll),
+    Aggregate(crate::operators::aggregate::Aggregate),
+    Distinct(crate::operators::distinct::Distinct),
+    Shared(crate::operators::shared::Shared),
+}
+
+impl OpTree {
+    /// The operator as its delta rule.
+    pub fn rule(&self) -> &dyn crate::operators::Operator {
+        match self {
+            OpTree::Scan(o) => o,
+            OpTree::Filter(o) => o,
+            OpTree::Project(o) => o,
+            OpTree::Join(o) => o,
+            OpTree::UnionAll(o) => o,
+            OpTree::Aggregate(o) => o,
+            OpTree::Distinct(o) => o,
+            OpTree::Shared(o) => o,
+        }
+    }
+
+    pub fn columns(&self) -> Vec<Column> {
+        self.rule().columns()
+    }
+
+    // Convenience constructors for frontends and tests.
+    pub fn scan(source_oid: u32, table: QualifiedName, columns: Vec<Column>) -> OpTree {
+        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns })
+    }
+    pub fn filter(input: OpTree, predicate: Expr) -> OpTree {
+        OpTree::Filter(crate::operators::filter::Filter { input: Box::new(input), predicate })
+    }
+    pub fn project(input: OpTree, exprs: Vec<Expr>, columns: Vec<Column>) -> OpTree {
+        OpTree::Project(crate::operators::project::Project { input: Box::new(input), exprs, columns })
+    }
+    pub fn join(left: OpTree, right: OpTree, condition: Option<Expr>) -> OpTree {
+        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition })
+    }
+    pub fn union_all(inputs: Vec<OpTree>) -> OpTree {
+        OpTree::UnionAll(crate::operators::union_all::UnionAll { inputs })
+    }
+    pub fn aggregate(input: OpTree, group_by: Vec<Expr>, group_columns: Vec<Column>, aggs: Vec<AggCall>) -> OpTree {
+        OpTree::Aggregate(crate::operators::aggregate::Aggregate { input: Box::new(input), group_by, group_columns, aggs })
+    }
+    pub fn distinct(input: OpTree) -> OpTree {
+        OpTree::Distinct(crate::operators::distinct::Distinct { input: Box::new(input) })
+    }
+    pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
+        OpTree::Shared(crate::operators::shared::Shared { id, input })
+    }
+}

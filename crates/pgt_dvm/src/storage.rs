@@ -1,0 +1,81 @@
+//! How the top of an operator tree is stored, and how a delta is applied to it.
+//!
+//! | model | top of the tree | hidden columns | row identity |
+//! |---|---|---|---|
+//! | **Bag** | anything without DISTINCT/aggregates | `__pgt_key` (indexed) | `combine(key, occurrence)` |
+//! | **Distinct** | `DISTINCT` | `__pgt_count` | `hash(row)` |
+//! | **Aggregate** | `SELECT … GROUP BY … [HAVING …]` | `__pgt_count`, per-aggregate state | `hash(group key)` |
+//!
+//! `hash(row)` is `pg_trickle_hash(record_send(ROW(…)))`: the binary form, so identities do
+//! not depend on `DateStyle`, `TimeZone` or `extra_float_digits`. In a bag, the `n` copies
+//! of a row have occurrences `1..n`; a delta of `+w` inserts occurrences `n+1..n+w`, and `−w`
+//! deletes `n−w+1..n`, so occurrences stay dense and the copies a user sees are exactly
+//! the multiplicity.
+
+use pgt_sql::quote_ident;
+
+use crate::expr::Expr;
+use crate::operators::aggregate::Aggregate;
+use crate::operators::project::Project;
+use crate::optree::{Column, OpTree};
+use crate::DvmError;
+
+pub const KEY_COLUMN: &str = "__pgt_key";
+
+/// The recognized shape of the top of a tree.
+pub enum TopShape<'a> {
+    Bag(&'a OpTree),
+    Distinct(&'a OpTree),
+    Aggregate { agg: &'a Aggregate, having: Option<&'a Expr>, project: &'a Project },
+}
+
+impl<'a> TopShape<'a> {
+    /// Recognizes the storage model and checks its preconditions.
+    pub fn of(tree: &'a OpTree) -> Result<TopShape<'a>, DvmError> {
+        if let OpTree::Distinct(d) = tree {
+            require_exact(&d.input.columns(), "DISTINCT")?;
+            return Ok(TopShape::Distinct(&d.input));
+        }
+        if let OpTree::Project(p) = tree {
+            let (inner, having) = match p.input.as_ref() {
+                OpTree::Filter(f) => (f.input.as_ref(), Some(&f.predicate)),
+                other => (other, None),
+            };
+            if let OpTree::Aggregate(agg) = inner {
+                require_exact(&agg.group_columns, "GROUP BY")?;
+                return Ok(TopShape::Aggregate { agg, having, project: p });
+            }
+        }
+        Ok(TopShape::Bag(tree))
+    }
+
+    /// Hidden columns `(name, type)` the storage table needs besides `__pgt_row_id`.
+    pub fn hidden_columns(&self) -> Vec<(String, String)> {
+        match self {
+            TopShape::Bag(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
+            TopShape::Distinct(_) => vec![("__pgt_count".into(), "bigint".into())],
+            TopShape::Aggregate { agg, .. } => agg.state_columns().into_iter().map(|c| (c.name, c.type_sql)).collect(),
+        }
+    }
+}
+
+fn require_exact(columns: &[Column], clause: &str) -> Result<(), DvmError> {
+    match columns.iter().find(|c| !c.exact_equality) {
+        None => Ok(()),
+        Some(c) => Err(DvmError::unsupported(
+            format!("{clause} on column \"{}\" of type {}", c.name, c.type_sql),
+            "Equal values of this type can differ in their stored form (for example 1.0 and 1.00, or case-insensitive collations), so rows cannot be matched by identity.",
+        )),
+    }
+}
+
+/// `record_send(ROW(alias.c0, …))` hashed: the identity of a row of `n` positional columns.
+pub fn row_hash(n: usize, alias: &str) -> String {
+    let cols = (0..n).map(|i| format!("{alias}.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+}
+
+/// The quoted visible column names, in order.
+pub fn quoted(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| quote_ident(n)).collect()
+}

@@ -43,6 +43,11 @@ CREATE TABLE pgtrickle.pgt_dependencies (
                     CHECK (source_type IN ('TABLE', 'PARTITIONED_TABLE', 'VIEW', 'MATERIALIZED_VIEW',
                                            'FOREIGN_TABLE', 'STREAM_TABLE')),
     columns_used    text[] NOT NULL DEFAULT '{}',
+    -- The frontier: what an incrementally maintained stream table has consumed from this
+    -- source's change buffer (see crates/pgt_cdc). NULL until its first refresh.
+    frontier_snapshot   pg_snapshot,
+    frontier_xid        xid8,
+    frontier_change_id  bigint,
     PRIMARY KEY (pgt_id, source_relid)
 );
 CREATE INDEX pgt_dependencies_source_idx ON pgtrickle.pgt_dependencies (source_relid);
@@ -84,6 +89,9 @@ BEGIN
      WHERE dep.pgt_id = st.pgt_id
        AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
        AND d.objid = dep.source_relid;
+
+    -- Change capture that no stream table needs any more goes away.
+    PERFORM pgtrickle._drop_unused_capture();
 END
 $$;
 

@@ -60,6 +60,44 @@ pub fn analyze_defining_query(sql: &str) -> PgtResult<AnalyzedQuery> {
 
 type RawColumn = (String, pg_sys::Oid, i32, pg_sys::Oid);
 
+/// Parses `c_sql` with PostgreSQL's grammar and analyzes it, refusing anything that is not
+/// a single plain SELECT.
+///
+/// SAFETY: the returned Query lives in CurrentMemoryContext; callers must not keep it
+/// beyond the current function call.
+pub unsafe fn parse_and_analyze(c_sql: &CStr) -> PgtResult<*mut pg_sys::Query> {
+    let stmts = PgList::<pg_sys::RawStmt>::from_pg(pg_sys::raw_parser(c_sql.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT));
+    match stmts.len() {
+        0 => return Err(PgtError::EmptyQuery),
+        1 => {}
+        n => return Err(PgtError::MultipleStatements { count: n as i32 }),
+    }
+    let raw = stmts.get_ptr(0).expect("one statement");
+    let stmt = (*raw).stmt;
+    if (*stmt).type_ != pg_sys::NodeTag::T_SelectStmt {
+        let tag = CStr::from_ptr(pg_sys::CreateCommandName(stmt)).to_string_lossy().into_owned();
+        return Err(PgtError::NotSelect { command: tag });
+    }
+    let select = stmt as *mut pg_sys::SelectStmt;
+    if !(*select).intoClause.is_null() {
+        return Err(PgtError::SelectInto);
+    }
+    if let Some(clause) = locking_clause(select) {
+        return Err(PgtError::LockingClause { clause });
+    }
+    let query = pg_sys::parse_analyze_fixedparams(raw, c_sql.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut());
+    if (*query).hasModifyingCTE {
+        return Err(PgtError::ModifyingCte);
+    }
+    if (*query).commandType != pg_sys::CmdType::CMD_SELECT || !(*query).utilityStmt.is_null() {
+        return Err(PgtError::NotSelect { command: "a utility statement".into() });
+    }
+    if !(*query).rowMarks.is_null() {
+        return Err(PgtError::LockingClause { clause: "FOR UPDATE/FOR SHARE" });
+    }
+    Ok(query)
+}
+
 fn analyze_raw(c_sql: &CStr) -> PgtResult<(String, Vec<RawColumn>, WalkState)> {
     // SAFETY: `c_sql` is a valid NUL-terminated string that outlives every call below.
     // raw_parser and parse_analyze_fixedparams allocate in CurrentMemoryContext (the
@@ -67,40 +105,7 @@ fn analyze_raw(c_sql: &CStr) -> PgtResult<(String, Vec<RawColumn>, WalkState)> {
     // into a Rust panic that unwinds to the SQL boundary. Every node pointer we read comes
     // from those results, and we check node tags before casting.
     unsafe {
-        let stmts = PgList::<pg_sys::RawStmt>::from_pg(pg_sys::raw_parser(
-            c_sql.as_ptr(),
-            pg_sys::RawParseMode::RAW_PARSE_DEFAULT,
-        ));
-        match stmts.len() {
-            0 => return Err(PgtError::EmptyQuery),
-            1 => {}
-            n => return Err(PgtError::MultipleStatements { count: n as i32 }),
-        }
-        let raw = stmts.get_ptr(0).expect("one statement");
-        let stmt = (*raw).stmt;
-        if (*stmt).type_ != pg_sys::NodeTag::T_SelectStmt {
-            let tag = CStr::from_ptr(pg_sys::CreateCommandName(stmt)).to_string_lossy().into_owned();
-            return Err(PgtError::NotSelect { command: tag });
-        }
-        let select = stmt as *mut pg_sys::SelectStmt;
-        if !(*select).intoClause.is_null() {
-            return Err(PgtError::SelectInto);
-        }
-        if let Some(clause) = locking_clause(select) {
-            return Err(PgtError::LockingClause { clause });
-        }
-
-        let query = pg_sys::parse_analyze_fixedparams(raw, c_sql.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut());
-        if (*query).hasModifyingCTE {
-            return Err(PgtError::ModifyingCte);
-        }
-        if (*query).commandType != pg_sys::CmdType::CMD_SELECT || !(*query).utilityStmt.is_null() {
-            return Err(PgtError::NotSelect { command: "a utility statement".into() });
-        }
-        if !(*query).rowMarks.is_null() {
-            return Err(PgtError::LockingClause { clause: "FOR UPDATE/FOR SHARE" });
-        }
-
+        let query = parse_and_analyze(c_sql)?;
         let mut columns = Vec::new();
         for te in PgList::<pg_sys::TargetEntry>::from_pg((*query).targetList).iter_ptr() {
             if (*te).resjunk {

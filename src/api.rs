@@ -1,25 +1,77 @@
 //! The SQL API in schema `pgtrickle`: thin `#[pg_extern]` glue that validates arguments
-//! with `pgt_core`, builds SQL with `pgt_sql`, and reports errors in one place.
+//! with `pgt_core`, builds SQL with `pgt_sql` / `pgt_dvm` / `pgt_cdc`, and reports errors
+//! in one place.
 
 use pgrx::prelude::*;
 use pgt_core::{validate_output_columns, RefreshMode, Schedule, StreamTableStatus};
+use pgt_dvm::driver::StorageSpec;
+use pgt_dvm::DvmError;
 use pgt_sql::storage::{create_guard_triggers, create_storage_table};
-use pgt_sql::QualifiedName;
+use pgt_sql::{quote_ident, QualifiedName};
 
 use crate::analyze::analyze_defining_query;
 use crate::catalog::{self, NewStreamTable};
+use crate::cdc;
+use crate::config::{volatile_function_policy, VolatileFunctionPolicy};
 use crate::error::{or_report, required, PgtError, PgtResult};
-use crate::refresh::{full_refresh, Initiator};
+use crate::frontend::{self, Translation};
+use crate::refresh::{refresh, Initiator};
 
-/// Why AUTO runs FULL in this version; recorded in the catalog and in refresh history.
-const AUTO_FULL_REASON: &str = "AUTO chose FULL: incremental (DIFFERENTIAL) refresh is not available in this version";
+/// How a requested refresh mode resolves for a query.
+enum Resolved {
+    Full { reason: Option<String> },
+    Differential { translation: Translation, spec: StorageSpec },
+}
 
-/// How a refresh mode resolves to the mode actually used, and why.
-fn resolve_mode(mode: RefreshMode) -> PgtResult<(&'static str, Option<&'static str>)> {
-    match mode {
-        RefreshMode::Full => Ok(("FULL", None)),
-        RefreshMode::Auto => Ok(("FULL", Some(AUTO_FULL_REASON))),
-        RefreshMode::Differential => Err(PgtError::DifferentialNotSupported),
+impl Resolved {
+    fn effective(&self) -> &'static str {
+        match self {
+            Resolved::Full { .. } => "FULL",
+            Resolved::Differential { .. } => "DIFFERENTIAL",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Resolved::Full { reason } => reason.as_deref(),
+            Resolved::Differential { .. } => None,
+        }
+    }
+}
+
+/// Can `query` (as stored: deparsed, qualified) be maintained incrementally into `table`?
+fn try_incremental(query: &str, table: &QualifiedName) -> PgtResult<(Translation, StorageSpec)> {
+    let translation = frontend::translate(query)?;
+    if translation.volatile {
+        match volatile_function_policy() {
+            VolatileFunctionPolicy::Reject => {
+                return Err(PgtError::Dvm(DvmError::unsupported(
+                    "a volatile function (random(), clock_timestamp(), nextval(), …)",
+                    "Its result differs on every call, so a delta cannot reproduce the query's result; pg_trickle.volatile_function_policy is 'reject'.",
+                )))
+            }
+            VolatileFunctionPolicy::Warn => pgrx::warning!(
+                "stream table \"{}\" calls volatile functions; incremental refresh evaluates them only for changed rows",
+                table.name
+            ),
+            VolatileFunctionPolicy::Allow => {}
+        }
+    }
+    let spec = pgt_dvm::driver::storage_spec(&translation.tree, table)?;
+    Ok((translation, spec))
+}
+
+fn resolve(mode: RefreshMode, query: &str, table: &QualifiedName) -> PgtResult<Resolved> {
+    if mode == RefreshMode::Full {
+        return Ok(Resolved::Full { reason: None });
+    }
+    match try_incremental(query, table) {
+        Ok((translation, spec)) => Ok(Resolved::Differential { translation, spec }),
+        Err(PgtError::Dvm(cause)) if mode == RefreshMode::Differential => {
+            Err(PgtError::CannotMaintain { name: format!("{}.{}", table.schema.as_deref().unwrap_or(""), table.name), cause })
+        }
+        Err(PgtError::Dvm(cause)) => Ok(Resolved::Full { reason: Some(format!("AUTO chose FULL: {}", cause.reason_line())) }),
+        Err(other) => Err(other),
     }
 }
 
@@ -32,6 +84,22 @@ fn parse_relation_name(name: &str) -> PgtResult<(Option<String>, String)> {
         [schema, rel] => Ok((Some(schema.clone()), rel.clone())),
         _ => Err(PgtError::InvalidName { name: name.to_string() }),
     }
+}
+
+/// Adds what incremental maintenance needs to an existing storage table and sources.
+fn prepare_incremental(table: &QualifiedName, translation: &Translation, spec: &StorageSpec, add_columns: bool) -> PgtResult<()> {
+    if add_columns {
+        for (name, ty) in &spec.hidden_columns {
+            Spi::run(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {ty}", quote_ident(name)))?;
+        }
+    }
+    for ddl in &spec.extra_ddl {
+        Spi::run(ddl)?;
+    }
+    for &src in &translation.sources {
+        cdc::ensure_capture(src)?;
+    }
+    Ok(())
 }
 
 /// Creates a stream table named `name` holding the result of `query`.
@@ -57,7 +125,6 @@ fn create_impl(
     let query = required(query, "query")?;
     let mode: RefreshMode = required(refresh_mode, "refresh_mode")?.parse()?;
     let initialize = required(initialize, "initialize")?;
-    let (effective_mode, mode_reason) = resolve_mode(mode)?;
     let schedule = Schedule::parse(schedule)?;
     let (schema, relname) = parse_relation_name(name)?;
 
@@ -70,26 +137,34 @@ fn create_impl(
             .ok_or_else(|| PgtError::NoCreationSchema { name: name.to_string() })?,
     };
     let table = QualifiedName::new(schema, relname);
-    Spi::run(&create_storage_table(&table, &analyzed.columns))?;
+    let resolved = resolve(mode, &analyzed.deparsed, &table)?;
+
+    let hidden = match &resolved {
+        Resolved::Differential { spec, .. } => spec.hidden_columns.clone(),
+        Resolved::Full { .. } => Vec::new(),
+    };
+    Spi::run(&create_storage_table(&table, &analyzed.columns, &hidden))?;
     for trigger in create_guard_triggers(&table) {
         Spi::run(&trigger)?;
     }
+    if let Resolved::Differential { translation, spec } = &resolved {
+        prepare_incremental(&table, translation, spec, false)?;
+    }
     let relid = catalog::relation_oid(&table)?.expect("the storage table was just created");
-    let pgt_id = catalog::insert_stream_table(&NewStreamTable {
+    catalog::insert_stream_table(&NewStreamTable {
         relid,
         table: &table,
         original_query: query,
         defining_query: &analyzed.deparsed,
         schedule: schedule.to_catalog_text(),
         refresh_mode: mode.as_str(),
-        effective_refresh_mode: effective_mode,
-        refresh_mode_reason: mode_reason,
+        effective_refresh_mode: resolved.effective(),
+        refresh_mode_reason: resolved.reason(),
         sources: &analyzed.sources,
     })?;
     if initialize {
         let st = catalog::lookup(&table.to_string())?;
-        debug_assert_eq!(st.pgt_id, pgt_id);
-        full_refresh(&st, Initiator::Create, mode_reason)?;
+        refresh(&st, Initiator::Create)?;
     }
     Ok(())
 }
@@ -108,7 +183,7 @@ fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
             reason: st.status_reason.clone().unwrap_or_else(|| "it is in status ERROR".into()),
         });
     }
-    full_refresh(&st, Initiator::Manual, st.refresh_mode_reason.as_deref())?;
+    refresh(&st, Initiator::Manual)?;
     Ok(())
 }
 
@@ -128,8 +203,8 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
     // Validate everything before changing anything.
     let schedule = schedule.map(|s| Schedule::parse(Some(s))).transpose()?;
     let mode = refresh_mode.map(str::parse::<RefreshMode>).transpose()?;
-    let resolved = mode.map(resolve_mode).transpose()?;
     let status = status.map(StreamTableStatus::parse_user_settable).transpose()?;
+    let resolved = mode.map(|m| resolve(m, &st.defining_query, &st.table)).transpose()?;
 
     if let Some(schedule) = schedule {
         Spi::run_with_args(
@@ -137,13 +212,25 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
             &[st.pgt_id.into(), schedule.to_catalog_text().into()],
         )?;
     }
-    if let (Some(mode), Some((effective, reason))) = (mode, resolved) {
+    if let (Some(mode), Some(resolved)) = (mode, resolved) {
         Spi::run_with_args(
             "UPDATE pgtrickle.pgt_stream_tables \
                 SET refresh_mode = $2, effective_refresh_mode = $3, refresh_mode_reason = $4, updated_at = pg_catalog.now() \
               WHERE pgt_id = $1",
-            &[st.pgt_id.into(), mode.as_str().into(), effective.into(), reason.into()],
+            &[st.pgt_id.into(), mode.as_str().into(), resolved.effective().into(), resolved.reason().into()],
         )?;
+        if resolved.effective() != st.effective_refresh_mode {
+            // The storage's row identities change with the mode: the next refresh recomputes
+            // (frontiers are reset, so an incremental one starts with a full computation).
+            Spi::run_with_args(
+                "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
+                &[st.pgt_id.into()],
+            )?;
+            match &resolved {
+                Resolved::Differential { translation, spec } => prepare_incremental(&st.table, translation, spec, true)?,
+                Resolved::Full { .. } => Spi::run("SELECT pgtrickle._drop_unused_capture()")?,
+            }
+        }
     }
     if let Some(status) = status {
         Spi::run_with_args(
@@ -158,7 +245,7 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
     Ok(())
 }
 
-/// Drops a stream table: its storage, catalog rows and history.
+/// Drops a stream table: its storage, catalog rows, history and unneeded change capture.
 #[pg_extern]
 fn drop_stream_table(name: Option<&str>) {
     or_report(drop_impl(name))
@@ -166,10 +253,11 @@ fn drop_stream_table(name: Option<&str>) {
 
 fn drop_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
-    // The sql_drop event trigger removes the catalog rows; the DELETE covers sessions
-    // where event triggers are disabled.
+    // The sql_drop event trigger removes the catalog rows and unused capture; the explicit
+    // statements cover sessions where event triggers are disabled.
     Spi::run(&format!("DROP TABLE {}", st.table))?;
     Spi::run_with_args("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1", &[st.pgt_id.into()])?;
+    Spi::run("SELECT pgtrickle._drop_unused_capture()")?;
     Ok(())
 }
 
@@ -177,4 +265,27 @@ fn drop_impl(name: Option<&str>) -> PgtResult<()> {
 #[pg_extern(immutable, strict, parallel_safe)]
 fn pg_trickle_hash(data: &str, seed: default!(i64, 0)) -> i64 {
     pgt_core::row_id::row_id(data.as_bytes(), seed)
+}
+
+/// The same for binary data (`record_send(ROW(…))`: identities independent of output settings).
+#[pg_extern(immutable, strict, parallel_safe, name = "pg_trickle_hash")]
+fn pg_trickle_hash_bytea(data: &[u8], seed: default!(i64, 0)) -> i64 {
+    pgt_core::row_id::row_id(data, seed)
+}
+
+/// Combines a row's key with its occurrence number into the id of that copy of the row.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn pg_trickle_hash_combine(key: i64, occurrence: i64) -> i64 {
+    pgt_core::row_id::combine(key, occurrence)
+}
+
+/// Raises an error when a consistency check in generated SQL fails.
+#[pg_extern(volatile, parallel_safe)]
+fn _pgt_check(ok: Option<bool>, message: &str) -> bool {
+    if ok != Some(true) {
+        pgrx::pg_sys::panic::ErrorReport::new(pgrx::PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, message.to_string(), "pg_trickle")
+            .set_hint("Run pgtrickle.alter_stream_table(name, refresh_mode => 'FULL') and back, or drop and recreate the stream table, and report this as a bug.")
+            .report(pgrx::PgLogLevel::ERROR);
+    }
+    true
 }

@@ -15,6 +15,7 @@ pub struct StreamTable {
     pub relid: pg_sys::Oid,
     pub table: QualifiedName,
     pub defining_query: String,
+    pub effective_refresh_mode: String,
     pub refresh_mode_reason: Option<String>,
     pub status: String,
     pub status_reason: Option<String>,
@@ -36,7 +37,7 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
     let found = Spi::connect(|client| -> PgtResult<Option<StreamTable>> {
         let rows = client.select(
             "SELECT s.pgt_id, n.nspname::text, c.relname::text, s.defining_query, \
-                    s.refresh_mode_reason, s.status, s.status_reason \
+                    s.refresh_mode_reason, s.status, s.status_reason, s.effective_refresh_mode \
                FROM pgtrickle.pgt_stream_tables s \
                JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -56,6 +57,7 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
             refresh_mode_reason: row.get::<String>(5)?,
             status: row.get::<String>(6)?.unwrap_or_default(),
             status_reason: row.get::<String>(7)?,
+            effective_refresh_mode: row.get::<String>(8)?.unwrap_or_default(),
         }))
     })?;
     let st = found.ok_or_else(|| PgtError::NotAStreamTable { name: name.to_string() })?;

@@ -56,8 +56,13 @@ pub enum PgtError {
     #[error("cannot use system catalog \"{name}\" as a source of a stream table")]
     CatalogSource { name: String },
 
-    #[error("refresh mode DIFFERENTIAL is not supported yet")]
-    DifferentialNotSupported,
+    /// A construct the incremental engine cannot maintain (used internally; AUTO turns it
+    /// into a FULL fallback, DIFFERENTIAL into [`PgtError::CannotMaintain`]).
+    #[error(transparent)]
+    Dvm(#[from] pgt_dvm::DvmError),
+
+    #[error("cannot maintain stream table \"{name}\" incrementally")]
+    CannotMaintain { name: String, cause: pgt_dvm::DvmError },
 
     #[error("stream table \"{name}\" cannot be refreshed")]
     InErrorState { name: String, reason: String },
@@ -91,7 +96,7 @@ impl PgtError {
             | PgtError::LockingClause { .. }
             | PgtError::ModifyingCte => ERRCODE_INVALID_OBJECT_DEFINITION,
             PgtError::TemporarySource { .. } | PgtError::CatalogSource { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
-            PgtError::DifferentialNotSupported => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
@@ -105,8 +110,9 @@ impl PgtError {
             }
             PgtError::CatalogSource { .. } => Some("Changes to system catalogs cannot be tracked.".into()),
             PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
-            PgtError::DifferentialNotSupported => {
-                Some("This version of pg_trickle maintains stream tables by full recomputation only.".into())
+            PgtError::CannotMaintain { cause: pgt_dvm::DvmError::Unsupported { construct, reason }, .. }
+            | PgtError::Dvm(pgt_dvm::DvmError::Unsupported { construct, reason }) => {
+                Some(format!("{} is not supported for incremental maintenance. {reason}", capitalize(construct)))
             }
             _ => None,
         }
@@ -125,8 +131,8 @@ impl PgtError {
             PgtError::LockingClause { .. } => Some("Remove the locking clause; refreshes read a consistent snapshot.".into()),
             PgtError::ModifyingCte => Some("Move INSERT, UPDATE, DELETE or MERGE out of the defining query.".into()),
             PgtError::TemporarySource { .. } => Some("Use a permanent or unlogged table.".into()),
-            PgtError::DifferentialNotSupported => {
-                Some("Use refresh_mode => 'FULL', or 'AUTO' to switch to incremental refresh once available.".into())
+            PgtError::CannotMaintain { .. } | PgtError::Dvm(_) => {
+                Some("Use refresh_mode => 'AUTO' (falls back to FULL and records why) or 'FULL', or rewrite the query.".into())
             }
             PgtError::InErrorState { .. } => {
                 Some("Drop the stream table and create it again once its sources exist.".into())

@@ -7,7 +7,10 @@
 //! | [`api`] | the SQL functions in schema `pgtrickle` |
 //! | [`analyze`] | parsing and analyzing defining queries with PostgreSQL's parser |
 //! | [`catalog`] | SPI access to the `pgtrickle.pgt_*` catalog tables |
-//! | [`refresh`] | FULL refresh |
+//! | [`frontend`] | the parse frontend: analyzed `Query` → DVM operator tree |
+//! | [`refresh`] | FULL and DIFFERENTIAL refresh |
+//! | [`cdc`] | change buffers, capture triggers, frontiers |
+//! | [`config`] | GUCs |
 //! | [`guard`] | the trigger that keeps users from writing to stream tables |
 //! | [`error`] | the error type and its mapping to SQLSTATEs |
 
@@ -16,13 +19,21 @@ use pgrx::prelude::*;
 mod analyze;
 mod api;
 mod catalog;
+mod cdc;
+mod config;
 mod error;
+mod frontend;
 mod guard;
 mod refresh;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    config::register();
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -1,14 +1,24 @@
-//! Refreshing a stream table. A FULL refresh is one statement (see
-//! `pgt_sql::full_refresh`) run in the caller's transaction: readers keep seeing the old
-//! contents until it commits, never a half-refreshed table. An EXCLUSIVE lock on the
-//! storage table serializes refreshes of the same stream table while letting readers in.
+//! Refreshing a stream table, in the caller's transaction. Readers keep seeing the old
+//! contents until it commits, never a half-refreshed table; an EXCLUSIVE lock on the
+//! storage table serializes refreshes of one stream table while letting readers in.
+//!
+//! * FULL-mode stream tables: one statement recomputes the query and applies the
+//!   difference (`pgt_sql::full_refresh`).
+//! * DIFFERENTIAL stream tables: if no source has unconsumed changes, nothing runs but the
+//!   bookkeeping; otherwise one delta statement (`pgt_dvm::driver`) reads exactly the
+//!   unconsumed changes and the current tables at one snapshot and `MERGE`s the result.
+//!   It falls back to a FULL recomputation, recording why, on the first refresh, after a
+//!   TRUNCATE of a source, and when pending changes exceed
+//!   `pg_trickle.differential_max_change_ratio` of a source.
 
 use pgrx::prelude::*;
 use pgt_core::OutputColumn;
 use pgt_sql::full_refresh::full_refresh_statement;
 
 use crate::catalog::{self, HistoryEntry, StreamTable};
+use crate::cdc;
 use crate::error::PgtResult;
+use crate::frontend;
 use crate::guard::RefreshWriteGuard;
 
 /// Who asked for a refresh, as recorded in `pgt_refresh_history.initiated_by`.
@@ -27,20 +37,47 @@ impl Initiator {
     }
 }
 
-/// What a refresh changed.
-#[derive(Debug, Clone, Copy)]
+/// What a refresh did.
+#[derive(Debug, Clone)]
 pub struct RefreshOutcome {
+    pub action: &'static str,
     pub rows_inserted: i64,
     pub rows_deleted: i64,
+    pub reason: Option<String>,
 }
 
-/// Recomputes the defining query and applies the difference to the storage table.
-pub fn full_refresh(st: &StreamTable, initiator: Initiator, reason: Option<&str>) -> PgtResult<RefreshOutcome> {
+/// Refreshes `st` by its effective mode.
+pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutcome> {
     Spi::run(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", st.table))?;
     let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
         .expect("clock_timestamp() is not NULL");
+    let outcome = if st.effective_refresh_mode == "DIFFERENTIAL" {
+        differential(st)?
+    } else {
+        RefreshOutcome { reason: st.refresh_mode_reason.clone(), ..full(st)? }
+    };
+    catalog::mark_refreshed(st.pgt_id, started_at)?;
+    catalog::insert_history(&HistoryEntry {
+        pgt_id: st.pgt_id,
+        action: outcome.action,
+        status: "COMPLETED",
+        started_at,
+        rows_inserted: outcome.rows_inserted,
+        rows_deleted: outcome.rows_deleted,
+        error_message: None,
+        reason: outcome.reason.as_deref(),
+        initiated_by: initiator.as_str(),
+    })?;
+    Ok(outcome)
+}
 
-    let columns: Vec<OutputColumn> = catalog::storage_columns(st.relid)?
+fn visible_columns(st: &StreamTable) -> PgtResult<Vec<String>> {
+    catalog::storage_columns(st.relid)
+}
+
+/// FULL refresh of a FULL-mode stream table.
+fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
+    let columns: Vec<OutputColumn> = visible_columns(st)?
         .into_iter()
         .map(|name| OutputColumn { name, type_sql: String::new(), collation_sql: None, is_pseudo_type: false })
         .collect();
@@ -49,19 +86,64 @@ pub fn full_refresh(st: &StreamTable, initiator: Initiator, reason: Option<&str>
         let _writing = RefreshWriteGuard::enter();
         Spi::get_two::<i64, i64>(&sql)?
     };
-    let outcome = RefreshOutcome { rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0) };
+    Ok(RefreshOutcome { action: "FULL", rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: None })
+}
 
-    catalog::mark_refreshed(st.pgt_id, started_at)?;
-    catalog::insert_history(&HistoryEntry {
-        pgt_id: st.pgt_id,
-        action: "FULL",
-        status: "COMPLETED",
-        started_at,
-        rows_inserted: outcome.rows_inserted,
-        rows_deleted: outcome.rows_deleted,
-        error_message: None,
-        reason,
-        initiated_by: initiator.as_str(),
-    })?;
-    Ok(outcome)
+fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
+    let t = frontend::translate(&st.defining_query)?;
+    let visible = visible_columns(st)?;
+
+    // Decide what to do from the pending changes.
+    let mut frontiers = Vec::new();
+    let mut fallback: Option<String> = None;
+    let mut any_changes = false;
+    for &src in &t.sources {
+        match cdc::frontier(st.pgt_id, src)? {
+            None => fallback = fallback.or(Some("first refresh: the stream table is populated by a full computation".into())),
+            Some(f) => {
+                let (n, truncated) = cdc::pending(src, &f)?;
+                any_changes |= n > 0 || truncated;
+                if truncated {
+                    fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
+                } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
+                    fallback = fallback.or(Some(format!(
+                        "{n} pending changes on {} exceed pg_trickle.differential_max_change_ratio = {}",
+                        source_name(src)?,
+                        crate::config::differential_max_change_ratio()
+                    )));
+                }
+                frontiers.push((src, f));
+            }
+        }
+    }
+    if fallback.is_none() && !any_changes {
+        return Ok(RefreshOutcome { action: "DIFFERENTIAL", rows_inserted: 0, rows_deleted: 0, reason: Some("no pending changes".into()) });
+    }
+
+    let (sql, action) = match &fallback {
+        Some(_) => (pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?, "FULL"),
+        None => {
+            let unconsumed = |oid: u32| {
+                frontiers
+                    .iter()
+                    .find(|(s, _)| s.to_u32() == oid)
+                    .map(|(_, f)| f.unconsumed_predicate("b"))
+                    .unwrap_or_else(|| "true".into())
+            };
+            (pgt_dvm::driver::differential_statement(&t.tree, &st.table, &visible, &unconsumed)?, "DIFFERENTIAL")
+        }
+    };
+    let (snapshot, inserted, deleted) = {
+        let _writing = RefreshWriteGuard::enter();
+        Spi::get_three::<String, i64, i64>(&sql)?
+    };
+    let snapshot = snapshot.expect("the refresh statement returns its snapshot");
+    for &src in &t.sources {
+        cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
+    }
+    Ok(RefreshOutcome { action, rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: fallback })
+}
+
+fn source_name(oid: pgrx::pg_sys::Oid) -> PgtResult<String> {
+    Ok(Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()])?.unwrap_or_default())
 }

@@ -40,3 +40,26 @@ mod tests {
         }
     }
 }
+
+/// The id of occurrence `occurrence` of a row whose identity hash is `key`: XXH64 of the
+/// two values' little-endian bytes.
+pub fn combine(key: i64, occurrence: i64) -> i64 {
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&key.to_le_bytes());
+    buf[8..].copy_from_slice(&occurrence.to_le_bytes());
+    row_id(&buf, 0)
+}
+
+#[cfg(test)]
+mod combine_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn occurrences_get_distinct_ids(key in any::<i64>(), a in 1i64..10_000, b in 1i64..10_000) {
+            prop_assume!(a != b);
+            prop_assert_ne!(combine(key, a), combine(key, b));
+        }
+    }
+}

@@ -49,7 +49,7 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
     let mut extra_ddl = Vec::new();
     if let TopShape::Bag(_) = shape {
         let idx = format!("{}_key_idx", target.name);
-        extra_ddl.push(format!("CREATE INDEX {} ON {target} ({})", quote_ident(&idx), quote_ident(KEY_COLUMN)));
+        extra_ddl.push(format!("CREATE INDEX IF NOT EXISTS {} ON {target} ({})", quote_ident(&idx), quote_ident(KEY_COLUMN)));
     }
     Ok(StorageSpec { hidden_columns: shape.hidden_columns(), extra_ddl })
 }

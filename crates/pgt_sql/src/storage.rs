@@ -13,8 +13,9 @@ pub const GUARD_TRUNCATE_TRIGGER: &str = "__pgt_guard_truncate";
 /// The trigger function (provided by the extension) the guards call.
 pub const GUARD_FUNCTION: &str = "pgtrickle._guard_stream_table";
 
-/// `CREATE TABLE <table> ("__pgt_row_id" bigint PRIMARY KEY, <columns>)`.
-pub fn create_storage_table(table: &QualifiedName, columns: &[OutputColumn]) -> String {
+/// `CREATE TABLE <table> ("__pgt_row_id" bigint PRIMARY KEY, <columns>, <hidden columns>)`.
+/// `hidden` are `(name, type)` pairs of pg_trickle's helper columns (names start with `__pgt_`).
+pub fn create_storage_table(table: &QualifiedName, columns: &[OutputColumn], hidden: &[(String, String)]) -> String {
     let mut sql = format!("CREATE TABLE {table} ({} bigint PRIMARY KEY", quote_ident(ROW_ID_COLUMN));
     for c in columns {
         sql.push_str(", ");
@@ -25,6 +26,9 @@ pub fn create_storage_table(table: &QualifiedName, columns: &[OutputColumn]) -> 
             sql.push_str(" COLLATE ");
             sql.push_str(coll);
         }
+    }
+    for (name, ty) in hidden {
+        sql.push_str(&format!(", {} {ty}", quote_ident(name)));
     }
     sql.push(')');
     sql
@@ -60,12 +64,12 @@ mod tests {
             },
         ];
         assert_eq!(
-            create_storage_table(&QualifiedName::new("s", "st"), &cols),
+            create_storage_table(&QualifiedName::new("s", "st"), &cols, &[]),
             r#"CREATE TABLE "s"."st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer, "Name ""x""" character varying(20) COLLATE "C")"#
         );
         assert_eq!(
-            create_storage_table(&QualifiedName::unqualified("st"), &cols[..1]),
-            r#"CREATE TABLE "st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer)"#
+            create_storage_table(&QualifiedName::unqualified("st"), &cols[..1], &[("__pgt_count".into(), "bigint".into())]),
+            r#"CREATE TABLE "st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer, "__pgt_count" bigint)"#
         );
         let [dml, trunc] = create_guard_triggers(&QualifiedName::new("s", "st"));
         assert!(dml.contains(r#"BEFORE INSERT OR UPDATE OR DELETE ON "s"."st""#));

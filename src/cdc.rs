@@ -1,0 +1,128 @@
+//! Change capture in the server: creating and removing buffers and triggers (SQL from
+//! `pgt_cdc`), reading pending changes, storing frontiers and trimming buffers.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgt_cdc::{buffer_table, cleanup_buffer, create_capture, drop_capture, Frontier, SourceColumn};
+use pgt_sql::QualifiedName;
+
+use crate::error::PgtResult;
+
+/// Makes sure `source` has a change buffer and capture triggers.
+pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+        &[buffer_table(source.to_u32()).to_string().into()],
+    )?
+    .unwrap_or(false);
+    if exists {
+        return Ok(());
+    }
+    let table = relation_name(source)?.expect("a source of a new stream table exists");
+    let columns = Spi::connect(|c| -> PgtResult<Vec<SourceColumn>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            None,
+            &[source.into()],
+        )? {
+            out.push(SourceColumn { name: row.get::<String>(1)?.unwrap_or_default(), type_sql: row.get::<String>(2)?.unwrap_or_default() });
+        }
+        Ok(out)
+    })?;
+    for stmt in create_capture(source.to_u32(), &table, &columns) {
+        Spi::run(&stmt)?;
+    }
+    Ok(())
+}
+
+fn relation_name(oid: pg_sys::Oid) -> PgtResult<Option<QualifiedName>> {
+    let r = Spi::get_two_with_args::<String, String>(
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+        &[oid.into()],
+    )?;
+    Ok(match r {
+        (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
+        _ => None,
+    })
+}
+
+/// Removes buffers and triggers of sources no incrementally maintained stream table reads.
+#[pg_extern]
+fn _drop_unused_capture() {
+    crate::error::or_report(drop_unused_capture())
+}
+
+fn drop_unused_capture() -> PgtResult<()> {
+    let unused = Spi::connect(|c| -> PgtResult<Vec<u32>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT substr(c.relname, 9)::oid FROM pg_catalog.pg_class c \
+              WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r' AND c.relname ~ '^changes_[0-9]+$' \
+                AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = d.pgt_id \
+                                 WHERE d.source_relid = substr(c.relname, 9)::oid AND s.effective_refresh_mode = 'DIFFERENTIAL')",
+            None,
+            &[],
+        )? {
+            if let Some(oid) = row.get::<pg_sys::Oid>(1)? {
+                out.push(oid.to_u32());
+            }
+        }
+        Ok(out)
+    })?;
+    for oid in unused {
+        let source = relation_name(pg_sys::Oid::from(oid))?;
+        for stmt in drop_capture(oid, source.as_ref()) {
+            Spi::run(&stmt)?;
+        }
+    }
+    Ok(())
+}
+
+/// The frontier of one stream table for one source (None before its first refresh).
+pub fn frontier(pgt_id: i64, source: pg_sys::Oid) -> PgtResult<Option<Frontier>> {
+    let (snap, xid, id) = Spi::get_three_with_args::<String, String, i64>(
+        "SELECT frontier_snapshot::text, frontier_xid::text, frontier_change_id FROM pgtrickle.pgt_dependencies \
+          WHERE pgt_id = $1 AND source_relid = $2",
+        &[pgt_id.into(), source.into()],
+    )?;
+    Ok(snap.map(|snapshot| Frontier { snapshot, own: xid.zip(id) }))
+}
+
+/// Pending changes of a source not yet consumed by `f`: (row changes, TRUNCATE seen).
+pub fn pending(source: pg_sys::Oid, f: &Frontier) -> PgtResult<(i64, bool)> {
+    let (n, t) = Spi::get_two::<i64, bool>(&format!(
+        "SELECT count(*) FILTER (WHERE b.__pgt_op <> 'T'), coalesce(bool_or(b.__pgt_op = 'T'), false) FROM {} AS b WHERE {}",
+        buffer_table(source.to_u32()),
+        f.unconsumed_predicate("b")
+    ))?;
+    Ok((n.unwrap_or(0), t.unwrap_or(false)))
+}
+
+/// Whether `changes` exceed the configured share of the source's estimated size.
+pub fn exceeds_change_ratio(source: pg_sys::Oid, changes: i64) -> PgtResult<bool> {
+    let ratio = crate::config::differential_max_change_ratio();
+    if ratio <= 0.0 {
+        return Ok(false);
+    }
+    let reltuples = Spi::get_one_with_args::<f32>("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1", &[source.into()])?.unwrap_or(-1.0);
+    Ok(reltuples >= 0.0 && (changes as f64) > ratio * (reltuples as f64).max(1.0))
+}
+
+/// Records that `pgt_id` has consumed everything visible at `snapshot` (plus this
+/// transaction's own changes so far) from `source`, then trims the source's buffer.
+pub fn advance_frontier(pgt_id: i64, source: pg_sys::Oid, snapshot: &str) -> PgtResult<()> {
+    Spi::run_with_args(
+        &format!(
+            "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = $3::pg_snapshot, \
+                    frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(), \
+                    frontier_change_id = (SELECT max(b.__pgt_change_id) FROM {} AS b WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
+              WHERE pgt_id = $1 AND source_relid = $2",
+            buffer_table(source.to_u32())
+        ),
+        &[pgt_id.into(), source.into(), snapshot.into()],
+    )?;
+    Spi::run(&cleanup_buffer(source.to_u32()))?;
+    Ok(())
+}

@@ -1,0 +1,546 @@
+//! The extension's parse frontend: PostgreSQL's analyzed `Query` → `pgt_dvm::OpTree`.
+//!
+//! One pass over the query resolves every column reference to an operator input, checks
+//! every construct, and either yields a tree the delta rules may trust or names the
+//! construct that cannot be maintained incrementally (`DvmError::Unsupported`).
+#![allow(unsafe_code)]
+
+mod deparse;
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CStr, CString};
+use std::rc::Rc;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgList;
+use pgt_dvm::{AggCall, AggKind, Column, DvmError, Expr, OpTree};
+use pgt_sql::QualifiedName;
+
+use crate::error::{PgtError, PgtResult};
+use deparse::{ColumnResolver, Deparser};
+
+/// The result of translating a defining query.
+pub struct Translation {
+    pub tree: OpTree,
+    /// Base relations read (each once).
+    pub sources: Vec<pg_sys::Oid>,
+    /// Whether the query calls volatile functions.
+    pub volatile: bool,
+}
+
+fn unsupported(construct: &str, reason: &str) -> PgtError {
+    PgtError::Dvm(DvmError::unsupported(construct, reason))
+}
+
+/// Translates the (stored, schema-qualified) defining query `sql`.
+pub fn translate(sql: &str) -> PgtResult<Translation> {
+    let c_sql = CString::new(sql).map_err(|_| PgtError::EmptyQuery)?;
+    // SAFETY: parse_and_analyze returns a valid analyzed Query allocated in the current
+    // memory context, which outlives this call; the builder only follows pointers inside it.
+    unsafe {
+        let query = crate::analyze::parse_and_analyze(&c_sql)?;
+        let volatile = pg_sys::contain_volatile_functions(query as *mut pg_sys::Node);
+        let mut b = Builder::default();
+        let (tree, _) = b.query(query)?;
+        if let Some(f) = b.d.time_dependent.take() {
+            return Err(unsupported(
+                &format!("the time-dependent function {f}"),
+                "Its result changes as time passes without any change to the source tables.",
+            ));
+        }
+        Ok(Translation { tree, sources: b.sources, volatile })
+    }
+}
+
+/// Positions of each range-table entry's columns in a FROM item's output.
+type Layout = HashMap<i32, Vec<Option<usize>>>;
+
+#[derive(Default)]
+struct Builder {
+    d: Deparser,
+    levels: Vec<*mut pg_sys::Query>,
+    shared: HashMap<(usize, String), Rc<OpTree>>,
+    next_shared: usize,
+    sources: Vec<pg_sys::Oid>,
+}
+
+unsafe fn rt_fetch(q: *mut pg_sys::Query, index: i32) -> *mut pg_sys::RangeTblEntry {
+    PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable).get_ptr(index as usize - 1).expect("valid range table index")
+}
+
+/// PostgreSQL 18 represents grouped expressions above the GROUP BY step as Vars of an
+/// `RTE_GROUP` entry; this returns the grouped expression such a Var stands for (or the
+/// node itself).
+unsafe fn strip_group_var(q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_Var {
+        return node;
+    }
+    let v = node as *mut pg_sys::Var;
+    if (*v).varlevelsup > 0 || (*v).varno <= 0 {
+        return node;
+    }
+    let rte = rt_fetch(q, (*v).varno);
+    if (*rte).rtekind != pg_sys::RTEKind::RTE_GROUP || (*v).varattno <= 0 {
+        return node;
+    }
+    match PgList::<pg_sys::Node>::from_pg((*rte).groupexprs).get_ptr((*v).varattno as usize - 1) {
+        Some(e) if !e.is_null() => strip_group_var(q, e),
+        _ => node,
+    }
+}
+
+/// Resolves Vars of one query level through a FROM layout (join aliases followed).
+struct FromResolver<'a> {
+    q: *mut pg_sys::Query,
+    layout: &'a Layout,
+}
+
+impl ColumnResolver for FromResolver<'_> {
+    unsafe fn substitute(&mut self, d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+        if (*node).type_ != pg_sys::NodeTag::T_Var {
+            return Ok(None);
+        }
+        let v = node as *mut pg_sys::Var;
+        if (*v).varlevelsup > 0 {
+            return Err(unsupported("a reference to an outer query (LATERAL or correlated subquery)", "Each query level must read only its own FROM items."));
+        }
+        if (*v).varattno <= 0 {
+            return Err(unsupported("a whole-row or system column reference", "Name the columns explicitly."));
+        }
+        let rte = rt_fetch(self.q, (*v).varno);
+        if (*rte).rtekind == pg_sys::RTEKind::RTE_GROUP {
+            let inner = strip_group_var(self.q, node);
+            return if inner == node { Err(unsupported("a grouped column", "It could not be resolved.")) } else { d.expr(inner, self).map(Some) };
+        }
+        if (*rte).rtekind == pg_sys::RTEKind::RTE_JOIN {
+            let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars).get_ptr((*v).varattno as usize - 1);
+            return match alias {
+                Some(a) if !a.is_null() => d.expr(a, self).map(Some),
+                _ => Err(unsupported("a join column", "It could not be resolved.")),
+            };
+        }
+        match self.layout.get(&(*v).varno).and_then(|cols| cols.get((*v).varattno as usize - 1)).copied().flatten() {
+            Some(i) => Ok(Some(Expr::col(i))),
+            None => Err(unsupported("a column reference", "It could not be resolved to an input column.")),
+        }
+    }
+}
+
+/// Resolves expressions above an aggregate: group keys and aggregate calls become columns.
+struct AggResolver {
+    q: *mut pg_sys::Query,
+    /// Group key expressions (already stripped of RTE_GROUP indirection).
+    group_exprs: Vec<*mut pg_sys::Node>,
+    aggrefs: Vec<*mut pg_sys::Node>,
+}
+
+impl ColumnResolver for AggResolver {
+    unsafe fn substitute(&mut self, _d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+        let node = strip_group_var(self.q, node);
+        for (i, g) in self.group_exprs.iter().enumerate() {
+            if pg_sys::equal(node as *const c_void, *g as *const c_void) {
+                return Ok(Some(Expr::col(i)));
+            }
+        }
+        if (*node).type_ == pg_sys::NodeTag::T_Aggref {
+            for (j, a) in self.aggrefs.iter().enumerate() {
+                if pg_sys::equal(node as *const c_void, *a as *const c_void) {
+                    return Ok(Some(Expr::col(self.group_exprs.len() + j)));
+                }
+            }
+        }
+        if (*node).type_ == pg_sys::NodeTag::T_Var {
+            return Err(unsupported(
+                "a column that is neither grouped nor aggregated",
+                "Add the column to GROUP BY (functional dependencies on a primary key are not used).",
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// Resolves the Vars of a set-operation query (they name output positions).
+struct PositionResolver;
+
+impl ColumnResolver for PositionResolver {
+    unsafe fn substitute(&mut self, _d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+        if (*node).type_ == pg_sys::NodeTag::T_Var {
+            let v = node as *mut pg_sys::Var;
+            return Ok(Some(Expr::col((*v).varattno as usize - 1)));
+        }
+        Ok(None)
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_Aggref {
+        let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
+        if !found.iter().any(|a| pg_sys::equal(*a as *const c_void, node as *const c_void)) {
+            found.push(node);
+        }
+        return false;
+    }
+    pg_sys::expression_tree_walker_impl(node, Some(collect_aggrefs), ctx)
+}
+
+fn exact_equality(typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) -> PgtResult<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT CASE WHEN $1 IN (16, 18, 19, 20, 21, 23, 26, 17, 1082, 1083, 1114, 1184, 2950) THEN true \
+                     WHEN $1 IN (25, 1043) OR ($1 = 1042 AND $2 >= 0) \
+                          THEN coalesce((SELECT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = $3), true) \
+                     WHEN $1 = 1700 THEN $2 >= 0 \
+                     ELSE coalesce((SELECT t.typtype = 'e' FROM pg_catalog.pg_type t WHERE t.oid = $1), false) END",
+        &[typid.into(), typmod.into(), collation.into()],
+    )?
+    .unwrap_or(false))
+}
+
+unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
+    let (t, m, c) = (pg_sys::exprType(node), pg_sys::exprTypmod(node), pg_sys::exprCollation(node));
+    Ok(Column { name, type_sql: Deparser::type_name(t, m), exact_equality: exact_equality(t, m, c)? })
+}
+
+impl Builder {
+    unsafe fn query(&mut self, q: *mut pg_sys::Query) -> PgtResult<(OpTree, ())> {
+        self.levels.push(q);
+        let r = self.query_inner(q);
+        self.levels.pop();
+        r.map(|t| (t, ()))
+    }
+
+    unsafe fn query_inner(&mut self, q: *mut pg_sys::Query) -> PgtResult<OpTree> {
+        if (*q).hasRecursive {
+            return Err(unsupported("WITH RECURSIVE", "Recursive queries are not maintained incrementally yet."));
+        }
+        if (*q).hasWindowFuncs {
+            return Err(unsupported("a window function", "Window functions are not maintained incrementally yet; split the query or use FULL."));
+        }
+        if (*q).hasTargetSRFs {
+            return Err(unsupported("a set-returning function in the SELECT list", "Its output multiplicity is not maintained incrementally."));
+        }
+        if (*q).hasSubLinks {
+            return Err(unsupported("a subquery in an expression (IN, EXISTS, ANY, scalar subquery)", "Rewrite it as a join, or use refresh_mode => 'FULL'."));
+        }
+        if (*q).hasDistinctOn {
+            return Err(unsupported("DISTINCT ON", "Which row DISTINCT ON keeps depends on ordering; use GROUP BY with aggregates instead."));
+        }
+        if !(*q).limitCount.is_null() || !(*q).limitOffset.is_null() {
+            return Err(unsupported("LIMIT/OFFSET", "A top-N result changes in ways a delta cannot express; use FULL."));
+        }
+        if !(*q).groupingSets.is_null() {
+            return Err(unsupported("GROUPING SETS/ROLLUP/CUBE", "Use one stream table per grouping."));
+        }
+        if !(*q).setOperations.is_null() {
+            let tree = self.setop(q, (*q).setOperations)?;
+            return self.project(q, tree, &mut PositionResolver);
+        }
+
+        // FROM and WHERE.
+        let from = PgList::<pg_sys::Node>::from_pg((*(*q).jointree).fromlist);
+        if from.is_empty() {
+            return Err(unsupported("a query without a FROM clause", "There is nothing to maintain incrementally; use FULL."));
+        }
+        let quals = (*(*q).jointree).quals;
+        let mut items = Vec::new();
+        for item in from.iter_ptr() {
+            items.push(self.from_item(q, item)?);
+        }
+        let (mut tree, layout) = {
+            let mut it = items.into_iter();
+            let (mut tree, mut layout) = it.next().expect("non-empty FROM");
+            let rest: Vec<_> = it.collect();
+            let last = rest.len();
+            for (k, (right, rlayout)) in rest.into_iter().enumerate() {
+                let nl = tree.columns().len();
+                for (rt, cols) in rlayout {
+                    layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
+                }
+                // The WHERE clause becomes the condition of the outermost implicit join.
+                let cond = if k + 1 == last && !quals.is_null() {
+                    Some(self.d.expr(quals, &mut FromResolver { q, layout: &layout })?)
+                } else {
+                    None
+                };
+                tree = OpTree::join(tree, right, cond);
+            }
+            if last == 0 && !quals.is_null() {
+                let p = self.d.expr(quals, &mut FromResolver { q, layout: &layout })?;
+                tree = OpTree::filter(tree, p);
+            }
+            (tree, layout)
+        };
+
+        // GROUP BY / aggregates / HAVING.
+        if (*q).hasAggs || !(*q).groupClause.is_null() {
+            let mut group_exprs = Vec::new();
+            let mut group_by = Vec::new();
+            let mut group_columns = Vec::new();
+            for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).groupClause).iter_ptr() {
+                let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
+                let e = strip_group_var(q, (*tle).expr as *mut pg_sys::Node);
+                group_exprs.push(e);
+                group_by.push(self.d.expr(e, &mut FromResolver { q, layout: &layout })?);
+                let name = if (*tle).resname.is_null() { format!("g{}", group_by.len()) } else { CStr::from_ptr((*tle).resname).to_string_lossy().into_owned() };
+                group_columns.push(expr_column(name, e)?);
+            }
+            let mut aggrefs: Vec<*mut pg_sys::Node> = Vec::new();
+            let ctx = &mut aggrefs as *mut Vec<*mut pg_sys::Node> as *mut c_void;
+            for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
+                collect_aggrefs((*tle).expr as *mut pg_sys::Node, ctx);
+            }
+            collect_aggrefs((*q).havingQual, ctx);
+            let mut aggs = Vec::new();
+            for a in &aggrefs {
+                aggs.push(self.agg_call(q, *a as *mut pg_sys::Aggref, &layout)?);
+            }
+            tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
+            let mut ar = AggResolver { q, group_exprs, aggrefs };
+            if !(*q).havingQual.is_null() {
+                let h = self.d.expr((*q).havingQual, &mut ar)?;
+                tree = OpTree::filter(tree, h);
+            }
+            let out = self.project(q, tree, &mut ar)?;
+            return self.distinct(q, out);
+        }
+        let out = self.project(q, tree, &mut FromResolver { q, layout: &layout })?;
+        self.distinct(q, out)
+    }
+
+    unsafe fn distinct(&mut self, q: *mut pg_sys::Query, tree: OpTree) -> PgtResult<OpTree> {
+        Ok(if (*q).distinctClause.is_null() { tree } else { OpTree::distinct(tree) })
+    }
+
+    /// The SELECT list as a Project over `input`.
+    unsafe fn project(&mut self, q: *mut pg_sys::Query, input: OpTree, r: &mut dyn ColumnResolver) -> PgtResult<OpTree> {
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
+            if (*tle).resjunk {
+                continue;
+            }
+            let e = (*tle).expr as *mut pg_sys::Node;
+            exprs.push(self.d.expr(e, r)?);
+            let name = if (*tle).resname.is_null() { "?column?".to_string() } else { CStr::from_ptr((*tle).resname).to_string_lossy().into_owned() };
+            columns.push(expr_column(name, e)?);
+        }
+        Ok(OpTree::project(input, exprs, columns))
+    }
+
+    unsafe fn setop(&mut self, q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> PgtResult<OpTree> {
+        if (*node).type_ == pg_sys::NodeTag::T_RangeTblRef {
+            let rte = rt_fetch(q, (*(node as *mut pg_sys::RangeTblRef)).rtindex);
+            return Ok(self.query((*rte).subquery)?.0);
+        }
+        let s = node as *mut pg_sys::SetOperationStmt;
+        if (*s).op != pg_sys::SetOperation::SETOP_UNION || !(*s).all {
+            return Err(unsupported("UNION, INTERSECT or EXCEPT (without ALL)", "Only UNION ALL is maintained incrementally; UNION can be written as SELECT DISTINCT over UNION ALL."));
+        }
+        let mut inputs = Vec::new();
+        for side in [(*s).larg, (*s).rarg] {
+            match self.setop(q, side)? {
+                OpTree::UnionAll(u) => inputs.extend(u.inputs),
+                other => inputs.push(other),
+            }
+        }
+        Ok(OpTree::union_all(inputs))
+    }
+
+    unsafe fn from_item(&mut self, q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> PgtResult<(OpTree, Layout)> {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_RangeTblRef => {
+                let index = (*(node as *mut pg_sys::RangeTblRef)).rtindex;
+                let rte = rt_fetch(q, index);
+                let (tree, cols) = self.range_entry(rte)?;
+                Ok((tree, HashMap::from([(index, cols)])))
+            }
+            pg_sys::NodeTag::T_JoinExpr => {
+                let j = node as *mut pg_sys::JoinExpr;
+                if (*j).jointype != pg_sys::JoinType::JOIN_INNER {
+                    return Err(unsupported("an outer join (LEFT, RIGHT or FULL)", "Outer joins are not maintained incrementally yet; use FULL."));
+                }
+                let (left, mut layout) = self.from_item(q, (*j).larg)?;
+                let (right, rlayout) = self.from_item(q, (*j).rarg)?;
+                let nl = left.columns().len();
+                for (rt, cols) in rlayout {
+                    layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
+                }
+                let cond = if (*j).quals.is_null() { None } else { Some(self.d.expr((*j).quals, &mut FromResolver { q, layout: &layout })?) };
+                Ok((OpTree::join(left, right, cond), layout))
+            }
+            other => Err(unsupported(&format!("the FROM item {other:?}"), "It is not maintained incrementally.")),
+        }
+    }
+
+    /// A FROM-clause relation, subquery or CTE reference; returns its tree and the position
+    /// of each of its attribute numbers.
+    unsafe fn range_entry(&mut self, rte: *mut pg_sys::RangeTblEntry) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+        use pg_sys::RTEKind::*;
+        match (*rte).rtekind {
+            RTE_RELATION => self.scan(rte),
+            RTE_SUBQUERY => {
+                let (tree, _) = self.query((*rte).subquery)?;
+                Ok(positional(tree, (*rte).subquery))
+            }
+            RTE_CTE => {
+                let name = CStr::from_ptr((*rte).ctename).to_string_lossy().into_owned();
+                let level = self.levels.len() - 1 - (*rte).ctelevelsup as usize;
+                let owner = self.levels[level];
+                let key = (owner as usize, name.clone());
+                let cte = PgList::<pg_sys::CommonTableExpr>::from_pg((*owner).cteList)
+                    .iter_ptr()
+                    .find(|c| CStr::from_ptr((**c).ctename).to_string_lossy() == name)
+                    .ok_or_else(|| unsupported("a CTE reference", "The CTE could not be found."))?;
+                let cq = (*cte).ctequery as *mut pg_sys::Query;
+                let shared = match self.shared.get(&key) {
+                    Some(s) => s.clone(),
+                    None => {
+                        // A CTE is translated in the context of the query that defines it.
+                        let outer = self.levels[..=level].to_vec();
+                        let saved = std::mem::replace(&mut self.levels, outer);
+                        let r = self.query(cq);
+                        self.levels = saved;
+                        let s = Rc::new(r?.0);
+                        self.shared.insert(key, s.clone());
+                        s
+                    }
+                };
+                self.next_shared += 1;
+                let id = Rc::as_ptr(&shared) as usize;
+                Ok(positional(OpTree::shared(id, shared), cq))
+            }
+            RTE_FUNCTION => Err(unsupported("a function in FROM", "Set-returning functions in FROM are not maintained incrementally.")),
+            RTE_VALUES => Err(unsupported("VALUES in FROM", "Put constant rows in a table, or use FULL.")),
+            other => Err(unsupported(&format!("the range table entry kind {other:?}"), "It is not maintained incrementally.")),
+        }
+    }
+
+    unsafe fn scan(&mut self, rte: *mut pg_sys::RangeTblEntry) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+        let relid = (*rte).relid;
+        let (schema, name, kind, has_children) = Spi::connect(|c| -> PgtResult<(String, String, String, bool)> {
+            let row = c
+                .select(
+                    "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass \
+                       FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = $1",
+                    Some(1),
+                    &[relid.into()],
+                )?
+                .first();
+            Ok((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+                row.get::<bool>(4)?.unwrap_or(false),
+            ))
+        })?;
+        let qualified = format!("{schema}.{name}");
+        match kind.as_str() {
+            "r" => {}
+            "v" => return Err(unsupported(&format!("the view \"{qualified}\" as a source"), "Incremental refresh reads the changes of base tables; define the stream table over the view's tables, or use FULL.")),
+            "p" => return Err(unsupported(&format!("the partitioned table \"{qualified}\" as a source"), "Writes that target a partition directly would not be captured; use FULL.")),
+            "m" => return Err(unsupported(&format!("the materialized view \"{qualified}\" as a source"), "Materialized views cannot be watched for changes; use FULL.")),
+            _ => return Err(unsupported(&format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL.")),
+        }
+        if has_children && (*rte).inh {
+            return Err(unsupported(&format!("the inheritance parent \"{qualified}\" as a source"), "Writes to child tables would not be captured; use FROM ONLY or FULL."));
+        }
+        if !self.sources.contains(&relid) {
+            self.sources.push(relid);
+        }
+        let attrs = Spi::connect(|c| -> PgtResult<Vec<(i16, Column)>> {
+            let mut out = Vec::new();
+            for row in c.select(
+                "SELECT a.attnum, a.attname::text, a.atttypid, a.atttypmod, a.attcollation \
+                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                None,
+                &[relid.into()],
+            )? {
+                let attnum = row.get::<i16>(1)?.unwrap_or_default();
+                let name = row.get::<String>(2)?.unwrap_or_default();
+                let typid = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
+                let typmod = row.get::<i32>(4)?.unwrap_or(-1);
+                let coll = row.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::Oid::INVALID);
+                out.push((attnum, Column { name, type_sql: Deparser::type_name(typid, typmod), exact_equality: false }));
+                let _ = coll;
+            }
+            Ok(out)
+        })?;
+        let max_att = attrs.iter().map(|(a, _)| *a).max().unwrap_or(0) as usize;
+        let mut positions = vec![None; max_att];
+        let mut columns = Vec::with_capacity(attrs.len());
+        for (pos, (attnum, col)) in attrs.into_iter().enumerate() {
+            positions[attnum as usize - 1] = Some(pos);
+            columns.push(col);
+        }
+        Ok((OpTree::scan(relid.to_u32(), QualifiedName::new(schema, name), columns), positions))
+    }
+
+    unsafe fn agg_call(&mut self, q: *mut pg_sys::Query, a: *mut pg_sys::Aggref, layout: &Layout) -> PgtResult<AggCall> {
+        if (*a).agglevelsup > 0 {
+            return Err(unsupported("an outer-level aggregate", "Aggregates must belong to their own query level."));
+        }
+        if !(*a).aggorder.is_null() || (*a).aggkind != b'n' as std::ffi::c_char || !(*a).aggdirectargs.is_null() {
+            return Err(unsupported("an ordered-set aggregate or ORDER BY inside an aggregate", "Its result depends on row order; use FULL."));
+        }
+        let name = self.d.func_name((*a).aggfnoid)?;
+        let mut args = Vec::new();
+        let mut arg_types = Vec::new();
+        for tle in PgList::<pg_sys::TargetEntry>::from_pg((*a).args).iter_ptr() {
+            let e = (*tle).expr as *mut pg_sys::Node;
+            arg_types.push((pg_sys::exprType(e), pg_sys::exprTypmod(e)));
+            args.push(self.d.expr(e, &mut FromResolver { q, layout })?);
+        }
+        let mut call = Expr::sql(&format!("{name}("));
+        if (*a).aggstar {
+            call.push_sql("*");
+        } else {
+            if !(*a).aggdistinct.is_null() {
+                call.push_sql("DISTINCT ");
+            }
+            for (i, e) in args.iter().enumerate() {
+                if i > 0 {
+                    call.push_sql(", ");
+                }
+                call.append(e.clone());
+            }
+        }
+        call.push_sql(")");
+        if !(*a).aggfilter.is_null() {
+            call.push_sql(" FILTER (WHERE ");
+            call.append(self.d.expr((*a).aggfilter as *mut pg_sys::Node, &mut FromResolver { q, layout })?);
+            call.push_sql(")");
+        }
+        let plain = (*a).aggdistinct.is_null() && (*a).aggfilter.is_null();
+        let exact_num = |t: pg_sys::Oid| [20u32, 21, 23, 1700].contains(&t.to_u32());
+        let (kind, rescan_on_delete) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
+            (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),
+            (true, "pg_catalog.count", 1, false) => (AggKind::Count, false),
+            (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => (AggKind::Sum, arg_types[0] == (pg_sys::Oid::from(1700u32), -1)),
+            (true, "pg_catalog.avg", 1, _) if exact_num(arg_types[0].0) => (AggKind::Avg, arg_types[0] == (pg_sys::Oid::from(1700u32), -1)),
+            (true, "pg_catalog.min", 1, _) => (AggKind::Min, false),
+            (true, "pg_catalog.max", 1, _) => (AggKind::Max, false),
+            _ => (AggKind::Other, false),
+        };
+        let arg = if matches!(kind, AggKind::CountStar | AggKind::Other) { None } else { args.into_iter().next() };
+        Ok(AggCall { kind, arg, call, result_type: Deparser::type_name((*a).aggtype, -1), rescan_on_delete })
+    }
+}
+
+/// A subquery or CTE's output columns are numbered by its non-junk target entries.
+unsafe fn positional(tree: OpTree, q: *mut pg_sys::Query) -> (OpTree, Vec<Option<usize>>) {
+    let mut positions = Vec::new();
+    let mut next = 0;
+    for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
+        if (*tle).resjunk {
+            positions.push(None);
+        } else {
+            positions.push(Some(next));
+            next += 1;
+        }
+    }
+    (tree, positions)
+}

@@ -188,21 +188,25 @@ unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c
     pg_sys::expression_tree_walker_impl(node, Some(collect_aggrefs), ctx)
 }
 
-fn exact_equality(typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) -> PgtResult<bool> {
-    Ok(Spi::get_one_with_args::<bool>(
+/// (exact equality, binary identity) of a type; see `pgt_dvm::Column`.
+fn column_properties(typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) -> PgtResult<(bool, bool)> {
+    let (exact, binary) = Spi::get_two_with_args::<bool, bool>(
         "SELECT CASE WHEN $1 IN (16, 18, 19, 20, 21, 23, 26, 17, 1082, 1083, 1114, 1184, 2950) THEN true \
                      WHEN $1 IN (25, 1043) OR ($1 = 1042 AND $2 >= 0) \
                           THEN coalesce((SELECT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = $3), true) \
                      WHEN $1 = 1700 THEN $2 >= 0 \
-                     ELSE coalesce((SELECT t.typtype = 'e' FROM pg_catalog.pg_type t WHERE t.oid = $1), false) END",
+                     ELSE coalesce((SELECT t.typtype = 'e' FROM pg_catalog.pg_type t WHERE t.oid = $1), false) END, \
+                (SELECT t.typsend <> 0 AND (t.typelem = 0 OR coalesce((SELECT e.typsend <> 0 FROM pg_catalog.pg_type e WHERE e.oid = t.typelem), false)) \
+                   FROM pg_catalog.pg_type t WHERE t.oid = $1)",
         &[typid.into(), typmod.into(), collation.into()],
-    )?
-    .unwrap_or(false))
+    )?;
+    Ok((exact.unwrap_or(false), binary.unwrap_or(false)))
 }
 
 unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
     let (t, m, c) = (pg_sys::exprType(node), pg_sys::exprTypmod(node), pg_sys::exprCollation(node));
-    Ok(Column { name, type_sql: Deparser::type_name(t, m), exact_equality: exact_equality(t, m, c)? })
+    let (exact_equality, binary_identity) = column_properties(t, m, c)?;
+    Ok(Column { name, type_sql: Deparser::type_name(t, m), exact_equality, binary_identity })
 }
 
 impl Builder {
@@ -464,8 +468,8 @@ impl Builder {
                 let typid = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
                 let typmod = row.get::<i32>(4)?.unwrap_or(-1);
                 let coll = row.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::Oid::INVALID);
-                out.push((attnum, Column { name, type_sql: Deparser::type_name(typid, typmod), exact_equality: false }));
-                let _ = coll;
+                let (exact_equality, binary_identity) = column_properties(typid, typmod, coll)?;
+                out.push((attnum, Column { name, type_sql: Deparser::type_name(typid, typmod), exact_equality, binary_identity }));
             }
             Ok(out)
         })?;

@@ -24,6 +24,9 @@ pub struct Column {
     /// (integers, text with a deterministic collation, …; not float, interval, unconstrained
     /// numeric). Keys of DISTINCT and GROUP BY must have it.
     pub exact_equality: bool,
+    /// True when the type (and array element type) has a binary output function, which
+    /// row identities (`record_send`) need.
+    pub binary_identity: bool,
 }
 
 /// Aggregate functions the engine maintains without rescanning.

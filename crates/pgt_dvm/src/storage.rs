@@ -34,6 +34,7 @@ impl<'a> TopShape<'a> {
     pub fn of(tree: &'a OpTree) -> Result<TopShape<'a>, DvmError> {
         if let OpTree::Distinct(d) = tree {
             require_exact(&d.input.columns(), "DISTINCT")?;
+            require_binary(&d.input.columns())?;
             return Ok(TopShape::Distinct(&d.input));
         }
         if let OpTree::Project(p) = tree {
@@ -43,9 +44,11 @@ impl<'a> TopShape<'a> {
             };
             if let OpTree::Aggregate(agg) = inner {
                 require_exact(&agg.group_columns, "GROUP BY")?;
+                require_binary(&agg.group_columns)?;
                 return Ok(TopShape::Aggregate { agg, having, project: p });
             }
         }
+        require_binary(&tree.columns())?;
         Ok(TopShape::Bag(tree))
     }
 
@@ -65,6 +68,16 @@ fn require_exact(columns: &[Column], clause: &str) -> Result<(), DvmError> {
         Some(c) => Err(DvmError::unsupported(
             format!("{clause} on column \"{}\" of type {}", c.name, c.type_sql),
             "Equal values of this type can differ in their stored form (for example 1.0 and 1.00, or case-insensitive collations), so rows cannot be matched by identity.",
+        )),
+    }
+}
+
+fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
+    match columns.iter().find(|c| !c.binary_identity) {
+        None => Ok(()),
+        Some(c) => Err(DvmError::unsupported(
+            format!("the output column \"{}\" of type {}", c.name, c.type_sql),
+            "The type has no binary output function, which row identities are computed from.",
         )),
     }
 }

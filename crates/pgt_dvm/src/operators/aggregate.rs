@@ -297,6 +297,7 @@ impl Operator for Aggregate {
             name: format!("agg{j}"),
             type_sql: a.result_type.clone(),
             exact_equality: false,
+            binary_identity: true,
         }));
         c
     }

@@ -260,7 +260,14 @@ impl Aggregate {
                 .map(|(i, g)| format!("k.\"g{i}\" IS NOT DISTINCT FROM {}", g.render_on("s")))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            format!(" AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})")
+            // An index-friendly prefilter on the first key (`= ANY(ARRAY(...))`, NULL keys
+            // separately), then the exact NULL-safe match on all keys.
+            let g0 = self.group_by[0].render_on("s");
+            format!(
+                " AND ({g0} = ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
+                   OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL))) \
+                 AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})"
+            )
         };
         let (where_kw, tail) = if self.is_scalar() { ("", format!("{sgby}{restrict}")) } else { (" WHERE true", format!("{restrict}{sgby}")) };
         let rescanned = format!(

@@ -1,0 +1,296 @@
+-- tree
+Project(
+    Project {
+        input: Aggregate(
+            Aggregate {
+                input: Join(
+                    Join {
+                        left: Scan(
+                            Scan {
+                                source_oid: 16384,
+                                table: QualifiedName {
+                                    schema: Some(
+                                        "public",
+                                    ),
+                                    name: "orders",
+                                },
+                                columns: [
+                                    Column {
+                                        name: "id",
+                                        type_sql: "integer",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                    Column {
+                                        name: "customer_id",
+                                        type_sql: "integer",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                    Column {
+                                        name: "amount",
+                                        type_sql: "numeric(10,2)",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                ],
+                            },
+                        ),
+                        right: Scan(
+                            Scan {
+                                source_oid: 16390,
+                                table: QualifiedName {
+                                    schema: Some(
+                                        "public",
+                                    ),
+                                    name: "customers",
+                                },
+                                columns: [
+                                    Column {
+                                        name: "id",
+                                        type_sql: "integer",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                    Column {
+                                        name: "region",
+                                        type_sql: "text",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                ],
+                            },
+                        ),
+                        condition: Some(
+                            Expr {
+                                parts: [
+                                    Sql(
+                                        "(",
+                                    ),
+                                    Col(
+                                        1,
+                                    ),
+                                    Sql(
+                                        " OPERATOR(pg_catalog.=) ",
+                                    ),
+                                    Col(
+                                        3,
+                                    ),
+                                    Sql(
+                                        ")",
+                                    ),
+                                ],
+                            },
+                        ),
+                    },
+                ),
+                group_by: [
+                    Expr {
+                        parts: [
+                            Sql(
+                                "",
+                            ),
+                            Col(
+                                4,
+                            ),
+                            Sql(
+                                "",
+                            ),
+                        ],
+                    },
+                ],
+                group_columns: [
+                    Column {
+                        name: "region",
+                        type_sql: "text",
+                        exact_equality: true,
+                        binary_identity: true,
+                    },
+                ],
+                aggs: [
+                    AggCall {
+                        kind: CountStar,
+                        arg: None,
+                        call: Expr {
+                            parts: [
+                                Sql(
+                                    "pg_catalog.count(*)",
+                                ),
+                            ],
+                        },
+                        result_type: "bigint",
+                        rescan_on_delete: false,
+                    },
+                    AggCall {
+                        kind: Sum,
+                        arg: Some(
+                            Expr {
+                                parts: [
+                                    Sql(
+                                        "",
+                                    ),
+                                    Col(
+                                        2,
+                                    ),
+                                    Sql(
+                                        "",
+                                    ),
+                                ],
+                            },
+                        ),
+                        call: Expr {
+                            parts: [
+                                Sql(
+                                    "pg_catalog.sum(",
+                                ),
+                                Col(
+                                    2,
+                                ),
+                                Sql(
+                                    ")",
+                                ),
+                            ],
+                        },
+                        result_type: "numeric",
+                        rescan_on_delete: false,
+                    },
+                    AggCall {
+                        kind: Max,
+                        arg: Some(
+                            Expr {
+                                parts: [
+                                    Sql(
+                                        "",
+                                    ),
+                                    Col(
+                                        2,
+                                    ),
+                                    Sql(
+                                        "",
+                                    ),
+                                ],
+                            },
+                        ),
+                        call: Expr {
+                            parts: [
+                                Sql(
+                                    "pg_catalog.max(",
+                                ),
+                                Col(
+                                    2,
+                                ),
+                                Sql(
+                                    ")",
+                                ),
+                            ],
+                        },
+                        result_type: "numeric",
+                        rescan_on_delete: false,
+                    },
+                ],
+            },
+        ),
+        exprs: [
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        0,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        1,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        2,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        3,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+        ],
+        columns: [
+            Column {
+                name: "region",
+                type_sql: "text",
+                exact_equality: true,
+                binary_identity: true,
+            },
+            Column {
+                name: "orders",
+                type_sql: "bigint",
+                exact_equality: true,
+                binary_identity: true,
+            },
+            Column {
+                name: "revenue",
+                type_sql: "numeric",
+                exact_equality: true,
+                binary_identity: true,
+            },
+            Column {
+                name: "biggest",
+                type_sql: "numeric",
+                exact_equality: true,
+                binary_identity: true,
+            },
+        ],
+    },
+)
+
+-- hidden columns: [("__pgt_count", "bigint"), ("__pgt_a1", "numeric"), ("__pgt_a1_n", "bigint"), ("__pgt_a2", "numeric")]
+-- extra DDL: []
+
+-- differential
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_scan_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op IN ('I', 'D') AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_scan_delta_1 AS (SELECT b."id" AS "c0", b."region" AS "c1", CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16390" AS b WHERE b.__pgt_op IN ('I', 'D') AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16390>'::pg_catalog.pg_snapshot)),
+  __pgt_join_delta_2 AS (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", l.__pgt_w AS __pgt_w FROM __pgt_scan_delta_0 AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", r.__pgt_w AS __pgt_w FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l JOIN __pgt_scan_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", -(l.__pgt_w * r.__pgt_w) AS __pgt_w FROM __pgt_scan_delta_0 AS l JOIN __pgt_scan_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")),
+  __pgt_agg_delta_3 AS (SELECT d."c4" AS "g0", sum(d.__pgt_w)::bigint AS dcount, coalesce(bool_or(d.__pgt_w < 0), false) AS has_del, coalesce(sum((d.__pgt_w)::numeric * (d."c2")::numeric), 0) AS d1, sum(CASE WHEN (d."c2") IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d1_n, (max(d."c2") FILTER (WHERE d.__pgt_w > 0))::numeric AS d2_ins, (max(d."c2") FILTER (WHERE d.__pgt_w < 0))::numeric AS d2_del FROM __pgt_join_delta_2 AS d GROUP BY d."c4"),
+  __pgt_agg_old_4 AS (SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, t."__pgt_count" AS "o___pgt_count", t."__pgt_a1" AS "o___pgt_a1", t."__pgt_a1_n" AS "o___pgt_a1_n", t."__pgt_a2" AS "o___pgt_a2" FROM (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(dg."g0"))) AS rid, dg.* FROM __pgt_agg_delta_3 AS dg) AS x LEFT JOIN "public"."st" AS t ON t.__pgt_row_id = x.rid),
+  __pgt_agg_rescan_keys_5 AS (SELECT x.* FROM __pgt_agg_old_4 AS x WHERE (NOT x.o_exists AND x.has_del) OR (x.d2_del IS NOT NULL AND (x."o___pgt_a2" IS NULL OR x.d2_del >= x."o___pgt_a2"))),
+  __pgt_src AS (SELECT n.rid, CASE WHEN n.__pgt_count <= 0 THEN 'D' ELSE 'U' END AS op, n."g0" AS "c0", n."__pgt_count" AS "c1", (CASE WHEN n."__pgt_a1_n" = 0 THEN NULL ELSE (n."__pgt_a1")::numeric END) AS "c2", n."__pgt_a2" AS "c3", n."__pgt_count", n."__pgt_a1", n."__pgt_a1_n", n."__pgt_a2" FROM (SELECT x.rid, x."g0", (coalesce(x."o___pgt_count", 0) + x.dcount)::bigint AS "__pgt_count", (coalesce(x."o___pgt_a1", 0) + x.d1)::numeric AS "__pgt_a1", (coalesce(x."o___pgt_a1_n", 0) + x.d1_n)::bigint AS "__pgt_a1_n", (greatest(x."o___pgt_a2", x.d2_ins))::numeric AS "__pgt_a2" FROM __pgt_agg_old_4 AS x WHERE NOT ((NOT x.o_exists AND x.has_del) OR (x.d2_del IS NOT NULL AND (x."o___pgt_a2" IS NULL OR x.d2_del >= x."o___pgt_a2")))
+    UNION ALL SELECT k.rid, k."g0", coalesce(r."__pgt_count", 0)::bigint AS "__pgt_count", r."__pgt_a1" AS "__pgt_a1", r."__pgt_a1_n" AS "__pgt_a1_n", r."__pgt_a2" AS "__pgt_a2" FROM __pgt_agg_rescan_keys_5 AS k LEFT JOIN (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(y."g0"))) AS rid, y.* FROM (SELECT s."c4" AS "g0", count(*)::bigint AS "__pgt_count", coalesce(sum((s."c2")::numeric), 0)::numeric AS "__pgt_a1", count(s."c2")::bigint AS "__pgt_a1_n", (max(s."c2"))::numeric AS "__pgt_a2" FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS s WHERE true AND (s."c4" = ANY (ARRAY(SELECT k."g0" FROM __pgt_agg_rescan_keys_5 AS k WHERE k."g0" IS NOT NULL)) OR (s."c4" IS NULL AND EXISTS (SELECT 1 FROM __pgt_agg_rescan_keys_5 AS k WHERE k."g0" IS NULL))) AND EXISTS (SELECT 1 FROM __pgt_agg_rescan_keys_5 AS k WHERE k."g0" IS NOT DISTINCT FROM s."c4") GROUP BY s."c4") AS y) AS r ON r.rid = k.rid) AS n WHERE pgtrickle._pgt_check(n.__pgt_count >= 0, 'stream table storage is inconsistent with its change history (a group''s row count went negative)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND s.op = 'D' THEN DELETE WHEN MATCHED THEN UPDATE SET "region" = s."c0", "orders" = s."c1", "revenue" = s."c2", "biggest" = s."c3", "__pgt_count" = s."__pgt_count", "__pgt_a1" = s."__pgt_a1", "__pgt_a1_n" = s."__pgt_a1_n", "__pgt_a2" = s."__pgt_a2" WHEN NOT MATCHED AND s.op = 'U' THEN INSERT (__pgt_row_id, "region", "orders", "revenue", "biggest", "__pgt_count", "__pgt_a1", "__pgt_a1_n", "__pgt_a2") VALUES (s.rid, s."c0", s."c1", s."c2", s."c3", s."__pgt_count", s."__pgt_a1", s."__pgt_a1_n", s."__pgt_a2") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m
+
+-- full
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_src AS (SELECT n.rid, CASE WHEN n.__pgt_count <= 0 THEN 'D' ELSE 'U' END AS op, n."g0" AS "c0", n."__pgt_count" AS "c1", (CASE WHEN n."__pgt_a1_n" = 0 THEN NULL ELSE (n."__pgt_a1")::numeric END) AS "c2", n."__pgt_a2" AS "c3", n."__pgt_count", n."__pgt_a1", n."__pgt_a1_n", n."__pgt_a2" FROM (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(x."g0"))) AS rid, x.* FROM (SELECT s."c4" AS "g0", count(*)::bigint AS "__pgt_count", coalesce(sum((s."c2")::numeric), 0)::numeric AS "__pgt_a1", count(s."c2")::bigint AS "__pgt_a1_n", (max(s."c2"))::numeric AS "__pgt_a2" FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS s GROUP BY s."c4") AS x) AS n WHERE pgtrickle._pgt_check(n.__pgt_count >= 0, 'stream table storage is inconsistent with its change history (a group''s row count went negative)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING (SELECT * FROM __pgt_src WHERE op <> 'D') AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND pg_catalog.record_send(ROW(t."region", t."orders", t."revenue", t."biggest", t."__pgt_count", t."__pgt_a1", t."__pgt_a1_n", t."__pgt_a2")) IS DISTINCT FROM pg_catalog.record_send(ROW(s."c0", s."c1", s."c2", s."c3", s."__pgt_count", s."__pgt_a1", s."__pgt_a1_n", s."__pgt_a2")) THEN UPDATE SET "region" = s."c0", "orders" = s."c1", "revenue" = s."c2", "biggest" = s."c3", "__pgt_count" = s."__pgt_count", "__pgt_a1" = s."__pgt_a1", "__pgt_a1_n" = s."__pgt_a1_n", "__pgt_a2" = s."__pgt_a2" WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, "region", "orders", "revenue", "biggest", "__pgt_count", "__pgt_a1", "__pgt_a1_n", "__pgt_a2") VALUES (s.rid, s."c0", s."c1", s."c2", s."c3", s."__pgt_count", s."__pgt_a1", s."__pgt_a1_n", s."__pgt_a2") WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m

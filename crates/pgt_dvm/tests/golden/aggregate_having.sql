@@ -1,0 +1,155 @@
+-- tree
+Project(
+    Project {
+        input: Filter(
+            Filter {
+                input: Aggregate(
+                    Aggregate {
+                        input: Scan(
+                            Scan {
+                                source_oid: 16384,
+                                table: QualifiedName {
+                                    schema: Some(
+                                        "public",
+                                    ),
+                                    name: "orders",
+                                },
+                                columns: [
+                                    Column {
+                                        name: "id",
+                                        type_sql: "integer",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                    Column {
+                                        name: "customer_id",
+                                        type_sql: "integer",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                    Column {
+                                        name: "amount",
+                                        type_sql: "numeric(10,2)",
+                                        exact_equality: true,
+                                        binary_identity: true,
+                                    },
+                                ],
+                            },
+                        ),
+                        group_by: [
+                            Expr {
+                                parts: [
+                                    Sql(
+                                        "",
+                                    ),
+                                    Col(
+                                        1,
+                                    ),
+                                    Sql(
+                                        "",
+                                    ),
+                                ],
+                            },
+                        ],
+                        group_columns: [
+                            Column {
+                                name: "customer_id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                        ],
+                        aggs: [
+                            AggCall {
+                                kind: CountStar,
+                                arg: None,
+                                call: Expr {
+                                    parts: [
+                                        Sql(
+                                            "pg_catalog.count(*)",
+                                        ),
+                                    ],
+                                },
+                                result_type: "bigint",
+                                rescan_on_delete: false,
+                            },
+                        ],
+                    },
+                ),
+                predicate: Expr {
+                    parts: [
+                        Sql(
+                            "(",
+                        ),
+                        Col(
+                            1,
+                        ),
+                        Sql(
+                            " OPERATOR(pg_catalog.>) '1'::bigint)",
+                        ),
+                    ],
+                },
+            },
+        ),
+        exprs: [
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        0,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Sql(
+                        "",
+                    ),
+                    Col(
+                        1,
+                    ),
+                    Sql(
+                        "",
+                    ),
+                ],
+            },
+        ],
+        columns: [
+            Column {
+                name: "customer_id",
+                type_sql: "integer",
+                exact_equality: true,
+                binary_identity: true,
+            },
+            Column {
+                name: "n",
+                type_sql: "bigint",
+                exact_equality: true,
+                binary_identity: true,
+            },
+        ],
+    },
+)
+
+-- hidden columns: [("__pgt_count", "bigint")]
+-- extra DDL: []
+
+-- differential
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_scan_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op IN ('I', 'D') AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_agg_delta_1 AS (SELECT d."c1" AS "g0", sum(d.__pgt_w)::bigint AS dcount, coalesce(bool_or(d.__pgt_w < 0), false) AS has_del FROM __pgt_scan_delta_0 AS d GROUP BY d."c1"),
+  __pgt_agg_old_2 AS (SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, t."__pgt_count" AS "o___pgt_count" FROM (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(dg."g0"))) AS rid, dg.* FROM __pgt_agg_delta_1 AS dg) AS x LEFT JOIN "public"."st" AS t ON t.__pgt_row_id = x.rid),
+  __pgt_agg_rescan_keys_3 AS (SELECT x.* FROM __pgt_agg_old_2 AS x WHERE (NOT x.o_exists AND x.has_del) OR true),
+  __pgt_src AS (SELECT n.rid, CASE WHEN n.__pgt_count <= 0 OR NOT coalesce((n."__pgt_count" OPERATOR(pg_catalog.>) '1'::bigint), false) THEN 'D' ELSE 'U' END AS op, n."g0" AS "c0", n."__pgt_count" AS "c1", n."__pgt_count" FROM (SELECT x.rid, x."g0", (coalesce(x."o___pgt_count", 0) + x.dcount)::bigint AS "__pgt_count" FROM __pgt_agg_old_2 AS x WHERE NOT ((NOT x.o_exists AND x.has_del) OR true)
+    UNION ALL SELECT k.rid, k."g0", coalesce(r."__pgt_count", 0)::bigint AS "__pgt_count" FROM __pgt_agg_rescan_keys_3 AS k LEFT JOIN (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(y."g0"))) AS rid, y.* FROM (SELECT s."c1" AS "g0", count(*)::bigint AS "__pgt_count" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS s WHERE true AND (s."c1" = ANY (ARRAY(SELECT k."g0" FROM __pgt_agg_rescan_keys_3 AS k WHERE k."g0" IS NOT NULL)) OR (s."c1" IS NULL AND EXISTS (SELECT 1 FROM __pgt_agg_rescan_keys_3 AS k WHERE k."g0" IS NULL))) AND EXISTS (SELECT 1 FROM __pgt_agg_rescan_keys_3 AS k WHERE k."g0" IS NOT DISTINCT FROM s."c1") GROUP BY s."c1") AS y) AS r ON r.rid = k.rid) AS n WHERE pgtrickle._pgt_check(n.__pgt_count >= 0, 'stream table storage is inconsistent with its change history (a group''s row count went negative)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND s.op = 'D' THEN DELETE WHEN MATCHED THEN UPDATE SET "customer_id" = s."c0", "n" = s."c1", "__pgt_count" = s."__pgt_count" WHEN NOT MATCHED AND s.op = 'U' THEN INSERT (__pgt_row_id, "customer_id", "n", "__pgt_count") VALUES (s.rid, s."c0", s."c1", s."__pgt_count") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m
+
+-- full
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_src AS (SELECT n.rid, CASE WHEN n.__pgt_count <= 0 OR NOT coalesce((n."__pgt_count" OPERATOR(pg_catalog.>) '1'::bigint), false) THEN 'D' ELSE 'U' END AS op, n."g0" AS "c0", n."__pgt_count" AS "c1", n."__pgt_count" FROM (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(x."g0"))) AS rid, x.* FROM (SELECT s."c1" AS "g0", count(*)::bigint AS "__pgt_count" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS s GROUP BY s."c1") AS x) AS n WHERE pgtrickle._pgt_check(n.__pgt_count >= 0, 'stream table storage is inconsistent with its change history (a group''s row count went negative)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING (SELECT * FROM __pgt_src WHERE op <> 'D') AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND pg_catalog.record_send(ROW(t."customer_id", t."n", t."__pgt_count")) IS DISTINCT FROM pg_catalog.record_send(ROW(s."c0", s."c1", s."__pgt_count")) THEN UPDATE SET "customer_id" = s."c0", "n" = s."c1", "__pgt_count" = s."__pgt_count" WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, "customer_id", "n", "__pgt_count") VALUES (s.rid, s."c0", s."c1", s."__pgt_count") WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m

@@ -51,7 +51,7 @@ SET pg_trickle.differential_max_change_ratio = 0;
 CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL);
 INSERT INTO customers SELECT i, 'region_' || (i % 50) FROM generate_series(1, 10000) i;
 CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2) NOT NULL, note text);
-INSERT INTO orders SELECT i, 1 + (i * 7919) % 10000, ((i * 37) % 10000) / 100.0, 'n' || (i % 100) FROM generate_series(1, $ROWS) i;
+INSERT INTO orders SELECT i, 1 + (i::bigint * 7919) % 10000, ((i::bigint * 37) % 10000) / 100.0, 'n' || (i % 100) FROM generate_series(1, $ROWS) i;
 CREATE INDEX ON orders (customer_id);
 CREATE SEQUENCE order_ids START $((ROWS + 1));
 ANALYZE;

@@ -97,7 +97,7 @@ fn prepare_incremental(table: &QualifiedName, translation: &Translation, spec: &
         Spi::run(ddl)?;
     }
     for &src in &translation.sources {
-        cdc::ensure_capture(src)?;
+        cdc::ensure_capture(pgrx::pg_sys::Oid::from(src))?;
     }
     Ok(())
 }
@@ -165,6 +165,19 @@ fn create_impl(
     if initialize {
         let st = catalog::lookup(&table.to_string())?;
         refresh(&st, Initiator::Create)?;
+        // Under REPEATABLE READ or SERIALIZABLE the fill read the transaction's snapshot,
+        // taken before the capture triggers existed: a write committed in between would be
+        // neither visible nor captured. Recording no frontier makes the next refresh
+        // recompute in full, at a snapshot taken after capture began.
+        if resolved.effective() == "DIFFERENTIAL"
+            && Spi::get_one::<bool>("SELECT pg_catalog.current_setting('transaction_isolation') <> 'read committed'")?
+                .unwrap_or(false)
+        {
+            Spi::run_with_args(
+                "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
+                &[st.pgt_id.into()],
+            )?;
+        }
     }
     Ok(())
 }

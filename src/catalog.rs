@@ -130,6 +130,15 @@ pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
     )?)
 }
 
+/// The relations a stream table reads (what its change capture watches).
+pub fn source_oids(pgt_id: i64) -> PgtResult<Vec<pg_sys::Oid>> {
+    Ok(Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT coalesce(array_agg(source_relid ORDER BY source_relid), '{}') FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1",
+        &[pgt_id.into()],
+    )?
+    .unwrap_or_default())
+}
+
 /// The user-visible column names of a storage table, in order.
 pub fn storage_columns(relid: pg_sys::Oid) -> PgtResult<Vec<String>> {
     Ok(Spi::get_one_with_args::<Vec<String>>(

@@ -87,7 +87,7 @@ pub fn frontier(pgt_id: i64, source: pg_sys::Oid) -> PgtResult<Option<Frontier>>
           WHERE pgt_id = $1 AND source_relid = $2",
         &[pgt_id.into(), source.into()],
     )?;
-    Ok(snap.map(|snapshot| Frontier { snapshot, own: xid.zip(id) }))
+    Ok(snap.map(|snapshot| Frontier { snapshot, own: xid.map(|x| (x, id.unwrap_or(0))) }))
 }
 
 /// Pending changes of a source not yet consumed by `f`: (row changes, TRUNCATE seen).

@@ -90,14 +90,13 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
 }
 
 fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
-    let t = frontend::translate(&st.defining_query)?;
-    let visible = visible_columns(st)?;
-
-    // Decide what to do from the pending changes.
+    // Decide what to do from the pending changes before translating anything, so a refresh
+    // with nothing to do costs a few catalog and buffer lookups.
+    let sources = catalog::source_oids(st.pgt_id)?;
     let mut frontiers = Vec::new();
     let mut fallback: Option<String> = None;
     let mut any_changes = false;
-    for &src in &t.sources {
+    for &src in &sources {
         match cdc::frontier(st.pgt_id, src)? {
             None => fallback = fallback.or(Some("first refresh: the stream table is populated by a full computation".into())),
             Some(f) => {
@@ -119,6 +118,8 @@ fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
     if fallback.is_none() && !any_changes {
         return Ok(RefreshOutcome { action: "DIFFERENTIAL", rows_inserted: 0, rows_deleted: 0, reason: Some("no pending changes".into()) });
     }
+    let t = frontend::translate(&st.defining_query)?;
+    let visible = visible_columns(st)?;
 
     let (sql, action) = match &fallback {
         Some(_) => (pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?, "FULL"),
@@ -133,12 +134,13 @@ fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
             (pgt_dvm::driver::differential_statement(&t.tree, &st.table, &visible, &unconsumed)?, "DIFFERENTIAL")
         }
     };
+    pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
     let (snapshot, inserted, deleted) = {
         let _writing = RefreshWriteGuard::enter();
         Spi::get_three::<String, i64, i64>(&sql)?
     };
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");
-    for &src in &t.sources {
+    for &src in &sources {
         cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
     }
     Ok(RefreshOutcome { action, rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: fallback })

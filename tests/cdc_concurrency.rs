@@ -106,19 +106,26 @@ fn rolled_back_writes_and_savepoints() {
 
 #[test]
 fn changes_made_in_the_refreshing_transaction_are_applied_exactly_once() {
-    let (_db, mut c) = setup();
+    let (db, mut c) = setup();
+    let mut other = db.client();
+    // A snapshot never lists its own transaction as running; once a *later* transaction
+    // has committed, the own xid looks "visible". Make that happen on purpose.
+    c.batch_execute("BEGIN; INSERT INTO src VALUES (600, 1, 600);").unwrap();
+    other.batch_execute("CREATE TEMP TABLE bump (x int); INSERT INTO bump VALUES (1);").unwrap();
     c.batch_execute(
-        "BEGIN;
-         INSERT INTO src VALUES (600, 1, 600);
-         SELECT pgtrickle.refresh_stream_table('bag');
+        "SELECT pgtrickle.refresh_stream_table('bag');
          INSERT INTO src VALUES (602, 1, 602);
          DELETE FROM src WHERE id = 10;
-         SELECT pgtrickle.refresh_stream_table('bag');
-         COMMIT;",
+         SELECT pgtrickle.refresh_stream_table('bag');",
     )
     .unwrap();
     assert_stream_table_matches_query(&mut c, "bag");
+    // A change after the transaction's last refresh waits for the next refresh.
+    c.batch_execute("INSERT INTO src VALUES (604, 1, 604)").unwrap();
+    other.batch_execute("INSERT INTO bump VALUES (2)").unwrap();
+    c.batch_execute("COMMIT").unwrap();
     refresh_and_check(&mut c);
+    assert_eq!(c.query_one("SELECT count(*) FROM bag WHERE id IN (600, 602, 604)", &[]).unwrap().get::<_, i64>(0), 3);
     c.batch_execute("UPDATE src SET v = v + 2 WHERE id IN (600, 602)").unwrap();
     refresh_and_check(&mut c);
 }
@@ -243,4 +250,38 @@ fn switching_refresh_modes_keeps_the_table_correct() {
         SqlState::INVALID_PARAMETER_VALUE,
         "invalid schedule",
     );
+}
+
+#[test]
+fn creating_in_a_repeatable_read_transaction_loses_no_change() {
+    let db = cluster().new_database();
+    let mut a = db.client();
+    let mut b = db.client();
+    a.batch_execute("CREATE TABLE fresh (id int, v int); INSERT INTO fresh VALUES (1, 1);").unwrap();
+    // A's snapshot is taken before B's write commits; the capture triggers do not exist yet.
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM fresh;").unwrap();
+    b.batch_execute("INSERT INTO fresh VALUES (2, 2)").unwrap();
+    a.batch_execute("SELECT pgtrickle.create_stream_table('fresh_st', 'SELECT id, v FROM fresh', refresh_mode => 'DIFFERENTIAL'); COMMIT;")
+        .unwrap();
+    // The fill could not see B's row, and nothing captured it: the next refresh must recompute.
+    a.batch_execute("SELECT pgtrickle.refresh_stream_table('fresh_st')").unwrap();
+    assert_stream_table_matches_query(&mut a, "fresh_st");
+    assert_eq!(a.query_one("SELECT count(*) FROM fresh_st", &[]).unwrap().get::<_, i64>(0), 2);
+    b.batch_execute("INSERT INTO fresh VALUES (3, 3)").unwrap();
+    a.batch_execute("SELECT pgtrickle.refresh_stream_table('fresh_st')").unwrap();
+    assert_stream_table_matches_query(&mut a, "fresh_st");
+    assert_eq!(last_action(&mut a, "fresh_st").0, "DIFFERENTIAL");
+}
+
+#[test]
+fn an_unpopulated_stream_table_does_not_pin_buffered_changes() {
+    let (_db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM src', refresh_mode => 'DIFFERENTIAL', initialize => false)")
+        .unwrap();
+    let buffer: String = c.query_one("SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid", &[]).unwrap().get(0);
+    c.batch_execute("INSERT INTO src SELECT i, 1, i FROM generate_series(2000, 2049) i").unwrap();
+    refresh_and_check(&mut c);
+    assert_eq!(c.query_one(&format!("SELECT count(*) FROM {buffer}"), &[]).unwrap().get::<_, i64>(0), 0);
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('lazy')").unwrap();
+    assert_stream_table_matches_query(&mut c, "lazy");
 }

@@ -21,20 +21,31 @@ use crate::error::{PgtError, PgtResult};
 use deparse::{ColumnResolver, Deparser};
 
 /// The result of translating a defining query.
-pub struct Translation {
-    pub tree: OpTree,
-    /// Base relations read (each once).
-    pub sources: Vec<pg_sys::Oid>,
-    /// Whether the query calls volatile functions.
-    pub volatile: bool,
+pub type Translation = pgt_dvm::frontend::Translated;
+
+/// The server-side frontend: SQL text → PostgreSQL's parser and analysis → `OpTree`.
+pub struct PgFrontend;
+
+impl pgt_dvm::frontend::ParseFrontend for PgFrontend {
+    type Query = str;
+    type Error = PgtError;
+
+    fn translate(&self, sql: &str) -> PgtResult<Translation> {
+        translate_sql(sql)
+    }
+}
+
+/// Translates the (stored, schema-qualified) defining query `sql`.
+pub fn translate(sql: &str) -> PgtResult<Translation> {
+    use pgt_dvm::frontend::ParseFrontend;
+    PgFrontend.translate(sql)
 }
 
 fn unsupported(construct: &str, reason: &str) -> PgtError {
     PgtError::Dvm(DvmError::unsupported(construct, reason))
 }
 
-/// Translates the (stored, schema-qualified) defining query `sql`.
-pub fn translate(sql: &str) -> PgtResult<Translation> {
+fn translate_sql(sql: &str) -> PgtResult<Translation> {
     let c_sql = CString::new(sql).map_err(|_| PgtError::EmptyQuery)?;
     // SAFETY: parse_and_analyze returns a valid analyzed Query allocated in the current
     // memory context, which outlives this call; the builder only follows pointers inside it.
@@ -49,7 +60,7 @@ pub fn translate(sql: &str) -> PgtResult<Translation> {
                 "Its result changes as time passes without any change to the source tables.",
             ));
         }
-        Ok(Translation { tree, sources: b.sources, volatile })
+        Ok(Translation { tree, sources: b.sources.iter().map(|o| o.to_u32()).collect(), volatile })
     }
 }
 

@@ -113,27 +113,41 @@ pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<Stri
     out
 }
 
+/// First key of the advisory lock that serializes trimming of one buffer (the second is
+/// the source OID). "PGTR" in ASCII.
+pub const TRIM_LOCK_CLASS: i32 = 0x5047_5452;
+
 /// What a stream table has consumed from one source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frontier {
     /// `pg_snapshot` text of the last refresh.
     pub snapshot: String,
     /// The refreshing transaction's own xid, if it had one, and the last of its own
-    /// changes (buffer sequence number) that refresh consumed.
+    /// changes (buffer sequence number) that refresh consumed (0 for none).
     pub own: Option<(String, i64)>,
 }
 
 impl Frontier {
     /// SQL predicate over buffer alias `alias`: true for changes this frontier has consumed.
+    ///
+    /// A snapshot never lists its own transaction as in progress, so
+    /// `pg_visible_in_snapshot(own_xid, snapshot)` is true as soon as any later transaction
+    /// has completed. The refreshing transaction's own changes are therefore consumed only
+    /// up to the recorded change id, never "by the snapshot".
     pub fn consumed_predicate(&self, alias: &str) -> String {
-        let mut p = format!(
+        let visible = format!(
             "pg_catalog.pg_visible_in_snapshot({alias}.__pgt_xid, {}::pg_catalog.pg_snapshot)",
             quote_literal(&self.snapshot)
         );
-        if let Some((xid, id)) = &self.own {
-            p = format!("({p} OR ({alias}.__pgt_xid = {}::xid8 AND {alias}.__pgt_change_id <= {id}))", quote_literal(xid));
+        match &self.own {
+            None => visible,
+            Some((xid, id)) => {
+                let xid = quote_literal(xid);
+                format!(
+                    "(({visible} AND {alias}.__pgt_xid <> {xid}::xid8) OR ({alias}.__pgt_xid = {xid}::xid8 AND {alias}.__pgt_change_id <= {id}))"
+                )
+            }
         }
-        p
     }
 
     /// Changes visible to the current statement that this frontier has not consumed.
@@ -143,15 +157,21 @@ impl Frontier {
 }
 
 /// Deletes buffer rows every incrementally maintained stream table reading the source has
-/// consumed (frontiers are read from `pgtrickle.pgt_dependencies`).
+/// consumed (frontiers are read from `pgtrickle.pgt_dependencies`). A stream table without a
+/// frontier yet needs no buffered rows: its next refresh recomputes in full.
+///
+/// Trimming is an optimization, so two sessions never trim one buffer at once (that could
+/// deadlock on row locks): the statement runs only under a transaction-level advisory
+/// lock on the buffer, taken with try-lock semantics; if another session holds it, nothing
+/// is deleted now and a later refresh trims.
 pub fn cleanup_buffer(source_oid: u32) -> String {
     format!(
-        "DELETE FROM {buf} AS b WHERE NOT EXISTS (\
+        "DELETE FROM {buf} AS b WHERE pg_catalog.pg_try_advisory_xact_lock({TRIM_LOCK_CLASS}, {source_oid}) AND NOT EXISTS (\
            SELECT 1 FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id = d.pgt_id \
             WHERE d.source_relid = {source_oid}::oid AND s.effective_refresh_mode = 'DIFFERENTIAL' \
-              AND (d.frontier_snapshot IS NULL OR NOT (\
-                   pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) \
-                   OR (b.__pgt_xid = d.frontier_xid AND b.__pgt_change_id <= d.frontier_change_id))))",
+              AND (d.frontier_snapshot IS NOT NULL AND NOT (\
+                   (pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) AND b.__pgt_xid IS DISTINCT FROM d.frontier_xid) \
+                   OR (b.__pgt_xid = d.frontier_xid AND b.__pgt_change_id <= coalesce(d.frontier_change_id, 0)))))",
         buf = buffer_table(source_oid)
     )
 }
@@ -179,6 +199,9 @@ mod tests {
             "NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '10:12:10'::pg_catalog.pg_snapshot)"
         );
         let f = Frontier { snapshot: "10:12:10".into(), own: Some(("11".into(), 7)) };
-        assert!(f.consumed_predicate("b").contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"));
+        let p = f.consumed_predicate("b");
+        assert!(p.contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"), "{p}");
+        // The own transaction is never consumed through snapshot visibility.
+        assert!(p.contains("AND b.__pgt_xid <> '11'::xid8"), "{p}");
     }
 }

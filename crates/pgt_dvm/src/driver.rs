@@ -26,6 +26,14 @@ fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
     format!("WITH {} {RESULT}", ctes.join(", "))
 }
 
+/// An index-friendly restriction of the storage alias `t` to the row ids in CTE `set`
+/// (column `rid`, or `k` for keys). A target-only predicate in a join's ON clause is pushed
+/// into the target scan, so PostgreSQL probes the primary key for just these ids instead of
+/// hash-joining the whole storage table: the cost follows the change, not the table.
+pub(crate) fn only_rows_in(t: &str, set: &str) -> String {
+    format!("{t}.__pgt_row_id = ANY (ARRAY(SELECT rid FROM {set}))")
+}
+
 fn check(cond: &str, what: &str) -> String {
     format!(
         "pgtrickle._pgt_check({cond}, {})",
@@ -75,7 +83,12 @@ pub fn differential_statement(
                 format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
                 "__pgt_net AS (SELECT k, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING sum(__pgt_w) <> 0)".into(),
                 "__pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k IN (SELECT k FROM __pgt_net))".into(),
-                format!("__pgt_cur AS (SELECT n.k, n.w, (SELECT count(*) FROM {target} AS t WHERE t.{KEY_COLUMN} = n.k) AS cur FROM __pgt_net AS n)"),
+                // Current copy counts in one index scan over the changed keys.
+                format!(
+                    "__pgt_cur AS (SELECT n.k, n.w, coalesce(t.cnt, 0) AS cur FROM __pgt_net AS n LEFT JOIN \
+                     (SELECT t.{KEY_COLUMN} AS k, count(*) AS cnt FROM {target} AS t \
+                       WHERE t.{KEY_COLUMN} = ANY (ARRAY(SELECT k FROM __pgt_net)) GROUP BY t.{KEY_COLUMN}) AS t ON t.k = n.k)"
+                ),
                 format!(
                     "__pgt_src AS (\
                      SELECT 'I'::text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
@@ -88,11 +101,12 @@ pub fn differential_statement(
                     check("c.cur + c.w >= 0", "more copies of a row deleted than stored")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
                      WHEN MATCHED AND s.op = 'D' THEN DELETE \
                      WHEN MATCHED AND s.op = 'I' AND {} THEN DO NOTHING \
                      WHEN NOT MATCHED AND s.op = 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
                      RETURNING merge_action() AS a)",
+                    only_rows_in("t", "__pgt_src"),
                     check("false", "a row copy to insert already exists"),
                     v.join(", ")
                 ),
@@ -108,16 +122,18 @@ pub fn differential_statement(
                 "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid IN (SELECT rid FROM __pgt_net))".into(),
                 format!(
                     "__pgt_src AS (SELECT n.rid, {rs}, coalesce(t.__pgt_count, 0) + n.w AS cnt \
-                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN {target} AS t ON t.__pgt_row_id = n.rid \
+                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN {target} AS t ON t.__pgt_row_id = n.rid AND {} \
                      WHERE {})",
+                    only_rows_in("t", "__pgt_net"),
                     check("coalesce(t.__pgt_count, 0) + n.w >= 0", "a distinct row's count went negative")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
                      WHEN MATCHED AND s.cnt <= 0 THEN DELETE \
                      WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt \
                      WHEN NOT MATCHED AND s.cnt > 0 THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
                      RETURNING merge_action() AS a)",
+                    only_rows_in("t", "__pgt_src"),
                     v.join(", ")
                 ),
             ]
@@ -241,11 +257,12 @@ fn aggregate_apply(
         )
     } else {
         format!(
-            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid \
+            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
              WHEN MATCHED AND s.op = 'D' THEN DELETE \
              WHEN MATCHED THEN UPDATE SET {set} \
              WHEN NOT MATCHED AND s.op = 'U' THEN {insert} \
-             RETURNING merge_action() AS a)"
+             RETURNING merge_action() AS a)",
+            only_rows_in("t", "__pgt_src")
         )
     };
     vec![src, merge]

@@ -6,9 +6,21 @@
 use crate::optree::OpTree;
 use crate::DvmError;
 
-pub trait ParseFrontend {
-    /// The frontend's own representation of an analyzed query.
-    type Query;
+/// What a frontend produces besides the tree.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    pub tree: OpTree,
+    /// OIDs of the base relations read, each once (their change buffers are the inputs).
+    pub sources: Vec<u32>,
+    /// Whether the query calls volatile functions.
+    pub volatile: bool,
+}
 
-    fn to_optree(&self, query: &Self::Query) -> Result<OpTree, DvmError>;
+pub trait ParseFrontend {
+    /// The frontend's own representation of a query (SQL text, a parse tree, …).
+    type Query: ?Sized;
+    /// The frontend's error; unsupported constructs arrive as [`DvmError`].
+    type Error: From<DvmError>;
+
+    fn translate(&self, query: &Self::Query) -> Result<Translated, Self::Error>;
 }

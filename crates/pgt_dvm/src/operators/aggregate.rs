@@ -205,8 +205,10 @@ impl Aggregate {
             "agg_old",
             format!(
                 "SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, {} FROM (SELECT {} AS rid, dg.* FROM {dg} AS dg) AS x \
-                 LEFT JOIN {target} AS t ON t.__pgt_row_id = x.rid",
+                 LEFT JOIN {target} AS t ON t.__pgt_row_id = x.rid \
+                   AND t.__pgt_row_id = ANY (ARRAY(SELECT {} FROM {dg} AS dg))",
                 olds.join(", "),
+                self.group_row_id("dg"),
                 self.group_row_id("dg")
             ),
         );

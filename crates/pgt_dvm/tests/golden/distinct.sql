@@ -72,8 +72,8 @@ WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text A
   __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0"))) AS rid, d.* FROM __pgt_project_delta_1 AS d),
   __pgt_net AS (SELECT rid, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid HAVING sum(__pgt_w) <> 0),
   __pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid IN (SELECT rid FROM __pgt_net)),
-  __pgt_src AS (SELECT n.rid, r."c0", coalesce(t.__pgt_count, 0) + n.w AS cnt FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN "public"."st" AS t ON t.__pgt_row_id = n.rid WHERE pgtrickle._pgt_check(coalesce(t.__pgt_count, 0) + n.w >= 0, 'stream table storage is inconsistent with its change history (a distinct row''s count went negative)')),
-  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND s.cnt <= 0 THEN DELETE WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt WHEN NOT MATCHED AND s.cnt > 0 THEN INSERT (__pgt_row_id,
+  __pgt_src AS (SELECT n.rid, r."c0", coalesce(t.__pgt_count, 0) + n.w AS cnt FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN "public"."st" AS t ON t.__pgt_row_id = n.rid AND t.__pgt_row_id = ANY (ARRAY(SELECT rid FROM __pgt_net)) WHERE pgtrickle._pgt_check(coalesce(t.__pgt_count, 0) + n.w >= 0, 'stream table storage is inconsistent with its change history (a distinct row''s count went negative)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND t.__pgt_row_id = ANY (ARRAY(SELECT rid FROM __pgt_src)) WHEN MATCHED AND s.cnt <= 0 THEN DELETE WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt WHEN NOT MATCHED AND s.cnt > 0 THEN INSERT (__pgt_row_id,
   __pgt_count, "customer_id") VALUES (s.rid, s.cnt, s."c0") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m
 
 -- full

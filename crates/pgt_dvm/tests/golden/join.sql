@@ -141,10 +141,10 @@ WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text A
   __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0", d."c1"))) AS k, d.* FROM __pgt_project_delta_3 AS d),
   __pgt_net AS (SELECT k, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING sum(__pgt_w) <> 0),
   __pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k IN (SELECT k FROM __pgt_net)),
-  __pgt_cur AS (SELECT n.k, n.w, (SELECT count(*) FROM "public"."st" AS t WHERE t.__pgt_key = n.k) AS cur FROM __pgt_net AS n),
+  __pgt_cur AS (SELECT n.k, n.w, coalesce(t.cnt, 0) AS cur FROM __pgt_net AS n LEFT JOIN (SELECT t.__pgt_key AS k, count(*) AS cnt FROM "public"."st" AS t WHERE t.__pgt_key = ANY (ARRAY(SELECT k FROM __pgt_net)) GROUP BY t.__pgt_key) AS t ON t.k = n.k),
   __pgt_src AS (SELECT 'I'::text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, r."c0", r."c1" FROM __pgt_cur AS c JOIN __pgt_rep AS r ON r.k = c.k CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + 1, c.cur + c.w) AS o WHERE c.w > 0
     UNION ALL SELECT 'D'::text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, NULL, NULL FROM __pgt_cur AS c CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + c.w + 1, c.cur) AS o WHERE c.w < 0 AND pgtrickle._pgt_check(c.cur + c.w >= 0, 'stream table storage is inconsistent with its change history (more copies of a row deleted than stored)')),
-  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND s.op = 'D' THEN DELETE WHEN MATCHED AND s.op = 'I' AND pgtrickle._pgt_check(false, 'stream table storage is inconsistent with its change history (a row copy to insert already exists)') THEN DO NOTHING WHEN NOT MATCHED AND s.op = 'I' THEN INSERT (__pgt_row_id,
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND t.__pgt_row_id = ANY (ARRAY(SELECT rid FROM __pgt_src)) WHEN MATCHED AND s.op = 'D' THEN DELETE WHEN MATCHED AND s.op = 'I' AND pgtrickle._pgt_check(false, 'stream table storage is inconsistent with its change history (a row copy to insert already exists)') THEN DO NOTHING WHEN NOT MATCHED AND s.op = 'I' THEN INSERT (__pgt_row_id,
   __pgt_key, "id", "region") VALUES (s.rid, s.k, s."c0", s."c1") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m
 
 -- full

@@ -130,10 +130,12 @@ pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
     )?)
 }
 
-/// The relations a stream table reads (what its change capture watches).
+/// The change-captured relations a stream table reads: its delta inputs. (A relation the
+/// query names but never reads, such as one in an unreferenced CTE, has no buffer.)
 pub fn source_oids(pgt_id: i64) -> PgtResult<Vec<pg_sys::Oid>> {
     Ok(Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT coalesce(array_agg(source_relid ORDER BY source_relid), '{}') FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1",
+        "SELECT coalesce(array_agg(source_relid ORDER BY source_relid), '{}') FROM pgtrickle.pgt_dependencies \
+          WHERE pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || source_relid::text) IS NOT NULL",
         &[pgt_id.into()],
     )?
     .unwrap_or_default())

@@ -28,45 +28,49 @@ impl StreamTable {
     }
 }
 
-/// Resolves a (possibly schema-qualified, possibly quoted) name to a stream table.
+/// Resolves a (possibly schema-qualified, possibly quoted) name to a stream table, in one
+/// query (refreshes with nothing to do must stay cheap).
 pub fn lookup(name: &str) -> PgtResult<StreamTable> {
-    let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::oid", &[name.into()])?;
-    let Some(relid) = relid.filter(|o| *o != pg_sys::Oid::INVALID) else {
-        return Err(PgtError::NotFound { name: name.to_string() });
-    };
-    let found = Spi::connect(|client| -> PgtResult<Option<StreamTable>> {
+    let found = Spi::connect(|client| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
         let rows = client.select(
-            "SELECT s.pgt_id, n.nspname::text, c.relname::text, s.defining_query, \
-                    s.refresh_mode_reason, s.status, s.status_reason, s.effective_refresh_mode \
-               FROM pgtrickle.pgt_stream_tables s \
-               JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid \
+            "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
+                    s.status_reason, s.effective_refresh_mode, \
+                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname) \
+               FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-              WHERE s.pgt_relid = $1",
+               LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
+              WHERE c.oid = pg_catalog.to_regclass($1)",
             Some(1),
-            &[relid.into()],
+            &[name.into()],
         )?;
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
-        Ok(Some(StreamTable {
-            pgt_id: row.get::<i64>(1)?.unwrap_or_default(),
-            relid,
-            table: QualifiedName::new(
-                row.get::<String>(2)?.unwrap_or_default(),
-                row.get::<String>(3)?.unwrap_or_default(),
-            ),
-            defining_query: row.get::<String>(4)?.unwrap_or_default(),
-            refresh_mode_reason: row.get::<String>(5)?,
-            status: row.get::<String>(6)?.unwrap_or_default(),
-            status_reason: row.get::<String>(7)?,
-            effective_refresh_mode: row.get::<String>(8)?.unwrap_or_default(),
-        }))
+        let Some(pgt_id) = row.get::<i64>(4)? else { return Ok(Some((None, false))) };
+        Ok(Some((
+            Some(StreamTable {
+                pgt_id,
+                relid: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                table: QualifiedName::new(row.get::<String>(2)?.unwrap_or_default(), row.get::<String>(3)?.unwrap_or_default()),
+                defining_query: row.get::<String>(5)?.unwrap_or_default(),
+                refresh_mode_reason: row.get::<String>(6)?,
+                status: row.get::<String>(7)?.unwrap_or_default(),
+                status_reason: row.get::<String>(8)?,
+                effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
+            }),
+            row.get::<bool>(10)?.unwrap_or(false),
+        )))
     })?;
-    let st = found.ok_or_else(|| PgtError::NotAStreamTable { name: name.to_string() })?;
-    // Keep the cached name current if the storage table was renamed or moved.
-    Spi::run_with_args(
-        "UPDATE pgtrickle.pgt_stream_tables SET pgt_schema = $2::name, pgt_name = $3::name \
-          WHERE pgt_id = $1 AND (pgt_schema, pgt_name) IS DISTINCT FROM ($2::name, $3::name)",
-        &[st.pgt_id.into(), st.table.schema.clone().into(), st.table.name.clone().into()],
-    )?;
+    let (st, renamed) = match found {
+        None => return Err(PgtError::NotFound { name: name.to_string() }),
+        Some((None, _)) => return Err(PgtError::NotAStreamTable { name: name.to_string() }),
+        Some((Some(st), renamed)) => (st, renamed),
+    };
+    if renamed {
+        // Keep the cached name current when the storage table was renamed or moved.
+        Spi::run_with_args(
+            "UPDATE pgtrickle.pgt_stream_tables SET pgt_schema = $2::name, pgt_name = $3::name WHERE pgt_id = $1",
+            &[st.pgt_id.into(), st.table.schema.clone().into(), st.table.name.clone().into()],
+        )?;
+    }
     Ok(st)
 }
 
@@ -130,17 +134,6 @@ pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
     )?)
 }
 
-/// The change-captured relations a stream table reads: its delta inputs. (A relation the
-/// query names but never reads, such as one in an unreferenced CTE, has no buffer.)
-pub fn source_oids(pgt_id: i64) -> PgtResult<Vec<pg_sys::Oid>> {
-    Ok(Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT coalesce(array_agg(source_relid ORDER BY source_relid), '{}') FROM pgtrickle.pgt_dependencies \
-          WHERE pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || source_relid::text) IS NOT NULL",
-        &[pgt_id.into()],
-    )?
-    .unwrap_or_default())
-}
-
 /// The user-visible column names of a storage table, in order.
 pub fn storage_columns(relid: pg_sys::Oid) -> PgtResult<Vec<String>> {
     Ok(Spi::get_one_with_args::<Vec<String>>(
@@ -149,18 +142,6 @@ pub fn storage_columns(relid: pg_sys::Oid) -> PgtResult<Vec<String>> {
         &[relid.into()],
     )?
     .unwrap_or_default())
-}
-
-/// Records a successful refresh on the stream table's row.
-pub fn mark_refreshed(pgt_id: i64, data_timestamp: TimestampWithTimeZone) -> PgtResult<()> {
-    Spi::run_with_args(
-        "UPDATE pgtrickle.pgt_stream_tables \
-            SET is_populated = true, data_timestamp = $2, last_refresh_at = pg_catalog.clock_timestamp(), \
-                consecutive_errors = 0, updated_at = pg_catalog.now() \
-          WHERE pgt_id = $1",
-        &[pgt_id.into(), data_timestamp.into()],
-    )?;
-    Ok(())
 }
 
 /// One row of `pgt_refresh_history`.
@@ -176,11 +157,17 @@ pub struct HistoryEntry<'a> {
     pub initiated_by: &'a str,
 }
 
-pub fn insert_history(e: &HistoryEntry<'_>) -> PgtResult<()> {
+/// Records a completed refresh: the stream table's row (populated, data timestamp, errors
+/// reset) and its history row, in one statement.
+pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
     Spi::run_with_args(
-        "INSERT INTO pgtrickle.pgt_refresh_history \
+        "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
+                        SET is_populated = true, data_timestamp = $4, last_refresh_at = pg_catalog.clock_timestamp(), \
+                            consecutive_errors = 0, updated_at = pg_catalog.now() \
+                      WHERE pgt_id = $1 RETURNING pgt_id) \
+         INSERT INTO pgtrickle.pgt_refresh_history \
             (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by) \
-         VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9)",
+         SELECT st.pgt_id, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9 FROM st",
         &[
             e.pgt_id.into(),
             e.action.into(),

@@ -80,24 +80,64 @@ fn drop_unused_capture() -> PgtResult<()> {
     Ok(())
 }
 
-/// The frontier of one stream table for one source (None before its first refresh).
-pub fn frontier(pgt_id: i64, source: pg_sys::Oid) -> PgtResult<Option<Frontier>> {
-    let (snap, xid, id) = Spi::get_three_with_args::<String, String, i64>(
-        "SELECT frontier_snapshot::text, frontier_xid::text, frontier_change_id FROM pgtrickle.pgt_dependencies \
-          WHERE pgt_id = $1 AND source_relid = $2",
-        &[pgt_id.into(), source.into()],
-    )?;
-    Ok(snap.map(|snapshot| Frontier { snapshot, own: xid.map(|x| (x, id.unwrap_or(0))) }))
+/// The change-captured sources of a stream table with their frontiers (None before the
+/// first refresh), and the current time, in one query.
+pub fn frontiers(pgt_id: i64) -> PgtResult<(Vec<(pg_sys::Oid, Option<Frontier>)>, TimestampWithTimeZone)> {
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        let mut now = None;
+        for row in c.select(
+            "SELECT d.source_relid, d.frontier_snapshot::text, d.frontier_xid::text, d.frontier_change_id, pg_catalog.clock_timestamp() \
+               FROM pgtrickle.pgt_dependencies d \
+              WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
+              ORDER BY d.source_relid",
+            None,
+            &[pgt_id.into()],
+        )? {
+            let oid = row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID);
+            let snap = row.get::<String>(2)?;
+            let xid = row.get::<String>(3)?;
+            let id = row.get::<i64>(4)?;
+            now = row.get::<TimestampWithTimeZone>(5)?;
+            out.push((oid, snap.map(|snapshot| Frontier { snapshot, own: xid.map(|x| (x, id.unwrap_or(0))) })));
+        }
+        let now = match now {
+            Some(t) => t,
+            None => Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?.expect("clock_timestamp() is not NULL"),
+        };
+        Ok((out, now))
+    })
 }
 
-/// Pending changes of a source not yet consumed by `f`: (row changes, TRUNCATE seen).
-pub fn pending(source: pg_sys::Oid, f: &Frontier) -> PgtResult<(i64, bool)> {
-    let (n, t) = Spi::get_two::<i64, bool>(&format!(
-        "SELECT count(*) FILTER (WHERE b.__pgt_op <> 'T'), coalesce(bool_or(b.__pgt_op = 'T'), false) FROM {} AS b WHERE {}",
-        buffer_table(source.to_u32()),
-        f.unconsumed_predicate("b")
-    ))?;
-    Ok((n.unwrap_or(0), t.unwrap_or(false)))
+/// Pending changes of each source not yet consumed by its frontier, in one query:
+/// (source, row changes, TRUNCATE seen).
+pub fn pending(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<(pg_sys::Oid, i64, bool)>> {
+    if sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = sources
+        .iter()
+        .map(|(oid, f)| {
+            format!(
+                "SELECT {}::oid, count(*) FILTER (WHERE b.__pgt_op <> 'T'), coalesce(bool_or(b.__pgt_op = 'T'), false) FROM {} AS b WHERE {}",
+                oid.to_u32(),
+                buffer_table(oid.to_u32()),
+                f.unconsumed_predicate("b")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        for row in c.select(&sql, None, &[])? {
+            out.push((
+                row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                row.get::<i64>(2)?.unwrap_or(0),
+                row.get::<bool>(3)?.unwrap_or(false),
+            ));
+        }
+        Ok(out)
+    })
 }
 
 /// Whether `changes` exceed the configured share of the source's estimated size.

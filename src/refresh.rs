@@ -49,15 +49,14 @@ pub struct RefreshOutcome {
 /// Refreshes `st` by its effective mode.
 pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutcome> {
     Spi::run(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", st.table))?;
-    let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
-        .expect("clock_timestamp() is not NULL");
-    let outcome = if st.effective_refresh_mode == "DIFFERENTIAL" {
+    let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?
     } else {
-        RefreshOutcome { reason: st.refresh_mode_reason.clone(), ..full(st)? }
+        let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
+            .expect("clock_timestamp() is not NULL");
+        (RefreshOutcome { reason: st.refresh_mode_reason.clone(), ..full(st)? }, started_at)
     };
-    catalog::mark_refreshed(st.pgt_id, started_at)?;
-    catalog::insert_history(&HistoryEntry {
+    catalog::record_refresh(&HistoryEntry {
         pgt_id: st.pgt_id,
         action: outcome.action,
         status: "COMPLETED",
@@ -89,34 +88,35 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
     Ok(RefreshOutcome { action: "FULL", rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: None })
 }
 
-fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
-    // Decide what to do from the pending changes before translating anything, so a refresh
-    // with nothing to do costs a few catalog and buffer lookups.
-    let sources = catalog::source_oids(st.pgt_id)?;
-    let mut frontiers = Vec::new();
+fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTimeZone)> {
+    // Decide what to do from the pending changes before translating anything: a refresh
+    // with nothing to do costs a handful of catalog and buffer lookups.
+    let (all, started_at) = cdc::frontiers(st.pgt_id)?;
+    let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
     let mut fallback: Option<String> = None;
-    let mut any_changes = false;
-    for &src in &sources {
-        match cdc::frontier(st.pgt_id, src)? {
+    let mut frontiers = Vec::new();
+    for (src, f) in all {
+        match f {
             None => fallback = fallback.or(Some("first refresh: the stream table is populated by a full computation".into())),
-            Some(f) => {
-                let (n, truncated) = cdc::pending(src, &f)?;
-                any_changes |= n > 0 || truncated;
-                if truncated {
-                    fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
-                } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
-                    fallback = fallback.or(Some(format!(
-                        "{n} pending changes on {} exceed pg_trickle.differential_max_change_ratio = {}",
-                        source_name(src)?,
-                        crate::config::differential_max_change_ratio()
-                    )));
-                }
-                frontiers.push((src, f));
-            }
+            Some(f) => frontiers.push((src, f)),
+        }
+    }
+    let mut any_changes = false;
+    for (src, n, truncated) in cdc::pending(&frontiers)? {
+        any_changes |= n > 0 || truncated;
+        if truncated {
+            fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
+        } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
+            fallback = fallback.or(Some(format!(
+                "{n} pending changes on {} exceed pg_trickle.differential_max_change_ratio = {}",
+                source_name(src)?,
+                crate::config::differential_max_change_ratio()
+            )));
         }
     }
     if fallback.is_none() && !any_changes {
-        return Ok(RefreshOutcome { action: "DIFFERENTIAL", rows_inserted: 0, rows_deleted: 0, reason: Some("no pending changes".into()) });
+        let nothing = RefreshOutcome { action: "DIFFERENTIAL", rows_inserted: 0, rows_deleted: 0, reason: Some("no pending changes".into()) };
+        return Ok((nothing, started_at));
     }
     let t = frontend::translate(&st.defining_query)?;
     let visible = visible_columns(st)?;
@@ -143,7 +143,7 @@ fn differential(st: &StreamTable) -> PgtResult<RefreshOutcome> {
     for &src in &sources {
         cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
     }
-    Ok(RefreshOutcome { action, rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: fallback })
+    Ok((RefreshOutcome { action, rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: fallback }, started_at))
 }
 
 fn source_name(oid: pgrx::pg_sys::Oid) -> PgtResult<String> {

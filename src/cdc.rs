@@ -37,14 +37,18 @@ pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
     Ok(())
 }
 
+/// The name of a relation, or None when it no longer exists (a dropped source).
 fn relation_name(oid: pg_sys::Oid) -> PgtResult<Option<QualifiedName>> {
-    let r = Spi::get_two_with_args::<String, String>(
-        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
-        &[oid.into()],
-    )?;
-    Ok(match r {
-        (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
-        _ => None,
+    Spi::connect(|c| {
+        let rows = c.select(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+            None,
+            &[oid.into()],
+        )?;
+        Ok(match rows.into_iter().next() {
+            Some(row) => row.get::<String>(1)?.zip(row.get::<String>(2)?).map(|(s, n)| QualifiedName::new(s, n)),
+            None => None,
+        })
     })
 }
 

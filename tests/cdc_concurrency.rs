@@ -285,3 +285,22 @@ fn an_unpopulated_stream_table_does_not_pin_buffered_changes() {
     c.batch_execute("SELECT pgtrickle.refresh_stream_table('lazy')").unwrap();
     assert_stream_table_matches_query(&mut c, "lazy");
 }
+
+#[test]
+fn dropping_a_source_then_its_stream_table_cleans_up() {
+    let (_db, mut c) = setup();
+    c.batch_execute("DROP TABLE src CASCADE").unwrap();
+    let status: String = c.query_one("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'agg'", &[]).unwrap().get(0);
+    assert_eq!(status, "ERROR");
+    c.batch_execute("SELECT pgtrickle.drop_stream_table('agg'); SELECT pgtrickle.drop_stream_table('bag');").unwrap();
+    let left: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace) \
+                  + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgtrickle_changes'::regnamespace) \
+                  + (SELECT count(*) FROM pgtrickle.pgt_stream_tables)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}

@@ -47,7 +47,16 @@ const SHAPES: &[(&str, &str)] = &[
     ("distinct", "SELECT DISTINCT k FROM a"),
     ("distinct_multi", "SELECT DISTINCT k, g FROM a WHERE v IS NOT NULL"),
     ("distinct_join", "SELECT DISTINCT a.k, b.name FROM a JOIN b ON a.k = b.k"),
+    // Keyed storage: the output carries a primary key, so updates are applied in place.
+    ("keyed_scan", "SELECT id, k, v, note FROM p"),
+    ("keyed_filter", "SELECT id, v FROM p WHERE v > 2 OR note IS NULL"),
+    ("keyed_join", "SELECT p.id, p.v, q.label FROM p JOIN q ON q.k = p.k"),
+    ("keyed_comma_join", "SELECT p.id, q.k, q.label FROM p, q WHERE p.k = q.k AND q.label IS NOT NULL"),
+    ("keyed_self_join", "SELECT x.id, y.id AS id2, x.v + y.v AS vv FROM p x JOIN p y ON x.k = y.k"),
 ];
+
+/// Shapes that must be stored keyed (no `__pgt_key` column).
+const KEYED: &[&str] = &["keyed_scan", "keyed_filter", "keyed_join", "keyed_comma_join", "keyed_self_join"];
 
 const SCHEMA: &str = "
     CREATE TABLE a (id int, k int, g text, v int, n numeric(10,2));
@@ -59,7 +68,12 @@ const SCHEMA: &str = "
                    FROM generate_series(1, 24) i;
     INSERT INTO a SELECT * FROM a WHERE id <= 4;  -- duplicates
     INSERT INTO b VALUES (0, 'zero', 1), (1, 'one', 3), (1, 'uno', 5), (2, NULL, 2), (3, 'three', NULL), (NULL, 'nil', 4);
-    INSERT INTO c VALUES ('x', 'ex', 1), ('y', 'why', 2), ('y', 'wye', 0), (NULL, 'none', 3);";
+    INSERT INTO c VALUES ('x', 'ex', 1), ('y', 'why', 2), ('y', 'wye', 0), (NULL, 'none', 3);
+    CREATE TABLE p (id int PRIMARY KEY, k int, v int, note text);
+    CREATE TABLE q (k int PRIMARY KEY, label text);
+    INSERT INTO p SELECT i, CASE WHEN i % 6 = 0 THEN NULL ELSE i % 5 END, i % 7, CASE WHEN i % 3 = 0 THEN NULL ELSE 'n' || i END
+                   FROM generate_series(1, 20) i;
+    INSERT INTO q VALUES (0, 'zero'), (1, 'one'), (2, NULL), (3, 'three');";
 
 /// SplitMix64: a tiny deterministic generator, so a seed reproduces a run exactly.
 struct Rng(u64);
@@ -86,9 +100,29 @@ impl Rng {
     }
 }
 
-/// One random DML statement on a, b or c.
+/// One random DML statement on a, b, c, p or q.
 fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
     let k = r.opt_int(5, 10);
+    if r.chance(35) {
+        let id = r.below(*next_id as u64 + 1);
+        return match r.below(8) {
+            0 => {
+                *next_id += 1;
+                format!("INSERT INTO p VALUES ({}, {k}, {}, {})", *next_id, r.below(9), ["'x'", "NULL"][r.below(2) as usize])
+            }
+            1 => format!("UPDATE p SET v = v + 1, note = 'u' WHERE id = {id}"),
+            2 => format!("UPDATE p SET k = {k} WHERE id = {id}"),
+            3 => {
+                // The primary key itself changes.
+                *next_id += 1;
+                format!("UPDATE p SET id = {} WHERE id = {id}", *next_id)
+            }
+            4 => format!("UPDATE p SET v = v WHERE k = {}", r.below(5)),
+            5 => format!("DELETE FROM p WHERE id = {id}"),
+            6 => format!("INSERT INTO q VALUES ({}, 'q{}') ON CONFLICT (k) DO UPDATE SET label = EXCLUDED.label", r.below(6), r.below(9)),
+            _ => format!("DELETE FROM q WHERE k = {}", r.below(6)),
+        };
+    }
     match r.below(16) {
         0..=2 => {
             *next_id += 1;
@@ -185,6 +219,9 @@ fn every_shape_is_accepted_as_differential() {
     let mut c = db.client();
     c.batch_execute(SCHEMA).unwrap();
     assert!(SHAPES.len() >= 30);
+    let keyed_ok = |c: &mut Client, name: &str| -> bool {
+        c.query_one("SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = '__pgt_key')", &[&name]).unwrap().get(0)
+    };
     for (name, query) in SHAPES {
         c.batch_execute(&format!("SELECT pgtrickle.create_stream_table('{name}', $q${query}$q$)")).unwrap();
         let (mode, reason): (String, Option<String>) = {
@@ -192,7 +229,11 @@ fn every_shape_is_accepted_as_differential() {
             (r.get(0), r.get(1))
         };
         assert_eq!(mode, "DIFFERENTIAL", "{name}: AUTO chose FULL: {reason:?}");
+        if KEYED.contains(name) {
+            assert!(keyed_ok(&mut c, name), "{name} should be stored keyed");
+        }
     }
+    assert!(!keyed_ok(&mut c, "scan"), "a table without a key is stored as a bag");
 }
 
 #[test]

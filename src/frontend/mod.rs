@@ -101,6 +101,61 @@ unsafe fn strip_group_var(q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> *mu
     }
 }
 
+/// The output position of a plain column reference (join aliases and binary-compatible
+/// casts followed), if `node` is one.
+unsafe fn var_position(q: *mut pg_sys::Query, layout: &Layout, node: *mut pg_sys::Node) -> Option<usize> {
+    if node.is_null() {
+        return None;
+    }
+    match (*node).type_ {
+        pg_sys::NodeTag::T_RelabelType => var_position(q, layout, (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node),
+        pg_sys::NodeTag::T_Var => {
+            let v = node as *mut pg_sys::Var;
+            if (*v).varlevelsup > 0 || (*v).varattno <= 0 {
+                return None;
+            }
+            let rte = rt_fetch(q, (*v).varno);
+            if (*rte).rtekind == pg_sys::RTEKind::RTE_JOIN {
+                let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars).get_ptr((*v).varattno as usize - 1)?;
+                return var_position(q, layout, alias);
+            }
+            layout.get(&(*v).varno)?.get((*v).varattno as usize - 1).copied().flatten()
+        }
+        _ => None,
+    }
+}
+
+/// Column pairs `(left, right)` that the AND-ed conjuncts of `quals` equate with a btree
+/// equality operator, where left positions are `< nl` and right ones are `≥ nl`.
+unsafe fn equi_pairs(q: *mut pg_sys::Query, layout: &Layout, quals: *mut pg_sys::Node, nl: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if quals.is_null() {
+        return out;
+    }
+    match (*quals).type_ {
+        pg_sys::NodeTag::T_BoolExpr if (*(quals as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR => {
+            for arg in PgList::<pg_sys::Node>::from_pg((*(quals as *mut pg_sys::BoolExpr)).args).iter_ptr() {
+                out.extend(equi_pairs(q, layout, arg, nl));
+            }
+        }
+        pg_sys::NodeTag::T_OpExpr => {
+            let o = quals as *mut pg_sys::OpExpr;
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args).iter_ptr().collect();
+            if args.len() == 2 && pg_sys::op_mergejoinable((*o).opno, pg_sys::exprType(args[0])) {
+                if let (Some(a), Some(b)) = (var_position(q, layout, args[0]), var_position(q, layout, args[1])) {
+                    if a < nl && b >= nl {
+                        out.push((a, b - nl));
+                    } else if b < nl && a >= nl {
+                        out.push((b, a - nl));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Resolves Vars of one query level through a FROM layout (join aliases followed).
 struct FromResolver<'a> {
     q: *mut pg_sys::Query,
@@ -276,12 +331,12 @@ impl Builder {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
                 }
                 // The WHERE clause becomes the condition of the outermost implicit join.
-                let cond = if k + 1 == last && !quals.is_null() {
-                    Some(self.d.expr(quals, &mut FromResolver { q, layout: &layout })?)
+                let (cond, equi) = if k + 1 == last && !quals.is_null() {
+                    (Some(self.d.expr(quals, &mut FromResolver { q, layout: &layout })?), equi_pairs(q, &layout, quals, nl))
                 } else {
-                    None
+                    (None, Vec::new())
                 };
-                tree = OpTree::join(tree, right, cond);
+                tree = OpTree::join_equi(tree, right, cond, equi);
             }
             if last == 0 && !quals.is_null() {
                 let p = self.d.expr(quals, &mut FromResolver { q, layout: &layout })?;
@@ -385,7 +440,8 @@ impl Builder {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
                 }
                 let cond = if (*j).quals.is_null() { None } else { Some(self.d.expr((*j).quals, &mut FromResolver { q, layout: &layout })?) };
-                Ok((OpTree::join(left, right, cond), layout))
+                let equi = equi_pairs(q, &layout, (*j).quals, nl);
+                Ok((OpTree::join_equi(left, right, cond, equi), layout))
             }
             other => Err(unsupported(&format!("the FROM item {other:?}"), "It is not maintained incrementally.")),
         }
@@ -491,7 +547,24 @@ impl Builder {
             positions[attnum as usize - 1] = Some(pos);
             columns.push(col);
         }
-        Ok((OpTree::scan(relid.to_u32(), QualifiedName::new(schema, name), columns), positions))
+        // An immediate (non-deferrable) primary key makes the scanned rows unique.
+        let pk = Spi::connect(|c| -> PgtResult<Option<String>> {
+            let rows = c.select(
+                "SELECT i.indkey::text FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisprimary AND i.indimmediate",
+                None,
+                &[relid.into()],
+            )?;
+            match rows.into_iter().next() {
+                Some(row) => Ok(row.get::<String>(1)?),
+                None => Ok(None),
+            }
+        })?;
+        let key = pk.and_then(|k| {
+            k.split_whitespace()
+                .map(|a| a.parse::<usize>().ok().and_then(|a| positions.get(a.checked_sub(1)?).copied().flatten()))
+                .collect::<Option<Vec<usize>>>()
+        });
+        Ok((OpTree::scan_keyed(relid.to_u32(), QualifiedName::new(schema, name), columns, key), positions))
     }
 
     unsafe fn agg_call(&mut self, q: *mut pg_sys::Query, a: *mut pg_sys::Aggref, layout: &Layout) -> PgtResult<AggCall> {

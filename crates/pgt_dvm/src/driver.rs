@@ -11,7 +11,7 @@ use pgt_sql::{quote_ident, QualifiedName};
 use crate::operators::aggregate::COUNT_COLUMN;
 use crate::operators::DeltaContext;
 use crate::optree::OpTree;
-use crate::storage::{quoted, row_hash, TopShape, KEY_COLUMN};
+use crate::storage::{key_hash, quoted, row_hash, TopShape, KEY_COLUMN};
 use crate::DvmError;
 
 const SNAP_CTE: &str = "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s)";
@@ -74,6 +74,36 @@ pub fn differential_statement(
     let v = quoted(visible);
     let n = visible.len();
     let extra = match TopShape::of(tree)? {
+        TopShape::Keyed(top, key) => {
+            // Per key, the version with net weight +1 is the row's new value (upsert);
+            // a key with only deleted versions is deleted. Two live versions of one key
+            // would contradict its uniqueness and stop the refresh.
+            let d = top.rule().delta(&mut cx)?;
+            let rs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let set = v.iter().enumerate().map(|(i, c)| format!("{c} = s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            vec![
+                format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
+                "__pgt_v AS (SELECT rid, vh, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh HAVING sum(__pgt_w) <> 0)".into(),
+                "__pgt_k AS (SELECT rid, max(vh) FILTER (WHERE w > 0) AS new_vh, count(*) FILTER (WHERE w > 0) AS n_new, \
+                   bool_and(w BETWEEN -1 AND 1) AS sane FROM __pgt_v GROUP BY rid)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (rid, vh) * FROM __pgt_d WHERE (rid, vh) IN (SELECT rid, new_vh FROM __pgt_k))".into(),
+                format!(
+                    "__pgt_src AS (SELECT k.rid, CASE WHEN k.n_new = 1 THEN 'U' ELSE 'D' END AS op, {rs} \
+                     FROM __pgt_k AS k LEFT JOIN __pgt_rep AS r ON r.rid = k.rid AND r.vh = k.new_vh WHERE {})",
+                    check("k.n_new <= 1 AND k.sane", "two versions of a unique row")
+                ),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
+                     WHEN MATCHED AND s.op = 'D' THEN DELETE \
+                     WHEN MATCHED THEN UPDATE SET {set} \
+                     WHEN NOT MATCHED AND s.op = 'U' THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
+                     RETURNING merge_action() AS a)",
+                    only_rows_in("t", "__pgt_src"),
+                    v.join(", ")
+                ),
+            ]
+        }
         TopShape::Bag(top) => {
             let d = top.rule().delta(&mut cx)?;
             let cs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
@@ -156,6 +186,21 @@ pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String])
     let n = visible.len();
     let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
     let extra = match TopShape::of(tree)? {
+        TopShape::Keyed(top, key) => {
+            let cur = top.rule().current(&mut cx)?;
+            let set = v.iter().enumerate().map(|(i, c)| format!("{c} = s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let t_all = v.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+            vec![
+                format!("__pgt_new AS (SELECT {} AS rid, q.* FROM ({cur}) AS q)", key_hash(&key, "q")),
+                format!(
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
+                     WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) IS DISTINCT FROM pg_catalog.record_send(ROW({sv})) THEN UPDATE SET {set} \
+                     WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
+                     WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
+                    v.join(", ")
+                ),
+            ]
+        }
         TopShape::Bag(top) => {
             let cur = top.rule().current(&mut cx)?;
             vec![

@@ -92,7 +92,11 @@ impl OpTree {
 
     // Convenience constructors for frontends and tests.
     pub fn scan(source_oid: u32, table: QualifiedName, columns: Vec<Column>) -> OpTree {
-        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns })
+        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns, key: None })
+    }
+    /// A scan of a table whose primary key is at positions `key`.
+    pub fn scan_keyed(source_oid: u32, table: QualifiedName, columns: Vec<Column>, key: Option<Vec<usize>>) -> OpTree {
+        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns, key })
     }
     pub fn filter(input: OpTree, predicate: Expr) -> OpTree {
         OpTree::Filter(crate::operators::filter::Filter { input: Box::new(input), predicate })
@@ -101,7 +105,11 @@ impl OpTree {
         OpTree::Project(crate::operators::project::Project { input: Box::new(input), exprs, columns })
     }
     pub fn join(left: OpTree, right: OpTree, condition: Option<Expr>) -> OpTree {
-        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition })
+        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition, equi: Vec::new() })
+    }
+    /// A join whose condition equates the column pairs `equi` (left, right positions).
+    pub fn join_equi(left: OpTree, right: OpTree, condition: Option<Expr>, equi: Vec<(usize, usize)>) -> OpTree {
+        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition, equi })
     }
     pub fn union_all(inputs: Vec<OpTree>) -> OpTree {
         OpTree::UnionAll(crate::operators::union_all::UnionAll { inputs })

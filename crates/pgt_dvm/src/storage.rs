@@ -2,7 +2,8 @@
 //!
 //! | model | top of the tree | hidden columns | row identity |
 //! |---|---|---|---|
-//! | **Bag** | anything without DISTINCT/aggregates | `__pgt_key` (indexed) | `combine(key, occurrence)` |
+//! | **Keyed** | no DISTINCT/aggregates, output contains a unique key (a primary key carried through) | none | `hash(key)`; an UPDATE is an in-place update |
+//! | **Bag** | anything else without DISTINCT/aggregates | `__pgt_key` (indexed) | `combine(key, occurrence)` |
 //! | **Distinct** | `DISTINCT` | `__pgt_count` | `hash(row)` |
 //! | **Aggregate** | `SELECT … GROUP BY … [HAVING …]` | `__pgt_count`, per-aggregate state | `hash(group key)` |
 //!
@@ -24,6 +25,8 @@ pub const KEY_COLUMN: &str = "__pgt_key";
 
 /// The recognized shape of the top of a tree.
 pub enum TopShape<'a> {
+    /// Rows unique by the columns at these positions.
+    Keyed(&'a OpTree, Vec<usize>),
     Bag(&'a OpTree),
     Distinct(&'a OpTree),
     Aggregate { agg: &'a Aggregate, having: Option<&'a Expr>, project: &'a Project },
@@ -49,12 +52,16 @@ impl<'a> TopShape<'a> {
             }
         }
         require_binary(&tree.columns())?;
-        Ok(TopShape::Bag(tree))
+        match tree.rule().unique_key() {
+            Some(key) if !key.is_empty() => Ok(TopShape::Keyed(tree, key)),
+            _ => Ok(TopShape::Bag(tree)),
+        }
     }
 
     /// Hidden columns `(name, type)` the storage table needs besides `__pgt_row_id`.
     pub fn hidden_columns(&self) -> Vec<(String, String)> {
         match self {
+            TopShape::Keyed(..) => Vec::new(),
             TopShape::Bag(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
             TopShape::Distinct(_) => vec![("__pgt_count".into(), "bigint".into())],
             TopShape::Aggregate { agg, .. } => agg.state_columns().into_iter().map(|c| (c.name, c.type_sql)).collect(),
@@ -85,6 +92,12 @@ fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
 /// `record_send(ROW(alias.c0, …))` hashed: the identity of a row of `n` positional columns.
 pub fn row_hash(n: usize, alias: &str) -> String {
     let cols = (0..n).map(|i| format!("{alias}.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+}
+
+/// The identity of a row from the key columns `positions` under `alias`.
+pub fn key_hash(positions: &[usize], alias: &str) -> String {
+    let cols = positions.iter().map(|i| format!("{alias}.\"c{i}\"")).collect::<Vec<_>>().join(", ");
     format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
 }
 

@@ -146,3 +146,21 @@ fn refusals_name_the_construct() {
     let err = storage_spec(&nested, &QualifiedName::new("public", "st")).err().unwrap();
     assert!(err.to_string().contains("DISTINCT below the top"), "{err}");
 }
+
+#[test]
+fn keyed_join() {
+    // orders.id is orders' primary key; customers.id, customers' primary key, is equated
+    // with orders.customer_id, so every order meets at most one customer: rows stay unique
+    // by orders.id and are stored keyed (in-place updates, no occurrence counting).
+    let o = OpTree::scan_keyed(
+        16384,
+        QualifiedName::new("public", "orders"),
+        vec![col("id", "integer"), col("customer_id", "integer"), col("amount", "numeric(10,2)")],
+        Some(vec![0]),
+    );
+    let c = OpTree::scan_keyed(16390, QualifiedName::new("public", "customers"), vec![col("id", "integer"), col("region", "text")], Some(vec![0]));
+    let j = OpTree::join_equi(o, c, Some(ex("($1 OPERATOR(pg_catalog.=) $3)")), vec![(1, 0)]);
+    let top = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    assert_eq!(pgt_dvm::storage::TopShape::of(&top).ok().map(|s| s.hidden_columns()), Some(vec![]));
+    golden("keyed_join", top);
+}

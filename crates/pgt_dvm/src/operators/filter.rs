@@ -36,4 +36,8 @@ impl Operator for Filter {
         let cur = self.input.rule().current(cx)?;
         Ok(format!("SELECT s.* FROM ({cur}) AS s WHERE {}", self.predicate.render_on("s")))
     }
+
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        self.input.rule().unique_key()
+    }
 }

@@ -21,6 +21,9 @@ pub struct Join {
     pub right: Box<OpTree>,
     /// Over the concatenated columns (left first); None = cross join.
     pub condition: Option<Expr>,
+    /// Column pairs `(left position, right position)` the condition equates with the
+    /// types' default equality (a conjunct `l = r`), as the frontend found them.
+    pub equi: Vec<(usize, usize)>,
 }
 
 impl Join {
@@ -65,6 +68,26 @@ impl Operator for Join {
         );
         let _ = col_list; // (column lists are spelled out above)
         Ok(cx.add_cte("join_delta", sql))
+    }
+
+    /// A left row matches at most one right row when the condition equates the right side's
+    /// whole key with left columns; then the left key stays unique (and vice versa).
+    /// Otherwise both keys together are unique.
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        let nl = self.left.columns().len();
+        let lk = self.left.rule().unique_key();
+        let rk = self.right.rule().unique_key();
+        let right_determined = rk.as_ref().is_some_and(|rk| rk.iter().all(|r| self.equi.iter().any(|(_, er)| er == r)));
+        let left_determined = lk.as_ref().is_some_and(|lk| lk.iter().all(|l| self.equi.iter().any(|(el, _)| el == l)));
+        match (lk, rk) {
+            (Some(lk), _) if right_determined => Some(lk),
+            (_, Some(rk)) if left_determined => Some(rk.into_iter().map(|r| r + nl).collect()),
+            (Some(mut lk), Some(rk)) => {
+                lk.extend(rk.into_iter().map(|r| r + nl));
+                Some(lk)
+            }
+            _ => None,
+        }
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {

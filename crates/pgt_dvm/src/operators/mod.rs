@@ -57,6 +57,11 @@ pub trait Operator {
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
     /// SQL (a query, usable as a subquery) for this operator's current state, columns `c0..cN`.
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
+    /// Output columns that are unique and not NULL in every state (a primary key carried
+    /// through), if known. Lets the top of the tree be stored keyed, with in-place updates.
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// `"c0", "c1", …` for `n` columns, each qualified with `alias.` when given.

@@ -22,6 +22,8 @@ pub struct Scan {
     pub table: QualifiedName,
     /// The columns read, in the order the query sees them (names are the table's).
     pub columns: Vec<Column>,
+    /// Positions of the table's primary-key columns, when it has one.
+    pub key: Option<Vec<usize>>,
 }
 
 /// The change buffer of a source.
@@ -66,5 +68,9 @@ impl Operator for Scan {
 
     fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         Ok(format!("SELECT {} FROM {} AS t", self.select_list("t"), self.table))
+    }
+
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        self.key.clone()
     }
 }

@@ -35,6 +35,10 @@ impl Operator for Shared {
         Ok(d)
     }
 
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        self.input.rule().unique_key()
+    }
+
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         if let Some((_, Some(c))) = cx.shared.get(&self.id) {
             return Ok(format!("SELECT {} FROM {c}", col_list(self.columns().len(), None)));

@@ -34,6 +34,7 @@ Project(
                                         binary_identity: true,
                                     },
                                 ],
+                                key: None,
                             },
                         ),
                         right: Scan(
@@ -59,6 +60,7 @@ Project(
                                         binary_identity: true,
                                     },
                                 ],
+                                key: None,
                             },
                         ),
                         condition: Some(
@@ -82,6 +84,7 @@ Project(
                                 ],
                             },
                         ),
+                        equi: [],
                     },
                 ),
                 group_by: [

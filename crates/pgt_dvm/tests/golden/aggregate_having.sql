@@ -34,6 +34,7 @@ Project(
                                         binary_identity: true,
                                     },
                                 ],
+                                key: None,
                             },
                         ),
                         group_by: [

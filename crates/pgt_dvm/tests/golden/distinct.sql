@@ -32,6 +32,7 @@ Distinct(
                                 binary_identity: true,
                             },
                         ],
+                        key: None,
                     },
                 ),
                 exprs: [

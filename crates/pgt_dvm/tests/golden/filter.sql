@@ -32,6 +32,7 @@ Project(
                                 binary_identity: true,
                             },
                         ],
+                        key: None,
                     },
                 ),
                 predicate: Expr {

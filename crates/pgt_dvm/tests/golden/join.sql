@@ -32,6 +32,7 @@ Project(
                                 binary_identity: true,
                             },
                         ],
+                        key: None,
                     },
                 ),
                 right: Scan(
@@ -57,6 +58,7 @@ Project(
                                 binary_identity: true,
                             },
                         ],
+                        key: None,
                     },
                 ),
                 condition: Some(
@@ -80,6 +82,7 @@ Project(
                         ],
                     },
                 ),
+                equi: [],
             },
         ),
         exprs: [

@@ -30,6 +30,7 @@ Project(
                         binary_identity: true,
                     },
                 ],
+                key: None,
             },
         ),
         exprs: [

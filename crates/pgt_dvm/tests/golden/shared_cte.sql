@@ -37,6 +37,7 @@ Project(
                                                 binary_identity: true,
                                             },
                                         ],
+                                        key: None,
                                     },
                                 ),
                                 exprs: [
@@ -119,6 +120,7 @@ Project(
                                                 binary_identity: true,
                                             },
                                         ],
+                                        key: None,
                                     },
                                 ),
                                 exprs: [
@@ -188,6 +190,7 @@ Project(
                         ],
                     },
                 ),
+                equi: [],
             },
         ),
         exprs: [

@@ -35,6 +35,7 @@ Project(
                                             binary_identity: true,
                                         },
                                     ],
+                                    key: None,
                                 },
                             ),
                             exprs: [
@@ -87,6 +88,7 @@ Project(
                                             binary_identity: true,
                                         },
                                     ],
+                                    key: None,
                                 },
                             ),
                             exprs: [

@@ -27,7 +27,11 @@ impl Expr {
         Expr { parts: vec![ExprPart::Col(i)] }
     }
 
+    /// Appends SQL text (empty text adds nothing, so a bare column stays `[Col(i)]`).
     pub fn push_sql(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
         if let Some(ExprPart::Sql(last)) = self.parts.last_mut() {
             last.push_str(text);
         } else {

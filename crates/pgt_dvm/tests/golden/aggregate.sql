@@ -90,14 +90,8 @@ Project(
                 group_by: [
                     Expr {
                         parts: [
-                            Sql(
-                                "",
-                            ),
                             Col(
                                 4,
-                            ),
-                            Sql(
-                                "",
                             ),
                         ],
                     },
@@ -129,14 +123,8 @@ Project(
                         arg: Some(
                             Expr {
                                 parts: [
-                                    Sql(
-                                        "",
-                                    ),
                                     Col(
                                         2,
-                                    ),
-                                    Sql(
-                                        "",
                                     ),
                                 ],
                             },
@@ -162,14 +150,8 @@ Project(
                         arg: Some(
                             Expr {
                                 parts: [
-                                    Sql(
-                                        "",
-                                    ),
                                     Col(
                                         2,
-                                    ),
-                                    Sql(
-                                        "",
                                     ),
                                 ],
                             },
@@ -196,53 +178,29 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
                     ),
-                    Sql(
-                        "",
-                    ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         1,
                     ),
-                    Sql(
-                        "",
-                    ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         2,
                     ),
-                    Sql(
-                        "",
-                    ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         3,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

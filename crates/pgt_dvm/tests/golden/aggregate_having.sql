@@ -40,14 +40,8 @@ Project(
                         group_by: [
                             Expr {
                                 parts: [
-                                    Sql(
-                                        "",
-                                    ),
                                     Col(
                                         1,
-                                    ),
-                                    Sql(
-                                        "",
                                     ),
                                 ],
                             },
@@ -95,27 +89,15 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         1,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

@@ -38,14 +38,8 @@ Distinct(
                 exprs: [
                     Expr {
                         parts: [
-                            Sql(
-                                "",
-                            ),
                             Col(
                                 1,
-                            ),
-                            Sql(
-                                "",
                             ),
                         ],
                     },

@@ -53,14 +53,8 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

@@ -88,27 +88,15 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         4,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

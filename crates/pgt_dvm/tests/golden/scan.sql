@@ -36,27 +36,15 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         2,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

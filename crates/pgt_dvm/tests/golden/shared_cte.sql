@@ -43,27 +43,15 @@ Project(
                                 exprs: [
                                     Expr {
                                         parts: [
-                                            Sql(
-                                                "",
-                                            ),
                                             Col(
                                                 0,
-                                            ),
-                                            Sql(
-                                                "",
                                             ),
                                         ],
                                     },
                                     Expr {
                                         parts: [
-                                            Sql(
-                                                "",
-                                            ),
                                             Col(
                                                 1,
-                                            ),
-                                            Sql(
-                                                "",
                                             ),
                                         ],
                                     },
@@ -126,27 +114,15 @@ Project(
                                 exprs: [
                                     Expr {
                                         parts: [
-                                            Sql(
-                                                "",
-                                            ),
                                             Col(
                                                 0,
-                                            ),
-                                            Sql(
-                                                "",
                                             ),
                                         ],
                                     },
                                     Expr {
                                         parts: [
-                                            Sql(
-                                                "",
-                                            ),
                                             Col(
                                                 1,
-                                            ),
-                                            Sql(
-                                                "",
                                             ),
                                         ],
                                     },
@@ -196,27 +172,15 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         2,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

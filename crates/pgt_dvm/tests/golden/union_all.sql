@@ -41,14 +41,8 @@ Project(
                             exprs: [
                                 Expr {
                                     parts: [
-                                        Sql(
-                                            "",
-                                        ),
                                         Col(
                                             0,
-                                        ),
-                                        Sql(
-                                            "",
                                         ),
                                     ],
                                 },
@@ -94,14 +88,8 @@ Project(
                             exprs: [
                                 Expr {
                                     parts: [
-                                        Sql(
-                                            "",
-                                        ),
                                         Col(
                                             0,
-                                        ),
-                                        Sql(
-                                            "",
                                         ),
                                     ],
                                 },
@@ -122,14 +110,8 @@ Project(
         exprs: [
             Expr {
                 parts: [
-                    Sql(
-                        "",
-                    ),
                     Col(
                         0,
-                    ),
-                    Sql(
-                        "",
                     ),
                 ],
             },

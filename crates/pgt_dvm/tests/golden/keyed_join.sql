@@ -1,0 +1,155 @@
+-- tree
+Project(
+    Project {
+        input: Join(
+            Join {
+                left: Scan(
+                    Scan {
+                        source_oid: 16384,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "orders",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                            Column {
+                                name: "customer_id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                            Column {
+                                name: "amount",
+                                type_sql: "numeric(10,2)",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                        ],
+                        key: Some(
+                            [
+                                0,
+                            ],
+                        ),
+                    },
+                ),
+                right: Scan(
+                    Scan {
+                        source_oid: 16390,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "customers",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                            Column {
+                                name: "region",
+                                type_sql: "text",
+                                exact_equality: true,
+                                binary_identity: true,
+                            },
+                        ],
+                        key: Some(
+                            [
+                                0,
+                            ],
+                        ),
+                    },
+                ),
+                condition: Some(
+                    Expr {
+                        parts: [
+                            Sql(
+                                "(",
+                            ),
+                            Col(
+                                1,
+                            ),
+                            Sql(
+                                " OPERATOR(pg_catalog.=) ",
+                            ),
+                            Col(
+                                3,
+                            ),
+                            Sql(
+                                ")",
+                            ),
+                        ],
+                    },
+                ),
+                equi: [
+                    (
+                        1,
+                        0,
+                    ),
+                ],
+            },
+        ),
+        exprs: [
+            Expr {
+                parts: [
+                    Col(
+                        0,
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Col(
+                        4,
+                    ),
+                ],
+            },
+        ],
+        columns: [
+            Column {
+                name: "id",
+                type_sql: "integer",
+                exact_equality: true,
+                binary_identity: true,
+            },
+            Column {
+                name: "region",
+                type_sql: "text",
+                exact_equality: true,
+                binary_identity: true,
+            },
+        ],
+    },
+)
+
+-- hidden columns: []
+-- extra DDL: []
+
+-- differential
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_scan_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op IN ('I', 'D') AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_scan_delta_1 AS (SELECT b."id" AS "c0", b."region" AS "c1", CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16390" AS b WHERE b.__pgt_op IN ('I', 'D') AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16390>'::pg_catalog.pg_snapshot)),
+  __pgt_join_delta_2 AS (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", l.__pgt_w AS __pgt_w FROM __pgt_scan_delta_0 AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", r.__pgt_w AS __pgt_w FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l JOIN __pgt_scan_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", -(l.__pgt_w * r.__pgt_w) AS __pgt_w FROM __pgt_scan_delta_0 AS l JOIN __pgt_scan_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")),
+  __pgt_project_delta_3 AS (SELECT d."c0" AS "c0", d."c4" AS "c1", d.__pgt_w FROM __pgt_join_delta_2 AS d),
+  __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0"))) AS rid, pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0", d."c1"))) AS vh, d.* FROM __pgt_project_delta_3 AS d),
+  __pgt_v AS (SELECT rid, vh, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh HAVING sum(__pgt_w) <> 0),
+  __pgt_k AS (SELECT rid, max(vh) FILTER (WHERE w > 0) AS new_vh, count(*) FILTER (WHERE w > 0) AS n_new, bool_and(w BETWEEN -1 AND 1) AS sane FROM __pgt_v GROUP BY rid),
+  __pgt_rep AS (SELECT DISTINCT ON (rid, vh) * FROM __pgt_d WHERE (rid, vh) IN (SELECT rid, new_vh FROM __pgt_k)),
+  __pgt_src AS (SELECT k.rid, CASE WHEN k.n_new = 1 THEN 'U' ELSE 'D' END AS op, r."c0", r."c1" FROM __pgt_k AS k LEFT JOIN __pgt_rep AS r ON r.rid = k.rid AND r.vh = k.new_vh WHERE pgtrickle._pgt_check(k.n_new <= 1 AND k.sane, 'stream table storage is inconsistent with its change history (two versions of a unique row)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND t.__pgt_row_id = ANY (ARRAY(SELECT rid FROM __pgt_src)) WHEN MATCHED AND s.op = 'D' THEN DELETE WHEN MATCHED THEN UPDATE SET "id" = s."c0", "region" = s."c1" WHEN NOT MATCHED AND s.op = 'U' THEN INSERT (__pgt_row_id, "id", "region") VALUES (s.rid, s."c0", s."c1") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m
+
+-- full
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s),
+  __pgt_new AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(q."c0"))) AS rid, q.* FROM (SELECT s."c0" AS "c0", s."c4" AS "c1" FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS s) AS q),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid WHEN MATCHED AND pg_catalog.record_send(ROW(t."id", t."region")) IS DISTINCT FROM pg_catalog.record_send(ROW(s."c0", s."c1")) THEN UPDATE SET "id" = s."c0", "region" = s."c1" WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, "id", "region") VALUES (s.rid, s."c0", s."c1") WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m

@@ -8,7 +8,8 @@
 # a release build of the extension, on a throwaway cluster in $PGT_CACHE_DIR/bench.
 # For each shape it creates the same query twice, as a FULL and as a DIFFERENTIAL stream
 # table, applies a 1% mixed change (70% updates, 15% inserts, 15% deletes) to `orders`,
-# and times each refresh (client-side, psql \timing); medians over RUNS rounds. Then it
+# and times each refresh (client-side, psql \timing, one warm session per round); medians
+# over RUNS rounds. Then it
 # times a refresh with no pending change and one after a single-row update.
 # Prints a Markdown table (also written to target/bench/results.md).
 set -euo pipefail
@@ -72,9 +73,12 @@ for s in "${shapes[@]}"; do
 done
 psql -c "VACUUM ANALYZE" >/dev/null
 
-# time_ms "<sql>": client-side wall time of one statement, in ms.
-time_ms() {
-  psql -c "SET pg_trickle.differential_max_change_ratio = 0" -c '\timing on' -c "$1" | awk '/^Time:/ {print $2}' | tail -n1
+# times "<sql>"...: client-side wall times (ms) of each statement, run in order in one
+# session (a warm backend, as the scheduler or a pooled connection would be).
+times() {
+  local args=(-c "SET pg_trickle.differential_max_change_ratio = 0" -c "SELECT 1" -c '\timing on')
+  for sql in "$@"; do args+=(-c "$sql"); done
+  psql "${args[@]}" | awk '/^Time:/ {print $2}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 apply_change() {
@@ -102,10 +106,16 @@ for s in "${shapes[@]}"; do name="${s%%|*}"; full[$name]=""; diff[$name]=""; don
 for run in $(seq 1 "$RUNS"); do
   log "round $run/$RUNS: 1% change ($CHANGE rows), refreshing every stream table"
   apply_change
+  stmts=()
   for s in "${shapes[@]}"; do
     name="${s%%|*}"
-    full[$name]+="$(time_ms "SELECT pgtrickle.refresh_stream_table('${name}_full')") "
-    diff[$name]+="$(time_ms "SELECT pgtrickle.refresh_stream_table('${name}_diff')") "
+    stmts+=("SELECT pgtrickle.refresh_stream_table('${name}_full')" "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
+  done
+  mapfile -t t < <(times "${stmts[@]}")
+  i=0
+  for s in "${shapes[@]}"; do
+    name="${s%%|*}"
+    full[$name]+="${t[$i]} "; diff[$name]+="${t[$((i + 1))]} "; i=$((i + 2))
   done
 done
 
@@ -116,12 +126,13 @@ for s in "${shapes[@]}"; do
   [ "$bad" = 0 ] || die "$name: differential stream table differs from its query ($bad rows)"
 done
 
-zero="" single=""
+stmts=()
 for i in $(seq 1 10); do
-  zero+="$(time_ms "SELECT pgtrickle.refresh_stream_table('aggregate_diff')") "
-  psql -c "UPDATE orders SET amount = amount + 1 WHERE id = $((i * 1000))" >/dev/null
-  single+="$(time_ms "SELECT pgtrickle.refresh_stream_table('aggregate_diff')") "
+  stmts+=("SELECT pgtrickle.refresh_stream_table('aggregate_diff')" "UPDATE orders SET amount = amount + 1 WHERE id = $((i * 1000))" "SELECT pgtrickle.refresh_stream_table('aggregate_diff')")
 done
+mapfile -t t < <(times "${stmts[@]}")
+zero="" single=""
+for i in $(seq 0 9); do zero+="${t[$((i * 3))]} "; single+="${t[$((i * 3 + 2))]} "; done
 
 out="$PGT_REPO_ROOT/target/bench/results.md"; mkdir -p "$(dirname "$out")"
 {

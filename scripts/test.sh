@@ -12,7 +12,7 @@ export PG_CONFIG
 log "using $PG_CONFIG ($("$PG_CONFIG" --version))"
 
 log "tier 1: pure crates"
-cargo test --quiet -p pgt_core -p pgt_sql -p pgt_dvm -p pgt_cdc -p pgt_testkit "$@"
+cargo test --quiet -p pgt_core -p pgt_sql -p pgt_dvm -p pgt_cdc -p pgt_dag -p pgt_testkit "$@"
 
 log "tier 2+3: in-server #[pg_test]s and end-to-end tests against PostgreSQL 18"
 if [ "$(id -u)" = 0 ]; then

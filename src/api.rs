@@ -259,13 +259,32 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
 }
 
 /// Drops a stream table: its storage, catalog rows, history and unneeded change capture.
+/// Stream tables that read it must be dropped first, or together with `cascade => true`.
 #[pg_extern]
-fn drop_stream_table(name: Option<&str>) {
-    or_report(drop_impl(name))
+fn drop_stream_table(name: Option<&str>, cascade: default!(Option<bool>, false)) {
+    or_report(drop_impl(name, cascade))
 }
 
-fn drop_impl(name: Option<&str>) -> PgtResult<()> {
+fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
+    let cascade = required(cascade, "cascade")?;
+    let graph = catalog::stream_table_graph()?;
+    // Everything downstream of st, readers before what they read.
+    let downstream = graph.downstream_of(st.pgt_id);
+    if !downstream.is_empty() && !cascade {
+        return Err(PgtError::HasReaders { name: st.display_name(), readers: catalog::display_names(&downstream)? });
+    }
+    let mut order = graph.topological_order().unwrap_or_default();
+    order.reverse();
+    for id in order.into_iter().filter(|id| downstream.contains(id)) {
+        if let Some(reader) = catalog::lookup_by_id(id)? {
+            drop_one(&reader)?;
+        }
+    }
+    drop_one(&st)
+}
+
+fn drop_one(st: &catalog::StreamTable) -> PgtResult<()> {
     // The sql_drop event trigger removes the catalog rows and unused capture; the explicit
     // statements cover sessions where event triggers are disabled.
     Spi::run(&format!("DROP TABLE {}", st.table))?;

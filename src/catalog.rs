@@ -74,6 +74,47 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
     Ok(st)
 }
 
+/// The stream table with this id, if it still exists.
+pub fn lookup_by_id(pgt_id: i64) -> PgtResult<Option<StreamTable>> {
+    let rel = Spi::connect(|c| -> PgtResult<Option<String>> {
+        let rows = c.select("SELECT pgt_relid::regclass::text FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1", None, &[pgt_id.into()])?;
+        Ok(match rows.into_iter().next() {
+            Some(r) => r.get::<String>(1)?,
+            None => None,
+        })
+    })?;
+    rel.map(|r| lookup(&r)).transpose()
+}
+
+/// The graph of stream tables reading stream tables (`pgt_dag`).
+pub fn stream_table_graph() -> PgtResult<pgt_dag::Dag> {
+    Spi::connect(|c| {
+        let mut g = pgt_dag::Dag::new();
+        for row in c.select("SELECT pgt_id FROM pgtrickle.pgt_stream_tables", None, &[])? {
+            g.add_node(row.get::<i64>(1)?.unwrap_or_default());
+        }
+        for row in c.select(
+            "SELECT src.pgt_id, d.pgt_id FROM pgtrickle.pgt_dependencies d \
+               JOIN pgtrickle.pgt_stream_tables src ON src.pgt_relid = d.source_relid",
+            None,
+            &[],
+        )? {
+            g.add_edge(row.get::<i64>(1)?.unwrap_or_default(), row.get::<i64>(2)?.unwrap_or_default());
+        }
+        Ok(g)
+    })
+}
+
+/// `schema.name` of stream tables, for messages.
+pub fn display_names(ids: &std::collections::BTreeSet<i64>) -> PgtResult<Vec<String>> {
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    Ok(Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(array_agg(pgt_relid::regclass::text ORDER BY pgt_id), '{}') FROM pgtrickle.pgt_stream_tables WHERE pgt_id = ANY($1)",
+        &[ids.into()],
+    )?
+    .unwrap_or_default())
+}
+
 /// Everything `insert_stream_table` records.
 pub struct NewStreamTable<'a> {
     pub relid: pg_sys::Oid,

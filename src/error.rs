@@ -67,6 +67,9 @@ pub enum PgtError {
     #[error("stream table \"{name}\" cannot be refreshed")]
     InErrorState { name: String, reason: String },
 
+    #[error("cannot drop stream table \"{name}\" because other stream tables read it")]
+    HasReaders { name: String, readers: Vec<String> },
+
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -98,6 +101,7 @@ impl PgtError {
             PgtError::TemporarySource { .. } | PgtError::CatalogSource { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -110,6 +114,7 @@ impl PgtError {
             }
             PgtError::CatalogSource { .. } => Some("Changes to system catalogs cannot be tracked.".into()),
             PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
+            PgtError::HasReaders { readers, .. } => Some(format!("Stream tables reading it: {}.", readers.join(", "))),
             PgtError::CannotMaintain { cause: pgt_dvm::DvmError::Unsupported { construct, reason }, .. }
             | PgtError::Dvm(pgt_dvm::DvmError::Unsupported { construct, reason }) => {
                 Some(format!("{} is not supported for incremental maintenance. {reason}", capitalize(construct)))
@@ -138,6 +143,7 @@ impl PgtError {
                 Some("Drop the stream table and create it again once its sources exist.".into())
             }
             PgtError::InvalidName { .. } => Some("Use a name of the form name or schema.name.".into()),
+            PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
             PgtError::NoCreationSchema { .. } => Some("Qualify the name with a schema, as in 'myschema.name'.".into()),
             _ => None,
         }

@@ -75,6 +75,22 @@ fn resolve(mode: RefreshMode, query: &str, table: &QualifiedName) -> PgtResult<R
     }
 }
 
+/// Refuses duration schedules shorter than `pg_trickle.min_schedule_seconds`.
+fn check_schedule_core(s: Schedule) -> Result<Schedule, pgt_core::CoreError> {
+    let min = crate::config::min_schedule_seconds().max(1) as u64;
+    match s.period_secs() {
+        Some(p) if p < min => Err(pgt_core::CoreError::InvalidSchedule {
+            given: s.to_string(),
+            reason: format!("It is shorter than pg_trickle.min_schedule_seconds ({min} s)."),
+        }),
+        _ => Ok(s),
+    }
+}
+
+fn check_schedule(s: Schedule) -> PgtResult<Schedule> {
+    Ok(check_schedule_core(s)?)
+}
+
 /// Splits a user-supplied relation name (quoting rules apply) into schema and name.
 fn parse_relation_name(name: &str) -> PgtResult<(Option<String>, String)> {
     let parts = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])?
@@ -125,7 +141,7 @@ fn create_impl(
     let query = required(query, "query")?;
     let mode: RefreshMode = required(refresh_mode, "refresh_mode")?.parse()?;
     let initialize = required(initialize, "initialize")?;
-    let schedule = Schedule::parse(schedule)?;
+    let schedule = check_schedule(Schedule::parse(schedule)?)?;
     let (schema, relname) = parse_relation_name(name)?;
 
     let analyzed = analyze_defining_query(query)?;
@@ -179,6 +195,7 @@ fn create_impl(
             )?;
         }
     }
+    crate::shmem::bump_catalog();
     Ok(())
 }
 
@@ -214,7 +231,7 @@ fn alter_stream_table(
 fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&str>, status: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     // Validate everything before changing anything.
-    let schedule = schedule.map(|s| Schedule::parse(Some(s))).transpose()?;
+    let schedule = schedule.map(|s| Schedule::parse(Some(s)).and_then(check_schedule_core)).transpose()?;
     let mode = refresh_mode.map(str::parse::<RefreshMode>).transpose()?;
     let status = status.map(StreamTableStatus::parse_user_settable).transpose()?;
     let resolved = mode.map(|m| resolve(m, &st.defining_query, &st.table)).transpose()?;
@@ -246,16 +263,41 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
         }
     }
     if let Some(status) = status {
+        set_status(st.pgt_id, status)?;
+    }
+    crate::shmem::bump_catalog();
+    Ok(())
+}
+
+fn set_status(pgt_id: i64, status: StreamTableStatus) -> PgtResult<()> {
+    {
         Spi::run_with_args(
             "UPDATE pgtrickle.pgt_stream_tables \
                 SET status = $2, status_reason = NULL, \
                     consecutive_errors = CASE WHEN $2 = 'ACTIVE' THEN 0 ELSE consecutive_errors END, \
                     updated_at = pg_catalog.now() \
               WHERE pgt_id = $1",
-            &[st.pgt_id.into(), status.as_str().into()],
+            &[pgt_id.into(), status.as_str().into()],
         )?;
     }
     Ok(())
+}
+
+/// Brings a suspended stream table back: status ACTIVE, consecutive errors reset.
+#[pg_extern]
+fn resume_stream_table(name: Option<&str>) {
+    or_report((|| -> PgtResult<()> {
+        let st = catalog::lookup(required(name, "name")?)?;
+        set_status(st.pgt_id, StreamTableStatus::Active)?;
+        crate::shmem::bump_catalog();
+        Ok(())
+    })())
+}
+
+/// Wakes the launcher so it starts a scheduler for this database (called at CREATE EXTENSION).
+#[pg_extern]
+fn _signal_launcher() {
+    crate::shmem::bump_launcher();
 }
 
 /// Drops a stream table: its storage, catalog rows, history and unneeded change capture.
@@ -281,7 +323,9 @@ fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
             drop_one(&reader)?;
         }
     }
-    drop_one(&st)
+    drop_one(&st)?;
+    crate::shmem::bump_catalog();
+    Ok(())
 }
 
 fn drop_one(st: &catalog::StreamTable) -> PgtResult<()> {

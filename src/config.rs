@@ -13,11 +13,64 @@ pub enum VolatileFunctionPolicy {
     Allow,
 }
 
+static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+static SCHEDULER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static MIN_SCHEDULE_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static MAX_CONSECUTIVE_ERRORS: GucSetting<i32> = GucSetting::<i32>::new(3);
+static HISTORY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
 static DIFFERENTIAL_MAX_CHANGE_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.15);
 static VOLATILE_FUNCTION_POLICY: GucSetting<VolatileFunctionPolicy> =
     GucSetting::<VolatileFunctionPolicy>::new(VolatileFunctionPolicy::Reject);
 
 pub fn register() {
+    GucRegistry::define_bool_guc(
+        c"pg_trickle.enabled",
+        c"Whether the scheduler refreshes stream tables automatically.",
+        c"off stops all automatic refreshes; manual refresh_stream_table still works. Takes effect on reload.",
+        &ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.scheduler_interval_ms",
+        c"How often each database's scheduler wakes up to look for due stream tables.",
+        c"",
+        &SCHEDULER_INTERVAL_MS,
+        10,
+        600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.min_schedule_seconds",
+        c"The shortest schedule a stream table may have.",
+        c"",
+        &MIN_SCHEDULE_SECONDS,
+        1,
+        86_400,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.max_consecutive_errors",
+        c"Failed automatic refreshes in a row after which a stream table is suspended.",
+        c"",
+        &MAX_CONSECUTIVE_ERRORS,
+        1,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.history_retention",
+        c"How long refresh history is kept; the scheduler deletes older rows.",
+        c"",
+        &HISTORY_RETENTION,
+        60,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_float_guc(
         c"pg_trickle.differential_max_change_ratio",
         c"Pending changes, as a fraction of a source's rows, above which a refresh runs FULL instead of DIFFERENTIAL.",
@@ -44,4 +97,24 @@ pub fn differential_max_change_ratio() -> f64 {
 
 pub fn volatile_function_policy() -> VolatileFunctionPolicy {
     VOLATILE_FUNCTION_POLICY.get()
+}
+
+pub fn enabled() -> bool {
+    ENABLED.get()
+}
+
+pub fn scheduler_interval_ms() -> i32 {
+    SCHEDULER_INTERVAL_MS.get()
+}
+
+pub fn min_schedule_seconds() -> i32 {
+    MIN_SCHEDULE_SECONDS.get()
+}
+
+pub fn max_consecutive_errors() -> i32 {
+    MAX_CONSECUTIVE_ERRORS.get()
+}
+
+pub fn history_retention_secs() -> i32 {
+    HISTORY_RETENTION.get()
 }

@@ -11,6 +11,8 @@
 //! | [`refresh`] | FULL and DIFFERENTIAL refresh |
 //! | [`cdc`] | change buffers, capture triggers, frontiers |
 //! | [`config`] | GUCs |
+//! | [`scheduler`] | launcher and per-database scheduler background workers |
+//! | [`shmem`] | shared-memory signals for the workers |
 //! | [`guard`] | the trigger that keeps users from writing to stream tables |
 //! | [`error`] | the error type and its mapping to SQLSTATEs |
 
@@ -25,14 +27,22 @@ mod error;
 mod frontend;
 mod guard;
 mod refresh;
+mod scheduler;
+mod shmem;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
+extension_sql!("SELECT pgtrickle._signal_launcher();", name = "signal_launcher", finalize);
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     config::register();
+    // Shared memory and the launcher exist only when preloaded (shared_preload_libraries).
+    if shmem::init() {
+        scheduler::register_launcher();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -76,6 +86,6 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec!["shared_preload_libraries = 'pg_trickle'", "wal_level = logical"]
+        vec!["shared_preload_libraries = 'pg_trickle'", "wal_level = logical", "pg_trickle.enabled = off"]
     }
 }

@@ -26,6 +26,7 @@ use crate::guard::RefreshWriteGuard;
 pub enum Initiator {
     Create,
     Manual,
+    Scheduler,
 }
 
 impl Initiator {
@@ -33,9 +34,15 @@ impl Initiator {
         match self {
             Initiator::Create => "CREATE",
             Initiator::Manual => "MANUAL",
+            Initiator::Scheduler => "SCHEDULER",
         }
     }
 }
+
+/// First key of the transaction-level advisory lock held while a stream table refreshes
+/// (the second is its id). Manual refreshes wait for it; the scheduler only tries it and
+/// skips a stream table whose refresh is already running. "PGTF" in ASCII.
+pub const REFRESH_LOCK_CLASS: i32 = 0x5047_5446;
 
 /// What a refresh did.
 #[derive(Debug, Clone)]
@@ -48,6 +55,10 @@ pub struct RefreshOutcome {
 
 /// Refreshes `st` by its effective mode.
 pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutcome> {
+    Spi::run_with_args(
+        "SELECT pg_catalog.pg_advisory_xact_lock($1::int, $2::int)",
+        &[REFRESH_LOCK_CLASS.into(), (st.pgt_id as i32).into()],
+    )?;
     Spi::run(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", st.table))?;
     let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?

@@ -49,6 +49,29 @@ impl Schedule {
         parse_duration(s).map(Schedule::Every).map_err(invalid)
     }
 
+    /// The period in seconds of a duration schedule.
+    pub fn period_secs(&self) -> Option<u64> {
+        match self {
+            Schedule::Every(d) => Some(d.as_secs()),
+            _ => None,
+        }
+    }
+
+    /// When a stream table last refreshed at `last` (Unix seconds) is next due, in Unix
+    /// seconds: `last + period` for durations, the next cron time after `last` (UTC) for
+    /// cron expressions, None for calculated schedules (they follow their readers).
+    pub fn next_due_after(&self, last: i64) -> Option<i64> {
+        match self {
+            Schedule::Every(d) => Some(last.saturating_add(d.as_secs() as i64)),
+            Schedule::Cron(expr) => {
+                let cron = croner::Cron::new(expr).parse().ok()?;
+                let start = chrono::DateTime::<chrono::Utc>::from_timestamp(last, 0)?;
+                cron.find_next_occurrence(&start, false).ok().map(|t| t.timestamp())
+            }
+            Schedule::Calculated => None,
+        }
+    }
+
     /// The canonical text stored in the catalog (`NULL` for calculated).
     pub fn to_catalog_text(&self) -> Option<String> {
         match self {
@@ -171,6 +194,15 @@ mod tests {
         assert_eq!(Schedule::parse(None), Ok(Schedule::Calculated));
         assert_eq!(Schedule::parse(Some("CALCULATED")), Ok(Schedule::Calculated));
         assert_eq!(Schedule::Calculated.to_catalog_text(), None);
+    }
+
+    #[test]
+    fn next_due() {
+        assert_eq!(Schedule::parse(Some("30s")).unwrap().next_due_after(1000), Some(1030));
+        // 2026-01-01 00:00:00 UTC is 1767225600; "*/5 * * * *" fires at 00:05.
+        assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_600), Some(1_767_225_900));
+        assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_601), Some(1_767_225_900));
+        assert_eq!(Schedule::Calculated.next_due_after(5), None);
     }
 
     proptest! {

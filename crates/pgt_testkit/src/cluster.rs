@@ -26,9 +26,19 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
-/// The cluster of this test process, started on first use.
+/// Settings every test cluster gets unless a test binary asks otherwise: the scheduler is
+/// off, so background refreshes never race a test's own.
+const DEFAULT_SETTINGS: &[&str] = &["pg_trickle.enabled = off"];
+
+/// The cluster of this test process, started on first use (scheduler off).
 pub fn cluster() -> &'static Cluster {
-    match CLUSTER.get_or_init(Cluster::start) {
+    cluster_with(DEFAULT_SETTINGS)
+}
+
+/// The cluster of this test process, started on first use with these extra
+/// `postgresql.conf` lines (the first call in a process decides).
+pub fn cluster_with(settings: &[&str]) -> &'static Cluster {
+    match CLUSTER.get_or_init(|| Cluster::start(settings)) {
         Ok(c) => c,
         Err(e) => panic!("could not start the test cluster:\n{e}"),
     }
@@ -67,7 +77,7 @@ fn find_pg_config() -> Result<PathBuf, String> {
 }
 
 impl Cluster {
-    fn start() -> Result<Cluster, String> {
+    fn start(settings: &[&str]) -> Result<Cluster, String> {
         let pg_config = find_pg_config()?;
         let bindir = PathBuf::from(run_output(Command::new(&pg_config).arg("--bindir"))?.trim());
         if std::env::var("PGT_TEST_SKIP_INSTALL").map(|v| v != "1").unwrap_or(true) {
@@ -109,8 +119,9 @@ impl Cluster {
              max_wal_senders = 10\n\
              max_replication_slots = 10\n\
              log_min_messages = warning\n\
-             log_min_error_statement = error\n",
-            cluster.socket_dir.display()
+             log_min_error_statement = error\n{}\n",
+            cluster.socket_dir.display(),
+            settings.join("\n")
         );
         std::fs::OpenOptions::new()
             .append(true)
@@ -127,6 +138,11 @@ impl Cluster {
         let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
         tmpl.batch_execute("CREATE EXTENSION pg_trickle").map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
         drop(tmpl);
+        // Marked as a template, so pg_trickle's scheduler never connects to it (a connection
+        // would make CREATE DATABASE ... TEMPLATE fail).
+        let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
+        admin.batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true")).map_err(|e| e.to_string())?;
+        drop(admin);
         if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
             eprintln!("pgt_testkit: keeping cluster at {} (socket dir, port {PORT})", cluster.root.display());
         }
@@ -173,6 +189,12 @@ impl Cluster {
             .spawn()
             .map_err(|e| format!("spawning the reaper: {e}"))?;
         Ok(())
+    }
+
+    /// Restarts the server (fast shutdown), e.g. to test what survives a restart.
+    pub fn restart(&self) -> Result<(), String> {
+        self.pg_cmd("pg_ctl", &["-D", path(&self.datadir), "-l", path(&self.log_file), "-m", "fast", "-w", "-t", "120", "restart"])
+            .map(|_| ())
     }
 
     /// The last lines of the server log (for failure messages).

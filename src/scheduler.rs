@@ -1,0 +1,322 @@
+//! Automatic refresh: a launcher background worker and one scheduler worker per database.
+//!
+//! * The **launcher** (registered in `_PG_init` when preloaded) lists the databases that
+//!   accept connections and starts a scheduler for each one that does not have a live one.
+//!   It rescans every 10 s, and at once when `CREATE EXTENSION pg_trickle` bumps the
+//!   launcher generation in shared memory.
+//! * A **scheduler** connects to its database. If pg_trickle is not installed there, it
+//!   exits, and the launcher retries only on a new generation or after a minute. Otherwise,
+//!   every `pg_trickle.scheduler_interval_ms`, it finds the stream tables that are due and
+//!   refreshes them in dependency order, **each in its own transaction**. A failed refresh
+//!   is rolled back and recorded in a new transaction: a FAILED history row,
+//!   `consecutive_errors + 1`, and SUSPENDED with the reason after
+//!   `pg_trickle.max_consecutive_errors`. A stream table whose refresh is already running
+//!   (a manual refresh holds its lock) is skipped, not queued.
+//! * `pg_trickle.enabled = off` stops automatic refreshes (the workers keep running idle).
+#![allow(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::*;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgt_core::Schedule;
+
+use crate::{catalog, config, shmem};
+
+const LAUNCHER_RESCAN: Duration = Duration::from_secs(10);
+const ABSENT_RETRY: Duration = Duration::from_secs(60);
+
+/// Registers the launcher (only possible while shared_preload_libraries is processed).
+pub fn register_launcher() {
+    BackgroundWorkerBuilder::new("pg_trickle launcher")
+        .set_type("pg_trickle launcher")
+        .set_library("pg_trickle")
+        .set_function("pg_trickle_launcher_main")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(5)))
+        .load();
+}
+
+/// Runs `f` in its own transaction. An ERROR rolls the transaction back and comes back as
+/// the error's message; the caller decides what to record. Never rethrows.
+fn in_transaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe) -> Result<R, String> {
+    // SAFETY: called only from a background worker's main loop, outside any transaction.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = PgTryBuilder::new(|| Ok(f()))
+        .catch_others(|e| {
+            Err(match e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            })
+        })
+        .execute();
+    // SAFETY: matching the Start/Push above; after an error, AbortCurrentTransaction
+    // releases everything the failed transaction held (as PostgreSQL's own loop does).
+    unsafe {
+        match &result {
+            Ok(_) => {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Err(_) => {
+                pg_sys::AbortCurrentTransaction();
+            }
+        }
+    }
+    result
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
+    let mut workers: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    let mut absent: HashMap<u32, (u64, Instant)> = HashMap::new();
+    let mut last_scan: Option<Instant> = None;
+    let mut last_generation = u64::MAX;
+    while BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
+        if BackgroundWorker::sigterm_received() {
+            break;
+        }
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: re-reading postgresql.conf in the worker's main loop on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            last_scan = None;
+        }
+        // While automatic refresh is off, no new schedulers are started (running ones idle).
+        if !config::enabled() {
+            continue;
+        }
+        let generation = shmem::launcher_generation();
+        if last_scan.is_some_and(|t| t.elapsed() < LAUNCHER_RESCAN) && generation == last_generation {
+            continue;
+        }
+        last_scan = Some(Instant::now());
+        last_generation = generation;
+        let dbs = in_transaction(|| {
+            Spi::connect(|c| -> Result<Vec<(u32, String)>, pgrx::spi::Error> {
+                let mut out = Vec::new();
+                for row in c.select("SELECT oid, datname::text FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate", None, &[])? {
+                    out.push((row.get::<pg_sys::Oid>(1)?.map(|o| o.to_u32()).unwrap_or(0), row.get::<String>(2)?.unwrap_or_default()));
+                }
+                Ok(out)
+            })
+        });
+        let Ok(Ok(dbs)) = dbs else { continue };
+        // Forget workers that have exited; a database without the extension is retried
+        // when the generation changes or after a while.
+        workers.retain(|oid, w| {
+            let alive = w.pid().is_ok();
+            if !alive {
+                absent.insert(*oid, (generation, Instant::now()));
+            }
+            alive
+        });
+        for (oid, name) in dbs {
+            if workers.contains_key(&oid) {
+                continue;
+            }
+            if let Some((g, t)) = absent.get(&oid) {
+                if *g == generation && t.elapsed() < ABSENT_RETRY {
+                    continue;
+                }
+            }
+            let started = BackgroundWorkerBuilder::new(&format!("pg_trickle scheduler {name}"))
+                .set_type("pg_trickle scheduler")
+                .set_library("pg_trickle")
+                .set_function("pg_trickle_scheduler_main")
+                .enable_spi_access()
+                .set_argument(Some(pg_sys::Datum::from(oid)))
+                .set_restart_time(None)
+                .load_dynamic();
+            match started {
+                Ok(w) => {
+                    workers.insert(oid, w);
+                }
+                Err(e) => pgrx::log!("pg_trickle: could not start a scheduler for database \"{name}\": {e:?}"),
+            }
+        }
+    }
+}
+
+/// One stream table as the scheduler sees it.
+struct Entry {
+    pgt_id: i64,
+    name: String,
+    schedule: Schedule,
+    status: String,
+    last_refresh: Option<i64>,
+}
+
+fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT pgt_id, pgt_relid::regclass::text, schedule, status, \
+                    CASE WHEN is_populated THEN extract(epoch FROM last_refresh_at)::bigint END \
+               FROM pgtrickle.pgt_stream_tables",
+            None,
+            &[],
+        )? {
+            let schedule = Schedule::parse(row.get::<String>(3)?.as_deref()).unwrap_or(Schedule::Calculated);
+            out.push(Entry {
+                pgt_id: row.get::<i64>(1)?.unwrap_or_default(),
+                name: row.get::<String>(2)?.unwrap_or_default(),
+                schedule,
+                status: row.get::<String>(4)?.unwrap_or_default(),
+                last_refresh: row.get::<i64>(5)?,
+            });
+        }
+        Ok(out)
+    })
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let dboid = pg_sys::Oid::from(arg.value() as u32);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(dboid), None);
+    let installed = in_transaction(|| {
+        Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')").ok().flatten().unwrap_or(false)
+    });
+    if installed != Ok(true) {
+        return;
+    }
+    let mut generation = u64::MAX;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut order: Vec<i64> = Vec::new();
+    let mut periods: BTreeMap<i64, Option<u64>> = BTreeMap::new();
+    let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let interval = Duration::from_millis(config::scheduler_interval_ms().max(10) as u64);
+        if !BackgroundWorker::wait_latch(Some(interval)) || BackgroundWorker::sigterm_received() {
+            break;
+        }
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: re-reading postgresql.conf in the worker's main loop, as PostgreSQL's
+            // own background processes do on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        if !config::enabled() {
+            continue;
+        }
+        // Reload the catalog only when it changed, or when a refresh changed what is due.
+        let g = shmem::catalog_generation();
+        if g != generation || entries.is_empty() {
+            match in_transaction(|| -> crate::error::PgtResult<_> {
+                let still_installed =
+                    Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')")?.unwrap_or(false);
+                if !still_installed {
+                    return Ok(None);
+                }
+                let entries = load_entries()?;
+                let graph = catalog::stream_table_graph()?;
+                Ok(Some((entries, graph)))
+            }) {
+                Ok(Ok(Some((e, graph)))) => {
+                    let own: BTreeMap<i64, Option<u64>> = e.iter().map(|x| (x.pgt_id, x.schedule.period_secs())).collect();
+                    order = graph.topological_order().unwrap_or_else(|_| e.iter().map(|x| x.pgt_id).collect());
+                    periods = graph.effective_schedules(&own).unwrap_or(own);
+                    entries = e;
+                    generation = g;
+                }
+                Ok(Ok(None)) => return, // the extension was dropped
+                _ => continue,
+            }
+        }
+        let now = chrono::Utc::now().timestamp();
+        let min_secs = config::min_schedule_seconds().max(1) as i64;
+        let due: Vec<&Entry> = order
+            .iter()
+            .filter_map(|id| entries.iter().find(|e| e.pgt_id == *id))
+            .filter(|e| e.status == "ACTIVE")
+            .filter(|e| match e.last_refresh {
+                None => true,
+                Some(last) => {
+                    let next = match &e.schedule {
+                        Schedule::Calculated => periods.get(&e.pgt_id).copied().flatten().map(|p| last + p as i64),
+                        s => s.next_due_after(last),
+                    };
+                    next.is_some_and(|n| now >= n.max(last + min_secs))
+                }
+            })
+            .collect();
+        let mut refreshed = false;
+        for e in due {
+            let pgt_id = e.pgt_id;
+            let outcome = in_transaction(move || refresh_one(pgt_id));
+            match outcome {
+                Ok(Ok(true)) => refreshed = true,
+                Ok(Ok(false)) => {} // skipped: already being refreshed
+                Ok(Err(msg)) | Err(msg) => {
+                    let max = config::max_consecutive_errors();
+                    let name = e.name.clone();
+                    let _ = in_transaction(move || record_failure(pgt_id, &name, &msg, max));
+                    refreshed = true;
+                }
+            }
+        }
+        if refreshed {
+            generation = u64::MAX; // reload last-refresh times on the next tick
+        }
+        if last_prune.elapsed() > Duration::from_secs(60) {
+            last_prune = Instant::now();
+            let keep = config::history_retention_secs();
+            let _ = in_transaction(move || {
+                Spi::run_with_args(
+                    "DELETE FROM pgtrickle.pgt_refresh_history WHERE started_at < pg_catalog.now() - make_interval(secs => $1)",
+                    &[(keep as f64).into()],
+                )
+            });
+        }
+    }
+}
+
+/// Refreshes one stream table unless its refresh is already running. Errors propagate as
+/// PostgreSQL ERRORs (caught by `in_transaction`), so the caller records them.
+fn refresh_one(pgt_id: i64) -> Result<bool, String> {
+    let Some(st) = catalog::lookup_by_id(pgt_id).map_err(|e| e.to_string())? else { return Ok(false) };
+    if st.status != "ACTIVE" {
+        return Ok(false);
+    }
+    let locked = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
+        &[crate::refresh::REFRESH_LOCK_CLASS.into(), (pgt_id as i32).into()],
+    )
+    .map_err(|e| e.to_string())?
+    .unwrap_or(false);
+    if !locked {
+        return Ok(false);
+    }
+    match crate::refresh::refresh(&st, crate::refresh::Initiator::Scheduler) {
+        Ok(_) => Ok(true),
+        Err(e) => e.report(),
+    }
+}
+
+fn record_failure(pgt_id: i64, name: &str, message: &str, max_errors: i32) -> Result<(), pgrx::spi::Error> {
+    Spi::run_with_args(
+        "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
+                        SET consecutive_errors = consecutive_errors + 1, updated_at = pg_catalog.now(), \
+                            status = CASE WHEN consecutive_errors + 1 >= $3 THEN 'SUSPENDED' ELSE status END, \
+                            status_reason = CASE WHEN consecutive_errors + 1 >= $3 \
+                                                 THEN format('suspended after %s consecutive failed refreshes; last error: %s', consecutive_errors + 1, $2::text) \
+                                                 ELSE status_reason END \
+                      WHERE pgt_id = $1 RETURNING pgt_id, effective_refresh_mode) \
+         INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, action, status, started_at, ended_at, error_message, initiated_by) \
+         SELECT st.pgt_id, st.effective_refresh_mode, 'FAILED', pg_catalog.now(), pg_catalog.clock_timestamp(), $2, 'SCHEDULER' FROM st",
+        &[pgt_id.into(), message.into(), max_errors.into()],
+    )?;
+    pgrx::log!("pg_trickle: automatic refresh of {name} failed: {message}");
+    shmem::bump_catalog();
+    Ok(())
+}

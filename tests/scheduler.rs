@@ -1,0 +1,150 @@
+//! Automatic refresh by the real background workers: stream tables with a schedule follow
+//! their sources without any manual refresh, in dependency order; failures are counted,
+//! suspend the stream table, and resume; `pg_trickle.enabled = off` stops refreshes; the
+//! scheduler comes back after a server restart.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use pgt_testkit::postgres::Client;
+use pgt_testkit::{cluster_with, stream_table_diff, Cluster, TestDb};
+
+fn cluster() -> &'static Cluster {
+    cluster_with(&[
+        "pg_trickle.enabled = on",
+        "pg_trickle.scheduler_interval_ms = 200",
+        "pg_trickle.max_consecutive_errors = 2",
+        "max_worker_processes = 40",
+    ])
+}
+
+fn matches(c: &mut Client, st: &str) -> bool {
+    let d = stream_table_diff(c, st);
+    d.extra_count == 0 && d.missing_count == 0
+}
+
+/// Waits (up to 30 s) until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Tests share the cluster; the one that disables the scheduler and restarts the server
+/// runs alone.
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
+
+fn setup() -> (TestDb, Client) {
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute("CREATE TABLE src (id int PRIMARY KEY, g int, v int); INSERT INTO src SELECT i, i % 3, i FROM generate_series(1, 20) i;")
+        .unwrap();
+    (db, c)
+}
+
+#[test]
+fn a_scheduled_stream_table_follows_its_source_without_manual_refresh() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('totals', 'SELECT g, sum(v) AS s FROM src GROUP BY g', schedule => '1s')").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (100, 1, 1000); DELETE FROM src WHERE id = 3;").unwrap();
+    eventually("the scheduler refreshed totals", || matches(&mut c, "totals"));
+    let by_scheduler: i64 = c
+        .query_one("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE initiated_by = 'SCHEDULER' AND status = 'COMPLETED'", &[])
+        .unwrap()
+        .get(0);
+    assert!(by_scheduler >= 1);
+}
+
+#[test]
+fn chains_and_diamonds_refresh_in_order_and_stay_consistent() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('b', 'SELECT id, g, v FROM src WHERE v % 2 = 0', schedule => 'calculated');
+         SELECT pgtrickle.create_stream_table('cc', 'SELECT id, g, v * 10 AS v10 FROM src', schedule => 'calculated');
+         SELECT pgtrickle.create_stream_table('d', 'SELECT b.g, count(*) AS n, sum(cc.v10) AS s FROM b JOIN cc ON cc.id = b.id GROUP BY b.g', schedule => '1s');
+         SELECT pgtrickle.create_stream_table('e', 'SELECT g, n FROM d WHERE n > 1', schedule => '1s');",
+    )
+    .unwrap();
+    for round in 0..3 {
+        c.batch_execute(&format!("INSERT INTO src VALUES ({}, {}, {}); UPDATE src SET v = v + 2 WHERE id = {};", 200 + round, round, 2 * round, round + 1))
+            .unwrap();
+        // d and e equal what their queries give over b and cc, and b/cc equal theirs over src:
+        // the calculated schedules of b and cc follow d's one-second schedule.
+        eventually("the chain caught up", || ["b", "cc", "d", "e"].iter().all(|st| matches(&mut c, st)));
+    }
+}
+
+#[test]
+fn failing_refreshes_suspend_and_resume() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('fragile', 'SELECT id, 100 / v AS q FROM src', schedule => '1s', refresh_mode => 'FULL')")
+        .unwrap();
+    c.batch_execute("INSERT INTO src VALUES (300, 0, 0)").unwrap();
+    eventually("fragile was suspended", || {
+        let st: String = c.query_one("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+        st == "SUSPENDED"
+    });
+    let r = c
+        .query_one(
+            "SELECT consecutive_errors, status_reason, (SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status = 'FAILED' AND error_message LIKE '%division by zero%') \
+               FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(r.get::<_, i32>(0), 2);
+    assert!(r.get::<_, String>(1).contains("division by zero"));
+    assert_eq!(r.get::<_, i64>(2), 2);
+    // Fixed data alone does not bring it back; resume does.
+    c.batch_execute("DELETE FROM src WHERE v = 0").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let st: String = c.query_one("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+    assert_eq!(st, "SUSPENDED");
+    c.batch_execute("SELECT pgtrickle.resume_stream_table('fragile'); INSERT INTO src VALUES (301, 1, 5);").unwrap();
+    eventually("fragile refreshed after resume", || matches(&mut c, "fragile"));
+    let errors: i32 = c.query_one("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+    assert_eq!(errors, 0);
+}
+
+#[test]
+fn a_running_manual_refresh_is_skipped_not_queued() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('busy', 'SELECT id, v FROM src', schedule => '1s')").unwrap();
+    let mut holder = db.client();
+    holder.batch_execute("BEGIN; INSERT INTO src VALUES (400, 1, 1); SELECT pgtrickle.refresh_stream_table('busy');").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let failed: i64 = c.query_one("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status = 'FAILED'", &[]).unwrap().get(0);
+    assert_eq!(failed, 0, "the scheduler must skip a stream table whose refresh is running");
+    holder.batch_execute("COMMIT").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (401, 1, 1)").unwrap();
+    eventually("busy caught up", || matches(&mut c, "busy"));
+}
+
+#[test]
+fn disabling_stops_refreshes_and_restart_brings_the_scheduler_back() {
+    let _alone = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('watched', 'SELECT id, v FROM src WHERE v > 5', schedule => '1s')").unwrap();
+    c.batch_execute("ALTER SYSTEM SET pg_trickle.enabled = off").unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    c.batch_execute("INSERT INTO src VALUES (500, 1, 50)").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!matches(&mut c, "watched"), "refreshed although pg_trickle.enabled = off");
+    c.batch_execute("ALTER SYSTEM RESET pg_trickle.enabled").unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
+    eventually("watched caught up after enabling", || matches(&mut c, "watched"));
+
+    cluster().restart().unwrap();
+    let mut c = _db.client();
+    c.batch_execute("INSERT INTO src VALUES (501, 1, 51)").unwrap();
+    eventually("the scheduler is back after a restart", || matches(&mut c, "watched"));
+}

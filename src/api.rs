@@ -294,6 +294,25 @@ fn resume_stream_table(name: Option<&str>) {
     })())
 }
 
+/// When a stream table with this schedule, last refreshed at `last`, is next due (NULL for
+/// calculated schedules and never-refreshed stream tables). Used by the monitoring views.
+#[pg_extern(stable, parallel_safe)]
+fn _next_due(schedule: Option<&str>, last: Option<TimestampWithTimeZone>) -> Option<TimestampWithTimeZone> {
+    let last = last?;
+    let schedule = Schedule::parse(schedule).ok()?;
+    if let Some(period) = schedule.period_secs() {
+        // Durations keep the last refresh's full precision.
+        return Spi::get_one_with_args::<TimestampWithTimeZone>(
+            "SELECT $1 + pg_catalog.make_interval(secs => $2)",
+            &[last.into(), (period as f64).into()],
+        )
+        .ok()?;
+    }
+    let epoch = Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()]).ok()??;
+    let next = schedule.next_due_after(epoch.floor() as i64)?;
+    Spi::get_one_with_args::<TimestampWithTimeZone>("SELECT pg_catalog.to_timestamp($1)", &[(next as f64).into()]).ok()?
+}
+
 /// Wakes the launcher so it starts a scheduler for this database (called at CREATE EXTENSION).
 #[pg_extern]
 fn _signal_launcher() {

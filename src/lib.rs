@@ -34,7 +34,7 @@ mod shmem;
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
-extension_sql!("SELECT pgtrickle._signal_launcher();", name = "signal_launcher", finalize);
+extension_sql_file!("../sql/monitoring.sql", name = "monitoring", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

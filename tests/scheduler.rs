@@ -59,6 +59,9 @@ fn a_scheduled_stream_table_follows_its_source_without_manual_refresh() {
         .unwrap()
         .get(0);
     assert!(by_scheduler >= 1);
+    // A scheduler is connected to this database, so health_check has nothing to report.
+    let problems: i64 = c.query_one("SELECT count(*) FROM pgtrickle.health_check()", &[]).unwrap().get(0);
+    assert_eq!(problems, 0);
 }
 
 #[test]

@@ -1,0 +1,96 @@
+-- pg_trickle monitoring: views and functions in the style of pg_stat_*.
+-- Runs last in the extension script (pgrx `finalize`), after the Rust functions exist.
+
+-- One row per stream table: how it is maintained and how fresh it is.
+CREATE VIEW pgtrickle.stream_tables_info AS
+SELECT s.pgt_id,
+       s.pgt_schema AS schemaname,
+       s.pgt_name AS name,
+       s.refresh_mode,
+       s.effective_refresh_mode,
+       s.refresh_mode_reason,
+       coalesce(s.schedule, 'calculated') AS schedule,
+       s.status,
+       s.status_reason,
+       s.is_populated,
+       s.data_timestamp,
+       pg_catalog.now() - s.data_timestamp AS staleness,
+       s.last_refresh_at,
+       CASE WHEN s.status = 'ACTIVE' THEN pgtrickle._next_due(s.schedule, s.last_refresh_at) END AS next_due_at,
+       s.consecutive_errors,
+       s.created_at
+  FROM pgtrickle.pgt_stream_tables s;
+COMMENT ON VIEW pgtrickle.stream_tables_info IS 'pg_trickle: each stream table with its mode, schedule, status and freshness';
+
+-- Refresh statistics per stream table (over the history that is kept).
+CREATE VIEW pgtrickle.pg_stat_stream_tables AS
+SELECT s.pgt_id,
+       s.pgt_schema AS schemaname,
+       s.pgt_name AS name,
+       count(h.refresh_id) FILTER (WHERE h.status = 'COMPLETED') AS refreshes,
+       count(h.refresh_id) FILTER (WHERE h.status = 'COMPLETED' AND h.action = 'DIFFERENTIAL') AS differential_refreshes,
+       count(h.refresh_id) FILTER (WHERE h.status = 'COMPLETED' AND h.action = 'FULL') AS full_refreshes,
+       count(h.refresh_id) FILTER (WHERE h.status = 'FAILED') AS failures,
+       avg(h.ended_at - h.started_at) FILTER (WHERE h.status = 'COMPLETED') AS avg_duration,
+       (SELECT l.ended_at - l.started_at FROM pgtrickle.pgt_refresh_history l
+         WHERE l.pgt_id = s.pgt_id AND l.status = 'COMPLETED' ORDER BY l.refresh_id DESC LIMIT 1) AS last_duration,
+       coalesce(sum(h.rows_inserted), 0)::bigint AS rows_inserted,
+       coalesce(sum(h.rows_deleted), 0)::bigint AS rows_deleted,
+       max(h.started_at) AS last_refresh_started_at
+  FROM pgtrickle.pgt_stream_tables s
+  LEFT JOIN pgtrickle.pgt_refresh_history h ON h.pgt_id = s.pgt_id
+ GROUP BY s.pgt_id, s.pgt_schema, s.pgt_name;
+COMMENT ON VIEW pgtrickle.pg_stat_stream_tables IS 'pg_trickle: refresh counts, failures, durations and rows changed per stream table';
+
+GRANT SELECT ON pgtrickle.stream_tables_info, pgtrickle.pg_stat_stream_tables TO PUBLIC;
+
+-- The most recent refreshes of one stream table, newest first. (No SET search_path: the
+-- name is resolved with the caller's search path; everything else is qualified.)
+CREATE FUNCTION pgtrickle.refresh_history(name text, max_rows integer DEFAULT 20)
+RETURNS SETOF pgtrickle.pgt_refresh_history
+LANGUAGE sql STABLE AS $$
+    SELECT h.* FROM pgtrickle.pgt_refresh_history h
+     WHERE h.pgt_id = (SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = pg_catalog.to_regclass(name))
+     ORDER BY h.refresh_id DESC
+     LIMIT max_rows
+$$;
+
+-- One row per problem found; no rows means healthy.
+CREATE FUNCTION pgtrickle.health_check()
+RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'suspended', 'ERROR', s.pgt_relid::regclass::text, coalesce(s.status_reason, 'suspended')
+      FROM pgtrickle.pgt_stream_tables s WHERE s.status = 'SUSPENDED'
+    UNION ALL
+    SELECT 'error', 'ERROR', s.pgt_relid::regclass::text, coalesce(s.status_reason, 'in status ERROR')
+      FROM pgtrickle.pgt_stream_tables s WHERE s.status = 'ERROR'
+    UNION ALL
+    SELECT 'stale', 'WARNING', s.pgt_relid::regclass::text,
+           format('last refreshed %s ago; it was due at %s', date_trunc('second', now() - s.last_refresh_at),
+                  pgtrickle._next_due(s.schedule, s.last_refresh_at))
+      FROM pgtrickle.pgt_stream_tables s
+     WHERE s.status = 'ACTIVE' AND s.last_refresh_at IS NOT NULL
+       AND now() > pgtrickle._next_due(s.schedule, s.last_refresh_at) + interval '30 seconds'
+    UNION ALL
+    SELECT 'growing change buffer', 'WARNING', b.source::text,
+           format('%s changes are waiting in %s', b.rows, b.buffer)
+      FROM (SELECT substr(c.relname, 9)::oid::regclass AS source, c.oid::regclass AS buffer,
+                   coalesce(st.n_live_tup, 0) AS rows
+              FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+             WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r') b
+     WHERE b.rows > 1000000
+    UNION ALL
+    SELECT 'automatic refresh disabled', 'WARNING', NULL, 'pg_trickle.enabled is off'
+     WHERE current_setting('pg_trickle.enabled') = 'off'
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables)
+    UNION ALL
+    SELECT 'scheduler not running', 'ERROR', NULL,
+           'no pg_trickle scheduler is connected to this database; is pg_trickle in shared_preload_libraries?'
+     WHERE current_setting('pg_trickle.enabled') = 'on'
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables)
+       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                        WHERE a.backend_type = 'pg_trickle scheduler' AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+$$;
+
+-- Start a scheduler for this database now.
+SELECT pgtrickle._signal_launcher();

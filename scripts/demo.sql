@@ -54,6 +54,26 @@ SELECT h.refresh_id, h.action, h.status, h.initiated_by, h.rows_inserted, h.rows
        round(extract(epoch FROM h.ended_at - h.started_at) * 1000, 1) AS ms
   FROM pgtrickle.pgt_refresh_history h ORDER BY refresh_id;
 
+\echo '== Automatic refresh: a stream table with a 1-second schedule, no manual refresh below'
+SELECT pgtrickle.create_stream_table(
+    'orders_per_customer',
+    $$SELECT c.name, count(*) AS orders, sum(o.amount) AS spent
+        FROM orders o JOIN customers c ON c.id = o.customer_id
+       GROUP BY c.name$$,
+    schedule => '1s') \gset
+\echo '   inserting 40 orders ...'
+INSERT INTO orders SELECT 100 + i, 1 + i % 4, 5.00 FROM generate_series(1, 40) i;
+SELECT pg_sleep(2.5) \gset
+SELECT name, orders, spent FROM orders_per_customer ORDER BY name;
+\echo '   inserting 40 more and deleting Ada''s orders ...'
+INSERT INTO orders SELECT 200 + i, 2 + i % 3, 7.50 FROM generate_series(1, 40) i;
+DELETE FROM orders WHERE customer_id = 1;
+SELECT pg_sleep(2.5) \gset
+SELECT name, orders, spent FROM orders_per_customer ORDER BY name;
+SELECT name, effective_refresh_mode, schedule, status, date_trunc('second', staleness) AS staleness
+  FROM pgtrickle.stream_tables_info ORDER BY name;
+SELECT name, refreshes, differential_refreshes, failures FROM pgtrickle.pg_stat_stream_tables ORDER BY name;
+
 \echo '== Direct writes are refused'
 \set ON_ERROR_STOP off
 \set VERBOSITY terse

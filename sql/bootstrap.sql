@@ -43,6 +43,8 @@ CREATE TABLE pgtrickle.pgt_dependencies (
                     CHECK (source_type IN ('TABLE', 'PARTITIONED_TABLE', 'VIEW', 'MATERIALIZED_VIEW',
                                            'FOREIGN_TABLE', 'STREAM_TABLE')),
     columns_used    text[] NOT NULL DEFAULT '{}',
+    -- "name type" of each used column at creation, to notice DDL that changes them.
+    columns_signature text[] NOT NULL DEFAULT '{}',
     -- The frontier: what an incrementally maintained stream table has consumed from this
     -- source's change buffer (see crates/pgt_cdc). NULL until its first refresh.
     frontier_snapshot   pg_snapshot,

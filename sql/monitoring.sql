@@ -92,5 +92,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         WHERE a.backend_type = 'pg_trickle scheduler' AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
 $$;
 
+-- DDL on sources: keep change capture working and flag stream tables whose used columns
+-- (or source name) changed.
+CREATE FUNCTION pgtrickle._on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pgtrickle._on_source_ddl();
+END
+$$;
+CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
+
 -- Start a scheduler for this database now.
 SELECT pgtrickle._signal_launcher();

@@ -25,6 +25,8 @@ pub struct SourceRelation {
     pub name: String,
     pub source_type: &'static str,
     pub columns_used: Vec<String>,
+    /// `"name type"` of each used column, in the same order.
+    pub columns_signature: Vec<String>,
 }
 
 /// What analysis learned about a defining query.
@@ -244,12 +246,19 @@ fn source_relation(relid: pg_sys::Oid, attnos: &[i32]) -> PgtResult<SourceRelati
     // Whole-row references (attno 0) read every column.
     let whole_row = attnos.contains(&0);
     let wanted: Vec<i32> = attnos.iter().copied().filter(|a| *a > 0).collect();
-    let columns_used = Spi::get_one_with_args::<Vec<String>>(
-        "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') \
+    let (columns_used, columns_signature) = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
+        "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'), \
+                coalesce(array_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum), '{}') \
            FROM pg_catalog.pg_attribute a \
           WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND ($2 OR a.attnum = ANY($3::int2[]))",
         &[relid.into(), whole_row.into(), wanted.into()],
-    )?
-    .unwrap_or_default();
-    Ok(SourceRelation { relid, schema, name, source_type, columns_used })
+    )?;
+    Ok(SourceRelation {
+        relid,
+        schema,
+        name,
+        source_type,
+        columns_used: columns_used.unwrap_or_default(),
+        columns_signature: columns_signature.unwrap_or_default(),
+    })
 }

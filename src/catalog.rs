@@ -151,8 +151,8 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
     for src in new.sources {
         Spi::run_with_args(
             "INSERT INTO pgtrickle.pgt_dependencies \
-                (pgt_id, source_relid, source_schema, source_name, source_type, columns_used) \
-             VALUES ($1, $2, $3::name, $4::name, $5, $6)",
+                (pgt_id, source_relid, source_schema, source_name, source_type, columns_used, columns_signature) \
+             VALUES ($1, $2, $3::name, $4::name, $5, $6, $7)",
             &[
                 pgt_id.into(),
                 src.relid.into(),
@@ -160,6 +160,7 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
                 src.name.clone().into(),
                 src.source_type.into(),
                 src.columns_used.clone().into(),
+                src.columns_signature.clone().into(),
             ],
         )?;
     }

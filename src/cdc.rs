@@ -3,36 +3,121 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgt_cdc::{buffer_table, cleanup_buffer, create_capture, drop_capture, Frontier, SourceColumn};
+use pgt_cdc::{buffer_table, cleanup_buffer, create_capture, drop_capture, sync_capture, Frontier, SourceColumn};
 use pgt_sql::QualifiedName;
 
 use crate::error::PgtResult;
 
-/// Makes sure `source` has a change buffer and capture triggers.
+/// Makes sure `source` has a change buffer and capture triggers, with every current column.
 pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
-    let exists = Spi::get_one_with_args::<bool>(
+    if buffer_exists(source)? {
+        return sync(source);
+    }
+    let table = relation_name(source)?.expect("a source of a new stream table exists");
+    for stmt in create_capture(source.to_u32(), &table, &columns_of(source, false)?) {
+        Spi::run(&stmt)?;
+    }
+    Ok(())
+}
+
+fn buffer_exists(source: pg_sys::Oid) -> PgtResult<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
         "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
         &[buffer_table(source.to_u32()).to_string().into()],
     )?
-    .unwrap_or(false);
-    if exists {
-        return Ok(());
-    }
-    let table = relation_name(source)?.expect("a source of a new stream table exists");
-    let columns = Spi::connect(|c| -> PgtResult<Vec<SourceColumn>> {
+    .unwrap_or(false))
+}
+
+/// The columns of a relation (or, with `buffer`, of its change buffer, without the buffer's
+/// own bookkeeping columns; a stream table's hidden `__pgt_*` columns are real columns here).
+fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>> {
+    let rel = if buffer { format!("to_regclass({})", pgt_sql::quote_literal(&buffer_table(source.to_u32()).to_string())) } else { "$1".into() };
+    Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(
-            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a \
-              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &format!(
+                "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a \
+                  WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped \
+                    AND a.attname NOT IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum"
+            ),
             None,
             &[source.into()],
         )? {
             out.push(SourceColumn { name: row.get::<String>(1)?.unwrap_or_default(), type_sql: row.get::<String>(2)?.unwrap_or_default() });
         }
         Ok(out)
-    })?;
-    for stmt in create_capture(source.to_u32(), &table, &columns) {
+    })
+}
+
+/// Brings a source's buffer and capture function in line with its current columns.
+pub fn sync(source: pg_sys::Oid) -> PgtResult<()> {
+    let current = columns_of(source, false)?;
+    let buffered = columns_of(source, true)?;
+    for stmt in sync_capture(source.to_u32(), &current, &buffered) {
         Spi::run(&stmt)?;
+    }
+    Ok(())
+}
+
+/// Called by the `ddl_command_end` event trigger after ALTER TABLE: keeps capture working,
+/// and puts stream tables whose used columns (or source name) changed in ERROR with the
+/// reason.
+#[pg_extern]
+fn _on_source_ddl() {
+    crate::error::or_report(on_source_ddl())
+}
+
+fn on_source_ddl() -> PgtResult<()> {
+    let relids = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() \
+              WHERE classid = 'pg_catalog.pg_class'::regclass AND object_type IN ('table', 'table column')",
+            None,
+            &[],
+        )? {
+            if let Some(o) = row.get::<pg_sys::Oid>(1)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    })?;
+    let mut changed = false;
+    for relid in relids {
+        if buffer_exists(relid)? {
+            sync(relid)?;
+        }
+        // Stream tables whose used columns or source name no longer match.
+        let broken = Spi::connect_mut(|c| c.update(
+            "WITH cur AS ( \
+               SELECT d.pgt_id, d.source_schema, d.source_name, d.columns_signature, n.nspname AS cur_schema, c.relname AS cur_name, \
+                      ARRAY(SELECT a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) \
+                              FROM pg_catalog.pg_attribute a \
+                             WHERE a.attrelid = d.source_relid AND NOT a.attisdropped AND a.attname = ANY(d.columns_used) \
+                             ORDER BY a.attnum) AS cur_signature \
+                 FROM pgtrickle.pgt_dependencies d \
+                 JOIN pg_catalog.pg_class c ON c.oid = d.source_relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                WHERE d.source_relid = $1), \
+             broken AS ( \
+               SELECT pgt_id, \
+                      CASE WHEN (source_schema, source_name) IS DISTINCT FROM (cur_schema, cur_name) \
+                           THEN format('source %I.%I was renamed to %I.%I', source_schema, source_name, cur_schema, cur_name) \
+                           ELSE format('columns of source %I.%I that the query uses changed (was: %s; now: %s)', source_schema, source_name, \
+                                       array_to_string(columns_signature, ', '), array_to_string(cur_signature, ', ')) END AS reason \
+                 FROM cur \
+                WHERE (source_schema, source_name) IS DISTINCT FROM (cur_schema, cur_name) \
+                   OR (SELECT array_agg(x ORDER BY x) FROM unnest(columns_signature) x) \
+                      IS DISTINCT FROM (SELECT array_agg(x ORDER BY x) FROM unnest(cur_signature) x)) \
+             UPDATE pgtrickle.pgt_stream_tables s SET status = 'ERROR', status_reason = b.reason, updated_at = pg_catalog.now() \
+               FROM broken b WHERE s.pgt_id = b.pgt_id AND s.status <> 'ERROR' \
+             RETURNING 1",
+            None,
+            &[relid.into()],
+        ).map(|t| t.len()))?;
+        changed |= broken > 0;
+    }
+    if changed {
+        crate::shmem::bump_catalog();
     }
     Ok(())
 }

@@ -42,15 +42,14 @@ pub fn buffer_table(source_oid: u32) -> QualifiedName {
     QualifiedName::new(CHANGES_SCHEMA, format!("changes_{source_oid}"))
 }
 
-fn capture_function(source_oid: u32) -> QualifiedName {
+fn capture_function_name(source_oid: u32) -> QualifiedName {
     QualifiedName::new(CHANGES_SCHEMA, format!("capture_{source_oid}"))
 }
 
-/// DDL creating the buffer, its capture function and the triggers on `source`.
-pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[SourceColumn]) -> Vec<String> {
+/// `CREATE OR REPLACE` of the capture function copying `columns` into the buffer.
+pub fn capture_function(source_oid: u32, columns: &[SourceColumn]) -> String {
     let buf = buffer_table(source_oid);
-    let func = capture_function(source_oid);
-    let col_defs: String = columns.iter().map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql)).collect();
+    let func = capture_function_name(source_oid);
     let cols = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
     let insert = |op: &str, from: &str| {
         if columns.is_empty() {
@@ -59,6 +58,29 @@ pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[Source
             format!("INSERT INTO {buf} (__pgt_op, {cols}) SELECT '{op}', {cols} FROM {from}")
         }
     };
+    format!(
+        "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
+         SET search_path = pg_catalog, pg_temp AS $pgt$\n\
+         BEGIN\n\
+           IF TG_OP = 'INSERT' THEN\n    {};\n\
+           ELSIF TG_OP = 'UPDATE' THEN\n    {};\n    {};\n\
+           ELSIF TG_OP = 'DELETE' THEN\n    {};\n\
+           ELSE\n    INSERT INTO {buf} (__pgt_op) VALUES ('T');\n\
+           END IF;\n\
+           RETURN NULL;\n\
+         END\n$pgt$",
+        insert("I", "__pgt_new"),
+        insert("D", "__pgt_old"),
+        insert("I", "__pgt_new"),
+        insert("D", "__pgt_old")
+    )
+}
+
+/// DDL creating the buffer, its capture function and the triggers on `source`.
+pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[SourceColumn]) -> Vec<String> {
+    let buf = buffer_table(source_oid);
+    let func = capture_function_name(source_oid);
+    let col_defs: String = columns.iter().map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql)).collect();
     vec![
         format!(
             "CREATE TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
@@ -68,22 +90,7 @@ pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[Source
             "COMMENT ON TABLE {buf} IS {}",
             quote_literal(&format!("pg_trickle change buffer for {source}"))
         ),
-        format!(
-            "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
-             SET search_path = pg_catalog, pg_temp AS $pgt$\n\
-             BEGIN\n\
-               IF TG_OP = 'INSERT' THEN\n    {};\n\
-               ELSIF TG_OP = 'UPDATE' THEN\n    {};\n    {};\n\
-               ELSIF TG_OP = 'DELETE' THEN\n    {};\n\
-               ELSE\n    INSERT INTO {buf} (__pgt_op) VALUES ('T');\n\
-               END IF;\n\
-               RETURN NULL;\n\
-             END\n$pgt$",
-            insert("I", "__pgt_new"),
-            insert("D", "__pgt_old"),
-            insert("I", "__pgt_new"),
-            insert("D", "__pgt_old")
-        ),
+        capture_function(source_oid, columns),
         format!(
             "CREATE TRIGGER {} AFTER INSERT ON {source} REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
             quote_ident(TRIGGERS[0])
@@ -100,6 +107,26 @@ pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[Source
     ]
 }
 
+/// DDL bringing an existing buffer in line with its source's current columns: columns
+/// the source gained are added; columns whose type changed get the new type (their buffered
+/// values are reset: every stream table reading such a column is put in ERROR); dropped
+/// columns stay in the buffer, unused. Then the capture function is regenerated.
+pub fn sync_capture(source_oid: u32, source_columns: &[SourceColumn], buffer_columns: &[SourceColumn]) -> Vec<String> {
+    let buf = buffer_table(source_oid);
+    let mut out = Vec::new();
+    for c in source_columns {
+        match buffer_columns.iter().find(|b| b.name == c.name) {
+            None => out.push(format!("ALTER TABLE {buf} ADD COLUMN {} {}", quote_ident(&c.name), c.type_sql)),
+            Some(b) if b.type_sql != c.type_sql => {
+                out.push(format!("ALTER TABLE {buf} ALTER COLUMN {0} TYPE {1} USING NULL::{1}", quote_ident(&c.name), c.type_sql))
+            }
+            Some(_) => {}
+        }
+    }
+    out.push(capture_function(source_oid, source_columns));
+    out
+}
+
 /// DDL removing the triggers (when the source still exists), the function and the buffer.
 pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<String> {
     let mut out = Vec::new();
@@ -108,7 +135,7 @@ pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<Stri
             out.push(format!("DROP TRIGGER IF EXISTS {} ON {src}", quote_ident(t)));
         }
     }
-    out.push(format!("DROP FUNCTION IF EXISTS {}() CASCADE", capture_function(source_oid)));
+    out.push(format!("DROP FUNCTION IF EXISTS {}() CASCADE", capture_function_name(source_oid)));
     out.push(format!("DROP TABLE IF EXISTS {}", buffer_table(source_oid)));
     out
 }
@@ -189,6 +216,14 @@ mod tests {
         assert!(ddl[2].contains(r#"SELECT 'I', "we""ird" FROM __pgt_new"#));
         assert!(ddl[3].contains(r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT"#));
         assert_eq!(drop_capture(42, None).len(), 2);
+        let sync = sync_capture(
+            42,
+            &[SourceColumn { name: "a".into(), type_sql: "bigint".into() }, SourceColumn { name: "n".into(), type_sql: "text".into() }],
+            &[SourceColumn { name: "a".into(), type_sql: "integer".into() }, SourceColumn { name: "gone".into(), type_sql: "text".into() }],
+        );
+        assert_eq!(sync[0], r#"ALTER TABLE "pgtrickle_changes"."changes_42" ALTER COLUMN "a" TYPE bigint USING NULL::bigint"#);
+        assert_eq!(sync[1], r#"ALTER TABLE "pgtrickle_changes"."changes_42" ADD COLUMN "n" text"#);
+        assert!(sync[2].starts_with("CREATE OR REPLACE FUNCTION") && sync[2].contains(r#"SELECT 'I', "a", "n" FROM __pgt_new"#));
     }
 
     #[test]

@@ -300,14 +300,6 @@ fn resume_stream_table(name: Option<&str>) {
 fn _next_due(schedule: Option<&str>, last: Option<TimestampWithTimeZone>) -> Option<TimestampWithTimeZone> {
     let last = last?;
     let schedule = Schedule::parse(schedule).ok()?;
-    if let Some(period) = schedule.period_secs() {
-        // Durations keep the last refresh's full precision.
-        return Spi::get_one_with_args::<TimestampWithTimeZone>(
-            "SELECT $1 + pg_catalog.make_interval(secs => $2)",
-            &[last.into(), (period as f64).into()],
-        )
-        .ok()?;
-    }
     let epoch = Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()]).ok()??;
     let next = schedule.next_due_after(epoch.floor() as i64)?;
     Spi::get_one_with_args::<TimestampWithTimeZone>("SELECT pg_catalog.to_timestamp($1)", &[(next as f64).into()]).ok()?
@@ -337,7 +329,7 @@ fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
     }
     let mut order = graph.topological_order().unwrap_or_default();
     order.reverse();
-    for id in order.into_iter().filter(|id| downstream.contains(id)) {
+    for id in order.into_iter().filter(|id| *id > 0 && downstream.contains(id)) {
         if let Some(reader) = catalog::lookup_by_id(id)? {
             drop_one(&reader)?;
         }

@@ -86,16 +86,19 @@ pub fn lookup_by_id(pgt_id: i64) -> PgtResult<Option<StreamTable>> {
     rel.map(|r| lookup(&r)).transpose()
 }
 
-/// The graph of stream tables reading stream tables (`pgt_dag`).
+/// The dependency graph (`pgt_dag`): stream tables by id, base tables by negative OID.
 pub fn stream_table_graph() -> PgtResult<pgt_dag::Dag> {
     Spi::connect(|c| {
         let mut g = pgt_dag::Dag::new();
         for row in c.select("SELECT pgt_id FROM pgtrickle.pgt_stream_tables", None, &[])? {
             g.add_node(row.get::<i64>(1)?.unwrap_or_default());
         }
+        // Edges from stream-table sources use their ids; base tables are nodes too (with
+        // negative ids), so diamonds forking at a base table are found. Only positive ids
+        // are stream tables.
         for row in c.select(
-            "SELECT src.pgt_id, d.pgt_id FROM pgtrickle.pgt_dependencies d \
-               JOIN pgtrickle.pgt_stream_tables src ON src.pgt_relid = d.source_relid",
+            "SELECT coalesce(src.pgt_id, -(d.source_relid::bigint)), d.pgt_id FROM pgtrickle.pgt_dependencies d \
+               LEFT JOIN pgtrickle.pgt_stream_tables src ON src.pgt_relid = d.source_relid",
             None,
             &[],
         )? {

@@ -12,6 +12,10 @@
 //!   `consecutive_errors + 1`, and SUSPENDED with the reason after
 //!   `pg_trickle.max_consecutive_errors`. A stream table whose refresh is already running
 //!   (a manual refresh holds its lock) is skipped, not queued.
+//! * The members of a diamond (`pgt_dag::Dag::consistency_groups`) are refreshed together,
+//!   in one REPEATABLE READ transaction, whenever one of them is due.
+//! * Durations are served on boundaries of their canonical period (`pgt_core::canonical_period`),
+//!   so related stream tables refresh on shared ticks, to the same data timestamps.
 //! * `pg_trickle.enabled = off` stops automatic refreshes (the workers keep running idle).
 #![allow(unsafe_code)]
 
@@ -43,10 +47,23 @@ pub fn register_launcher() {
 /// Runs `f` in its own transaction. An ERROR rolls the transaction back and comes back as
 /// the error's message; the caller decides what to record. Never rethrows.
 fn in_transaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe) -> Result<R, String> {
+    in_transaction_at(false, f)
+}
+
+/// [`in_transaction`], optionally at REPEATABLE READ: every statement then sees one snapshot.
+fn in_transaction_at<R>(
+    repeatable_read: bool,
+    f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+) -> Result<R, String> {
     // SAFETY: called only from a background worker's main loop, outside any transaction.
+    // The isolation level is set right after the transaction starts and before its first
+    // snapshot, which is exactly when SET TRANSACTION ISOLATION LEVEL may change it.
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
+        if repeatable_read {
+            pg_sys::XactIsoLevel = pg_sys::XACT_REPEATABLE_READ as i32;
+        }
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
     let result = PgTryBuilder::new(|| Ok(f()))
@@ -78,7 +95,7 @@ fn in_transaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic
 pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
-    let mut workers: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    let mut workers: HashMap<u32, (DynamicBackgroundWorker, Instant)> = HashMap::new();
     let mut absent: HashMap<u32, (u64, Instant)> = HashMap::new();
     let mut last_scan: Option<Instant> = None;
     let mut last_generation = u64::MAX;
@@ -101,27 +118,40 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
         }
         last_scan = Some(Instant::now());
         last_generation = generation;
+        // Databases, and whether a scheduler is already connected to each (one may survive
+        // a restart of the launcher itself).
         let dbs = in_transaction(|| {
-            Spi::connect(|c| -> Result<Vec<(u32, String)>, pgrx::spi::Error> {
+            Spi::connect(|c| -> Result<Vec<(u32, String, bool)>, pgrx::spi::Error> {
                 let mut out = Vec::new();
-                for row in c.select("SELECT oid, datname::text FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate", None, &[])? {
-                    out.push((row.get::<pg_sys::Oid>(1)?.map(|o| o.to_u32()).unwrap_or(0), row.get::<String>(2)?.unwrap_or_default()));
+                for row in c.select(
+                    "SELECT d.oid, d.datname::text, EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
+                                                             WHERE a.datid = d.oid AND a.backend_type = 'pg_trickle scheduler') \
+                       FROM pg_catalog.pg_database d WHERE d.datallowconn AND NOT d.datistemplate",
+                    None,
+                    &[],
+                )? {
+                    out.push((
+                        row.get::<pg_sys::Oid>(1)?.map(|o| o.to_u32()).unwrap_or(0),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<bool>(3)?.unwrap_or(false),
+                    ));
                 }
                 Ok(out)
             })
         });
         let Ok(Ok(dbs)) = dbs else { continue };
-        // Forget workers that have exited; a database without the extension is retried
-        // when the generation changes or after a while.
-        workers.retain(|oid, w| {
+        // Forget workers that have exited. One that ran for a while was a real scheduler
+        // (terminated, or its refreshes crashed it): start it again at once. One that exited
+        // right away found no pg_trickle there: retry on a new generation or after a while.
+        workers.retain(|oid, (w, started)| {
             let alive = w.pid().is_ok();
-            if !alive {
+            if !alive && started.elapsed() < Duration::from_secs(5) {
                 absent.insert(*oid, (generation, Instant::now()));
             }
             alive
         });
-        for (oid, name) in dbs {
-            if workers.contains_key(&oid) {
+        for (oid, name, connected) in dbs {
+            if workers.contains_key(&oid) || connected {
                 continue;
             }
             if let Some((g, t)) = absent.get(&oid) {
@@ -139,7 +169,8 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
                 .load_dynamic();
             match started {
                 Ok(w) => {
-                    workers.insert(oid, w);
+                    absent.remove(&oid);
+                    workers.insert(oid, (w, Instant::now()));
                 }
                 Err(e) => pgrx::log!("pg_trickle: could not start a scheduler for database \"{name}\": {e:?}"),
             }
@@ -195,6 +226,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
     let mut entries: Vec<Entry> = Vec::new();
     let mut order: Vec<i64> = Vec::new();
     let mut periods: BTreeMap<i64, Option<u64>> = BTreeMap::new();
+    let mut groups: Vec<std::collections::BTreeSet<i64>> = Vec::new();
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
     loop {
         let interval = Duration::from_millis(config::scheduler_interval_ms().max(10) as u64);
@@ -226,6 +258,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                     let own: BTreeMap<i64, Option<u64>> = e.iter().map(|x| (x.pgt_id, x.schedule.period_secs())).collect();
                     order = graph.topological_order().unwrap_or_else(|_| e.iter().map(|x| x.pgt_id).collect());
                     periods = graph.effective_schedules(&own).unwrap_or(own);
+                    groups = graph.consistency_groups();
                     entries = e;
                     generation = g;
                 }
@@ -243,24 +276,53 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 None => true,
                 Some(last) => {
                     let next = match &e.schedule {
-                        Schedule::Calculated => periods.get(&e.pgt_id).copied().flatten().map(|p| last + p as i64),
+                        Schedule::Calculated => periods
+                            .get(&e.pgt_id)
+                            .copied()
+                            .flatten()
+                            .map(|p| pgt_core::schedule::next_boundary(last, pgt_core::canonical_period(p))),
                         s => s.next_due_after(last),
                     };
                     next.is_some_and(|n| now >= n.max(last + min_secs))
                 }
             })
             .collect();
+        // The members of a diamond (a consistency group) are refreshed together: when one is
+        // due, all are, in one REPEATABLE READ transaction, so the bottom of the diamond never
+        // combines branches refreshed at different snapshots.
+        let due_ids: Vec<i64> = due.iter().map(|e| e.pgt_id).collect();
+        let mut done: Vec<i64> = Vec::new();
         let mut refreshed = false;
-        for e in due {
-            let pgt_id = e.pgt_id;
-            let outcome = in_transaction(move || refresh_one(pgt_id));
+        for id in order.iter().copied().filter(|id| *id > 0) {
+            if done.contains(&id) {
+                continue;
+            }
+            let group: Vec<i64> = match groups.iter().find(|g| g.contains(&id)) {
+                Some(g) if g.iter().any(|m| due_ids.contains(m)) => order.iter().copied().filter(|m| *m > 0 && g.contains(m)).collect(),
+                _ if due_ids.contains(&id) => vec![id],
+                _ => continue,
+            };
+            done.extend(&group);
+            let members = group.clone();
+            let together = members.len() > 1;
+            let outcome = in_transaction_at(together, move || -> Result<bool, String> {
+                let mut any = false;
+                for m in &members {
+                    any |= refresh_one(*m)?;
+                }
+                Ok(any)
+            });
             match outcome {
                 Ok(Ok(true)) => refreshed = true,
                 Ok(Ok(false)) => {} // skipped: already being refreshed
                 Ok(Err(msg)) | Err(msg) => {
                     let max = config::max_consecutive_errors();
-                    let name = e.name.clone();
-                    let _ = in_transaction(move || record_failure(pgt_id, &name, &msg, max));
+                    for m in &group {
+                        let name = entries.iter().find(|e| e.pgt_id == *m).map(|e| e.name.clone()).unwrap_or_default();
+                        let msg = msg.clone();
+                        let m = *m;
+                        let _ = in_transaction(move || record_failure(m, &name, &msg, max));
+                    }
                     refreshed = true;
                 }
             }

@@ -151,3 +151,60 @@ fn disabling_stops_refreshes_and_restart_brings_the_scheduler_back() {
     c.batch_execute("INSERT INTO src VALUES (501, 1, 51)").unwrap();
     eventually("the scheduler is back after a restart", || matches(&mut c, "watched"));
 }
+
+#[test]
+fn workers_come_back_after_being_terminated_without_duplicates() {
+    let _alone = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('kept', 'SELECT id, v FROM src', schedule => '1s')").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (600, 1, 1)").unwrap();
+    eventually("kept refreshed", || matches(&mut c, "kept"));
+    let schedulers = |c: &mut Client| -> i64 {
+        c.query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_trickle scheduler' AND datname = current_database()", &[])
+            .unwrap()
+            .get(0)
+    };
+    // The scheduler of this database, then the launcher.
+    for victim in ["pg_trickle scheduler", "pg_trickle launcher"] {
+        let killed: i64 = c
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                  WHERE backend_type = $1 AND ($1 = 'pg_trickle launcher' OR datname = current_database())) t",
+                &[&victim],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(killed, 1, "{victim}");
+        c.batch_execute(&format!("INSERT INTO src VALUES ({}, 2, 2)", if victim.ends_with("scheduler") { 601 } else { 602 })).unwrap();
+        eventually(&format!("refreshes resumed after terminating the {victim}"), || matches(&mut c, "kept"));
+        assert!(schedulers(&mut c) <= 1, "duplicate schedulers after terminating the {victim}");
+    }
+    std::thread::sleep(Duration::from_secs(12)); // a full launcher rescan
+    assert_eq!(schedulers(&mut c), 1);
+}
+
+#[test]
+fn a_diamond_over_a_base_table_is_refreshed_as_one_group() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('left_side', 'SELECT id, v FROM src', schedule => 'calculated');
+         SELECT pgtrickle.create_stream_table('right_side', 'SELECT id, v FROM src', schedule => 'calculated');
+         SELECT pgtrickle.create_stream_table('bottom', 'SELECT l.id, l.v - r.v AS diff FROM left_side l JOIN right_side r ON r.id = l.id', schedule => '1s');",
+    )
+    .unwrap();
+    // Both branches read the same table at the same snapshot, so the bottom never sees them
+    // disagree, however the writes interleave with refreshes.
+    for i in 0..40 {
+        c.batch_execute(&format!("UPDATE src SET v = v + 1 WHERE id = {}", 1 + i % 20)).unwrap();
+        let disagree: i64 = c.query_one("SELECT count(*) FROM bottom WHERE diff <> 0", &[]).unwrap().get(0);
+        assert_eq!(disagree, 0, "the diamond's branches were refreshed at different snapshots");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eventually("the diamond caught up", || ["left_side", "right_side", "bottom"].iter().all(|st| matches(&mut c, st)));
+    let grouped: i64 = c
+        .query_one("SELECT count(DISTINCT started_at) FROM pgtrickle.pgt_refresh_history WHERE initiated_by = 'SCHEDULER'", &[])
+        .unwrap()
+        .get(0);
+    assert!(grouped >= 1);
+}

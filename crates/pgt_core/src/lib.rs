@@ -24,5 +24,5 @@ pub mod status;
 pub use columns::{validate_output_columns, OutputColumn, RESERVED_COLUMN_PREFIX, ROW_ID_COLUMN};
 pub use error::CoreError;
 pub use refresh_mode::RefreshMode;
-pub use schedule::Schedule;
+pub use schedule::{canonical_period, Schedule};
 pub use status::StreamTableStatus;

@@ -58,11 +58,12 @@ impl Schedule {
     }
 
     /// When a stream table last refreshed at `last` (Unix seconds) is next due, in Unix
-    /// seconds: `last + period` for durations, the next cron time after `last` (UTC) for
-    /// cron expressions, None for calculated schedules (they follow their readers).
+    /// seconds: for durations, the next boundary of its canonical period after `last` (see
+    /// [`canonical_period`]); for cron expressions, the next cron time after `last` (UTC);
+    /// None for calculated schedules (they follow their readers).
     pub fn next_due_after(&self, last: i64) -> Option<i64> {
         match self {
-            Schedule::Every(d) => Some(last.saturating_add(d.as_secs() as i64)),
+            Schedule::Every(d) => Some(next_boundary(last, canonical_period(d.as_secs()))),
             Schedule::Cron(expr) => {
                 let cron = croner::Cron::new(expr).parse().ok()?;
                 let start = chrono::DateTime::<chrono::Utc>::from_timestamp(last, 0)?;
@@ -89,6 +90,28 @@ impl fmt::Display for Schedule {
             Schedule::Calculated => f.write_str("calculated"),
         }
     }
+}
+
+/// The period a duration schedule is served with. Periods of 48 s and more are rounded down
+/// to `48·2ⁿ` seconds (48 s, 96 s, 192 s, … 1 h 36 min 48 s·2ⁿ); shorter ones are kept. Refresh
+/// times are boundaries (multiples since the Unix epoch) of that period. So stream tables
+/// with related schedules refresh on shared ticks, to the same data timestamps, and never
+/// later than their schedule asks.
+pub fn canonical_period(period_secs: u64) -> u64 {
+    if period_secs < 48 {
+        return period_secs.max(1);
+    }
+    let mut c = 48u64;
+    while c.saturating_mul(2) <= period_secs {
+        c *= 2;
+    }
+    c
+}
+
+/// The first multiple of `period` strictly after `t`.
+pub fn next_boundary(t: i64, period: u64) -> i64 {
+    let p = period.max(1) as i64;
+    (t.div_euclid(p) + 1) * p
 }
 
 const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
@@ -198,7 +221,13 @@ mod tests {
 
     #[test]
     fn next_due() {
-        assert_eq!(Schedule::parse(Some("30s")).unwrap().next_due_after(1000), Some(1030));
+        // 30 s boundaries: 1000 → 1020; canonical periods for long schedules.
+        assert_eq!(Schedule::parse(Some("30s")).unwrap().next_due_after(1000), Some(1020));
+        assert_eq!(canonical_period(30), 30);
+        assert_eq!(canonical_period(60), 48);
+        assert_eq!(canonical_period(300), 192);
+        assert_eq!(canonical_period(3600), 3072);
+        assert_eq!(Schedule::parse(Some("5m")).unwrap().next_due_after(1000), Some(1152));
         // 2026-01-01 00:00:00 UTC is 1767225600; "*/5 * * * *" fires at 00:05.
         assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_600), Some(1_767_225_900));
         assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_601), Some(1_767_225_900));
@@ -206,6 +235,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn canonical_never_later_than_asked(p in 1u64..10_000_000, last in 0i64..4_000_000_000) {
+            let c = canonical_period(p);
+            prop_assert!(c <= p.max(1));
+            prop_assert!(p < 48 || c * 2 > p, "the largest 48·2ⁿ not above the period");
+            let next = next_boundary(last, c);
+            prop_assert!(next > last && next - last <= c as i64);
+        }
+
         #[test]
         fn duration_display_round_trips(n in 1u64..10_000_000) {
             let s = Schedule::Every(Duration::from_secs(n));

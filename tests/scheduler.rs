@@ -208,3 +208,31 @@ fn a_diamond_over_a_base_table_is_refreshed_as_one_group() {
         .get(0);
     assert!(grouped >= 1);
 }
+
+#[test]
+fn a_new_database_gets_a_scheduler_when_the_extension_is_created_and_loses_it_when_dropped() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let cl = cluster();
+    let mut admin = cl.connect("postgres").unwrap();
+    admin.batch_execute("DROP DATABASE IF EXISTS pgt_fresh_db WITH (FORCE)").unwrap();
+    admin.batch_execute("CREATE DATABASE pgt_fresh_db").unwrap();
+    let mut c = cl.connect("pgt_fresh_db").unwrap();
+    c.batch_execute(
+        "CREATE EXTENSION pg_trickle;
+         CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);
+         SELECT pgtrickle.create_stream_table('t_st', 'SELECT id, v FROM t', schedule => '1s');
+         INSERT INTO t VALUES (2, 2);",
+    )
+    .unwrap();
+    eventually("the new database's stream table is refreshed automatically", || matches(&mut c, "t_st"));
+    c.batch_execute("DROP EXTENSION pg_trickle CASCADE").unwrap();
+    let schedulers = |admin: &mut Client| -> i64 {
+        admin
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_trickle scheduler' AND datname = 'pgt_fresh_db'", &[])
+            .unwrap()
+            .get(0)
+    };
+    eventually("the scheduler left the database after DROP EXTENSION", || schedulers(&mut admin) == 0);
+    drop(c);
+    admin.batch_execute("DROP DATABASE pgt_fresh_db WITH (FORCE)").unwrap();
+}

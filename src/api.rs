@@ -189,10 +189,7 @@ fn create_impl(
             && Spi::get_one::<bool>("SELECT pg_catalog.current_setting('transaction_isolation') <> 'read committed'")?
                 .unwrap_or(false)
         {
-            Spi::run_with_args(
-                "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
-                &[st.pgt_id.into()],
-            )?;
+            catalog::reset_frontiers(st.pgt_id)?;
         }
     }
     crate::shmem::bump_catalog();
@@ -252,10 +249,7 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
         if resolved.effective() != st.effective_refresh_mode {
             // The storage's row identities change with the mode: the next refresh recomputes
             // (frontiers are reset, so an incremental one starts with a full computation).
-            Spi::run_with_args(
-                "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
-                &[st.pgt_id.into()],
-            )?;
+            catalog::reset_frontiers(st.pgt_id)?;
             match &resolved {
                 Resolved::Differential { translation, spec } => prepare_incremental(&st.table, translation, spec, true)?,
                 Resolved::Full { .. } => Spi::run("SELECT pgtrickle._drop_unused_capture()")?,

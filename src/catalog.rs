@@ -179,6 +179,16 @@ pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
     )?)
 }
 
+/// Forgets what a stream table consumed from its sources: its next refresh recomputes in
+/// full (after a mode change, or a fill whose snapshot predates change capture).
+pub fn reset_frontiers(pgt_id: i64) -> PgtResult<()> {
+    Spi::run_with_args(
+        "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
+        &[pgt_id.into()],
+    )?;
+    Ok(())
+}
+
 /// The user-visible column names of a storage table, in order.
 pub fn storage_columns(relid: pg_sys::Oid) -> PgtResult<Vec<String>> {
     Ok(Spi::get_one_with_args::<Vec<String>>(

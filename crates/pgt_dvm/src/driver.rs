@@ -34,6 +34,11 @@ pub(crate) fn only_rows_in(t: &str, set: &str) -> String {
     format!("{t}.__pgt_row_id = ANY (ARRAY(SELECT rid FROM {set}))")
 }
 
+/// `alias."c0", alias."c1", …` for `n` positional columns.
+fn positional(alias: &str, n: usize) -> String {
+    crate::operators::col_list(n, Some(alias))
+}
+
 fn check(cond: &str, what: &str) -> String {
     format!(
         "pgtrickle._pgt_check({cond}, {})",
@@ -79,8 +84,8 @@ pub fn differential_statement(
             // a key with only deleted versions is deleted. Two live versions of one key
             // would contradict its uniqueness and stop the refresh.
             let d = top.rule().delta(&mut cx)?;
-            let rs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
-            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let rs = positional("r", n);
+            let sv = positional("s", n);
             let set = v.iter().enumerate().map(|(i, c)| format!("{c} = s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
@@ -106,9 +111,9 @@ pub fn differential_statement(
         }
         TopShape::Bag(top) => {
             let d = top.rule().delta(&mut cx)?;
-            let cs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let cs = positional("r", n);
             let nulls = (0..n).map(|_| "NULL").collect::<Vec<_>>().join(", ");
-            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
                 "__pgt_net AS (SELECT k, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING sum(__pgt_w) <> 0)".into(),
@@ -144,8 +149,8 @@ pub fn differential_statement(
         }
         TopShape::Distinct(input) => {
             let d = input.rule().delta(&mut cx)?;
-            let rs = (0..n).map(|i| format!("r.\"c{i}\"")).collect::<Vec<_>>().join(", ");
-            let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let rs = positional("r", n);
+            let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", row_hash(n, "d")),
                 "__pgt_net AS (SELECT rid, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid HAVING sum(__pgt_w) <> 0)".into(),
@@ -184,7 +189,7 @@ pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String])
     let mut cx = DeltaContext::new(&no_changes);
     let v = quoted(visible);
     let n = visible.len();
-    let sv = (0..n).map(|i| format!("s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    let sv = positional("s", n);
     let extra = match TopShape::of(tree)? {
         TopShape::Keyed(top, key) => {
             let cur = top.rule().current(&mut cx)?;

@@ -10,7 +10,7 @@
 //!
 //! **SQL:** three `SELECT … FROM … JOIN … ON θ` branches under `UNION ALL`.
 
-use super::{col_list, DeltaContext, Operator};
+use super::{DeltaContext, Operator};
 use crate::expr::Expr;
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
@@ -66,7 +66,6 @@ impl Operator for Join {
              UNION ALL SELECT {sel}, r.__pgt_w AS __pgt_w FROM ({cl}) AS l JOIN {dr} AS r ON {on} \
              UNION ALL SELECT {sel}, -(l.__pgt_w * r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}"
         );
-        let _ = col_list; // (column lists are spelled out above)
         Ok(cx.add_cte("join_delta", sql))
     }
 

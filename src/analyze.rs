@@ -57,7 +57,11 @@ pub fn analyze_defining_query(sql: &str) -> PgtResult<AnalyzedQuery> {
     for (relid, attnos) in walk.relations {
         sources.push(source_relation(pg_sys::Oid::from(relid), &attnos)?);
     }
-    Ok(AnalyzedQuery { deparsed, columns, sources })
+    Ok(AnalyzedQuery {
+        deparsed,
+        columns,
+        sources,
+    })
 }
 
 type RawColumn = (String, pg_sys::Oid, i32, pg_sys::Oid);
@@ -68,7 +72,10 @@ type RawColumn = (String, pg_sys::Oid, i32, pg_sys::Oid);
 /// SAFETY: the returned Query lives in CurrentMemoryContext; callers must not keep it
 /// beyond the current function call.
 pub unsafe fn parse_and_analyze(c_sql: &CStr) -> PgtResult<*mut pg_sys::Query> {
-    let stmts = PgList::<pg_sys::RawStmt>::from_pg(pg_sys::raw_parser(c_sql.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT));
+    let stmts = PgList::<pg_sys::RawStmt>::from_pg(pg_sys::raw_parser(
+        c_sql.as_ptr(),
+        pg_sys::RawParseMode::RAW_PARSE_DEFAULT,
+    ));
     match stmts.len() {
         0 => return Err(PgtError::EmptyQuery),
         1 => {}
@@ -77,7 +84,9 @@ pub unsafe fn parse_and_analyze(c_sql: &CStr) -> PgtResult<*mut pg_sys::Query> {
     let raw = stmts.get_ptr(0).expect("one statement");
     let stmt = (*raw).stmt;
     if (*stmt).type_ != pg_sys::NodeTag::T_SelectStmt {
-        let tag = CStr::from_ptr(pg_sys::CreateCommandName(stmt)).to_string_lossy().into_owned();
+        let tag = CStr::from_ptr(pg_sys::CreateCommandName(stmt))
+            .to_string_lossy()
+            .into_owned();
         return Err(PgtError::NotSelect { command: tag });
     }
     let select = stmt as *mut pg_sys::SelectStmt;
@@ -87,15 +96,25 @@ pub unsafe fn parse_and_analyze(c_sql: &CStr) -> PgtResult<*mut pg_sys::Query> {
     if let Some(clause) = locking_clause(select) {
         return Err(PgtError::LockingClause { clause });
     }
-    let query = pg_sys::parse_analyze_fixedparams(raw, c_sql.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut());
+    let query = pg_sys::parse_analyze_fixedparams(
+        raw,
+        c_sql.as_ptr(),
+        std::ptr::null(),
+        0,
+        std::ptr::null_mut(),
+    );
     if (*query).hasModifyingCTE {
         return Err(PgtError::ModifyingCte);
     }
     if (*query).commandType != pg_sys::CmdType::CMD_SELECT || !(*query).utilityStmt.is_null() {
-        return Err(PgtError::NotSelect { command: "a utility statement".into() });
+        return Err(PgtError::NotSelect {
+            command: "a utility statement".into(),
+        });
     }
     if !(*query).rowMarks.is_null() {
-        return Err(PgtError::LockingClause { clause: "FOR UPDATE/FOR SHARE" });
+        return Err(PgtError::LockingClause {
+            clause: "FOR UPDATE/FOR SHARE",
+        });
     }
     Ok(query)
 }
@@ -119,11 +138,19 @@ fn analyze_raw(c_sql: &CStr) -> PgtResult<(String, Vec<RawColumn>, WalkState)> {
                 CStr::from_ptr((*te).resname).to_string_lossy().into_owned()
             };
             let expr = (*te).expr as *mut pg_sys::Node;
-            columns.push((name, pg_sys::exprType(expr), pg_sys::exprTypmod(expr), pg_sys::exprCollation(expr)));
+            columns.push((
+                name,
+                pg_sys::exprType(expr),
+                pg_sys::exprTypmod(expr),
+                pg_sys::exprCollation(expr),
+            ));
         }
 
         let mut walk = WalkState::default();
-        relation_walker(query as *mut pg_sys::Node, &mut walk as *mut WalkState as *mut c_void);
+        relation_walker(
+            query as *mut pg_sys::Node,
+            &mut walk as *mut WalkState as *mut c_void,
+        );
 
         let deparsed = deparse_qualified(query);
         Ok((deparsed, columns, walk))
@@ -160,7 +187,9 @@ unsafe fn deparse_qualified(query: *mut pg_sys::Query) -> String {
         0,
         false,
     );
-    let text = CStr::from_ptr(pg_sys::pg_get_querydef(query, false)).to_string_lossy().into_owned();
+    let text = CStr::from_ptr(pg_sys::pg_get_querydef(query, false))
+        .to_string_lossy()
+        .into_owned();
     pg_sys::AtEOXact_GUC(true, nest);
     text
 }
@@ -198,7 +227,12 @@ unsafe extern "C-unwind" fn relation_walker(node: *mut pg_sys::Node, context: *m
     pg_sys::expression_tree_walker_impl(node, Some(relation_walker), context)
 }
 
-fn output_column(name: String, typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) -> PgtResult<OutputColumn> {
+fn output_column(
+    name: String,
+    typid: pg_sys::Oid,
+    typmod: i32,
+    collation: pg_sys::Oid,
+) -> PgtResult<OutputColumn> {
     let row = Spi::get_three_with_args::<String, bool, String>(
         "SELECT pg_catalog.format_type(t.oid, $2), t.typtype = 'p', \
                 CASE WHEN $3::oid <> 0 AND $3::oid <> t.typcollation \

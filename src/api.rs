@@ -19,8 +19,13 @@ use crate::refresh::{refresh, Initiator};
 
 /// How a requested refresh mode resolves for a query.
 enum Resolved {
-    Full { reason: Option<String> },
-    Differential { translation: Translation, spec: StorageSpec },
+    Full {
+        reason: Option<String>,
+    },
+    Differential {
+        translation: Translation,
+        spec: StorageSpec,
+    },
 }
 
 impl Resolved {
@@ -68,9 +73,14 @@ fn resolve(mode: RefreshMode, query: &str, table: &QualifiedName) -> PgtResult<R
     match try_incremental(query, table) {
         Ok((translation, spec)) => Ok(Resolved::Differential { translation, spec }),
         Err(PgtError::Dvm(cause)) if mode == RefreshMode::Differential => {
-            Err(PgtError::CannotMaintain { name: format!("{}.{}", table.schema.as_deref().unwrap_or(""), table.name), cause })
+            Err(PgtError::CannotMaintain {
+                name: format!("{}.{}", table.schema.as_deref().unwrap_or(""), table.name),
+                cause,
+            })
         }
-        Err(PgtError::Dvm(cause)) => Ok(Resolved::Full { reason: Some(format!("AUTO chose FULL: {}", cause.reason_line())) }),
+        Err(PgtError::Dvm(cause)) => Ok(Resolved::Full {
+            reason: Some(format!("AUTO chose FULL: {}", cause.reason_line())),
+        }),
         Err(other) => Err(other),
     }
 }
@@ -93,20 +103,31 @@ fn check_schedule(s: Schedule) -> PgtResult<Schedule> {
 
 /// Splits a user-supplied relation name (quoting rules apply) into schema and name.
 fn parse_relation_name(name: &str) -> PgtResult<(Option<String>, String)> {
-    let parts = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])?
-        .unwrap_or_default();
+    let parts =
+        Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])?
+            .unwrap_or_default();
     match parts.as_slice() {
         [rel] => Ok((None, rel.clone())),
         [schema, rel] => Ok((Some(schema.clone()), rel.clone())),
-        _ => Err(PgtError::InvalidName { name: name.to_string() }),
+        _ => Err(PgtError::InvalidName {
+            name: name.to_string(),
+        }),
     }
 }
 
 /// Adds what incremental maintenance needs to an existing storage table and sources.
-fn prepare_incremental(table: &QualifiedName, translation: &Translation, spec: &StorageSpec, add_columns: bool) -> PgtResult<()> {
+fn prepare_incremental(
+    table: &QualifiedName,
+    translation: &Translation,
+    spec: &StorageSpec,
+    add_columns: bool,
+) -> PgtResult<()> {
     if add_columns {
         for (name, ty) in &spec.hidden_columns {
-            Spi::run(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {ty}", quote_ident(name)))?;
+            Spi::run(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {ty}",
+                quote_ident(name)
+            ))?;
         }
     }
     for ddl in &spec.extra_ddl {
@@ -149,8 +170,11 @@ fn create_impl(
 
     let schema = match schema {
         Some(s) => s,
-        None => Spi::get_one::<String>("SELECT pg_catalog.current_schema()::text")?
-            .ok_or_else(|| PgtError::NoCreationSchema { name: name.to_string() })?,
+        None => Spi::get_one::<String>("SELECT pg_catalog.current_schema()::text")?.ok_or_else(
+            || PgtError::NoCreationSchema {
+                name: name.to_string(),
+            },
+        )?,
     };
     let table = QualifiedName::new(schema, relname);
     let resolved = resolve(mode, &analyzed.deparsed, &table)?;
@@ -186,8 +210,10 @@ fn create_impl(
         // neither visible nor captured. Recording no frontier makes the next refresh
         // recompute in full, at a snapshot taken after capture began.
         if resolved.effective() == "DIFFERENTIAL"
-            && Spi::get_one::<bool>("SELECT pg_catalog.current_setting('transaction_isolation') <> 'read committed'")?
-                .unwrap_or(false)
+            && Spi::get_one::<bool>(
+                "SELECT pg_catalog.current_setting('transaction_isolation') <> 'read committed'",
+            )?
+            .unwrap_or(false)
         {
             catalog::reset_frontiers(st.pgt_id)?;
         }
@@ -207,7 +233,10 @@ fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
     if st.status == StreamTableStatus::Error.as_str() {
         return Err(PgtError::InErrorState {
             name: st.display_name(),
-            reason: st.status_reason.clone().unwrap_or_else(|| "it is in status ERROR".into()),
+            reason: st
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "it is in status ERROR".into()),
         });
     }
     refresh(&st, Initiator::Manual)?;
@@ -225,13 +254,24 @@ fn alter_stream_table(
     or_report(alter_impl(name, schedule, refresh_mode, status))
 }
 
-fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&str>, status: Option<&str>) -> PgtResult<()> {
+fn alter_impl(
+    name: Option<&str>,
+    schedule: Option<&str>,
+    refresh_mode: Option<&str>,
+    status: Option<&str>,
+) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     // Validate everything before changing anything.
-    let schedule = schedule.map(|s| Schedule::parse(Some(s)).and_then(check_schedule_core)).transpose()?;
+    let schedule = schedule
+        .map(|s| Schedule::parse(Some(s)).and_then(check_schedule_core))
+        .transpose()?;
     let mode = refresh_mode.map(str::parse::<RefreshMode>).transpose()?;
-    let status = status.map(StreamTableStatus::parse_user_settable).transpose()?;
-    let resolved = mode.map(|m| resolve(m, &st.defining_query, &st.table)).transpose()?;
+    let status = status
+        .map(StreamTableStatus::parse_user_settable)
+        .transpose()?;
+    let resolved = mode
+        .map(|m| resolve(m, &st.defining_query, &st.table))
+        .transpose()?;
 
     if let Some(schedule) = schedule {
         Spi::run_with_args(
@@ -251,7 +291,9 @@ fn alter_impl(name: Option<&str>, schedule: Option<&str>, refresh_mode: Option<&
             // (frontiers are reset, so an incremental one starts with a full computation).
             catalog::reset_frontiers(st.pgt_id)?;
             match &resolved {
-                Resolved::Differential { translation, spec } => prepare_incremental(&st.table, translation, spec, true)?,
+                Resolved::Differential { translation, spec } => {
+                    prepare_incremental(&st.table, translation, spec, true)?
+                }
                 Resolved::Full { .. } => Spi::run("SELECT pgtrickle._drop_unused_capture()")?,
             }
         }
@@ -291,12 +333,21 @@ fn resume_stream_table(name: Option<&str>) {
 /// When a stream table with this schedule, last refreshed at `last`, is next due (NULL for
 /// calculated schedules and never-refreshed stream tables). Used by the monitoring views.
 #[pg_extern(stable, parallel_safe)]
-fn _next_due(schedule: Option<&str>, last: Option<TimestampWithTimeZone>) -> Option<TimestampWithTimeZone> {
+fn _next_due(
+    schedule: Option<&str>,
+    last: Option<TimestampWithTimeZone>,
+) -> Option<TimestampWithTimeZone> {
     let last = last?;
     let schedule = Schedule::parse(schedule).ok()?;
-    let epoch = Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()]).ok()??;
+    let epoch =
+        Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()])
+            .ok()??;
     let next = schedule.next_due_after(epoch.floor() as i64)?;
-    Spi::get_one_with_args::<TimestampWithTimeZone>("SELECT pg_catalog.to_timestamp($1)", &[(next as f64).into()]).ok()?
+    Spi::get_one_with_args::<TimestampWithTimeZone>(
+        "SELECT pg_catalog.to_timestamp($1)",
+        &[(next as f64).into()],
+    )
+    .ok()?
 }
 
 /// Wakes the launcher so it starts a scheduler for this database (called at CREATE EXTENSION).
@@ -319,11 +370,17 @@ fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
     // Everything downstream of st, readers before what they read.
     let downstream = graph.downstream_of(st.pgt_id);
     if !downstream.is_empty() && !cascade {
-        return Err(PgtError::HasReaders { name: st.display_name(), readers: catalog::display_names(&downstream)? });
+        return Err(PgtError::HasReaders {
+            name: st.display_name(),
+            readers: catalog::display_names(&downstream)?,
+        });
     }
     let mut order = graph.topological_order().unwrap_or_default();
     order.reverse();
-    for id in order.into_iter().filter(|id| *id > 0 && downstream.contains(id)) {
+    for id in order
+        .into_iter()
+        .filter(|id| *id > 0 && downstream.contains(id))
+    {
         if let Some(reader) = catalog::lookup_by_id(id)? {
             drop_one(&reader)?;
         }
@@ -337,7 +394,10 @@ fn drop_one(st: &catalog::StreamTable) -> PgtResult<()> {
     // The sql_drop event trigger removes the catalog rows and unused capture; the explicit
     // statements cover sessions where event triggers are disabled.
     Spi::run(&format!("DROP TABLE {}", st.table))?;
-    Spi::run_with_args("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1", &[st.pgt_id.into()])?;
+    Spi::run_with_args(
+        "DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1",
+        &[st.pgt_id.into()],
+    )?;
     Spi::run("SELECT pgtrickle._drop_unused_capture()")?;
     Ok(())
 }

@@ -24,7 +24,11 @@ pub struct StreamTable {
 impl StreamTable {
     /// `schema.name` for messages.
     pub fn display_name(&self) -> String {
-        format!("{}.{}", self.table.schema.as_deref().unwrap_or(""), self.table.name)
+        format!(
+            "{}.{}",
+            self.table.schema.as_deref().unwrap_or(""),
+            self.table.name
+        )
     }
 }
 
@@ -43,13 +47,20 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
             Some(1),
             &[name.into()],
         )?;
-        let Some(row) = rows.into_iter().next() else { return Ok(None) };
-        let Some(pgt_id) = row.get::<i64>(4)? else { return Ok(Some((None, false))) };
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(pgt_id) = row.get::<i64>(4)? else {
+            return Ok(Some((None, false)));
+        };
         Ok(Some((
             Some(StreamTable {
                 pgt_id,
                 relid: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
-                table: QualifiedName::new(row.get::<String>(2)?.unwrap_or_default(), row.get::<String>(3)?.unwrap_or_default()),
+                table: QualifiedName::new(
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<String>(3)?.unwrap_or_default(),
+                ),
                 defining_query: row.get::<String>(5)?.unwrap_or_default(),
                 refresh_mode_reason: row.get::<String>(6)?,
                 status: row.get::<String>(7)?.unwrap_or_default(),
@@ -60,8 +71,16 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
         )))
     })?;
     let (st, renamed) = match found {
-        None => return Err(PgtError::NotFound { name: name.to_string() }),
-        Some((None, _)) => return Err(PgtError::NotAStreamTable { name: name.to_string() }),
+        None => {
+            return Err(PgtError::NotFound {
+                name: name.to_string(),
+            })
+        }
+        Some((None, _)) => {
+            return Err(PgtError::NotAStreamTable {
+                name: name.to_string(),
+            })
+        }
         Some((Some(st), renamed)) => (st, renamed),
     };
     if renamed {
@@ -77,7 +96,11 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
 /// The stream table with this id, if it still exists.
 pub fn lookup_by_id(pgt_id: i64) -> PgtResult<Option<StreamTable>> {
     let rel = Spi::connect(|c| -> PgtResult<Option<String>> {
-        let rows = c.select("SELECT pgt_relid::regclass::text FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1", None, &[pgt_id.into()])?;
+        let rows = c.select(
+            "SELECT pgt_relid::regclass::text FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1",
+            None,
+            &[pgt_id.into()],
+        )?;
         Ok(match rows.into_iter().next() {
             Some(r) => r.get::<String>(1)?,
             None => None,

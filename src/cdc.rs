@@ -3,7 +3,10 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgt_cdc::{buffer_table, cleanup_buffer, create_capture, drop_capture, sync_capture, Frontier, SourceColumn};
+use pgt_cdc::{
+    buffer_table, cleanup_buffer, create_capture, drop_capture, sync_capture, Frontier,
+    SourceColumn,
+};
 use pgt_sql::QualifiedName;
 
 use crate::error::PgtResult;
@@ -31,7 +34,14 @@ fn buffer_exists(source: pg_sys::Oid) -> PgtResult<bool> {
 /// The columns of a relation (or, with `buffer`, of its change buffer, without the buffer's
 /// own bookkeeping columns; a stream table's hidden `__pgt_*` columns are real columns here).
 fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>> {
-    let rel = if buffer { format!("to_regclass({})", pgt_sql::quote_literal(&buffer_table(source.to_u32()).to_string())) } else { "$1".into() };
+    let rel = if buffer {
+        format!(
+            "to_regclass({})",
+            pgt_sql::quote_literal(&buffer_table(source.to_u32()).to_string())
+        )
+    } else {
+        "$1".into()
+    };
     Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(
@@ -88,7 +98,8 @@ fn on_source_ddl() -> PgtResult<()> {
             sync(relid)?;
         }
         // Stream tables whose used columns or source name no longer match.
-        let broken = Spi::connect_mut(|c| c.update(
+        let broken = Spi::connect_mut(|c| {
+            c.update(
             "WITH cur AS ( \
                SELECT d.pgt_id, d.source_schema, d.source_name, d.columns_signature, n.nspname AS cur_schema, c.relname AS cur_name, \
                       ARRAY(SELECT a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) \
@@ -113,7 +124,8 @@ fn on_source_ddl() -> PgtResult<()> {
              RETURNING 1",
             None,
             &[relid.into()],
-        ).map(|t| t.len()))?;
+        ).map(|t| t.len())
+        })?;
         changed |= broken > 0;
     }
     if changed {
@@ -131,7 +143,10 @@ fn relation_name(oid: pg_sys::Oid) -> PgtResult<Option<QualifiedName>> {
             &[oid.into()],
         )?;
         Ok(match rows.into_iter().next() {
-            Some(row) => row.get::<String>(1)?.zip(row.get::<String>(2)?).map(|(s, n)| QualifiedName::new(s, n)),
+            Some(row) => row
+                .get::<String>(1)?
+                .zip(row.get::<String>(2)?)
+                .map(|(s, n)| QualifiedName::new(s, n)),
             None => None,
         })
     })
@@ -171,7 +186,9 @@ fn drop_unused_capture() -> PgtResult<()> {
 
 /// The change-captured sources of a stream table with their frontiers (None before the
 /// first refresh), and the current time, in one query.
-pub fn frontiers(pgt_id: i64) -> PgtResult<(Vec<(pg_sys::Oid, Option<Frontier>)>, TimestampWithTimeZone)> {
+pub fn frontiers(
+    pgt_id: i64,
+) -> PgtResult<(Vec<(pg_sys::Oid, Option<Frontier>)>, TimestampWithTimeZone)> {
     Spi::connect(|c| {
         let mut out = Vec::new();
         let mut now = None;
@@ -192,7 +209,8 @@ pub fn frontiers(pgt_id: i64) -> PgtResult<(Vec<(pg_sys::Oid, Option<Frontier>)>
         }
         let now = match now {
             Some(t) => t,
-            None => Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?.expect("clock_timestamp() is not NULL"),
+            None => Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
+                .expect("clock_timestamp() is not NULL"),
         };
         Ok((out, now))
     })
@@ -235,7 +253,11 @@ pub fn exceeds_change_ratio(source: pg_sys::Oid, changes: i64) -> PgtResult<bool
     if ratio <= 0.0 {
         return Ok(false);
     }
-    let reltuples = Spi::get_one_with_args::<f32>("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1", &[source.into()])?.unwrap_or(-1.0);
+    let reltuples = Spi::get_one_with_args::<f32>(
+        "SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1",
+        &[source.into()],
+    )?
+    .unwrap_or(-1.0);
     Ok(reltuples >= 0.0 && (changes as f64) > ratio * (reltuples as f64).max(1.0))
 }
 

@@ -62,7 +62,10 @@ pub enum PgtError {
     Dvm(#[from] pgt_dvm::DvmError),
 
     #[error("cannot maintain stream table \"{name}\" incrementally")]
-    CannotMaintain { name: String, cause: pgt_dvm::DvmError },
+    CannotMaintain {
+        name: String,
+        cause: pgt_dvm::DvmError,
+    },
 
     #[error("stream table \"{name}\" cannot be refreshed")]
     InErrorState { name: String, reason: String },
@@ -98,7 +101,9 @@ impl PgtError {
             | PgtError::SelectInto
             | PgtError::LockingClause { .. }
             | PgtError::ModifyingCte => ERRCODE_INVALID_OBJECT_DEFINITION,
-            PgtError::TemporarySource { .. } | PgtError::CatalogSource { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::TemporarySource { .. } | PgtError::CatalogSource { .. } => {
+                ERRCODE_FEATURE_NOT_SUPPORTED
+            }
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
@@ -109,16 +114,25 @@ impl PgtError {
     fn detail(&self) -> Option<String> {
         match self {
             PgtError::Core(core) => core.detail(),
-            PgtError::TemporarySource { .. } => {
-                Some("A temporary table exists only in its own session; a stream table outlives it.".into())
+            PgtError::TemporarySource { .. } => Some(
+                "A temporary table exists only in its own session; a stream table outlives it."
+                    .into(),
+            ),
+            PgtError::CatalogSource { .. } => {
+                Some("Changes to system catalogs cannot be tracked.".into())
             }
-            PgtError::CatalogSource { .. } => Some("Changes to system catalogs cannot be tracked.".into()),
             PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
-            PgtError::HasReaders { readers, .. } => Some(format!("Stream tables reading it: {}.", readers.join(", "))),
-            PgtError::CannotMaintain { cause: pgt_dvm::DvmError::Unsupported { construct, reason }, .. }
-            | PgtError::Dvm(pgt_dvm::DvmError::Unsupported { construct, reason }) => {
-                Some(format!("{} is not supported for incremental maintenance. {reason}", capitalize(construct)))
+            PgtError::HasReaders { readers, .. } => {
+                Some(format!("Stream tables reading it: {}.", readers.join(", ")))
             }
+            PgtError::CannotMaintain {
+                cause: pgt_dvm::DvmError::Unsupported { construct, reason },
+                ..
+            }
+            | PgtError::Dvm(pgt_dvm::DvmError::Unsupported { construct, reason }) => Some(format!(
+                "{} is not supported for incremental maintenance. {reason}",
+                capitalize(construct)
+            )),
             _ => None,
         }
     }

@@ -52,9 +52,13 @@ mod tests {
 
     #[pg_test]
     fn hash_is_stable_and_seeded() {
-        let a = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc')").unwrap().unwrap();
+        let a = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc')")
+            .unwrap()
+            .unwrap();
         assert_eq!(a as u64, 0x44BC_2CF5_AD77_0999);
-        let b = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc', 1)").unwrap().unwrap();
+        let b = Spi::get_one::<i64>("SELECT pgtrickle.pg_trickle_hash('abc', 1)")
+            .unwrap()
+            .unwrap();
         assert_ne!(a, b);
     }
 
@@ -63,12 +67,21 @@ mod tests {
         Spi::run("CREATE TABLE src (id int, v text)").unwrap();
         Spi::run("INSERT INTO src VALUES (1, 'a'), (1, 'a'), (2, NULL)").unwrap();
         Spi::run("SELECT pgtrickle.create_stream_table('st', 'SELECT id, v FROM src', refresh_mode => 'FULL')").unwrap();
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(), Some(3));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(),
+            Some(3)
+        );
         Spi::run("INSERT INTO src VALUES (3, 'c')").unwrap();
         Spi::run("SELECT pgtrickle.refresh_stream_table('st')").unwrap();
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(), Some(4));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM st").unwrap(),
+            Some(4)
+        );
         Spi::run("SELECT pgtrickle.drop_stream_table('st')").unwrap();
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM pgtrickle.pgt_stream_tables").unwrap(), Some(0));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM pgtrickle.pgt_stream_tables").unwrap(),
+            Some(0)
+        );
     }
 
     #[pg_test(error = "cannot INSERT stream table \"public.st2\"")]
@@ -86,6 +99,10 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec!["shared_preload_libraries = 'pg_trickle'", "wal_level = logical", "pg_trickle.enabled = off"]
+        vec![
+            "shared_preload_libraries = 'pg_trickle'",
+            "wal_level = logical",
+            "pg_trickle.enabled = off",
+        ]
     }
 }

@@ -63,9 +63,16 @@ pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutco
     let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?
     } else {
-        let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
-            .expect("clock_timestamp() is not NULL");
-        (RefreshOutcome { reason: st.refresh_mode_reason.clone(), ..full(st)? }, started_at)
+        let started_at =
+            Spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()")?
+                .expect("clock_timestamp() is not NULL");
+        (
+            RefreshOutcome {
+                reason: st.refresh_mode_reason.clone(),
+                ..full(st)?
+            },
+            started_at,
+        )
     };
     catalog::record_refresh(&HistoryEntry {
         pgt_id: st.pgt_id,
@@ -89,14 +96,24 @@ fn visible_columns(st: &StreamTable) -> PgtResult<Vec<String>> {
 fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
     let columns: Vec<OutputColumn> = visible_columns(st)?
         .into_iter()
-        .map(|name| OutputColumn { name, type_sql: String::new(), collation_sql: None, is_pseudo_type: false })
+        .map(|name| OutputColumn {
+            name,
+            type_sql: String::new(),
+            collation_sql: None,
+            is_pseudo_type: false,
+        })
         .collect();
     let sql = full_refresh_statement(&st.table, &columns, &st.defining_query);
     let (deleted, inserted) = {
         let _writing = RefreshWriteGuard::enter();
         Spi::get_two::<i64, i64>(&sql)?
     };
-    Ok(RefreshOutcome { action: "FULL", rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: None })
+    Ok(RefreshOutcome {
+        action: "FULL",
+        rows_inserted: inserted.unwrap_or(0),
+        rows_deleted: deleted.unwrap_or(0),
+        reason: None,
+    })
 }
 
 fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTimeZone)> {
@@ -108,7 +125,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let mut frontiers = Vec::new();
     for (src, f) in all {
         match f {
-            None => fallback = fallback.or(Some("first refresh: the stream table is populated by a full computation".into())),
+            None => {
+                fallback = fallback.or(Some(
+                    "first refresh: the stream table is populated by a full computation".into(),
+                ))
+            }
             Some(f) => frontiers.push((src, f)),
         }
     }
@@ -126,14 +147,22 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         }
     }
     if fallback.is_none() && !any_changes {
-        let nothing = RefreshOutcome { action: "DIFFERENTIAL", rows_inserted: 0, rows_deleted: 0, reason: Some("no pending changes".into()) };
+        let nothing = RefreshOutcome {
+            action: "DIFFERENTIAL",
+            rows_inserted: 0,
+            rows_deleted: 0,
+            reason: Some("no pending changes".into()),
+        };
         return Ok((nothing, started_at));
     }
     let t = frontend::translate(&st.defining_query)?;
     let visible = visible_columns(st)?;
 
     let (sql, action) = match &fallback {
-        Some(_) => (pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?, "FULL"),
+        Some(_) => (
+            pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?,
+            "FULL",
+        ),
         None => {
             let unconsumed = |oid: u32| {
                 frontiers
@@ -142,7 +171,10 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                     .map(|(_, f)| f.unconsumed_predicate("b"))
                     .unwrap_or_else(|| "true".into())
             };
-            (pgt_dvm::driver::differential_statement(&t.tree, &st.table, &visible, &unconsumed)?, "DIFFERENTIAL")
+            (
+                pgt_dvm::driver::differential_statement(&t.tree, &st.table, &visible, &unconsumed)?,
+                "DIFFERENTIAL",
+            )
         }
     };
     pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
@@ -154,9 +186,20 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     for &src in &sources {
         cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
     }
-    Ok((RefreshOutcome { action, rows_inserted: inserted.unwrap_or(0), rows_deleted: deleted.unwrap_or(0), reason: fallback }, started_at))
+    Ok((
+        RefreshOutcome {
+            action,
+            rows_inserted: inserted.unwrap_or(0),
+            rows_deleted: deleted.unwrap_or(0),
+            reason: fallback,
+        },
+        started_at,
+    ))
 }
 
 fn source_name(oid: pgrx::pg_sys::Oid) -> PgtResult<String> {
-    Ok(Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()])?.unwrap_or_default())
+    Ok(
+        Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()])?
+            .unwrap_or_default(),
+    )
 }

@@ -46,7 +46,9 @@ pub fn register_launcher() {
 
 /// Runs `f` in its own transaction. An ERROR rolls the transaction back and comes back as
 /// the error's message; the caller decides what to record. Never rethrows.
-fn in_transaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe) -> Result<R, String> {
+fn in_transaction<R>(
+    f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+) -> Result<R, String> {
     in_transaction_at(false, f)
 }
 
@@ -69,8 +71,11 @@ fn in_transaction_at<R>(
     let result = PgTryBuilder::new(|| Ok(f()))
         .catch_others(|e| {
             Err(match e {
-                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                pg_sys::panic::CaughtError::PostgresError(r)
+                | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
+                    ereport.message().to_string()
+                }
             })
         })
         .execute();
@@ -95,7 +100,8 @@ fn in_transaction_at<R>(
 pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
-    let mut workers: HashMap<u32, (DynamicBackgroundWorker, Instant)> = HashMap::new();
+    // Started schedulers, with when and at which launcher generation they were started.
+    let mut workers: HashMap<u32, (DynamicBackgroundWorker, Instant, u64)> = HashMap::new();
     let mut absent: HashMap<u32, (u64, Instant)> = HashMap::new();
     let mut last_scan: Option<Instant> = None;
     let mut last_generation = u64::MAX;
@@ -113,7 +119,8 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
             continue;
         }
         let generation = shmem::launcher_generation();
-        if last_scan.is_some_and(|t| t.elapsed() < LAUNCHER_RESCAN) && generation == last_generation {
+        if last_scan.is_some_and(|t| t.elapsed() < LAUNCHER_RESCAN) && generation == last_generation
+        {
             continue;
         }
         last_scan = Some(Instant::now());
@@ -143,10 +150,12 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
         // Forget workers that have exited. One that ran for a while was a real scheduler
         // (terminated, or its refreshes crashed it): start it again at once. One that exited
         // right away found no pg_trickle there: retry on a new generation or after a while.
-        workers.retain(|oid, (w, started)| {
+        // The generation recorded is the one at start: a CREATE EXTENSION that committed
+        // after the scheduler looked is a newer generation, so the retry is immediate.
+        workers.retain(|oid, (w, started, started_gen)| {
             let alive = w.pid().is_ok();
             if !alive && started.elapsed() < Duration::from_secs(5) {
-                absent.insert(*oid, (generation, Instant::now()));
+                absent.insert(*oid, (*started_gen, Instant::now()));
             }
             alive
         });
@@ -170,9 +179,11 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
             match started {
                 Ok(w) => {
                     absent.remove(&oid);
-                    workers.insert(oid, (w, Instant::now()));
+                    workers.insert(oid, (w, Instant::now(), generation));
                 }
-                Err(e) => pgrx::log!("pg_trickle: could not start a scheduler for database \"{name}\": {e:?}"),
+                Err(e) => pgrx::log!(
+                    "pg_trickle: could not start a scheduler for database \"{name}\": {e:?}"
+                ),
             }
         }
     }
@@ -197,7 +208,8 @@ fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
             None,
             &[],
         )? {
-            let schedule = Schedule::parse(row.get::<String>(3)?.as_deref()).unwrap_or(Schedule::Calculated);
+            let schedule =
+                Schedule::parse(row.get::<String>(3)?.as_deref()).unwrap_or(Schedule::Calculated);
             out.push(Entry {
                 pgt_id: row.get::<i64>(1)?.unwrap_or_default(),
                 name: row.get::<String>(2)?.unwrap_or_default(),
@@ -217,7 +229,12 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
     let dboid = pg_sys::Oid::from(arg.value() as u32);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(dboid), None);
     let installed = in_transaction(|| {
-        Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')").ok().flatten().unwrap_or(false)
+        Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
     });
     if installed != Ok(true) {
         return;
@@ -255,8 +272,13 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 Ok(Some((entries, graph)))
             }) {
                 Ok(Ok(Some((e, graph)))) => {
-                    let own: BTreeMap<i64, Option<u64>> = e.iter().map(|x| (x.pgt_id, x.schedule.period_secs())).collect();
-                    order = graph.topological_order().unwrap_or_else(|_| e.iter().map(|x| x.pgt_id).collect());
+                    let own: BTreeMap<i64, Option<u64>> = e
+                        .iter()
+                        .map(|x| (x.pgt_id, x.schedule.period_secs()))
+                        .collect();
+                    order = graph
+                        .topological_order()
+                        .unwrap_or_else(|_| e.iter().map(|x| x.pgt_id).collect());
                     periods = graph.effective_schedules(&own).unwrap_or(own);
                     groups = graph.consistency_groups();
                     entries = e;
@@ -276,11 +298,14 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 None => true,
                 Some(last) => {
                     let next = match &e.schedule {
-                        Schedule::Calculated => periods
-                            .get(&e.pgt_id)
-                            .copied()
-                            .flatten()
-                            .map(|p| pgt_core::schedule::next_boundary(last, pgt_core::canonical_period(p))),
+                        Schedule::Calculated => {
+                            periods.get(&e.pgt_id).copied().flatten().map(|p| {
+                                pgt_core::schedule::next_boundary(
+                                    last,
+                                    pgt_core::canonical_period(p),
+                                )
+                            })
+                        }
                         s => s.next_due_after(last),
                     };
                     next.is_some_and(|n| now >= n.max(last + min_secs))
@@ -298,7 +323,11 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 continue;
             }
             let group: Vec<i64> = match groups.iter().find(|g| g.contains(&id)) {
-                Some(g) if g.iter().any(|m| due_ids.contains(m)) => order.iter().copied().filter(|m| *m > 0 && g.contains(m)).collect(),
+                Some(g) if g.iter().any(|m| due_ids.contains(m)) => order
+                    .iter()
+                    .copied()
+                    .filter(|m| *m > 0 && g.contains(m))
+                    .collect(),
                 _ if due_ids.contains(&id) => vec![id],
                 _ => continue,
             };
@@ -318,7 +347,11 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 Ok(Err(msg)) | Err(msg) => {
                     let max = config::max_consecutive_errors();
                     for m in &group {
-                        let name = entries.iter().find(|e| e.pgt_id == *m).map(|e| e.name.clone()).unwrap_or_default();
+                        let name = entries
+                            .iter()
+                            .find(|e| e.pgt_id == *m)
+                            .map(|e| e.name.clone())
+                            .unwrap_or_default();
                         let msg = msg.clone();
                         let m = *m;
                         let _ = in_transaction(move || record_failure(m, &name, &msg, max));
@@ -346,13 +379,18 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
 /// Refreshes one stream table unless its refresh is already running. Errors propagate as
 /// PostgreSQL ERRORs (caught by `in_transaction`), so the caller records them.
 fn refresh_one(pgt_id: i64) -> Result<bool, String> {
-    let Some(st) = catalog::lookup_by_id(pgt_id).map_err(|e| e.to_string())? else { return Ok(false) };
+    let Some(st) = catalog::lookup_by_id(pgt_id).map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
     if st.status != "ACTIVE" {
         return Ok(false);
     }
     let locked = Spi::get_one_with_args::<bool>(
         "SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-        &[crate::refresh::REFRESH_LOCK_CLASS.into(), (pgt_id as i32).into()],
+        &[
+            crate::refresh::REFRESH_LOCK_CLASS.into(),
+            (pgt_id as i32).into(),
+        ],
     )
     .map_err(|e| e.to_string())?
     .unwrap_or(false);
@@ -365,7 +403,12 @@ fn refresh_one(pgt_id: i64) -> Result<bool, String> {
     }
 }
 
-fn record_failure(pgt_id: i64, name: &str, message: &str, max_errors: i32) -> Result<(), pgrx::spi::Error> {
+fn record_failure(
+    pgt_id: i64,
+    name: &str,
+    message: &str,
+    max_errors: i32,
+) -> Result<(), pgrx::spi::Error> {
     Spi::run_with_args(
         "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
                         SET consecutive_errors = consecutive_errors + 1, updated_at = pg_catalog.now(), \

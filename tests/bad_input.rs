@@ -6,7 +6,10 @@ use pgt_testkit::postgres::Client;
 use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
 
 fn create(name: &str, query: &str) -> String {
-    format!("SELECT pgtrickle.create_stream_table('{}', $q${query}$q$)", name.replace('\'', "''"))
+    format!(
+        "SELECT pgtrickle.create_stream_table('{}', $q${query}$q$)",
+        name.replace('\'', "''")
+    )
 }
 
 /// Nothing of a failed create may remain.
@@ -21,7 +24,16 @@ fn assert_nothing_left(c: &mut Client, name: &str) {
             &[&name],
         )
         .unwrap();
-    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, bool>(3)), (0, 0, 0, true), "leftovers after failed create of {name}");
+    assert_eq!(
+        (
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, i64>(2),
+            r.get::<_, bool>(3)
+        ),
+        (0, 0, 0, true),
+        "leftovers after failed create of {name}"
+    );
 }
 
 #[test]
@@ -81,28 +93,51 @@ fn bad_create_input_is_refused_cleanly() {
         ("missing schema", create("nosuchschema.st", "SELECT id FROM src"), S::INVALID_SCHEMA_NAME, "nosuchschema"),
     ];
     for (what, sql, code, part) in cases {
-        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expect_sql_error(&mut c, &sql, code.clone(), part)));
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            expect_sql_error(&mut c, &sql, code.clone(), part)
+        }));
         match e {
             Ok(info) => {
                 // Messages follow PostgreSQL style: no final period, no Rust backtrace.
                 assert!(!info.message.ends_with('.'), "{what}: {}", info.message);
-                assert!(info.detail.as_deref().map_or(true, |d| !d.contains("rust_begin_unwind")), "{what}: backtrace in DETAIL");
+                assert!(
+                    info.detail
+                        .as_deref()
+                        .map_or(true, |d| !d.contains("rust_begin_unwind")),
+                    "{what}: backtrace in DETAIL"
+                );
             }
-            Err(p) => std::panic::resume_unwind(Box::new(format!("case {what:?}: {}", panic_text(&p)))),
+            Err(p) => {
+                std::panic::resume_unwind(Box::new(format!("case {what:?}: {}", panic_text(&p))))
+            }
         }
         assert_nothing_left(&mut c, "st");
     }
     // The existing table is untouched and nothing is half-created; the session still works.
-    c.batch_execute(&create("st", "SELECT id, v FROM src")).unwrap();
+    c.batch_execute(&create("st", "SELECT id, v FROM src"))
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "st");
     // Creating a second stream table with the same name is refused.
-    expect_sql_error(&mut c, &create("st", "SELECT id FROM src"), SqlState::DUPLICATE_TABLE, "already exists");
-    assert_eq!(c.query_one("SELECT count(*) FROM pgtrickle.pgt_stream_tables", &[]).unwrap().get::<_, i64>(0), 1);
+    expect_sql_error(
+        &mut c,
+        &create("st", "SELECT id FROM src"),
+        SqlState::DUPLICATE_TABLE,
+        "already exists",
+    );
+    assert_eq!(
+        c.query_one("SELECT count(*) FROM pgtrickle.pgt_stream_tables", &[])
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
     assert_stream_table_matches_query(&mut c, "st");
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -110,14 +145,39 @@ fn bad_names_for_refresh_alter_drop() {
     let db = cluster().new_database();
     let mut c = db.client();
     c.batch_execute("CREATE TABLE plain (x int); SELECT pgtrickle.create_stream_table('st', 'SELECT x FROM plain')").unwrap();
-    for f in ["refresh_stream_table", "drop_stream_table", "alter_stream_table"] {
-        let e = expect_sql_error(&mut c, &format!("SELECT pgtrickle.{f}('nope')"), SqlState::UNDEFINED_TABLE, "stream table \"nope\" does not exist");
+    for f in [
+        "refresh_stream_table",
+        "drop_stream_table",
+        "alter_stream_table",
+    ] {
+        let e = expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.{f}('nope')"),
+            SqlState::UNDEFINED_TABLE,
+            "stream table \"nope\" does not exist",
+        );
         assert!(e.hint.is_some());
-        expect_sql_error(&mut c, &format!("SELECT pgtrickle.{f}('plain')"), SqlState::WRONG_OBJECT_TYPE, "\"plain\" is not a stream table");
-        expect_sql_error(&mut c, &format!("SELECT pgtrickle.{f}(NULL)"), SqlState::NULL_VALUE_NOT_ALLOWED, "\"name\"");
-        expect_sql_error(&mut c, &format!("SELECT pgtrickle.{f}('a.b.c.d')"), SqlState::SYNTAX_ERROR, "improper relation name");
+        expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.{f}('plain')"),
+            SqlState::WRONG_OBJECT_TYPE,
+            "\"plain\" is not a stream table",
+        );
+        expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.{f}(NULL)"),
+            SqlState::NULL_VALUE_NOT_ALLOWED,
+            "\"name\"",
+        );
+        expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.{f}('a.b.c.d')"),
+            SqlState::SYNTAX_ERROR,
+            "improper relation name",
+        );
     }
     // Quoted and qualified spellings resolve to the same stream table.
-    c.batch_execute(r#"SELECT pgtrickle.refresh_stream_table('public."st"')"#).unwrap();
+    c.batch_execute(r#"SELECT pgtrickle.refresh_stream_table('public."st"')"#)
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "st");
 }

@@ -56,7 +56,13 @@ const SHAPES: &[(&str, &str)] = &[
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).
-const KEYED: &[&str] = &["keyed_scan", "keyed_filter", "keyed_join", "keyed_comma_join", "keyed_self_join"];
+const KEYED: &[&str] = &[
+    "keyed_scan",
+    "keyed_filter",
+    "keyed_join",
+    "keyed_comma_join",
+    "keyed_self_join",
+];
 
 const SCHEMA: &str = "
     CREATE TABLE a (id int, k int, g text, v int, n numeric(10,2));
@@ -93,7 +99,11 @@ impl Rng {
         self.below(100) < percent as i64
     }
     fn opt_int(&mut self, n: u64, null_percent: u64) -> String {
-        if self.chance(null_percent) { "NULL".into() } else { self.below(n).to_string() }
+        if self.chance(null_percent) {
+            "NULL".into()
+        } else {
+            self.below(n).to_string()
+        }
     }
     fn opt_g(&mut self) -> String {
         ["'x'", "'y'", "'z'", "NULL"][self.below(4) as usize].to_string()
@@ -131,14 +141,31 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
                 *next_id,
                 r.opt_g(),
                 r.opt_int(12, 15),
-                if r.chance(20) { "NULL".into() } else { format!("{}.{:02}", r.below(50), r.below(100)) }
+                if r.chance(20) {
+                    "NULL".into()
+                } else {
+                    format!("{}.{:02}", r.below(50), r.below(100))
+                }
             )
         }
-        3 => format!("INSERT INTO a SELECT * FROM a WHERE id = {}", r.below(*next_id as u64 + 1)),
-        4 => format!("UPDATE a SET k = {k} WHERE id = {}", r.below(*next_id as u64 + 1)),
+        3 => format!(
+            "INSERT INTO a SELECT * FROM a WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
+        4 => format!(
+            "UPDATE a SET k = {k} WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
         5 => format!("UPDATE a SET v = v + 1 WHERE k = {}", r.below(5)),
-        6 => format!("UPDATE a SET v = v WHERE id = {}", r.below(*next_id as u64 + 1)),
-        7 => format!("UPDATE a SET g = {}, n = NULL WHERE id % 5 = {}", r.opt_g(), r.below(5)),
+        6 => format!(
+            "UPDATE a SET v = v WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
+        7 => format!(
+            "UPDATE a SET g = {}, n = NULL WHERE id % 5 = {}",
+            r.opt_g(),
+            r.below(5)
+        ),
         8 => format!("DELETE FROM a WHERE id = {}", r.below(*next_id as u64 + 1)),
         9 => format!("DELETE FROM a WHERE k = {}", r.below(5)),
         10 => {
@@ -146,11 +173,28 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
             let f = if r.chance(50) { "max" } else { "min" };
             format!("DELETE FROM a WHERE k = {kk} AND v = (SELECT {f}(v) FROM a WHERE k = {kk})")
         }
-        11 => format!("INSERT INTO b VALUES ({k}, {}, {})", ["'one'", "'two'", "NULL", "'uno'"][r.below(4) as usize], r.opt_int(8, 20)),
-        12 => format!("UPDATE b SET k = {k} WHERE name = {}", ["'one'", "'two'", "'uno'", "'zero'"][r.below(4) as usize]),
-        13 => format!("DELETE FROM b WHERE ctid = (SELECT min(ctid) FROM b WHERE k IS NOT DISTINCT FROM {k})"),
-        14 => format!("INSERT INTO c VALUES ({}, 'l{}', {})", r.opt_g(), r.below(9), r.opt_int(4, 20)),
-        _ => format!("DELETE FROM c WHERE ctid = (SELECT max(ctid) FROM c WHERE g IS NOT DISTINCT FROM {})", r.opt_g()),
+        11 => format!(
+            "INSERT INTO b VALUES ({k}, {}, {})",
+            ["'one'", "'two'", "NULL", "'uno'"][r.below(4) as usize],
+            r.opt_int(8, 20)
+        ),
+        12 => format!(
+            "UPDATE b SET k = {k} WHERE name = {}",
+            ["'one'", "'two'", "'uno'", "'zero'"][r.below(4) as usize]
+        ),
+        13 => format!(
+            "DELETE FROM b WHERE ctid = (SELECT min(ctid) FROM b WHERE k IS NOT DISTINCT FROM {k})"
+        ),
+        14 => format!(
+            "INSERT INTO c VALUES ({}, 'l{}', {})",
+            r.opt_g(),
+            r.below(9),
+            r.opt_int(4, 20)
+        ),
+        _ => format!(
+            "DELETE FROM c WHERE ctid = (SELECT max(ctid) FROM c WHERE g IS NOT DISTINCT FROM {})",
+            r.opt_g()
+        ),
     }
 }
 
@@ -172,11 +216,15 @@ fn check_all(c: &mut Client, seed: u64, round: usize, log: &[String]) {
 }
 
 fn run_oracle(seed: u64) {
-    let rounds: usize = std::env::var("PGT_ORACLE_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
+    let rounds: usize = std::env::var("PGT_ORACLE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25);
     let db = cluster().new_database();
     let mut c = db.client();
     c.batch_execute(SCHEMA).unwrap();
-    c.batch_execute("SET pg_trickle.differential_max_change_ratio = 0").unwrap();
+    c.batch_execute("SET pg_trickle.differential_max_change_ratio = 0")
+        .unwrap();
     for (name, query) in SHAPES {
         c.batch_execute(&format!("SELECT pgtrickle.create_stream_table('{name}', $q${query}$q$, refresh_mode => 'DIFFERENTIAL')"))
             .unwrap_or_else(|e| panic!("creating {name} ({query}): {e:?}"));
@@ -188,9 +236,12 @@ fn run_oracle(seed: u64) {
     for round in 1..=rounds {
         // One to three transactions of one to six statements each.
         for _ in 0..1 + r.below(3) {
-            let stmts: Vec<String> = (0..1 + r.below(6)).map(|_| random_statement(&mut r, &mut next_id)).collect();
+            let stmts: Vec<String> = (0..1 + r.below(6))
+                .map(|_| random_statement(&mut r, &mut next_id))
+                .collect();
             log.extend(stmts.iter().cloned());
-            c.batch_execute(&format!("BEGIN; {}; COMMIT;", stmts.join("; "))).unwrap_or_else(|e| panic!("seed {seed}: {stmts:?}: {e:?}"));
+            c.batch_execute(&format!("BEGIN; {}; COMMIT;", stmts.join("; ")))
+                .unwrap_or_else(|e| panic!("seed {seed}: {stmts:?}: {e:?}"));
         }
         for (name, _) in SHAPES {
             c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{name}')"))
@@ -206,11 +257,17 @@ fn run_oracle(seed: u64) {
         )
         .unwrap()
         .get(0);
-    assert_eq!(full_after_create, 0, "seed {seed}: some refreshes fell back to FULL");
+    assert_eq!(
+        full_after_create, 0,
+        "seed {seed}: some refreshes fell back to FULL"
+    );
 }
 
 fn seeds(default: u64) -> u64 {
-    std::env::var("PGT_ORACLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var("PGT_ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -223,7 +280,10 @@ fn every_shape_is_accepted_as_differential() {
         c.query_one("SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = '__pgt_key')", &[&name]).unwrap().get(0)
     };
     for (name, query) in SHAPES {
-        c.batch_execute(&format!("SELECT pgtrickle.create_stream_table('{name}', $q${query}$q$)")).unwrap();
+        c.batch_execute(&format!(
+            "SELECT pgtrickle.create_stream_table('{name}', $q${query}$q$)"
+        ))
+        .unwrap();
         let (mode, reason): (String, Option<String>) = {
             let r = c.query_one("SELECT effective_refresh_mode, refresh_mode_reason FROM pgtrickle.pgt_stream_tables WHERE pgt_name = $1", &[name]).unwrap();
             (r.get(0), r.get(1))
@@ -233,7 +293,10 @@ fn every_shape_is_accepted_as_differential() {
             assert!(keyed_ok(&mut c, name), "{name} should be stored keyed");
         }
     }
-    assert!(!keyed_ok(&mut c, "scan"), "a table without a key is stored as a bag");
+    assert!(
+        !keyed_ok(&mut c, "scan"),
+        "a table without a key is stored as a bag"
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@ fn db() -> (TestDb, Client) {
 }
 
 fn scalar<T: for<'a> pgt_testkit::postgres::types::FromSql<'a>>(c: &mut Client, sql: &str) -> T {
-    c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e:?}")).get(0)
+    c.query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
 }
 
 const ORDERS: &str = "
@@ -51,9 +53,16 @@ fn create_fills_the_table_and_records_the_catalog() {
     assert!(row.get::<_, bool>(8));
     assert!(row.get::<_, bool>(9));
     assert_eq!(row.get::<_, i32>(10), 0);
-    assert_eq!(row.get::<_, String>(11), "SELECT id, customer, amount FROM orders WHERE amount > 6");
+    assert_eq!(
+        row.get::<_, String>(11),
+        "SELECT id, customer, amount FROM orders WHERE amount > 6"
+    );
     // The stored query is PostgreSQL's own rendering, schema-qualified.
-    assert!(row.get::<_, String>(12).contains("public.orders"), "{}", row.get::<_, String>(12));
+    assert!(
+        row.get::<_, String>(12).contains("public.orders"),
+        "{}",
+        row.get::<_, String>(12)
+    );
 
     let dep = c
         .query_one(
@@ -66,7 +75,10 @@ fn create_fills_the_table_and_records_the_catalog() {
     assert_eq!(dep.get::<_, String>(1), "public");
     assert_eq!(dep.get::<_, String>(2), "orders");
     assert_eq!(dep.get::<_, String>(3), "TABLE");
-    assert_eq!(dep.get::<_, Vec<String>>(4), vec!["id", "customer", "amount"]);
+    assert_eq!(
+        dep.get::<_, Vec<String>>(4),
+        vec!["id", "customer", "amount"]
+    );
 
     let hist = c
         .query_one(
@@ -91,8 +103,15 @@ fn refresh_follows_inserts_updates_deletes_with_nulls_and_duplicates() {
     c.batch_execute("SELECT pgtrickle.create_stream_table('o', 'SELECT customer, amount, note FROM orders', refresh_mode => 'FULL')")
         .unwrap();
     assert_stream_table_matches_query(&mut c, "o");
-    let ids_before: Vec<i64> =
-        c.query("SELECT __pgt_row_id FROM o WHERE customer = 'alice' ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let ids_before: Vec<i64> = c
+        .query(
+            "SELECT __pgt_row_id FROM o WHERE customer = 'alice' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
 
     c.batch_execute(
         "INSERT INTO orders VALUES (7, NULL, NULL, NULL), (8, 'bob', 20.00, 'x');
@@ -100,15 +119,26 @@ fn refresh_follows_inserts_updates_deletes_with_nulls_and_duplicates() {
          DELETE FROM orders WHERE id = 5 AND ctid = (SELECT min(ctid) FROM orders WHERE id = 5);",
     )
     .unwrap();
-    assert_ne!(stream_rows(&mut c, "o"), query_rows(&mut c, "SELECT customer, amount, note FROM orders"));
-    c.batch_execute("SELECT pgtrickle.refresh_stream_table('o')").unwrap();
+    assert_ne!(
+        stream_rows(&mut c, "o"),
+        query_rows(&mut c, "SELECT customer, amount, note FROM orders")
+    );
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('o')")
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "o");
 
     // Unchanged rows keep their identity; the counts are the real change of the projected
     // rows: (NULL,NULL,NULL) and (bob,21.00,x) appear; one (carol,NULL,z) duplicate goes.
     // The inserted (bob,20.00,x) replaces the updated one, so that row is untouched.
-    let ids_after: Vec<i64> =
-        c.query("SELECT __pgt_row_id FROM o WHERE customer = 'alice' ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let ids_after: Vec<i64> = c
+        .query(
+            "SELECT __pgt_row_id FROM o WHERE customer = 'alice' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(ids_before, ids_after);
     let (ins, del): (i64, i64) = {
         let r = c
@@ -123,11 +153,13 @@ fn refresh_follows_inserts_updates_deletes_with_nulls_and_duplicates() {
     assert_eq!((ins, del), (2, 1));
 
     // Deleting everything, then refreshing, leaves an empty stream table.
-    c.batch_execute("DELETE FROM orders; SELECT pgtrickle.refresh_stream_table('o')").unwrap();
+    c.batch_execute("DELETE FROM orders; SELECT pgtrickle.refresh_stream_table('o')")
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "o");
     assert_eq!(scalar::<i64>(&mut c, "SELECT count(*) FROM o"), 0);
     // A refresh with nothing to do changes nothing.
-    c.batch_execute("SELECT pgtrickle.refresh_stream_table('o')").unwrap();
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('o')")
+        .unwrap();
     let r = c
         .query_one("SELECT rows_inserted, rows_deleted FROM pgtrickle.pgt_refresh_history ORDER BY refresh_id DESC LIMIT 1", &[])
         .unwrap();
@@ -146,7 +178,11 @@ fn stream_rows(c: &mut Client, st: &str) -> Vec<String> {
 }
 
 fn query_rows(c: &mut Client, sql: &str) -> Vec<String> {
-    c.query(&format!("SELECT t::text FROM ({sql}) t ORDER BY 1"), &[]).unwrap().iter().map(|r| r.get(0)).collect()
+    c.query(&format!("SELECT t::text FROM ({sql}) t ORDER BY 1"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 #[test]
@@ -172,8 +208,10 @@ fn constructs_in_full_mode() {
         ("no_source", "SELECT 1 AS one, 'two'::text AS two"),
     ];
     for (name, q) in shapes {
-        c.batch_execute(&format!("SELECT pgtrickle.create_stream_table('{name}', $q${q}$q$, refresh_mode => 'FULL')"))
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        c.batch_execute(&format!(
+            "SELECT pgtrickle.create_stream_table('{name}', $q${q}$q$, refresh_mode => 'FULL')"
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_stream_table_matches_query(&mut c, name);
     }
     c.batch_execute(
@@ -184,7 +222,8 @@ fn constructs_in_full_mode() {
     )
     .unwrap();
     for (name, _) in shapes {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{name}')")).unwrap();
+        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{name}')"))
+            .unwrap();
         assert_stream_table_matches_query(&mut c, name);
     }
     let view_dep: String = scalar(&mut c, "SELECT d.source_type FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'from_view'");
@@ -250,8 +289,19 @@ fn column_types_keep_their_full_declarations() {
     assert_eq!(
         types,
         vec![
-            "numeric(8,2)", "character(10)", "character varying(20)", "text COLLATE C", "json", "jsonb", "integer[]",
-            "timestamp with time zone", "interval", "bytea", "double precision", "uuid", "boolean"
+            "numeric(8,2)",
+            "character(10)",
+            "character varying(20)",
+            "text COLLATE C",
+            "json",
+            "jsonb",
+            "integer[]",
+            "timestamp with time zone",
+            "interval",
+            "bytea",
+            "double precision",
+            "uuid",
+            "boolean"
         ]
     );
     c.batch_execute("UPDATE typed SET j = '{\"a\": 2}', n = 2.25 WHERE bo; SELECT pgtrickle.refresh_stream_table('typed_st')").unwrap();
@@ -272,8 +322,14 @@ fn hostile_names_and_search_path_independence() {
              'pgtrickle_st."DROP TABLE x; --"',
              $q$SELECT "Key", "select", "we;ird" FROM "Source ""T""" WHERE "select" IS DISTINCT FROM 'x'';--'$q$);
            RESET search_path;"#;
-    expect_sql_error(&mut c, create, SqlState::INVALID_SCHEMA_NAME, "pgtrickle_st");
-    c.batch_execute("RESET search_path; CREATE SCHEMA pgtrickle_st").unwrap();
+    expect_sql_error(
+        &mut c,
+        create,
+        SqlState::INVALID_SCHEMA_NAME,
+        "pgtrickle_st",
+    );
+    c.batch_execute("RESET search_path; CREATE SCHEMA pgtrickle_st")
+        .unwrap();
     c.batch_execute(create).unwrap();
     let st = r#"pgtrickle_st."DROP TABLE x; --""#;
     assert_stream_table_matches_query(&mut c, st);
@@ -288,9 +344,19 @@ fn hostile_names_and_search_path_independence() {
     ))
     .unwrap();
     assert_stream_table_matches_query(&mut c, st);
-    assert_eq!(scalar::<i64>(&mut c, &format!("SELECT count(*) FROM {st}")), 3);
-    c.batch_execute(&format!("SELECT pgtrickle.drop_stream_table('{}')", st.replace('\'', "''"))).unwrap();
-    assert_eq!(scalar::<i64>(&mut c, "SELECT count(*) FROM pgtrickle.pgt_stream_tables"), 0);
+    assert_eq!(
+        scalar::<i64>(&mut c, &format!("SELECT count(*) FROM {st}")),
+        3
+    );
+    c.batch_execute(&format!(
+        "SELECT pgtrickle.drop_stream_table('{}')",
+        st.replace('\'', "''")
+    ))
+    .unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut c, "SELECT count(*) FROM pgtrickle.pgt_stream_tables"),
+        0
+    );
 }
 
 #[test]
@@ -299,10 +365,20 @@ fn initialize_false_leaves_the_table_unpopulated_until_refresh() {
     c.batch_execute(ORDERS).unwrap();
     c.batch_execute("SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM orders', initialize => false)").unwrap();
     assert_eq!(scalar::<i64>(&mut c, "SELECT count(*) FROM lazy"), 0);
-    assert!(!scalar::<bool>(&mut c, "SELECT is_populated FROM pgtrickle.pgt_stream_tables"));
-    assert_eq!(scalar::<i64>(&mut c, "SELECT count(*) FROM pgtrickle.pgt_refresh_history"), 0);
-    c.batch_execute("SELECT pgtrickle.refresh_stream_table('lazy')").unwrap();
-    assert!(scalar::<bool>(&mut c, "SELECT is_populated FROM pgtrickle.pgt_stream_tables"));
+    assert!(!scalar::<bool>(
+        &mut c,
+        "SELECT is_populated FROM pgtrickle.pgt_stream_tables"
+    ));
+    assert_eq!(
+        scalar::<i64>(&mut c, "SELECT count(*) FROM pgtrickle.pgt_refresh_history"),
+        0
+    );
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('lazy')")
+        .unwrap();
+    assert!(scalar::<bool>(
+        &mut c,
+        "SELECT is_populated FROM pgtrickle.pgt_stream_tables"
+    ));
     assert_stream_table_matches_query(&mut c, "lazy");
 }
 
@@ -310,9 +386,16 @@ fn initialize_false_leaves_the_table_unpopulated_until_refresh() {
 fn positional_arguments_work() {
     let (_db, mut c) = db();
     c.batch_execute(ORDERS).unwrap();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('pos', 'SELECT id FROM orders', '5m', 'FULL', true)").unwrap();
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('pos', '10m')").unwrap();
-    assert_eq!(scalar::<String>(&mut c, "SELECT schedule FROM pgtrickle.pgt_stream_tables"), "10m");
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('pos', 'SELECT id FROM orders', '5m', 'FULL', true)",
+    )
+    .unwrap();
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('pos', '10m')")
+        .unwrap();
+    assert_eq!(
+        scalar::<String>(&mut c, "SELECT schedule FROM pgtrickle.pgt_stream_tables"),
+        "10m"
+    );
     assert_stream_table_matches_query(&mut c, "pos");
 }
 
@@ -320,7 +403,10 @@ fn positional_arguments_work() {
 fn alter_changes_only_the_given_settings() {
     let (_db, mut c) = db();
     c.batch_execute(ORDERS).unwrap();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('a', 'SELECT id FROM orders', schedule => '30s')").unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('a', 'SELECT id FROM orders', schedule => '30s')",
+    )
+    .unwrap();
     let settings = |c: &mut Client| -> (Option<String>, String, String, Option<String>, String) {
         let r = c
             .query_one("SELECT schedule, refresh_mode, effective_refresh_mode, refresh_mode_reason, status FROM pgtrickle.pgt_stream_tables", &[])
@@ -330,33 +416,62 @@ fn alter_changes_only_the_given_settings() {
     let s0 = settings(&mut c);
     assert_eq!(s0.0.as_deref(), Some("30s"));
 
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', schedule => '1h30m')").unwrap();
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', schedule => '1h30m')")
+        .unwrap();
     let s1 = settings(&mut c);
     assert_eq!(s1.0.as_deref(), Some("1h30m"));
     assert_eq!((&s1.1, &s1.2, &s1.3, &s1.4), (&s0.1, &s0.2, &s0.3, &s0.4));
 
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', refresh_mode => 'full')").unwrap();
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', refresh_mode => 'full')")
+        .unwrap();
     let s2 = settings(&mut c);
-    assert_eq!((s2.1.as_str(), s2.2.as_str(), s2.3.as_deref()), ("FULL", "FULL", None));
+    assert_eq!(
+        (s2.1.as_str(), s2.2.as_str(), s2.3.as_deref()),
+        ("FULL", "FULL", None)
+    );
     assert_eq!(s2.0, s1.0);
 
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', status => 'SUSPENDED')").unwrap();
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', status => 'SUSPENDED')")
+        .unwrap();
     assert_eq!(settings(&mut c).4, "SUSPENDED");
     // A manual refresh of a suspended stream table still works (suspension stops only
     // automatic refreshes).
-    c.batch_execute("INSERT INTO orders VALUES (42); SELECT pgtrickle.refresh_stream_table('a')").unwrap();
+    c.batch_execute("INSERT INTO orders VALUES (42); SELECT pgtrickle.refresh_stream_table('a')")
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "a");
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', status => 'active', schedule => '*/5 * * * *')").unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.alter_stream_table('a', status => 'active', schedule => '*/5 * * * *')",
+    )
+    .unwrap();
     let s3 = settings(&mut c);
-    assert_eq!((s3.0.as_deref(), s3.4.as_str()), (Some("*/5 * * * *"), "ACTIVE"));
-    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', schedule => 'calculated')").unwrap();
+    assert_eq!(
+        (s3.0.as_deref(), s3.4.as_str()),
+        (Some("*/5 * * * *"), "ACTIVE")
+    );
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('a', schedule => 'calculated')")
+        .unwrap();
     assert_eq!(settings(&mut c).0, None);
 
     // Invalid values change nothing, even when combined with valid ones.
     let before = settings(&mut c);
-    expect_sql_error(&mut c, "SELECT pgtrickle.alter_stream_table('a', schedule => '5m', status => 'ERROR')", SqlState::INVALID_PARAMETER_VALUE, "invalid status");
-    expect_sql_error(&mut c, "SELECT pgtrickle.alter_stream_table('a', schedule => '5 minutes')", SqlState::INVALID_PARAMETER_VALUE, "invalid schedule");
-    expect_sql_error(&mut c, "SELECT pgtrickle.alter_stream_table('a', refresh_mode => 'sometimes')", SqlState::INVALID_PARAMETER_VALUE, "invalid refresh mode");
+    expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.alter_stream_table('a', schedule => '5m', status => 'ERROR')",
+        SqlState::INVALID_PARAMETER_VALUE,
+        "invalid status",
+    );
+    expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.alter_stream_table('a', schedule => '5 minutes')",
+        SqlState::INVALID_PARAMETER_VALUE,
+        "invalid schedule",
+    );
+    expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.alter_stream_table('a', refresh_mode => 'sometimes')",
+        SqlState::INVALID_PARAMETER_VALUE,
+        "invalid refresh mode",
+    );
     assert_eq!(settings(&mut c), before);
     assert_stream_table_matches_query(&mut c, "a");
 }
@@ -372,17 +487,37 @@ fn drop_removes_everything_and_plain_drop_table_leaves_no_orphans() {
     )
     .unwrap();
     assert_stream_table_matches_query(&mut c, "d1");
-    c.batch_execute("SELECT pgtrickle.drop_stream_table('d1')").unwrap();
-    assert_eq!(scalar::<Option<String>>(&mut c, "SELECT to_regclass('d1')::text"), None);
-    assert_eq!(scalar::<i64>(&mut c, "SELECT count(*) FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'd1'"), 0);
+    c.batch_execute("SELECT pgtrickle.drop_stream_table('d1')")
+        .unwrap();
+    assert_eq!(
+        scalar::<Option<String>>(&mut c, "SELECT to_regclass('d1')::text"),
+        None
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &mut c,
+            "SELECT count(*) FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'd1'"
+        ),
+        0
+    );
 
     c.batch_execute("DROP TABLE d2").unwrap();
-    for t in ["pgt_stream_tables", "pgt_dependencies", "pgt_refresh_history"] {
-        assert_eq!(scalar::<i64>(&mut c, &format!("SELECT count(*) FROM pgtrickle.{t}")), 0, "{t}");
+    for t in [
+        "pgt_stream_tables",
+        "pgt_dependencies",
+        "pgt_refresh_history",
+    ] {
+        assert_eq!(
+            scalar::<i64>(&mut c, &format!("SELECT count(*) FROM pgtrickle.{t}")),
+            0,
+            "{t}"
+        );
     }
     // A rolled-back drop leaves the stream table intact.
-    c.batch_execute("SELECT pgtrickle.create_stream_table('d3', 'SELECT id FROM orders')").unwrap();
-    c.batch_execute("BEGIN; SELECT pgtrickle.drop_stream_table('d3'); ROLLBACK;").unwrap();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('d3', 'SELECT id FROM orders')")
+        .unwrap();
+    c.batch_execute("BEGIN; SELECT pgtrickle.drop_stream_table('d3'); ROLLBACK;")
+        .unwrap();
     assert_stream_table_matches_query(&mut c, "d3");
 }
 
@@ -390,7 +525,8 @@ fn drop_removes_everything_and_plain_drop_table_leaves_no_orphans() {
 fn direct_writes_are_refused_but_refresh_works() {
     let (_db, mut c) = db();
     c.batch_execute(ORDERS).unwrap();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('ro', 'SELECT id, note FROM orders')").unwrap();
+    c.batch_execute("SELECT pgtrickle.create_stream_table('ro', 'SELECT id, note FROM orders')")
+        .unwrap();
     for (sql, op) in [
         ("INSERT INTO ro VALUES (1, 99, 'x')", "INSERT"),
         ("UPDATE ro SET note = 'hacked'", "UPDATE"),
@@ -417,34 +553,68 @@ fn renamed_storage_table_keeps_working() {
     )
     .unwrap();
     assert_stream_table_matches_query(&mut c, "after");
-    assert_eq!(scalar::<String>(&mut c, "SELECT pgt_name::text FROM pgtrickle.pgt_stream_tables"), "after");
+    assert_eq!(
+        scalar::<String>(
+            &mut c,
+            "SELECT pgt_name::text FROM pgtrickle.pgt_stream_tables"
+        ),
+        "after"
+    );
 }
 
 #[test]
 fn dropping_a_source_puts_the_stream_table_in_error() {
     let (_db, mut c) = db();
     c.batch_execute(ORDERS).unwrap();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('dep', 'SELECT id FROM orders'); DROP TABLE orders;").unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('dep', 'SELECT id FROM orders'); DROP TABLE orders;",
+    )
+    .unwrap();
     let (status, reason): (String, String) = {
-        let r = c.query_one("SELECT status, status_reason FROM pgtrickle.pgt_stream_tables", &[]).unwrap();
+        let r = c
+            .query_one(
+                "SELECT status, status_reason FROM pgtrickle.pgt_stream_tables",
+                &[],
+            )
+            .unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!(status, "ERROR");
     assert!(reason.contains("public.orders"), "{reason}");
-    let e = expect_sql_error(&mut c, "SELECT pgtrickle.refresh_stream_table('dep')", SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE, "cannot be refreshed");
+    let e = expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.refresh_stream_table('dep')",
+        SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        "cannot be refreshed",
+    );
     assert!(e.detail.unwrap().contains("public.orders"));
 }
 
 #[test]
 fn hash_function_is_deterministic_and_seeded() {
     let (_db, mut c) = db();
-    assert_eq!(scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc')") as u64, 0x44BC_2CF5_AD77_0999);
-    assert_eq!(scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 0)") as u64, 0x44BC_2CF5_AD77_0999);
-    assert_ne!(scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 1)"), scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 2)"));
-    assert_eq!(scalar::<Option<i64>>(&mut c, "SELECT pgtrickle.pg_trickle_hash(NULL)"), None);
+    assert_eq!(
+        scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc')") as u64,
+        0x44BC_2CF5_AD77_0999
+    );
+    assert_eq!(
+        scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 0)") as u64,
+        0x44BC_2CF5_AD77_0999
+    );
+    assert_ne!(
+        scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 1)"),
+        scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc', 2)")
+    );
+    assert_eq!(
+        scalar::<Option<i64>>(&mut c, "SELECT pgtrickle.pg_trickle_hash(NULL)"),
+        None
+    );
     assert_eq!(scalar::<String>(&mut c, "SELECT string_agg(DISTINCT provolatile::text, '') FROM pg_proc WHERE proname LIKE 'pg_trickle_hash%'"), "i");
     // The bytea overload hashes the same bytes the same way; combine separates occurrences.
-    assert_eq!(scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc'::bytea)") as u64, 0x44BC_2CF5_AD77_0999);
+    assert_eq!(
+        scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash('abc'::bytea)") as u64,
+        0x44BC_2CF5_AD77_0999
+    );
     assert_ne!(
         scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash_combine(42, 1)"),
         scalar::<i64>(&mut c, "SELECT pgtrickle.pg_trickle_hash_combine(42, 2)")

@@ -1,15 +1,18 @@
 //! Monitoring views and functions: stream_tables_info, pg_stat_stream_tables,
 //! refresh_history() and health_check().
 
-use pgt_testkit::postgres::Client;
 use pgt_testkit::cluster;
+use pgt_testkit::postgres::Client;
 
 fn checks(c: &mut Client) -> Vec<(String, Option<String>)> {
-    c.query("SELECT check_name, stream_table FROM pgtrickle.health_check() ORDER BY 1, 2", &[])
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    c.query(
+        "SELECT check_name, stream_table FROM pgtrickle.health_check() ORDER BY 1, 2",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
 }
 
 #[test]
@@ -51,12 +54,23 @@ fn views_and_health_check_show_what_happened() {
         )
         .unwrap();
     // Creation (FULL) + two DIFFERENTIAL refreshes: one row inserted, then one deleted.
-    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, i64>(3)), (3, 2, 1, 0));
+    assert_eq!(
+        (
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, i64>(2),
+            r.get::<_, i64>(3)
+        ),
+        (3, 2, 1, 0)
+    );
     assert_eq!((r.get::<_, i64>(4), r.get::<_, i64>(5)), (9, 1));
     assert!(r.get::<_, bool>(6));
 
     let hist: Vec<String> = c
-        .query("SELECT action FROM pgtrickle.refresh_history('inc', 2)", &[])
+        .query(
+            "SELECT action FROM pgtrickle.refresh_history('inc', 2)",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -64,7 +78,10 @@ fn views_and_health_check_show_what_happened() {
     assert_eq!(hist, vec!["DIFFERENTIAL", "DIFFERENTIAL"]);
 
     // The test cluster runs with the scheduler off, which health_check reports.
-    assert_eq!(checks(&mut c), vec![("automatic refresh disabled".to_string(), None)]);
+    assert_eq!(
+        checks(&mut c),
+        vec![("automatic refresh disabled".to_string(), None)]
+    );
     c.batch_execute(
         "SELECT pgtrickle.alter_stream_table('full_st', status => 'SUSPENDED');
          UPDATE pgtrickle.pgt_stream_tables SET last_refresh_at = now() - interval '1 hour' WHERE pgt_name = 'inc';",
@@ -78,6 +95,7 @@ fn views_and_health_check_show_what_happened() {
             ("suspended".to_string(), Some("public.full_st".to_string())),
         ]
     );
-    c.batch_execute("SELECT pgtrickle.drop_stream_table('full_st'); DROP TABLE src CASCADE;").unwrap();
+    c.batch_execute("SELECT pgtrickle.drop_stream_table('full_st'); DROP TABLE src CASCADE;")
+        .unwrap();
     assert!(checks(&mut c).contains(&("error".to_string(), Some("public.inc".to_string()))));
 }

@@ -26,7 +26,9 @@ struct Case {
 fn corpus_path() -> PathBuf {
     let candidates = [
         std::env::var_os("PGT_CORPUS").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/cases/pg_ivm_regression.sql")),
+        Some(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/cases/pg_ivm_regression.sql"),
+        ),
         Some(PathBuf::from("/work/shared/cases/pg_ivm_regression.sql")),
     ];
     candidates
@@ -43,7 +45,10 @@ fn parse(text: &str) -> Vec<Case> {
     let mut pending = String::new();
     for line in text.lines() {
         if let Some(name) = line.strip_prefix("-- CASE ") {
-            cur = Some(Case { name: name.trim().to_string(), ..Default::default() });
+            cur = Some(Case {
+                name: name.trim().to_string(),
+                ..Default::default()
+            });
             section = "";
             continue;
         }
@@ -88,7 +93,8 @@ enum Outcome {
 /// Runs one case; returns how it was maintained, or a failure description.
 fn run_case(c: &mut Client, case: &Case) -> Result<Outcome, String> {
     for stmt in &case.setup {
-        c.batch_execute(stmt).map_err(|e| format!("setup failed: {e:?}\n{stmt}"))?;
+        c.batch_execute(stmt)
+            .map_err(|e| format!("setup failed: {e:?}\n{stmt}"))?;
     }
     let st = format!("{}__st", case.name);
     let create = |mode: &str| {
@@ -98,17 +104,27 @@ fn run_case(c: &mut Client, case: &Case) -> Result<Outcome, String> {
         Ok(()) => Outcome::Differential,
         Err(e) => {
             let db = e.as_db_error().ok_or_else(|| format!("{e:?}"))?;
-            if db.code() != &SqlState::FEATURE_NOT_SUPPORTED || !db.message().contains("incrementally") || db.detail().is_none() {
-                return Err(format!("unclear refusal: {} {} ({:?})", db.code().code(), db.message(), db.detail()));
+            if db.code() != &SqlState::FEATURE_NOT_SUPPORTED
+                || !db.message().contains("incrementally")
+                || db.detail().is_none()
+            {
+                return Err(format!(
+                    "unclear refusal: {} {} ({:?})",
+                    db.code().code(),
+                    db.message(),
+                    db.detail()
+                ));
             }
             let reason = db.detail().unwrap_or_default().to_string();
-            c.batch_execute(&create("AUTO")).map_err(|e| format!("AUTO create failed: {e:?}"))?;
+            c.batch_execute(&create("AUTO"))
+                .map_err(|e| format!("AUTO create failed: {e:?}"))?;
             Outcome::Refused(reason)
         }
     };
     check(c, &st, "after create")?;
     for (i, dml) in case.dml.iter().enumerate() {
-        c.batch_execute(dml).map_err(|e| format!("DML step {} failed: {e:?}\n{dml}", i + 1))?;
+        c.batch_execute(dml)
+            .map_err(|e| format!("DML step {} failed: {e:?}\n{dml}", i + 1))?;
         c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
             .map_err(|e| format!("refresh after DML step {} failed: {e:?}", i + 1))?;
         check(c, &st, &format!("after DML step {} ({dml})", i + 1))?;
@@ -121,7 +137,10 @@ fn check(c: &mut Client, st: &str, when: &str) -> Result<(), String> {
     if d.extra_count == 0 && d.missing_count == 0 {
         Ok(())
     } else {
-        Err(format!("{when}: {} extra {:?}, {} missing {:?}", d.extra_count, d.extra, d.missing_count, d.missing))
+        Err(format!(
+            "{when}: {} extra {:?}, {} missing {:?}",
+            d.extra_count, d.extra, d.missing_count, d.missing
+        ))
     }
 }
 
@@ -132,7 +151,8 @@ fn pg_ivm_corpus() {
     assert!(cases.len() >= 100, "parsed only {} cases", cases.len());
     let db = cluster().new_database();
     let mut c = db.client();
-    c.batch_execute("SET pg_trickle.differential_max_change_ratio = 0").unwrap();
+    c.batch_execute("SET pg_trickle.differential_max_change_ratio = 0")
+        .unwrap();
     let (mut differential, mut refused, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for case in &cases {
         match run_case(&mut c, case) {
@@ -143,7 +163,10 @@ fn pg_ivm_corpus() {
     }
     let known_bugs = cases.iter().filter(|c| c.known_bug).count();
     let rejected_by_peer = cases.iter().filter(|c| c.expect_reject).count();
-    let peer_rejects_we_maintain = cases.iter().filter(|c| c.expect_reject && differential.contains(&c.name)).count();
+    let peer_rejects_we_maintain = cases
+        .iter()
+        .filter(|c| c.expect_reject && differential.contains(&c.name))
+        .count();
     println!(
         "pg_ivm corpus: {} cases; {} maintained incrementally (DIFFERENTIAL), {} refused for DIFFERENTIAL with a clear reason \
          and maintained correctly in AUTO (FULL); {} failures.\n\
@@ -157,5 +180,10 @@ fn pg_ivm_corpus() {
         known_bugs
     );
     println!("refused for DIFFERENTIAL:\n  {}", refused.join("\n  "));
-    assert!(failures.is_empty(), "{} corpus case(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} corpus case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -32,7 +32,10 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("timed out waiting until {what}");
+    panic!(
+        "timed out waiting until {what}\n--- server log (tail) ---\n{}",
+        cluster().log_tail()
+    );
 }
 
 /// Tests share the cluster; the one that disables the scheduler and restarts the server
@@ -52,15 +55,21 @@ fn a_scheduled_stream_table_follows_its_source_without_manual_refresh() {
     let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
     let (_db, mut c) = setup();
     c.batch_execute("SELECT pgtrickle.create_stream_table('totals', 'SELECT g, sum(v) AS s FROM src GROUP BY g', schedule => '1s')").unwrap();
-    c.batch_execute("INSERT INTO src VALUES (100, 1, 1000); DELETE FROM src WHERE id = 3;").unwrap();
-    eventually("the scheduler refreshed totals", || matches(&mut c, "totals"));
+    c.batch_execute("INSERT INTO src VALUES (100, 1, 1000); DELETE FROM src WHERE id = 3;")
+        .unwrap();
+    eventually("the scheduler refreshed totals", || {
+        matches(&mut c, "totals")
+    });
     let by_scheduler: i64 = c
         .query_one("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE initiated_by = 'SCHEDULER' AND status = 'COMPLETED'", &[])
         .unwrap()
         .get(0);
     assert!(by_scheduler >= 1);
     // A scheduler is connected to this database, so health_check has nothing to report.
-    let problems: i64 = c.query_one("SELECT count(*) FROM pgtrickle.health_check()", &[]).unwrap().get(0);
+    let problems: i64 = c
+        .query_one("SELECT count(*) FROM pgtrickle.health_check()", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(problems, 0);
 }
 
@@ -76,11 +85,19 @@ fn chains_and_diamonds_refresh_in_order_and_stay_consistent() {
     )
     .unwrap();
     for round in 0..3 {
-        c.batch_execute(&format!("INSERT INTO src VALUES ({}, {}, {}); UPDATE src SET v = v + 2 WHERE id = {};", 200 + round, round, 2 * round, round + 1))
-            .unwrap();
+        c.batch_execute(&format!(
+            "INSERT INTO src VALUES ({}, {}, {}); UPDATE src SET v = v + 2 WHERE id = {};",
+            200 + round,
+            round,
+            2 * round,
+            round + 1
+        ))
+        .unwrap();
         // d and e equal what their queries give over b and cc, and b/cc equal theirs over src:
         // the calculated schedules of b and cc follow d's one-second schedule.
-        eventually("the chain caught up", || ["b", "cc", "d", "e"].iter().all(|st| matches(&mut c, st)));
+        eventually("the chain caught up", || {
+            ["b", "cc", "d", "e"].iter().all(|st| matches(&mut c, st))
+        });
     }
 }
 
@@ -90,9 +107,16 @@ fn failing_refreshes_suspend_and_resume() {
     let (_db, mut c) = setup();
     c.batch_execute("SELECT pgtrickle.create_stream_table('fragile', 'SELECT id, 100 / v AS q FROM src', schedule => '1s', refresh_mode => 'FULL')")
         .unwrap();
-    c.batch_execute("INSERT INTO src VALUES (300, 0, 0)").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (300, 0, 0)")
+        .unwrap();
     eventually("fragile was suspended", || {
-        let st: String = c.query_one("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+        let st: String = c
+            .query_one(
+                "SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
         st == "SUSPENDED"
     });
     let r = c
@@ -108,11 +132,28 @@ fn failing_refreshes_suspend_and_resume() {
     // Fixed data alone does not bring it back; resume does.
     c.batch_execute("DELETE FROM src WHERE v = 0").unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let st: String = c.query_one("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+    let st: String = c
+        .query_one(
+            "SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(st, "SUSPENDED");
-    c.batch_execute("SELECT pgtrickle.resume_stream_table('fragile'); INSERT INTO src VALUES (301, 1, 5);").unwrap();
-    eventually("fragile refreshed after resume", || matches(&mut c, "fragile"));
-    let errors: i32 = c.query_one("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", &[]).unwrap().get(0);
+    c.batch_execute(
+        "SELECT pgtrickle.resume_stream_table('fragile'); INSERT INTO src VALUES (301, 1, 5);",
+    )
+    .unwrap();
+    eventually("fragile refreshed after resume", || {
+        matches(&mut c, "fragile")
+    });
+    let errors: i32 = c
+        .query_one(
+            "SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(errors, 0);
 }
 
@@ -120,14 +161,27 @@ fn failing_refreshes_suspend_and_resume() {
 fn a_running_manual_refresh_is_skipped_not_queued() {
     let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
     let (db, mut c) = setup();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('busy', 'SELECT id, v FROM src', schedule => '1s')").unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('busy', 'SELECT id, v FROM src', schedule => '1s')",
+    )
+    .unwrap();
     let mut holder = db.client();
     holder.batch_execute("BEGIN; INSERT INTO src VALUES (400, 1, 1); SELECT pgtrickle.refresh_stream_table('busy');").unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let failed: i64 = c.query_one("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status = 'FAILED'", &[]).unwrap().get(0);
-    assert_eq!(failed, 0, "the scheduler must skip a stream table whose refresh is running");
+    let failed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status = 'FAILED'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        failed, 0,
+        "the scheduler must skip a stream table whose refresh is running"
+    );
     holder.batch_execute("COMMIT").unwrap();
-    c.batch_execute("INSERT INTO src VALUES (401, 1, 1)").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (401, 1, 1)")
+        .unwrap();
     eventually("busy caught up", || matches(&mut c, "busy"));
 }
 
@@ -136,28 +190,43 @@ fn disabling_stops_refreshes_and_restart_brings_the_scheduler_back() {
     let _alone = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
     let (_db, mut c) = setup();
     c.batch_execute("SELECT pgtrickle.create_stream_table('watched', 'SELECT id, v FROM src WHERE v > 5', schedule => '1s')").unwrap();
-    c.batch_execute("ALTER SYSTEM SET pg_trickle.enabled = off").unwrap();
+    c.batch_execute("ALTER SYSTEM SET pg_trickle.enabled = off")
+        .unwrap();
     c.batch_execute("SELECT pg_reload_conf()").unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    c.batch_execute("INSERT INTO src VALUES (500, 1, 50)").unwrap();
+    c.batch_execute("INSERT INTO src VALUES (500, 1, 50)")
+        .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!matches(&mut c, "watched"), "refreshed although pg_trickle.enabled = off");
-    c.batch_execute("ALTER SYSTEM RESET pg_trickle.enabled").unwrap();
+    assert!(
+        !matches(&mut c, "watched"),
+        "refreshed although pg_trickle.enabled = off"
+    );
+    c.batch_execute("ALTER SYSTEM RESET pg_trickle.enabled")
+        .unwrap();
     c.batch_execute("SELECT pg_reload_conf()").unwrap();
-    eventually("watched caught up after enabling", || matches(&mut c, "watched"));
+    eventually("watched caught up after enabling", || {
+        matches(&mut c, "watched")
+    });
 
     cluster().restart().unwrap();
     let mut c = _db.client();
-    c.batch_execute("INSERT INTO src VALUES (501, 1, 51)").unwrap();
-    eventually("the scheduler is back after a restart", || matches(&mut c, "watched"));
+    c.batch_execute("INSERT INTO src VALUES (501, 1, 51)")
+        .unwrap();
+    eventually("the scheduler is back after a restart", || {
+        matches(&mut c, "watched")
+    });
 }
 
 #[test]
 fn workers_come_back_after_being_terminated_without_duplicates() {
     let _alone = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
     let (_db, mut c) = setup();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('kept', 'SELECT id, v FROM src', schedule => '1s')").unwrap();
-    c.batch_execute("INSERT INTO src VALUES (600, 1, 1)").unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('kept', 'SELECT id, v FROM src', schedule => '1s')",
+    )
+    .unwrap();
+    c.batch_execute("INSERT INTO src VALUES (600, 1, 1)")
+        .unwrap();
     eventually("kept refreshed", || matches(&mut c, "kept"));
     let schedulers = |c: &mut Client| -> i64 {
         c.query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_trickle scheduler' AND datname = current_database()", &[])
@@ -175,9 +244,23 @@ fn workers_come_back_after_being_terminated_without_duplicates() {
             .unwrap()
             .get(0);
         assert_eq!(killed, 1, "{victim}");
-        c.batch_execute(&format!("INSERT INTO src VALUES ({}, 2, 2)", if victim.ends_with("scheduler") { 601 } else { 602 })).unwrap();
-        eventually(&format!("refreshes resumed after terminating the {victim}"), || matches(&mut c, "kept"));
-        assert!(schedulers(&mut c) <= 1, "duplicate schedulers after terminating the {victim}");
+        c.batch_execute(&format!(
+            "INSERT INTO src VALUES ({}, 2, 2)",
+            if victim.ends_with("scheduler") {
+                601
+            } else {
+                602
+            }
+        ))
+        .unwrap();
+        eventually(
+            &format!("refreshes resumed after terminating the {victim}"),
+            || matches(&mut c, "kept"),
+        );
+        assert!(
+            schedulers(&mut c) <= 1,
+            "duplicate schedulers after terminating the {victim}"
+        );
     }
     std::thread::sleep(Duration::from_secs(12)); // a full launcher rescan
     assert_eq!(schedulers(&mut c), 1);
@@ -196,12 +279,26 @@ fn a_diamond_over_a_base_table_is_refreshed_as_one_group() {
     // Both branches read the same table at the same snapshot, so the bottom never sees them
     // disagree, however the writes interleave with refreshes.
     for i in 0..40 {
-        c.batch_execute(&format!("UPDATE src SET v = v + 1 WHERE id = {}", 1 + i % 20)).unwrap();
-        let disagree: i64 = c.query_one("SELECT count(*) FROM bottom WHERE diff <> 0", &[]).unwrap().get(0);
-        assert_eq!(disagree, 0, "the diamond's branches were refreshed at different snapshots");
+        c.batch_execute(&format!(
+            "UPDATE src SET v = v + 1 WHERE id = {}",
+            1 + i % 20
+        ))
+        .unwrap();
+        let disagree: i64 = c
+            .query_one("SELECT count(*) FROM bottom WHERE diff <> 0", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            disagree, 0,
+            "the diamond's branches were refreshed at different snapshots"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    eventually("the diamond caught up", || ["left_side", "right_side", "bottom"].iter().all(|st| matches(&mut c, st)));
+    eventually("the diamond caught up", || {
+        ["left_side", "right_side", "bottom"]
+            .iter()
+            .all(|st| matches(&mut c, st))
+    });
     let grouped: i64 = c
         .query_one("SELECT count(DISTINCT started_at) FROM pgtrickle.pgt_refresh_history WHERE initiated_by = 'SCHEDULER'", &[])
         .unwrap()
@@ -214,25 +311,103 @@ fn a_new_database_gets_a_scheduler_when_the_extension_is_created_and_loses_it_wh
     let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
     let cl = cluster();
     let mut admin = cl.connect("postgres").unwrap();
-    admin.batch_execute("DROP DATABASE IF EXISTS pgt_fresh_db WITH (FORCE)").unwrap();
-    admin.batch_execute("CREATE DATABASE pgt_fresh_db").unwrap();
-    let mut c = cl.connect("pgt_fresh_db").unwrap();
-    c.batch_execute(
+    for db in ["pgt_fresh_db", "pgt_fresh_db2"] {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+    }
+    // A slow transaction installs the extension in the first database while the second
+    // installs it quickly. The launcher wakes in between and must neither look for the
+    // extension before it is committed nor then give up on the first database (the race
+    // a CI run once hit: a scheduler that exited early was blamed on the newer generation).
+    let slow = std::thread::spawn(move || {
+        let mut c = cluster().connect("pgt_fresh_db").unwrap();
+        c.batch_execute(
+            "CREATE EXTENSION pg_trickle;
+             CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);
+             SELECT pgtrickle.create_stream_table('t_st', 'SELECT id, v FROM t', schedule => '1s');
+             INSERT INTO t VALUES (2, 2);
+             SELECT pg_sleep(2.5);",
+        )
+        .unwrap();
+        c
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut c2 = cl.connect("pgt_fresh_db2").unwrap();
+    c2.batch_execute(
         "CREATE EXTENSION pg_trickle;
-         CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);
+         CREATE TABLE t (id int PRIMARY KEY, v int);
          SELECT pgtrickle.create_stream_table('t_st', 'SELECT id, v FROM t', schedule => '1s');
-         INSERT INTO t VALUES (2, 2);",
+         INSERT INTO t VALUES (3, 3);",
     )
     .unwrap();
-    eventually("the new database's stream table is refreshed automatically", || matches(&mut c, "t_st"));
-    c.batch_execute("DROP EXTENSION pg_trickle CASCADE").unwrap();
+    let mut c = slow.join().unwrap();
+    eventually(
+        "the slow database's stream table is refreshed automatically",
+        || matches(&mut c, "t_st"),
+    );
+    eventually(
+        "the quick database's stream table is refreshed automatically",
+        || matches(&mut c2, "t_st"),
+    );
+    c.batch_execute("DROP EXTENSION pg_trickle CASCADE")
+        .unwrap();
     let schedulers = |admin: &mut Client| -> i64 {
         admin
             .query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_trickle scheduler' AND datname = 'pgt_fresh_db'", &[])
             .unwrap()
             .get(0)
     };
-    eventually("the scheduler left the database after DROP EXTENSION", || schedulers(&mut admin) == 0);
+    eventually(
+        "the scheduler left the database after DROP EXTENSION",
+        || schedulers(&mut admin) == 0,
+    );
     drop(c);
-    admin.batch_execute("DROP DATABASE pgt_fresh_db WITH (FORCE)").unwrap();
+    drop(c2);
+    for db in ["pgt_fresh_db", "pgt_fresh_db2"] {
+        admin
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_stream_table_created_in_a_slow_transaction_is_scheduled_once_committed() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (_db, mut c) = setup();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('first', 'SELECT id, v FROM src', schedule => '1s')",
+    )
+    .unwrap();
+    c.batch_execute("INSERT INTO src VALUES (101, 1, 1)")
+        .unwrap();
+    eventually("the scheduler serves the database", || {
+        matches(&mut c, "first")
+    });
+    // From now on nothing is due, so the scheduler reloads its catalog only when told to.
+    c.batch_execute("SELECT pgtrickle.alter_stream_table('first', schedule => '1d')")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // The scheduler wakes several times while this transaction is open; the new stream
+    // table must still reach it once committed.
+    c.batch_execute(
+        "BEGIN;
+         SELECT pgtrickle.create_stream_table('second', 'SELECT g, count(*) AS n FROM src GROUP BY g', schedule => '1s');
+         SELECT pg_sleep(1.5);
+         COMMIT;",
+    )
+    .unwrap();
+    c.batch_execute("INSERT INTO src VALUES (102, 2, 2)")
+        .unwrap();
+    eventually(
+        "the scheduler refreshed the stream table created in the slow transaction",
+        || matches(&mut c, "second"),
+    );
+    assert!(
+        !matches(&mut c, "first"),
+        "a stream table with a daily schedule was refreshed"
+    );
 }

@@ -25,25 +25,44 @@ fn a_chain_refreshes_incrementally_and_drops_only_with_cascade() {
         ))
         .unwrap();
         for st in ["per_kind", "big_kinds", "n_big"] {
-            c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')")).unwrap();
+            c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
+                .unwrap();
             assert_stream_table_matches_query(&mut c, st);
         }
     }
     let modes: Vec<String> = c
-        .query("SELECT effective_refresh_mode FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id", &[])
+        .query(
+            "SELECT effective_refresh_mode FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
     assert_eq!(modes, vec!["DIFFERENTIAL"; 3]);
 
-    let e = expect_sql_error(&mut c, "SELECT pgtrickle.drop_stream_table('per_kind')", SqlState::DEPENDENT_OBJECTS_STILL_EXIST, "other stream tables read it");
+    let e = expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.drop_stream_table('per_kind')",
+        SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+        "other stream tables read it",
+    );
     assert!(e.detail.unwrap().contains("big_kinds"));
-    expect_sql_error(&mut c, "SELECT pgtrickle.drop_stream_table('big_kinds')", SqlState::DEPENDENT_OBJECTS_STILL_EXIST, "big_kinds");
+    expect_sql_error(
+        &mut c,
+        "SELECT pgtrickle.drop_stream_table('big_kinds')",
+        SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+        "big_kinds",
+    );
     // The leaf can go alone; then cascade takes the rest.
-    c.batch_execute("SELECT pgtrickle.drop_stream_table('n_big')").unwrap();
-    c.batch_execute("SELECT pgtrickle.create_stream_table('n_big', 'SELECT count(*) AS n FROM big_kinds')").unwrap();
-    c.batch_execute("SELECT pgtrickle.drop_stream_table('per_kind', cascade => true)").unwrap();
+    c.batch_execute("SELECT pgtrickle.drop_stream_table('n_big')")
+        .unwrap();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('n_big', 'SELECT count(*) AS n FROM big_kinds')",
+    )
+    .unwrap();
+    c.batch_execute("SELECT pgtrickle.drop_stream_table('per_kind', cascade => true)")
+        .unwrap();
     let left: i64 = c
         .query_one(
             "SELECT (SELECT count(*) FROM pgtrickle.pgt_stream_tables) \

@@ -23,7 +23,11 @@ use crate::error::{PgtError, PgtResult};
 pub trait ColumnResolver {
     /// SAFETY: `node` must be a valid node pointer of the analyzed query being walked.
     /// Returns `Some` when the whole node is replaced (group keys, aggregates, join aliases).
-    unsafe fn substitute(&mut self, d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>>;
+    unsafe fn substitute(
+        &mut self,
+        d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>>;
 }
 
 /// Catalog lookups, cached for one translation.
@@ -39,8 +43,15 @@ fn unsupported(construct: &str, reason: &str) -> PgtError {
     PgtError::Dvm(DvmError::unsupported(construct, reason))
 }
 
-const TIME_FUNCTIONS: &[&str] =
-    &["now", "transaction_timestamp", "statement_timestamp", "clock_timestamp", "timeofday", "current_date", "localtimestamp"];
+const TIME_FUNCTIONS: &[&str] = &[
+    "now",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "clock_timestamp",
+    "timeofday",
+    "current_date",
+    "localtimestamp",
+];
 
 impl Deparser {
     /// `"schema"."name"` of a function.
@@ -73,8 +84,12 @@ impl Deparser {
         if let Some(s) = self.names.get(&(kind, oid.to_u32())) {
             return Ok(s.clone());
         }
-        let s = Spi::get_one_with_args::<String>(sql, &[oid.into()])?
-            .ok_or_else(|| unsupported("an object", "A function, operator or collation could not be found."))?;
+        let s = Spi::get_one_with_args::<String>(sql, &[oid.into()])?.ok_or_else(|| {
+            unsupported(
+                "an object",
+                "A function, operator or collation could not be found.",
+            )
+        })?;
         self.names.insert((kind, oid.to_u32()), s.clone());
         Ok(s)
     }
@@ -84,15 +99,22 @@ impl Deparser {
         // SAFETY: format_type_extended accepts any OID (reports ERROR for invalid ones) and
         // returns a palloc'd NUL-terminated string.
         unsafe {
-            let flags = (pg_sys::FORMAT_TYPE_TYPEMOD_GIVEN | pg_sys::FORMAT_TYPE_FORCE_QUALIFY) as u16;
-            CStr::from_ptr(pg_sys::format_type_extended(typid, typmod, flags)).to_string_lossy().into_owned()
+            let flags =
+                (pg_sys::FORMAT_TYPE_TYPEMOD_GIVEN | pg_sys::FORMAT_TYPE_FORCE_QUALIFY) as u16;
+            CStr::from_ptr(pg_sys::format_type_extended(typid, typmod, flags))
+                .to_string_lossy()
+                .into_owned()
         }
     }
 
     /// Prints `node`.
     ///
     /// SAFETY: `node` must be a valid expression node of an analyzed query.
-    pub unsafe fn expr(&mut self, node: *mut pg_sys::Node, r: &mut dyn ColumnResolver) -> PgtResult<Expr> {
+    pub unsafe fn expr(
+        &mut self,
+        node: *mut pg_sys::Node,
+        r: &mut dyn ColumnResolver,
+    ) -> PgtResult<Expr> {
         if node.is_null() {
             return Ok(Expr::sql("NULL"));
         }
@@ -103,7 +125,12 @@ impl Deparser {
         let tag = (*node).type_;
         let mut out = Expr::default();
         match tag {
-            T_Var => return Err(unsupported("a column reference", "The column could not be resolved to an input of the operator.")),
+            T_Var => {
+                return Err(unsupported(
+                    "a column reference",
+                    "The column could not be resolved to an input of the operator.",
+                ))
+            }
             T_Const => {
                 let c = node as *mut pg_sys::Const;
                 let ty = Self::type_name((*c).consttype, (*c).consttypmod);
@@ -113,7 +140,9 @@ impl Deparser {
                     let mut fout = pg_sys::Oid::INVALID;
                     let mut varlena = false;
                     pg_sys::getTypeOutputInfo((*c).consttype, &mut fout, &mut varlena);
-                    let text = CStr::from_ptr(pg_sys::OidOutputFunctionCall(fout, (*c).constvalue)).to_string_lossy().into_owned();
+                    let text = CStr::from_ptr(pg_sys::OidOutputFunctionCall(fout, (*c).constvalue))
+                        .to_string_lossy()
+                        .into_owned();
                     out.push_sql(&format!("{}::{ty}", quote_literal(&text)));
                 }
             }
@@ -150,28 +179,44 @@ impl Deparser {
                         out.append(self.expr(a[0], r)?);
                         out.push_sql(")");
                     }
-                    _ => return Err(unsupported("an operator expression", "Unexpected operand count.")),
+                    _ => {
+                        return Err(unsupported(
+                            "an operator expression",
+                            "Unexpected operand count.",
+                        ))
+                    }
                 }
             }
             T_ScalarArrayOpExpr => {
                 let s = node as *mut pg_sys::ScalarArrayOpExpr;
-                let a: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*s).args).iter_ptr().collect();
+                let a: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*s).args)
+                    .iter_ptr()
+                    .collect();
                 let op = self.oper_name((*s).opno)?;
                 out.push_sql("(");
                 out.append(self.expr(a[0], r)?);
-                out.push_sql(&format!(" {op} {}(", if (*s).useOr { "ANY" } else { "ALL" }));
+                out.push_sql(&format!(
+                    " {op} {}(",
+                    if (*s).useOr { "ANY" } else { "ALL" }
+                ));
                 out.append(self.expr(a[1], r)?);
                 out.push_sql("))");
             }
             T_BoolExpr => {
                 let b = node as *mut pg_sys::BoolExpr;
-                let a: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args).iter_ptr().collect();
+                let a: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args)
+                    .iter_ptr()
+                    .collect();
                 if (*b).boolop == pg_sys::BoolExprType::NOT_EXPR {
                     out.push_sql("(NOT ");
                     out.append(self.expr(a[0], r)?);
                     out.push_sql(")");
                 } else {
-                    let sep = if (*b).boolop == pg_sys::BoolExprType::AND_EXPR { " AND " } else { " OR " };
+                    let sep = if (*b).boolop == pg_sys::BoolExprType::AND_EXPR {
+                        " AND "
+                    } else {
+                        " OR "
+                    };
                     out.push_sql("(");
                     for (i, arg) in a.iter().enumerate() {
                         if i > 0 {
@@ -186,7 +231,11 @@ impl Deparser {
                 let n = node as *mut pg_sys::NullTest;
                 out.push_sql("(");
                 out.append(self.expr((*n).arg as *mut pg_sys::Node, r)?);
-                out.push_sql(if (*n).nulltesttype == pg_sys::NullTestType::IS_NULL { " IS NULL)" } else { " IS NOT NULL)" });
+                out.push_sql(if (*n).nulltesttype == pg_sys::NullTestType::IS_NULL {
+                    " IS NULL)"
+                } else {
+                    " IS NOT NULL)"
+                });
             }
             T_BooleanTest => {
                 let b = node as *mut pg_sys::BooleanTest;
@@ -205,16 +254,26 @@ impl Deparser {
             }
             T_FuncExpr => {
                 let f = node as *mut pg_sys::FuncExpr;
-                let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*f).args).iter_ptr().collect();
+                let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*f).args)
+                    .iter_ptr()
+                    .collect();
                 let fmt = (*f).funcformat;
-                if (fmt == pg_sys::CoercionForm::COERCE_IMPLICIT_CAST || fmt == pg_sys::CoercionForm::COERCE_EXPLICIT_CAST) && !args.is_empty() {
+                if (fmt == pg_sys::CoercionForm::COERCE_IMPLICIT_CAST
+                    || fmt == pg_sys::CoercionForm::COERCE_EXPLICIT_CAST)
+                    && !args.is_empty()
+                {
                     let ty = Self::type_name((*f).funcresulttype, pg_sys::exprTypmod(node));
                     out.push_sql("(");
                     out.append(self.expr(args[0], r)?);
                     out.push_sql(&format!(")::{ty}"));
                 } else {
                     let name = self.func_name((*f).funcid)?;
-                    let bare = name.rsplit('.').next().unwrap_or("").trim_matches('"').to_string();
+                    let bare = name
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('"')
+                        .to_string();
                     if name.starts_with("pg_catalog.") && TIME_FUNCTIONS.contains(&bare.as_str()) {
                         self.time_dependent = Some(format!("{bare}()"));
                     }
@@ -289,7 +348,10 @@ impl Deparser {
             }
             T_CaseTestExpr => {
                 let Some(e) = self.case_tests.last() else {
-                    return Err(unsupported("a CASE placeholder", "It appeared outside a simple CASE."));
+                    return Err(unsupported(
+                        "a CASE placeholder",
+                        "It appeared outside a simple CASE.",
+                    ));
                 };
                 out.push_sql("(");
                 out.append(e.clone());
@@ -300,7 +362,14 @@ impl Deparser {
                     ("COALESCE", (*(node as *mut pg_sys::CoalesceExpr)).args)
                 } else {
                     let m = node as *mut pg_sys::MinMaxExpr;
-                    (if (*m).op == pg_sys::MinMaxOp::IS_GREATEST { "GREATEST" } else { "LEAST" }, (*m).args)
+                    (
+                        if (*m).op == pg_sys::MinMaxOp::IS_GREATEST {
+                            "GREATEST"
+                        } else {
+                            "LEAST"
+                        },
+                        (*m).args,
+                    )
                 };
                 out.push_sql(&format!("{name}("));
                 for (i, arg) in PgList::<pg_sys::Node>::from_pg(args).iter_ptr().enumerate() {
@@ -314,7 +383,10 @@ impl Deparser {
             T_ArrayExpr => {
                 let a = node as *mut pg_sys::ArrayExpr;
                 out.push_sql("ARRAY[");
-                for (i, e) in PgList::<pg_sys::Node>::from_pg((*a).elements).iter_ptr().enumerate() {
+                for (i, e) in PgList::<pg_sys::Node>::from_pg((*a).elements)
+                    .iter_ptr()
+                    .enumerate()
+                {
                     if i > 0 {
                         out.push_sql(", ");
                     }
@@ -325,7 +397,10 @@ impl Deparser {
             T_SubscriptingRef => {
                 let s = node as *mut pg_sys::SubscriptingRef;
                 if !(*s).refassgnexpr.is_null() || !(*s).reflowerindexpr.is_null() {
-                    return Err(unsupported("an array slice or assignment", "Only single-element subscripts are supported."));
+                    return Err(unsupported(
+                        "an array slice or assignment",
+                        "Only single-element subscripts are supported.",
+                    ));
                 }
                 out.push_sql("(");
                 out.append(self.expr((*s).refexpr as *mut pg_sys::Node, r)?);
@@ -337,7 +412,8 @@ impl Deparser {
                 }
             }
             T_SQLValueFunction => {
-                self.time_dependent = Some("CURRENT_DATE/CURRENT_TIME/CURRENT_TIMESTAMP/LOCALTIME".into());
+                self.time_dependent =
+                    Some("CURRENT_DATE/CURRENT_TIME/CURRENT_TIMESTAMP/LOCALTIME".into());
                 return Err(unsupported(
                     "a time-dependent value (CURRENT_DATE, CURRENT_TIMESTAMP, …)",
                     "Its result changes as time passes without any change to the source tables.",
@@ -349,10 +425,28 @@ impl Deparser {
                     "Rewrite it as a join, or use refresh_mode => 'FULL'.",
                 ))
             }
-            T_WindowFunc => return Err(unsupported("a window function", "Window functions are not maintained incrementally yet.")),
-            T_Aggref => return Err(unsupported("an aggregate in this position", "Aggregates are supported in the SELECT list and HAVING of the outermost query.")),
-            T_Param => return Err(unsupported("a parameter", "Parameters cannot appear in a defining query.")),
-            other => return Err(unsupported(&format!("the expression node {other:?}"), "The incremental engine does not translate this kind of expression yet.")),
+            T_WindowFunc => {
+                return Err(unsupported(
+                    "a window function",
+                    "Window functions are not maintained incrementally yet.",
+                ))
+            }
+            T_Aggref => return Err(unsupported(
+                "an aggregate in this position",
+                "Aggregates are supported in the SELECT list and HAVING of the outermost query.",
+            )),
+            T_Param => {
+                return Err(unsupported(
+                    "a parameter",
+                    "Parameters cannot appear in a defining query.",
+                ))
+            }
+            other => {
+                return Err(unsupported(
+                    &format!("the expression node {other:?}"),
+                    "The incremental engine does not translate this kind of expression yet.",
+                ))
+            }
         }
         Ok(out)
     }

@@ -60,7 +60,11 @@ fn translate_sql(sql: &str) -> PgtResult<Translation> {
                 "Its result changes as time passes without any change to the source tables.",
             ));
         }
-        Ok(Translation { tree, sources: b.sources.iter().map(|o| o.to_u32()).collect(), volatile })
+        Ok(Translation {
+            tree,
+            sources: b.sources.iter().map(|o| o.to_u32()).collect(),
+            volatile,
+        })
     }
 }
 
@@ -77,7 +81,9 @@ struct Builder {
 }
 
 unsafe fn rt_fetch(q: *mut pg_sys::Query, index: i32) -> *mut pg_sys::RangeTblEntry {
-    PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable).get_ptr(index as usize - 1).expect("valid range table index")
+    PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable)
+        .get_ptr(index as usize - 1)
+        .expect("valid range table index")
 }
 
 /// PostgreSQL 18 represents grouped expressions above the GROUP BY step as Vars of an
@@ -103,12 +109,20 @@ unsafe fn strip_group_var(q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> *mu
 
 /// The output position of a plain column reference (join aliases and binary-compatible
 /// casts followed), if `node` is one.
-unsafe fn var_position(q: *mut pg_sys::Query, layout: &Layout, node: *mut pg_sys::Node) -> Option<usize> {
+unsafe fn var_position(
+    q: *mut pg_sys::Query,
+    layout: &Layout,
+    node: *mut pg_sys::Node,
+) -> Option<usize> {
     if node.is_null() {
         return None;
     }
     match (*node).type_ {
-        pg_sys::NodeTag::T_RelabelType => var_position(q, layout, (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node),
+        pg_sys::NodeTag::T_RelabelType => var_position(
+            q,
+            layout,
+            (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node,
+        ),
         pg_sys::NodeTag::T_Var => {
             let v = node as *mut pg_sys::Var;
             if (*v).varlevelsup > 0 || (*v).varattno <= 0 {
@@ -116,10 +130,15 @@ unsafe fn var_position(q: *mut pg_sys::Query, layout: &Layout, node: *mut pg_sys
             }
             let rte = rt_fetch(q, (*v).varno);
             if (*rte).rtekind == pg_sys::RTEKind::RTE_JOIN {
-                let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars).get_ptr((*v).varattno as usize - 1)?;
+                let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars)
+                    .get_ptr((*v).varattno as usize - 1)?;
                 return var_position(q, layout, alias);
             }
-            layout.get(&(*v).varno)?.get((*v).varattno as usize - 1).copied().flatten()
+            layout
+                .get(&(*v).varno)?
+                .get((*v).varattno as usize - 1)
+                .copied()
+                .flatten()
         }
         _ => None,
     }
@@ -127,22 +146,36 @@ unsafe fn var_position(q: *mut pg_sys::Query, layout: &Layout, node: *mut pg_sys
 
 /// Column pairs `(left, right)` that the AND-ed conjuncts of `quals` equate with a btree
 /// equality operator, where left positions are `< nl` and right ones are `≥ nl`.
-unsafe fn equi_pairs(q: *mut pg_sys::Query, layout: &Layout, quals: *mut pg_sys::Node, nl: usize) -> Vec<(usize, usize)> {
+unsafe fn equi_pairs(
+    q: *mut pg_sys::Query,
+    layout: &Layout,
+    quals: *mut pg_sys::Node,
+    nl: usize,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     if quals.is_null() {
         return out;
     }
     match (*quals).type_ {
-        pg_sys::NodeTag::T_BoolExpr if (*(quals as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR => {
-            for arg in PgList::<pg_sys::Node>::from_pg((*(quals as *mut pg_sys::BoolExpr)).args).iter_ptr() {
+        pg_sys::NodeTag::T_BoolExpr
+            if (*(quals as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR =>
+        {
+            for arg in
+                PgList::<pg_sys::Node>::from_pg((*(quals as *mut pg_sys::BoolExpr)).args).iter_ptr()
+            {
                 out.extend(equi_pairs(q, layout, arg, nl));
             }
         }
         pg_sys::NodeTag::T_OpExpr => {
             let o = quals as *mut pg_sys::OpExpr;
-            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args).iter_ptr().collect();
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
+                .iter_ptr()
+                .collect();
             if args.len() == 2 && pg_sys::op_mergejoinable((*o).opno, pg_sys::exprType(args[0])) {
-                if let (Some(a), Some(b)) = (var_position(q, layout, args[0]), var_position(q, layout, args[1])) {
+                if let (Some(a), Some(b)) = (
+                    var_position(q, layout, args[0]),
+                    var_position(q, layout, args[1]),
+                ) {
                     if a < nl && b >= nl {
                         out.push((a, b - nl));
                     } else if b < nl && a >= nl {
@@ -163,32 +196,56 @@ struct FromResolver<'a> {
 }
 
 impl ColumnResolver for FromResolver<'_> {
-    unsafe fn substitute(&mut self, d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+    unsafe fn substitute(
+        &mut self,
+        d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>> {
         if (*node).type_ != pg_sys::NodeTag::T_Var {
             return Ok(None);
         }
         let v = node as *mut pg_sys::Var;
         if (*v).varlevelsup > 0 {
-            return Err(unsupported("a reference to an outer query (LATERAL or correlated subquery)", "Each query level must read only its own FROM items."));
+            return Err(unsupported(
+                "a reference to an outer query (LATERAL or correlated subquery)",
+                "Each query level must read only its own FROM items.",
+            ));
         }
         if (*v).varattno <= 0 {
-            return Err(unsupported("a whole-row or system column reference", "Name the columns explicitly."));
+            return Err(unsupported(
+                "a whole-row or system column reference",
+                "Name the columns explicitly.",
+            ));
         }
         let rte = rt_fetch(self.q, (*v).varno);
         if (*rte).rtekind == pg_sys::RTEKind::RTE_GROUP {
             let inner = strip_group_var(self.q, node);
-            return if inner == node { Err(unsupported("a grouped column", "It could not be resolved.")) } else { d.expr(inner, self).map(Some) };
+            return if inner == node {
+                Err(unsupported("a grouped column", "It could not be resolved."))
+            } else {
+                d.expr(inner, self).map(Some)
+            };
         }
         if (*rte).rtekind == pg_sys::RTEKind::RTE_JOIN {
-            let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars).get_ptr((*v).varattno as usize - 1);
+            let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars)
+                .get_ptr((*v).varattno as usize - 1);
             return match alias {
                 Some(a) if !a.is_null() => d.expr(a, self).map(Some),
                 _ => Err(unsupported("a join column", "It could not be resolved.")),
             };
         }
-        match self.layout.get(&(*v).varno).and_then(|cols| cols.get((*v).varattno as usize - 1)).copied().flatten() {
+        match self
+            .layout
+            .get(&(*v).varno)
+            .and_then(|cols| cols.get((*v).varattno as usize - 1))
+            .copied()
+            .flatten()
+        {
             Some(i) => Ok(Some(Expr::col(i))),
-            None => Err(unsupported("a column reference", "It could not be resolved to an input column.")),
+            None => Err(unsupported(
+                "a column reference",
+                "It could not be resolved to an input column.",
+            )),
         }
     }
 }
@@ -202,7 +259,11 @@ struct AggResolver {
 }
 
 impl ColumnResolver for AggResolver {
-    unsafe fn substitute(&mut self, _d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+    unsafe fn substitute(
+        &mut self,
+        _d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>> {
         let node = strip_group_var(self.q, node);
         for (i, g) in self.group_exprs.iter().enumerate() {
             if pg_sys::equal(node as *const c_void, *g as *const c_void) {
@@ -230,7 +291,11 @@ impl ColumnResolver for AggResolver {
 struct PositionResolver;
 
 impl ColumnResolver for PositionResolver {
-    unsafe fn substitute(&mut self, _d: &mut Deparser, node: *mut pg_sys::Node) -> PgtResult<Option<Expr>> {
+    unsafe fn substitute(
+        &mut self,
+        _d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>> {
         if (*node).type_ == pg_sys::NodeTag::T_Var {
             let v = node as *mut pg_sys::Var;
             return Ok(Some(Expr::col((*v).varattno as usize - 1)));
@@ -246,7 +311,10 @@ unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c
     }
     if (*node).type_ == pg_sys::NodeTag::T_Aggref {
         let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
-        if !found.iter().any(|a| pg_sys::equal(*a as *const c_void, node as *const c_void)) {
+        if !found
+            .iter()
+            .any(|a| pg_sys::equal(*a as *const c_void, node as *const c_void))
+        {
             found.push(node);
         }
         return false;
@@ -255,7 +323,11 @@ unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c
 }
 
 /// (exact equality, binary identity) of a type; see `pgt_dvm::Column`.
-fn column_properties(typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) -> PgtResult<(bool, bool)> {
+fn column_properties(
+    typid: pg_sys::Oid,
+    typmod: i32,
+    collation: pg_sys::Oid,
+) -> PgtResult<(bool, bool)> {
     let (exact, binary) = Spi::get_two_with_args::<bool, bool>(
         "SELECT CASE WHEN $1 IN (16, 18, 19, 20, 21, 23, 26, 17, 1082, 1083, 1114, 1184, 2950) THEN true \
                      WHEN $1 IN (25, 1043) OR ($1 = 1042 AND $2 >= 0) \
@@ -270,9 +342,18 @@ fn column_properties(typid: pg_sys::Oid, typmod: i32, collation: pg_sys::Oid) ->
 }
 
 unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
-    let (t, m, c) = (pg_sys::exprType(node), pg_sys::exprTypmod(node), pg_sys::exprCollation(node));
+    let (t, m, c) = (
+        pg_sys::exprType(node),
+        pg_sys::exprTypmod(node),
+        pg_sys::exprCollation(node),
+    );
     let (exact_equality, binary_identity) = column_properties(t, m, c)?;
-    Ok(Column { name, type_sql: Deparser::type_name(t, m), exact_equality, binary_identity })
+    Ok(Column {
+        name,
+        type_sql: Deparser::type_name(t, m),
+        exact_equality,
+        binary_identity,
+    })
 }
 
 impl Builder {
@@ -285,25 +366,40 @@ impl Builder {
 
     unsafe fn query_inner(&mut self, q: *mut pg_sys::Query) -> PgtResult<OpTree> {
         if (*q).hasRecursive {
-            return Err(unsupported("WITH RECURSIVE", "Recursive queries are not maintained incrementally yet."));
+            return Err(unsupported(
+                "WITH RECURSIVE",
+                "Recursive queries are not maintained incrementally yet.",
+            ));
         }
         if (*q).hasWindowFuncs {
             return Err(unsupported("a window function", "Window functions are not maintained incrementally yet; split the query or use FULL."));
         }
         if (*q).hasTargetSRFs {
-            return Err(unsupported("a set-returning function in the SELECT list", "Its output multiplicity is not maintained incrementally."));
+            return Err(unsupported(
+                "a set-returning function in the SELECT list",
+                "Its output multiplicity is not maintained incrementally.",
+            ));
         }
         if (*q).hasSubLinks {
-            return Err(unsupported("a subquery in an expression (IN, EXISTS, ANY, scalar subquery)", "Rewrite it as a join, or use refresh_mode => 'FULL'."));
+            return Err(unsupported(
+                "a subquery in an expression (IN, EXISTS, ANY, scalar subquery)",
+                "Rewrite it as a join, or use refresh_mode => 'FULL'.",
+            ));
         }
         if (*q).hasDistinctOn {
             return Err(unsupported("DISTINCT ON", "Which row DISTINCT ON keeps depends on ordering; use GROUP BY with aggregates instead."));
         }
         if !(*q).limitCount.is_null() || !(*q).limitOffset.is_null() {
-            return Err(unsupported("LIMIT/OFFSET", "A top-N result changes in ways a delta cannot express; use FULL."));
+            return Err(unsupported(
+                "LIMIT/OFFSET",
+                "A top-N result changes in ways a delta cannot express; use FULL.",
+            ));
         }
         if !(*q).groupingSets.is_null() {
-            return Err(unsupported("GROUPING SETS/ROLLUP/CUBE", "Use one stream table per grouping."));
+            return Err(unsupported(
+                "GROUPING SETS/ROLLUP/CUBE",
+                "Use one stream table per grouping.",
+            ));
         }
         if !(*q).setOperations.is_null() {
             let tree = self.setop(q, (*q).setOperations)?;
@@ -313,7 +409,10 @@ impl Builder {
         // FROM and WHERE.
         let from = PgList::<pg_sys::Node>::from_pg((*(*q).jointree).fromlist);
         if from.is_empty() {
-            return Err(unsupported("a query without a FROM clause", "There is nothing to maintain incrementally; use FULL."));
+            return Err(unsupported(
+                "a query without a FROM clause",
+                "There is nothing to maintain incrementally; use FULL.",
+            ));
         }
         let quals = (*(*q).jointree).quals;
         let mut items = Vec::new();
@@ -332,14 +431,22 @@ impl Builder {
                 }
                 // The WHERE clause becomes the condition of the outermost implicit join.
                 let (cond, equi) = if k + 1 == last && !quals.is_null() {
-                    (Some(self.d.expr(quals, &mut FromResolver { q, layout: &layout })?), equi_pairs(q, &layout, quals, nl))
+                    (
+                        Some(
+                            self.d
+                                .expr(quals, &mut FromResolver { q, layout: &layout })?,
+                        ),
+                        equi_pairs(q, &layout, quals, nl),
+                    )
                 } else {
                     (None, Vec::new())
                 };
                 tree = OpTree::join_equi(tree, right, cond, equi);
             }
             if last == 0 && !quals.is_null() {
-                let p = self.d.expr(quals, &mut FromResolver { q, layout: &layout })?;
+                let p = self
+                    .d
+                    .expr(quals, &mut FromResolver { q, layout: &layout })?;
                 tree = OpTree::filter(tree, p);
             }
             (tree, layout)
@@ -355,7 +462,13 @@ impl Builder {
                 let e = strip_group_var(q, (*tle).expr as *mut pg_sys::Node);
                 group_exprs.push(e);
                 group_by.push(self.d.expr(e, &mut FromResolver { q, layout: &layout })?);
-                let name = if (*tle).resname.is_null() { format!("g{}", group_by.len()) } else { CStr::from_ptr((*tle).resname).to_string_lossy().into_owned() };
+                let name = if (*tle).resname.is_null() {
+                    format!("g{}", group_by.len())
+                } else {
+                    CStr::from_ptr((*tle).resname)
+                        .to_string_lossy()
+                        .into_owned()
+                };
                 group_columns.push(expr_column(name, e)?);
             }
             let mut aggrefs: Vec<*mut pg_sys::Node> = Vec::new();
@@ -369,7 +482,11 @@ impl Builder {
                 aggs.push(self.agg_call(q, *a as *mut pg_sys::Aggref, &layout)?);
             }
             tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
-            let mut ar = AggResolver { q, group_exprs, aggrefs };
+            let mut ar = AggResolver {
+                q,
+                group_exprs,
+                aggrefs,
+            };
             if !(*q).havingQual.is_null() {
                 let h = self.d.expr((*q).havingQual, &mut ar)?;
                 tree = OpTree::filter(tree, h);
@@ -382,11 +499,20 @@ impl Builder {
     }
 
     unsafe fn distinct(&mut self, q: *mut pg_sys::Query, tree: OpTree) -> PgtResult<OpTree> {
-        Ok(if (*q).distinctClause.is_null() { tree } else { OpTree::distinct(tree) })
+        Ok(if (*q).distinctClause.is_null() {
+            tree
+        } else {
+            OpTree::distinct(tree)
+        })
     }
 
     /// The SELECT list as a Project over `input`.
-    unsafe fn project(&mut self, q: *mut pg_sys::Query, input: OpTree, r: &mut dyn ColumnResolver) -> PgtResult<OpTree> {
+    unsafe fn project(
+        &mut self,
+        q: *mut pg_sys::Query,
+        input: OpTree,
+        r: &mut dyn ColumnResolver,
+    ) -> PgtResult<OpTree> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
         for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
@@ -395,13 +521,23 @@ impl Builder {
             }
             let e = (*tle).expr as *mut pg_sys::Node;
             exprs.push(self.d.expr(e, r)?);
-            let name = if (*tle).resname.is_null() { "?column?".to_string() } else { CStr::from_ptr((*tle).resname).to_string_lossy().into_owned() };
+            let name = if (*tle).resname.is_null() {
+                "?column?".to_string()
+            } else {
+                CStr::from_ptr((*tle).resname)
+                    .to_string_lossy()
+                    .into_owned()
+            };
             columns.push(expr_column(name, e)?);
         }
         Ok(OpTree::project(input, exprs, columns))
     }
 
-    unsafe fn setop(&mut self, q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> PgtResult<OpTree> {
+    unsafe fn setop(
+        &mut self,
+        q: *mut pg_sys::Query,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<OpTree> {
         if (*node).type_ == pg_sys::NodeTag::T_RangeTblRef {
             let rte = rt_fetch(q, (*(node as *mut pg_sys::RangeTblRef)).rtindex);
             return Ok(self.query((*rte).subquery)?.0);
@@ -420,7 +556,11 @@ impl Builder {
         Ok(OpTree::union_all(inputs))
     }
 
-    unsafe fn from_item(&mut self, q: *mut pg_sys::Query, node: *mut pg_sys::Node) -> PgtResult<(OpTree, Layout)> {
+    unsafe fn from_item(
+        &mut self,
+        q: *mut pg_sys::Query,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<(OpTree, Layout)> {
         match (*node).type_ {
             pg_sys::NodeTag::T_RangeTblRef => {
                 let index = (*(node as *mut pg_sys::RangeTblRef)).rtindex;
@@ -431,7 +571,10 @@ impl Builder {
             pg_sys::NodeTag::T_JoinExpr => {
                 let j = node as *mut pg_sys::JoinExpr;
                 if (*j).jointype != pg_sys::JoinType::JOIN_INNER {
-                    return Err(unsupported("an outer join (LEFT, RIGHT or FULL)", "Outer joins are not maintained incrementally yet; use FULL."));
+                    return Err(unsupported(
+                        "an outer join (LEFT, RIGHT or FULL)",
+                        "Outer joins are not maintained incrementally yet; use FULL.",
+                    ));
                 }
                 let (left, mut layout) = self.from_item(q, (*j).larg)?;
                 let (right, rlayout) = self.from_item(q, (*j).rarg)?;
@@ -439,17 +582,30 @@ impl Builder {
                 for (rt, cols) in rlayout {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
                 }
-                let cond = if (*j).quals.is_null() { None } else { Some(self.d.expr((*j).quals, &mut FromResolver { q, layout: &layout })?) };
+                let cond = if (*j).quals.is_null() {
+                    None
+                } else {
+                    Some(
+                        self.d
+                            .expr((*j).quals, &mut FromResolver { q, layout: &layout })?,
+                    )
+                };
                 let equi = equi_pairs(q, &layout, (*j).quals, nl);
                 Ok((OpTree::join_equi(left, right, cond, equi), layout))
             }
-            other => Err(unsupported(&format!("the FROM item {other:?}"), "It is not maintained incrementally.")),
+            other => Err(unsupported(
+                &format!("the FROM item {other:?}"),
+                "It is not maintained incrementally.",
+            )),
         }
     }
 
     /// A FROM-clause relation, subquery or CTE reference; returns its tree and the position
     /// of each of its attribute numbers.
-    unsafe fn range_entry(&mut self, rte: *mut pg_sys::RangeTblEntry) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+    unsafe fn range_entry(
+        &mut self,
+        rte: *mut pg_sys::RangeTblEntry,
+    ) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
         use pg_sys::RTEKind::*;
         match (*rte).rtekind {
             RTE_RELATION => self.scan(rte),
@@ -458,7 +614,9 @@ impl Builder {
                 Ok(positional(tree, (*rte).subquery))
             }
             RTE_CTE => {
-                let name = CStr::from_ptr((*rte).ctename).to_string_lossy().into_owned();
+                let name = CStr::from_ptr((*rte).ctename)
+                    .to_string_lossy()
+                    .into_owned();
                 let level = self.levels.len() - 1 - (*rte).ctelevelsup as usize;
                 let owner = self.levels[level];
                 let key = (owner as usize, name.clone());
@@ -484,16 +642,29 @@ impl Builder {
                 let id = Rc::as_ptr(&shared) as usize;
                 Ok(positional(OpTree::shared(id, shared), cq))
             }
-            RTE_FUNCTION => Err(unsupported("a function in FROM", "Set-returning functions in FROM are not maintained incrementally.")),
-            RTE_VALUES => Err(unsupported("VALUES in FROM", "Put constant rows in a table, or use FULL.")),
-            other => Err(unsupported(&format!("the range table entry kind {other:?}"), "It is not maintained incrementally.")),
+            RTE_FUNCTION => Err(unsupported(
+                "a function in FROM",
+                "Set-returning functions in FROM are not maintained incrementally.",
+            )),
+            RTE_VALUES => Err(unsupported(
+                "VALUES in FROM",
+                "Put constant rows in a table, or use FULL.",
+            )),
+            other => Err(unsupported(
+                &format!("the range table entry kind {other:?}"),
+                "It is not maintained incrementally.",
+            )),
         }
     }
 
-    unsafe fn scan(&mut self, rte: *mut pg_sys::RangeTblEntry) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+    unsafe fn scan(
+        &mut self,
+        rte: *mut pg_sys::RangeTblEntry,
+    ) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
         let relid = (*rte).relid;
-        let (schema, name, kind, has_children) = Spi::connect(|c| -> PgtResult<(String, String, String, bool)> {
-            let row = c
+        let (schema, name, kind, has_children) = Spi::connect(
+            |c| -> PgtResult<(String, String, String, bool)> {
+                let row = c
                 .select(
                     "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass \
                        FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = $1",
@@ -501,13 +672,14 @@ impl Builder {
                     &[relid.into()],
                 )?
                 .first();
-            Ok((
-                row.get::<String>(1)?.unwrap_or_default(),
-                row.get::<String>(2)?.unwrap_or_default(),
-                row.get::<String>(3)?.unwrap_or_default(),
-                row.get::<bool>(4)?.unwrap_or(false),
-            ))
-        })?;
+                Ok((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<String>(3)?.unwrap_or_default(),
+                    row.get::<bool>(4)?.unwrap_or(false),
+                ))
+            },
+        )?;
         let qualified = format!("{schema}.{name}");
         match kind.as_str() {
             "r" => {}
@@ -517,7 +689,10 @@ impl Builder {
             _ => return Err(unsupported(&format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL.")),
         }
         if has_children && (*rte).inh {
-            return Err(unsupported(&format!("the inheritance parent \"{qualified}\" as a source"), "Writes to child tables would not be captured; use FROM ONLY or FULL."));
+            return Err(unsupported(
+                &format!("the inheritance parent \"{qualified}\" as a source"),
+                "Writes to child tables would not be captured; use FROM ONLY or FULL.",
+            ));
         }
         if !self.sources.contains(&relid) {
             self.sources.push(relid);
@@ -561,18 +736,44 @@ impl Builder {
         })?;
         let key = pk.and_then(|k| {
             k.split_whitespace()
-                .map(|a| a.parse::<usize>().ok().and_then(|a| positions.get(a.checked_sub(1)?).copied().flatten()))
+                .map(|a| {
+                    a.parse::<usize>()
+                        .ok()
+                        .and_then(|a| positions.get(a.checked_sub(1)?).copied().flatten())
+                })
                 .collect::<Option<Vec<usize>>>()
         });
-        Ok((OpTree::scan_keyed(relid.to_u32(), QualifiedName::new(schema, name), columns, key), positions))
+        Ok((
+            OpTree::scan_keyed(
+                relid.to_u32(),
+                QualifiedName::new(schema, name),
+                columns,
+                key,
+            ),
+            positions,
+        ))
     }
 
-    unsafe fn agg_call(&mut self, q: *mut pg_sys::Query, a: *mut pg_sys::Aggref, layout: &Layout) -> PgtResult<AggCall> {
+    unsafe fn agg_call(
+        &mut self,
+        q: *mut pg_sys::Query,
+        a: *mut pg_sys::Aggref,
+        layout: &Layout,
+    ) -> PgtResult<AggCall> {
         if (*a).agglevelsup > 0 {
-            return Err(unsupported("an outer-level aggregate", "Aggregates must belong to their own query level."));
+            return Err(unsupported(
+                "an outer-level aggregate",
+                "Aggregates must belong to their own query level.",
+            ));
         }
-        if !(*a).aggorder.is_null() || (*a).aggkind != b'n' as std::ffi::c_char || !(*a).aggdirectargs.is_null() {
-            return Err(unsupported("an ordered-set aggregate or ORDER BY inside an aggregate", "Its result depends on row order; use FULL."));
+        if !(*a).aggorder.is_null()
+            || (*a).aggkind != b'n' as std::ffi::c_char
+            || !(*a).aggdirectargs.is_null()
+        {
+            return Err(unsupported(
+                "an ordered-set aggregate or ORDER BY inside an aggregate",
+                "Its result depends on row order; use FULL.",
+            ));
         }
         let name = self.d.func_name((*a).aggfnoid)?;
         let mut args = Vec::new();
@@ -599,7 +800,10 @@ impl Builder {
         call.push_sql(")");
         if !(*a).aggfilter.is_null() {
             call.push_sql(" FILTER (WHERE ");
-            call.append(self.d.expr((*a).aggfilter as *mut pg_sys::Node, &mut FromResolver { q, layout })?);
+            call.append(self.d.expr(
+                (*a).aggfilter as *mut pg_sys::Node,
+                &mut FromResolver { q, layout },
+            )?);
             call.push_sql(")");
         }
         let plain = (*a).aggdistinct.is_null() && (*a).aggfilter.is_null();
@@ -607,14 +811,30 @@ impl Builder {
         let (kind, rescan_on_delete) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
             (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),
             (true, "pg_catalog.count", 1, false) => (AggKind::Count, false),
-            (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => (AggKind::Sum, arg_types[0] == (pg_sys::Oid::from(1700u32), -1)),
-            (true, "pg_catalog.avg", 1, _) if exact_num(arg_types[0].0) => (AggKind::Avg, arg_types[0] == (pg_sys::Oid::from(1700u32), -1)),
+            (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => (
+                AggKind::Sum,
+                arg_types[0] == (pg_sys::Oid::from(1700u32), -1),
+            ),
+            (true, "pg_catalog.avg", 1, _) if exact_num(arg_types[0].0) => (
+                AggKind::Avg,
+                arg_types[0] == (pg_sys::Oid::from(1700u32), -1),
+            ),
             (true, "pg_catalog.min", 1, _) => (AggKind::Min, false),
             (true, "pg_catalog.max", 1, _) => (AggKind::Max, false),
             _ => (AggKind::Other, false),
         };
-        let arg = if matches!(kind, AggKind::CountStar | AggKind::Other) { None } else { args.into_iter().next() };
-        Ok(AggCall { kind, arg, call, result_type: Deparser::type_name((*a).aggtype, -1), rescan_on_delete })
+        let arg = if matches!(kind, AggKind::CountStar | AggKind::Other) {
+            None
+        } else {
+            args.into_iter().next()
+        };
+        Ok(AggCall {
+            kind,
+            arg,
+            call,
+            result_type: Deparser::type_name((*a).aggtype, -1),
+            rescan_on_delete,
+        })
     }
 }
 

@@ -35,7 +35,12 @@ pub struct SourceColumn {
 }
 
 pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
-const TRIGGERS: [&str; 4] = ["__pgt_cdc_ins", "__pgt_cdc_upd", "__pgt_cdc_del", "__pgt_cdc_trunc"];
+const TRIGGERS: [&str; 4] = [
+    "__pgt_cdc_ins",
+    "__pgt_cdc_upd",
+    "__pgt_cdc_del",
+    "__pgt_cdc_trunc",
+];
 
 /// `pgtrickle_changes."changes_<oid>"`.
 pub fn buffer_table(source_oid: u32) -> QualifiedName {
@@ -50,7 +55,11 @@ fn capture_function_name(source_oid: u32) -> QualifiedName {
 pub fn capture_function(source_oid: u32, columns: &[SourceColumn]) -> String {
     let buf = buffer_table(source_oid);
     let func = capture_function_name(source_oid);
-    let cols = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let cols = columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let insert = |op: &str, from: &str| {
         if columns.is_empty() {
             format!("INSERT INTO {buf} (__pgt_op) SELECT '{op}' FROM {from}")
@@ -77,10 +86,17 @@ pub fn capture_function(source_oid: u32, columns: &[SourceColumn]) -> String {
 }
 
 /// DDL creating the buffer, its capture function and the triggers on `source`.
-pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[SourceColumn]) -> Vec<String> {
+pub fn create_capture(
+    source_oid: u32,
+    source: &QualifiedName,
+    columns: &[SourceColumn],
+) -> Vec<String> {
     let buf = buffer_table(source_oid);
     let func = capture_function_name(source_oid);
-    let col_defs: String = columns.iter().map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql)).collect();
+    let col_defs: String = columns
+        .iter()
+        .map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql))
+        .collect();
     vec![
         format!(
             "CREATE TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
@@ -111,15 +127,25 @@ pub fn create_capture(source_oid: u32, source: &QualifiedName, columns: &[Source
 /// the source gained are added; columns whose type changed get the new type (their buffered
 /// values are reset: every stream table reading such a column is put in ERROR); dropped
 /// columns stay in the buffer, unused. Then the capture function is regenerated.
-pub fn sync_capture(source_oid: u32, source_columns: &[SourceColumn], buffer_columns: &[SourceColumn]) -> Vec<String> {
+pub fn sync_capture(
+    source_oid: u32,
+    source_columns: &[SourceColumn],
+    buffer_columns: &[SourceColumn],
+) -> Vec<String> {
     let buf = buffer_table(source_oid);
     let mut out = Vec::new();
     for c in source_columns {
         match buffer_columns.iter().find(|b| b.name == c.name) {
-            None => out.push(format!("ALTER TABLE {buf} ADD COLUMN {} {}", quote_ident(&c.name), c.type_sql)),
-            Some(b) if b.type_sql != c.type_sql => {
-                out.push(format!("ALTER TABLE {buf} ALTER COLUMN {0} TYPE {1} USING NULL::{1}", quote_ident(&c.name), c.type_sql))
-            }
+            None => out.push(format!(
+                "ALTER TABLE {buf} ADD COLUMN {} {}",
+                quote_ident(&c.name),
+                c.type_sql
+            )),
+            Some(b) if b.type_sql != c.type_sql => out.push(format!(
+                "ALTER TABLE {buf} ALTER COLUMN {0} TYPE {1} USING NULL::{1}",
+                quote_ident(&c.name),
+                c.type_sql
+            )),
             Some(_) => {}
         }
     }
@@ -132,10 +158,16 @@ pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<Stri
     let mut out = Vec::new();
     if let Some(src) = source {
         for t in TRIGGERS {
-            out.push(format!("DROP TRIGGER IF EXISTS {} ON {src}", quote_ident(t)));
+            out.push(format!(
+                "DROP TRIGGER IF EXISTS {} ON {src}",
+                quote_ident(t)
+            ));
         }
     }
-    out.push(format!("DROP FUNCTION IF EXISTS {}() CASCADE", capture_function_name(source_oid)));
+    out.push(format!(
+        "DROP FUNCTION IF EXISTS {}() CASCADE",
+        capture_function_name(source_oid)
+    ));
     out.push(format!("DROP TABLE IF EXISTS {}", buffer_table(source_oid)));
     out
 }
@@ -209,33 +241,76 @@ mod tests {
 
     #[test]
     fn capture_ddl_quotes_everything() {
-        let cols = vec![SourceColumn { name: "we\"ird".into(), type_sql: "text".into() }];
+        let cols = vec![SourceColumn {
+            name: "we\"ird".into(),
+            type_sql: "text".into(),
+        }];
         let ddl = create_capture(42, &QualifiedName::new("s", "t\"x"), &cols);
-        assert!(ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#));
+        assert!(
+            ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#)
+        );
         assert!(ddl[0].contains(r#", "we""ird" text)"#));
         assert!(ddl[2].contains(r#"SELECT 'I', "we""ird" FROM __pgt_new"#));
-        assert!(ddl[3].contains(r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT"#));
+        assert!(ddl[3].contains(
+            r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT"#
+        ));
         assert_eq!(drop_capture(42, None).len(), 2);
         let sync = sync_capture(
             42,
-            &[SourceColumn { name: "a".into(), type_sql: "bigint".into() }, SourceColumn { name: "n".into(), type_sql: "text".into() }],
-            &[SourceColumn { name: "a".into(), type_sql: "integer".into() }, SourceColumn { name: "gone".into(), type_sql: "text".into() }],
+            &[
+                SourceColumn {
+                    name: "a".into(),
+                    type_sql: "bigint".into(),
+                },
+                SourceColumn {
+                    name: "n".into(),
+                    type_sql: "text".into(),
+                },
+            ],
+            &[
+                SourceColumn {
+                    name: "a".into(),
+                    type_sql: "integer".into(),
+                },
+                SourceColumn {
+                    name: "gone".into(),
+                    type_sql: "text".into(),
+                },
+            ],
         );
-        assert_eq!(sync[0], r#"ALTER TABLE "pgtrickle_changes"."changes_42" ALTER COLUMN "a" TYPE bigint USING NULL::bigint"#);
-        assert_eq!(sync[1], r#"ALTER TABLE "pgtrickle_changes"."changes_42" ADD COLUMN "n" text"#);
-        assert!(sync[2].starts_with("CREATE OR REPLACE FUNCTION") && sync[2].contains(r#"SELECT 'I', "a", "n" FROM __pgt_new"#));
+        assert_eq!(
+            sync[0],
+            r#"ALTER TABLE "pgtrickle_changes"."changes_42" ALTER COLUMN "a" TYPE bigint USING NULL::bigint"#
+        );
+        assert_eq!(
+            sync[1],
+            r#"ALTER TABLE "pgtrickle_changes"."changes_42" ADD COLUMN "n" text"#
+        );
+        assert!(
+            sync[2].starts_with("CREATE OR REPLACE FUNCTION")
+                && sync[2].contains(r#"SELECT 'I', "a", "n" FROM __pgt_new"#)
+        );
     }
 
     #[test]
     fn frontier_predicates() {
-        let f = Frontier { snapshot: "10:12:10".into(), own: None };
+        let f = Frontier {
+            snapshot: "10:12:10".into(),
+            own: None,
+        };
         assert_eq!(
             f.unconsumed_predicate("b"),
             "NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '10:12:10'::pg_catalog.pg_snapshot)"
         );
-        let f = Frontier { snapshot: "10:12:10".into(), own: Some(("11".into(), 7)) };
+        let f = Frontier {
+            snapshot: "10:12:10".into(),
+            own: Some(("11".into(), 7)),
+        };
         let p = f.consumed_predicate("b");
-        assert!(p.contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"), "{p}");
+        assert!(
+            p.contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"),
+            "{p}"
+        );
         // The own transaction is never consumed through snapshot visibility.
         assert!(p.contains("AND b.__pgt_xid <> '11'::xid8"), "{p}");
     }

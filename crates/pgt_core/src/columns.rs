@@ -33,13 +33,20 @@ pub fn validate_output_columns(columns: &[OutputColumn]) -> Result<(), CoreError
     let mut seen = HashSet::new();
     for c in columns {
         if c.name.starts_with(RESERVED_COLUMN_PREFIX) {
-            return Err(CoreError::ReservedColumn { name: c.name.clone() });
+            return Err(CoreError::ReservedColumn {
+                name: c.name.clone(),
+            });
         }
         if !seen.insert(c.name.as_str()) {
-            return Err(CoreError::DuplicateColumn { name: c.name.clone() });
+            return Err(CoreError::DuplicateColumn {
+                name: c.name.clone(),
+            });
         }
         if c.is_pseudo_type {
-            return Err(CoreError::PseudoTypeColumn { name: c.name.clone(), type_name: c.type_sql.clone() });
+            return Err(CoreError::PseudoTypeColumn {
+                name: c.name.clone(),
+                type_name: c.type_sql.clone(),
+            });
         }
     }
     Ok(())
@@ -50,12 +57,20 @@ mod tests {
     use super::*;
 
     fn col(name: &str) -> OutputColumn {
-        OutputColumn { name: name.into(), type_sql: "integer".into(), collation_sql: None, is_pseudo_type: false }
+        OutputColumn {
+            name: name.into(),
+            type_sql: "integer".into(),
+            collation_sql: None,
+            is_pseudo_type: false,
+        }
     }
 
     #[test]
     fn accepts_distinct() {
-        assert_eq!(validate_output_columns(&[col("a"), col("A"), col("b c")]), Ok(()));
+        assert_eq!(
+            validate_output_columns(&[col("a"), col("A"), col("b c")]),
+            Ok(())
+        );
     }
 
     #[test]
@@ -67,12 +82,17 @@ mod tests {
         );
         assert_eq!(
             validate_output_columns(&[col("__pgt_row_id")]),
-            Err(CoreError::ReservedColumn { name: "__pgt_row_id".into() })
+            Err(CoreError::ReservedColumn {
+                name: "__pgt_row_id".into()
+            })
         );
         let mut rec = col("r");
         rec.type_sql = "record".into();
         rec.is_pseudo_type = true;
-        assert!(matches!(validate_output_columns(&[rec]), Err(CoreError::PseudoTypeColumn { .. })));
+        assert!(matches!(
+            validate_output_columns(&[rec]),
+            Err(CoreError::PseudoTypeColumn { .. })
+        ));
     }
 
     #[test]

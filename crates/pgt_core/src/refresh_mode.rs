@@ -39,7 +39,9 @@ impl FromStr for RefreshMode {
             "FULL" => Ok(RefreshMode::Full),
             "DIFFERENTIAL" => Ok(RefreshMode::Differential),
             "AUTO" => Ok(RefreshMode::Auto),
-            _ => Err(CoreError::InvalidRefreshMode { given: s.to_string() }),
+            _ => Err(CoreError::InvalidRefreshMode {
+                given: s.to_string(),
+            }),
         }
     }
 }
@@ -51,20 +53,33 @@ mod tests {
     #[test]
     fn parses_case_insensitively() {
         assert_eq!("full".parse::<RefreshMode>(), Ok(RefreshMode::Full));
-        assert_eq!(" Differential ".parse::<RefreshMode>(), Ok(RefreshMode::Differential));
+        assert_eq!(
+            " Differential ".parse::<RefreshMode>(),
+            Ok(RefreshMode::Differential)
+        );
         assert_eq!("AUTO".parse::<RefreshMode>(), Ok(RefreshMode::Auto));
     }
 
     #[test]
     fn rejects_unknown() {
         for bad in ["", "incremental", "FULL;", "fu ll"] {
-            assert!(matches!(bad.parse::<RefreshMode>(), Err(CoreError::InvalidRefreshMode { .. })), "{bad}");
+            assert!(
+                matches!(
+                    bad.parse::<RefreshMode>(),
+                    Err(CoreError::InvalidRefreshMode { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn round_trips() {
-        for m in [RefreshMode::Full, RefreshMode::Differential, RefreshMode::Auto] {
+        for m in [
+            RefreshMode::Full,
+            RefreshMode::Differential,
+            RefreshMode::Auto,
+        ] {
             assert_eq!(m.as_str().parse::<RefreshMode>(), Ok(m));
         }
     }

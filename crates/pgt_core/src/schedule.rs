@@ -25,9 +25,14 @@ pub enum Schedule {
 impl Schedule {
     /// Parses the user's schedule text. `None` (SQL NULL) means [`Schedule::Calculated`].
     pub fn parse(text: Option<&str>) -> Result<Schedule, CoreError> {
-        let Some(raw) = text else { return Ok(Schedule::Calculated) };
+        let Some(raw) = text else {
+            return Ok(Schedule::Calculated);
+        };
         let s = raw.trim();
-        let invalid = |reason: String| CoreError::InvalidSchedule { given: raw.to_string(), reason };
+        let invalid = |reason: String| CoreError::InvalidSchedule {
+            given: raw.to_string(),
+            reason,
+        };
         if s.is_empty() {
             return Err(invalid("The schedule is empty.".into()));
         }
@@ -67,7 +72,9 @@ impl Schedule {
             Schedule::Cron(expr) => {
                 let cron = croner::Cron::new(expr).parse().ok()?;
                 let start = chrono::DateTime::<chrono::Utc>::from_timestamp(last, 0)?;
-                cron.find_next_occurrence(&start, false).ok().map(|t| t.timestamp())
+                cron.find_next_occurrence(&start, false)
+                    .ok()
+                    .map(|t| t.timestamp())
             }
             Schedule::Calculated => None,
         }
@@ -114,7 +121,13 @@ pub fn next_boundary(t: i64, period: u64) -> i64 {
     (t.div_euclid(p) + 1) * p
 }
 
-const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+const UNITS: [(char, u64); 5] = [
+    ('w', 604_800),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
 
 /// Parses `<number><unit>` groups (units w, d, h, m, s; each at most once, largest first).
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -128,17 +141,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let lower = ch.to_ascii_lowercase();
         let Some(rank) = UNITS.iter().position(|(u, _)| *u == lower) else {
-            return Err(format!("\"{ch}\" is not a duration unit; use s, m, h, d or w."));
+            return Err(format!(
+                "\"{ch}\" is not a duration unit; use s, m, h, d or w."
+            ));
         };
         if digits.is_empty() {
             return Err(format!("The unit \"{ch}\" has no number before it."));
         }
         if let Some(prev) = last_unit_rank {
             if rank <= prev {
-                return Err("Duration units must appear at most once, largest first (as in '1h30m').".into());
+                return Err(
+                    "Duration units must appear at most once, largest first (as in '1h30m')."
+                        .into(),
+                );
             }
         }
-        let n: u64 = digits.parse().map_err(|_| "The number is too large.".to_string())?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| "The number is too large.".to_string())?;
         total = n
             .checked_mul(UNITS[rank].1)
             .and_then(|v| total.checked_add(v))
@@ -197,40 +217,97 @@ mod tests {
 
     #[test]
     fn malformed() {
-        for bad in ["", "   ", "0s", "5", "m", "5x", "1m1h", "1h1h", "-5m", "1.5h", "5 m", "99999999999999999999s", "1h 30m"] {
-            assert!(matches!(Schedule::parse(Some(bad)), Err(CoreError::InvalidSchedule { .. })), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "   ",
+            "0s",
+            "5",
+            "m",
+            "5x",
+            "1m1h",
+            "1h1h",
+            "-5m",
+            "1.5h",
+            "5 m",
+            "99999999999999999999s",
+            "1h 30m",
+        ] {
+            assert!(
+                matches!(
+                    Schedule::parse(Some(bad)),
+                    Err(CoreError::InvalidSchedule { .. })
+                ),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn cron() {
-        assert_eq!(Schedule::parse(Some("*/5 * * * *")), Ok(Schedule::Cron("*/5 * * * *".into())));
-        assert_eq!(Schedule::parse(Some("0 3 * * 1-5")), Ok(Schedule::Cron("0 3 * * 1-5".into())));
-        assert!(matches!(Schedule::parse(Some("@hourly")), Ok(Schedule::Cron(_))));
-        for bad in ["61 * * * *", "* * * *", "0 0 * * * *", "a b c d e", "@sometimes"] {
-            assert!(Schedule::parse(Some(bad)).is_err(), "{bad:?} should be rejected");
+        assert_eq!(
+            Schedule::parse(Some("*/5 * * * *")),
+            Ok(Schedule::Cron("*/5 * * * *".into()))
+        );
+        assert_eq!(
+            Schedule::parse(Some("0 3 * * 1-5")),
+            Ok(Schedule::Cron("0 3 * * 1-5".into()))
+        );
+        assert!(matches!(
+            Schedule::parse(Some("@hourly")),
+            Ok(Schedule::Cron(_))
+        ));
+        for bad in [
+            "61 * * * *",
+            "* * * *",
+            "0 0 * * * *",
+            "a b c d e",
+            "@sometimes",
+        ] {
+            assert!(
+                Schedule::parse(Some(bad)).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn calculated() {
         assert_eq!(Schedule::parse(None), Ok(Schedule::Calculated));
-        assert_eq!(Schedule::parse(Some("CALCULATED")), Ok(Schedule::Calculated));
+        assert_eq!(
+            Schedule::parse(Some("CALCULATED")),
+            Ok(Schedule::Calculated)
+        );
         assert_eq!(Schedule::Calculated.to_catalog_text(), None);
     }
 
     #[test]
     fn next_due() {
         // 30 s boundaries: 1000 → 1020; canonical periods for long schedules.
-        assert_eq!(Schedule::parse(Some("30s")).unwrap().next_due_after(1000), Some(1020));
+        assert_eq!(
+            Schedule::parse(Some("30s")).unwrap().next_due_after(1000),
+            Some(1020)
+        );
         assert_eq!(canonical_period(30), 30);
         assert_eq!(canonical_period(60), 48);
         assert_eq!(canonical_period(300), 192);
         assert_eq!(canonical_period(3600), 3072);
-        assert_eq!(Schedule::parse(Some("5m")).unwrap().next_due_after(1000), Some(1152));
+        assert_eq!(
+            Schedule::parse(Some("5m")).unwrap().next_due_after(1000),
+            Some(1152)
+        );
         // 2026-01-01 00:00:00 UTC is 1767225600; "*/5 * * * *" fires at 00:05.
-        assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_600), Some(1_767_225_900));
-        assert_eq!(Schedule::parse(Some("*/5 * * * *")).unwrap().next_due_after(1_767_225_601), Some(1_767_225_900));
+        assert_eq!(
+            Schedule::parse(Some("*/5 * * * *"))
+                .unwrap()
+                .next_due_after(1_767_225_600),
+            Some(1_767_225_900)
+        );
+        assert_eq!(
+            Schedule::parse(Some("*/5 * * * *"))
+                .unwrap()
+                .next_due_after(1_767_225_601),
+            Some(1_767_225_900)
+        );
         assert_eq!(Schedule::Calculated.next_due_after(5), None);
     }
 

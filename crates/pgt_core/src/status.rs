@@ -27,7 +27,9 @@ impl StreamTableStatus {
     /// pg_trickle itself).
     pub fn parse_user_settable(s: &str) -> Result<Self, CoreError> {
         match s.parse::<StreamTableStatus>()? {
-            StreamTableStatus::Error => Err(CoreError::InvalidStatus { given: s.to_string() }),
+            StreamTableStatus::Error => Err(CoreError::InvalidStatus {
+                given: s.to_string(),
+            }),
             st => Ok(st),
         }
     }
@@ -47,7 +49,9 @@ impl FromStr for StreamTableStatus {
             "ACTIVE" => Ok(StreamTableStatus::Active),
             "SUSPENDED" => Ok(StreamTableStatus::Suspended),
             "ERROR" => Ok(StreamTableStatus::Error),
-            _ => Err(CoreError::InvalidStatus { given: s.to_string() }),
+            _ => Err(CoreError::InvalidStatus {
+                given: s.to_string(),
+            }),
         }
     }
 }
@@ -58,8 +62,14 @@ mod tests {
 
     #[test]
     fn user_settable() {
-        assert_eq!(StreamTableStatus::parse_user_settable("active"), Ok(StreamTableStatus::Active));
-        assert_eq!(StreamTableStatus::parse_user_settable("Suspended"), Ok(StreamTableStatus::Suspended));
+        assert_eq!(
+            StreamTableStatus::parse_user_settable("active"),
+            Ok(StreamTableStatus::Active)
+        );
+        assert_eq!(
+            StreamTableStatus::parse_user_settable("Suspended"),
+            Ok(StreamTableStatus::Suspended)
+        );
         assert!(StreamTableStatus::parse_user_settable("error").is_err());
         assert!(StreamTableStatus::parse_user_settable("paused").is_err());
     }

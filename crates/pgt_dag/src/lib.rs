@@ -66,8 +66,16 @@ impl Dag {
 
     /// Upstream-first order (Kahn's algorithm; ties broken by id, so it is deterministic).
     pub fn topological_order(&self) -> Result<Vec<NodeId>, DagError> {
-        let mut indegree: BTreeMap<NodeId, usize> = self.nodes.iter().map(|n| (*n, self.sources_of(*n).count())).collect();
-        let mut ready: BTreeSet<NodeId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut indegree: BTreeMap<NodeId, usize> = self
+            .nodes
+            .iter()
+            .map(|n| (*n, self.sources_of(*n).count()))
+            .collect();
+        let mut ready: BTreeSet<NodeId> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(n) = ready.pop_first() {
             order.push(n);
@@ -82,14 +90,22 @@ impl Dag {
         if order.len() == self.nodes.len() {
             return Ok(order);
         }
-        let remaining: BTreeSet<NodeId> = indegree.into_iter().filter(|(_, d)| *d > 0).map(|(n, _)| n).collect();
-        Err(DagError::Cycle { path: self.find_cycle_within(&remaining) })
+        let remaining: BTreeSet<NodeId> = indegree
+            .into_iter()
+            .filter(|(_, d)| *d > 0)
+            .map(|(n, _)| n)
+            .collect();
+        Err(DagError::Cycle {
+            path: self.find_cycle_within(&remaining),
+        })
     }
 
     /// A cycle among `within` (every node there lies on or leads into a cycle).
     fn find_cycle_within(&self, within: &BTreeSet<NodeId>) -> Vec<NodeId> {
         // Walk backwards along sources inside the set until a node repeats.
-        let Some(&start) = within.iter().next() else { return Vec::new() };
+        let Some(&start) = within.iter().next() else {
+            return Vec::new();
+        };
         let mut seen: BTreeMap<NodeId, usize> = BTreeMap::new();
         let mut walk = Vec::new();
         let mut n = start;
@@ -101,13 +117,21 @@ impl Dag {
             }
             seen.insert(n, walk.len());
             walk.push(n);
-            n = self.sources_of(n).find(|s| within.contains(s)).expect("every remaining node has a remaining source");
+            n = self
+                .sources_of(n)
+                .find(|s| within.contains(s))
+                .expect("every remaining node has a remaining source");
         }
     }
 
     /// The cycle that adding `new_node` reading `sources` and read by `readers` would close,
     /// if any (`new_node` first).
-    pub fn cycle_if_added(&self, new_node: NodeId, sources: &[NodeId], readers: &[NodeId]) -> Option<Vec<NodeId>> {
+    pub fn cycle_if_added(
+        &self,
+        new_node: NodeId,
+        sources: &[NodeId],
+        readers: &[NodeId],
+    ) -> Option<Vec<NodeId>> {
         // A cycle exists iff some reader of new_node reaches (downstream) one of its sources,
         // or new_node reads itself.
         if sources.contains(&new_node) {
@@ -193,12 +217,16 @@ impl Dag {
                 .collect();
             for i in 0..parents.len() {
                 for j in i + 1..parents.len() {
-                    let forks: BTreeSet<NodeId> = lineage[i].intersection(&lineage[j]).copied().collect();
+                    let forks: BTreeSet<NodeId> =
+                        lineage[i].intersection(&lineage[j]).copied().collect();
                     if forks.is_empty() {
                         continue;
                     }
                     // Nodes on the two branches between a fork and d, plus d.
-                    let mut g: BTreeSet<NodeId> = lineage[i].symmetric_difference(&lineage[j]).copied().collect();
+                    let mut g: BTreeSet<NodeId> = lineage[i]
+                        .symmetric_difference(&lineage[j])
+                        .copied()
+                        .collect();
                     g.retain(|n| self.ancestors(*n).iter().any(|a| forks.contains(a)));
                     g.insert(d);
                     groups.push(g);
@@ -210,13 +238,19 @@ impl Dag {
 
     /// Effective refresh periods: a node's own period, or, for a calculated node (None), the
     /// smallest effective period among its readers (None when nothing downstream has one).
-    pub fn effective_schedules(&self, own: &BTreeMap<NodeId, Option<u64>>) -> Result<BTreeMap<NodeId, Option<u64>>, DagError> {
+    pub fn effective_schedules(
+        &self,
+        own: &BTreeMap<NodeId, Option<u64>>,
+    ) -> Result<BTreeMap<NodeId, Option<u64>>, DagError> {
         let order = self.topological_order()?;
         let mut out: BTreeMap<NodeId, Option<u64>> = BTreeMap::new();
         for n in order.into_iter().rev() {
             let eff = match own.get(&n).copied().flatten() {
                 Some(p) => Some(p),
-                None => self.readers_of(n).filter_map(|r| out.get(&r).copied().flatten()).min(),
+                None => self
+                    .readers_of(n)
+                    .filter_map(|r| out.get(&r).copied().flatten())
+                    .min(),
             };
             out.insert(n, eff);
         }
@@ -263,13 +297,23 @@ mod tests {
 
     #[test]
     fn chain_order() {
-        assert_eq!(dag(&[(1, 2), (2, 3)]).topological_order(), Ok(vec![1, 2, 3]));
-        assert_eq!(dag(&[(3, 2), (2, 1)]).topological_order(), Ok(vec![3, 2, 1]));
+        assert_eq!(
+            dag(&[(1, 2), (2, 3)]).topological_order(),
+            Ok(vec![1, 2, 3])
+        );
+        assert_eq!(
+            dag(&[(3, 2), (2, 1)]).topological_order(),
+            Ok(vec![3, 2, 1])
+        );
     }
 
     #[test]
     fn cycle_is_reported_with_its_path() {
-        let Err(DagError::Cycle { path }) = dag(&[(1, 2), (2, 3), (3, 1), (3, 4)]).topological_order() else { panic!() };
+        let Err(DagError::Cycle { path }) =
+            dag(&[(1, 2), (2, 3), (3, 1), (3, 4)]).topological_order()
+        else {
+            panic!()
+        };
         assert_eq!(path.len(), 3);
         assert!(path.contains(&1) && path.contains(&2) && path.contains(&3));
     }
@@ -301,7 +345,12 @@ mod tests {
         assert_eq!(eff[&1], Some(60));
         assert_eq!(eff[&3], Some(300));
         let lonely = dag(&[(1, 2)]);
-        assert_eq!(lonely.effective_schedules(&BTreeMap::from([(1, None), (2, None)])).unwrap()[&1], None);
+        assert_eq!(
+            lonely
+                .effective_schedules(&BTreeMap::from([(1, None), (2, None)]))
+                .unwrap()[&1],
+            None
+        );
     }
 
     /// Random DAGs: edges only from lower to higher ids.

@@ -14,7 +14,8 @@ use crate::optree::OpTree;
 use crate::storage::{key_hash, quoted, row_hash, TopShape, KEY_COLUMN};
 use crate::DvmError;
 
-const SNAP_CTE: &str = "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s)";
+const SNAP_CTE: &str =
+    "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s)";
 const RESULT: &str = "SELECT (SELECT s FROM __pgt_snap) AS snapshot, \
      count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, \
      count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m";
@@ -42,7 +43,9 @@ fn positional(alias: &str, n: usize) -> String {
 fn check(cond: &str, what: &str) -> String {
     format!(
         "pgtrickle._pgt_check({cond}, {})",
-        pgt_sql::quote_literal(&format!("stream table storage is inconsistent with its change history ({what})"))
+        pgt_sql::quote_literal(&format!(
+            "stream table storage is inconsistent with its change history ({what})"
+        ))
     )
 }
 
@@ -58,13 +61,25 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
     let shape = TopShape::of(tree)?;
     // Generate once with a dummy frontier so every operator's preconditions are checked now.
     let dummy = |_oid: u32| "true".to_string();
-    differential_statement(tree, target, &vec![String::new(); tree.columns().len()], &dummy)?;
+    differential_statement(
+        tree,
+        target,
+        &vec![String::new(); tree.columns().len()],
+        &dummy,
+    )?;
     let mut extra_ddl = Vec::new();
     if let TopShape::Bag(_) = shape {
         let idx = format!("{}_key_idx", target.name);
-        extra_ddl.push(format!("CREATE INDEX IF NOT EXISTS {} ON {target} ({})", quote_ident(&idx), quote_ident(KEY_COLUMN)));
+        extra_ddl.push(format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {target} ({})",
+            quote_ident(&idx),
+            quote_ident(KEY_COLUMN)
+        ));
     }
-    Ok(StorageSpec { hidden_columns: shape.hidden_columns(), extra_ddl })
+    Ok(StorageSpec {
+        hidden_columns: shape.hidden_columns(),
+        extra_ddl,
+    })
 }
 
 /// The incremental refresh statement. `visible` are the storage's user column names,
@@ -86,7 +101,12 @@ pub fn differential_statement(
             let d = top.rule().delta(&mut cx)?;
             let rs = positional("r", n);
             let sv = positional("s", n);
-            let set = v.iter().enumerate().map(|(i, c)| format!("{c} = s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+            let set = v
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = s.\"c{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
                 "__pgt_v AS (SELECT rid, vh, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh HAVING sum(__pgt_w) <> 0)".into(),
@@ -173,7 +193,11 @@ pub fn differential_statement(
                 ),
             ]
         }
-        TopShape::Aggregate { agg, having, project } => {
+        TopShape::Aggregate {
+            agg,
+            having,
+            project,
+        } => {
             let new_states = agg.new_states_sql(&mut cx, &target.to_string(), having.is_some())?;
             aggregate_apply(agg, having, project, target, &v, new_states, false)
         }
@@ -184,7 +208,11 @@ pub fn differential_statement(
 /// The FULL refresh statement for an incrementally maintained stream table: recompute,
 /// then `MERGE` with `WHEN NOT MATCHED BY SOURCE THEN DELETE`, touching only rows that
 /// differ. Also the initial population.
-pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String]) -> Result<String, DvmError> {
+pub fn full_statement(
+    tree: &OpTree,
+    target: &QualifiedName,
+    visible: &[String],
+) -> Result<String, DvmError> {
     let no_changes = |_oid: u32| "false".to_string();
     let mut cx = DeltaContext::new(&no_changes);
     let v = quoted(visible);
@@ -193,8 +221,17 @@ pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String])
     let extra = match TopShape::of(tree)? {
         TopShape::Keyed(top, key) => {
             let cur = top.rule().current(&mut cx)?;
-            let set = v.iter().enumerate().map(|(i, c)| format!("{c} = s.\"c{i}\"")).collect::<Vec<_>>().join(", ");
-            let t_all = v.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+            let set = v
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = s.\"c{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let t_all = v
+                .iter()
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             vec![
                 format!("__pgt_new AS (SELECT {} AS rid, q.* FROM ({cur}) AS q)", key_hash(&key, "q")),
                 format!(
@@ -239,7 +276,11 @@ pub fn full_statement(tree: &OpTree, target: &QualifiedName, visible: &[String])
                 ),
             ]
         }
-        TopShape::Aggregate { agg, having, project } => {
+        TopShape::Aggregate {
+            agg,
+            having,
+            project,
+        } => {
             let states = agg.full_states_sql(&mut cx)?;
             aggregate_apply(agg, having, project, target, &v, states, true)
         }
@@ -265,9 +306,17 @@ fn aggregate_apply(
             agg.final_value(i - ng, &|c| format!("n.{}", quote_ident(c)))
         }
     };
-    let visible_exprs: Vec<String> =
-        project.exprs.iter().enumerate().map(|(i, e)| format!("{} AS \"c{i}\"", e.render(&bind))).collect();
-    let states: Vec<String> = agg.state_columns().iter().map(|c| quote_ident(&c.name)).collect();
+    let visible_exprs: Vec<String> = project
+        .exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{} AS \"c{i}\"", e.render(&bind)))
+        .collect();
+    let states: Vec<String> = agg
+        .state_columns()
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
     let mut delete_cond = Vec::new();
     if !agg.is_scalar() {
         delete_cond.push(format!("n.{COUNT_COLUMN} <= 0"));
@@ -278,10 +327,18 @@ fn aggregate_apply(
     let op = if delete_cond.is_empty() {
         "'U'::text".to_string()
     } else {
-        format!("CASE WHEN {} THEN 'D' ELSE 'U' END", delete_cond.join(" OR "))
+        format!(
+            "CASE WHEN {} THEN 'D' ELSE 'U' END",
+            delete_cond.join(" OR ")
+        )
     };
-    let n_states = states.iter().map(|s| format!("n.{s}")).collect::<Vec<_>>().join(", ");
-    let src = format!(
+    let n_states = states
+        .iter()
+        .map(|s| format!("n.{s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let src =
+        format!(
         "__pgt_src AS (SELECT n.rid, {op} AS op, {}, {n_states} FROM ({new_states}) AS n WHERE {})",
         visible_exprs.join(", "),
         check(&format!("n.{COUNT_COLUMN} >= 0"), "a group's row count went negative")
@@ -290,14 +347,23 @@ fn aggregate_apply(
     let ss: Vec<String> = states.iter().map(|s| format!("s.{s}")).collect();
     let all_cols = [v.to_vec(), states.clone()].concat();
     let all_src = [sv.clone(), ss.clone()].concat();
-    let set = all_cols.iter().zip(&all_src).map(|(c, s)| format!("{c} = {s}")).collect::<Vec<_>>().join(", ");
+    let set = all_cols
+        .iter()
+        .zip(&all_src)
+        .map(|(c, s)| format!("{c} = {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let insert = format!(
         "INSERT (__pgt_row_id, {}) VALUES (s.rid, {})",
         all_cols.join(", "),
         all_src.join(", ")
     );
     let merge = if full {
-        let t_all = all_cols.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+        let t_all = all_cols
+            .iter()
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
             "__pgt_m AS (MERGE INTO {target} AS t USING (SELECT * FROM __pgt_src WHERE op <> 'D') AS s ON t.__pgt_row_id = s.rid \
              WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) IS DISTINCT FROM pg_catalog.record_send(ROW({})) THEN UPDATE SET {set} \

@@ -11,7 +11,10 @@ pub enum DvmError {
 
 impl DvmError {
     pub fn unsupported(construct: impl Into<String>, reason: impl Into<String>) -> Self {
-        DvmError::Unsupported { construct: construct.into(), reason: reason.into() }
+        DvmError::Unsupported {
+            construct: construct.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A one-line reason suitable for the catalog (`refresh_mode_reason`).

@@ -20,11 +20,15 @@ pub struct Expr {
 
 impl Expr {
     pub fn sql(text: impl Into<String>) -> Expr {
-        Expr { parts: vec![ExprPart::Sql(text.into())] }
+        Expr {
+            parts: vec![ExprPart::Sql(text.into())],
+        }
     }
 
     pub fn col(i: usize) -> Expr {
-        Expr { parts: vec![ExprPart::Col(i)] }
+        Expr {
+            parts: vec![ExprPart::Col(i)],
+        }
     }
 
     /// Appends SQL text (empty text adds nothing, so a bare column stays `[Col(i)]`).
@@ -54,7 +58,16 @@ impl Expr {
 
     /// The input columns this expression reads.
     pub fn columns(&self) -> Vec<usize> {
-        self.parts.iter().filter_map(|p| if let ExprPart::Col(i) = p { Some(*i) } else { None }).collect()
+        self.parts
+            .iter()
+            .filter_map(|p| {
+                if let ExprPart::Col(i) = p {
+                    Some(*i)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     /// Renders the expression, binding column `i` with `bind(i)`.
@@ -102,8 +115,14 @@ mod tests {
         e.push_sql(" OPERATOR(pg_catalog.+) ");
         e.push_col(2);
         e.push_sql(")");
-        assert_eq!(e.render_on("d"), r#"(d."c0" OPERATOR(pg_catalog.+) d."c2")"#);
+        assert_eq!(
+            e.render_on("d"),
+            r#"(d."c0" OPERATOR(pg_catalog.+) d."c2")"#
+        );
         assert_eq!(e.columns(), vec![0, 2]);
-        assert_eq!(e.remap(&|i| i + 3).render_on("x"), r#"(x."c3" OPERATOR(pg_catalog.+) x."c5")"#);
+        assert_eq!(
+            e.remap(&|i| i + 3).render_on("x"),
+            r#"(x."c3" OPERATOR(pg_catalog.+) x."c5")"#
+        );
     }
 }

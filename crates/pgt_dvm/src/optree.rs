@@ -92,33 +92,82 @@ impl OpTree {
 
     // Convenience constructors for frontends and tests.
     pub fn scan(source_oid: u32, table: QualifiedName, columns: Vec<Column>) -> OpTree {
-        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns, key: None })
+        OpTree::Scan(crate::operators::scan::Scan {
+            source_oid,
+            table,
+            columns,
+            key: None,
+        })
     }
     /// A scan of a table whose primary key is at positions `key`.
-    pub fn scan_keyed(source_oid: u32, table: QualifiedName, columns: Vec<Column>, key: Option<Vec<usize>>) -> OpTree {
-        OpTree::Scan(crate::operators::scan::Scan { source_oid, table, columns, key })
+    pub fn scan_keyed(
+        source_oid: u32,
+        table: QualifiedName,
+        columns: Vec<Column>,
+        key: Option<Vec<usize>>,
+    ) -> OpTree {
+        OpTree::Scan(crate::operators::scan::Scan {
+            source_oid,
+            table,
+            columns,
+            key,
+        })
     }
     pub fn filter(input: OpTree, predicate: Expr) -> OpTree {
-        OpTree::Filter(crate::operators::filter::Filter { input: Box::new(input), predicate })
+        OpTree::Filter(crate::operators::filter::Filter {
+            input: Box::new(input),
+            predicate,
+        })
     }
     pub fn project(input: OpTree, exprs: Vec<Expr>, columns: Vec<Column>) -> OpTree {
-        OpTree::Project(crate::operators::project::Project { input: Box::new(input), exprs, columns })
+        OpTree::Project(crate::operators::project::Project {
+            input: Box::new(input),
+            exprs,
+            columns,
+        })
     }
     pub fn join(left: OpTree, right: OpTree, condition: Option<Expr>) -> OpTree {
-        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition, equi: Vec::new() })
+        OpTree::Join(crate::operators::join::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            condition,
+            equi: Vec::new(),
+        })
     }
     /// A join whose condition equates the column pairs `equi` (left, right positions).
-    pub fn join_equi(left: OpTree, right: OpTree, condition: Option<Expr>, equi: Vec<(usize, usize)>) -> OpTree {
-        OpTree::Join(crate::operators::join::Join { left: Box::new(left), right: Box::new(right), condition, equi })
+    pub fn join_equi(
+        left: OpTree,
+        right: OpTree,
+        condition: Option<Expr>,
+        equi: Vec<(usize, usize)>,
+    ) -> OpTree {
+        OpTree::Join(crate::operators::join::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            condition,
+            equi,
+        })
     }
     pub fn union_all(inputs: Vec<OpTree>) -> OpTree {
         OpTree::UnionAll(crate::operators::union_all::UnionAll { inputs })
     }
-    pub fn aggregate(input: OpTree, group_by: Vec<Expr>, group_columns: Vec<Column>, aggs: Vec<AggCall>) -> OpTree {
-        OpTree::Aggregate(crate::operators::aggregate::Aggregate { input: Box::new(input), group_by, group_columns, aggs })
+    pub fn aggregate(
+        input: OpTree,
+        group_by: Vec<Expr>,
+        group_columns: Vec<Column>,
+        aggs: Vec<AggCall>,
+    ) -> OpTree {
+        OpTree::Aggregate(crate::operators::aggregate::Aggregate {
+            input: Box::new(input),
+            group_by,
+            group_columns,
+            aggs,
+        })
     }
     pub fn distinct(input: OpTree) -> OpTree {
-        OpTree::Distinct(crate::operators::distinct::Distinct { input: Box::new(input) })
+        OpTree::Distinct(crate::operators::distinct::Distinct {
+            input: Box::new(input),
+        })
     }
     pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
         OpTree::Shared(crate::operators::shared::Shared { id, input })

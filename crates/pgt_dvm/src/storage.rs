@@ -29,7 +29,11 @@ pub enum TopShape<'a> {
     Keyed(&'a OpTree, Vec<usize>),
     Bag(&'a OpTree),
     Distinct(&'a OpTree),
-    Aggregate { agg: &'a Aggregate, having: Option<&'a Expr>, project: &'a Project },
+    Aggregate {
+        agg: &'a Aggregate,
+        having: Option<&'a Expr>,
+        project: &'a Project,
+    },
 }
 
 impl<'a> TopShape<'a> {
@@ -48,7 +52,11 @@ impl<'a> TopShape<'a> {
             if let OpTree::Aggregate(agg) = inner {
                 require_exact(&agg.group_columns, "GROUP BY")?;
                 require_binary(&agg.group_columns)?;
-                return Ok(TopShape::Aggregate { agg, having, project: p });
+                return Ok(TopShape::Aggregate {
+                    agg,
+                    having,
+                    project: p,
+                });
             }
         }
         require_binary(&tree.columns())?;
@@ -64,7 +72,11 @@ impl<'a> TopShape<'a> {
             TopShape::Keyed(..) => Vec::new(),
             TopShape::Bag(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
             TopShape::Distinct(_) => vec![("__pgt_count".into(), "bigint".into())],
-            TopShape::Aggregate { agg, .. } => agg.state_columns().into_iter().map(|c| (c.name, c.type_sql)).collect(),
+            TopShape::Aggregate { agg, .. } => agg
+                .state_columns()
+                .into_iter()
+                .map(|c| (c.name, c.type_sql))
+                .collect(),
         }
     }
 }
@@ -91,13 +103,20 @@ fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
 
 /// `record_send(ROW(alias.c0, …))` hashed: the identity of a row of `n` positional columns.
 pub fn row_hash(n: usize, alias: &str) -> String {
-    let cols = (0..n).map(|i| format!("{alias}.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    let cols = (0..n)
+        .map(|i| format!("{alias}.\"c{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
 }
 
 /// The identity of a row from the key columns `positions` under `alias`.
 pub fn key_hash(positions: &[usize], alias: &str) -> String {
-    let cols = positions.iter().map(|i| format!("{alias}.\"c{i}\"")).collect::<Vec<_>>().join(", ");
+    let cols = positions
+        .iter()
+        .map(|i| format!("{alias}.\"c{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
 }
 

@@ -9,19 +9,32 @@ use pgt_dvm::{AggCall, AggKind, Column, Expr, OpTree};
 use pgt_sql::QualifiedName;
 
 fn col(name: &str, ty: &str) -> Column {
-    Column { name: name.into(), type_sql: ty.into(), exact_equality: ty != "double precision", binary_identity: true }
+    Column {
+        name: name.into(),
+        type_sql: ty.into(),
+        exact_equality: ty != "double precision",
+        binary_identity: true,
+    }
 }
 
 fn orders() -> OpTree {
     OpTree::scan(
         16384,
         QualifiedName::new("public", "orders"),
-        vec![col("id", "integer"), col("customer_id", "integer"), col("amount", "numeric(10,2)")],
+        vec![
+            col("id", "integer"),
+            col("customer_id", "integer"),
+            col("amount", "numeric(10,2)"),
+        ],
     )
 }
 
 fn customers() -> OpTree {
-    OpTree::scan(16390, QualifiedName::new("public", "customers"), vec![col("id", "integer"), col("region", "text")])
+    OpTree::scan(
+        16390,
+        QualifiedName::new("public", "customers"),
+        vec![col("id", "integer"), col("region", "text")],
+    )
 }
 
 /// `e` with column placeholders written as `$0`, `$1`, … .
@@ -30,7 +43,10 @@ fn ex(text: &str) -> Expr {
     let mut rest = text;
     while let Some(i) = rest.find('$') {
         e.push_sql(&rest[..i]);
-        let digits: String = rest[i + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = rest[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         e.push_col(digits.parse().unwrap());
         rest = &rest[i + 1 + digits.len()..];
     }
@@ -39,15 +55,24 @@ fn ex(text: &str) -> Expr {
 }
 
 fn project(input: OpTree, cols: &[(&str, &str, &str)]) -> OpTree {
-    OpTree::project(input, cols.iter().map(|(_, _, e)| ex(e)).collect(), cols.iter().map(|(n, t, _)| col(n, t)).collect())
+    OpTree::project(
+        input,
+        cols.iter().map(|(_, _, e)| ex(e)).collect(),
+        cols.iter().map(|(n, t, _)| col(n, t)).collect(),
+    )
 }
 
 fn render(tree: &OpTree) -> String {
     let target = QualifiedName::new("public", "st");
     let visible: Vec<String> = tree.columns().iter().map(|c| c.name.clone()).collect();
-    let frontier = |oid: u32| format!("NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of {oid}>'::pg_catalog.pg_snapshot)");
+    let frontier = |oid: u32| {
+        format!("NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of {oid}>'::pg_catalog.pg_snapshot)")
+    };
     let spec = storage_spec(tree, &target).expect("maintainable");
-    let pretty = |sql: String| sql.replace(", __pgt_", ",\n  __pgt_").replace(" UNION ALL ", "\n    UNION ALL ");
+    let pretty = |sql: String| {
+        sql.replace(", __pgt_", ",\n  __pgt_")
+            .replace(" UNION ALL ", "\n    UNION ALL ")
+    };
     format!(
         "-- hidden columns: {:?}\n-- extra DDL: {:?}\n\n-- differential\n{}\n\n-- full\n{}\n",
         spec.hidden_columns,
@@ -58,26 +83,41 @@ fn render(tree: &OpTree) -> String {
 }
 
 fn golden(name: &str, tree: OpTree) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.sql"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.sql"));
     let actual = format!("-- tree\n{tree:#?}\n\n{}", render(&tree));
     if std::env::var("PGT_UPDATE_GOLDEN").as_deref() == Ok("1") || !path.exists() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap();
-    assert!(expected == actual, "golden file {} differs; rerun with PGT_UPDATE_GOLDEN=1 and review the diff", path.display());
+    assert!(
+        expected == actual,
+        "golden file {} differs; rerun with PGT_UPDATE_GOLDEN=1 and review the diff",
+        path.display()
+    );
 }
 
 #[test]
 fn scan() {
-    golden("scan", project(orders(), &[("id", "integer", "$0"), ("amount", "numeric(10,2)", "$2")]));
+    golden(
+        "scan",
+        project(
+            orders(),
+            &[("id", "integer", "$0"), ("amount", "numeric(10,2)", "$2")],
+        ),
+    );
 }
 
 #[test]
 fn filter() {
     golden(
         "filter",
-        project(OpTree::filter(orders(), ex("($2 OPERATOR(pg_catalog.>) '10'::numeric)")), &[("id", "integer", "$0")]),
+        project(
+            OpTree::filter(orders(), ex("($2 OPERATOR(pg_catalog.>) '10'::numeric)")),
+            &[("id", "integer", "$0")],
+        ),
     );
 }
 
@@ -91,59 +131,143 @@ fn project_expressions() {
 
 #[test]
 fn inner_join() {
-    let j = OpTree::join(orders(), customers(), Some(ex("($1 OPERATOR(pg_catalog.=) $3)")));
-    golden("join", project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]));
+    let j = OpTree::join(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+    );
+    golden(
+        "join",
+        project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]),
+    );
 }
 
 #[test]
 fn union_all() {
     let a = project(orders(), &[("x", "integer", "$0")]);
     let b = project(customers(), &[("x", "integer", "$0")]);
-    golden("union_all", project(OpTree::union_all(vec![a, b]), &[("x", "integer", "$0")]));
+    golden(
+        "union_all",
+        project(OpTree::union_all(vec![a, b]), &[("x", "integer", "$0")]),
+    );
 }
 
 #[test]
 fn aggregate() {
-    let j = OpTree::join(orders(), customers(), Some(ex("($1 OPERATOR(pg_catalog.=) $3)")));
+    let j = OpTree::join(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+    );
     let aggs = vec![
-        AggCall { kind: AggKind::CountStar, arg: None, call: ex("pg_catalog.count(*)"), result_type: "bigint".into(), rescan_on_delete: false },
-        AggCall { kind: AggKind::Sum, arg: Some(ex("$2")), call: ex("pg_catalog.sum($2)"), result_type: "numeric".into(), rescan_on_delete: false },
-        AggCall { kind: AggKind::Max, arg: Some(ex("$2")), call: ex("pg_catalog.max($2)"), result_type: "numeric".into(), rescan_on_delete: false },
+        AggCall {
+            kind: AggKind::CountStar,
+            arg: None,
+            call: ex("pg_catalog.count(*)"),
+            result_type: "bigint".into(),
+            rescan_on_delete: false,
+        },
+        AggCall {
+            kind: AggKind::Sum,
+            arg: Some(ex("$2")),
+            call: ex("pg_catalog.sum($2)"),
+            result_type: "numeric".into(),
+            rescan_on_delete: false,
+        },
+        AggCall {
+            kind: AggKind::Max,
+            arg: Some(ex("$2")),
+            call: ex("pg_catalog.max($2)"),
+            result_type: "numeric".into(),
+            rescan_on_delete: false,
+        },
     ];
     let agg = OpTree::aggregate(j, vec![ex("$4")], vec![col("region", "text")], aggs);
     golden(
         "aggregate",
-        project(agg, &[("region", "text", "$0"), ("orders", "bigint", "$1"), ("revenue", "numeric", "$2"), ("biggest", "numeric", "$3")]),
+        project(
+            agg,
+            &[
+                ("region", "text", "$0"),
+                ("orders", "bigint", "$1"),
+                ("revenue", "numeric", "$2"),
+                ("biggest", "numeric", "$3"),
+            ],
+        ),
     );
 }
 
 #[test]
 fn aggregate_having() {
-    let aggs = vec![AggCall { kind: AggKind::CountStar, arg: None, call: ex("pg_catalog.count(*)"), result_type: "bigint".into(), rescan_on_delete: false }];
-    let agg = OpTree::aggregate(orders(), vec![ex("$1")], vec![col("customer_id", "integer")], aggs);
+    let aggs = vec![AggCall {
+        kind: AggKind::CountStar,
+        arg: None,
+        call: ex("pg_catalog.count(*)"),
+        result_type: "bigint".into(),
+        rescan_on_delete: false,
+    }];
+    let agg = OpTree::aggregate(
+        orders(),
+        vec![ex("$1")],
+        vec![col("customer_id", "integer")],
+        aggs,
+    );
     let having = OpTree::filter(agg, ex("($1 OPERATOR(pg_catalog.>) '1'::bigint)"));
-    golden("aggregate_having", project(having, &[("customer_id", "integer", "$0"), ("n", "bigint", "$1")]));
+    golden(
+        "aggregate_having",
+        project(
+            having,
+            &[("customer_id", "integer", "$0"), ("n", "bigint", "$1")],
+        ),
+    );
 }
 
 #[test]
 fn distinct() {
-    golden("distinct", OpTree::distinct(project(orders(), &[("customer_id", "integer", "$1")])));
+    golden(
+        "distinct",
+        OpTree::distinct(project(orders(), &[("customer_id", "integer", "$1")])),
+    );
 }
 
 #[test]
 fn shared_cte() {
-    let t = std::rc::Rc::new(project(orders(), &[("id", "integer", "$0"), ("customer_id", "integer", "$1")]));
-    let j = OpTree::join(OpTree::shared(1, t.clone()), OpTree::shared(1, t), Some(ex("($1 OPERATOR(pg_catalog.=) $3)")));
-    golden("shared_cte", project(j, &[("a", "integer", "$0"), ("b", "integer", "$2")]));
+    let t = std::rc::Rc::new(project(
+        orders(),
+        &[("id", "integer", "$0"), ("customer_id", "integer", "$1")],
+    ));
+    let j = OpTree::join(
+        OpTree::shared(1, t.clone()),
+        OpTree::shared(1, t),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+    );
+    golden(
+        "shared_cte",
+        project(j, &[("a", "integer", "$0"), ("b", "integer", "$2")]),
+    );
 }
 
 #[test]
 fn refusals_name_the_construct() {
-    let float_key = OpTree::distinct(project(orders(), &[("f", "double precision", "($2)::double precision")]));
-    let err = storage_spec(&float_key, &QualifiedName::new("public", "st")).err().unwrap();
-    assert!(err.to_string().contains("DISTINCT on column \"f\" of type double precision"), "{err}");
-    let nested = project(OpTree::distinct(project(orders(), &[("id", "integer", "$0")])), &[("id", "integer", "$0")]);
-    let err = storage_spec(&nested, &QualifiedName::new("public", "st")).err().unwrap();
+    let float_key = OpTree::distinct(project(
+        orders(),
+        &[("f", "double precision", "($2)::double precision")],
+    ));
+    let err = storage_spec(&float_key, &QualifiedName::new("public", "st"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("DISTINCT on column \"f\" of type double precision"),
+        "{err}"
+    );
+    let nested = project(
+        OpTree::distinct(project(orders(), &[("id", "integer", "$0")])),
+        &[("id", "integer", "$0")],
+    );
+    let err = storage_spec(&nested, &QualifiedName::new("public", "st"))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("DISTINCT below the top"), "{err}");
 }
 
@@ -155,12 +279,31 @@ fn keyed_join() {
     let o = OpTree::scan_keyed(
         16384,
         QualifiedName::new("public", "orders"),
-        vec![col("id", "integer"), col("customer_id", "integer"), col("amount", "numeric(10,2)")],
+        vec![
+            col("id", "integer"),
+            col("customer_id", "integer"),
+            col("amount", "numeric(10,2)"),
+        ],
         Some(vec![0]),
     );
-    let c = OpTree::scan_keyed(16390, QualifiedName::new("public", "customers"), vec![col("id", "integer"), col("region", "text")], Some(vec![0]));
-    let j = OpTree::join_equi(o, c, Some(ex("($1 OPERATOR(pg_catalog.=) $3)")), vec![(1, 0)]);
+    let c = OpTree::scan_keyed(
+        16390,
+        QualifiedName::new("public", "customers"),
+        vec![col("id", "integer"), col("region", "text")],
+        Some(vec![0]),
+    );
+    let j = OpTree::join_equi(
+        o,
+        c,
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+    );
     let top = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
-    assert_eq!(pgt_dvm::storage::TopShape::of(&top).ok().map(|s| s.hidden_columns()), Some(vec![]));
+    assert_eq!(
+        pgt_dvm::storage::TopShape::of(&top)
+            .ok()
+            .map(|s| s.hidden_columns()),
+        Some(vec![])
+    );
     golden("keyed_join", top);
 }

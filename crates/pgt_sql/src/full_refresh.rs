@@ -19,11 +19,19 @@ use crate::quote::{quote_ident, QualifiedName};
 
 /// Builds the FULL refresh statement for `table` whose defining query (as deparsed by
 /// PostgreSQL) is `query` with output `columns`.
-pub fn full_refresh_statement(table: &QualifiedName, columns: &[OutputColumn], query: &str) -> String {
+pub fn full_refresh_statement(
+    table: &QualifiedName,
+    columns: &[OutputColumn],
+    query: &str,
+) -> String {
     let rid = quote_ident(ROW_ID_COLUMN);
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let col_list = cols.join(", ");
-    let new_cols = cols.iter().map(|c| format!("__pgt_n.{c}")).collect::<Vec<_>>().join(", ");
+    let new_cols = cols
+        .iter()
+        .map(|c| format!("__pgt_n.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "WITH __pgt_src AS (\
             SELECT __pgt_q.*, (ROW(__pgt_q.*))::text AS __pgt_rt FROM ({query}) AS __pgt_q), \
@@ -56,7 +64,8 @@ mod tests {
             collation_sql: None,
             is_pseudo_type: false,
         }];
-        let sql = full_refresh_statement(&QualifiedName::new("app", "sales"), &cols, "SELECT 1 AS x");
+        let sql =
+            full_refresh_statement(&QualifiedName::new("app", "sales"), &cols, "SELECT 1 AS x");
         assert!(sql.contains(r#"FROM (SELECT 1 AS x) AS __pgt_q"#));
         assert!(sql.contains(r#"DELETE FROM "app"."sales" AS __pgt_t"#));
         assert!(sql.contains(r#"INSERT INTO "app"."sales" ("__pgt_row_id", "total""")"#));

@@ -46,11 +46,17 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName { schema: Some(schema.into()), name: name.into() }
+        QualifiedName {
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
     }
 
     pub fn unqualified(name: impl Into<String>) -> Self {
-        QualifiedName { schema: None, name: name.into() }
+        QualifiedName {
+            schema: None,
+            name: name.into(),
+        }
     }
 }
 
@@ -73,8 +79,14 @@ mod tests {
         assert_eq!(quote_ident("t"), r#""t""#);
         assert_eq!(quote_ident("Order"), r#""Order""#);
         assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
-        assert_eq!(quote_ident(r#"x"; DROP TABLE y; --"#), r#""x""; DROP TABLE y; --""#);
-        assert_eq!(QualifiedName::new("my schema", "t").to_string(), r#""my schema"."t""#);
+        assert_eq!(
+            quote_ident(r#"x"; DROP TABLE y; --"#),
+            r#""x""; DROP TABLE y; --""#
+        );
+        assert_eq!(
+            QualifiedName::new("my schema", "t").to_string(),
+            r#""my schema"."t""#
+        );
     }
 
     #[test]

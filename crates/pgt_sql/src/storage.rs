@@ -15,8 +15,15 @@ pub const GUARD_FUNCTION: &str = "pgtrickle._guard_stream_table";
 
 /// `CREATE TABLE <table> ("__pgt_row_id" bigint PRIMARY KEY, <columns>, <hidden columns>)`.
 /// `hidden` are `(name, type)` pairs of pg_trickle's helper columns (names start with `__pgt_`).
-pub fn create_storage_table(table: &QualifiedName, columns: &[OutputColumn], hidden: &[(String, String)]) -> String {
-    let mut sql = format!("CREATE TABLE {table} ({} bigint PRIMARY KEY", quote_ident(ROW_ID_COLUMN));
+pub fn create_storage_table(
+    table: &QualifiedName,
+    columns: &[OutputColumn],
+    hidden: &[(String, String)],
+) -> String {
+    let mut sql = format!(
+        "CREATE TABLE {table} ({} bigint PRIMARY KEY",
+        quote_ident(ROW_ID_COLUMN)
+    );
     for c in columns {
         sql.push_str(", ");
         sql.push_str(&quote_ident(&c.name));
@@ -55,7 +62,12 @@ mod tests {
     #[test]
     fn ddl() {
         let cols = vec![
-            OutputColumn { name: "id".into(), type_sql: "integer".into(), collation_sql: None, is_pseudo_type: false },
+            OutputColumn {
+                name: "id".into(),
+                type_sql: "integer".into(),
+                collation_sql: None,
+                is_pseudo_type: false,
+            },
             OutputColumn {
                 name: "Name \"x\"".into(),
                 type_sql: "character varying(20)".into(),
@@ -68,7 +80,11 @@ mod tests {
             r#"CREATE TABLE "s"."st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer, "Name ""x""" character varying(20) COLLATE "C")"#
         );
         assert_eq!(
-            create_storage_table(&QualifiedName::unqualified("st"), &cols[..1], &[("__pgt_count".into(), "bigint".into())]),
+            create_storage_table(
+                &QualifiedName::unqualified("st"),
+                &cols[..1],
+                &[("__pgt_count".into(), "bigint".into())]
+            ),
             r#"CREATE TABLE "st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer, "__pgt_count" bigint)"#
         );
         let [dml, trunc] = create_guard_triggers(&QualifiedName::new("s", "st"));

@@ -47,8 +47,15 @@ pub fn stream_table_diff(client: &mut Client, st: &str) -> StreamTableDiff {
                 ARRAY(SELECT r FROM extra ORDER BY r LIMIT {MAX_DIFF_ROWS}), \
                 ARRAY(SELECT r FROM missing ORDER BY r LIMIT {MAX_DIFF_ROWS})"
     );
-    let row = client.query_one(&sql, &[]).unwrap_or_else(|e| panic!("comparing {st} with its query: {e:?}\n{sql}"));
-    StreamTableDiff { extra_count: row.get(0), missing_count: row.get(1), extra: row.get(2), missing: row.get(3) }
+    let row = client
+        .query_one(&sql, &[])
+        .unwrap_or_else(|e| panic!("comparing {st} with its query: {e:?}\n{sql}"));
+    StreamTableDiff {
+        extra_count: row.get(0),
+        missing_count: row.get(1),
+        extra: row.get(2),
+        missing: row.get(3),
+    }
 }
 
 /// Panics with a readable diff unless stream table `st` equals its defining query as a
@@ -64,10 +71,14 @@ pub fn assert_stream_table_matches_query(client: &mut Client, st: &str) {
         d.extra_count, d.missing_count
     );
     for r in &d.extra {
-        msg.push_str(&format!("  + {r}    (stream table has it, query does not)\n"));
+        msg.push_str(&format!(
+            "  + {r}    (stream table has it, query does not)\n"
+        ));
     }
     for r in &d.missing {
-        msg.push_str(&format!("  - {r}    (query returns it, stream table does not)\n"));
+        msg.push_str(&format!(
+            "  - {r}    (query returns it, stream table does not)\n"
+        ));
     }
     panic!("{msg}");
 }
@@ -84,12 +95,19 @@ pub struct SqlErrorInfo {
 /// Runs `sql`, expects it to fail with SQLSTATE `code` and a message containing
 /// `message_part`, and returns the error for further checks.
 #[track_caller]
-pub fn expect_sql_error(client: &mut Client, sql: &str, code: SqlState, message_part: &str) -> SqlErrorInfo {
+pub fn expect_sql_error(
+    client: &mut Client,
+    sql: &str,
+    code: SqlState,
+    message_part: &str,
+) -> SqlErrorInfo {
     let err = match client.batch_execute(sql) {
         Ok(()) => panic!("expected an error from:\n{sql}"),
         Err(e) => e,
     };
-    let db = err.as_db_error().unwrap_or_else(|| panic!("expected a database error from {sql}, got {err:?}"));
+    let db = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("expected a database error from {sql}, got {err:?}"));
     let info = SqlErrorInfo {
         code: db.code().clone(),
         message: db.message().to_string(),

@@ -45,7 +45,9 @@ pub fn cluster_with(settings: &[&str]) -> &'static Cluster {
 }
 
 fn is_root() -> bool {
-    run_output(Command::new("id").arg("-u")).map(|s| s.trim() == "0").unwrap_or(false)
+    run_output(Command::new("id").arg("-u"))
+        .map(|s| s.trim() == "0")
+        .unwrap_or(false)
 }
 
 fn run_output(cmd: &mut Command) -> Result<String, String> {
@@ -62,16 +64,26 @@ fn run_output(cmd: &mut Command) -> Result<String, String> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// Finds an 18.x pg_config: `$PG_CONFIG`, or `pg_config` on PATH.
 fn find_pg_config() -> Result<PathBuf, String> {
-    let candidate = std::env::var_os("PG_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("pg_config"));
-    let version = run_output(Command::new(&candidate).arg("--version"))
-        .map_err(|e| format!("no usable pg_config ({e}); run scripts/setup.sh and export PG_CONFIG"))?;
+    let candidate = std::env::var_os("PG_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("pg_config"));
+    let version = run_output(Command::new(&candidate).arg("--version")).map_err(|e| {
+        format!("no usable pg_config ({e}); run scripts/setup.sh and export PG_CONFIG")
+    })?;
     if !version.starts_with("PostgreSQL 18") {
-        return Err(format!("{} is {}, not PostgreSQL 18; export PG_CONFIG", candidate.display(), version.trim()));
+        return Err(format!(
+            "{} is {}, not PostgreSQL 18; export PG_CONFIG",
+            candidate.display(),
+            version.trim()
+        ));
     }
     Ok(candidate)
 }
@@ -80,13 +92,26 @@ impl Cluster {
     fn start(settings: &[&str]) -> Result<Cluster, String> {
         let pg_config = find_pg_config()?;
         let bindir = PathBuf::from(run_output(Command::new(&pg_config).arg("--bindir"))?.trim());
-        if std::env::var("PGT_TEST_SKIP_INSTALL").map(|v| v != "1").unwrap_or(true) {
+        if std::env::var("PGT_TEST_SKIP_INSTALL")
+            .map(|v| v != "1")
+            .unwrap_or(true)
+        {
             install_extension(&pg_config)?;
         }
         let root_user = is_root();
-        let superuser = if root_user { "postgres".to_string() } else { run_output(Command::new("id").arg("-un"))?.trim().to_string() };
+        let superuser = if root_user {
+            "postgres".to_string()
+        } else {
+            run_output(Command::new("id").arg("-un"))?
+                .trim()
+                .to_string()
+        };
 
-        let root = tempfile::Builder::new().prefix("pgt-test-").tempdir_in("/tmp").map_err(|e| e.to_string())?.keep();
+        let root = tempfile::Builder::new()
+            .prefix("pgt-test-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?
+            .keep();
         if root_user {
             run_output(Command::new("chown").arg("postgres:").arg(&root))?;
         }
@@ -104,7 +129,21 @@ impl Cluster {
         };
         cluster.spawn_reaper()?;
 
-        cluster.pg_cmd("initdb", &["-D", path(&datadir), "-A", "trust", "-U", &cluster.superuser, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])?;
+        cluster.pg_cmd(
+            "initdb",
+            &[
+                "-D",
+                path(&datadir),
+                "-A",
+                "trust",
+                "-U",
+                &cluster.superuser,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+        )?;
         let conf = format!(
             "\n# pg_trickle test harness\n\
              shared_preload_libraries = 'pg_trickle'\n\
@@ -128,23 +167,43 @@ impl Cluster {
             .open(datadir.join("postgresql.conf"))
             .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()))
             .map_err(|e| format!("writing postgresql.conf: {e}"))?;
-        if let Err(e) = cluster.pg_cmd("pg_ctl", &["-D", path(&datadir), "-l", path(&log_file), "-w", "-t", "120", "start"]) {
+        if let Err(e) = cluster.pg_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&datadir),
+                "-l",
+                path(&log_file),
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
+        ) {
             return Err(format!("{e}\n--- server log ---\n{}", cluster.log_tail()));
         }
 
         let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
-        admin.batch_execute(&format!("CREATE DATABASE {TEMPLATE_DB}")).map_err(|e| e.to_string())?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+            .map_err(|e| e.to_string())?;
         drop(admin);
         let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
-        tmpl.batch_execute("CREATE EXTENSION pg_trickle").map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
+        tmpl.batch_execute("CREATE EXTENSION pg_trickle")
+            .map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
         drop(tmpl);
         // Marked as a template, so pg_trickle's scheduler never connects to it (a connection
         // would make CREATE DATABASE ... TEMPLATE fail).
         let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
-        admin.batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true")).map_err(|e| e.to_string())?;
+        admin
+            .batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true"))
+            .map_err(|e| e.to_string())?;
         drop(admin);
         if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
-            eprintln!("pgt_testkit: keeping cluster at {} (socket dir, port {PORT})", cluster.root.display());
+            eprintln!(
+                "pgt_testkit: keeping cluster at {} (socket dir, port {PORT})",
+                cluster.root.display()
+            );
         }
         Ok(cluster)
     }
@@ -161,7 +220,10 @@ impl Cluster {
         };
         // The server must not inherit the test's RUST_BACKTRACE: pgrx would append Rust
         // backtraces to every error's DETAIL.
-        cmd.args(args).stdin(Stdio::null()).env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE");
         run_output(&mut cmd)
     }
 
@@ -171,7 +233,11 @@ impl Cluster {
         if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
             return Ok(());
         }
-        let as_owner = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_owner = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; \
              {as_owner}'{pg_ctl}' -D '{data}' -m fast -w stop >/dev/null 2>&1; \
@@ -193,8 +259,22 @@ impl Cluster {
 
     /// Restarts the server (fast shutdown), e.g. to test what survives a restart.
     pub fn restart(&self) -> Result<(), String> {
-        self.pg_cmd("pg_ctl", &["-D", path(&self.datadir), "-l", path(&self.log_file), "-m", "fast", "-w", "-t", "120", "restart"])
-            .map(|_| ())
+        self.pg_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&self.datadir),
+                "-l",
+                path(&self.log_file),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "120",
+                "restart",
+            ],
+        )
+        .map(|_| ())
     }
 
     /// The last lines of the server log (for failure messages).
@@ -219,17 +299,29 @@ impl Cluster {
     pub fn new_database(&'static self) -> TestDb {
         let n = self.next_db.fetch_add(1, Ordering::SeqCst);
         let name = format!("pgt_test_{}_{n}", std::process::id());
-        let _guard = self.create_db_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut admin = self.connect("postgres").expect("connect to postgres database");
+        let _guard = self
+            .create_db_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut admin = self
+            .connect("postgres")
+            .expect("connect to postgres database");
         admin
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
-        TestDb { cluster: self, name }
+        TestDb {
+            cluster: self,
+            name,
+        }
     }
 
     /// The psql-style connection string of a database (for messages).
     pub fn conninfo(&self, dbname: &str) -> String {
-        format!("host={} port={PORT} user={} dbname={dbname}", self.socket_dir.display(), self.superuser)
+        format!(
+            "host={} port={PORT} user={} dbname={dbname}",
+            self.socket_dir.display(),
+            self.superuser
+        )
     }
 }
 
@@ -274,20 +366,30 @@ pub struct TestDb {
 impl TestDb {
     /// A new connection to this database.
     pub fn client(&self) -> Client {
-        self.cluster
-            .connect(&self.name)
-            .unwrap_or_else(|e| panic!("connect to {}: {e:?}\n{}", self.name, self.cluster.log_tail()))
+        self.cluster.connect(&self.name).unwrap_or_else(|e| {
+            panic!(
+                "connect to {}: {e:?}\n{}",
+                self.name,
+                self.cluster.log_tail()
+            )
+        })
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("pgt_testkit: test database kept for inspection: {}", self.cluster.conninfo(&self.name));
+            eprintln!(
+                "pgt_testkit: test database kept for inspection: {}",
+                self.cluster.conninfo(&self.name)
+            );
             return;
         }
         if let Ok(mut admin) = self.cluster.connect("postgres") {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }

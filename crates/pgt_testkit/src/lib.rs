@@ -17,6 +17,8 @@
 mod assertions;
 mod cluster;
 
-pub use assertions::{assert_stream_table_matches_query, expect_sql_error, stream_table_diff, SqlErrorInfo};
+pub use assertions::{
+    assert_stream_table_matches_query, expect_sql_error, stream_table_diff, SqlErrorInfo,
+};
 pub use cluster::{cluster, cluster_with, Cluster, TestDb};
 pub use postgres;

@@ -64,18 +64,31 @@ impl Aggregate {
 
     /// The hidden state columns, `__pgt_count` first.
     pub fn state_columns(&self) -> Vec<StateColumn> {
-        let mut out = vec![StateColumn { name: COUNT_COLUMN.into(), type_sql: "bigint".into() }];
+        let mut out = vec![StateColumn {
+            name: COUNT_COLUMN.into(),
+            type_sql: "bigint".into(),
+        }];
         for (j, agg) in self.aggs.iter().enumerate() {
             match agg.kind {
                 AggKind::CountStar => {}
-                AggKind::Count => out.push(StateColumn { name: a(j), type_sql: "bigint".into() }),
+                AggKind::Count => out.push(StateColumn {
+                    name: a(j),
+                    type_sql: "bigint".into(),
+                }),
                 AggKind::Sum | AggKind::Avg => {
-                    out.push(StateColumn { name: a(j), type_sql: "numeric".into() });
-                    out.push(StateColumn { name: an(j), type_sql: "bigint".into() });
+                    out.push(StateColumn {
+                        name: a(j),
+                        type_sql: "numeric".into(),
+                    });
+                    out.push(StateColumn {
+                        name: an(j),
+                        type_sql: "bigint".into(),
+                    });
                 }
-                AggKind::Min | AggKind::Max | AggKind::Other => {
-                    out.push(StateColumn { name: a(j), type_sql: agg.result_type.clone() })
-                }
+                AggKind::Min | AggKind::Max | AggKind::Other => out.push(StateColumn {
+                    name: a(j),
+                    type_sql: agg.result_type.clone(),
+                }),
             }
         }
         out
@@ -87,7 +100,12 @@ impl Aggregate {
         match agg.kind {
             AggKind::CountStar => st(COUNT_COLUMN),
             AggKind::Count => st(&a(j)),
-            AggKind::Sum => format!("(CASE WHEN {} = 0 THEN NULL ELSE ({})::{} END)", st(&an(j)), st(&a(j)), agg.result_type),
+            AggKind::Sum => format!(
+                "(CASE WHEN {} = 0 THEN NULL ELSE ({})::{} END)",
+                st(&an(j)),
+                st(&a(j)),
+                agg.result_type
+            ),
             AggKind::Avg => format!(
                 "(CASE WHEN {n} = 0 THEN NULL ELSE ({s} / ({n})::numeric)::{t} END)",
                 n = st(&an(j)),
@@ -99,7 +117,11 @@ impl Aggregate {
     }
 
     fn arg(&self, j: usize, alias: &str) -> String {
-        self.aggs[j].arg.as_ref().map(|e| e.render_on(alias)).unwrap_or_else(|| "NULL".into())
+        self.aggs[j]
+            .arg
+            .as_ref()
+            .map(|e| e.render_on(alias))
+            .unwrap_or_else(|| "NULL".into())
     }
 
     /// State values recomputed from input rows aliased `s` (inside a GROUP BY query).
@@ -116,7 +138,11 @@ impl Aggregate {
                 }
                 AggKind::Min => out.push(format!("(min({x}))::{}", agg.result_type)),
                 AggKind::Max => out.push(format!("(max({x}))::{}", agg.result_type)),
-                AggKind::Other => out.push(format!("({})::{}", agg.call.render_on("s"), agg.result_type)),
+                AggKind::Other => out.push(format!(
+                    "({})::{}",
+                    agg.call.render_on("s"),
+                    agg.result_type
+                )),
             }
         }
         out
@@ -127,7 +153,10 @@ impl Aggregate {
         if self.is_scalar() {
             return "pgtrickle.pg_trickle_hash(''::text)".into();
         }
-        let keys = (0..self.group_by.len()).map(|i| format!("{alias}.\"g{i}\"")).collect::<Vec<_>>().join(", ");
+        let keys = (0..self.group_by.len())
+            .map(|i| format!("{alias}.\"g{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({keys})))")
     }
 
@@ -138,10 +167,18 @@ impl Aggregate {
             .enumerate()
             .map(|(i, g)| format!("{} AS \"g{i}\"", g.render_on(alias)))
             .collect::<Vec<_>>();
-        let grp = self.group_by.iter().map(|g| g.render_on(alias)).collect::<Vec<_>>();
+        let grp = self
+            .group_by
+            .iter()
+            .map(|g| g.render_on(alias))
+            .collect::<Vec<_>>();
         (
             sel.iter().map(|s| format!("{s}, ")).collect::<String>(),
-            if grp.is_empty() { String::new() } else { format!(" GROUP BY {}", grp.join(", ")) },
+            if grp.is_empty() {
+                String::new()
+            } else {
+                format!(" GROUP BY {}", grp.join(", "))
+            },
         )
     }
 
@@ -151,7 +188,10 @@ impl Aggregate {
         let (gsel, gby) = self.group_select("s");
         let states = self.state_aliased(self.recompute_states());
         let inner = format!("SELECT {gsel}{states} FROM ({cur}) AS s{gby}");
-        Ok(format!("SELECT {} AS rid, x.* FROM ({inner}) AS x", self.group_row_id("x")))
+        Ok(format!(
+            "SELECT {} AS rid, x.* FROM ({inner}) AS x",
+            self.group_row_id("x")
+        ))
     }
 
     fn state_aliased(&self, exprs: Vec<String>) -> String {
@@ -166,7 +206,12 @@ impl Aggregate {
     /// Incremental maintenance: a query with columns `rid, g0…, <state columns>` holding
     /// the new state of every group the delta touches (count 0 = group gone).
     /// `always_rescan` forces the rescan path (HAVING).
-    pub fn new_states_sql(&self, cx: &mut DeltaContext<'_>, target: &str, always_rescan: bool) -> Result<String, DvmError> {
+    pub fn new_states_sql(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        target: &str,
+        always_rescan: bool,
+    ) -> Result<String, DvmError> {
         let delta = self.input.rule().delta(cx)?;
         let ng = self.group_by.len();
 
@@ -180,27 +225,51 @@ impl Aggregate {
             let x = self.arg(j, "d");
             match agg.kind {
                 AggKind::CountStar | AggKind::Other => {}
-                AggKind::Count => dcols.push(format!("sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}")),
+                AggKind::Count => dcols.push(format!(
+                    "sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}"
+                )),
                 AggKind::Sum | AggKind::Avg => {
-                    dcols.push(format!("coalesce(sum((d.__pgt_w)::numeric * ({x})::numeric), 0) AS d{j}"));
+                    dcols.push(format!(
+                        "coalesce(sum((d.__pgt_w)::numeric * ({x})::numeric), 0) AS d{j}"
+                    ));
                     dcols.push(format!("sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
                 }
                 AggKind::Min | AggKind::Max => {
-                    let f = if agg.kind == AggKind::Min { "min" } else { "max" };
-                    dcols.push(format!("({f}({x}) FILTER (WHERE d.__pgt_w > 0))::{} AS d{j}_ins", agg.result_type));
-                    dcols.push(format!("({f}({x}) FILTER (WHERE d.__pgt_w < 0))::{} AS d{j}_del", agg.result_type));
+                    let f = if agg.kind == AggKind::Min {
+                        "min"
+                    } else {
+                        "max"
+                    };
+                    dcols.push(format!(
+                        "({f}({x}) FILTER (WHERE d.__pgt_w > 0))::{} AS d{j}_ins",
+                        agg.result_type
+                    ));
+                    dcols.push(format!(
+                        "({f}({x}) FILTER (WHERE d.__pgt_w < 0))::{} AS d{j}_del",
+                        agg.result_type
+                    ));
                 }
             }
         }
-        let having_nonempty = if self.is_scalar() { " HAVING count(*) > 0" } else { "" };
+        let having_nonempty = if self.is_scalar() {
+            " HAVING count(*) > 0"
+        } else {
+            ""
+        };
         let dg = cx.add_cte(
             "agg_delta",
-            format!("SELECT {gsel}{} FROM {delta} AS d{gby}{having_nonempty}", dcols.join(", ")),
+            format!(
+                "SELECT {gsel}{} FROM {delta} AS d{gby}{having_nonempty}",
+                dcols.join(", ")
+            ),
         );
 
         // 2. Joined with the stored state of each group.
         let state_cols = self.state_columns();
-        let olds = state_cols.iter().map(|c| format!("t.{} AS \"o_{}\"", quote_ident(&c.name), c.name)).collect::<Vec<_>>();
+        let olds = state_cols
+            .iter()
+            .map(|c| format!("t.{} AS \"o_{}\"", quote_ident(&c.name), c.name))
+            .collect::<Vec<_>>();
         let dj = cx.add_cte(
             "agg_old",
             format!(
@@ -229,7 +298,9 @@ impl Aggregate {
         let rescan_cond = rescan.join(" OR ");
 
         // 4a. New state of algebraic groups.
-        let mut alg = vec![format!("(coalesce(x.\"o_{COUNT_COLUMN}\", 0) + x.dcount)::bigint")];
+        let mut alg = vec![format!(
+            "(coalesce(x.\"o_{COUNT_COLUMN}\", 0) + x.dcount)::bigint"
+        )];
         for (j, agg) in self.aggs.iter().enumerate() {
             let o = format!("x.\"o_{}\"", a(j));
             match agg.kind {
@@ -237,19 +308,30 @@ impl Aggregate {
                 AggKind::Count => alg.push(format!("(coalesce({o}, 0) + x.d{j})::bigint")),
                 AggKind::Sum | AggKind::Avg => {
                     alg.push(format!("(coalesce({o}, 0) + x.d{j})::numeric"));
-                    alg.push(format!("(coalesce(x.\"o_{}\", 0) + x.d{j}_n)::bigint", an(j)));
+                    alg.push(format!(
+                        "(coalesce(x.\"o_{}\", 0) + x.d{j}_n)::bigint",
+                        an(j)
+                    ));
                 }
                 AggKind::Min => alg.push(format!("(least({o}, x.d{j}_ins))::{}", agg.result_type)),
-                AggKind::Max => alg.push(format!("(greatest({o}, x.d{j}_ins))::{}", agg.result_type)),
+                AggKind::Max => {
+                    alg.push(format!("(greatest({o}, x.d{j}_ins))::{}", agg.result_type))
+                }
                 AggKind::Other => alg.push(format!("(NULL)::{}", agg.result_type)),
             }
         }
         let gcols = (0..ng).map(|i| format!("x.\"g{i}\", ")).collect::<String>();
-        let alg_sql = format!("SELECT x.rid, {gcols}{} FROM {dj} AS x WHERE NOT ({rescan_cond})", self.state_aliased(alg));
+        let alg_sql = format!(
+            "SELECT x.rid, {gcols}{} FROM {dj} AS x WHERE NOT ({rescan_cond})",
+            self.state_aliased(alg)
+        );
 
         // 4b. New state of rescanned groups: recomputed from the current input, restricted
         //     to those groups; groups with no rows left come back with count 0.
-        let rk = cx.add_cte("agg_rescan_keys", format!("SELECT x.* FROM {dj} AS x WHERE {rescan_cond}"));
+        let rk = cx.add_cte(
+            "agg_rescan_keys",
+            format!("SELECT x.* FROM {dj} AS x WHERE {rescan_cond}"),
+        );
         let cur = self.input.rule().current(cx)?;
         let (ssel, sgby) = self.group_select("s");
         let restrict = if self.is_scalar() {
@@ -271,7 +353,11 @@ impl Aggregate {
                  AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})"
             )
         };
-        let (where_kw, tail) = if self.is_scalar() { ("", format!("{sgby}{restrict}")) } else { (" WHERE true", format!("{restrict}{sgby}")) };
+        let (where_kw, tail) = if self.is_scalar() {
+            ("", format!("{sgby}{restrict}"))
+        } else {
+            (" WHERE true", format!("{restrict}{sgby}"))
+        };
         let rescanned = format!(
             "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM ({cur}) AS s{where_kw}{tail}) AS y",
             self.group_row_id("y"),
@@ -321,9 +407,19 @@ impl Operator for Aggregate {
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cur = self.input.rule().current(cx)?;
         let (_, gby) = self.group_select("s");
-        let mut sel: Vec<String> = self.group_by.iter().enumerate().map(|(i, g)| format!("{} AS {}", g.render_on("s"), col_name(i))).collect();
+        let mut sel: Vec<String> = self
+            .group_by
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{} AS {}", g.render_on("s"), col_name(i)))
+            .collect();
         let ng = self.group_by.len();
-        sel.extend(self.aggs.iter().enumerate().map(|(j, a)| format!("{} AS {}", a.call.render_on("s"), col_name(ng + j))));
+        sel.extend(
+            self.aggs
+                .iter()
+                .enumerate()
+                .map(|(j, a)| format!("{} AS {}", a.call.render_on("s"), col_name(ng + j))),
+        );
         Ok(format!("SELECT {} FROM ({cur}) AS s{gby}", sel.join(", ")))
     }
 }

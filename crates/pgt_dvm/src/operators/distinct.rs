@@ -36,6 +36,9 @@ impl Operator for Distinct {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cur = self.input.rule().current(cx)?;
-        Ok(format!("SELECT DISTINCT {} FROM ({cur}) AS s", col_list(self.columns().len(), Some("s"))))
+        Ok(format!(
+            "SELECT DISTINCT {} FROM ({cur}) AS s",
+            col_list(self.columns().len(), Some("s"))
+        ))
     }
 }

@@ -28,13 +28,19 @@ impl Operator for Filter {
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let d = self.input.rule().delta(cx)?;
-        let sql = format!("SELECT d.* FROM {d} AS d WHERE {}", self.predicate.render_on("d"));
+        let sql = format!(
+            "SELECT d.* FROM {d} AS d WHERE {}",
+            self.predicate.render_on("d")
+        );
         Ok(cx.add_cte("filter_delta", sql))
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cur = self.input.rule().current(cx)?;
-        Ok(format!("SELECT s.* FROM ({cur}) AS s WHERE {}", self.predicate.render_on("s")))
+        Ok(format!(
+            "SELECT s.* FROM ({cur}) AS s WHERE {}",
+            self.predicate.render_on("s")
+        ))
     }
 
     fn unique_key(&self) -> Option<Vec<usize>> {

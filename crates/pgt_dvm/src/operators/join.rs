@@ -36,7 +36,13 @@ impl Join {
     fn on(&self, nl: usize) -> String {
         match &self.condition {
             None => "true".to_string(),
-            Some(c) => c.render(&|i| if i < nl { format!("l.{}", col_name(i)) } else { format!("r.{}", col_name(i - nl)) }),
+            Some(c) => c.render(&|i| {
+                if i < nl {
+                    format!("l.{}", col_name(i))
+                } else {
+                    format!("r.{}", col_name(i - nl))
+                }
+            }),
         }
     }
 }
@@ -76,8 +82,12 @@ impl Operator for Join {
         let nl = self.left.columns().len();
         let lk = self.left.rule().unique_key();
         let rk = self.right.rule().unique_key();
-        let right_determined = rk.as_ref().is_some_and(|rk| rk.iter().all(|r| self.equi.iter().any(|(_, er)| er == r)));
-        let left_determined = lk.as_ref().is_some_and(|lk| lk.iter().all(|l| self.equi.iter().any(|(el, _)| el == l)));
+        let right_determined = rk
+            .as_ref()
+            .is_some_and(|rk| rk.iter().all(|r| self.equi.iter().any(|(_, er)| er == r)));
+        let left_determined = lk
+            .as_ref()
+            .is_some_and(|lk| lk.iter().all(|l| self.equi.iter().any(|(el, _)| el == l)));
         match (lk, rk) {
             (Some(lk), _) if right_determined => Some(lk),
             (_, Some(rk)) if left_determined => Some(rk.into_iter().map(|r| r + nl).collect()),
@@ -94,6 +104,10 @@ impl Operator for Join {
         let nr = self.right.columns().len();
         let cl = self.left.rule().current(cx)?;
         let cr = self.right.rule().current(cx)?;
-        Ok(format!("SELECT {} FROM ({cl}) AS l JOIN ({cr}) AS r ON {}", self.select_list(nl, nr), self.on(nl)))
+        Ok(format!(
+            "SELECT {} FROM ({cl}) AS l JOIN ({cr}) AS r ON {}",
+            self.select_list(nl, nr),
+            self.on(nl)
+        ))
     }
 }

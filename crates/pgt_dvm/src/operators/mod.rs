@@ -31,7 +31,13 @@ pub struct DeltaContext<'a> {
 
 impl<'a> DeltaContext<'a> {
     pub fn new(unconsumed: &'a dyn Fn(u32) -> String) -> Self {
-        DeltaContext { ctes: Vec::new(), next_id: 0, unconsumed, scan_deltas: HashMap::new(), shared: HashMap::new() }
+        DeltaContext {
+            ctes: Vec::new(),
+            next_id: 0,
+            unconsumed,
+            scan_deltas: HashMap::new(),
+            shared: HashMap::new(),
+        }
     }
 
     /// Adds a CTE and returns its name.
@@ -44,7 +50,10 @@ impl<'a> DeltaContext<'a> {
 
     /// The accumulated `name AS (sql)` list, in dependency order.
     pub fn cte_list(&self) -> Vec<String> {
-        self.ctes.iter().map(|(n, s)| format!("{n} AS ({s})")).collect()
+        self.ctes
+            .iter()
+            .map(|(n, s)| format!("{n} AS ({s})"))
+            .collect()
     }
 }
 

@@ -46,14 +46,21 @@ impl Operator for Project {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cur = self.input.rule().current(cx)?;
-        Ok(format!("SELECT {} FROM ({cur}) AS s", self.select_list("s")))
+        Ok(format!(
+            "SELECT {} FROM ({cur}) AS s",
+            self.select_list("s")
+        ))
     }
 
     /// The input's key survives when every key column is output as a bare column.
     fn unique_key(&self) -> Option<Vec<usize>> {
         let key = self.input.rule().unique_key()?;
         key.iter()
-            .map(|k| self.exprs.iter().position(|e| e.parts == crate::expr::Expr::col(*k).parts))
+            .map(|k| {
+                self.exprs
+                    .iter()
+                    .position(|e| e.parts == crate::expr::Expr::col(*k).parts)
+            })
             .collect()
     }
 }

@@ -28,7 +28,10 @@ pub struct Scan {
 
 /// The change buffer of a source.
 pub fn buffer_table(source_oid: u32) -> String {
-    format!("pgtrickle_changes.{}", quote_ident(&format!("changes_{source_oid}")))
+    format!(
+        "pgtrickle_changes.{}",
+        quote_ident(&format!("changes_{source_oid}"))
+    )
 }
 
 impl Scan {
@@ -67,7 +70,11 @@ impl Operator for Scan {
     }
 
     fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        Ok(format!("SELECT {} FROM {} AS t", self.select_list("t"), self.table))
+        Ok(format!(
+            "SELECT {} FROM {} AS t",
+            self.select_list("t"),
+            self.table
+        ))
     }
 
     fn unique_key(&self) -> Option<Vec<usize>> {

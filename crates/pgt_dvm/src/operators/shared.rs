@@ -41,11 +41,17 @@ impl Operator for Shared {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         if let Some((_, Some(c))) = cx.shared.get(&self.id) {
-            return Ok(format!("SELECT {} FROM {c}", col_list(self.columns().len(), None)));
+            return Ok(format!(
+                "SELECT {} FROM {c}",
+                col_list(self.columns().len(), None)
+            ));
         }
         let sql = self.input.rule().current(cx)?;
         let name = cx.add_cte("shared_current", sql);
         cx.shared.entry(self.id).or_insert((None, None)).1 = Some(name.clone());
-        Ok(format!("SELECT {} FROM {name}", col_list(self.columns().len(), None)))
+        Ok(format!(
+            "SELECT {} FROM {name}",
+            col_list(self.columns().len(), None)
+        ))
     }
 }

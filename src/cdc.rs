@@ -184,11 +184,12 @@ fn drop_unused_capture() -> PgtResult<()> {
     Ok(())
 }
 
+/// Each change-captured source with its frontier (None before the first refresh).
+pub type SourceFrontiers = Vec<(pg_sys::Oid, Option<Frontier>)>;
+
 /// The change-captured sources of a stream table with their frontiers (None before the
 /// first refresh), and the current time, in one query.
-pub fn frontiers(
-    pgt_id: i64,
-) -> PgtResult<(Vec<(pg_sys::Oid, Option<Frontier>)>, TimestampWithTimeZone)> {
+pub fn frontiers(pgt_id: i64) -> PgtResult<(SourceFrontiers, TimestampWithTimeZone)> {
     Spi::connect(|c| {
         let mut out = Vec::new();
         let mut now = None;

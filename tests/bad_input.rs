@@ -103,7 +103,7 @@ fn bad_create_input_is_refused_cleanly() {
                 assert!(
                     info.detail
                         .as_deref()
-                        .map_or(true, |d| !d.contains("rust_begin_unwind")),
+                        .is_none_or(|d| !d.contains("rust_begin_unwind")),
                     "{what}: backtrace in DETAIL"
                 );
             }

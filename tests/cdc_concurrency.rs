@@ -3,9 +3,7 @@
 //! writes in the refreshing transaction itself. Also TRUNCATE, the adaptive fallback,
 //! buffer cleanup and the volatile-function policy.
 
-use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;

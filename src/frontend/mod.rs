@@ -417,7 +417,7 @@ impl Builder {
         let quals = (*(*q).jointree).quals;
         let mut items = Vec::new();
         for item in from.iter_ptr() {
-            items.push(self.from_item(q, item)?);
+            items.push(self.translate_from_item(q, item)?);
         }
         let (mut tree, layout) = {
             let mut it = items.into_iter();
@@ -556,7 +556,7 @@ impl Builder {
         Ok(OpTree::union_all(inputs))
     }
 
-    unsafe fn from_item(
+    unsafe fn translate_from_item(
         &mut self,
         q: *mut pg_sys::Query,
         node: *mut pg_sys::Node,
@@ -576,8 +576,8 @@ impl Builder {
                         "Outer joins are not maintained incrementally yet; use FULL.",
                     ));
                 }
-                let (left, mut layout) = self.from_item(q, (*j).larg)?;
-                let (right, rlayout) = self.from_item(q, (*j).rarg)?;
+                let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
+                let (right, rlayout) = self.translate_from_item(q, (*j).rarg)?;
                 let nl = left.columns().len();
                 for (rt, cols) in rlayout {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
@@ -783,7 +783,7 @@ impl Builder {
             arg_types.push((pg_sys::exprType(e), pg_sys::exprTypmod(e)));
             args.push(self.d.expr(e, &mut FromResolver { q, layout })?);
         }
-        let mut call = Expr::sql(&format!("{name}("));
+        let mut call = Expr::sql(format!("{name}("));
         if (*a).aggstar {
             call.push_sql("*");
         } else {

@@ -114,6 +114,25 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             last_scan = None;
         }
+        // Notice exited schedulers on every wake, so how long each one lived is known
+        // closely. One that ran for a while was a real scheduler (terminated, or crashed):
+        // rescan now to start it again. One that exited right away found no pg_trickle in
+        // its database: retry only after a newer generation (a CREATE EXTENSION committed
+        // since it looked) or after a while.
+        workers.retain(|oid, (w, started, started_gen)| {
+            let alive = !matches!(
+                w.pid(),
+                Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)
+            );
+            if !alive {
+                if started.elapsed() < Duration::from_secs(5) {
+                    absent.insert(*oid, (*started_gen, Instant::now()));
+                } else {
+                    last_scan = None;
+                }
+            }
+            alive
+        });
         // While automatic refresh is off, no new schedulers are started (running ones idle).
         if !config::enabled() {
             continue;
@@ -147,18 +166,6 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
             })
         });
         let Ok(Ok(dbs)) = dbs else { continue };
-        // Forget workers that have exited. One that ran for a while was a real scheduler
-        // (terminated, or its refreshes crashed it): start it again at once. One that exited
-        // right away found no pg_trickle there: retry on a new generation or after a while.
-        // The generation recorded is the one at start: a CREATE EXTENSION that committed
-        // after the scheduler looked is a newer generation, so the retry is immediate.
-        workers.retain(|oid, (w, started, started_gen)| {
-            let alive = w.pid().is_ok();
-            if !alive && started.elapsed() < Duration::from_secs(5) {
-                absent.insert(*oid, (*started_gen, Instant::now()));
-            }
-            alive
-        });
         for (oid, name, connected) in dbs {
             if workers.contains_key(&oid) || connected {
                 continue;
@@ -178,6 +185,7 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
                 .load_dynamic();
             match started {
                 Ok(w) => {
+                    pgrx::log!("pg_trickle launcher: started a scheduler for database \"{name}\"");
                     absent.remove(&oid);
                     workers.insert(oid, (w, Instant::now(), generation));
                 }
@@ -187,6 +195,12 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
             }
         }
     }
+    // The launcher must come back after pg_terminate_backend: exit code 0 would unregister
+    // it for good, a non-zero one has the postmaster restart it after its restart time. At
+    // a server shutdown nothing is restarted either way.
+    // SAFETY: proc_exit runs PostgreSQL's exit callbacks and ends the process; nothing on
+    // this stack needs dropping (the worker handles only refer to shared-memory slots).
+    unsafe { pg_sys::proc_exit(1) }
 }
 
 /// One stream table as the scheduler sees it.
@@ -237,8 +251,12 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         .unwrap_or(false)
     });
     if installed != Ok(true) {
+        pgrx::debug1!(
+            "pg_trickle scheduler: extension not installed in database {dboid:?}, exiting"
+        );
         return;
     }
+    pgrx::log!("pg_trickle scheduler: serving database {dboid:?}");
     let mut generation = u64::MAX;
     let mut entries: Vec<Entry> = Vec::new();
     let mut order: Vec<i64> = Vec::new();

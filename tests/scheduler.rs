@@ -233,35 +233,51 @@ fn workers_come_back_after_being_terminated_without_duplicates() {
             .unwrap()
             .get(0)
     };
-    // The scheduler of this database, then the launcher.
-    for victim in ["pg_trickle scheduler", "pg_trickle launcher"] {
-        let killed: i64 = c
-            .query_one(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                  WHERE backend_type = $1 AND ($1 = 'pg_trickle launcher' OR datname = current_database())) t",
-                &[&victim],
-            )
-            .unwrap()
-            .get(0);
-        assert_eq!(killed, 1, "{victim}");
-        c.batch_execute(&format!(
-            "INSERT INTO src VALUES ({}, 2, 2)",
-            if victim.ends_with("scheduler") {
-                601
-            } else {
-                602
-            }
-        ))
+    let launcher_pid = |c: &mut Client| -> Option<i32> {
+        c.query_opt(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_trickle launcher'",
+            &[],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+    };
+    // The launcher first: it must come back by itself (an exit code 0 would have the
+    // postmaster forget it), without starting a second scheduler for this database.
+    let old_launcher = launcher_pid(&mut c).expect("a running launcher");
+    c.batch_execute(&format!("SELECT pg_terminate_backend({old_launcher})"))
         .unwrap();
-        eventually(
-            &format!("refreshes resumed after terminating the {victim}"),
-            || matches(&mut c, "kept"),
-        );
-        assert!(
-            schedulers(&mut c) <= 1,
-            "duplicate schedulers after terminating the {victim}"
-        );
-    }
+    eventually("a new launcher is running", || {
+        launcher_pid(&mut c).is_some_and(|p| p != old_launcher)
+    });
+    c.batch_execute("INSERT INTO src VALUES (601, 2, 2)")
+        .unwrap();
+    eventually("refreshes go on after terminating the launcher", || {
+        matches(&mut c, "kept")
+    });
+    assert_eq!(
+        schedulers(&mut c),
+        1,
+        "duplicate schedulers after the launcher came back"
+    );
+    // Then the scheduler: the (new) launcher starts it again.
+    let killed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+              WHERE backend_type = 'pg_trickle scheduler' AND datname = current_database()) t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    c.batch_execute("INSERT INTO src VALUES (602, 2, 2)")
+        .unwrap();
+    eventually("refreshes resumed after terminating the scheduler", || {
+        matches(&mut c, "kept")
+    });
+    assert!(
+        schedulers(&mut c) <= 1,
+        "duplicate schedulers after terminating the scheduler"
+    );
     std::thread::sleep(Duration::from_secs(12)); // a full launcher rescan
     assert_eq!(schedulers(&mut c), 1);
 }

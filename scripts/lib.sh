@@ -28,6 +28,12 @@ pg_major() { "$1" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'; }
 if [ "$(id -u)" = 0 ]; then PGT_PG_USER=postgres; else PGT_PG_USER="$(id -un)"; fi
 export PGT_PG_USER
 
+# Runs a command as the PostgreSQL user. A server started this way must not inherit
+# RUST_BACKTRACE: pgrx would append Rust backtraces to every error's DETAIL.
 as_pg_user() {
-  if [ "$(id -u)" = 0 ]; then runuser -u "$PGT_PG_USER" -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u "$PGT_PG_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$@"
+  else
+    env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$@"
+  fi
 }

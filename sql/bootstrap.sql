@@ -76,8 +76,11 @@ GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies, pgtrick
 
 -- A plain DROP TABLE of a stream table removes its catalog rows (dependencies and history
 -- cascade). Dropping a source marks the stream tables that read it as ERROR, naming it.
+-- SECURITY DEFINER: event triggers fire for every role's DDL, and a role that may drop its
+-- own tables must not need (or get) write access to pg_trickle's catalog. Everything inside
+-- is schema-qualified and search_path is pinned, so the caller cannot redirect any name.
 CREATE FUNCTION pgtrickle._on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM pgtrickle.pgt_stream_tables st
      USING pg_event_trigger_dropped_objects() d

@@ -94,14 +94,19 @@ $$;
 
 -- DDL on sources: keep change capture working and flag stream tables whose used columns
 -- (or source name) changed.
+-- SECURITY DEFINER for the same reason as _on_sql_drop: ALTER TABLE by any role must work.
 CREATE FUNCTION pgtrickle._on_ddl_command_end() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pgtrickle._on_source_ddl();
 END
 $$;
 CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
+
+-- Internal functions are for the event triggers and the extension script only.
+REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
+    pgtrickle._signal_launcher() FROM PUBLIC;
 
 -- Start a scheduler for this database now.
 SELECT pgtrickle._signal_launcher();

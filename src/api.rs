@@ -13,7 +13,7 @@ use crate::analyze::analyze_defining_query;
 use crate::catalog::{self, NewStreamTable};
 use crate::cdc;
 use crate::config::{volatile_function_policy, VolatileFunctionPolicy};
-use crate::error::{or_report, required, PgtError, PgtResult};
+use crate::error::{or_report, require_superuser, required, PgtError, PgtResult};
 use crate::frontend::{self, Translation};
 use crate::refresh::{refresh, Initiator};
 
@@ -148,7 +148,10 @@ fn create_stream_table(
     refresh_mode: default!(Option<&str>, "'AUTO'"),
     initialize: default!(Option<bool>, true),
 ) {
-    or_report(create_impl(name, query, schedule, refresh_mode, initialize))
+    or_report(
+        require_superuser("create a stream table")
+            .and_then(|_| create_impl(name, query, schedule, refresh_mode, initialize)),
+    )
 }
 
 fn create_impl(
@@ -225,7 +228,7 @@ fn create_impl(
 /// Brings a stream table up to date with its defining query now.
 #[pg_extern]
 fn refresh_stream_table(name: Option<&str>) {
-    or_report(refresh_impl(name))
+    or_report(require_superuser("refresh a stream table").and_then(|_| refresh_impl(name)))
 }
 
 fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
@@ -251,7 +254,10 @@ fn alter_stream_table(
     refresh_mode: default!(Option<&str>, "NULL"),
     status: default!(Option<&str>, "NULL"),
 ) {
-    or_report(alter_impl(name, schedule, refresh_mode, status))
+    or_report(
+        require_superuser("alter a stream table")
+            .and_then(|_| alter_impl(name, schedule, refresh_mode, status)),
+    )
 }
 
 fn alter_impl(
@@ -323,6 +329,7 @@ fn set_status(pgt_id: i64, status: StreamTableStatus) -> PgtResult<()> {
 #[pg_extern]
 fn resume_stream_table(name: Option<&str>) {
     or_report((|| -> PgtResult<()> {
+        require_superuser("resume a stream table")?;
         let st = catalog::lookup(required(name, "name")?)?;
         set_status(st.pgt_id, StreamTableStatus::Active)?;
         crate::shmem::bump_catalog();
@@ -360,7 +367,7 @@ fn _signal_launcher() {
 /// Stream tables that read it must be dropped first, or together with `cascade => true`.
 #[pg_extern]
 fn drop_stream_table(name: Option<&str>, cascade: default!(Option<bool>, false)) {
-    or_report(drop_impl(name, cascade))
+    or_report(require_superuser("drop a stream table").and_then(|_| drop_impl(name, cascade)))
 }
 
 fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {

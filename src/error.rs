@@ -73,6 +73,9 @@ pub enum PgtError {
     #[error("cannot drop stream table \"{name}\" because other stream tables read it")]
     HasReaders { name: String, readers: Vec<String> },
 
+    #[error("permission denied to {action}")]
+    NotSuperuser { action: &'static str },
+
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -107,6 +110,7 @@ impl PgtError {
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+            PgtError::NotSuperuser { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -114,6 +118,10 @@ impl PgtError {
     fn detail(&self) -> Option<String> {
         match self {
             PgtError::Core(core) => core.detail(),
+            PgtError::NotSuperuser { .. } => Some(
+                "Managing stream tables requires superuser: refreshes run the defining query with the privileges of the extension."
+                    .into(),
+            ),
             PgtError::TemporarySource { .. } => Some(
                 "A temporary table exists only in its own session; a stream table outlives it."
                     .into(),
@@ -158,6 +166,9 @@ impl PgtError {
             }
             PgtError::InvalidName { .. } => Some("Use a name of the form name or schema.name.".into()),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
+            PgtError::NotSuperuser { .. } => Some(
+                "Ask a superuser to run it; other roles can read stream tables they are granted SELECT on.".into(),
+            ),
             PgtError::NoCreationSchema { .. } => Some("Qualify the name with a schema, as in 'myschema.name'.".into()),
             _ => None,
         }
@@ -192,6 +203,16 @@ pub fn or_report<T>(result: PgtResult<T>) -> T {
     match result {
         Ok(v) => v,
         Err(e) => e.report(),
+    }
+}
+
+/// Management functions are for superusers (see "Privileges" in docs/SQL_REFERENCE.md).
+pub fn require_superuser(action: &'static str) -> PgtResult<()> {
+    // SAFETY: superuser() only reads the current user id and its pg_authid row.
+    if unsafe { pgrx::pg_sys::superuser() } {
+        Ok(())
+    } else {
+        Err(PgtError::NotSuperuser { action })
     }
 }
 

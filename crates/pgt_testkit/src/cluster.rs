@@ -183,22 +183,21 @@ impl Cluster {
             return Err(format!("{e}\n--- server log ---\n{}", cluster.log_tail()));
         }
 
+        // Marked as a template *before* the extension is created, so pg_trickle's launcher
+        // never starts a scheduler there (a connection would make CREATE DATABASE ...
+        // TEMPLATE fail). Separate calls: CREATE DATABASE cannot run in a transaction block.
         let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
         admin
             .batch_execute(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+            .map_err(|e| e.to_string())?;
+        admin
+            .batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true"))
             .map_err(|e| e.to_string())?;
         drop(admin);
         let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
         tmpl.batch_execute("CREATE EXTENSION pg_trickle")
             .map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
         drop(tmpl);
-        // Marked as a template, so pg_trickle's scheduler never connects to it (a connection
-        // would make CREATE DATABASE ... TEMPLATE fail).
-        let mut admin = cluster.connect("postgres").map_err(|e| e.to_string())?;
-        admin
-            .batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true"))
-            .map_err(|e| e.to_string())?;
-        drop(admin);
         if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
             eprintln!(
                 "pgt_testkit: keeping cluster at {} (socket dir, port {PORT})",
@@ -306,9 +305,23 @@ impl Cluster {
         let mut admin = self
             .connect("postgres")
             .expect("connect to postgres database");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
+        // The template must have no other session. Ours close before this point, but the
+        // server may still be tearing one down: retry for a few seconds.
+        let create = format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}");
+        let mut attempt = 0;
+        loop {
+            match admin.batch_execute(&create) {
+                Ok(()) => break,
+                Err(e)
+                    if attempt < 50
+                        && e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => panic!("CREATE DATABASE {name}: {e:?}"),
+            }
+        }
         TestDb {
             cluster: self,
             name,

@@ -328,13 +328,14 @@ fn set_status(pgt_id: i64, status: StreamTableStatus) -> PgtResult<()> {
 /// Brings a suspended stream table back: status ACTIVE, consecutive errors reset.
 #[pg_extern]
 fn resume_stream_table(name: Option<&str>) {
-    or_report((|| -> PgtResult<()> {
-        require_superuser("resume a stream table")?;
-        let st = catalog::lookup(required(name, "name")?)?;
-        set_status(st.pgt_id, StreamTableStatus::Active)?;
-        crate::shmem::bump_catalog();
-        Ok(())
-    })())
+    or_report(require_superuser("resume a stream table").and_then(|_| resume_impl(name)))
+}
+
+fn resume_impl(name: Option<&str>) -> PgtResult<()> {
+    let st = catalog::lookup(required(name, "name")?)?;
+    set_status(st.pgt_id, StreamTableStatus::Active)?;
+    crate::shmem::bump_catalog();
+    Ok(())
 }
 
 /// When a stream table with this schedule, last refreshed at `last`, is next due (NULL for

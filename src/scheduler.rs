@@ -203,6 +203,14 @@ pub extern "C-unwind" fn pg_trickle_launcher_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::proc_exit(1) }
 }
 
+/// Whether pg_trickle is installed in the worker's database.
+fn extension_installed() -> Result<bool, pgrx::spi::Error> {
+    Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')",
+    )
+    .map(|b| b.unwrap_or(false))
+}
+
 /// One stream table as the scheduler sees it.
 struct Entry {
     pgt_id: i64,
@@ -242,14 +250,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let dboid = pg_sys::Oid::from(arg.value() as u32);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(dboid), None);
-    let installed = in_transaction(|| {
-        Spi::get_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')",
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(false)
-    });
+    let installed = in_transaction(|| extension_installed().unwrap_or(false));
     if installed != Ok(true) {
         pgrx::debug1!(
             "pg_trickle scheduler: extension not installed in database {dboid:?}, exiting"
@@ -280,9 +281,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         let g = shmem::catalog_generation();
         if g != generation || entries.is_empty() {
             match in_transaction(|| -> crate::error::PgtResult<_> {
-                let still_installed =
-                    Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_trickle')")?.unwrap_or(false);
-                if !still_installed {
+                if !extension_installed()? {
                     return Ok(None);
                 }
                 let entries = load_entries()?;

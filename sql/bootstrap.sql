@@ -28,6 +28,9 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     data_timestamp          timestamptz,
     last_refresh_at         timestamptz,
     consecutive_errors      integer NOT NULL DEFAULT 0,
+    -- "name type [NOT NULL]" of every storage column (user and hidden), in order: DDL on
+    -- the storage table that changes it is refused (see _on_source_ddl).
+    storage_columns         text[] NOT NULL DEFAULT '{}',
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now()
 );
@@ -55,12 +58,22 @@ CREATE TABLE pgtrickle.pgt_dependencies (
 CREATE INDEX pgt_dependencies_source_idx ON pgtrickle.pgt_dependencies (source_relid);
 COMMENT ON TABLE pgtrickle.pgt_dependencies IS 'pg_trickle: the source relations (and columns) each stream table reads';
 
+-- "name type [NOT NULL]" of every column of a relation, in order (see storage_columns).
+CREATE FUNCTION pgtrickle._storage_signature(rel oid) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                              || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END ORDER BY a.attnum), '{}')
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
 -- Every refresh, successful or not.
 CREATE TABLE pgtrickle.pgt_refresh_history (
     refresh_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     pgt_id          bigint NOT NULL REFERENCES pgtrickle.pgt_stream_tables (pgt_id) ON DELETE CASCADE,
     action          text NOT NULL CHECK (action IN ('FULL', 'DIFFERENTIAL')),
-    status          text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+    -- SKIPPED: the scheduler could not take its locks within pg_trickle.lock_timeout and
+    -- retries on a later tick (not counted as an error).
+    status          text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED')),
     started_at      timestamptz NOT NULL,
     ended_at        timestamptz,
     rows_inserted   bigint NOT NULL DEFAULT 0,
@@ -72,7 +85,18 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
 CREATE INDEX pgt_refresh_history_pgt_idx ON pgtrickle.pgt_refresh_history (pgt_id, started_at);
 COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refresh of a stream table';
 
-GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies, pgtrickle.pgt_refresh_history TO PUBLIC;
+-- Readable by everyone, except the texts that can carry source data (an error message
+-- quotes the value it failed on): pgt_stream_tables.status_reason and
+-- pgt_refresh_history.error_message. The monitoring views show them only to roles that may
+-- read the stream table and every one of its sources (see _may_see_details, ADR-015).
+GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
+GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,
+              refresh_mode, effective_refresh_mode, refresh_mode_reason, status, is_populated,
+              data_timestamp, last_refresh_at, consecutive_errors, storage_columns, created_at, updated_at)
+    ON pgtrickle.pgt_stream_tables TO PUBLIC;
+GRANT SELECT (refresh_id, pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted,
+              reason, initiated_by)
+    ON pgtrickle.pgt_refresh_history TO PUBLIC;
 
 -- A plain DROP TABLE of a stream table removes its catalog rows (dependencies and history
 -- cascade). Dropping a source marks the stream tables that read it as ERROR, naming it.
@@ -82,6 +106,9 @@ GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies, pgtrick
 CREATE FUNCTION pgtrickle._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- Dropping pg_trickle's own triggers or buffers while they are in use is refused.
+    PERFORM pgtrickle._check_sql_drop();
+
     DELETE FROM pgtrickle.pgt_stream_tables st
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND d.objid = st.pgt_relid;

@@ -1,6 +1,19 @@
 -- pg_trickle monitoring: views and functions in the style of pg_stat_*.
 -- Runs last in the extension script (pgrx `finalize`), after the Rust functions exist.
 
+-- Whether the current role may read the texts that can quote source data (error messages,
+-- and status reasons that carry them): superusers, and roles that may SELECT the stream
+-- table and every one of its sources. Everyone else sees them redacted (ADR-015).
+-- Invoker rights: has_table_privilege checks the role that is asking.
+CREATE FUNCTION pgtrickle._may_see_details(p_pgt_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(has_table_privilege(s.pgt_relid, 'SELECT'), false)
+           AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d
+                            WHERE d.pgt_id = s.pgt_id
+                              AND NOT coalesce(has_table_privilege(d.source_relid, 'SELECT'), false))
+      FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = p_pgt_id
+$$;
+
 -- One row per stream table: how it is maintained and how fresh it is.
 CREATE VIEW pgtrickle.stream_tables_info AS
 SELECT s.pgt_id,
@@ -11,7 +24,9 @@ SELECT s.pgt_id,
        s.refresh_mode_reason,
        coalesce(s.schedule, 'calculated') AS schedule,
        s.status,
-       s.status_reason,
+       CASE WHEN s.status_reason IS NULL OR pgtrickle._may_see_details(s.pgt_id) THEN s.status_reason
+            ELSE '(redacted: it may quote source data; requires SELECT on the stream table and all its sources)' END
+           AS status_reason,
        s.is_populated,
        s.data_timestamp,
        pg_catalog.now() - s.data_timestamp AS staleness,
@@ -42,15 +57,28 @@ SELECT s.pgt_id,
  GROUP BY s.pgt_id, s.pgt_schema, s.pgt_name;
 COMMENT ON VIEW pgtrickle.pg_stat_stream_tables IS 'pg_trickle: refresh counts, failures, durations and rows changed per stream table';
 
-GRANT SELECT ON pgtrickle.stream_tables_info, pgtrickle.pg_stat_stream_tables TO PUBLIC;
+-- The refresh history with error messages redacted as in stream_tables_info.
+CREATE VIEW pgtrickle.refresh_history_info AS
+SELECT h.refresh_id, h.pgt_id, h.action, h.status, h.started_at, h.ended_at,
+       h.rows_inserted, h.rows_deleted,
+       CASE WHEN h.error_message IS NULL OR pgtrickle._may_see_details(h.pgt_id) THEN h.error_message
+            ELSE '(redacted: it may quote source data; requires SELECT on the stream table and all its sources)' END
+           AS error_message,
+       h.reason, h.initiated_by
+  FROM pgtrickle.pgt_refresh_history h;
+COMMENT ON VIEW pgtrickle.refresh_history_info IS 'pg_trickle: every refresh, error messages shown only to roles that may read the data';
+
+GRANT SELECT ON pgtrickle.stream_tables_info, pgtrickle.pg_stat_stream_tables, pgtrickle.refresh_history_info TO PUBLIC;
 
 -- The most recent refreshes of one stream table, newest first. (No SET search_path: the
--- name is resolved with the caller's search path; everything else is qualified.)
+-- name is resolved with the caller's search path; everything else, operators included, is
+-- qualified.)
 CREATE FUNCTION pgtrickle.refresh_history(name text, max_rows integer DEFAULT 20)
 RETURNS SETOF pgtrickle.pgt_refresh_history
 LANGUAGE sql STABLE AS $$
-    SELECT h.* FROM pgtrickle.pgt_refresh_history h
-     WHERE h.pgt_id = (SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = pg_catalog.to_regclass(name))
+    SELECT h.* FROM pgtrickle.refresh_history_info h
+     WHERE h.pgt_id OPERATOR(pg_catalog.=) (SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s
+                                             WHERE s.pgt_relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(name)::pg_catalog.oid)
      ORDER BY h.refresh_id DESC
      LIMIT max_rows
 $$;
@@ -59,11 +87,12 @@ $$;
 CREATE FUNCTION pgtrickle.health_check()
 RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT 'suspended', 'ERROR', s.pgt_relid::regclass::text, coalesce(s.status_reason, 'suspended')
-      FROM pgtrickle.pgt_stream_tables s WHERE s.status = 'SUSPENDED'
+    -- Status reasons come from stream_tables_info, redacted as there.
+    SELECT 'suspended', 'ERROR', st.pgt_relid::regclass::text, coalesce(i.status_reason, 'suspended')
+      FROM pgtrickle.stream_tables_info i JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = i.pgt_id WHERE i.status = 'SUSPENDED'
     UNION ALL
-    SELECT 'error', 'ERROR', s.pgt_relid::regclass::text, coalesce(s.status_reason, 'in status ERROR')
-      FROM pgtrickle.pgt_stream_tables s WHERE s.status = 'ERROR'
+    SELECT 'error', 'ERROR', st.pgt_relid::regclass::text, coalesce(i.status_reason, 'in status ERROR')
+      FROM pgtrickle.stream_tables_info i JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = i.pgt_id WHERE i.status = 'ERROR'
     UNION ALL
     SELECT 'stale', 'WARNING', s.pgt_relid::regclass::text,
            format('last refreshed %s ago; it was due at %s', date_trunc('second', now() - s.last_refresh_at),
@@ -101,12 +130,12 @@ BEGIN
     PERFORM pgtrickle._on_source_ddl();
 END
 $$;
-CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
 
 -- Internal functions are for the event triggers and the extension script only.
 REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
-    pgtrickle._signal_launcher() FROM PUBLIC;
+    pgtrickle._signal_launcher(), pgtrickle._check_sql_drop() FROM PUBLIC;
 
 -- Start a scheduler for this database now.
 SELECT pgtrickle._signal_launcher();

@@ -48,6 +48,9 @@ struct WalkState {
 pub fn analyze_defining_query(sql: &str) -> PgtResult<AnalyzedQuery> {
     let c_sql = CString::new(sql).map_err(|_| PgtError::EmptyQuery)?;
     let (deparsed, raw_columns, walk) = analyze_raw(&c_sql)?;
+    // Type names below are printed for DDL and for signatures that event triggers compare
+    // later under a pinned path: print them qualified, whatever the caller's search_path.
+    let _path = crate::security::PinnedSearchPath::enter();
 
     let mut columns = Vec::with_capacity(raw_columns.len());
     for (name, typid, typmod, collation) in raw_columns {
@@ -233,6 +236,13 @@ fn output_column(
     typmod: i32,
     collation: pg_sys::Oid,
 ) -> PgtResult<OutputColumn> {
+    // A domain-typed output is stored as the domain's base type: assigning into a domain
+    // column would run the domain's CHECK code (owned by whoever owns the domain) as the
+    // refreshing role on every refresh (ADR-015). The values already passed the check.
+    let mut typmod = typmod;
+    // SAFETY: getBaseTypeAndTypmod reads the type cache for an existing type (the type of
+    // an analyzed expression) and writes only through the typmod pointer.
+    let typid = unsafe { pg_sys::getBaseTypeAndTypmod(typid, &mut typmod) };
     let row = Spi::get_three_with_args::<String, bool, String>(
         "SELECT pg_catalog.format_type(t.oid, $2), t.typtype = 'p', \
                 CASE WHEN $3::oid <> 0 AND $3::oid <> t.typcollation \

@@ -101,18 +101,24 @@ fn check_schedule(s: Schedule) -> PgtResult<Schedule> {
     Ok(check_schedule_core(s)?)
 }
 
-/// Splits a user-supplied relation name (quoting rules apply) into schema and name.
-fn parse_relation_name(name: &str) -> PgtResult<(Option<String>, String)> {
-    let parts =
-        Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])?
-            .unwrap_or_default();
-    match parts.as_slice() {
-        [rel] => Ok((None, rel.clone())),
-        [schema, rel] => Ok((Some(schema.clone()), rel.clone())),
-        _ => Err(PgtError::InvalidName {
-            name: name.to_string(),
-        }),
+/// Schemas no stream table may be created in: PostgreSQL's own (`pg_*`, which users cannot
+/// create either), `information_schema`, and pg_trickle's.
+fn check_creation_schema(table: &QualifiedName) -> PgtResult<()> {
+    let schema = table.schema.as_deref().unwrap_or("");
+    let name = table.name.clone();
+    if schema == "pg_temp" || schema.starts_with("pg_temp_") || schema.starts_with("pg_toast_temp_")
+    {
+        return Err(PgtError::TemporaryStreamTable { name });
     }
+    if schema.starts_with("pg_")
+        || ["information_schema", "pgtrickle", pgt_cdc::CHANGES_SCHEMA].contains(&schema)
+    {
+        return Err(PgtError::ReservedSchema {
+            name,
+            schema: schema.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Adds what incremental maintenance needs to an existing storage table and sources.
@@ -166,20 +172,25 @@ fn create_impl(
     let mode: RefreshMode = required(refresh_mode, "refresh_mode")?.parse()?;
     let initialize = required(initialize, "initialize")?;
     let schedule = check_schedule(Schedule::parse(schedule)?)?;
-    let (schema, relname) = parse_relation_name(name)?;
+    let parsed = catalog::parse_name(name)?;
+    let (schema, relname) = (parsed.schema, parsed.name);
 
     let analyzed = analyze_defining_query(query)?;
     validate_output_columns(&analyzed.columns)?;
 
     let schema = match schema {
         Some(s) => s,
-        None => Spi::get_one::<String>("SELECT pg_catalog.current_schema()::text")?.ok_or_else(
-            || PgtError::NoCreationSchema {
+        None => Spi::get_one::<String>("SELECT pg_catalog.current_schema()::pg_catalog.text")?
+            .ok_or_else(|| PgtError::NoCreationSchema {
                 name: name.to_string(),
-            },
-        )?,
+            })?,
     };
     let table = QualifiedName::new(schema, relname);
+    check_creation_schema(&table)?;
+    // From here on every name in generated SQL is pg_trickle's or qualified: nothing may
+    // resolve through the caller's search_path (the query itself was analyzed under it).
+    let _path = crate::security::PinnedSearchPath::enter();
+    let _ddl = crate::guard::InternalDdl::enter();
     let resolved = resolve(mode, &analyzed.deparsed, &table)?;
 
     let hidden = match &resolved {
@@ -193,8 +204,10 @@ fn create_impl(
     if let Resolved::Differential { translation, spec } = &resolved {
         prepare_incremental(&table, translation, spec, false)?;
     }
-    let relid = catalog::relation_oid(&table)?.expect("the storage table was just created");
-    catalog::insert_stream_table(&NewStreamTable {
+    let relid = catalog::relation_oid(&table)?.ok_or_else(|| PgtError::NotFound {
+        name: table.to_string(),
+    })?;
+    let pgt_id = catalog::insert_stream_table(&NewStreamTable {
         relid,
         table: &table,
         original_query: query,
@@ -205,9 +218,10 @@ fn create_impl(
         refresh_mode_reason: resolved.reason(),
         sources: &analyzed.sources,
     })?;
+    catalog::record_storage_columns(pgt_id)?;
     if initialize {
         let st = catalog::lookup(&table.to_string())?;
-        refresh(&st, Initiator::Create)?;
+        refresh(&st, Initiator::Create, true)?;
         // Under REPEATABLE READ or SERIALIZABLE the fill read the transaction's snapshot,
         // taken before the capture triggers existed: a write committed in between would be
         // neither visible nor captured. Recording no frontier makes the next refresh
@@ -242,7 +256,7 @@ fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
                 .unwrap_or_else(|| "it is in status ERROR".into()),
         });
     }
-    refresh(&st, Initiator::Manual)?;
+    refresh(&st, Initiator::Manual, true)?;
     Ok(())
 }
 
@@ -275,6 +289,8 @@ fn alter_impl(
     let status = status
         .map(StreamTableStatus::parse_user_settable)
         .transpose()?;
+    let _path = crate::security::PinnedSearchPath::enter();
+    let _ddl = crate::guard::InternalDdl::enter();
     let resolved = mode
         .map(|m| resolve(m, &st.defining_query, &st.table))
         .transpose()?;
@@ -302,6 +318,7 @@ fn alter_impl(
                 }
                 Resolved::Full { .. } => Spi::run("SELECT pgtrickle._drop_unused_capture()")?,
             }
+            catalog::record_storage_columns(st.pgt_id)?;
         }
     }
     if let Some(status) = status {
@@ -325,7 +342,10 @@ fn set_status(pgt_id: i64, status: StreamTableStatus) -> PgtResult<()> {
     Ok(())
 }
 
-/// Brings a suspended stream table back: status ACTIVE, consecutive errors reset.
+/// Brings a suspended stream table back: status ACTIVE, consecutive errors reset. Its next
+/// refresh recomputes in full, so a refresh that kept failing on data that has since been
+/// fixed (a "poison row" still present as both an insert and a delete in the buffer) cannot
+/// fail again the same way.
 #[pg_extern]
 fn resume_stream_table(name: Option<&str>) {
     or_report(require_superuser("resume a stream table").and_then(|_| resume_impl(name)))
@@ -333,7 +353,9 @@ fn resume_stream_table(name: Option<&str>) {
 
 fn resume_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
+    let _path = crate::security::PinnedSearchPath::enter();
     set_status(st.pgt_id, StreamTableStatus::Active)?;
+    catalog::reset_frontiers(st.pgt_id)?;
     crate::shmem::bump_catalog();
     Ok(())
 }
@@ -347,6 +369,7 @@ fn _next_due(
 ) -> Option<TimestampWithTimeZone> {
     let last = last?;
     let schedule = Schedule::parse(schedule).ok()?;
+    let _path = crate::security::PinnedSearchPath::enter();
     let epoch =
         Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()])
             .ok()??;
@@ -374,6 +397,8 @@ fn drop_stream_table(name: Option<&str>, cascade: default!(Option<bool>, false))
 fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     let cascade = required(cascade, "cascade")?;
+    let _path = crate::security::PinnedSearchPath::enter();
+    let _ddl = crate::guard::InternalDdl::enter();
     let graph = catalog::stream_table_graph()?;
     // Everything downstream of st, readers before what they read.
     let downstream = graph.downstream_of(st.pgt_id);

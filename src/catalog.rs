@@ -13,6 +13,8 @@ use crate::error::{PgtError, PgtResult};
 pub struct StreamTable {
     pub pgt_id: i64,
     pub relid: pg_sys::Oid,
+    /// The storage table's owner: refreshes run the defining query as this role.
+    pub owner: pg_sys::Oid,
     pub table: QualifiedName,
     pub defining_query: String,
     pub effective_refresh_mode: String,
@@ -32,20 +34,60 @@ impl StreamTable {
     }
 }
 
+/// Splits a user-supplied relation name as PostgreSQL reads identifiers (quoting, case
+/// folding, truncation to 63 bytes with PostgreSQL's NOTICE); malformed names are 42602.
+pub fn parse_name(name: &str) -> PgtResult<pgt_core::RelationName> {
+    let parsed = pgt_core::parse_relation_name(name)?;
+    for (given, kept) in &parsed.truncated {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            pgrx::PgSqlErrorCode::ERRCODE_NAME_TOO_LONG,
+            format!("identifier \"{given}\" will be truncated to \"{kept}\""),
+            "pg_trickle",
+        )
+        .report(pgrx::PgLogLevel::NOTICE);
+    }
+    Ok(parsed)
+}
+
 /// Resolves a (possibly schema-qualified, possibly quoted) name to a stream table, in one
 /// query (refreshes with nothing to do must stay cheap).
 pub fn lookup(name: &str) -> PgtResult<StreamTable> {
+    let parsed = parse_name(name)?;
+    let quoted = match &parsed.schema {
+        Some(s) => format!(
+            "{}.{}",
+            pgt_sql::quote_ident(s),
+            pgt_sql::quote_ident(&parsed.name)
+        ),
+        None => pgt_sql::quote_ident(&parsed.name),
+    };
+    // The name is resolved under the caller's search_path, as the caller means it; this
+    // statement names nothing else, and everything after it runs with a pinned path.
+    let oid = first_value::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[quoted.into()],
+    )?;
+    let _path = crate::security::PinnedSearchPath::enter();
+    match oid {
+        Some(oid) => lookup_oid(name, oid),
+        None => Err(PgtError::NotFound {
+            name: name.to_string(),
+        }),
+    }
+}
+
+fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
     let found = Spi::connect(|client| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
         let rows = client.select(
             "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
                     s.status_reason, s.effective_refresh_mode, \
-                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname) \
+                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner \
                FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
-              WHERE c.oid = pg_catalog.to_regclass($1)",
+              WHERE c.oid = $1",
             Some(1),
-            &[name.into()],
+            &[oid.into()],
         )?;
         let Some(row) = rows.into_iter().next() else {
             return Ok(None);
@@ -57,6 +99,7 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
             Some(StreamTable {
                 pgt_id,
                 relid: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                owner: row.get::<pg_sys::Oid>(11)?.unwrap_or(pg_sys::Oid::INVALID),
                 table: QualifiedName::new(
                     row.get::<String>(2)?.unwrap_or_default(),
                     row.get::<String>(3)?.unwrap_or_default(),
@@ -95,18 +138,12 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
 
 /// The stream table with this id, if it still exists.
 pub fn lookup_by_id(pgt_id: i64) -> PgtResult<Option<StreamTable>> {
-    let rel = Spi::connect(|c| -> PgtResult<Option<String>> {
-        let rows = c.select(
-            "SELECT pgt_relid::regclass::text FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1",
-            None,
-            &[pgt_id.into()],
-        )?;
-        Ok(match rows.into_iter().next() {
-            Some(r) => r.get::<String>(1)?,
-            None => None,
-        })
-    })?;
-    rel.map(|r| lookup(&r)).transpose()
+    let oid = first_value::<pg_sys::Oid>(
+        "SELECT s.pgt_relid FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1",
+        &[pgt_id.into()],
+    )?;
+    oid.map(|o| lookup_oid(&format!("stream table {pgt_id}"), o))
+        .transpose()
 }
 
 /// The dependency graph (`pgt_dag`): stream tables by id, base tables by negative OID.
@@ -195,11 +232,11 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
 
 /// The OID of `schema.name`, if such a relation exists.
 pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
-    Ok(Spi::get_one_with_args::<pg_sys::Oid>(
+    first_value::<pg_sys::Oid>(
         "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
           WHERE n.nspname = $1 AND c.relname = $2",
         &[table.schema.clone().into(), table.name.clone().into()],
-    )?)
+    )
 }
 
 /// Forgets what a stream table consumed from its sources: its next refresh recomputes in
@@ -207,6 +244,15 @@ pub fn relation_oid(table: &QualifiedName) -> PgtResult<Option<pg_sys::Oid>> {
 pub fn reset_frontiers(pgt_id: i64) -> PgtResult<()> {
     Spi::run_with_args(
         "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL WHERE pgt_id = $1",
+        &[pgt_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Records the storage table's current columns as the ones DDL may not change.
+pub fn record_storage_columns(pgt_id: i64) -> PgtResult<()> {
+    Spi::run_with_args(
+        "UPDATE pgtrickle.pgt_stream_tables s SET storage_columns = pgtrickle._storage_signature(s.pgt_relid) WHERE s.pgt_id = $1",
         &[pgt_id.into()],
     )?;
     Ok(())
@@ -259,4 +305,33 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
         ],
     )?;
     Ok(())
+}
+
+/// The first column of the first row of `sql`, or None when it returns no rows (pgrx's
+/// `Spi::get_one` treats an empty result as an error).
+pub fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> PgtResult<Option<T>> {
+    Spi::connect(|c| {
+        let rows = c.select(sql, Some(1), args)?;
+        match rows.into_iter().next() {
+            Some(r) => Ok(r.get::<T>(1)?),
+            None => Ok(None),
+        }
+    })
+}
+
+/// [`first_value`] for statements that write or lock rows (`FOR UPDATE`, `RETURNING`).
+pub fn first_value_mut<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> PgtResult<Option<T>> {
+    Spi::connect_mut(|c| {
+        let rows = c.update(sql, Some(1), args)?;
+        match rows.into_iter().next() {
+            Some(r) => Ok(r.get::<T>(1)?),
+            None => Ok(None),
+        }
+    })
 }

@@ -13,6 +13,7 @@ use crate::error::PgtResult;
 
 /// Makes sure `source` has a change buffer and capture triggers, with every current column.
 pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
+    let _ddl = crate::guard::InternalDdl::enter();
     if buffer_exists(source)? {
         return sync(source);
     }
@@ -42,11 +43,20 @@ fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>>
     } else {
         "$1".into()
     };
+    // Domains are replaced by their base type (recursively): a buffer column must never run
+    // a domain's CHECK code when a row is copied into it, or when its type is changed.
     Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(
             &format!(
-                "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a \
+                "SELECT a.attname::text, \
+                        (WITH RECURSIVE d(typ, typmod, depth) AS ( \
+                             SELECT a.atttypid, a.atttypmod, 0 \
+                             UNION ALL \
+                             SELECT t.typbasetype, t.typtypmod, d.depth + 1 FROM d JOIN pg_catalog.pg_type t ON t.oid = d.typ \
+                              WHERE t.typtype = 'd') \
+                         SELECT pg_catalog.format_type(d.typ, d.typmod) FROM d ORDER BY d.depth DESC LIMIT 1) \
+                   FROM pg_catalog.pg_attribute a \
                   WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped \
                     AND a.attname NOT IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum"
             ),
@@ -61,6 +71,7 @@ fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>>
 
 /// Brings a source's buffer and capture function in line with its current columns.
 pub fn sync(source: pg_sys::Oid) -> PgtResult<()> {
+    let _ddl = crate::guard::InternalDdl::enter();
     let current = columns_of(source, false)?;
     let buffered = columns_of(source, true)?;
     for stmt in sync_capture(source.to_u32(), &current, &buffered) {
@@ -69,20 +80,27 @@ pub fn sync(source: pg_sys::Oid) -> PgtResult<()> {
     Ok(())
 }
 
-/// Called by the `ddl_command_end` event trigger after ALTER TABLE: keeps capture working,
-/// and puts stream tables whose used columns (or source name) changed in ERROR with the
-/// reason.
+/// Called by the `ddl_command_end` event trigger after ALTER TABLE and ALTER TRIGGER:
+/// refuses DDL that would break pg_trickle's objects (change buffers, capture triggers,
+/// stream tables' columns and guard triggers), keeps capture working, and puts stream
+/// tables whose used columns (or source name) changed in ERROR with the reason.
 #[pg_extern]
 fn _on_source_ddl() {
     crate::error::or_report(on_source_ddl())
 }
 
 fn on_source_ddl() -> PgtResult<()> {
+    if crate::guard::internal_ddl_in_progress() {
+        return Ok(());
+    }
     let relids = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
         let mut out = Vec::new();
         for row in c.select(
-            "SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() \
-              WHERE classid = 'pg_catalog.pg_class'::regclass AND object_type IN ('table', 'table column')",
+            "SELECT DISTINCT CASE WHEN d.classid = 'pg_catalog.pg_trigger'::regclass \
+                                  THEN (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid = d.objid) ELSE d.objid END \
+               FROM pg_catalog.pg_event_trigger_ddl_commands() d \
+              WHERE (d.classid = 'pg_catalog.pg_class'::regclass AND d.object_type IN ('table', 'table column')) \
+                 OR d.classid = 'pg_catalog.pg_trigger'::regclass",
             None,
             &[],
         )? {
@@ -94,7 +112,11 @@ fn on_source_ddl() -> PgtResult<()> {
     })?;
     let mut changed = false;
     for relid in relids {
+        check_not_a_buffer(relid)?;
+        check_stream_table_storage(relid)?;
         if buffer_exists(relid)? {
+            check_capture_triggers(relid)?;
+            check_source_columns(relid)?;
             sync(relid)?;
         }
         // Stream tables whose used columns or source name no longer match.
@@ -134,6 +156,212 @@ fn on_source_ddl() -> PgtResult<()> {
     Ok(())
 }
 
+/// Change buffers are pg_trickle's alone: renaming, moving or altering one is refused.
+fn check_not_a_buffer(relid: pg_sys::Oid) -> PgtResult<()> {
+    let name = crate::catalog::first_value::<String>(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.oid = $1 AND (n.nspname = 'pgtrickle_changes' \
+                OR pg_catalog.obj_description(c.oid, 'pg_class') LIKE 'pg\\_trickle change buffer for %')",
+        &[relid.into()],
+    )?;
+    match name {
+        Some(n) => Err(crate::error::PgtError::ProtectedObject {
+            action: "alter",
+            object: format!("pg_trickle change buffer \"{n}\""),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A stream table's columns (user and hidden) and its guard triggers stay as pg_trickle
+/// made them: ADD/DROP/RENAME/ALTER COLUMN and disabling a guard trigger are refused.
+fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
+    let row = Spi::connect(|c| -> PgtResult<Option<(String, bool, bool)>> {
+        let rows = c.select(
+            "SELECT s.pgt_relid::regclass::text, \
+                    s.storage_columns IS DISTINCT FROM pgtrickle._storage_signature(s.pgt_relid), \
+                    (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = s.pgt_relid AND t.tgenabled = 'A' \
+                        AND t.tgname IN ('__pgt_guard_dml', '__pgt_guard_truncate')) <> 2 \
+               FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = $1",
+            None,
+            &[relid.into()],
+        )?;
+        Ok(match rows.into_iter().next() {
+            Some(r) => Some((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<bool>(2)?.unwrap_or(false),
+                r.get::<bool>(3)?.unwrap_or(false),
+            )),
+            None => None,
+        })
+    })?;
+    match row {
+        Some((name, true, _)) => Err(crate::error::PgtError::StorageDdl { name }),
+        Some((name, _, true)) => Err(crate::error::PgtError::ProtectedObject {
+            action: "disable, rename or drop",
+            object: format!("the guard triggers of stream table \"{name}\""),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The first of a captured source's capture triggers that is missing or not enabled
+/// always, if any.
+fn broken_capture_trigger(relid: pg_sys::Oid) -> PgtResult<Option<String>> {
+    let names: Vec<String> = pgt_cdc::capture_trigger_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    crate::catalog::first_value::<String>(
+        "SELECT n.name FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS n(name, i) \
+          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND t.tgname = n.name AND t.tgenabled = 'A') \
+          ORDER BY n.i LIMIT 1",
+        &[relid.into(), names.into()],
+    )
+}
+
+fn check_capture_triggers(relid: pg_sys::Oid) -> PgtResult<()> {
+    match broken_capture_trigger(relid)? {
+        Some(trigger) => Err(crate::error::PgtError::CaptureTampered {
+            action: "disable, rename or drop",
+            trigger,
+            table: relation_name(relid)?
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A captured source may not gain a column named like one of the buffer's own
+/// (`__pgt_change_id`, `__pgt_xid`, `__pgt_op`).
+fn check_source_columns(relid: pg_sys::Oid) -> PgtResult<()> {
+    let col = crate::catalog::first_value::<String>(
+        "SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 \
+            AND NOT a.attisdropped AND a.attname IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum LIMIT 1",
+        &[relid.into()],
+    )?;
+    match col {
+        Some(column) => Err(crate::error::PgtError::ReservedSourceColumn {
+            relation: relation_name(relid)?
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            column,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Called by the `sql_drop` event trigger: dropping a capture trigger or guard trigger of a
+/// table that still exists, or a change buffer, is refused unless pg_trickle does it.
+#[pg_extern]
+fn _check_sql_drop() {
+    crate::error::or_report(check_sql_drop())
+}
+
+fn check_sql_drop() -> PgtResult<()> {
+    if crate::guard::internal_ddl_in_progress() {
+        return Ok(());
+    }
+    let capture: Vec<String> = pgt_cdc::capture_trigger_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let found = Spi::connect(|c| -> PgtResult<Option<(String, String, String)>> {
+        let rows = c.select(
+            "SELECT d.object_type, coalesce(d.address_names[3], ''), \
+                    coalesce(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]), d.object_identity) \
+               FROM pg_catalog.pg_event_trigger_dropped_objects() d \
+              WHERE d.original AND ( \
+                    (d.object_type = 'table' AND d.schema_name = 'pgtrickle_changes') \
+                 OR (d.object_type = 'trigger' AND pg_catalog.cardinality(d.address_names) = 3 \
+                     AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2])) IS NOT NULL \
+                     AND ((d.address_names[3] = ANY ($1::text[]) \
+                           AND pg_catalog.to_regclass('pgtrickle_changes.changes_' \
+                               || pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))::oid::text) IS NOT NULL) \
+                       OR (d.address_names[3] IN ('__pgt_guard_dml', '__pgt_guard_truncate') \
+                           AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s \
+                                        WHERE s.pgt_relid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))))))) \
+              LIMIT 1",
+            None,
+            &[capture.into()],
+        )?;
+        Ok(match rows.into_iter().next() {
+            Some(r) => Some((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<String>(3)?.unwrap_or_default(),
+            )),
+            None => None,
+        })
+    })?;
+    match found {
+        None => Ok(()),
+        Some((kind, _, name)) if kind == "table" => Err(crate::error::PgtError::ProtectedObject {
+            action: "drop",
+            object: format!("pg_trickle change buffer \"{name}\""),
+        }),
+        Some((_, trigger, table)) if trigger.starts_with("__pgt_guard") => {
+            Err(crate::error::PgtError::ProtectedObject {
+                action: "drop",
+                object: format!("the guard trigger \"{trigger}\" of stream table \"{table}\""),
+            })
+        }
+        Some((_, trigger, table)) => Err(crate::error::PgtError::CaptureTampered {
+            action: "drop",
+            trigger,
+            table,
+        }),
+    }
+}
+
+/// Backstop for sessions where event triggers did not run (`event_triggers = off`): before
+/// a refresh, every change-captured source of `pgt_id` must have all its capture triggers,
+/// enabled always. Missing or disabled ones are re-created, and every stream table reading
+/// such a source forgets its frontiers (changes written meanwhile were not captured, so
+/// the next refresh of each recomputes in full). Returns the repaired sources' names.
+pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
+    let sources = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT d.source_relid FROM pgtrickle.pgt_dependencies d \
+              WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
+                AND (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A' \
+                        AND t.tgname = ANY ($2::text[])) <> pg_catalog.cardinality($2::text[])",
+            None,
+            &[pgt_id.into(), pgt_cdc::capture_trigger_names().iter().map(|s| s.to_string()).collect::<Vec<_>>().into()],
+        )? {
+            if let Some(o) = row.get::<pg_sys::Oid>(1)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    })?;
+    let mut repaired = Vec::new();
+    for src in sources {
+        let Some(name) = relation_name(src)? else {
+            continue;
+        };
+        {
+            let _ddl = crate::guard::InternalDdl::enter();
+            for stmt in pgt_cdc::repair_triggers(src.to_u32(), &name) {
+                Spi::run(&stmt)?;
+            }
+        }
+        Spi::run_with_args(
+            "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL \
+              WHERE pgt_id IN (SELECT d.pgt_id FROM pgtrickle.pgt_dependencies d WHERE d.source_relid = $1)",
+            &[src.into()],
+        )?;
+        pgrx::warning!(
+            "pg_trickle: the change capture triggers of {name} were missing or disabled; they were re-created and the stream tables reading it recompute in full"
+        );
+        repaired.push(name.to_string());
+    }
+    Ok(repaired)
+}
+
 /// The name of a relation, or None when it no longer exists (a dropped source).
 fn relation_name(oid: pg_sys::Oid) -> PgtResult<Option<QualifiedName>> {
     Spi::connect(|c| {
@@ -159,6 +387,7 @@ fn _drop_unused_capture() {
 }
 
 fn drop_unused_capture() -> PgtResult<()> {
+    let _ddl = crate::guard::InternalDdl::enter();
     let unused = Spi::connect(|c| -> PgtResult<Vec<u32>> {
         let mut out = Vec::new();
         for row in c.select(

@@ -18,6 +18,7 @@ static SCHEDULER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static MIN_SCHEDULE_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static MAX_CONSECUTIVE_ERRORS: GucSetting<i32> = GucSetting::<i32>::new(3);
 static HISTORY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
+static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(500);
 static DIFFERENTIAL_MAX_CHANGE_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.15);
 static VOLATILE_FUNCTION_POLICY: GucSetting<VolatileFunctionPolicy> =
     GucSetting::<VolatileFunctionPolicy>::new(VolatileFunctionPolicy::Reject);
@@ -71,6 +72,16 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.lock_timeout",
+        c"How long an automatic refresh waits for a lock before it is skipped and retried on a later tick.",
+        c"Applies to every lock a scheduled refresh takes (sources, the stream table, catalog rows). Manual refreshes wait as long as the session's own lock_timeout allows.",
+        &LOCK_TIMEOUT_MS,
+        1,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_float_guc(
         c"pg_trickle.differential_max_change_ratio",
         c"Pending changes, as a fraction of a source's rows, above which a refresh runs FULL instead of DIFFERENTIAL.",
@@ -117,4 +128,8 @@ pub fn max_consecutive_errors() -> i32 {
 
 pub fn history_retention_secs() -> i32 {
     HISTORY_RETENTION.get()
+}
+
+pub fn lock_timeout_ms() -> i32 {
+    LOCK_TIMEOUT_MS.get()
 }

@@ -26,8 +26,30 @@ pub enum PgtError {
     #[error("relation \"{name}\" is not a stream table")]
     NotAStreamTable { name: String },
 
-    #[error("improper stream table name \"{name}\"")]
-    InvalidName { name: String },
+    #[error("cannot create stream table \"{name}\" in schema \"{schema}\"")]
+    ReservedSchema { name: String, schema: String },
+
+    #[error("cannot create stream table \"{name}\" in a temporary schema")]
+    TemporaryStreamTable { name: String },
+
+    #[error("column name \"{column}\" of source \"{relation}\" is reserved for pg_trickle")]
+    ReservedSourceColumn { relation: String, column: String },
+
+    #[error("cannot {action} {object}")]
+    ProtectedObject {
+        action: &'static str,
+        object: String,
+    },
+
+    #[error("cannot {action} change capture trigger \"{trigger}\" of \"{table}\"")]
+    CaptureTampered {
+        action: &'static str,
+        trigger: String,
+        table: String,
+    },
+
+    #[error("cannot change the columns of stream table \"{name}\"")]
+    StorageDdl { name: String },
 
     #[error("no schema has been selected to create stream table \"{name}\" in")]
     NoCreationSchema { name: String },
@@ -92,12 +114,19 @@ impl PgtError {
                 CoreError::ReservedColumn { .. } => ERRCODE_RESERVED_NAME,
                 CoreError::PseudoTypeColumn { .. } => ERRCODE_INVALID_TABLE_DEFINITION,
                 CoreError::NoColumns => ERRCODE_INVALID_TABLE_DEFINITION,
+                CoreError::InvalidName { .. } => ERRCODE_INVALID_NAME,
             },
             PgtError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             PgtError::NotFound { .. } => ERRCODE_UNDEFINED_TABLE,
             PgtError::NotAStreamTable { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgtError::NoCreationSchema { .. } => ERRCODE_INVALID_SCHEMA_NAME,
-            PgtError::InvalidName { .. } => ERRCODE_INVALID_NAME,
+            PgtError::ReservedSchema { .. } | PgtError::ReservedSourceColumn { .. } => {
+                ERRCODE_RESERVED_NAME
+            }
+            PgtError::TemporaryStreamTable { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            PgtError::CaptureTampered { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::StorageDdl { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgtError::EmptyQuery
             | PgtError::MultipleStatements { .. }
             | PgtError::NotSelect { .. }
@@ -130,6 +159,24 @@ impl PgtError {
                 Some("Changes to system catalogs cannot be tracked.".into())
             }
             PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
+            PgtError::ReservedSchema { schema, .. } => Some(format!(
+                "Schema \"{schema}\" holds system or pg_trickle objects; stream tables live in user schemas."
+            )),
+            PgtError::TemporaryStreamTable { .. } => Some(
+                "A temporary schema belongs to one session; a stream table outlives it.".into(),
+            ),
+            PgtError::ReservedSourceColumn { .. } => Some(
+                "Change buffers have their own columns __pgt_change_id, __pgt_xid and __pgt_op; a source column with one of these names would collide with them.".into(),
+            ),
+            PgtError::ProtectedObject { .. } => Some(
+                "pg_trickle creates, alters and drops its change buffers and triggers itself.".into(),
+            ),
+            PgtError::CaptureTampered { .. } => Some(
+                "Stream tables read this table incrementally; without the trigger their changes would be lost.".into(),
+            ),
+            PgtError::StorageDdl { .. } => Some(
+                "A stream table's columns follow its defining query; pg_trickle's hidden __pgt_* columns and guard triggers must stay as they are.".into(),
+            ),
             PgtError::HasReaders { readers, .. } => {
                 Some(format!("Stream tables reading it: {}.", readers.join(", ")))
             }
@@ -164,7 +211,18 @@ impl PgtError {
             PgtError::InErrorState { .. } => {
                 Some("Drop the stream table and create it again once its sources exist.".into())
             }
-            PgtError::InvalidName { .. } => Some("Use a name of the form name or schema.name.".into()),
+            PgtError::ReservedSchema { .. } | PgtError::TemporaryStreamTable { .. } => {
+                Some("Qualify the name with a user schema, as in 'myschema.name'.".into())
+            }
+            PgtError::ReservedSourceColumn { .. } => {
+                Some("Rename the column, or use refresh_mode => 'FULL' (no change capture).".into())
+            }
+            PgtError::CaptureTampered { .. } => Some(
+                "Drop the stream tables that read it, or switch them to refresh_mode => 'FULL', first.".into(),
+            ),
+            PgtError::StorageDdl { .. } => Some(
+                "Change the defining query instead: drop the stream table and create it again.".into(),
+            ),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
             PgtError::NotSuperuser { .. } => Some(
                 "Ask a superuser to run it; other roles can read stream tables they are granted SELECT on.".into(),

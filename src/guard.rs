@@ -2,6 +2,7 @@
 //! storage table call [`_guard_stream_table`], which refuses INSERT, UPDATE, DELETE and
 //! TRUNCATE unless this backend is inside a refresh, as marked by [`RefreshWriteGuard`].
 //! The mark lives in backend-local memory, so no SQL (no GUC, no SET) can fake it.
+//! [`InternalDdl`] marks pg_trickle's own DDL the same way, for the event triggers.
 
 use std::cell::Cell;
 
@@ -10,6 +11,29 @@ use pgrx::{PgSqlErrorCode, WhoAllocated};
 
 thread_local! {
     static REFRESH_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static INTERNAL_DDL_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// While alive, DDL in this backend is pg_trickle's own (creating, syncing, repairing or
+/// dropping buffers, capture triggers and storage tables): the event triggers that refuse
+/// tampering with those objects let it through. Backend-local, like the write guard.
+pub struct InternalDdl(());
+
+impl InternalDdl {
+    pub fn enter() -> Self {
+        INTERNAL_DDL_DEPTH.with(|d| d.set(d.get() + 1));
+        InternalDdl(())
+    }
+}
+
+impl Drop for InternalDdl {
+    fn drop(&mut self) {
+        INTERNAL_DDL_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+pub fn internal_ddl_in_progress() -> bool {
+    INTERNAL_DDL_DEPTH.with(|d| d.get() > 0)
 }
 
 /// While alive, this backend may write to storage tables. Dropped on every exit path,

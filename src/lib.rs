@@ -12,6 +12,7 @@
 //! | [`cdc`] | change buffers, capture triggers, frontiers |
 //! | [`config`] | GUCs |
 //! | [`scheduler`] | launcher and per-database scheduler background workers |
+//! | [`security`] | pinned search_path and running refreshes as the stream table's owner |
 //! | [`shmem`] | shared-memory signals for the workers |
 //! | [`guard`] | the trigger that keeps users from writing to stream tables |
 //! | [`error`] | the error type and its mapping to SQLSTATEs |
@@ -28,6 +29,7 @@ mod frontend;
 mod guard;
 mod refresh;
 mod scheduler;
+mod security;
 mod shmem;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -39,11 +39,6 @@ impl Initiator {
     }
 }
 
-/// First key of the transaction-level advisory lock held while a stream table refreshes
-/// (the second is its id). Manual refreshes wait for it; the scheduler only tries it and
-/// skips a stream table whose refresh is already running. "PGTF" in ASCII.
-pub const REFRESH_LOCK_CLASS: i32 = 0x5047_5446;
-
 /// What a refresh did.
 #[derive(Debug, Clone)]
 pub struct RefreshOutcome {
@@ -53,12 +48,36 @@ pub struct RefreshOutcome {
     pub reason: Option<String>,
 }
 
-/// Refreshes `st` by its effective mode.
-pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutcome> {
-    Spi::run_with_args(
-        "SELECT pg_catalog.pg_advisory_xact_lock($1::int, $2::int)",
-        &[REFRESH_LOCK_CLASS.into(), (st.pgt_id as i32).into()],
+/// Refreshes `st` by its effective mode. With `wait = false` (the scheduler), a refresh of
+/// `st` already running elsewhere makes this return `None` at once instead of waiting.
+///
+/// Refreshes of one stream table are serialized by a row lock on its catalog row
+/// (`FOR NO KEY UPDATE`): only roles that may update pg_trickle's catalog can take it, so no
+/// ordinary role can stall refreshes by holding it (an advisory lock could be taken by
+/// anyone). Everything runs with `search_path = pg_catalog, pg_temp`; the statement that
+/// evaluates the defining query runs as the stream table's owner (see [`crate::security`]).
+pub fn refresh(
+    st: &StreamTable,
+    initiator: Initiator,
+    wait: bool,
+) -> PgtResult<Option<RefreshOutcome>> {
+    let _path = crate::security::PinnedSearchPath::enter();
+    let locked = catalog::first_value_mut::<i64>(
+        if wait {
+            "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR NO KEY UPDATE"
+        } else {
+            "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR NO KEY UPDATE SKIP LOCKED"
+        },
+        &[st.pgt_id.into()],
     )?;
+    if locked.is_none() {
+        if wait {
+            return Err(crate::error::PgtError::NotFound {
+                name: st.display_name(),
+            });
+        }
+        return Ok(None);
+    }
     Spi::run(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", st.table))?;
     let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?
@@ -85,7 +104,43 @@ pub fn refresh(st: &StreamTable, initiator: Initiator) -> PgtResult<RefreshOutco
         reason: outcome.reason.as_deref(),
         initiated_by: initiator.as_str(),
     })?;
-    Ok(outcome)
+    Ok(Some(outcome))
+}
+
+/// Makes sure the stream table's owner can read the change buffers its refresh reads
+/// (superusers can already; other owners get SELECT on exactly those buffers).
+fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
+    let missing = Spi::connect(|c| -> PgtResult<Vec<String>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT b.oid::regclass::text FROM pgtrickle.pgt_dependencies d \
+               JOIN pg_catalog.pg_class b ON b.oid = pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) \
+              WHERE d.pgt_id = $1 AND NOT pg_catalog.has_table_privilege($2::oid, b.oid, 'SELECT')",
+            None,
+            &[st.pgt_id.into(), st.owner.into()],
+        )? {
+            if let Some(b) = row.get::<String>(1)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    })?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let role = catalog::first_value::<String>(
+        "SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_roles r WHERE r.oid = $1",
+        &[st.owner.into()],
+    )?
+    .unwrap_or_default();
+    let _ddl = crate::guard::InternalDdl::enter();
+    Spi::run(&format!(
+        "GRANT USAGE ON SCHEMA pgtrickle_changes TO {role}"
+    ))?;
+    for b in missing {
+        Spi::run(&format!("GRANT SELECT ON {b} TO {role}"))?;
+    }
+    Ok(())
 }
 
 fn visible_columns(st: &StreamTable) -> PgtResult<Vec<String>> {
@@ -106,6 +161,7 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
     let sql = full_refresh_statement(&st.table, &columns, &st.defining_query);
     let (deleted, inserted) = {
         let _writing = RefreshWriteGuard::enter();
+        let _owner = crate::security::AsOwner::enter(st.owner);
         Spi::get_two::<i64, i64>(&sql)?
     };
     Ok(RefreshOutcome {
@@ -119,15 +175,22 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
 fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTimeZone)> {
     // Decide what to do from the pending changes before translating anything: a refresh
     // with nothing to do costs a handful of catalog and buffer lookups.
+    let repaired = cdc::repair_capture(st.pgt_id)?;
     let (all, started_at) = cdc::frontiers(st.pgt_id)?;
     let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
     let mut fallback: Option<String> = None;
     let mut frontiers = Vec::new();
     for (src, f) in all {
         match f {
+            None if !repaired.is_empty() => {
+                fallback = fallback.or(Some(format!(
+                    "the change capture triggers of {} were missing or disabled and were re-created: recomputed in full",
+                    repaired.join(", ")
+                )))
+            }
             None => {
                 fallback = fallback.or(Some(
-                    "first refresh: the stream table is populated by a full computation".into(),
+                    "no frontier (first refresh, or after a failure, resume or mode change): recomputed in full".into(),
                 ))
             }
             Some(f) => frontiers.push((src, f)),
@@ -178,8 +241,10 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         }
     };
     pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
+    grant_buffers_to_owner(st)?;
     let (snapshot, inserted, deleted) = {
         let _writing = RefreshWriteGuard::enter();
+        let _owner = crate::security::AsOwner::enter(st.owner);
         Spi::get_three::<String, i64, i64>(&sql)?
     };
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");

@@ -44,11 +44,30 @@ pub fn register_launcher() {
         .load();
 }
 
+/// An ERROR caught by [`in_transaction`]: its message and SQLSTATE.
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    message: String,
+    code: pgrx::PgSqlErrorCode,
+}
+
+impl Failure {
+    /// Could not get a lock in time (`lock_timeout`), or lost a race for a row under
+    /// REPEATABLE READ: the refresh is skipped and retried, not counted as an error.
+    fn is_lock_conflict(&self) -> bool {
+        matches!(
+            self.code,
+            pgrx::PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
+                | pgrx::PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE
+        )
+    }
+}
+
 /// Runs `f` in its own transaction. An ERROR rolls the transaction back and comes back as
-/// the error's message; the caller decides what to record. Never rethrows.
+/// the error's message and SQLSTATE; the caller decides what to record. Never rethrows.
 fn in_transaction<R>(
     f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
-) -> Result<R, String> {
+) -> Result<R, Failure> {
     in_transaction_at(false, f)
 }
 
@@ -56,7 +75,7 @@ fn in_transaction<R>(
 fn in_transaction_at<R>(
     repeatable_read: bool,
     f: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
-) -> Result<R, String> {
+) -> Result<R, Failure> {
     // SAFETY: called only from a background worker's main loop, outside any transaction.
     // The isolation level is set right after the transaction starts and before its first
     // snapshot, which is exactly when SET TRANSACTION ISOLATION LEVEL may change it.
@@ -68,17 +87,23 @@ fn in_transaction_at<R>(
         }
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(|| Ok(f()))
-        .catch_others(|e| {
-            Err(match e {
-                pg_sys::panic::CaughtError::PostgresError(r)
-                | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
-                    ereport.message().to_string()
-                }
-            })
+    let result = PgTryBuilder::new(|| {
+        // Nothing the scheduler runs resolves a name through a user-controlled path.
+        let _path = crate::security::PinnedSearchPath::enter();
+        Ok(f())
+    })
+    .catch_others(|e| {
+        let r = match &e {
+            pg_sys::panic::CaughtError::PostgresError(r)
+            | pg_sys::panic::CaughtError::ErrorReport(r) => r,
+            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
+        };
+        Err(Failure {
+            message: r.message().to_string(),
+            code: r.sql_error_code(),
         })
-        .execute();
+    })
+    .execute();
     // SAFETY: matching the Start/Push above; after an error, AbortCurrentTransaction
     // releases everything the failed transaction held (as PostgreSQL's own loop does).
     unsafe {
@@ -352,16 +377,40 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
             let members = group.clone();
             let together = members.len() > 1;
             let outcome = in_transaction_at(together, move || -> Result<bool, String> {
+                // A refresh that cannot get its locks quickly (a source locked by another
+                // session, say) fails with lock_not_available and is skipped, so that it
+                // never holds up the stream tables after it.
+                Spi::run_with_args(
+                    "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+                    &[format!("{}ms", config::lock_timeout_ms()).into()],
+                )
+                .map_err(|e| e.to_string())?;
                 let mut any = false;
                 for m in &members {
                     any |= refresh_one(*m)?;
                 }
                 Ok(any)
             });
+            let outcome = match outcome {
+                Ok(Err(message)) => Err(Failure {
+                    message,
+                    code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                }),
+                Ok(Ok(b)) => Ok(b),
+                Err(f) => Err(f),
+            };
             match outcome {
-                Ok(Ok(true)) => refreshed = true,
-                Ok(Ok(false)) => {} // skipped: already being refreshed
-                Ok(Err(msg)) | Err(msg) => {
+                Ok(true) => refreshed = true,
+                Ok(false) => {} // skipped: already being refreshed
+                Err(f) if f.is_lock_conflict() => {
+                    for m in &group {
+                        let msg = f.message.clone();
+                        let m = *m;
+                        let _ = in_transaction(move || record_skip(m, &msg));
+                    }
+                    refreshed = true;
+                }
+                Err(Failure { message: msg, .. }) => {
                     let max = config::max_consecutive_errors();
                     for m in &group {
                         let name = entries
@@ -402,22 +451,25 @@ fn refresh_one(pgt_id: i64) -> Result<bool, String> {
     if st.status != "ACTIVE" {
         return Ok(false);
     }
-    let locked = Spi::get_one_with_args::<bool>(
-        "SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-        &[
-            crate::refresh::REFRESH_LOCK_CLASS.into(),
-            (pgt_id as i32).into(),
-        ],
-    )
-    .map_err(|e| e.to_string())?
-    .unwrap_or(false);
-    if !locked {
-        return Ok(false);
-    }
-    match crate::refresh::refresh(&st, crate::refresh::Initiator::Scheduler) {
-        Ok(_) => Ok(true),
+    match crate::refresh::refresh(&st, crate::refresh::Initiator::Scheduler, false) {
+        Ok(done) => Ok(done.is_some()),
         Err(e) => e.report(),
     }
+}
+
+/// Records a refresh skipped because its locks were not available in time. Not an error:
+/// consecutive_errors is unchanged, and the next tick tries again.
+fn record_skip(pgt_id: i64, message: &str) -> Result<(), pgrx::spi::Error> {
+    Spi::run_with_args(
+        "INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, action, status, started_at, ended_at, reason, initiated_by) \
+         SELECT s.pgt_id, s.effective_refresh_mode, 'SKIPPED', pg_catalog.now(), pg_catalog.clock_timestamp(), \
+                pg_catalog.format('skipped: its locks were not available within pg_trickle.lock_timeout (%s ms): %s; retried on the next tick', $2::int, $3::text), \
+                'SCHEDULER' \
+           FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1",
+        &[pgt_id.into(), config::lock_timeout_ms().into(), message.into()],
+    )?;
+    shmem::bump_catalog();
+    Ok(())
 }
 
 fn record_failure(
@@ -433,7 +485,11 @@ fn record_failure(
                             status_reason = CASE WHEN consecutive_errors + 1 >= $3 \
                                                  THEN format('suspended after %s consecutive failed refreshes; last error: %s', consecutive_errors + 1, $2::text) \
                                                  ELSE status_reason END \
-                      WHERE pgt_id = $1 RETURNING pgt_id, effective_refresh_mode) \
+                      WHERE pgt_id = $1 RETURNING pgt_id, effective_refresh_mode), \
+              -- The next attempt recomputes in full: a DIFFERENTIAL refresh that failed on a
+              -- row still evaluates that row (as inserted and deleted) after it was fixed.
+              fr AS (UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL \
+                      WHERE pgt_id = $1 RETURNING 1) \
          INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, action, status, started_at, ended_at, error_message, initiated_by) \
          SELECT st.pgt_id, st.effective_refresh_mode, 'FAILED', pg_catalog.now(), pg_catalog.clock_timestamp(), $2, 'SCHEDULER' FROM st",
         &[pgt_id.into(), message.into(), max_errors.into()],

@@ -89,7 +89,7 @@ fn bad_create_input_is_refused_cleanly() {
         ("NULL query", "SELECT pgtrickle.create_stream_table('st', NULL)".into(), S::NULL_VALUE_NOT_ALLOWED, "\"query\""),
         ("NULL mode", "SELECT pgtrickle.create_stream_table('st', 'SELECT 1', refresh_mode => NULL)".into(), S::NULL_VALUE_NOT_ALLOWED, "refresh_mode"),
         ("three-part name", create("db.s.st", "SELECT id FROM src"), S::INVALID_NAME, "improper"),
-        ("empty name", create("", "SELECT id FROM src"), S::INVALID_PARAMETER_VALUE, "not a valid identifier"),
+        ("empty name", create("", "SELECT id FROM src"), S::INVALID_NAME, "improper stream table name"),
         ("missing schema", create("nosuchschema.st", "SELECT id FROM src"), S::INVALID_SCHEMA_NAME, "nosuchschema"),
     ];
     for (what, sql, code, part) in cases {
@@ -169,12 +169,14 @@ fn bad_names_for_refresh_alter_drop() {
             SqlState::NULL_VALUE_NOT_ALLOWED,
             "\"name\"",
         );
-        expect_sql_error(
-            &mut c,
-            &format!("SELECT pgtrickle.{f}('a.b.c.d')"),
-            SqlState::SYNTAX_ERROR,
-            "improper relation name",
-        );
+        for bad in ["a.b.c.d", "a.b.c", "", "a..b", "\"unclosed"] {
+            expect_sql_error(
+                &mut c,
+                &format!("SELECT pgtrickle.{f}('{bad}')"),
+                SqlState::INVALID_NAME,
+                "improper stream table name",
+            );
+        }
     }
     // Quoted and qualified spellings resolve to the same stream table.
     c.batch_execute(r#"SELECT pgtrickle.refresh_stream_table('public."st"')"#)

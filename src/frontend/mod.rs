@@ -662,11 +662,13 @@ impl Builder {
         rte: *mut pg_sys::RangeTblEntry,
     ) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
         let relid = (*rte).relid;
-        let (schema, name, kind, has_children) = Spi::connect(
-            |c| -> PgtResult<(String, String, String, bool)> {
+        let (schema, name, kind, has_children, is_partition, reserved_column) = Spi::connect(
+            |c| -> PgtResult<(String, String, String, bool, bool, Option<String>)> {
                 let row = c
                 .select(
-                    "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass \
+                    "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass, r.relispartition, \
+                            (SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 \
+                                AND NOT a.attisdropped AND a.attname IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum LIMIT 1) \
                        FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = $1",
                     Some(1),
                     &[relid.into()],
@@ -677,6 +679,8 @@ impl Builder {
                     row.get::<String>(2)?.unwrap_or_default(),
                     row.get::<String>(3)?.unwrap_or_default(),
                     row.get::<bool>(4)?.unwrap_or(false),
+                    row.get::<bool>(5)?.unwrap_or(false),
+                    row.get::<String>(6)?,
                 ))
             },
         )?;
@@ -691,7 +695,25 @@ impl Builder {
         if has_children && (*rte).inh {
             return Err(unsupported(
                 &format!("the inheritance parent \"{qualified}\" as a source"),
-                "Writes to child tables would not be captured; use FROM ONLY or FULL.",
+                "Writes to child tables would not be captured; use FULL.",
+            ));
+        }
+        if has_children {
+            return Err(unsupported(
+                &format!("FROM ONLY the inheritance parent \"{qualified}\""),
+                "Statements on the parent that reach its children would be captured as changes of the parent; use FULL.",
+            ));
+        }
+        if is_partition {
+            return Err(unsupported(
+                &format!("the partition \"{qualified}\" as a source"),
+                "Rows routed to it through its partitioned parent would not be captured; use FULL.",
+            ));
+        }
+        if let Some(col) = reserved_column {
+            return Err(unsupported(
+                &format!("the source \"{qualified}\" with column \"{col}\""),
+                "The names __pgt_change_id, __pgt_xid and __pgt_op are the change buffer's own columns; rename the column or use FULL.",
             ));
         }
         if !self.sources.contains(&relid) {
@@ -708,7 +730,12 @@ impl Builder {
                 let attnum = row.get::<i16>(1)?.unwrap_or_default();
                 let name = row.get::<String>(2)?.unwrap_or_default();
                 let typid = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
-                let typmod = row.get::<i32>(4)?.unwrap_or(-1);
+                let mut typmod = row.get::<i32>(4)?.unwrap_or(-1);
+                // Change buffers hold a domain column's base type (so capture never runs a
+                // domain's CHECK code, ADR-015); the delta reads it as that type.
+                // SAFETY: getBaseTypeAndTypmod reads the type cache for a type that exists
+                // (it is the type of a live column) and writes only through `typmod`.
+                let typid = pg_sys::getBaseTypeAndTypmod(typid, &mut typmod);
                 let coll = row.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::Oid::INVALID);
                 let (exact_equality, binary_identity) = column_properties(typid, typmod, coll)?;
                 out.push((attnum, Column { name, type_sql: Deparser::type_name(typid, typmod), exact_equality, binary_identity }));

@@ -27,7 +27,9 @@
 
 use pgt_sql::{quote_ident, quote_literal, QualifiedName};
 
-/// A column of a source, copied into its buffer.
+/// A column of a source, copied into its buffer. `type_sql` is the column's type with
+/// domains replaced by their base type: a buffer column has no constraint, default or
+/// domain check, so copying a row into it evaluates no code a user controls (ADR-015).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceColumn {
     pub name: String,
@@ -92,12 +94,11 @@ pub fn create_capture(
     columns: &[SourceColumn],
 ) -> Vec<String> {
     let buf = buffer_table(source_oid);
-    let func = capture_function_name(source_oid);
     let col_defs: String = columns
         .iter()
         .map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql))
         .collect();
-    vec![
+    let mut out = vec![
         format!(
             "CREATE TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
              __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{col_defs})"
@@ -107,6 +108,17 @@ pub fn create_capture(
             quote_literal(&format!("pg_trickle change buffer for {source}"))
         ),
         capture_function(source_oid, columns),
+    ];
+    out.extend(trigger_ddl(source_oid, source));
+    out
+}
+
+/// The four capture triggers on `source`, created `ENABLE ALWAYS`: they fire under
+/// `session_replication_role = replica` too, so writes by logical-replication apply
+/// workers (and by sessions in replica role) are captured like any other.
+fn trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
+    let func = capture_function_name(source_oid);
+    let mut out = vec![
         format!(
             "CREATE TRIGGER {} AFTER INSERT ON {source} REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
             quote_ident(TRIGGERS[0])
@@ -120,7 +132,32 @@ pub fn create_capture(
             quote_ident(TRIGGERS[2])
         ),
         format!("CREATE TRIGGER {} AFTER TRUNCATE ON {source} FOR EACH STATEMENT EXECUTE FUNCTION {func}()", quote_ident(TRIGGERS[3])),
-    ]
+    ];
+    for t in TRIGGERS {
+        out.push(format!(
+            "ALTER TABLE {source} ENABLE ALWAYS TRIGGER {}",
+            quote_ident(t)
+        ));
+    }
+    out
+}
+
+/// The names of the capture triggers every captured source has.
+pub fn capture_trigger_names() -> &'static [&'static str] {
+    &TRIGGERS
+}
+
+/// DDL re-creating the capture triggers of `source` (some were dropped or disabled behind
+/// pg_trickle's back): the four are dropped if present and created again, enabled always.
+/// Changes written while they were missing are lost, so every stream table reading the
+/// source must recompute in full afterwards (the caller resets their frontiers).
+pub fn repair_triggers(source_oid: u32, source: &QualifiedName) -> Vec<String> {
+    let mut out: Vec<String> = TRIGGERS
+        .iter()
+        .map(|t| format!("DROP TRIGGER IF EXISTS {} ON {source}", quote_ident(t)))
+        .collect();
+    out.extend(trigger_ddl(source_oid, source));
+    out
 }
 
 /// DDL bringing an existing buffer in line with its source's current columns: columns
@@ -203,7 +240,7 @@ impl Frontier {
             Some((xid, id)) => {
                 let xid = quote_literal(xid);
                 format!(
-                    "(({visible} AND {alias}.__pgt_xid <> {xid}::xid8) OR ({alias}.__pgt_xid = {xid}::xid8 AND {alias}.__pgt_change_id <= {id}))"
+                    "(({visible} AND {alias}.__pgt_xid OPERATOR(pg_catalog.<>) {xid}::pg_catalog.xid8) OR ({alias}.__pgt_xid OPERATOR(pg_catalog.=) {xid}::pg_catalog.xid8 AND {alias}.__pgt_change_id OPERATOR(pg_catalog.<=) {id}))"
                 )
             }
         }
@@ -226,11 +263,14 @@ impl Frontier {
 pub fn cleanup_buffer(source_oid: u32) -> String {
     format!(
         "DELETE FROM {buf} AS b WHERE pg_catalog.pg_try_advisory_xact_lock({TRIM_LOCK_CLASS}, {source_oid}) AND NOT EXISTS (\
-           SELECT 1 FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id = d.pgt_id \
-            WHERE d.source_relid = {source_oid}::oid AND s.effective_refresh_mode = 'DIFFERENTIAL' \
+           SELECT 1 FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id \
+            WHERE d.source_relid OPERATOR(pg_catalog.=) {source_oid}::pg_catalog.oid \
+              AND s.effective_refresh_mode OPERATOR(pg_catalog.=) 'DIFFERENTIAL'::pg_catalog.text \
               AND (d.frontier_snapshot IS NOT NULL AND NOT (\
-                   (pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) AND b.__pgt_xid IS DISTINCT FROM d.frontier_xid) \
-                   OR (b.__pgt_xid = d.frontier_xid AND b.__pgt_change_id <= coalesce(d.frontier_change_id, 0)))))",
+                   (pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) \
+                    AND (d.frontier_xid IS NULL OR b.__pgt_xid OPERATOR(pg_catalog.<>) d.frontier_xid)) \
+                   OR (b.__pgt_xid OPERATOR(pg_catalog.=) d.frontier_xid \
+                       AND b.__pgt_change_id OPERATOR(pg_catalog.<=) coalesce(d.frontier_change_id, 0)))))",
         buf = buffer_table(source_oid)
     )
 }
@@ -293,6 +333,24 @@ mod tests {
     }
 
     #[test]
+    fn generated_sql_names_every_function_and_operator_with_its_schema() {
+        let f = Frontier {
+            snapshot: "10:12:10".into(),
+            own: Some(("11".into(), 7)),
+        };
+        for sql in [
+            cleanup_buffer(42),
+            format!("SELECT 1 FROM t AS b WHERE {}", f.unconsumed_predicate("b")),
+        ] {
+            assert_eq!(
+                pgt_sql::lint::unqualified(&sql),
+                Vec::<String>::new(),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
     fn frontier_predicates() {
         let f = Frontier {
             snapshot: "10:12:10".into(),
@@ -308,10 +366,13 @@ mod tests {
         };
         let p = f.consumed_predicate("b");
         assert!(
-            p.contains("b.__pgt_xid = '11'::xid8 AND b.__pgt_change_id <= 7"),
+            p.contains("b.__pgt_xid OPERATOR(pg_catalog.=) '11'::pg_catalog.xid8 AND b.__pgt_change_id OPERATOR(pg_catalog.<=) 7"),
             "{p}"
         );
         // The own transaction is never consumed through snapshot visibility.
-        assert!(p.contains("AND b.__pgt_xid <> '11'::xid8"), "{p}");
+        assert!(
+            p.contains("AND b.__pgt_xid OPERATOR(pg_catalog.<>) '11'::pg_catalog.xid8"),
+            "{p}"
+        );
     }
 }

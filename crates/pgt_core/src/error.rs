@@ -27,13 +27,18 @@ pub enum CoreError {
 
     #[error("the defining query returns no columns")]
     NoColumns,
+
+    #[error("improper stream table name \"{given}\"")]
+    InvalidName { given: String, reason: String },
 }
 
 impl CoreError {
     /// The DETAIL sentence for this error, if it has one.
     pub fn detail(&self) -> Option<String> {
         match self {
-            CoreError::InvalidSchedule { reason, .. } => Some(reason.clone()),
+            CoreError::InvalidSchedule { reason, .. } | CoreError::InvalidName { reason, .. } => {
+                Some(reason.clone())
+            }
             CoreError::ReservedColumn { .. } => Some(format!(
                 "Names starting with \"{}\" are used for pg_trickle's hidden columns.",
                 crate::RESERVED_COLUMN_PREFIX
@@ -60,6 +65,9 @@ impl CoreError {
                 Some("Cast the expression to a concrete type, for example with ::text.".into())
             }
             CoreError::NoColumns => Some("Select at least one column.".into()),
+            CoreError::InvalidName { .. } => {
+                Some("Use a name of the form name or schema.name; quote parts with double quotes.".into())
+            }
         }
     }
 }

@@ -12,10 +12,12 @@
 //! | [`schedule`] | durations (`'1h30m'`), cron expressions, `'calculated'` |
 //! | [`status`] | the lifecycle status of a stream table |
 //! | [`columns`] | rules for the output columns of a defining query |
+//! | [`names`] | relation names given as text, read as PostgreSQL reads identifiers |
 //! | [`row_id`] | the 64-bit xxHash row identity behind `__pgt_row_id` |
 
 pub mod columns;
 pub mod error;
+pub mod names;
 pub mod refresh_mode;
 pub mod row_id;
 pub mod schedule;
@@ -23,6 +25,7 @@ pub mod status;
 
 pub use columns::{validate_output_columns, OutputColumn, RESERVED_COLUMN_PREFIX, ROW_ID_COLUMN};
 pub use error::CoreError;
+pub use names::{parse_relation_name, RelationName};
 pub use refresh_mode::RefreshMode;
 pub use schedule::{canonical_period, Schedule};
 pub use status::StreamTableStatus;

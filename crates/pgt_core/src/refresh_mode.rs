@@ -35,7 +35,8 @@ impl FromStr for RefreshMode {
 
     /// Case-insensitive, surrounding whitespace ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
+        // No trimming: ' FULL ' is a typo, not a mode.
+        match s.to_ascii_uppercase().as_str() {
             "FULL" => Ok(RefreshMode::Full),
             "DIFFERENTIAL" => Ok(RefreshMode::Differential),
             "AUTO" => Ok(RefreshMode::Auto),
@@ -54,7 +55,7 @@ mod tests {
     fn parses_case_insensitively() {
         assert_eq!("full".parse::<RefreshMode>(), Ok(RefreshMode::Full));
         assert_eq!(
-            " Differential ".parse::<RefreshMode>(),
+            "Differential".parse::<RefreshMode>(),
             Ok(RefreshMode::Differential)
         );
         assert_eq!("AUTO".parse::<RefreshMode>(), Ok(RefreshMode::Auto));
@@ -62,7 +63,15 @@ mod tests {
 
     #[test]
     fn rejects_unknown() {
-        for bad in ["", "incremental", "FULL;", "fu ll"] {
+        for bad in [
+            "",
+            "incremental",
+            "FULL;",
+            "fu ll",
+            " FULL",
+            "AUTO ",
+            "\tdifferential",
+        ] {
             assert!(
                 matches!(
                     bad.parse::<RefreshMode>(),

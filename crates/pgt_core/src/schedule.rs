@@ -28,13 +28,18 @@ impl Schedule {
         let Some(raw) = text else {
             return Ok(Schedule::Calculated);
         };
-        let s = raw.trim();
+        let s = raw;
         let invalid = |reason: String| CoreError::InvalidSchedule {
             given: raw.to_string(),
             reason,
         };
-        if s.is_empty() {
+        if s.trim().is_empty() {
             return Err(invalid("The schedule is empty.".into()));
+        }
+        if s.trim() != s {
+            return Err(invalid(
+                "It has leading or trailing blanks; write it without them.".into(),
+            ));
         }
         if s.eq_ignore_ascii_case("calculated") {
             return Ok(Schedule::Calculated);
@@ -129,6 +134,10 @@ const UNITS: [(char, u64); 5] = [
     ('s', 1),
 ];
 
+/// The longest duration schedule: 365 days. Longer periods are almost certainly mistakes
+/// (or overflow attempts), and they would not fit the scheduler's time arithmetic safely.
+pub const MAX_DURATION_SECS: u64 = 365 * 86_400;
+
 /// Parses `<number><unit>` groups (units w, d, h, m, s; each at most once, largest first).
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total: u64 = 0;
@@ -139,10 +148,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
             digits.push(ch);
             continue;
         }
-        let lower = ch.to_ascii_lowercase();
-        let Some(rank) = UNITS.iter().position(|(u, _)| *u == lower) else {
+        // Units are lower case only: an upper-case "M" reads as "month" to many people.
+        let Some(rank) = UNITS.iter().position(|(u, _)| *u == ch) else {
             return Err(format!(
-                "\"{ch}\" is not a duration unit; use s, m, h, d or w."
+                "\"{ch}\" is not a duration unit; use s, m, h, d or w (lower case)."
             ));
         };
         if digits.is_empty() {
@@ -171,6 +180,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     if total == 0 {
         return Err("The duration must be positive.".into());
+    }
+    if total > MAX_DURATION_SECS {
+        return Err(format!(
+            "The duration is longer than the maximum of {} (365 days); use a cron expression for rarer refreshes.",
+            format_duration(Duration::from_secs(MAX_DURATION_SECS))
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -211,7 +226,8 @@ mod tests {
         assert_eq!(secs("1d"), 86_400);
         assert_eq!(secs("1w"), 604_800);
         assert_eq!(secs("1h30m"), 5400);
-        assert_eq!(secs(" 2D3H "), 2 * 86_400 + 3 * 3600);
+        assert_eq!(secs("2d3h"), 2 * 86_400 + 3 * 3600);
+        assert_eq!(secs("365d"), MAX_DURATION_SECS);
         assert_eq!(secs("90s"), 90);
     }
 
@@ -231,6 +247,18 @@ mod tests {
             "5 m",
             "99999999999999999999s",
             "1h 30m",
+            // Blanks around, upper-case units, overflow and absurd lengths.
+            " 5m",
+            "5m ",
+            "\t5m",
+            "5M",
+            "2D3H",
+            "9223372036854775807s",
+            "2147483648s",
+            "4294967296m",
+            "99999999w",
+            "366d",
+            "53w",
         ] {
             assert!(
                 matches!(

@@ -15,10 +15,10 @@ use crate::storage::{key_hash, quoted, row_hash, TopShape, KEY_COLUMN};
 use crate::DvmError;
 
 const SNAP_CTE: &str =
-    "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::text AS s)";
+    "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s)";
 const RESULT: &str = "SELECT (SELECT s FROM __pgt_snap) AS snapshot, \
-     count(*) FILTER (WHERE a IN ('INSERT', 'UPDATE'))::bigint AS rows_inserted, \
-     count(*) FILTER (WHERE a IN ('DELETE', 'UPDATE'))::bigint AS rows_deleted FROM __pgt_m";
+     pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_inserted, \
+     pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m";
 
 fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
     let mut ctes = vec![SNAP_CTE.to_string()];
@@ -32,7 +32,7 @@ fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
 /// into the target scan, so PostgreSQL probes the primary key for just these ids instead of
 /// hash-joining the whole storage table: the cost follows the change, not the table.
 pub(crate) fn only_rows_in(t: &str, set: &str) -> String {
-    format!("{t}.__pgt_row_id = ANY (ARRAY(SELECT rid FROM {set}))")
+    format!("{t}.__pgt_row_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT rid FROM {set}))")
 }
 
 /// `alias."c0", alias."c1", …` for `n` positional columns.
@@ -109,20 +109,23 @@ pub fn differential_statement(
                 .join(", ");
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
-                "__pgt_v AS (SELECT rid, vh, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh HAVING sum(__pgt_w) <> 0)".into(),
-                "__pgt_k AS (SELECT rid, max(vh) FILTER (WHERE w > 0) AS new_vh, count(*) FILTER (WHERE w > 0) AS n_new, \
-                   bool_and(w BETWEEN -1 AND 1) AS sane FROM __pgt_v GROUP BY rid)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (rid, vh) * FROM __pgt_d WHERE (rid, vh) IN (SELECT rid, new_vh FROM __pgt_k))".into(),
+                "__pgt_v AS (SELECT rid, vh, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh \
+                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
+                "__pgt_k AS (SELECT rid, pg_catalog.max(vh) FILTER (WHERE w OPERATOR(pg_catalog.>) 0) AS new_vh, \
+                   pg_catalog.count(*) FILTER (WHERE w OPERATOR(pg_catalog.>) 0) AS n_new, \
+                   pg_catalog.bool_and(w OPERATOR(pg_catalog.>=) -1 AND w OPERATOR(pg_catalog.<=) 1) AS sane FROM __pgt_v GROUP BY rid)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (d.rid, d.vh) * FROM __pgt_d AS d WHERE EXISTS (SELECT 1 FROM __pgt_k AS k \
+                   WHERE k.rid OPERATOR(pg_catalog.=) d.rid AND k.new_vh OPERATOR(pg_catalog.=) d.vh))".into(),
                 format!(
-                    "__pgt_src AS (SELECT k.rid, CASE WHEN k.n_new = 1 THEN 'U' ELSE 'D' END AS op, {rs} \
-                     FROM __pgt_k AS k LEFT JOIN __pgt_rep AS r ON r.rid = k.rid AND r.vh = k.new_vh WHERE {})",
-                    check("k.n_new <= 1 AND k.sane", "two versions of a unique row")
+                    "__pgt_src AS (SELECT k.rid, CASE WHEN k.n_new OPERATOR(pg_catalog.=) 1 THEN 'U' ELSE 'D' END AS op, {rs} \
+                     FROM __pgt_k AS k LEFT JOIN __pgt_rep AS r ON r.rid OPERATOR(pg_catalog.=) k.rid AND r.vh OPERATOR(pg_catalog.=) k.new_vh WHERE {})",
+                    check("k.n_new OPERATOR(pg_catalog.<=) 1 AND k.sane", "two versions of a unique row")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
-                     WHEN MATCHED AND s.op = 'D' THEN DELETE \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                     WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
                      WHEN MATCHED THEN UPDATE SET {set} \
-                     WHEN NOT MATCHED AND s.op = 'U' THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
+                     WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'U' THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
                      RETURNING merge_action() AS a)",
                     only_rows_in("t", "__pgt_src"),
                     v.join(", ")
@@ -136,30 +139,34 @@ pub fn differential_statement(
             let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
-                "__pgt_net AS (SELECT k, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING sum(__pgt_w) <> 0)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k IN (SELECT k FROM __pgt_net))".into(),
+                "__pgt_net AS (SELECT k, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k \
+                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k OPERATOR(pg_catalog.=) ANY (SELECT k FROM __pgt_net))".into(),
                 // Current copy counts in one index scan over the changed keys.
                 format!(
                     "__pgt_cur AS (SELECT n.k, n.w, coalesce(t.cnt, 0) AS cur FROM __pgt_net AS n LEFT JOIN \
-                     (SELECT t.{KEY_COLUMN} AS k, count(*) AS cnt FROM {target} AS t \
-                       WHERE t.{KEY_COLUMN} = ANY (ARRAY(SELECT k FROM __pgt_net)) GROUP BY t.{KEY_COLUMN}) AS t ON t.k = n.k)"
+                     (SELECT t.{KEY_COLUMN} AS k, pg_catalog.count(*) AS cnt FROM {target} AS t \
+                       WHERE t.{KEY_COLUMN} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k FROM __pgt_net)) GROUP BY t.{KEY_COLUMN}) AS t \
+                     ON t.k OPERATOR(pg_catalog.=) n.k)"
                 ),
                 format!(
                     "__pgt_src AS (\
-                     SELECT 'I'::text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
-                       FROM __pgt_cur AS c JOIN __pgt_rep AS r ON r.k = c.k CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + 1, c.cur + c.w) AS o \
-                      WHERE c.w > 0 \
+                     SELECT 'I'::pg_catalog.text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
+                       FROM __pgt_cur AS c JOIN __pgt_rep AS r ON r.k OPERATOR(pg_catalog.=) c.k \
+                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) 1, c.cur OPERATOR(pg_catalog.+) c.w) AS o \
+                      WHERE c.w OPERATOR(pg_catalog.>) 0 \
                      UNION ALL \
-                     SELECT 'D'::text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, {nulls} \
-                       FROM __pgt_cur AS c CROSS JOIN LATERAL pg_catalog.generate_series(c.cur + c.w + 1, c.cur) AS o \
-                      WHERE c.w < 0 AND {})",
-                    check("c.cur + c.w >= 0", "more copies of a row deleted than stored")
+                     SELECT 'D'::pg_catalog.text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, {nulls} \
+                       FROM __pgt_cur AS c \
+                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) c.w OPERATOR(pg_catalog.+) 1, c.cur) AS o \
+                      WHERE c.w OPERATOR(pg_catalog.<) 0 AND {})",
+                    check("c.cur OPERATOR(pg_catalog.+) c.w OPERATOR(pg_catalog.>=) 0", "more copies of a row deleted than stored")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
-                     WHEN MATCHED AND s.op = 'D' THEN DELETE \
-                     WHEN MATCHED AND s.op = 'I' AND {} THEN DO NOTHING \
-                     WHEN NOT MATCHED AND s.op = 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                     WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
+                     WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' AND {} THEN DO NOTHING \
+                     WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
                      RETURNING merge_action() AS a)",
                     only_rows_in("t", "__pgt_src"),
                     check("false", "a row copy to insert already exists"),
@@ -173,20 +180,22 @@ pub fn differential_statement(
             let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", row_hash(n, "d")),
-                "__pgt_net AS (SELECT rid, sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid HAVING sum(__pgt_w) <> 0)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid IN (SELECT rid FROM __pgt_net))".into(),
+                "__pgt_net AS (SELECT rid, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid \
+                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
+                "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid OPERATOR(pg_catalog.=) ANY (SELECT rid FROM __pgt_net))".into(),
                 format!(
-                    "__pgt_src AS (SELECT n.rid, {rs}, coalesce(t.__pgt_count, 0) + n.w AS cnt \
-                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid = n.rid LEFT JOIN {target} AS t ON t.__pgt_row_id = n.rid AND {} \
+                    "__pgt_src AS (SELECT n.rid, {rs}, coalesce(t.__pgt_count, 0) OPERATOR(pg_catalog.+) n.w AS cnt \
+                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid OPERATOR(pg_catalog.=) n.rid \
+                     LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) n.rid AND {} \
                      WHERE {})",
                     only_rows_in("t", "__pgt_net"),
-                    check("coalesce(t.__pgt_count, 0) + n.w >= 0", "a distinct row's count went negative")
+                    check("coalesce(t.__pgt_count, 0) OPERATOR(pg_catalog.+) n.w OPERATOR(pg_catalog.>=) 0", "a distinct row's count went negative")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
-                     WHEN MATCHED AND s.cnt <= 0 THEN DELETE \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                     WHEN MATCHED AND s.cnt OPERATOR(pg_catalog.<=) 0 THEN DELETE \
                      WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt \
-                     WHEN NOT MATCHED AND s.cnt > 0 THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
+                     WHEN NOT MATCHED AND s.cnt OPERATOR(pg_catalog.>) 0 THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
                      RETURNING merge_action() AS a)",
                     only_rows_in("t", "__pgt_src"),
                     v.join(", ")
@@ -235,8 +244,8 @@ pub fn full_statement(
             vec![
                 format!("__pgt_new AS (SELECT {} AS rid, q.* FROM ({cur}) AS q)", key_hash(&key, "q")),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
-                     WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) IS DISTINCT FROM pg_catalog.record_send(ROW({sv})) THEN UPDATE SET {set} \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
+                     WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) OPERATOR(pg_catalog.<>) pg_catalog.record_send(ROW({sv})) THEN UPDATE SET {set} \
                      WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
                      WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
                     v.join(", ")
@@ -247,12 +256,12 @@ pub fn full_statement(
             let cur = top.rule().current(&mut cx)?;
             vec![
                 format!(
-                    "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
+                    "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, pg_catalog.row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
                      FROM (SELECT {} AS k, q.* FROM ({cur}) AS q) AS x)",
                     row_hash(n, "q")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
                      WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
                      WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
                     v.join(", ")
@@ -263,13 +272,13 @@ pub fn full_statement(
             let cur = input.rule().current(&mut cx)?;
             vec![
                 format!(
-                    "__pgt_new AS (SELECT DISTINCT ON (x.rid) x.*, count(*) OVER (PARTITION BY x.rid) AS cnt \
+                    "__pgt_new AS (SELECT DISTINCT ON (x.rid) x.*, pg_catalog.count(*) OVER (PARTITION BY x.rid) AS cnt \
                      FROM (SELECT {} AS rid, q.* FROM ({cur}) AS q) AS x)",
                     row_hash(n, "q")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id = s.rid \
-                     WHEN MATCHED AND t.__pgt_count <> s.cnt THEN UPDATE SET __pgt_count = s.cnt \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
+                     WHEN MATCHED AND t.__pgt_count OPERATOR(pg_catalog.<>) s.cnt THEN UPDATE SET __pgt_count = s.cnt \
                      WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
                      WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
                     v.join(", ")
@@ -319,13 +328,13 @@ fn aggregate_apply(
         .collect();
     let mut delete_cond = Vec::new();
     if !agg.is_scalar() {
-        delete_cond.push(format!("n.{COUNT_COLUMN} <= 0"));
+        delete_cond.push(format!("n.{COUNT_COLUMN} OPERATOR(pg_catalog.<=) 0"));
     }
     if let Some(h) = having {
         delete_cond.push(format!("NOT coalesce({}, false)", h.render(&bind)));
     }
     let op = if delete_cond.is_empty() {
-        "'U'::text".to_string()
+        "'U'::pg_catalog.text".to_string()
     } else {
         format!(
             "CASE WHEN {} THEN 'D' ELSE 'U' END",
@@ -337,11 +346,13 @@ fn aggregate_apply(
         .map(|s| format!("n.{s}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let src =
-        format!(
+    let src = format!(
         "__pgt_src AS (SELECT n.rid, {op} AS op, {}, {n_states} FROM ({new_states}) AS n WHERE {})",
         visible_exprs.join(", "),
-        check(&format!("n.{COUNT_COLUMN} >= 0"), "a group's row count went negative")
+        check(
+            &format!("n.{COUNT_COLUMN} OPERATOR(pg_catalog.>=) 0"),
+            "a group's row count went negative"
+        )
     );
     let sv: Vec<String> = (0..v.len()).map(|i| format!("s.\"c{i}\"")).collect();
     let ss: Vec<String> = states.iter().map(|s| format!("s.{s}")).collect();
@@ -365,18 +376,19 @@ fn aggregate_apply(
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "__pgt_m AS (MERGE INTO {target} AS t USING (SELECT * FROM __pgt_src WHERE op <> 'D') AS s ON t.__pgt_row_id = s.rid \
-             WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) IS DISTINCT FROM pg_catalog.record_send(ROW({})) THEN UPDATE SET {set} \
+            "__pgt_m AS (MERGE INTO {target} AS t USING (SELECT * FROM __pgt_src WHERE op OPERATOR(pg_catalog.<>) 'D') AS s \
+             ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
+             WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) OPERATOR(pg_catalog.<>) pg_catalog.record_send(ROW({})) THEN UPDATE SET {set} \
              WHEN NOT MATCHED BY TARGET THEN {insert} \
              WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
             all_src.join(", ")
         )
     } else {
         format!(
-            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id = s.rid AND {} \
-             WHEN MATCHED AND s.op = 'D' THEN DELETE \
+            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+             WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
              WHEN MATCHED THEN UPDATE SET {set} \
-             WHEN NOT MATCHED AND s.op = 'U' THEN {insert} \
+             WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'U' THEN {insert} \
              RETURNING merge_action() AS a)",
             only_rows_in("t", "__pgt_src")
         )

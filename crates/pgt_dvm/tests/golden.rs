@@ -69,6 +69,17 @@ fn render(tree: &OpTree) -> String {
         format!("NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of {oid}>'::pg_catalog.pg_snapshot)")
     };
     let spec = storage_spec(tree, &target).expect("maintainable");
+    // No function or operator in the generated statements resolves through search_path.
+    for sql in [
+        differential_statement(tree, &target, &visible, &frontier).unwrap(),
+        full_statement(tree, &target, &visible).unwrap(),
+    ] {
+        let found = pgt_sql::lint::unqualified(&sql);
+        assert!(
+            found.is_empty(),
+            "unqualified names in generated SQL: {found:#?}\n{sql}"
+        );
+    }
     let pretty = |sql: String| {
         sql.replace(", __pgt_", ",\n  __pgt_")
             .replace(" UNION ALL ", "\n    UNION ALL ")

@@ -34,21 +34,21 @@ pub fn full_refresh_statement(
         .join(", ");
     format!(
         "WITH __pgt_src AS (\
-            SELECT __pgt_q.*, (ROW(__pgt_q.*))::text AS __pgt_rt FROM ({query}) AS __pgt_q), \
+            SELECT __pgt_q.*, (ROW(__pgt_q.*))::pg_catalog.text AS __pgt_rt FROM ({query}) AS __pgt_q), \
          __pgt_new AS MATERIALIZED (\
-            SELECT pgtrickle.pg_trickle_hash(__pgt_rt, row_number() OVER (PARTITION BY __pgt_rt)) AS {rid}, {col_list} \
+            SELECT pgtrickle.pg_trickle_hash(__pgt_rt, pg_catalog.row_number() OVER (PARTITION BY __pgt_rt)) AS {rid}, {col_list} \
             FROM __pgt_src), \
          __pgt_del AS (\
             DELETE FROM {table} AS __pgt_t \
-            WHERE NOT EXISTS (SELECT 1 FROM __pgt_new AS __pgt_n WHERE __pgt_n.{rid} = __pgt_t.{rid}) \
+            WHERE NOT EXISTS (SELECT 1 FROM __pgt_new AS __pgt_n WHERE __pgt_n.{rid} OPERATOR(pg_catalog.=) __pgt_t.{rid}) \
             RETURNING 1), \
          __pgt_ins AS (\
             INSERT INTO {table} ({rid}, {col_list}) \
             SELECT __pgt_n.{rid}, {new_cols} FROM __pgt_new AS __pgt_n \
-            WHERE NOT EXISTS (SELECT 1 FROM {table} AS __pgt_t WHERE __pgt_t.{rid} = __pgt_n.{rid}) \
+            WHERE NOT EXISTS (SELECT 1 FROM {table} AS __pgt_t WHERE __pgt_t.{rid} OPERATOR(pg_catalog.=) __pgt_n.{rid}) \
             RETURNING 1) \
-         SELECT (SELECT count(*) FROM __pgt_del)::bigint AS rows_deleted, \
-                (SELECT count(*) FROM __pgt_ins)::bigint AS rows_inserted"
+         SELECT (SELECT pg_catalog.count(*) FROM __pgt_del)::bigint AS rows_deleted, \
+                (SELECT pg_catalog.count(*) FROM __pgt_ins)::bigint AS rows_inserted"
     )
 }
 
@@ -70,5 +70,6 @@ mod tests {
         assert!(sql.contains(r#"DELETE FROM "app"."sales" AS __pgt_t"#));
         assert!(sql.contains(r#"INSERT INTO "app"."sales" ("__pgt_row_id", "total""")"#));
         assert!(sql.contains(r#"__pgt_n."total""""#));
+        assert_eq!(crate::lint::unqualified(&sql), Vec::<String>::new());
     }
 }

@@ -9,8 +9,10 @@
 //! | [`quote`] | identifiers, literals, qualified names |
 //! | [`storage`] | the storage table and its guard triggers |
 //! | [`full_refresh`] | the FULL refresh statement (a diff against the current contents) |
+//! | [`lint`] | the check that generated SQL names every function and operator with its schema |
 
 pub mod full_refresh;
+pub mod lint;
 pub mod quote;
 pub mod storage;
 

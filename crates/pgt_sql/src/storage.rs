@@ -41,15 +41,24 @@ pub fn create_storage_table(
     sql
 }
 
-/// The two statement-level triggers that make the storage table read-only for users.
-pub fn create_guard_triggers(table: &QualifiedName) -> [String; 2] {
-    [
+/// The two statement-level triggers that make the storage table read-only for users,
+/// enabled `ALWAYS` so that `session_replication_role = replica` does not switch them off.
+pub fn create_guard_triggers(table: &QualifiedName) -> Vec<String> {
+    vec![
         format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OR DELETE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {GUARD_FUNCTION}()",
             quote_ident(GUARD_DML_TRIGGER)
         ),
         format!(
             "CREATE TRIGGER {} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {GUARD_FUNCTION}()",
+            quote_ident(GUARD_TRUNCATE_TRIGGER)
+        ),
+        format!(
+            "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {}",
+            quote_ident(GUARD_DML_TRIGGER)
+        ),
+        format!(
+            "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {}",
             quote_ident(GUARD_TRUNCATE_TRIGGER)
         ),
     ]
@@ -87,8 +96,12 @@ mod tests {
             ),
             r#"CREATE TABLE "st" ("__pgt_row_id" bigint PRIMARY KEY, "id" integer, "__pgt_count" bigint)"#
         );
-        let [dml, trunc] = create_guard_triggers(&QualifiedName::new("s", "st"));
-        assert!(dml.contains(r#"BEFORE INSERT OR UPDATE OR DELETE ON "s"."st""#));
-        assert!(trunc.contains(r#"BEFORE TRUNCATE ON "s"."st""#));
+        let g = create_guard_triggers(&QualifiedName::new("s", "st"));
+        assert!(g[0].contains(r#"BEFORE INSERT OR UPDATE OR DELETE ON "s"."st""#));
+        assert!(g[1].contains(r#"BEFORE TRUNCATE ON "s"."st""#));
+        assert_eq!(
+            g[2],
+            r#"ALTER TABLE "s"."st" ENABLE ALWAYS TRIGGER "__pgt_guard_dml""#
+        );
     }
 }

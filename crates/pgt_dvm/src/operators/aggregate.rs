@@ -101,13 +101,13 @@ impl Aggregate {
             AggKind::CountStar => st(COUNT_COLUMN),
             AggKind::Count => st(&a(j)),
             AggKind::Sum => format!(
-                "(CASE WHEN {} = 0 THEN NULL ELSE ({})::{} END)",
+                "(CASE WHEN {} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({})::{} END)",
                 st(&an(j)),
                 st(&a(j)),
                 agg.result_type
             ),
             AggKind::Avg => format!(
-                "(CASE WHEN {n} = 0 THEN NULL ELSE ({s} / ({n})::numeric)::{t} END)",
+                "(CASE WHEN {n} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({s} OPERATOR(pg_catalog./) ({n})::numeric)::{t} END)",
                 n = st(&an(j)),
                 s = st(&a(j)),
                 t = agg.result_type
@@ -126,18 +126,20 @@ impl Aggregate {
 
     /// State values recomputed from input rows aliased `s` (inside a GROUP BY query).
     fn recompute_states(&self) -> Vec<String> {
-        let mut out = vec!["count(*)::bigint".to_string()];
+        let mut out = vec!["pg_catalog.count(*)::bigint".to_string()];
         for (j, agg) in self.aggs.iter().enumerate() {
             let x = self.arg(j, "s");
             match agg.kind {
                 AggKind::CountStar => {}
-                AggKind::Count => out.push(format!("count({x})::bigint")),
+                AggKind::Count => out.push(format!("pg_catalog.count({x})::bigint")),
                 AggKind::Sum | AggKind::Avg => {
-                    out.push(format!("coalesce(sum(({x})::numeric), 0)::numeric"));
-                    out.push(format!("count({x})::bigint"));
+                    out.push(format!(
+                        "coalesce(pg_catalog.sum(({x})::numeric), 0)::numeric"
+                    ));
+                    out.push(format!("pg_catalog.count({x})::bigint"));
                 }
-                AggKind::Min => out.push(format!("(min({x}))::{}", agg.result_type)),
-                AggKind::Max => out.push(format!("(max({x}))::{}", agg.result_type)),
+                AggKind::Min => out.push(format!("(pg_catalog.min({x}))::{}", agg.result_type)),
+                AggKind::Max => out.push(format!("(pg_catalog.max({x}))::{}", agg.result_type)),
                 AggKind::Other => out.push(format!(
                     "({})::{}",
                     agg.call.render_on("s"),
@@ -151,7 +153,7 @@ impl Aggregate {
     /// Row id of a group from its key columns `alias.g0, …`.
     pub fn group_row_id(&self, alias: &str) -> String {
         if self.is_scalar() {
-            return "pgtrickle.pg_trickle_hash(''::text)".into();
+            return "pgtrickle.pg_trickle_hash(''::pg_catalog.text)".into();
         }
         let keys = (0..self.group_by.len())
             .map(|i| format!("{alias}.\"g{i}\""))
@@ -218,41 +220,42 @@ impl Aggregate {
         // 1. The delta grouped per key.
         let (gsel, gby) = self.group_select("d");
         let mut dcols = vec![
-            "sum(d.__pgt_w)::bigint AS dcount".to_string(),
-            "coalesce(bool_or(d.__pgt_w < 0), false) AS has_del".to_string(),
+            "pg_catalog.sum(d.__pgt_w)::bigint AS dcount".to_string(),
+            "coalesce(pg_catalog.bool_or(d.__pgt_w OPERATOR(pg_catalog.<) 0), false) AS has_del"
+                .to_string(),
         ];
         for (j, agg) in self.aggs.iter().enumerate() {
             let x = self.arg(j, "d");
             match agg.kind {
                 AggKind::CountStar | AggKind::Other => {}
                 AggKind::Count => dcols.push(format!(
-                    "sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}"
+                    "pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}"
                 )),
                 AggKind::Sum | AggKind::Avg => {
                     dcols.push(format!(
-                        "coalesce(sum((d.__pgt_w)::numeric * ({x})::numeric), 0) AS d{j}"
+                        "coalesce(pg_catalog.sum((d.__pgt_w)::numeric OPERATOR(pg_catalog.*) ({x})::numeric), 0) AS d{j}"
                     ));
-                    dcols.push(format!("sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
+                    dcols.push(format!("pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
                 }
                 AggKind::Min | AggKind::Max => {
                     let f = if agg.kind == AggKind::Min {
-                        "min"
+                        "pg_catalog.min"
                     } else {
-                        "max"
+                        "pg_catalog.max"
                     };
                     dcols.push(format!(
-                        "({f}({x}) FILTER (WHERE d.__pgt_w > 0))::{} AS d{j}_ins",
+                        "({f}({x}) FILTER (WHERE d.__pgt_w OPERATOR(pg_catalog.>) 0))::{} AS d{j}_ins",
                         agg.result_type
                     ));
                     dcols.push(format!(
-                        "({f}({x}) FILTER (WHERE d.__pgt_w < 0))::{} AS d{j}_del",
+                        "({f}({x}) FILTER (WHERE d.__pgt_w OPERATOR(pg_catalog.<) 0))::{} AS d{j}_del",
                         agg.result_type
                     ));
                 }
             }
         }
         let having_nonempty = if self.is_scalar() {
-            " HAVING count(*) > 0"
+            " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0"
         } else {
             ""
         };
@@ -274,8 +277,8 @@ impl Aggregate {
             "agg_old",
             format!(
                 "SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, {} FROM (SELECT {} AS rid, dg.* FROM {dg} AS dg) AS x \
-                 LEFT JOIN {target} AS t ON t.__pgt_row_id = x.rid \
-                   AND t.__pgt_row_id = ANY (ARRAY(SELECT {} FROM {dg} AS dg))",
+                 LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) x.rid \
+                   AND t.__pgt_row_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT {} FROM {dg} AS dg))",
                 olds.join(", "),
                 self.group_row_id("dg"),
                 self.group_row_id("dg")
@@ -289,8 +292,8 @@ impl Aggregate {
         }
         for (j, agg) in self.aggs.iter().enumerate() {
             match agg.kind {
-                AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del <= x.\"o_{0}\"))", a(j))),
-                AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del >= x.\"o_{0}\"))", a(j))),
+                AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.<=) x.\"o_{0}\"))", a(j))),
+                AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.>=) x.\"o_{0}\"))", a(j))),
                 AggKind::Sum | AggKind::Avg if agg.rescan_on_delete => rescan.push("x.has_del".into()),
                 _ => {}
             }
@@ -299,17 +302,21 @@ impl Aggregate {
 
         // 4a. New state of algebraic groups.
         let mut alg = vec![format!(
-            "(coalesce(x.\"o_{COUNT_COLUMN}\", 0) + x.dcount)::bigint"
+            "(coalesce(x.\"o_{COUNT_COLUMN}\", 0) OPERATOR(pg_catalog.+) x.dcount)::bigint"
         )];
         for (j, agg) in self.aggs.iter().enumerate() {
             let o = format!("x.\"o_{}\"", a(j));
             match agg.kind {
                 AggKind::CountStar => {}
-                AggKind::Count => alg.push(format!("(coalesce({o}, 0) + x.d{j})::bigint")),
+                AggKind::Count => alg.push(format!(
+                    "(coalesce({o}, 0) OPERATOR(pg_catalog.+) x.d{j})::bigint"
+                )),
                 AggKind::Sum | AggKind::Avg => {
-                    alg.push(format!("(coalesce({o}, 0) + x.d{j})::numeric"));
                     alg.push(format!(
-                        "(coalesce(x.\"o_{}\", 0) + x.d{j}_n)::bigint",
+                        "(coalesce({o}, 0) OPERATOR(pg_catalog.+) x.d{j})::numeric"
+                    ));
+                    alg.push(format!(
+                        "(coalesce(x.\"o_{}\", 0) OPERATOR(pg_catalog.+) x.d{j}_n)::bigint",
                         an(j)
                     ));
                 }
@@ -341,14 +348,19 @@ impl Aggregate {
                 .group_by
                 .iter()
                 .enumerate()
-                .map(|(i, g)| format!("k.\"g{i}\" IS NOT DISTINCT FROM {}", g.render_on("s")))
+                .map(|(i, g)| {
+                    // NULL-safe equality, with the built-in operator (group keys have exact
+                    // equality, which only built-in types and enums have).
+                    let e = g.render_on("s");
+                    format!("(k.\"g{i}\" OPERATOR(pg_catalog.=) {e} OR (k.\"g{i}\" IS NULL AND {e} IS NULL))")
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ");
             // An index-friendly prefilter on the first key (`= ANY(ARRAY(...))`, NULL keys
             // separately), then the exact NULL-safe match on all keys.
             let g0 = self.group_by[0].render_on("s");
             format!(
-                " AND ({g0} = ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
+                " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
                    OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL))) \
                  AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})"
             )
@@ -375,7 +387,7 @@ impl Aggregate {
             .collect::<Vec<_>>()
             .join(", ");
         let kcols = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>();
-        let resc_sql = format!("SELECT k.rid, {kcols}{zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid = k.rid");
+        let resc_sql = format!("SELECT k.rid, {kcols}{zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid OPERATOR(pg_catalog.=) k.rid");
 
         Ok(format!("{alg_sql} UNION ALL {resc_sql}"))
     }

@@ -70,7 +70,7 @@ impl Operator for Join {
         let sql = format!(
             "SELECT {sel}, l.__pgt_w AS __pgt_w FROM {dl} AS l JOIN ({cr}) AS r ON {on} \
              UNION ALL SELECT {sel}, r.__pgt_w AS __pgt_w FROM ({cl}) AS l JOIN {dr} AS r ON {on} \
-             UNION ALL SELECT {sel}, -(l.__pgt_w * r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}"
+             UNION ALL SELECT {sel}, OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}"
         );
         Ok(cx.add_cte("join_delta", sql))
     }

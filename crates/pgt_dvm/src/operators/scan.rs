@@ -59,7 +59,8 @@ impl Operator for Scan {
             return Ok(name.clone());
         }
         let sql = format!(
-            "SELECT {}, CASE WHEN b.__pgt_op = 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b WHERE b.__pgt_op IN ('I', 'D') AND {}",
+            "SELECT {}, CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b \
+             WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog.\"char\"[]) AND {}",
             self.select_list("b"),
             buffer_table(self.source_oid),
             (cx.unconsumed)(self.source_oid)

@@ -37,6 +37,9 @@ pub struct Deparser {
     case_tests: Vec<Expr>,
     /// Set when a time-dependent function (now(), CURRENT_DATE, …) is found.
     pub time_dependent: Option<String>,
+    /// The first function whose result depends on the session or transaction that
+    /// evaluates it (transaction ids, snapshots, settings, the backend), if any.
+    pub session_dependent: Option<String>,
 }
 
 fn unsupported(construct: &str, reason: &str) -> PgtError {
@@ -51,6 +54,36 @@ const TIME_FUNCTIONS: &[&str] = &[
     "timeofday",
     "current_date",
     "localtimestamp",
+];
+
+/// Functions in pg_catalog whose result differs between the transactions that refresh a
+/// stream table (or between the creator's session and the refresher's), with no change to
+/// any source. They are stable or volatile, but a refresh reproduces the query only for
+/// functions that return the same value for the same rows.
+const SESSION_FUNCTIONS: &[&str] = &[
+    "txid_current",
+    "txid_current_if_assigned",
+    "txid_current_snapshot",
+    "pg_current_xact_id",
+    "pg_current_xact_id_if_assigned",
+    "pg_current_snapshot",
+    "current_setting",
+    "current_schema",
+    "current_schemas",
+    "pg_backend_pid",
+    "pg_trigger_depth",
+    "pg_current_wal_lsn",
+    "pg_current_wal_insert_lsn",
+    "pg_current_wal_flush_lsn",
+    "pg_my_temp_schema",
+    "inet_client_addr",
+    "inet_client_port",
+    "inet_server_addr",
+    "inet_server_port",
+    "pg_postmaster_start_time",
+    "pg_conf_load_time",
+    "pg_is_in_recovery",
+    "pg_last_committed_xact",
 ];
 
 impl Deparser {
@@ -277,6 +310,12 @@ impl Deparser {
                     if name.starts_with("pg_catalog.") && TIME_FUNCTIONS.contains(&bare.as_str()) {
                         self.time_dependent = Some(format!("{bare}()"));
                     }
+                    if name.starts_with("pg_catalog.")
+                        && SESSION_FUNCTIONS.contains(&bare.as_str())
+                        && self.session_dependent.is_none()
+                    {
+                        self.session_dependent = Some(format!("{bare}()"));
+                    }
                     out.push_sql(&format!("{name}("));
                     for (i, arg) in args.iter().enumerate() {
                         if i > 0 {
@@ -415,8 +454,8 @@ impl Deparser {
                 self.time_dependent =
                     Some("CURRENT_DATE/CURRENT_TIME/CURRENT_TIMESTAMP/LOCALTIME".into());
                 return Err(unsupported(
-                    "a time-dependent value (CURRENT_DATE, CURRENT_TIMESTAMP, …)",
-                    "Its result changes as time passes without any change to the source tables.",
+                    "a time-, session- or role-dependent value (CURRENT_DATE, CURRENT_TIMESTAMP, CURRENT_USER, …)",
+                    "Its result changes as time passes, or with the session that evaluates it, without any change to the source tables.",
                 ));
             }
             T_SubLink => {

@@ -54,6 +54,12 @@ fn translate_sql(sql: &str) -> PgtResult<Translation> {
         let volatile = pg_sys::contain_volatile_functions(query as *mut pg_sys::Node);
         let mut b = Builder::default();
         let (tree, _) = b.query(query)?;
+        if let Some(f) = b.d.session_dependent.take() {
+            return Err(unsupported(
+                &format!("the session- or transaction-dependent function {f}"),
+                "Its result differs between the transactions that refresh the stream table (transaction ids, snapshots, settings, the backend), without any change to the source tables.",
+            ));
+        }
         if let Some(f) = b.d.time_dependent.take() {
             return Err(unsupported(
                 &format!("the time-dependent function {f}"),

@@ -34,6 +34,7 @@ wal_level = logical
 listen_addresses = ''
 unix_socket_directories = '$dir'
 port = 54331
+temp_file_limit = 4GB
 shared_buffers = 1GB
 work_mem = 64MB
 maintenance_work_mem = 512MB

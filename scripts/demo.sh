@@ -42,6 +42,7 @@ wal_level = logical
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$demo_dir'
+temp_file_limit = 4GB
 CONF
 as_pg_user "$bindir/pg_ctl" -D "$data" -l "$demo_dir/postgres.log" -w start >/dev/null
 

@@ -322,9 +322,25 @@ fn alter_impl(
         }
     }
     if let Some(status) = status {
+        refuse_if_in_error(&st)?;
         set_status(st.pgt_id, status)?;
     }
     crate::shmem::bump_catalog();
+    Ok(())
+}
+
+/// A stream table in ERROR lost something it needs (a source, a column it reads); making
+/// it ACTIVE or SUSPENDED again would hide that. Only drop and re-create fix it.
+fn refuse_if_in_error(st: &catalog::StreamTable) -> PgtResult<()> {
+    if st.status == StreamTableStatus::Error.as_str() {
+        return Err(PgtError::InErrorState {
+            name: st.display_name(),
+            reason: st
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "it is in status ERROR".into()),
+        });
+    }
     Ok(())
 }
 
@@ -354,6 +370,7 @@ fn resume_stream_table(name: Option<&str>) {
 fn resume_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     let _path = crate::security::PinnedSearchPath::enter();
+    refuse_if_in_error(&st)?;
     set_status(st.pgt_id, StreamTableStatus::Active)?;
     catalog::reset_frontiers(st.pgt_id)?;
     crate::shmem::bump_catalog();
@@ -374,6 +391,11 @@ fn _next_due(
         Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[last.into()])
             .ok()??;
     let next = schedule.next_due_after(epoch.floor() as i64)?;
+    // Never let one row break a monitoring view: a time beyond what timestamptz holds
+    // (year 294276) is shown as unknown rather than raising "timestamp out of range".
+    if !(-200_000_000_000..=200_000_000_000).contains(&next) {
+        return None;
+    }
     Spi::get_one_with_args::<TimestampWithTimeZone>(
         "SELECT pg_catalog.to_timestamp($1)",
         &[(next as f64).into()],

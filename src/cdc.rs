@@ -446,6 +446,20 @@ pub fn frontiers(pgt_id: i64) -> PgtResult<(SourceFrontiers, TimestampWithTimeZo
     })
 }
 
+/// `LOCK TABLE … IN ACCESS SHARE MODE` on the change-captured sources of a refresh.
+pub fn lock_sources(sources: &[pg_sys::Oid]) -> PgtResult<()> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let names = Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.string_agg(r::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY r) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+        &[sources.to_vec().into()],
+    )?
+    .unwrap_or_default();
+    Spi::run(&format!("LOCK TABLE {names} IN ACCESS SHARE MODE"))?;
+    Ok(())
+}
+
 /// Pending changes of each source not yet consumed by its frontier, in one query:
 /// (source, row changes, TRUNCATE seen).
 pub fn pending(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<(pg_sys::Oid, i64, bool)>> {

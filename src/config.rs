@@ -18,6 +18,9 @@ static SCHEDULER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static MIN_SCHEDULE_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static MAX_CONSECUTIVE_ERRORS: GucSetting<i32> = GucSetting::<i32>::new(3);
 static HISTORY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
+static REFRESH_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_000);
+static REFRESH_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(-1);
+static REFRESH_TEMP_FILE_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(8 * 1024 * 1024);
 static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(500);
 static DIFFERENTIAL_MAX_CHANGE_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.15);
 static VOLATILE_FUNCTION_POLICY: GucSetting<VolatileFunctionPolicy> =
@@ -71,6 +74,36 @@ pub fn register() {
         i32::MAX,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.refresh_statement_timeout",
+        c"The longest a refresh may run before it is canceled (0: no limit).",
+        c"A runaway refresh fails cleanly with 57014 instead of holding the scheduler or the server. For manual refreshes the session's own statement_timeout still applies if it is shorter.",
+        &REFRESH_STATEMENT_TIMEOUT_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.refresh_work_mem",
+        c"work_mem for refreshes (-1: the session's work_mem).",
+        c"",
+        &REFRESH_WORK_MEM_KB,
+        -1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.refresh_temp_file_limit",
+        c"temp_file_limit for refreshes (-1: no limit).",
+        c"A refresh that would write more temporary files fails cleanly instead of filling the disk.",
+        &REFRESH_TEMP_FILE_LIMIT_KB,
+        -1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
     );
     GucRegistry::define_int_guc(
         c"pg_trickle.lock_timeout",
@@ -132,4 +165,16 @@ pub fn history_retention_secs() -> i32 {
 
 pub fn lock_timeout_ms() -> i32 {
     LOCK_TIMEOUT_MS.get()
+}
+
+pub fn refresh_statement_timeout_ms() -> i32 {
+    REFRESH_STATEMENT_TIMEOUT_MS.get()
+}
+
+pub fn refresh_work_mem_kb() -> i32 {
+    REFRESH_WORK_MEM_KB.get()
+}
+
+pub fn refresh_temp_file_limit_kb() -> i32 {
+    REFRESH_TEMP_FILE_LIMIT_KB.get()
 }

@@ -89,7 +89,7 @@ pub enum PgtError {
         cause: pgt_dvm::DvmError,
     },
 
-    #[error("stream table \"{name}\" cannot be refreshed")]
+    #[error("stream table \"{name}\" is in status ERROR")]
     InErrorState { name: String, reason: String },
 
     #[error("cannot drop stream table \"{name}\" because other stream tables read it")]
@@ -208,9 +208,10 @@ impl PgtError {
             PgtError::CannotMaintain { .. } | PgtError::Dvm(_) => {
                 Some("Use refresh_mode => 'AUTO' (falls back to FULL and records why) or 'FULL', or rewrite the query.".into())
             }
-            PgtError::InErrorState { .. } => {
-                Some("Drop the stream table and create it again once its sources exist.".into())
-            }
+            PgtError::InErrorState { .. } => Some(
+                "It cannot be refreshed, resumed or suspended; drop the stream table and create it again once its sources are back."
+                    .into(),
+            ),
             PgtError::ReservedSchema { .. } | PgtError::TemporaryStreamTable { .. } => {
                 Some("Qualify the name with a user schema, as in 'myschema.name'.".into())
             }

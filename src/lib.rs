@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`api`] | the SQL functions in schema `pgtrickle` |
 //! | [`analyze`] | parsing and analyzing defining queries with PostgreSQL's parser |
+//! | [`budget`] | the time, memory and temp-file budget of every refresh |
 //! | [`catalog`] | SPI access to the `pgtrickle.pgt_*` catalog tables |
 //! | [`frontend`] | the parse frontend: analyzed `Query` → DVM operator tree |
 //! | [`refresh`] | FULL and DIFFERENTIAL refresh |
@@ -21,6 +22,7 @@ use pgrx::prelude::*;
 
 mod analyze;
 mod api;
+mod budget;
 mod catalog;
 mod cdc;
 mod config;
@@ -40,6 +42,12 @@ extension_sql_file!("../sql/monitoring.sql", name = "monitoring", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Error texts must not depend on the server's environment: with RUST_BACKTRACE set,
+    // pgrx would capture (slowly) and append a Rust backtrace to every error's DETAIL.
+    // RUST_LIB_BACKTRACE=0 turns std's capture off for this process and its children
+    // (when preloaded, the postmaster's environment is what every backend inherits).
+    // Backends are single-threaded, so changing the environment here races with nothing.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     config::register();
     // Shared memory and the launcher exist only when preloaded (shared_preload_libraries).
     if shmem::init() {
@@ -105,6 +113,7 @@ pub mod pg_test {
             "shared_preload_libraries = 'pg_trickle'",
             "wal_level = logical",
             "pg_trickle.enabled = off",
+            "temp_file_limit = 2GB",
         ]
     }
 }

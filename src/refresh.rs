@@ -61,7 +61,7 @@ pub fn refresh(
     initiator: Initiator,
     wait: bool,
 ) -> PgtResult<Option<RefreshOutcome>> {
-    let _path = crate::security::PinnedSearchPath::enter();
+    let _scope = crate::budget::RefreshScope::enter();
     let locked = catalog::first_value_mut::<i64>(
         if wait {
             "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR NO KEY UPDATE"
@@ -178,6 +178,13 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let repaired = cdc::repair_capture(st.pgt_id)?;
     let (all, started_at) = cdc::frontiers(st.pgt_id)?;
     let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
+    // Lock the sources before looking at their pending changes. A TRUNCATE needs ACCESS
+    // EXCLUSIVE, so none can commit between the look below (which decides DIFFERENTIAL or
+    // FULL) and the delta statement (which consumes what its snapshot sees): otherwise a
+    // TRUNCATE committing in between would be consumed as if it were plain row changes,
+    // and the rows from before it would stay. One that committed before the lock is seen
+    // by the look, whatever the commit order.
+    cdc::lock_sources(&sources)?;
     let mut fallback: Option<String> = None;
     let mut frontiers = Vec::new();
     for (src, f) in all {

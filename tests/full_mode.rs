@@ -585,7 +585,7 @@ fn dropping_a_source_puts_the_stream_table_in_error() {
         &mut c,
         "SELECT pgtrickle.refresh_stream_table('dep')",
         SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
-        "cannot be refreshed",
+        "is in status ERROR",
     );
     assert!(e.detail.unwrap().contains("public.orders"));
 }

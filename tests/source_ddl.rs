@@ -70,7 +70,7 @@ fn source_ddl_is_followed_or_refused_clearly() {
         &mut c,
         "SELECT pgtrickle.refresh_stream_table('uses_v')",
         SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
-        "cannot be refreshed",
+        "is in status ERROR",
     );
     assert_eq!(status(&mut c, "uses_w").0, "ACTIVE");
     c.batch_execute("INSERT INTO src (id, v, w) VALUES (13, 13, 'w13'); SELECT pgtrickle.refresh_stream_table('uses_w');").unwrap();

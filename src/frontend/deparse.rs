@@ -148,6 +148,9 @@ impl Deparser {
         node: *mut pg_sys::Node,
         r: &mut dyn ColumnResolver,
     ) -> PgtResult<Expr> {
+        // Expressions can be thousands of terms deep: cancel and statement_timeout must
+        // be able to stop the walk.
+        pgrx::check_for_interrupts!();
         if node.is_null() {
             return Ok(Expr::sql("NULL"));
         }

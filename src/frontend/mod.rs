@@ -371,6 +371,7 @@ impl Builder {
     }
 
     unsafe fn query_inner(&mut self, q: *mut pg_sys::Query) -> PgtResult<OpTree> {
+        pgrx::check_for_interrupts!();
         if (*q).hasRecursive {
             return Err(unsupported(
                 "WITH RECURSIVE",
@@ -567,6 +568,7 @@ impl Builder {
         q: *mut pg_sys::Query,
         node: *mut pg_sys::Node,
     ) -> PgtResult<(OpTree, Layout)> {
+        pgrx::check_for_interrupts!();
         match (*node).type_ {
             pg_sys::NodeTag::T_RangeTblRef => {
                 let index = (*(node as *mut pg_sys::RangeTblRef)).rtindex;

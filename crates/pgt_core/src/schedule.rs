@@ -122,8 +122,9 @@ pub fn canonical_period(period_secs: u64) -> u64 {
 
 /// The first multiple of `period` strictly after `t`.
 pub fn next_boundary(t: i64, period: u64) -> i64 {
-    let p = period.max(1) as i64;
-    (t.div_euclid(p) + 1) * p
+    // Saturating: no schedule may make the scheduler's arithmetic overflow.
+    let p = i64::try_from(period.max(1)).unwrap_or(i64::MAX);
+    t.div_euclid(p).saturating_add(1).saturating_mul(p)
 }
 
 const UNITS: [(char, u64); 5] = [
@@ -229,6 +230,15 @@ mod tests {
         assert_eq!(secs("2d3h"), 2 * 86_400 + 3 * 3600);
         assert_eq!(secs("365d"), MAX_DURATION_SECS);
         assert_eq!(secs("90s"), 90);
+    }
+
+    #[test]
+    fn boundaries_never_overflow() {
+        assert_eq!(next_boundary(i64::MAX - 1, 10), i64::MAX);
+        assert!(next_boundary(0, u64::MAX) > 0);
+        assert!(Schedule::Every(Duration::from_secs(MAX_DURATION_SECS))
+            .next_due_after(4_000_000_000)
+            .is_some());
     }
 
     #[test]

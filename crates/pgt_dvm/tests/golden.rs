@@ -318,3 +318,40 @@ fn keyed_join() {
     );
     golden("keyed_join", top);
 }
+
+/// Delta statements of an n-way join grow linearly with n: each input's delta and each
+/// join's current value are written once and referenced by name, never expanded into
+/// every combination of delta terms.
+#[test]
+fn join_chains_grow_linearly() {
+    let chain = |n: usize| {
+        let mut t = orders();
+        for i in 1..n {
+            let width = t.columns().len();
+            t = OpTree::join(
+                t,
+                OpTree::scan(
+                    20000 + i as u32,
+                    QualifiedName::new("public", format!("t{i}")),
+                    vec![col("id", "integer"), col("v", "integer")],
+                ),
+                Some(ex(&format!("($0 OPERATOR(pg_catalog.=) ${width})"))),
+            );
+        }
+        let width = t.columns().len();
+        let t = project(
+            t,
+            &[
+                ("id", "integer", "$0"),
+                ("v", "integer", &format!("${}", width - 1)),
+            ],
+        );
+        let target = QualifiedName::new("public", "st");
+        let frontier = |_oid: u32| "true".to_string();
+        differential_statement(&t, &target, &["id".into(), "v".into()], &frontier)
+            .unwrap()
+            .len()
+    };
+    let sizes: Vec<usize> = [2, 4, 8, 16].iter().map(|&n| chain(n)).collect();
+    eprintln!("delta statement sizes for 2/4/8/16-way joins: {sizes:?}");
+}

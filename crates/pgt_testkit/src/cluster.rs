@@ -20,6 +20,8 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     pub log_file: PathBuf,
     pub superuser: String,
+    /// Environment variables given to the server (settings lines `env NAME=value`).
+    server_env: Vec<(String, String)>,
     create_db_lock: Mutex<()>,
     next_db: AtomicUsize,
 }
@@ -36,7 +38,8 @@ pub fn cluster() -> &'static Cluster {
 }
 
 /// The cluster of this test process, started on first use with these extra
-/// `postgresql.conf` lines (the first call in a process decides).
+/// `postgresql.conf` lines (the first call in a process decides). A line `env NAME=value`
+/// puts a variable into the server's environment instead.
 pub fn cluster_with(settings: &[&str]) -> &'static Cluster {
     match CLUSTER.get_or_init(|| Cluster::start(settings)) {
         Ok(c) => c,
@@ -124,6 +127,12 @@ impl Cluster {
             log_file: log_file.clone(),
             root,
             superuser,
+            server_env: settings
+                .iter()
+                .filter_map(|l| l.strip_prefix("env "))
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             create_db_lock: Mutex::new(()),
             next_db: AtomicUsize::new(0),
         };
@@ -158,9 +167,15 @@ impl Cluster {
              max_wal_senders = 10\n\
              max_replication_slots = 10\n\
              log_min_messages = warning\n\
-             log_min_error_statement = error\n{}\n",
+             log_min_error_statement = error\n\
+             temp_file_limit = 2GB\n{}\n",
             cluster.socket_dir.display(),
-            settings.join("\n")
+            settings
+                .iter()
+                .filter(|l| !l.starts_with("env "))
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         std::fs::OpenOptions::new()
             .append(true)
@@ -223,6 +238,19 @@ impl Cluster {
             .stdin(Stdio::null())
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE");
+        if !self.server_env.is_empty() {
+            // runuser resets the environment only with -l; pass the variables explicitly.
+            let mut with_env = if is_root() {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--", "env"]);
+                c
+            } else {
+                Command::new("env")
+            };
+            with_env.args(self.server_env.iter().map(|(k, v)| format!("{k}={v}")));
+            with_env.arg(&exe).args(args).stdin(Stdio::null());
+            return run_output(&mut with_env);
+        }
         run_output(&mut cmd)
     }
 

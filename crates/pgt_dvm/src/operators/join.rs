@@ -8,7 +8,10 @@
 //! **Preconditions:** `θ` is deterministic. NULL keys never match, as in SQL, because the
 //! same condition is evaluated.
 //!
-//! **SQL:** three `SELECT … FROM … JOIN … ON θ` branches under `UNION ALL`.
+//! **SQL:** three `SELECT … FROM … JOIN … ON θ` branches under `UNION ALL`, consolidated
+//! (`consolidate.rs`): rows with the same image are merged and cancelling ones dropped, so
+//! the delta of a chain of k joins stays the size of the net change instead of growing as
+//! 3^k, and a refresh's cost grows linearly with the number of joined inputs.
 
 use super::{DeltaContext, Operator};
 use crate::expr::Expr;
@@ -72,6 +75,9 @@ impl Operator for Join {
              UNION ALL SELECT {sel}, r.__pgt_w AS __pgt_w FROM ({cl}) AS l JOIN {dr} AS r ON {on} \
              UNION ALL SELECT {sel}, OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}"
         );
+        // Consolidated, so a chain of joins carries the net change, not every combination
+        // of old and new versions (which grows as 3^k).
+        let sql = super::consolidate::consolidated(&sql, &self.columns());
         Ok(cx.add_cte("join_delta", sql))
     }
 

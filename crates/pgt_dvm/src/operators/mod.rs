@@ -3,6 +3,7 @@
 //! positional columns. The driver walks the tree; operators only call their inputs.
 
 pub mod aggregate;
+pub mod consolidate;
 pub mod distinct;
 pub mod filter;
 pub mod join;

@@ -7,8 +7,9 @@
 //! **Preconditions:** `R` has a change buffer `pgtrickle_changes.changes_<oid>` holding
 //! typed copies of its columns; the refresh's frontier selects the unconsumed rows.
 //!
-//! **SQL:** delta = `SELECT <cols> AS c…, ±1 AS __pgt_w FROM changes_<oid> b WHERE <unconsumed>`;
-//! current = `SELECT <cols> AS c… FROM R`.
+//! **SQL:** delta = `SELECT <cols> AS c…, ±1 AS __pgt_w FROM changes_<oid> b WHERE <unconsumed>`,
+//! consolidated (see `consolidate.rs`: versions that cancel are dropped before any
+//! expression sees them); current = `SELECT <cols> AS c… FROM R`.
 
 use pgt_sql::{quote_ident, QualifiedName};
 
@@ -65,6 +66,8 @@ impl Operator for Scan {
             buffer_table(self.source_oid),
             (cx.unconsumed)(self.source_oid)
         );
+        // Versions that cancel (inserted, then deleted) go before anything evaluates them.
+        let sql = super::consolidate::consolidated(&sql, &self.columns);
         let name = cx.add_cte("scan_delta", sql);
         cx.scan_deltas.insert(self.source_oid, name.clone());
         Ok(name)

@@ -71,7 +71,7 @@ Project(
 
 -- differential
 WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),
-  __pgt_scan_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_scan_delta_0 AS (SELECT d."c0", d."c1", d."c2", d.__pgt_net AS __pgt_w FROM (SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, pg_catalog.row_number() OVER __pgt_win AS __pgt_rn FROM (SELECT u.*, pg_catalog.record_send(ROW(u."c0", u."c1", u."c2")) AS __pgt_img FROM (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)) AS u) AS x WINDOW __pgt_win AS (PARTITION BY x.__pgt_img)) AS d WHERE d.__pgt_rn OPERATOR(pg_catalog.=) 1 AND d.__pgt_net OPERATOR(pg_catalog.<>) 0),
   __pgt_project_delta_1 AS (SELECT d."c0" AS "c0", d."c2" AS "c1", d.__pgt_w FROM __pgt_scan_delta_0 AS d),
   __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0", d."c1"))) AS k, d.* FROM __pgt_project_delta_1 AS d),
   __pgt_net AS (SELECT k, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0),

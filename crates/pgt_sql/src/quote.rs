@@ -103,10 +103,9 @@ mod tests {
         let mut out = String::new();
         let mut chars = inner.chars().peekable();
         while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.next() != Some('"') {
-                    return None; // a lone quote would end the identifier early
-                }
+            // A lone quote would end the identifier early.
+            if c == '"' && chars.next() != Some('"') {
+                return None;
             }
             out.push(c);
         }

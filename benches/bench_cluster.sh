@@ -2,7 +2,8 @@
 # throwaway cluster in $PGT_CACHE_DIR/bench with `psql` pointing at it. Source it after
 # scripts/lib.sh, then call bench_cluster_start.
 bench_cluster_start() {
-  PG_CONFIG="$(PGT_PG_FLAVOR=release bash scripts/setup.sh --pg-only | tail -n1 | sed 's/^export PG_CONFIG=//')"
+  # Always the release flavor: a PG_CONFIG of the environment may point at a cassert build.
+  PG_CONFIG="$(env -u PG_CONFIG PGT_PG_FLAVOR=release bash scripts/setup.sh --pg-only | tail -n1 | sed 's/^export PG_CONFIG=//')"
   bindir="$("$PG_CONFIG" --bindir)"
   log "release build of the extension for $PG_CONFIG"
   CARGO_TARGET_DIR="$PGT_REPO_ROOT/target/pgrx-release" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null

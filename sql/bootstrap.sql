@@ -31,6 +31,9 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     -- "name type [NOT NULL]" of every storage column (user and hidden), in order: DDL on
     -- the storage table that changes it is refused (see _on_source_ddl).
     storage_columns         text[] NOT NULL DEFAULT '{}',
+    -- "name=value" of the session settings the defining query was analyzed under (DateStyle,
+    -- TimeZone, …): every refresh parses and evaluates it under exactly these (ADR-017).
+    pinned_settings         text[] NOT NULL DEFAULT '{}',
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now()
 );
@@ -66,6 +69,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
+-- "name type [COLLATE coll] [GENERATED …]" of one column of a source, as recorded in
+-- pgt_dependencies.columns_signature and compared after DDL: a change of type, typmod,
+-- collation or generation expression of a used column is noticed.
+CREATE FUNCTION pgtrickle._column_signature(rel oid, att smallint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                   THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, c.collname) FROM pg_collation c
+                                          JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = a.attcollation)
+                   ELSE '' END
+           || CASE a.attgenerated WHEN 's' THEN ' GENERATED STORED ' WHEN 'v' THEN ' GENERATED VIRTUAL ' ELSE '' END
+           || coalesce((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                         WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated <> ''), '')
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = rel AND a.attnum = att
+$$;
+
 -- Every refresh, successful or not.
 CREATE TABLE pgtrickle.pgt_refresh_history (
     refresh_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -92,7 +112,7 @@ COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refre
 GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
 GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,
               refresh_mode, effective_refresh_mode, refresh_mode_reason, status, is_populated,
-              data_timestamp, last_refresh_at, consecutive_errors, storage_columns, created_at, updated_at)
+              data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at)
     ON pgtrickle.pgt_stream_tables TO PUBLIC;
 GRANT SELECT (refresh_id, pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted,
               reason, initiated_by)

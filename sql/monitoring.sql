@@ -133,6 +133,21 @@ $$;
 CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
 
+-- A rewrite of a source (ALTER COLUMN … TYPE … USING, SET ACCESS METHOD, …) can change its
+-- rows without any row being captured: every stream table reading it forgets its frontiers,
+-- so its next refresh recomputes in full. (Changes to the used columns' definitions are
+-- handled by _on_source_ddl at ddl_command_end.)
+CREATE FUNCTION pgtrickle._on_table_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE pgtrickle.pgt_dependencies
+       SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL
+     WHERE pgt_id IN (SELECT d.pgt_id FROM pgtrickle.pgt_dependencies d
+                       WHERE d.source_relid OPERATOR(pg_catalog.=) pg_event_trigger_table_rewrite_oid());
+END
+$$;
+CREATE EVENT TRIGGER pgt_table_rewrite ON table_rewrite EXECUTE FUNCTION pgtrickle._on_table_rewrite();
+
 -- Internal functions are for the event triggers and the extension script only.
 REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
     pgtrickle._signal_launcher(), pgtrickle._check_sql_drop() FROM PUBLIC;

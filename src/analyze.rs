@@ -190,6 +190,18 @@ unsafe fn deparse_qualified(query: *mut pg_sys::Query) -> String {
         0,
         false,
     );
+    // Float constants printed exactly (they are parsed again at every refresh); every other
+    // setting stays the creator's, and refreshes pin the same ones (crate::settings).
+    pg_sys::set_config_option(
+        c"extra_float_digits".as_ptr(),
+        c"3".as_ptr(),
+        pg_sys::GucContext::PGC_USERSET,
+        pg_sys::GucSource::PGC_S_SESSION,
+        pg_sys::GucAction::GUC_ACTION_SAVE,
+        true,
+        0,
+        false,
+    );
     let text = CStr::from_ptr(pg_sys::pg_get_querydef(query, false))
         .to_string_lossy()
         .into_owned();
@@ -292,7 +304,7 @@ fn source_relation(relid: pg_sys::Oid, attnos: &[i32]) -> PgtResult<SourceRelati
     let wanted: Vec<i32> = attnos.iter().copied().filter(|a| *a > 0).collect();
     let (columns_used, columns_signature) = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
         "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'), \
-                coalesce(array_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum), '{}') \
+                coalesce(array_agg(pgtrickle._column_signature(a.attrelid, a.attnum) ORDER BY a.attnum), '{}') \
            FROM pg_catalog.pg_attribute a \
           WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND ($2 OR a.attnum = ANY($3::int2[]))",
         &[relid.into(), whole_row.into(), wanted.into()],

@@ -175,6 +175,8 @@ fn create_impl(
     let parsed = catalog::parse_name(name)?;
     let (schema, relname) = (parsed.schema, parsed.name);
 
+    // The settings the query is analyzed under are the ones every refresh will use.
+    let pinned = crate::settings::capture()?;
     let analyzed = analyze_defining_query(query)?;
     validate_output_columns(&analyzed.columns)?;
 
@@ -216,6 +218,7 @@ fn create_impl(
         refresh_mode: mode.as_str(),
         effective_refresh_mode: resolved.effective(),
         refresh_mode_reason: resolved.reason(),
+        pinned_settings: &pinned,
         sources: &analyzed.sources,
     })?;
     catalog::record_storage_columns(pgt_id)?;
@@ -289,7 +292,8 @@ fn alter_impl(
     let status = status
         .map(StreamTableStatus::parse_user_settable)
         .transpose()?;
-    let _path = crate::security::PinnedSearchPath::enter();
+    // The stored query is translated under the settings it was created with.
+    let _scope = crate::budget::RefreshScope::enter(&st.pinned_settings);
     let _ddl = crate::guard::InternalDdl::enter();
     let resolved = mode
         .map(|m| resolve(m, &st.defining_query, &st.table))

@@ -9,7 +9,8 @@
 //!   `temp_file_limit` for the refresh, at a GUC nest level that the end of the refresh (or
 //!   its abort) pops.
 //!
-//! [`RefreshScope`] also pins `search_path` (see [`crate::security`]).
+//! [`RefreshScope`] also pins `search_path` (see [`crate::security`]) and the stream table's
+//! pinned session settings (see [`crate::settings`]).
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -52,8 +53,10 @@ enum TimerState {
 }
 
 impl RefreshScope {
-    pub fn enter() -> Self {
+    /// `pinned` are the stream table's pinned settings (`crate::settings`).
+    pub fn enter(pinned: &[String]) -> Self {
         let path = crate::security::PinnedSearchPath::enter();
+        crate::settings::apply(pinned);
         // SAFETY: superuser() reads the current user id and its pg_authid row.
         let context = if unsafe { pg_sys::superuser() } {
             pg_sys::GucContext::PGC_SUSET

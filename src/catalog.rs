@@ -19,6 +19,8 @@ pub struct StreamTable {
     pub defining_query: String,
     pub effective_refresh_mode: String,
     pub refresh_mode_reason: Option<String>,
+    /// `name=value` settings every refresh runs under (see [`crate::settings`]).
+    pub pinned_settings: Vec<String>,
     pub status: String,
     pub status_reason: Option<String>,
 }
@@ -81,7 +83,7 @@ fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
         let rows = client.select(
             "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
                     s.status_reason, s.effective_refresh_mode, \
-                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner \
+                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings \
                FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
@@ -106,6 +108,7 @@ fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
                 ),
                 defining_query: row.get::<String>(5)?.unwrap_or_default(),
                 refresh_mode_reason: row.get::<String>(6)?,
+                pinned_settings: row.get::<Vec<String>>(12)?.unwrap_or_default(),
                 status: row.get::<String>(7)?.unwrap_or_default(),
                 status_reason: row.get::<String>(8)?,
                 effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
@@ -188,6 +191,7 @@ pub struct NewStreamTable<'a> {
     pub refresh_mode: &'a str,
     pub effective_refresh_mode: &'a str,
     pub refresh_mode_reason: Option<&'a str>,
+    pub pinned_settings: &'a [String],
     pub sources: &'a [SourceRelation],
 }
 
@@ -196,8 +200,8 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
     let pgt_id = Spi::get_one_with_args::<i64>(
         "INSERT INTO pgtrickle.pgt_stream_tables \
             (pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule, \
-             refresh_mode, effective_refresh_mode, refresh_mode_reason) \
-         VALUES ($1, $2::name, $3::name, $4, $5, $6, $7, $8, $9) RETURNING pgt_id",
+             refresh_mode, effective_refresh_mode, refresh_mode_reason, pinned_settings) \
+         VALUES ($1, $2::name, $3::name, $4, $5, $6, $7, $8, $9, $10) RETURNING pgt_id",
         &[
             new.relid.into(),
             new.table.schema.clone().into(),
@@ -208,6 +212,7 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
             new.refresh_mode.into(),
             new.effective_refresh_mode.into(),
             new.refresh_mode_reason.into(),
+            new.pinned_settings.to_vec().into(),
         ],
     )?
     .expect("INSERT ... RETURNING returns a row");

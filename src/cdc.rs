@@ -44,7 +44,9 @@ fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>>
         "$1".into()
     };
     // Domains are replaced by their base type (recursively): a buffer column must never run
-    // a domain's CHECK code when a row is copied into it, or when its type is changed.
+    // a domain's CHECK code when a row is copied into it, or when its type is changed. The
+    // column's collation is kept, so every expression of a delta compares, sorts, groups
+    // and case-maps buffered values exactly as the defining query does on the source.
     Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(
@@ -55,7 +57,13 @@ fn columns_of(source: pg_sys::Oid, buffer: bool) -> PgtResult<Vec<SourceColumn>>
                              UNION ALL \
                              SELECT t.typbasetype, t.typtypmod, d.depth + 1 FROM d JOIN pg_catalog.pg_type t ON t.oid = d.typ \
                               WHERE t.typtype = 'd') \
-                         SELECT pg_catalog.format_type(d.typ, d.typmod) FROM d ORDER BY d.depth DESC LIMIT 1) \
+                         SELECT pg_catalog.format_type(d.typ, d.typmod) \
+                                || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
+                                        THEN ' COLLATE ' || (SELECT pg_catalog.format('%I.%I', n.nspname, c.collname) \
+                                                               FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace \
+                                                              WHERE c.oid = a.attcollation) \
+                                        ELSE '' END \
+                           FROM d JOIN pg_catalog.pg_type t ON t.oid = d.typ ORDER BY d.depth DESC LIMIT 1) \
                    FROM pg_catalog.pg_attribute a \
                   WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped \
                     AND a.attname NOT IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum"
@@ -124,7 +132,7 @@ fn on_source_ddl() -> PgtResult<()> {
             c.update(
             "WITH cur AS ( \
                SELECT d.pgt_id, d.source_schema, d.source_name, d.columns_signature, n.nspname AS cur_schema, c.relname AS cur_name, \
-                      ARRAY(SELECT a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) \
+                      ARRAY(SELECT pgtrickle._column_signature(a.attrelid, a.attnum) \
                               FROM pg_catalog.pg_attribute a \
                              WHERE a.attrelid = d.source_relid AND NOT a.attisdropped AND a.attname = ANY(d.columns_used) \
                              ORDER BY a.attnum) AS cur_signature \

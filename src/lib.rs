@@ -14,6 +14,7 @@
 //! | [`config`] | GUCs |
 //! | [`scheduler`] | launcher and per-database scheduler background workers |
 //! | [`security`] | pinned search_path and running refreshes as the stream table's owner |
+//! | [`settings`] | the session settings a stream table pins at creation |
 //! | [`shmem`] | shared-memory signals for the workers |
 //! | [`guard`] | the trigger that keeps users from writing to stream tables |
 //! | [`error`] | the error type and its mapping to SQLSTATEs |
@@ -32,6 +33,7 @@ mod guard;
 mod refresh;
 mod scheduler;
 mod security;
+mod settings;
 mod shmem;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -61,7 +61,7 @@ pub fn refresh(
     initiator: Initiator,
     wait: bool,
 ) -> PgtResult<Option<RefreshOutcome>> {
-    let _scope = crate::budget::RefreshScope::enter();
+    let _scope = crate::budget::RefreshScope::enter(&st.pinned_settings);
     let locked = catalog::first_value_mut::<i64>(
         if wait {
             "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR NO KEY UPDATE"
@@ -197,7 +197,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             }
             None => {
                 fallback = fallback.or(Some(
-                    "no frontier (first refresh, or after a failure, resume or mode change): recomputed in full".into(),
+                    "no frontier (first refresh, or after a failure, resume, mode change or rewrite of a source): recomputed in full".into(),
                 ))
             }
             Some(f) => frontiers.push((src, f)),

@@ -113,6 +113,29 @@ impl Deparser {
         )
     }
 
+    /// Refuses a STABLE function outside `pg_catalog`: its result may depend on tables the
+    /// stream table does not read, or on settings it does not pin. (STABLE functions of
+    /// `pg_catalog` depend on the settings pinned at creation, which refreshes restore; the
+    /// time- and session-dependent ones are refused by name. VOLATILE ones follow
+    /// `pg_trickle.volatile_function_policy`.)
+    fn check_stable(&mut self, func: pg_sys::Oid) -> PgtResult<()> {
+        let v = self.lookup(
+            3,
+            func,
+            "SELECT p.provolatile::pg_catalog.text || pg_catalog.format('%I.%I', n.nspname, p.proname) \
+               FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+              WHERE p.oid OPERATOR(pg_catalog.=) $1",
+        )?;
+        let (vol, name) = v.split_at(1);
+        if vol == "s" && !name.starts_with("pg_catalog.") {
+            return Err(unsupported(
+                &format!("the STABLE function {name}()"),
+                "Its result may change without any change to the source tables (it may read other tables or settings); mark it IMMUTABLE if it truly is, or use FULL.",
+            ));
+        }
+        Ok(())
+    }
+
     fn lookup(&mut self, kind: u8, oid: pg_sys::Oid, sql: &str) -> PgtResult<String> {
         if let Some(s) = self.names.get(&(kind, oid.to_u32())) {
             return Ok(s.clone());
@@ -176,9 +199,11 @@ impl Deparser {
                     let mut fout = pg_sys::Oid::INVALID;
                     let mut varlena = false;
                     pg_sys::getTypeOutputInfo((*c).consttype, &mut fout, &mut varlena);
-                    let text = CStr::from_ptr(pg_sys::OidOutputFunctionCall(fout, (*c).constvalue))
-                        .to_string_lossy()
-                        .into_owned();
+                    let text = crate::settings::with_exact_floats(|| {
+                        CStr::from_ptr(pg_sys::OidOutputFunctionCall(fout, (*c).constvalue))
+                            .to_string_lossy()
+                            .into_owned()
+                    });
                     out.push_sql(&format!("{}::{ty}", quote_literal(&text)));
                 }
             }
@@ -186,20 +211,35 @@ impl Deparser {
                 let o = node as *mut pg_sys::OpExpr;
                 let args = PgList::<pg_sys::Node>::from_pg((*o).args);
                 let a: Vec<*mut pg_sys::Node> = args.iter_ptr().collect();
+                self.check_stable((*o).opfuncid)?;
                 match (tag, a.len()) {
+                    // `IS DISTINCT FROM` and `NULLIF` would look `=` up by name again; they
+                    // are spelled with the operator the analyzed query resolved.
                     (T_DistinctExpr, 2) => {
-                        out.push_sql("(");
-                        out.append(self.expr(a[0], r)?);
-                        out.push_sql(" IS DISTINCT FROM ");
-                        out.append(self.expr(a[1], r)?);
-                        out.push_sql(")");
+                        let op = self.oper_name((*o).opno)?;
+                        let (x, y) = (self.expr(a[0], r)?, self.expr(a[1], r)?);
+                        out.push_sql("(CASE WHEN (");
+                        out.append(x.clone());
+                        out.push_sql(") IS NULL THEN (");
+                        out.append(y.clone());
+                        out.push_sql(") IS NOT NULL WHEN (");
+                        out.append(y.clone());
+                        out.push_sql(") IS NULL THEN true ELSE NOT ((");
+                        out.append(x);
+                        out.push_sql(&format!(") {op} ("));
+                        out.append(y);
+                        out.push_sql(")) END)");
                     }
                     (T_NullIfExpr, 2) => {
-                        out.push_sql("NULLIF(");
-                        out.append(self.expr(a[0], r)?);
-                        out.push_sql(", ");
-                        out.append(self.expr(a[1], r)?);
-                        out.push_sql(")");
+                        let op = self.oper_name((*o).opno)?;
+                        let (x, y) = (self.expr(a[0], r)?, self.expr(a[1], r)?);
+                        out.push_sql("(CASE WHEN (");
+                        out.append(x.clone());
+                        out.push_sql(&format!(") {op} ("));
+                        out.append(y);
+                        out.push_sql(") THEN NULL ELSE (");
+                        out.append(x);
+                        out.push_sql(") END)");
                     }
                     (_, 2) => {
                         let op = self.oper_name((*o).opno)?;
@@ -290,6 +330,7 @@ impl Deparser {
             }
             T_FuncExpr => {
                 let f = node as *mut pg_sys::FuncExpr;
+                self.check_stable((*f).funcid)?;
                 let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*f).args)
                     .iter_ptr()
                     .collect();
@@ -310,7 +351,10 @@ impl Deparser {
                         .unwrap_or("")
                         .trim_matches('"')
                         .to_string();
-                    if name.starts_with("pg_catalog.") && TIME_FUNCTIONS.contains(&bare.as_str()) {
+                    if name.starts_with("pg_catalog.")
+                        && (TIME_FUNCTIONS.contains(&bare.as_str())
+                            || (bare == "age" && args.len() == 1))
+                    {
                         self.time_dependent = Some(format!("{bare}()"));
                     }
                     if name.starts_with("pg_catalog.")

@@ -248,6 +248,24 @@ impl ColumnResolver for FromResolver<'_> {
             .flatten()
         {
             Some(i) => Ok(Some(Expr::col(i))),
+            None if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION => {
+                // Virtual generated columns are left out of scans: computed when read,
+                // they never reach a change buffer.
+                let virt = Spi::get_one_with_args::<String>(
+                    "SELECT pg_catalog.format('%s of %s', pg_catalog.quote_ident(a.attname), a.attrelid::pg_catalog.regclass) \
+                       FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum = $2 AND a.attgenerated = 'v'",
+                    &[(*rte).relid.into(), (*v).varattno.into()],
+                )
+                .ok()
+                .flatten();
+                Err(match virt {
+                    Some(what) => unsupported(
+                        &format!("the virtual generated column {what}"),
+                        "Its values are computed when read, so change capture does not see them; make the column STORED, or use FULL.",
+                    ),
+                    None => unsupported("a column reference", "It could not be resolved to an input column."),
+                })
+            }
             None => Err(unsupported(
                 "a column reference",
                 "It could not be resolved to an input column.",
@@ -669,29 +687,47 @@ impl Builder {
         &mut self,
         rte: *mut pg_sys::RangeTblEntry,
     ) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+        if !(*rte).tablesample.is_null() {
+            return Err(unsupported(
+                "TABLESAMPLE",
+                "A sample is drawn anew by every evaluation, so no change of the source describes how it changes; use FULL.",
+            ));
+        }
         let relid = (*rte).relid;
-        let (schema, name, kind, has_children, is_partition, reserved_column) = Spi::connect(
-            |c| -> PgtResult<(String, String, String, bool, bool, Option<String>)> {
-                let row = c
+        let (schema, name, kind, has_children, is_partition, reserved_column, _virtual_column) =
+            Spi::connect(
+                |c| -> PgtResult<(
+                    String,
+                    String,
+                    String,
+                    bool,
+                    bool,
+                    Option<String>,
+                    Option<String>,
+                )> {
+                    let row = c
                 .select(
                     "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass, r.relispartition, \
                             (SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 \
                                 AND NOT a.attisdropped AND a.attname IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum LIMIT 1) \
+                            , (SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 \
+                                AND NOT a.attisdropped AND a.attgenerated = 'v' ORDER BY a.attnum LIMIT 1) \
                        FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = $1",
                     Some(1),
                     &[relid.into()],
                 )?
                 .first();
-                Ok((
-                    row.get::<String>(1)?.unwrap_or_default(),
-                    row.get::<String>(2)?.unwrap_or_default(),
-                    row.get::<String>(3)?.unwrap_or_default(),
-                    row.get::<bool>(4)?.unwrap_or(false),
-                    row.get::<bool>(5)?.unwrap_or(false),
-                    row.get::<String>(6)?,
-                ))
-            },
-        )?;
+                    Ok((
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<String>(3)?.unwrap_or_default(),
+                        row.get::<bool>(4)?.unwrap_or(false),
+                        row.get::<bool>(5)?.unwrap_or(false),
+                        row.get::<String>(6)?,
+                        row.get::<String>(7)?,
+                    ))
+                },
+            )?;
         let qualified = format!("{schema}.{name}");
         match kind.as_str() {
             "r" => {}
@@ -731,7 +767,8 @@ impl Builder {
             let mut out = Vec::new();
             for row in c.select(
                 "SELECT a.attnum, a.attname::text, a.atttypid, a.atttypmod, a.attcollation \
-                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+                    AND a.attgenerated <> 'v' ORDER BY a.attnum",
                 None,
                 &[relid.into()],
             )? {

@@ -15,8 +15,11 @@
 //! current MIN/MAX, groups of an aggregate the algebra does not cover (string_agg,
 //! DISTINCT/FILTER variants, float sums, …), every affected group when there is a HAVING
 //! clause (groups failing it are not stored), and groups with deletions under SUM/AVG of
-//! unconstrained numeric (the display scale of a sum can shrink) are recomputed from the
-//! current input restricted to those groups, so the cost follows the affected groups.
+//! unconstrained numeric (the display scale of a sum can shrink), and groups where a NaN or
+//! ±Infinity is deleted (`NaN − NaN` is NaN: such a value cannot be subtracted out of a
+//! running sum, while adding one gives exactly what a recomputation gives) are recomputed
+//! from the current input restricted to those groups, so the cost follows the affected
+//! groups.
 //!
 //! **Preconditions:** group keys have exact equality (see `Column::exact_equality`);
 //! SUM/AVG kinds are only used for integer and numeric arguments (exact arithmetic).
@@ -236,6 +239,12 @@ impl Aggregate {
                         "coalesce(pg_catalog.sum((d.__pgt_w)::numeric OPERATOR(pg_catalog.*) ({x})::numeric), 0) AS d{j}"
                     ));
                     dcols.push(format!("pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
+                    // A deleted NaN or ±Infinity cannot be subtracted out of a running sum
+                    // (NaN − NaN is NaN): such groups are recomputed.
+                    dcols.push(format!(
+                        "coalesce(pg_catalog.bool_or(d.__pgt_w OPERATOR(pg_catalog.<) 0 AND ({x})::numeric \
+                         OPERATOR(pg_catalog.=) ANY (ARRAY['NaN', 'Infinity', '-Infinity']::numeric[])), false) AS d{j}_sdel"
+                    ));
                 }
                 AggKind::Min | AggKind::Max => {
                     let f = if agg.kind == AggKind::Min {
@@ -295,6 +304,7 @@ impl Aggregate {
                 AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.<=) x.\"o_{0}\"))", a(j))),
                 AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.>=) x.\"o_{0}\"))", a(j))),
                 AggKind::Sum | AggKind::Avg if agg.rescan_on_delete => rescan.push("x.has_del".into()),
+                AggKind::Sum | AggKind::Avg => rescan.push(format!("x.d{j}_sdel")),
                 _ => {}
             }
         }

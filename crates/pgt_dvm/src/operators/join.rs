@@ -8,6 +8,9 @@
 //! **Preconditions:** `θ` is deterministic. NULL keys never match, as in SQL, because the
 //! same condition is evaluated.
 //!
+//! With an equi-conjunct `a = b` in `θ`, the current side of each of the first two terms is
+//! semi-join reduced by the keys in the other side's delta (`A′ ⋈ ΔB = (A′ ⋉ ΔB) ⋈ ΔB`).
+//!
 //! **SQL:** three `SELECT … FROM … JOIN … ON θ` branches under `UNION ALL`, consolidated
 //! (`consolidate.rs`): rows with the same image are merged and cancelling ones dropped, so
 //! the delta of a chain of k joins stays the size of the net change instead of growing as
@@ -29,7 +32,33 @@ pub struct Join {
     pub equi: Vec<(usize, usize)>,
 }
 
+/// `SELECT s.* FROM (current) s WHERE s.c<own> = ANY (keys c<other> of the delta)`.
+fn reduced(current: &str, own: usize, delta: &str, other: usize) -> String {
+    format!(
+        "SELECT s.* FROM ({current}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.{} FROM {delta} AS k))",
+        col_name(own),
+        col_name(other)
+    )
+}
+
 impl Join {
+    /// The first equated column pair `(left position, right position)` whose columns have
+    /// the same built-in type with exact equality (so `OPERATOR(pg_catalog.=)` is the very
+    /// equality the condition uses).
+    fn reducible_pair(&self) -> Option<(usize, usize)> {
+        let lc = self.left.columns();
+        let rc = self.right.columns();
+        self.equi
+            .iter()
+            .copied()
+            .find(|&(l, r)| match (lc.get(l), rc.get(r)) {
+                (Some(a), Some(b)) => {
+                    a.exact_equality && b.exact_equality && a.type_sql == b.type_sql
+                }
+                _ => false,
+            })
+    }
+
     fn select_list(&self, nl: usize, nr: usize) -> String {
         let mut cols: Vec<String> = (0..nl).map(|i| format!("l.{}", col_name(i))).collect();
         cols.extend((0..nr).map(|i| format!("r.{} AS {}", col_name(i), col_name(nl + i))));
@@ -68,6 +97,14 @@ impl Operator for Join {
         let dr = self.right.rule().delta(cx)?;
         let cl = self.left.rule().current(cx)?;
         let cr = self.right.rule().current(cx)?;
+        // Semi-join reduction: `A′ ⋈ ΔB = (A′ ⋉_{a=b} ΔB) ⋈ ΔB` when the condition contains
+        // the conjunct a = b. The reduced side is filtered by the keys present in the other
+        // side's (small) delta, a filter PostgreSQL pushes down to the table holding the
+        // key, so a long chain of joins never recomputes the whole current side.
+        let (cl, cr) = match self.reducible_pair() {
+            Some((a, b)) => (reduced(&cl, a, &dr, b), reduced(&cr, b, &dl, a)),
+            None => (cl, cr),
+        };
         let sel = self.select_list(nl, nr);
         let on = self.on(nl);
         let sql = format!(

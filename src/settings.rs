@@ -1,0 +1,97 @@
+//! The session settings a stream table pins at creation (ADR-017).
+//!
+//! A stored defining query is text: parsed again, and evaluated, at every refresh. Its
+//! literals (`'01/02/2024'::date`, intervals), and the results of stable functions
+//! (`to_char(ts)`, `date_trunc('day', tstz)`, `tstz + interval '1 day'`), depend on session
+//! settings. So does the binary image that row identities are hashed from: `record_send`
+//! converts text to the client encoding. A stream table therefore records, at creation, the
+//! settings the query was analyzed under, and every refresh — manual, by the scheduler,
+//! after `alter_stream_table` — parses and evaluates it under exactly those, at a GUC nest
+//! level that the end of the refresh pops. `client_encoding` is always pinned to the
+//! server's encoding while pg_trickle's SQL runs, so identities never depend on it.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::PgtResult;
+
+/// Settings that change how a query is parsed or what it computes.
+pub const PINNED: &[&str] = &[
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "extra_float_digits",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "default_text_search_config",
+    "standard_conforming_strings",
+    "bytea_output",
+    "xmlbinary",
+    "xmloption",
+];
+
+/// `name=value` for each of [`PINNED`], as the current session has them.
+pub fn capture() -> PgtResult<Vec<String>> {
+    let names: Vec<String> = PINNED.iter().map(|s| s.to_string()).collect();
+    Ok(Spi::get_one_with_args::<Vec<String>>(
+        "SELECT pg_catalog.array_agg(n OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) pg_catalog.current_setting(n) ORDER BY i) \
+           FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(n, i)",
+        &[names.into()],
+    )?
+    .unwrap_or_default())
+}
+
+/// Applies `settings` (`name=value`) and `client_encoding = <server encoding>` at the
+/// current GUC nest level (the caller owns one: see [`crate::budget::RefreshScope`]).
+pub fn apply(settings: &[String]) {
+    for kv in settings {
+        if let Some((name, value)) = kv.split_once('=') {
+            if PINNED.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                set(name, value);
+            }
+        }
+    }
+    // SAFETY: GetDatabaseEncodingName returns a pointer to a static string.
+    let server = unsafe { CStr::from_ptr(pg_sys::GetDatabaseEncodingName()) }
+        .to_string_lossy()
+        .into_owned();
+    set("client_encoding", &server);
+}
+
+fn set(name: &str, value: &str) {
+    let (Ok(n), Ok(v)) = (CString::new(name), CString::new(value)) else {
+        return;
+    };
+    // SAFETY: valid NUL-terminated strings for the duration of the call; GUC_ACTION_SAVE at
+    // the caller's nest level, undone when it is popped (or by transaction abort). A value
+    // the server rejects raises an ERROR like any other refresh error.
+    unsafe {
+        pg_sys::set_config_option(
+            n.as_ptr(),
+            v.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
+/// Runs `f` with `extra_float_digits = 3`: constants printed into generated SQL (and parsed
+/// back by the same refresh) keep every bit of a float value, whatever the pinned setting.
+pub fn with_exact_floats<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: a GUC nest level around one call; on an ERROR inside `f` the (sub)transaction
+    // abort pops it, as for a function's SET clause.
+    let nest = unsafe { pg_sys::NewGUCNestLevel() };
+    set("extra_float_digits", "3");
+    let out = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    out
+}

@@ -74,6 +74,17 @@ fn translate_sql(sql: &str) -> PgtResult<Translation> {
     }
 }
 
+/// What a scan needs to know about its relation.
+struct SourceInfo {
+    schema: String,
+    name: String,
+    kind: String,
+    has_children: bool,
+    is_partition: bool,
+    /// A column named like one of the change buffer's own, if any.
+    reserved_column: Option<String>,
+}
+
 /// Positions of each range-table entry's columns in a FROM item's output.
 type Layout = HashMap<i32, Vec<Option<usize>>>;
 
@@ -694,40 +705,33 @@ impl Builder {
             ));
         }
         let relid = (*rte).relid;
-        let (schema, name, kind, has_children, is_partition, reserved_column, _virtual_column) =
-            Spi::connect(
-                |c| -> PgtResult<(
-                    String,
-                    String,
-                    String,
-                    bool,
-                    bool,
-                    Option<String>,
-                    Option<String>,
-                )> {
-                    let row = c
+        let SourceInfo {
+            schema,
+            name,
+            kind,
+            has_children,
+            is_partition,
+            reserved_column,
+        } = Spi::connect(|c| -> PgtResult<SourceInfo> {
+            let row = c
                 .select(
                     "SELECT n.nspname::text, r.relname::text, r.relkind::text, r.relhassubclass, r.relispartition, \
                             (SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 \
                                 AND NOT a.attisdropped AND a.attname IN ('__pgt_change_id', '__pgt_xid', '__pgt_op') ORDER BY a.attnum LIMIT 1) \
-                            , (SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 \
-                                AND NOT a.attisdropped AND a.attgenerated = 'v' ORDER BY a.attnum LIMIT 1) \
                        FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = $1",
                     Some(1),
                     &[relid.into()],
                 )?
                 .first();
-                    Ok((
-                        row.get::<String>(1)?.unwrap_or_default(),
-                        row.get::<String>(2)?.unwrap_or_default(),
-                        row.get::<String>(3)?.unwrap_or_default(),
-                        row.get::<bool>(4)?.unwrap_or(false),
-                        row.get::<bool>(5)?.unwrap_or(false),
-                        row.get::<String>(6)?,
-                        row.get::<String>(7)?,
-                    ))
-                },
-            )?;
+            Ok(SourceInfo {
+                schema: row.get::<String>(1)?.unwrap_or_default(),
+                name: row.get::<String>(2)?.unwrap_or_default(),
+                kind: row.get::<String>(3)?.unwrap_or_default(),
+                has_children: row.get::<bool>(4)?.unwrap_or(false),
+                is_partition: row.get::<bool>(5)?.unwrap_or(false),
+                reserved_column: row.get::<String>(6)?,
+            })
+        })?;
         let qualified = format!("{schema}.{name}");
         match kind.as_str() {
             "r" => {}

@@ -8,6 +8,9 @@
 //! * `pg_trickle.refresh_work_mem` and `pg_trickle.refresh_temp_file_limit`: `work_mem` and
 //!   `temp_file_limit` for the refresh, at a GUC nest level that the end of the refresh (or
 //!   its abort) pops.
+//! * The planner's search limits (`join_collapse_limit`, `from_collapse_limit`, `geqo`,
+//!   `geqo_threshold`) at PostgreSQL's defaults, whatever the session has: planning effort
+//!   is not bounded by `work_mem`.
 //!
 //! [`RefreshScope`] also pins `search_path` (see [`crate::security`]) and the stream table's
 //! pinned session settings (see [`crate::settings`]).
@@ -70,6 +73,17 @@ impl RefreshScope {
         if context == pg_sys::GucContext::PGC_SUSET {
             let limit = crate::config::refresh_temp_file_limit_kb();
             set_saved(c"temp_file_limit", &format!("{limit}"), context);
+        }
+        // The planner's own search effort is not bounded by work_mem: a session with
+        // join_collapse_limit = 32 and GEQO off can make planning one delta statement of
+        // a long join chain exhaust memory. Refreshes plan with PostgreSQL's defaults.
+        for (name, value) in [
+            (c"join_collapse_limit", "8"),
+            (c"from_collapse_limit", "8"),
+            (c"geqo", "on"),
+            (c"geqo_threshold", "12"),
+        ] {
+            set_saved(name, value, pg_sys::GucContext::PGC_USERSET);
         }
         let timer = arm(crate::config::refresh_statement_timeout_ms());
         RefreshScope { _path: path, timer }

@@ -193,6 +193,16 @@ unsafe fn deparse_qualified(query: *mut pg_sys::Query) -> String {
     // Float constants printed exactly (they are parsed again at every refresh); every other
     // setting stays the creator's, and refreshes pin the same ones (crate::settings).
     pg_sys::set_config_option(
+        c"standard_conforming_strings".as_ptr(),
+        c"on".as_ptr(),
+        pg_sys::GucContext::PGC_USERSET,
+        pg_sys::GucSource::PGC_S_SESSION,
+        pg_sys::GucAction::GUC_ACTION_SAVE,
+        true,
+        0,
+        false,
+    );
+    pg_sys::set_config_option(
         c"extra_float_digits".as_ptr(),
         c"3".as_ptr(),
         pg_sys::GucContext::PGC_USERSET,

@@ -51,6 +51,9 @@ pub enum PgtError {
     #[error("cannot change the columns of stream table \"{name}\"")]
     StorageDdl { name: String },
 
+    #[error("stream table \"{name}\" cannot be refreshed incrementally any more")]
+    SourceChanged { name: String, reason: String },
+
     #[error("no schema has been selected to create stream table \"{name}\" in")]
     NoCreationSchema { name: String },
 
@@ -127,6 +130,7 @@ impl PgtError {
             PgtError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgtError::CaptureTampered { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::StorageDdl { .. } => ERRCODE_WRONG_OBJECT_TYPE,
+            PgtError::SourceChanged { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::EmptyQuery
             | PgtError::MultipleStatements { .. }
             | PgtError::NotSelect { .. }
@@ -158,7 +162,9 @@ impl PgtError {
             PgtError::CatalogSource { .. } => {
                 Some("Changes to system catalogs cannot be tracked.".into())
             }
-            PgtError::InErrorState { reason, .. } => Some(format!("{}.", capitalize(reason))),
+            PgtError::InErrorState { reason, .. } | PgtError::SourceChanged { reason, .. } => {
+                Some(format!("{}.", capitalize(reason)))
+            }
             PgtError::ReservedSchema { schema, .. } => Some(format!(
                 "Schema \"{schema}\" holds system or pg_trickle objects; stream tables live in user schemas."
             )),
@@ -223,6 +229,9 @@ impl PgtError {
             ),
             PgtError::StorageDdl { .. } => Some(
                 "Change the defining query instead: drop the stream table and create it again.".into(),
+            ),
+            PgtError::SourceChanged { .. } => Some(
+                "Switch it to refresh_mode => 'FULL' with alter_stream_table, or drop it and create it again over the partitioned table.".into(),
             ),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
             PgtError::NotSuperuser { .. } => Some(

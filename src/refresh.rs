@@ -185,6 +185,19 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     // and the rows from before it would stay. One that committed before the lock is seen
     // by the look, whatever the commit order.
     cdc::lock_sources(&sources)?;
+    // A source attached as a partition after creation no longer sees rows written through
+    // its parent in its own statement triggers: its changes would be missed.
+    if let Some(what) = catalog::first_value::<String>(
+        "SELECT pg_catalog.format('%s is now a partition of %s', c.oid::pg_catalog.regclass, i.inhparent::pg_catalog.regclass) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid \
+          WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relispartition LIMIT 1",
+        &[sources.clone().into()],
+    )? {
+        return Err(crate::error::PgtError::SourceChanged {
+            name: st.display_name(),
+            reason: format!("source {what}; rows written through the parent are not captured"),
+        });
+    }
     let mut fallback: Option<String> = None;
     let mut frontiers = Vec::new();
     for (src, f) in all {
@@ -226,6 +239,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         return Ok((nothing, started_at));
     }
     let t = frontend::translate(&st.defining_query)?;
+    // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
+    // key was added or dropped since creation, rebuild the hidden columns and recompute.
+    if let Some(reason) = reshape_storage(st, &t.tree)? {
+        fallback = Some(reason);
+    }
     let visible = visible_columns(st)?;
 
     let (sql, action) = match &fallback {
@@ -267,6 +285,58 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         },
         started_at,
     ))
+}
+
+/// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why
+/// when it had to change them (the refresh must then recompute in full).
+fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option<String>> {
+    let spec = pgt_dvm::driver::storage_spec(tree, &st.table)?;
+    let wanted: Vec<&str> = spec
+        .hidden_columns
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let have = Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum), '{}') FROM pg_catalog.pg_attribute a \
+          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
+            AND a.attname::pg_catalog.text OPERATOR(pg_catalog.~~) '\\_\\_pgt\\_%' AND a.attname OPERATOR(pg_catalog.<>) '__pgt_row_id'",
+        &[st.relid.into()],
+    )?
+    .unwrap_or_default();
+    let mut a: Vec<&str> = have.iter().map(String::as_str).collect();
+    let mut b = wanted.clone();
+    a.sort_unstable();
+    b.sort_unstable();
+    if a == b {
+        return Ok(None);
+    }
+    let _ddl = crate::guard::InternalDdl::enter();
+    for col in have.iter().filter(|c| !wanted.contains(&c.as_str())) {
+        Spi::run(&format!(
+            "ALTER TABLE {} DROP COLUMN {}",
+            st.table,
+            pgt_sql::quote_ident(col)
+        ))?;
+    }
+    for (name, ty) in spec
+        .hidden_columns
+        .iter()
+        .filter(|(n, _)| !have.contains(n))
+    {
+        Spi::run(&format!(
+            "ALTER TABLE {} ADD COLUMN {} {ty}",
+            st.table,
+            pgt_sql::quote_ident(name)
+        ))?;
+    }
+    for ddl in &spec.extra_ddl {
+        Spi::run(ddl)?;
+    }
+    catalog::record_storage_columns(st.pgt_id)?;
+    Ok(Some(format!(
+        "the storage shape changed (a source's primary key was added or dropped; hidden columns were {:?}, now {:?}): rebuilt and recomputed in full",
+        have, wanted
+    )))
 }
 
 fn source_name(oid: pgrx::pg_sys::Oid) -> PgtResult<String> {

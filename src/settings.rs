@@ -8,7 +8,9 @@
 //! settings the query was analyzed under, and every refresh — manual, by the scheduler,
 //! after `alter_stream_table` — parses and evaluates it under exactly those, at a GUC nest
 //! level that the end of the refresh pops. `client_encoding` is always pinned to the
-//! server's encoding while pg_trickle's SQL runs, so identities never depend on it.
+//! server's encoding while pg_trickle's SQL runs, so identities never depend on it, and
+//! `standard_conforming_strings` is on (the stored query is printed with it on, so its
+//! literals never depend on it either).
 
 #![allow(unsafe_code)]
 
@@ -29,7 +31,6 @@ pub const PINNED: &[&str] = &[
     "lc_numeric",
     "lc_time",
     "default_text_search_config",
-    "standard_conforming_strings",
     "bytea_output",
     "xmlbinary",
     "xmloption",
@@ -56,6 +57,9 @@ pub fn apply(settings: &[String]) {
             }
         }
     }
+    // pg_trickle's own SQL (and the stored query, printed with it on) is written for
+    // standard-conforming strings.
+    set("standard_conforming_strings", "on");
     // SAFETY: GetDatabaseEncodingName returns a pointer to a static string.
     let server = unsafe { CStr::from_ptr(pg_sys::GetDatabaseEncodingName()) }
         .to_string_lossy()

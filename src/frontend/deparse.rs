@@ -97,7 +97,7 @@ impl Deparser {
     }
 
     /// `OPERATOR("schema".op)` of an operator.
-    fn oper_name(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
+    pub fn oper_name(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
         self.lookup(
             1,
             oid,
@@ -526,6 +526,55 @@ impl Deparser {
                     "a parameter",
                     "Parameters cannot appear in a defining query.",
                 ))
+            }
+            T_FieldSelect => {
+                // `(composite).field`, by the field's name in the composite type.
+                let f = node as *mut pg_sys::FieldSelect;
+                let arg = (*f).arg as *mut pg_sys::Node;
+                let field = Spi::get_one_with_args::<String>(
+                    "SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_type t \
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.typrelid \
+                      WHERE t.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped",
+                    &[pg_sys::exprType(arg).into(), (*f).fieldnum.into()],
+                )
+                .ok()
+                .flatten()
+                .ok_or_else(|| unsupported("a field selection", "The field could not be resolved."))?;
+                out.push_sql("((");
+                out.append(self.expr(arg, r)?);
+                out.push_sql(&format!(")).{field}"));
+            }
+            T_RowCompareExpr => {
+                // `(a, b) < (c, d)`: PostgreSQL compares ROW constructors column by column
+                // with the named operator (not as records), so the comparison keeps its SQL
+                // meaning, NULLs included.
+                let rc = node as *mut pg_sys::RowCompareExpr;
+                let opnos = PgList::<pg_sys::Oid>::from_pg((*rc).opnos);
+                let first = opnos
+                    .get_oid(0)
+                    .ok_or_else(|| unsupported("a row comparison", "It has no operators."))?;
+                let op = self.oper_name(first)?;
+                let side = |d: &mut Self,
+                            list: *mut pg_sys::List,
+                            r: &mut dyn ColumnResolver|
+                 -> PgtResult<Expr> {
+                    let mut e = Expr::sql("ROW(");
+                    for (i, n) in PgList::<pg_sys::Node>::from_pg(list).iter_ptr().enumerate() {
+                        if i > 0 {
+                            e.push_sql(", ");
+                        }
+                        e.append(d.expr(n, r)?);
+                    }
+                    e.push_sql(")");
+                    Ok(e)
+                };
+                let l = side(self, (*rc).largs, r)?;
+                let rr = side(self, (*rc).rargs, r)?;
+                out.push_sql("(");
+                out.append(l);
+                out.push_sql(&format!(" {op} "));
+                out.append(rr);
+                out.push_sql(")");
             }
             other => {
                 return Err(unsupported(

@@ -363,6 +363,12 @@ fn column_properties(
     typmod: i32,
     collation: pg_sys::Oid,
 ) -> PgtResult<(bool, bool)> {
+    // A domain compares and is sent as its base type (a domain over text is as good a
+    // group key as text).
+    let mut typmod = typmod;
+    // SAFETY: getBaseTypeAndTypmod reads the type cache for an existing type and writes
+    // only through the typmod pointer.
+    let typid = unsafe { pg_sys::getBaseTypeAndTypmod(typid, &mut typmod) };
     let (exact, binary) = Spi::get_two_with_args::<bool, bool>(
         "SELECT CASE WHEN $1 IN (16, 18, 19, 20, 21, 23, 26, 17, 1082, 1083, 1114, 1184, 2950) THEN true \
                      WHEN $1 IN (25, 1043) OR ($1 = 1042 AND $2 >= 0) \
@@ -425,7 +431,23 @@ impl Builder {
         if (*q).hasDistinctOn {
             return Err(unsupported("DISTINCT ON", "Which row DISTINCT ON keeps depends on ordering; use GROUP BY with aggregates instead."));
         }
-        if !(*q).limitCount.is_null() || !(*q).limitOffset.is_null() {
+        // LIMIT ALL and OFFSET 0 change nothing.
+        let noop_limit = |n: *mut pg_sys::Node, zero_ok: bool| -> bool {
+            if n.is_null() {
+                return true;
+            }
+            // `OFFSET 0` arrives as a cast of an int4 constant; fold it first.
+            let n = pg_sys::eval_const_expressions(std::ptr::null_mut(), n);
+            if (*n).type_ != pg_sys::NodeTag::T_Const {
+                return false;
+            }
+            let c = n as *mut pg_sys::Const;
+            if (*c).constisnull {
+                return true; // LIMIT ALL is a NULL count; a NULL offset is no offset
+            }
+            zero_ok && (*c).consttype == pg_sys::INT8OID && (*c).constvalue.value() == 0
+        };
+        if !noop_limit((*q).limitCount, false) || !noop_limit((*q).limitOffset, true) {
             return Err(unsupported(
                 "LIMIT/OFFSET",
                 "A top-N result changes in ways a delta cannot express; use FULL.",
@@ -767,10 +789,12 @@ impl Builder {
         if !self.sources.contains(&relid) {
             self.sources.push(relid);
         }
-        let attrs = Spi::connect(|c| -> PgtResult<Vec<(i16, Column)>> {
+        let attrs = Spi::connect(|c| -> PgtResult<Vec<(i16, Column, Option<String>)>> {
             let mut out = Vec::new();
             for row in c.select(
-                "SELECT a.attnum, a.attname::text, a.atttypid, a.atttypmod, a.attcollation \
+                "SELECT a.attnum, a.attname::text, a.atttypid, a.atttypmod, a.attcollation, \
+                        (SELECT pg_catalog.format('%I.%I', n.nspname, cl.collname) FROM pg_catalog.pg_collation cl \
+                           JOIN pg_catalog.pg_namespace n ON n.oid = cl.collnamespace WHERE cl.oid = a.attcollation) \
                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
                     AND a.attgenerated <> 'v' ORDER BY a.attnum",
                 None,
@@ -778,25 +802,34 @@ impl Builder {
             )? {
                 let attnum = row.get::<i16>(1)?.unwrap_or_default();
                 let name = row.get::<String>(2)?.unwrap_or_default();
-                let typid = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
+                let declared = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
                 let mut typmod = row.get::<i32>(4)?.unwrap_or(-1);
                 // Change buffers hold a domain column's base type (so capture never runs a
-                // domain's CHECK code, ADR-015); the delta reads it as that type.
+                // domain's CHECK code, ADR-015); the delta reads it as that type, and the
+                // scan of the table itself casts it to that type too (a relabeling, no
+                // check), so row identities hashed on either path agree.
                 // SAFETY: getBaseTypeAndTypmod reads the type cache for a type that exists
                 // (it is the type of a live column) and writes only through `typmod`.
-                let typid = pg_sys::getBaseTypeAndTypmod(typid, &mut typmod);
+                let typid = pg_sys::getBaseTypeAndTypmod(declared, &mut typmod);
                 let coll = row.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::Oid::INVALID);
+                let type_sql = Deparser::type_name(typid, typmod);
+                let read_as = (typid != declared).then(|| match row.get::<String>(6).ok().flatten() {
+                    Some(c) => format!("{type_sql} COLLATE {c}"),
+                    None => type_sql.clone(),
+                });
                 let (exact_equality, binary_identity) = column_properties(typid, typmod, coll)?;
-                out.push((attnum, Column { name, type_sql: Deparser::type_name(typid, typmod), exact_equality, binary_identity }));
+                out.push((attnum, Column { name, type_sql, exact_equality, binary_identity }, read_as));
             }
             Ok(out)
         })?;
-        let max_att = attrs.iter().map(|(a, _)| *a).max().unwrap_or(0) as usize;
+        let max_att = attrs.iter().map(|(a, _, _)| *a).max().unwrap_or(0) as usize;
         let mut positions = vec![None; max_att];
         let mut columns = Vec::with_capacity(attrs.len());
-        for (pos, (attnum, col)) in attrs.into_iter().enumerate() {
+        let mut read_as = Vec::with_capacity(attrs.len());
+        for (pos, (attnum, col, cast)) in attrs.into_iter().enumerate() {
             positions[attnum as usize - 1] = Some(pos);
             columns.push(col);
+            read_as.push(cast);
         }
         // An immediate (non-deferrable) primary key makes the scanned rows unique.
         let pk = Spi::connect(|c| -> PgtResult<Option<String>> {
@@ -825,7 +858,8 @@ impl Builder {
                 QualifiedName::new(schema, name),
                 columns,
                 key,
-            ),
+            )
+            .with_read_casts(read_as),
             positions,
         ))
     }
@@ -842,22 +876,50 @@ impl Builder {
                 "Aggregates must belong to their own query level.",
             ));
         }
-        if !(*a).aggorder.is_null()
-            || (*a).aggkind != b'n' as std::ffi::c_char
-            || !(*a).aggdirectargs.is_null()
-        {
+        if (*a).aggkind != b'n' as std::ffi::c_char || !(*a).aggdirectargs.is_null() {
             return Err(unsupported(
-                "an ordered-set aggregate or ORDER BY inside an aggregate",
-                "Its result depends on row order; use FULL.",
+                "an ordered-set aggregate (WITHIN GROUP)",
+                "Its result depends on the order of all rows of the group; use FULL.",
             ));
         }
         let name = self.d.func_name((*a).aggfnoid)?;
         let mut args = Vec::new();
         let mut arg_types = Vec::new();
-        for tle in PgList::<pg_sys::TargetEntry>::from_pg((*a).args).iter_ptr() {
+        let tles: Vec<*mut pg_sys::TargetEntry> = PgList::<pg_sys::TargetEntry>::from_pg((*a).args)
+            .iter_ptr()
+            .collect();
+        // Sort keys of `agg(x ORDER BY y)` that are not arguments come as resjunk entries.
+        for &tle in tles.iter().filter(|t| !(***t).resjunk) {
             let e = (*tle).expr as *mut pg_sys::Node;
             arg_types.push((pg_sys::exprType(e), pg_sys::exprTypmod(e)));
             args.push(self.d.expr(e, &mut FromResolver { q, layout })?);
+        }
+        // `ORDER BY e USING OPERATOR(schema.op) NULLS FIRST|LAST`: the very sort operator
+        // the analyzed query chose. Such aggregates are recomputed per affected group.
+        let mut order = Expr::default();
+        for (i, sgc) in PgList::<pg_sys::SortGroupClause>::from_pg((*a).aggorder)
+            .iter_ptr()
+            .enumerate()
+        {
+            let Some(&tle) = tles
+                .iter()
+                .find(|t| (***t).ressortgroupref == (*sgc).tleSortGroupRef)
+            else {
+                return Err(unsupported(
+                    "an aggregate's ORDER BY",
+                    "Its sort key could not be resolved.",
+                ));
+            };
+            order.push_sql(if i == 0 { " ORDER BY " } else { ", " });
+            order.append(self.d.expr(
+                (*tle).expr as *mut pg_sys::Node,
+                &mut FromResolver { q, layout },
+            )?);
+            let op = self.d.oper_name((*sgc).sortop)?;
+            order.push_sql(&format!(
+                " USING {op} NULLS {}",
+                if (*sgc).nulls_first { "FIRST" } else { "LAST" }
+            ));
         }
         let mut call = Expr::sql(format!("{name}("));
         if (*a).aggstar {
@@ -872,6 +934,7 @@ impl Builder {
                 }
                 call.append(e.clone());
             }
+            call.append(order);
         }
         call.push_sql(")");
         if !(*a).aggfilter.is_null() {
@@ -882,7 +945,8 @@ impl Builder {
             )?);
             call.push_sql(")");
         }
-        let plain = (*a).aggdistinct.is_null() && (*a).aggfilter.is_null();
+        let plain =
+            (*a).aggdistinct.is_null() && (*a).aggfilter.is_null() && (*a).aggorder.is_null();
         let exact_num = |t: pg_sys::Oid| [20u32, 21, 23, 1700].contains(&t.to_u32());
         let (kind, rescan_on_delete) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
             (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),

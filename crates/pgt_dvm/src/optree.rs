@@ -97,6 +97,7 @@ impl OpTree {
             table,
             columns,
             key: None,
+            read_as: Vec::new(),
         })
     }
     /// A scan of a table whose primary key is at positions `key`.
@@ -111,7 +112,19 @@ impl OpTree {
             table,
             columns,
             key,
+            read_as: Vec::new(),
         })
+    }
+    /// For a scan: the casts applied when reading the table itself (`None` for a column
+    /// read as it is), so that its values have the same types as the buffered ones.
+    pub fn with_read_casts(self, casts: Vec<Option<String>>) -> OpTree {
+        match self {
+            OpTree::Scan(mut s) => {
+                s.read_as = casts;
+                OpTree::Scan(s)
+            }
+            other => other,
+        }
     }
     pub fn filter(input: OpTree, predicate: Expr) -> OpTree {
         OpTree::Filter(crate::operators::filter::Filter {

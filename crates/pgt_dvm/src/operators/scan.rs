@@ -25,6 +25,9 @@ pub struct Scan {
     pub columns: Vec<Column>,
     /// Positions of the table's primary-key columns, when it has one.
     pub key: Option<Vec<usize>>,
+    /// Per column, a cast applied when reading the table itself (a domain column is read as
+    /// its base type, which is what the change buffer holds); empty or `None`: as it is.
+    pub read_as: Vec<Option<String>>,
 }
 
 /// The change buffer of a source.
@@ -74,11 +77,21 @@ impl Operator for Scan {
     }
 
     fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        Ok(format!(
-            "SELECT {} FROM {} AS t",
-            self.select_list("t"),
-            self.table
-        ))
+        let cols = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(
+                |(i, c)| match self.read_as.get(i).and_then(|r| r.as_deref()) {
+                    Some(cast) => {
+                        format!("(t.{})::{cast} AS {}", quote_ident(&c.name), col_name(i))
+                    }
+                    None => format!("t.{} AS {}", quote_ident(&c.name), col_name(i)),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(format!("SELECT {cols} FROM {} AS t", self.table))
     }
 
     fn unique_key(&self) -> Option<Vec<usize>> {

@@ -35,6 +35,7 @@ Project(
                                     },
                                 ],
                                 key: None,
+                                read_as: [],
                             },
                         ),
                         right: Scan(
@@ -61,6 +62,7 @@ Project(
                                     },
                                 ],
                                 key: None,
+                                read_as: [],
                             },
                         ),
                         condition: Some(

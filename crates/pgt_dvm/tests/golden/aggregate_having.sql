@@ -35,6 +35,7 @@ Project(
                                     },
                                 ],
                                 key: None,
+                                read_as: [],
                             },
                         ),
                         group_by: [

@@ -33,6 +33,7 @@ Distinct(
                             },
                         ],
                         key: None,
+                        read_as: [],
                     },
                 ),
                 exprs: [

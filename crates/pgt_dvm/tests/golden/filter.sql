@@ -33,6 +33,7 @@ Project(
                             },
                         ],
                         key: None,
+                        read_as: [],
                     },
                 ),
                 predicate: Expr {

@@ -33,6 +33,7 @@ Project(
                             },
                         ],
                         key: None,
+                        read_as: [],
                     },
                 ),
                 right: Scan(
@@ -59,6 +60,7 @@ Project(
                             },
                         ],
                         key: None,
+                        read_as: [],
                     },
                 ),
                 condition: Some(

@@ -37,6 +37,7 @@ Project(
                                 0,
                             ],
                         ),
+                        read_as: [],
                     },
                 ),
                 right: Scan(
@@ -67,6 +68,7 @@ Project(
                                 0,
                             ],
                         ),
+                        read_as: [],
                     },
                 ),
                 condition: Some(

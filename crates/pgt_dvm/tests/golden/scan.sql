@@ -31,6 +31,7 @@ Project(
                     },
                 ],
                 key: None,
+                read_as: [],
             },
         ),
         exprs: [

@@ -38,6 +38,7 @@ Project(
                                             },
                                         ],
                                         key: None,
+                                        read_as: [],
                                     },
                                 ),
                                 exprs: [
@@ -109,6 +110,7 @@ Project(
                                             },
                                         ],
                                         key: None,
+                                        read_as: [],
                                     },
                                 ),
                                 exprs: [

@@ -36,6 +36,7 @@ Project(
                                         },
                                     ],
                                     key: None,
+                                    read_as: [],
                                 },
                             ),
                             exprs: [
@@ -83,6 +84,7 @@ Project(
                                         },
                                     ],
                                     key: None,
+                                    read_as: [],
                                 },
                             ),
                             exprs: [

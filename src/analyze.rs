@@ -180,38 +180,13 @@ unsafe fn deparse_qualified(query: *mut pg_sys::Query) -> String {
     // A GUC nest level scopes the search_path change to this call, like a function's
     // SET clause; on ERROR, transaction (or subtransaction) abort unwinds it.
     let nest = pg_sys::NewGUCNestLevel();
-    pg_sys::set_config_option(
-        c"search_path".as_ptr(),
-        c"".as_ptr(),
-        pg_sys::GucContext::PGC_USERSET,
-        pg_sys::GucSource::PGC_S_SESSION,
-        pg_sys::GucAction::GUC_ACTION_SAVE,
-        true,
-        0,
-        false,
-    );
-    // Float constants printed exactly (they are parsed again at every refresh); every other
-    // setting stays the creator's, and refreshes pin the same ones (crate::settings).
-    pg_sys::set_config_option(
-        c"standard_conforming_strings".as_ptr(),
-        c"on".as_ptr(),
-        pg_sys::GucContext::PGC_USERSET,
-        pg_sys::GucSource::PGC_S_SESSION,
-        pg_sys::GucAction::GUC_ACTION_SAVE,
-        true,
-        0,
-        false,
-    );
-    pg_sys::set_config_option(
-        c"extra_float_digits".as_ptr(),
-        c"3".as_ptr(),
-        pg_sys::GucContext::PGC_USERSET,
-        pg_sys::GucSource::PGC_S_SESSION,
-        pg_sys::GucAction::GUC_ACTION_SAVE,
-        true,
-        0,
-        false,
-    );
+    let user = pg_sys::GucContext::PGC_USERSET;
+    crate::settings::set_saved("search_path", "", user);
+    // Literals printed so that they parse back exactly, whatever the session: floats with
+    // every digit, strings standard-conforming. Every other setting stays the creator's,
+    // and refreshes pin the same ones (crate::settings).
+    crate::settings::set_saved("standard_conforming_strings", "on", user);
+    crate::settings::set_saved("extra_float_digits", "3", user);
     let text = CStr::from_ptr(pg_sys::pg_get_querydef(query, false))
         .to_string_lossy()
         .into_owned();

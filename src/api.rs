@@ -250,15 +250,7 @@ fn refresh_stream_table(name: Option<&str>) {
 
 fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
-    if st.status == StreamTableStatus::Error.as_str() {
-        return Err(PgtError::InErrorState {
-            name: st.display_name(),
-            reason: st
-                .status_reason
-                .clone()
-                .unwrap_or_else(|| "it is in status ERROR".into()),
-        });
-    }
+    refuse_if_in_error(&st)?;
     refresh(&st, Initiator::Manual, true)?;
     Ok(())
 }

@@ -16,9 +16,9 @@
 //! pinned session settings (see [`crate::settings`]).
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
-
 use pgrx::pg_sys;
+
+use crate::settings::set_saved;
 
 /// `TimeoutId` values of `utils/timeout.h` (not in pgrx's bindings).
 const STATEMENT_TIMEOUT: i32 = 3;
@@ -68,45 +68,25 @@ impl RefreshScope {
         };
         let work_mem = crate::config::refresh_work_mem_kb();
         if work_mem > 0 {
-            set_saved(c"work_mem", &format!("{work_mem}kB"), context);
+            set_saved("work_mem", &format!("{work_mem}kB"), context);
         }
         if context == pg_sys::GucContext::PGC_SUSET {
             let limit = crate::config::refresh_temp_file_limit_kb();
-            set_saved(c"temp_file_limit", &format!("{limit}"), context);
+            set_saved("temp_file_limit", &format!("{limit}"), context);
         }
         // The planner's own search effort is not bounded by work_mem: a session with
         // join_collapse_limit = 32 and GEQO off can make planning one delta statement of
         // a long join chain exhaust memory. Refreshes plan with PostgreSQL's defaults.
         for (name, value) in [
-            (c"join_collapse_limit", "8"),
-            (c"from_collapse_limit", "8"),
-            (c"geqo", "on"),
-            (c"geqo_threshold", "12"),
+            ("join_collapse_limit", "8"),
+            ("from_collapse_limit", "8"),
+            ("geqo", "on"),
+            ("geqo_threshold", "12"),
         ] {
             set_saved(name, value, pg_sys::GucContext::PGC_USERSET);
         }
         let timer = arm(crate::config::refresh_statement_timeout_ms());
         RefreshScope { _path: path, timer }
-    }
-}
-
-/// Sets a GUC with GUC_ACTION_SAVE at the current nest level (the pinned path's).
-fn set_saved(name: &std::ffi::CStr, value: &str, context: pg_sys::GucContext::Type) {
-    let value = CString::new(value).expect("no NUL in a number");
-    // SAFETY: both strings are valid NUL-terminated C strings for the duration of the
-    // call; set_config_option copies what it keeps. A bad value raises an ERROR (a Rust
-    // panic through pgrx's guard), which aborts the refresh like any other error.
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            context,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
     }
 }
 

@@ -68,17 +68,22 @@ pub fn apply(settings: &[String]) {
 }
 
 fn set(name: &str, value: &str) {
+    set_saved(name, value, pg_sys::GucContext::PGC_USERSET);
+}
+
+/// Sets a GUC with GUC_ACTION_SAVE at the current GUC nest level (which the caller owns,
+/// and whose end or abort undoes it). A value the server rejects raises an ERROR.
+pub fn set_saved(name: &str, value: &str, context: pg_sys::GucContext::Type) {
     let (Ok(n), Ok(v)) = (CString::new(name), CString::new(value)) else {
         return;
     };
-    // SAFETY: valid NUL-terminated strings for the duration of the call; GUC_ACTION_SAVE at
-    // the caller's nest level, undone when it is popped (or by transaction abort). A value
-    // the server rejects raises an ERROR like any other refresh error.
+    // SAFETY: valid NUL-terminated strings for the duration of the call;
+    // set_config_option copies what it keeps.
     unsafe {
         pg_sys::set_config_option(
             n.as_ptr(),
             v.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
+            context,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
             true,

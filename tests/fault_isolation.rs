@@ -5,11 +5,9 @@
 //! fail stops mattering once the row is gone; error texts that quote source data are shown
 //! only to roles that may read that data; planted objects stay inert in scheduled refreshes.
 
-use std::time::{Duration, Instant};
-
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{cluster_with, expect_sql_error, stream_table_diff, Cluster, TestDb};
+use pgt_testkit::{cluster_with, expect_sql_error, Cluster, TestDb};
 
 fn cluster() -> &'static Cluster {
     cluster_with(&[
@@ -22,22 +20,11 @@ fn cluster() -> &'static Cluster {
 }
 
 fn matches(c: &mut Client, st: &str) -> bool {
-    let d = stream_table_diff(c, st);
-    d.extra_count == 0 && d.missing_count == 0
+    pgt_testkit::stream_table_matches(c, st)
 }
 
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "timed out waiting until {what}\n--- server log (tail) ---\n{}",
-        cluster().log_tail()
-    );
+fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    cluster().eventually(what, cond)
 }
 
 fn setup() -> (TestDb, Client) {

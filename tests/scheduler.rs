@@ -4,10 +4,10 @@
 //! scheduler comes back after a server restart.
 
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{cluster_with, stream_table_diff, Cluster, TestDb};
+use pgt_testkit::{cluster_with, Cluster, TestDb};
 
 fn cluster() -> &'static Cluster {
     cluster_with(&[
@@ -19,23 +19,11 @@ fn cluster() -> &'static Cluster {
 }
 
 fn matches(c: &mut Client, st: &str) -> bool {
-    let d = stream_table_diff(c, st);
-    d.extra_count == 0 && d.missing_count == 0
+    pgt_testkit::stream_table_matches(c, st)
 }
 
-/// Waits (up to 60 s: generous for loaded CI machines) until `cond` holds.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "timed out waiting until {what}\n--- server log (tail) ---\n{}",
-        cluster().log_tail()
-    );
+fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    cluster().eventually(what, cond)
 }
 
 /// Tests share the cluster; the one that disables the scheduler and restarts the server

@@ -61,6 +61,13 @@ pub fn stream_table_diff(client: &mut Client, st: &str) -> StreamTableDiff {
 /// Panics with a readable diff unless stream table `st` equals its defining query as a
 /// multiset (both directions of `EXCEPT ALL`).
 #[track_caller]
+/// Whether the stream table holds exactly the rows of its defining query (see
+/// [`stream_table_diff`]); for polling while background workers refresh.
+pub fn stream_table_matches(client: &mut Client, st: &str) -> bool {
+    let d = stream_table_diff(client, st);
+    d.extra_count == 0 && d.missing_count == 0
+}
+
 pub fn assert_stream_table_matches_query(client: &mut Client, st: &str) {
     let d = stream_table_diff(client, st);
     if d.extra_count == 0 && d.missing_count == 0 {

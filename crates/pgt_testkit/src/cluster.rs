@@ -305,6 +305,22 @@ impl Cluster {
     }
 
     /// The last lines of the server log (for failure messages).
+    /// Waits (up to 60 s: generous for loaded CI machines) until `cond` holds; panics with
+    /// `what` and the tail of the server log otherwise.
+    pub fn eventually(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(60) {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!(
+            "timed out waiting until {what}\n--- server log (tail) ---\n{}",
+            self.log_tail()
+        );
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log_file).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

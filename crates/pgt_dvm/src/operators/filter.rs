@@ -46,4 +46,18 @@ impl Operator for Filter {
     fn unique_key(&self) -> Option<Vec<usize>> {
         self.input.rule().unique_key()
     }
+
+    /// `σ_{col ∈ K}(σ_p A) = σ_p(σ_{col ∈ K} A)`.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let cur = self.input.rule().current_restricted(cx, col, keys)?;
+        Ok(format!(
+            "SELECT s.* FROM ({cur}) AS s WHERE {}",
+            self.predicate.render_on("s")
+        ))
+    }
 }

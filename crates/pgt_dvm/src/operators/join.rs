@@ -10,6 +10,9 @@
 //!
 //! With an equi-conjunct `a = b` in `θ`, the current side of each of the first two terms is
 //! semi-join reduced by the keys in the other side's delta (`A′ ⋈ ΔB = (A′ ⋉ ΔB) ⋈ ΔB`).
+//! The reduction is pushed down (`current_restricted`) through filters, bare-column
+//! projections and further equi-joins to the base tables, so every table of a chain is read
+//! through its index for just the changed keys.
 //!
 //! **SQL:** three `SELECT … FROM … JOIN … ON θ` branches under `UNION ALL`, consolidated
 //! (`consolidate.rs`): rows with the same image are merged and cancelling ones dropped, so
@@ -30,15 +33,6 @@ pub struct Join {
     /// Column pairs `(left position, right position)` the condition equates with the
     /// types' default equality (a conjunct `l = r`), as the frontend found them.
     pub equi: Vec<(usize, usize)>,
-}
-
-/// `SELECT s.* FROM (current) s WHERE s.c<own> = ANY (keys c<other> of the delta)`.
-fn reduced(current: &str, own: usize, delta: &str, other: usize) -> String {
-    format!(
-        "SELECT s.* FROM ({current}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.{} FROM {delta} AS k))",
-        col_name(own),
-        col_name(other)
-    )
 }
 
 impl Join {
@@ -102,7 +96,18 @@ impl Operator for Join {
         // side's (small) delta, a filter PostgreSQL pushes down to the table holding the
         // key, so a long chain of joins never recomputes the whole current side.
         let (cl, cr) = match self.reducible_pair() {
-            Some((a, b)) => (reduced(&cl, a, &dr, b), reduced(&cr, b, &dl, a)),
+            Some((a, b)) => (
+                self.left.rule().current_restricted(
+                    cx,
+                    a,
+                    &format!("SELECT k.{} FROM {dr} AS k", col_name(b)),
+                )?,
+                self.right.rule().current_restricted(
+                    cx,
+                    b,
+                    &format!("SELECT k.{} FROM {dl} AS k", col_name(a)),
+                )?,
+            ),
             None => (cl, cr),
         };
         let sel = self.select_list(nl, nr);
@@ -140,6 +145,59 @@ impl Operator for Join {
             }
             _ => None,
         }
+    }
+
+    /// `σ_{col ∈ K}(A ⋈ B)`: the side holding `col` is restricted; when the condition
+    /// equates `col` with a column of the other side (same built-in type, exact equality),
+    /// that side is restricted by the same keys too, so a chain of equi-joins is narrowed
+    /// at every table.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let nl = self.left.columns().len();
+        let nr = self.right.columns().len();
+        let lc = self.left.columns();
+        let rc = self.right.columns();
+        let same = |l: usize, r: usize| match (lc.get(l), rc.get(r)) {
+            (Some(a), Some(b)) => a.exact_equality && b.exact_equality && a.type_sql == b.type_sql,
+            _ => false,
+        };
+        let (cl, cr) = if col < nl {
+            let partner = self
+                .equi
+                .iter()
+                .find(|(l, r)| *l == col && same(*l, *r))
+                .map(|(_, r)| *r);
+            (
+                self.left.rule().current_restricted(cx, col, keys)?,
+                match partner {
+                    Some(r) => self.right.rule().current_restricted(cx, r, keys)?,
+                    None => self.right.rule().current(cx)?,
+                },
+            )
+        } else {
+            let rcol = col - nl;
+            let partner = self
+                .equi
+                .iter()
+                .find(|(l, r)| *r == rcol && same(*l, *r))
+                .map(|(l, _)| *l);
+            (
+                match partner {
+                    Some(l) => self.left.rule().current_restricted(cx, l, keys)?,
+                    None => self.left.rule().current(cx)?,
+                },
+                self.right.rule().current_restricted(cx, rcol, keys)?,
+            )
+        };
+        Ok(format!(
+            "SELECT {} FROM ({cl}) AS l JOIN ({cr}) AS r ON {}",
+            self.select_list(nl, nr),
+            self.on(nl)
+        ))
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {

@@ -72,6 +72,23 @@ pub trait Operator {
     fn unique_key(&self) -> Option<Vec<usize>> {
         None
     }
+    /// The current state restricted to the rows whose column `col` is one of the values
+    /// `keys` (a subquery yielding values of that column's type, compared with the built-in
+    /// `=`): `σ_{col ∈ K}(A′)`. Operators push the restriction down to their inputs where
+    /// that is exact, so it reaches the base tables (and their indexes) instead of
+    /// filtering a fully computed state. Default: a filter on top.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let cur = self.current(cx)?;
+        Ok(format!(
+            "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
+            col_name(col)
+        ))
+    }
 }
 
 /// `"c0", "c1", …` for `n` columns, each qualified with `alias.` when given.

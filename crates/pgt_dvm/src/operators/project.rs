@@ -52,6 +52,33 @@ impl Operator for Project {
         ))
     }
 
+    /// `σ_{col ∈ K}(π_e A) = π_e(σ_{i ∈ K} A)` when output `col` is the bare input column `i`.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let bare = match self.exprs.get(col).map(|e| e.parts.as_slice()) {
+            Some([crate::expr::ExprPart::Col(i)]) => Some(*i),
+            _ => None,
+        };
+        let cur = match bare {
+            Some(i) => self.input.rule().current_restricted(cx, i, keys)?,
+            None => {
+                let cur = self.current(cx)?;
+                return Ok(format!(
+                    "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
+                    col_name(col)
+                ));
+            }
+        };
+        Ok(format!(
+            "SELECT {} FROM ({cur}) AS s",
+            self.select_list("s")
+        ))
+    }
+
     /// The input's key survives when every key column is output as a bare column.
     fn unique_key(&self) -> Option<Vec<usize>> {
         let key = self.input.rule().unique_key()?;

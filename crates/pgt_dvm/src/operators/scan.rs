@@ -76,6 +76,20 @@ impl Operator for Scan {
         Ok(name)
     }
 
+    /// `σ_{col ∈ K}(R)` as a condition on the table itself, so an index on the column is used.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let cur = self.current(cx)?;
+        let name = quote_ident(&self.columns[col].name);
+        Ok(format!(
+            "{cur} WHERE t.{name} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))"
+        ))
+    }
+
     fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cols = self
             .columns

@@ -290,12 +290,8 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
 /// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why
 /// when it had to change them (the refresh must then recompute in full).
 fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option<String>> {
-    let spec = pgt_dvm::driver::storage_spec(tree, &st.table)?;
-    let wanted: Vec<&str> = spec
-        .hidden_columns
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let hidden = pgt_dvm::driver::hidden_columns(tree)?;
+    let wanted: Vec<&str> = hidden.iter().map(|(n, _)| n.as_str()).collect();
     let have = Spi::get_one_with_args::<Vec<String>>(
         "SELECT coalesce(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum), '{}') FROM pg_catalog.pg_attribute a \
           WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
@@ -310,6 +306,8 @@ fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option
     if a == b {
         return Ok(None);
     }
+    // Only now the full spec (it generates a statement to validate the tree) for its DDL.
+    let spec = pgt_dvm::driver::storage_spec(tree, &st.table)?;
     let _ddl = crate::guard::InternalDdl::enter();
     for col in have.iter().filter(|c| !wanted.contains(&c.as_str())) {
         Spi::run(&format!(
@@ -318,11 +316,7 @@ fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option
             pgt_sql::quote_ident(col)
         ))?;
     }
-    for (name, ty) in spec
-        .hidden_columns
-        .iter()
-        .filter(|(n, _)| !have.contains(n))
-    {
+    for (name, ty) in hidden.iter().filter(|(n, _)| !have.contains(n)) {
         Spi::run(&format!(
             "ALTER TABLE {} ADD COLUMN {} {ty}",
             st.table,

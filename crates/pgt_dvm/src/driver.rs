@@ -56,6 +56,12 @@ pub struct StorageSpec {
     pub extra_ddl: Vec<String>,
 }
 
+/// The hidden storage columns `tree` needs, without generating any SQL (cheap enough to
+/// check at every refresh).
+pub fn hidden_columns(tree: &OpTree) -> Result<Vec<(String, String)>, DvmError> {
+    Ok(TopShape::of(tree)?.hidden_columns())
+}
+
 /// Validates that `tree` can be maintained incrementally and returns its storage needs.
 pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec, DvmError> {
     let shape = TopShape::of(tree)?;

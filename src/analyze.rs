@@ -130,6 +130,7 @@ fn analyze_raw(c_sql: &CStr) -> PgtResult<(String, Vec<RawColumn>, WalkState)> {
     // from those results, and we check node tags before casting.
     unsafe {
         let query = parse_and_analyze(c_sql)?;
+        strip_hidden_columns(query)?;
         let mut columns = Vec::new();
         for te in PgList::<pg_sys::TargetEntry>::from_pg((*query).targetList).iter_ptr() {
             if (*te).resjunk {
@@ -157,6 +158,84 @@ fn analyze_raw(c_sql: &CStr) -> PgtResult<(String, Vec<RawColumn>, WalkState)> {
 
         let deparsed = deparse_qualified(query);
         Ok((deparsed, columns, walk))
+    }
+}
+
+/// `SELECT *` over a stream table expands to its hidden `__pgt_*` columns too; a query
+/// reading another stream table sees only its user columns, so such output columns are
+/// dropped from the SELECT list (before the query is printed and stored).
+///
+/// SAFETY: `query` must be a valid analyzed `Query` in the current memory context.
+unsafe fn strip_hidden_columns(query: *mut pg_sys::Query) -> PgtResult<()> {
+    if !(*query).setOperations.is_null() {
+        return Ok(());
+    }
+    let tles = PgList::<pg_sys::TargetEntry>::from_pg((*query).targetList);
+    let mut keep = PgList::<pg_sys::TargetEntry>::new();
+    let mut dropped = false;
+    for tle in tles.iter_ptr() {
+        let hidden = !(*tle).resjunk
+            && !(*tle).resname.is_null()
+            && CStr::from_ptr((*tle).resname)
+                .to_bytes()
+                .starts_with(b"__pgt_")
+            && is_hidden_column(query, (*tle).expr as *mut pg_sys::Node)?;
+        if hidden {
+            dropped = true;
+        } else {
+            (*tle).resno = keep.len() as i16 + 1;
+            keep.push(tle);
+        }
+    }
+    if dropped {
+        (*query).targetList = keep.into_pg();
+    }
+    Ok(())
+}
+
+/// Whether `node` (an expression of `query`'s SELECT list) is a plain reference to a
+/// hidden column of a stream table, through join aliases, subqueries and CTEs.
+unsafe fn is_hidden_column(query: *mut pg_sys::Query, node: *mut pg_sys::Node) -> PgtResult<bool> {
+    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_Var {
+        return Ok(false);
+    }
+    let v = node as *mut pg_sys::Var;
+    if (*v).varlevelsup != 0 || (*v).varattno <= 0 {
+        return Ok(false);
+    }
+    let rtable = PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+    let Some(rte) = rtable.get_ptr((*v).varno as usize - 1) else {
+        return Ok(false);
+    };
+    let att = (*v).varattno as usize - 1;
+    let sub_output = |q: *mut pg_sys::Query| -> Option<*mut pg_sys::Node> {
+        PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList)
+            .iter_ptr()
+            .filter(|t| !(**t).resjunk)
+            .nth(att)
+            .map(|t| (*t).expr as *mut pg_sys::Node)
+    };
+    match (*rte).rtekind {
+        pg_sys::RTEKind::RTE_RELATION => Ok(Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s                               JOIN pg_catalog.pg_attribute a ON a.attrelid = s.pgt_relid                              WHERE s.pgt_relid = $1 AND a.attnum = $2 AND pg_catalog.starts_with(a.attname::text, '__pgt_'))",
+            &[(*rte).relid.into(), (*v).varattno.into()],
+        )?
+        .unwrap_or(false)),
+        pg_sys::RTEKind::RTE_JOIN => {
+            let alias = PgList::<pg_sys::Node>::from_pg((*rte).joinaliasvars).get_ptr(att);
+            match alias {
+                Some(a) => is_hidden_column(query, a),
+                None => Ok(false),
+            }
+        }
+        pg_sys::RTEKind::RTE_SUBQUERY if !(*rte).subquery.is_null() => {
+            let q = (*rte).subquery;
+            match sub_output(q) {
+                Some(e) if (*q).setOperations.is_null() => is_hidden_column(q, e),
+                _ => Ok(false),
+            }
+        }
+        _ => Ok(false),
     }
 }
 

@@ -415,3 +415,69 @@ fn a_stream_table_created_in_a_slow_transaction_is_scheduled_once_committed() {
         "a stream table with a daily schedule was refreshed"
     );
 }
+
+/// The corner suite's settings, driven by the scheduler: stream tables created under one
+/// set of session settings (DateStyle, IntervalStyle, TimeZone, extra_float_digits,
+/// client_encoding, a collation-sensitive query) are refreshed by a scheduler whose
+/// database defaults are different, and must equal their queries evaluated under the
+/// creator's settings.
+#[test]
+fn scheduled_refreshes_use_the_settings_pinned_at_creation() {
+    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let (db, mut c) = setup();
+    let creator = "SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard'; SET TimeZone = 'Asia/Kathmandu';
+                   SET extra_float_digits = -2; SET client_encoding = 'LATIN1';";
+    c.batch_execute(&format!(
+        "CREATE TABLE ev (id int, d date, ts timestamptz, x float8, n text COLLATE \"C\");
+         INSERT INTO ev SELECT i, '2024-01-01'::date + i, '2024-03-30 12:00+00'::timestamptz + i * interval '5 hours',
+                               1 + i * 0.1, (ARRAY['a', 'B', 'ä', NULL])[1 + i % 4]
+           FROM generate_series(1, 30) i;
+         {creator}
+         SELECT pgtrickle.create_stream_table('lit', $$SELECT id, d FROM ev WHERE d < '05/01/2024'$$, schedule => '1s', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('per_day', $$SELECT date_trunc('day', ts) AS day, count(*) AS c, to_char(max(ts), 'YYYY-MM-DD HH24:MI TZ') AS last FROM ev GROUP BY 1$$, schedule => '1s', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('texts', $$SELECT id, d::text AS dt, (ts + interval '1 day 2 hours')::text AS later, x::text AS xt, (interval '1 day 2 hours')::text AS iv FROM ev$$, schedule => '1s');
+         SELECT pgtrickle.create_stream_table('names', $$SELECT n, count(*) AS c, min(n) AS lo FROM ev WHERE n < 'b' GROUP BY n$$, schedule => '1s', refresh_mode => 'DIFFERENTIAL');"
+    ))
+    .unwrap();
+    // The scheduler's sessions get other database defaults: restart it so they apply.
+    c.batch_execute(
+        "RESET ALL;
+         DO $$ BEGIN
+           EXECUTE format('ALTER DATABASE %I SET DateStyle = %L', current_database(), 'ISO, MDY');
+           EXECUTE format('ALTER DATABASE %I SET IntervalStyle = %L', current_database(), 'iso_8601');
+           EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'America/Los_Angeles');
+           EXECUTE format('ALTER DATABASE %I SET extra_float_digits = 3', current_database());
+         END $$;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE backend_type = 'pg_trickle scheduler' AND datname = current_database();",
+    )
+    .unwrap();
+    let sts = ["lit", "per_day", "texts", "names"];
+    let mut check = db.client();
+    check.batch_execute(creator).unwrap();
+    for round in 0..3 {
+        c.batch_execute(&format!(
+            "INSERT INTO ev VALUES ({a}, '2024-04-{day:02}', '2024-03-31 01:30+00', 2.5, 'A'), ({b}, '2024-05-02', now(), 0.3, 'b');
+             UPDATE ev SET ts = ts + interval '3 hours', n = CASE WHEN n = 'a' THEN 'ä' ELSE n END WHERE id % 4 = {round};
+             DELETE FROM ev WHERE id % 7 = {round};",
+            a = 500 + round,
+            b = 600 + round,
+            day = 28 + round
+        ))
+        .unwrap();
+        eventually("the scheduler refreshed every corner stream table", || {
+            sts.iter().all(|st| matches(&mut check, st))
+        });
+    }
+    let scheduled: i64 = c
+        .query_one("SELECT count(DISTINCT pgt_id) FROM pgtrickle.pgt_refresh_history WHERE initiated_by = 'SCHEDULER' AND status = 'COMPLETED'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(scheduled, sts.len() as i64);
+    c.batch_execute(
+        "DO $$ BEGIN
+           EXECUTE format('ALTER DATABASE %I RESET ALL', current_database());
+         END $$;",
+    )
+    .unwrap();
+}

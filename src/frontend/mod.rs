@@ -212,6 +212,104 @@ struct FromResolver<'a> {
     layout: &'a Layout,
 }
 
+impl FromResolver<'_> {
+    /// A virtual generated column is left out of scans (computed when read, it never
+    /// reaches a change buffer): it becomes its generation expression over the stored
+    /// columns, as PostgreSQL's rewriter expands it.
+    unsafe fn virtual_column(
+        &mut self,
+        d: &mut Deparser,
+        rte: *mut pg_sys::RangeTblEntry,
+        v: *mut pg_sys::Var,
+    ) -> PgtResult<Expr> {
+        let is_virtual = Spi::get_one_with_args::<bool>(
+            "SELECT true FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum = $2 AND a.attgenerated = 'v'",
+            &[(*rte).relid.into(), (*v).varattno.into()],
+        )?
+        .unwrap_or(false);
+        if !is_virtual {
+            return Err(unsupported(
+                "a column reference",
+                "It could not be resolved to an input column.",
+            ));
+        }
+        // SAFETY: the relation is the Var's own range table entry, locked by the analysis
+        // that produced the query. It is opened and closed around the expansion, which
+        // reads its tuple descriptor and returns a fresh copy of the generation
+        // expression with its Vars retargeted to `varno`; the input Var is copied first
+        // because the expansion may modify the tree it is given.
+        let expanded = {
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let rel = pg_sys::table_open((*rte).relid, lock);
+            let e = pg_sys::expand_generated_columns_in_expr(
+                pg_sys::copyObjectImpl(v as *const c_void) as *mut pg_sys::Node,
+                rel,
+                (*v).varno,
+            );
+            pg_sys::table_close(rel, lock);
+            e
+        };
+        if expanded.is_null() || (*expanded).type_ == pg_sys::NodeTag::T_Var {
+            return Err(unsupported(
+                "a virtual generated column",
+                "Its generation expression could not be read.",
+            ));
+        }
+        d.expr(expanded, self)
+    }
+
+    /// A whole-row reference `t` to a table: `ROW(every column)::table_type`, so that
+    /// `to_jsonb(t)`, `t IS NULL` or `hashtext(t::text)` see the row the table has.
+    unsafe fn whole_row(
+        &mut self,
+        d: &mut Deparser,
+        rte: *mut pg_sys::RangeTblEntry,
+        v: *mut pg_sys::Var,
+    ) -> PgtResult<Expr> {
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+            return Err(unsupported(
+                "a whole-row reference to a subquery, CTE or join",
+                "Name the columns explicitly, or build the row with ROW(…).",
+            ));
+        }
+        let atts = Spi::connect(|c| -> PgtResult<Vec<i16>> {
+            let mut out = Vec::new();
+            for row in c.select(
+                "SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                None,
+                &[(*rte).relid.into()],
+            )? {
+                out.push(row.get::<i16>(1)?.unwrap_or_default());
+            }
+            Ok(out)
+        })?;
+        let mut e = Expr::sql("ROW(");
+        for (i, att) in atts.into_iter().enumerate() {
+            if i > 0 {
+                e.push_sql(", ");
+            }
+            // SAFETY: the attribute exists (read just above under the analysis' lock);
+            // get_atttypetypmodcoll writes only through the three out-pointers, and
+            // makeVar builds a fresh Var node in the current memory context.
+            let (mut typ, mut typmod, mut coll) = (pg_sys::Oid::INVALID, -1, pg_sys::Oid::INVALID);
+            pg_sys::get_atttypetypmodcoll((*rte).relid, att, &mut typ, &mut typmod, &mut coll);
+            let col = pg_sys::makeVar((*v).varno, att, typ, typmod, coll, 0);
+            match self.substitute(d, col as *mut pg_sys::Node)? {
+                Some(x) => e.append(x),
+                None => {
+                    return Err(unsupported(
+                        "a whole-row reference",
+                        "A column of the row could not be resolved.",
+                    ))
+                }
+            }
+        }
+        // Fields are matched to the type's live columns (dropped ones become NULL).
+        e.push_sql(&format!(")::{}", Deparser::type_name((*v).vartype, -1)));
+        Ok(e)
+    }
+}
+
 impl ColumnResolver for FromResolver<'_> {
     unsafe fn substitute(
         &mut self,
@@ -228,13 +326,16 @@ impl ColumnResolver for FromResolver<'_> {
                 "Each query level must read only its own FROM items.",
             ));
         }
-        if (*v).varattno <= 0 {
+        if (*v).varattno < 0 {
             return Err(unsupported(
-                "a whole-row or system column reference",
-                "Name the columns explicitly.",
+                "a system column reference",
+                "System columns (ctid, xmin, …) change without the row changing; name the user columns instead.",
             ));
         }
         let rte = rt_fetch(self.q, (*v).varno);
+        if (*v).varattno == 0 {
+            return self.whole_row(d, rte, v).map(Some);
+        }
         if (*rte).rtekind == pg_sys::RTEKind::RTE_GROUP {
             let inner = strip_group_var(self.q, node);
             return if inner == node {
@@ -260,22 +361,7 @@ impl ColumnResolver for FromResolver<'_> {
         {
             Some(i) => Ok(Some(Expr::col(i))),
             None if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION => {
-                // Virtual generated columns are left out of scans: computed when read,
-                // they never reach a change buffer.
-                let virt = Spi::get_one_with_args::<String>(
-                    "SELECT pg_catalog.format('%s of %s', pg_catalog.quote_ident(a.attname), a.attrelid::pg_catalog.regclass) \
-                       FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum = $2 AND a.attgenerated = 'v'",
-                    &[(*rte).relid.into(), (*v).varattno.into()],
-                )
-                .ok()
-                .flatten();
-                Err(match virt {
-                    Some(what) => unsupported(
-                        &format!("the virtual generated column {what}"),
-                        "Its values are computed when read, so change capture does not see them; make the column STORED, or use FULL.",
-                    ),
-                    None => unsupported("a column reference", "It could not be resolved to an input column."),
-                })
+                self.virtual_column(d, rte, v).map(Some)
             }
             None => Err(unsupported(
                 "a column reference",
@@ -322,6 +408,25 @@ impl ColumnResolver for AggResolver {
     }
 }
 
+/// For expressions that must not read any column (VALUES rows in FROM).
+struct ConstantResolver;
+
+impl ColumnResolver for ConstantResolver {
+    unsafe fn substitute(
+        &mut self,
+        _d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>> {
+        if (*node).type_ == pg_sys::NodeTag::T_Var {
+            return Err(unsupported(
+                "a column reference inside VALUES",
+                "VALUES rows in FROM must be constants (LATERAL references are not maintained).",
+            ));
+        }
+        Ok(None)
+    }
+}
+
 /// Resolves the Vars of a set-operation query (they name output positions).
 struct PositionResolver;
 
@@ -357,12 +462,12 @@ unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c
     pg_sys::expression_tree_walker_impl(node, Some(collect_aggrefs), ctx)
 }
 
-/// (exact equality, binary identity) of a type; see `pgt_dvm::Column`.
+/// (exact equality, binary identity, canonical form) of a type; see `pgt_dvm::Column`.
 fn column_properties(
     typid: pg_sys::Oid,
     typmod: i32,
     collation: pg_sys::Oid,
-) -> PgtResult<(bool, bool)> {
+) -> PgtResult<(bool, bool, Option<String>)> {
     // A domain compares and is sent as its base type (a domain over text is as good a
     // group key as text).
     let mut typmod = typmod;
@@ -379,7 +484,24 @@ fn column_properties(
                    FROM pg_catalog.pg_type t WHERE t.oid = $1)",
         &[typid.into(), typmod.into(), collation.into()],
     )?;
-    Ok((exact.unwrap_or(false), binary.unwrap_or(false)))
+    // Equal values with different binary forms: numeric scales (1.0 = 1.00), and for
+    // floats -0 = 0 and NaN payloads. Adding +0 turns -0 into +0 (IEEE 754).
+    let canonical = match (typid.to_u32(), typmod) {
+        (1700, m) if m < 0 => Some("pg_catalog.trim_scale($)".to_string()),
+        (700 | 701, _) => {
+            let t = if typid.to_u32() == 700 {
+                "float4"
+            } else {
+                "float8"
+            };
+            Some(format!(
+                "(CASE WHEN $ OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.{t} THEN 'NaN'::pg_catalog.{t} \
+                 ELSE $ OPERATOR(pg_catalog.+) 0::pg_catalog.{t} END)"
+            ))
+        }
+        _ => None,
+    };
+    Ok((exact.unwrap_or(false), binary.unwrap_or(false), canonical))
 }
 
 unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
@@ -388,12 +510,13 @@ unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column
         pg_sys::exprTypmod(node),
         pg_sys::exprCollation(node),
     );
-    let (exact_equality, binary_identity) = column_properties(t, m, c)?;
+    let (exact_equality, binary_identity, canonical) = column_properties(t, m, c)?;
     Ok(Column {
         name,
         type_sql: Deparser::type_name(t, m),
         exact_equality,
         binary_identity,
+        canonical,
     })
 }
 
@@ -705,15 +828,64 @@ impl Builder {
                 "a function in FROM",
                 "Set-returning functions in FROM are not maintained incrementally.",
             )),
-            RTE_VALUES => Err(unsupported(
-                "VALUES in FROM",
-                "Put constant rows in a table, or use FULL.",
-            )),
+            RTE_VALUES => self.values(rte),
             other => Err(unsupported(
                 &format!("the range table entry kind {other:?}"),
                 "It is not maintained incrementally.",
             )),
         }
+    }
+
+    /// `VALUES (…), …` in FROM: a constant relation.
+    unsafe fn values(
+        &mut self,
+        rte: *mut pg_sys::RangeTblEntry,
+    ) -> PgtResult<(OpTree, Vec<Option<usize>>)> {
+        let types: Vec<pg_sys::Oid> = PgList::<pg_sys::Oid>::from_pg((*rte).coltypes)
+            .iter_oid()
+            .collect();
+        let typmods: Vec<i32> = PgList::<i32>::from_pg((*rte).coltypmods)
+            .iter_int()
+            .collect();
+        let colls: Vec<pg_sys::Oid> = PgList::<pg_sys::Oid>::from_pg((*rte).colcollations)
+            .iter_oid()
+            .collect();
+        let mut columns = Vec::with_capacity(types.len());
+        for (i, t) in types.iter().enumerate() {
+            let (m, c) = (
+                typmods.get(i).copied().unwrap_or(-1),
+                colls.get(i).copied().unwrap_or(pg_sys::Oid::INVALID),
+            );
+            let (exact_equality, binary_identity, canonical) = column_properties(*t, m, c)?;
+            columns.push(Column {
+                name: format!("column{}", i + 1),
+                type_sql: Deparser::type_name(*t, m),
+                exact_equality,
+                binary_identity,
+                canonical,
+            });
+        }
+        let mut rows = Vec::new();
+        for list in PgList::<pg_sys::List>::from_pg((*rte).values_lists).iter_ptr() {
+            let mut row = Vec::with_capacity(types.len());
+            for (i, e) in PgList::<pg_sys::Node>::from_pg(list).iter_ptr().enumerate() {
+                let mut x = self.d.expr(e, &mut ConstantResolver)?;
+                // The analyzer coerced each value to its column's type; a bare literal
+                // would still be typed by its own look in VALUES, so say it.
+                if pg_sys::exprType(e) != types[i]
+                    || pg_sys::exprTypmod(e) != typmods.get(i).copied().unwrap_or(-1)
+                {
+                    let mut cast = Expr::sql("(");
+                    cast.append(x);
+                    cast.push_sql(&format!(")::{}", columns[i].type_sql));
+                    x = cast;
+                }
+                row.push(x);
+            }
+            rows.push(row);
+        }
+        let positions = (0..types.len()).map(Some).collect();
+        Ok((OpTree::values(columns, rows), positions))
     }
 
     unsafe fn scan(
@@ -817,8 +989,8 @@ impl Builder {
                     Some(c) => format!("{type_sql} COLLATE {c}"),
                     None => type_sql.clone(),
                 });
-                let (exact_equality, binary_identity) = column_properties(typid, typmod, coll)?;
-                out.push((attnum, Column { name, type_sql, exact_equality, binary_identity }, read_as));
+                let (exact_equality, binary_identity, canonical) = column_properties(typid, typmod, coll)?;
+                out.push((attnum, Column { name, type_sql, exact_equality, binary_identity, canonical }, read_as));
             }
             Ok(out)
         })?;

@@ -11,7 +11,7 @@ use pgt_sql::{quote_ident, QualifiedName};
 use crate::operators::aggregate::COUNT_COLUMN;
 use crate::operators::DeltaContext;
 use crate::optree::OpTree;
-use crate::storage::{key_hash, quoted, row_hash, TopShape, KEY_COLUMN};
+use crate::storage::{canonical_row_hash, key_hash, quoted, row_hash, TopShape, KEY_COLUMN};
 use crate::DvmError;
 
 const SNAP_CTE: &str =
@@ -185,7 +185,7 @@ pub fn differential_statement(
             let rs = positional("r", n);
             let sv = positional("s", n);
             vec![
-                format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", row_hash(n, "d")),
+                format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", canonical_row_hash(&input.columns(), "d")),
                 "__pgt_net AS (SELECT rid, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid \
                    HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
                 "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid OPERATOR(pg_catalog.=) ANY (SELECT rid FROM __pgt_net))".into(),
@@ -280,7 +280,7 @@ pub fn full_statement(
                 format!(
                     "__pgt_new AS (SELECT DISTINCT ON (x.rid) x.*, pg_catalog.count(*) OVER (PARTITION BY x.rid) AS cnt \
                      FROM (SELECT {} AS rid, q.* FROM ({cur}) AS q) AS x)",
-                    row_hash(n, "q")
+                    canonical_row_hash(&input.columns(), "q")
                 ),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \

@@ -15,12 +15,14 @@
 //! | [`expr`] | SQL expression fragments with column placeholders |
 //! | [`optree`] | the operator tree and its columns |
 //! | [`operators`] | one file per operator: its delta rule and current-state SQL |
+//! | [`explain`] | a readable print of a tree |
 //! | [`storage`] | how the top of the tree is stored (bag, distinct, aggregate) and applied |
 //! | [`driver`] | builds the refresh statements |
 //! | [`frontend`] | the trait a parse frontend implements |
 
 pub mod driver;
 pub mod error;
+pub mod explain;
 pub mod expr;
 pub mod frontend;
 pub mod operators;

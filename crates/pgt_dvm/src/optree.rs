@@ -27,6 +27,27 @@ pub struct Column {
     /// True when the type (and array element type) has a binary output function, which
     /// row identities (`record_send`) need.
     pub binary_identity: bool,
+    /// For a type without exact equality whose equal values can be brought to one binary
+    /// form: that canonical form as SQL, with `$` standing for the value
+    /// (`pg_catalog.trim_scale($)` for unconstrained numeric, so `1.0` and `1.00` get one
+    /// identity). Row identities of keys are hashed over it; the stored value is untouched.
+    pub canonical: Option<String>,
+}
+
+impl Column {
+    /// True when the column can be a DISTINCT or GROUP BY key: equality is binary
+    /// equality, or of its canonical form.
+    pub fn keyable(&self) -> bool {
+        self.exact_equality || self.canonical.is_some()
+    }
+
+    /// `value` (SQL) in the form row identities are hashed over.
+    pub fn identity_sql(&self, value: &str) -> String {
+        match &self.canonical {
+            Some(c) if !self.exact_equality => c.replace('$', value),
+            _ => value.to_string(),
+        }
+    }
 }
 
 /// Aggregate functions the engine maintains without rescanning.
@@ -69,6 +90,7 @@ pub enum OpTree {
     Aggregate(crate::operators::aggregate::Aggregate),
     Distinct(crate::operators::distinct::Distinct),
     Shared(crate::operators::shared::Shared),
+    Values(crate::operators::values::Values),
 }
 
 impl OpTree {
@@ -83,6 +105,7 @@ impl OpTree {
             OpTree::Aggregate(o) => o,
             OpTree::Distinct(o) => o,
             OpTree::Shared(o) => o,
+            OpTree::Values(o) => o,
         }
     }
 
@@ -127,9 +150,15 @@ impl OpTree {
         }
     }
     pub fn filter(input: OpTree, predicate: Expr) -> OpTree {
+        OpTree::filter_equi(input, predicate, Vec::new())
+    }
+    /// A filter whose predicate is the conjunct `c_a = c_b` for each pair in `equi` (and
+    /// possibly more).
+    pub fn filter_equi(input: OpTree, predicate: Expr, equi: Vec<(usize, usize)>) -> OpTree {
         OpTree::Filter(crate::operators::filter::Filter {
             input: Box::new(input),
             predicate,
+            equi,
         })
     }
     pub fn project(input: OpTree, exprs: Vec<Expr>, columns: Vec<Column>) -> OpTree {
@@ -181,6 +210,9 @@ impl OpTree {
         OpTree::Distinct(crate::operators::distinct::Distinct {
             input: Box::new(input),
         })
+    }
+    pub fn values(columns: Vec<Column>, rows: Vec<Vec<Expr>>) -> OpTree {
+        OpTree::Values(crate::operators::values::Values { columns, rows })
     }
     pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
         OpTree::Shared(crate::operators::shared::Shared { id, input })

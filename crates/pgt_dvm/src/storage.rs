@@ -82,7 +82,7 @@ impl<'a> TopShape<'a> {
 }
 
 fn require_exact(columns: &[Column], clause: &str) -> Result<(), DvmError> {
-    match columns.iter().find(|c| !c.exact_equality) {
+    match columns.iter().find(|c| !c.keyable()) {
         None => Ok(()),
         Some(c) => Err(DvmError::unsupported(
             format!("{clause} on column \"{}\" of type {}", c.name, c.type_sql),
@@ -105,6 +105,18 @@ fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
 pub fn row_hash(n: usize, alias: &str) -> String {
     let cols = (0..n)
         .map(|i| format!("{alias}.\"c{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+}
+
+/// Like [`row_hash`], over each column's canonical form (DISTINCT rows: equal rows get one
+/// identity even when their binary forms differ).
+pub fn canonical_row_hash(columns: &[Column], alias: &str) -> String {
+    let cols = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.identity_sql(&format!("{alias}.\"c{i}\"")))
         .collect::<Vec<_>>()
         .join(", ");
     format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")

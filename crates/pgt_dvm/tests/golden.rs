@@ -14,6 +14,7 @@ fn col(name: &str, ty: &str) -> Column {
         type_sql: ty.into(),
         exact_equality: ty != "double precision",
         binary_identity: true,
+        canonical: None,
     }
 }
 

@@ -21,7 +21,8 @@
 //! from the current input restricted to those groups, so the cost follows the affected
 //! groups.
 //!
-//! **Preconditions:** group keys have exact equality (see `Column::exact_equality`);
+//! **Preconditions:** group keys have exact equality or a canonical form (see
+//! `Column::keyable`; a group's row id hashes the canonical form);
 //! SUM/AVG kinds are only used for integer and numeric arguments (exact arithmetic).
 //!
 //! **SQL:** `__pgt_dg` = delta grouped per key; left join to the storage on the group's
@@ -158,8 +159,11 @@ impl Aggregate {
         if self.is_scalar() {
             return "pgtrickle.pg_trickle_hash(''::pg_catalog.text)".into();
         }
-        let keys = (0..self.group_by.len())
-            .map(|i| format!("{alias}.\"g{i}\""))
+        let keys = self
+            .group_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.identity_sql(&format!("{alias}.\"g{i}\"")))
             .collect::<Vec<_>>()
             .join(", ");
         format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({keys})))")
@@ -415,6 +419,7 @@ impl Operator for Aggregate {
             type_sql: a.result_type.clone(),
             exact_equality: false,
             binary_identity: true,
+            canonical: None,
         }));
         c
     }

@@ -60,6 +60,7 @@ mod tests {
             type_sql: "integer".into(),
             exact_equality: true,
             binary_identity: binary,
+            canonical: None,
         }
     }
 

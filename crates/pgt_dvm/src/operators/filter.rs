@@ -15,6 +15,10 @@ use crate::DvmError;
 pub struct Filter {
     pub input: Box<OpTree>,
     pub predicate: Expr,
+    /// Column pairs (input positions) the predicate equates with the types' btree
+    /// equality, as conjuncts `a = b` (the frontend found them; `filter_into_join` turns
+    /// them into join keys).
+    pub equi: Vec<(usize, usize)>,
 }
 
 impl Operator for Filter {

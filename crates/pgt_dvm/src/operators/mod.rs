@@ -11,6 +11,7 @@ pub mod project;
 pub mod scan;
 pub mod shared;
 pub mod union_all;
+pub mod values;
 
 use std::collections::HashMap;
 

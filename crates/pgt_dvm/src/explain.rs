@@ -1,0 +1,102 @@
+//! A readable print of an operator tree, one operator per line, children indented:
+//! what `pgtrickle.explain_stream_table` shows and what the rewrite rules' golden tests
+//! compare. Column references print as `$i` (input position `i`).
+
+use std::fmt::Write;
+
+use crate::optree::{AggKind, OpTree};
+
+/// The tree, one operator per line.
+pub fn tree_text(tree: &OpTree) -> String {
+    let mut out = String::new();
+    write_node(tree, 0, &mut out);
+    out
+}
+
+fn dollar(e: &crate::expr::Expr) -> String {
+    e.render(&|i| format!("${i}"))
+}
+
+fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let names = |t: &OpTree| {
+        t.columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match tree {
+        OpTree::Scan(s) => {
+            let key = match &s.key {
+                Some(k) => format!(" key {k:?}"),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "{pad}Scan {} [{}]{key}", s.table, names(tree));
+        }
+        OpTree::Values(v) => {
+            let _ = writeln!(out, "{pad}Values {} rows [{}]", v.rows.len(), names(tree));
+        }
+        OpTree::Filter(f) => {
+            let equi = if f.equi.is_empty() {
+                String::new()
+            } else {
+                format!(" equi {:?}", f.equi)
+            };
+            let _ = writeln!(out, "{pad}Filter {}{equi}", dollar(&f.predicate));
+            write_node(&f.input, depth + 1, out);
+        }
+        OpTree::Project(p) => {
+            let exprs = p.exprs.iter().map(dollar).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(out, "{pad}Project [{exprs}]");
+            write_node(&p.input, depth + 1, out);
+        }
+        OpTree::Join(j) => {
+            let cond = match &j.condition {
+                Some(c) => format!(" on {}", dollar(c)),
+                None => " (cross)".to_string(),
+            };
+            let equi = if j.equi.is_empty() {
+                String::new()
+            } else {
+                format!(" equi {:?}", j.equi)
+            };
+            let _ = writeln!(out, "{pad}Join{cond}{equi}");
+            write_node(&j.left, depth + 1, out);
+            write_node(&j.right, depth + 1, out);
+        }
+        OpTree::UnionAll(u) => {
+            let _ = writeln!(out, "{pad}UnionAll");
+            for i in &u.inputs {
+                write_node(i, depth + 1, out);
+            }
+        }
+        OpTree::Aggregate(a) => {
+            let keys = a.group_by.iter().map(dollar).collect::<Vec<_>>().join(", ");
+            let aggs = a
+                .aggs
+                .iter()
+                .map(|g| {
+                    let how = match g.kind {
+                        AggKind::Other => "recomputed per group",
+                        AggKind::Min | AggKind::Max => "algebraic, rescan on retraction",
+                        _ if g.rescan_on_delete => "algebraic, rescan on delete",
+                        _ => "algebraic",
+                    };
+                    format!("{} ({how})", dollar(&g.call))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "{pad}Aggregate by [{keys}]: {aggs}");
+            write_node(&a.input, depth + 1, out);
+        }
+        OpTree::Distinct(d) => {
+            let _ = writeln!(out, "{pad}Distinct");
+            write_node(&d.input, depth + 1, out);
+        }
+        OpTree::Shared(s) => {
+            let _ = writeln!(out, "{pad}Shared #{}", s.id % 10007);
+            write_node(&s.input, depth + 1, out);
+        }
+    }
+}

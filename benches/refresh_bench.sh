@@ -10,7 +10,8 @@
 # table, applies a 1% mixed change (70% updates, 15% inserts, 15% deletes) to `orders`,
 # and times each refresh (client-side, psql \timing, one warm session per round); medians
 # over RUNS rounds. Then it
-# times a refresh with no pending change and one after a single-row update.
+# times, for every shape, a refresh with no pending change and one after a single-row
+# update.
 # Prints a Markdown table (also written to target/bench/results.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -22,15 +23,26 @@ CHANGE=$((ROWS / 100))
 source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
 bench_cluster_start
 
-log "loading $ROWS orders, 10000 customers"
+log "loading $ROWS orders, 10000 customers, 2000 products"
 psql <<SQL
 CREATE EXTENSION pg_trickle;
 SET pg_trickle.differential_max_change_ratio = 0;
-CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL);
-INSERT INTO customers SELECT i, 'region_' || (i % 50) FROM generate_series(1, 10000) i;
-CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2) NOT NULL, note text);
-INSERT INTO orders SELECT i, 1 + (i::bigint * 7919) % 10000, ((i::bigint * 37) % 10000) / 100.0, 'n' || (i % 100) FROM generate_series(1, $ROWS) i;
+CREATE TABLE regions (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO regions SELECT i, 'region_' || i FROM generate_series(0, 49) i;
+CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL, region_id int NOT NULL, segment text NOT NULL);
+INSERT INTO customers SELECT i, 'region_' || (i % 50), i % 50, 'seg_' || (i % 5) FROM generate_series(1, 10000) i;
+CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO categories SELECT i, 'cat_' || i FROM generate_series(0, 19) i;
+CREATE TABLE products (id int PRIMARY KEY, category_id int NOT NULL, name text NOT NULL);
+INSERT INTO products SELECT i, i % 20, 'product_' || i FROM generate_series(1, 2000) i;
+-- amount numeric(10,2); price plain numeric (scales 0-3); qty integer; weight float.
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, product_id int NOT NULL, amount numeric(10,2) NOT NULL,
+                     price numeric NOT NULL, qty int NOT NULL, weight float8 NOT NULL, note text);
+INSERT INTO orders SELECT i, 1 + (i::bigint * 7919) % 10000, 1 + (i::bigint * 31) % 2000, ((i::bigint * 37) % 10000) / 100.0,
+                          round(((i::bigint * 53) % 100000) / 100.0, (i % 4)::int), 1 + i % 9, (i % 1000) / 7.0, 'n' || (i % 100)
+  FROM generate_series(1, $ROWS) i;
 CREATE INDEX ON orders (customer_id);
+CREATE INDEX ON orders (product_id);
 CREATE SEQUENCE order_ids START $((ROWS + 1));
 ANALYZE;
 SQL
@@ -41,6 +53,11 @@ shapes=(
   "aggregate|SELECT customer_id, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM orders GROUP BY customer_id"
   "join|SELECT o.id, o.amount, c.region FROM orders o JOIN customers c ON c.id = o.customer_id"
   "join_aggregate|SELECT c.region, count(*) AS n, sum(o.amount) AS total FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region"
+  "aggregate_numeric|SELECT customer_id, sum(price) AS total, avg(price) AS mean FROM orders GROUP BY customer_id"
+  "aggregate_int_float|SELECT product_id, sum(qty) AS units, avg(qty) AS mean_qty, sum(weight) AS weight FROM orders GROUP BY product_id"
+  "join_aggregate_numeric|SELECT c.region, count(*) AS n, sum(o.price * o.qty) AS revenue FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region"
+  "comma_join5|SELECT o.id, c.segment, r.name AS region, p.name AS product, k.name AS category FROM orders o, customers c, regions r, products p, categories k WHERE c.id = o.customer_id AND r.id = c.region_id AND p.id = o.product_id AND k.id = p.category_id"
+  "comma_join5_aggregate|SELECT r.name AS region, k.name AS category, count(*) AS n, sum(o.price * o.qty) AS revenue FROM orders o, customers c, regions r, products p, categories k WHERE c.id = o.customer_id AND r.id = c.region_id AND p.id = o.product_id AND k.id = p.category_id GROUP BY r.name, k.name"
 )
 for s in "${shapes[@]}"; do
   name="${s%%|*}"; q="${s#*|}"
@@ -61,8 +78,9 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 apply_change() {
   local upd=$((CHANGE * 70 / 100)) ins=$((CHANGE * 15 / 100)) del=$((CHANGE * 15 / 100))
   psql <<SQL
-UPDATE orders SET amount = amount + 1 WHERE id IN (SELECT id FROM orders TABLESAMPLE SYSTEM_ROWS($upd));
-INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, (random() * 100)::numeric(10,2), 'new' FROM generate_series(1, $ins);
+UPDATE orders SET amount = amount + 1, price = price + 0.5, qty = qty + 1, weight = weight * 1.5 WHERE id IN (SELECT id FROM orders TABLESAMPLE SYSTEM_ROWS($upd));
+INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, 1 + (random() * 1999)::int, (random() * 100)::numeric(10,2),
+                          round((random() * 1000)::numeric, 2), 1 + (random() * 8)::int, random() * 100, 'new' FROM generate_series(1, $ins);
 DELETE FROM orders WHERE id IN (SELECT id FROM orders TABLESAMPLE SYSTEM_ROWS($del));
 SQL
 }
@@ -71,8 +89,9 @@ psql -c "CREATE EXTENSION IF NOT EXISTS tsm_system_rows" >/dev/null 2>&1 || {
   apply_change() {
     local upd=$((CHANGE * 70 / 100)) ins=$((CHANGE * 15 / 100)) del=$((CHANGE * 15 / 100))
     psql <<SQL
-UPDATE orders SET amount = amount + 1 WHERE id IN (SELECT (random() * $ROWS)::bigint FROM generate_series(1, $upd));
-INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, (random() * 100)::numeric(10,2), 'new' FROM generate_series(1, $ins);
+UPDATE orders SET amount = amount + 1, price = price + 0.5, qty = qty + 1, weight = weight * 1.5 WHERE id IN (SELECT (random() * $ROWS)::bigint FROM generate_series(1, $upd));
+INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, 1 + (random() * 1999)::int, (random() * 100)::numeric(10,2),
+                          round((random() * 1000)::numeric, 2), 1 + (random() * 8)::int, random() * 100, 'new' FROM generate_series(1, $ins);
 DELETE FROM orders WHERE id IN (SELECT (random() * $ROWS)::bigint FROM generate_series(1, $del));
 SQL
   }
@@ -103,28 +122,31 @@ for s in "${shapes[@]}"; do
   [ "$bad" = 0 ] || die "$name: differential stream table differs from its query ($bad rows)"
 done
 
-stmts=()
-for i in $(seq 1 10); do
-  stmts+=("SELECT pgtrickle.refresh_stream_table('aggregate_diff')" "UPDATE orders SET amount = amount + 1 WHERE id = $((i * 1000))" "SELECT pgtrickle.refresh_stream_table('aggregate_diff')")
+# Per shape: a refresh with no pending change, and one after a single-row UPDATE.
+declare -A zero single
+for s in "${shapes[@]}"; do
+  name="${s%%|*}"
+  stmts=()
+  for i in $(seq 1 5); do
+    stmts+=("SELECT pgtrickle.refresh_stream_table('${name}_diff')"
+            "UPDATE orders SET amount = amount + 1, price = price + 0.25, qty = qty + 1 WHERE id = $((i * 1000 + 7))"
+            "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
+  done
+  mapfile -t t < <(times "${stmts[@]}")
+  z="" o=""
+  for i in $(seq 0 4); do z+="${t[$((i * 3))]} "; o+="${t[$((i * 3 + 2))]} "; done
+  zero[$name]=$(echo $z | tr ' ' '\n' | median); single[$name]=$(echo $o | tr ' ' '\n' | median)
 done
-mapfile -t t < <(times "${stmts[@]}")
-zero="" single=""
-for i in $(seq 0 9); do zero+="${t[$((i * 3))]} "; single+="${t[$((i * 3 + 2))]} "; done
 
 out="$PGT_REPO_ROOT/target/bench/results.md"; mkdir -p "$(dirname "$out")"
 {
-  echo "| shape | FULL refresh (ms) | DIFFERENTIAL refresh (ms) | speed-up |"
-  echo "|---|---:|---:|---:|"
+  echo "| shape | FULL refresh (ms) | DIFFERENTIAL refresh (ms) | speed-up | no change (ms) | one-row UPDATE (ms) |"
+  echo "|---|---:|---:|---:|---:|---:|"
   for s in "${shapes[@]}"; do
     name="${s%%|*}"
     f=$(echo ${full[$name]} | tr ' ' '\n' | median); d=$(echo ${diff[$name]} | tr ' ' '\n' | median)
-    printf "| %s | %s | %s | %sx |\n" "$name" "$f" "$d" "$(awk -v f="$f" -v d="$d" 'BEGIN {printf "%.1f", f / d}')"
+    printf "| %s | %s | %s | %sx | %s | %s |\n" "$name" "$f" "$d" "$(awk -v f="$f" -v d="$d" 'BEGIN {printf "%.1f", f / d}')" "${zero[$name]}" "${single[$name]}"
   done
-  echo
-  echo "| refresh of \`aggregate_diff\` | median (ms) |"
-  echo "|---|---:|"
-  echo "| no pending change | $(echo $zero | tr ' ' '\n' | median) |"
-  echo "| after a single-row UPDATE | $(echo $single | tr ' ' '\n' | median) |"
   echo
   echo "ROWS=$ROWS, RUNS=$RUNS, change per round = $CHANGE rows; $(uname -m), $(nproc) cores; PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}') (no assertions), extension release build."
 } | tee "$out"

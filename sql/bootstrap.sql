@@ -100,7 +100,10 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
     rows_deleted    bigint NOT NULL DEFAULT 0,
     error_message   text,
     reason          text,
-    initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER'))
+    initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER')),
+    -- Source changes an incremental refresh consumed (0 for FULL): with the durations, the
+    -- input of AUTO's cost model (ADR-019).
+    changes         bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX pgt_refresh_history_pgt_idx ON pgtrickle.pgt_refresh_history (pgt_id, started_at);
 COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refresh of a stream table';
@@ -115,7 +118,7 @@ GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_
               data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at)
     ON pgtrickle.pgt_stream_tables TO PUBLIC;
 GRANT SELECT (refresh_id, pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted,
-              reason, initiated_by)
+              reason, initiated_by, changes)
     ON pgtrickle.pgt_refresh_history TO PUBLIC;
 
 -- A plain DROP TABLE of a stream table removes its catalog rows (dependencies and history

@@ -255,6 +255,23 @@ fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
     Ok(())
 }
 
+/// How a stream table is maintained: its refresh mode, its operator tree as written and
+/// after the rewrite rules, the statement its next refresh would run for the changes
+/// pending now, and PostgreSQL's plan for that statement. One line per row.
+/// With `actual`, the statement is executed under `EXPLAIN (ANALYZE, BUFFERS)` in a
+/// subtransaction that is rolled back (nothing is consumed or changed).
+#[pg_extern]
+fn explain_stream_table(
+    name: Option<&str>,
+    actual: default!(Option<bool>, false),
+) -> SetOfIterator<'static, String> {
+    let lines = or_report(require_superuser("explain a stream table").and_then(|_| {
+        let st = catalog::lookup(required(name, "name")?)?;
+        crate::refresh::explain(&st, actual.unwrap_or(false))
+    }));
+    SetOfIterator::new(lines)
+}
+
 /// Changes the given settings of a stream table; NULL arguments leave a setting as it is.
 #[pg_extern]
 fn alter_stream_table(

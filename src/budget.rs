@@ -118,14 +118,100 @@ impl Drop for RefreshScope {
     fn drop(&mut self) {
         // Also during an ERROR's unwinding: a timer left armed would cancel whatever the
         // session (or the scheduler) runs next. These calls only reprogram the timer.
-        // SAFETY: see `arm`.
-        unsafe {
-            match self.timer {
-                TimerState::Untouched => {}
-                TimerState::Armed => guarded(|| disable_timeout(STATEMENT_TIMEOUT, false)),
-                TimerState::Replaced(theirs) => {
-                    guarded(|| enable_timeout_at(STATEMENT_TIMEOUT, theirs))
+        restore(std::mem::replace(&mut self.timer, TimerState::Untouched));
+    }
+}
+
+/// Runs `f` (the delta statement) in a subtransaction under the delta's own budget:
+/// `pg_trickle.differential_temp_file_limit` and `pg_trickle.differential_statement_timeout`.
+/// Returns `Ok(Err(what))`, with the subtransaction rolled back, when the statement hit
+/// either limit; any other error propagates as usual.
+pub fn within_delta_budget<T>(
+    f: impl FnOnce() -> crate::error::PgtResult<T>,
+) -> crate::error::PgtResult<Result<T, String>> {
+    use pgrx::pg_sys::panic::CaughtError;
+    use pgrx::PgSqlErrorCode;
+
+    let temp_kb = crate::config::differential_temp_file_limit_kb();
+    let timeout_ms = crate::config::differential_statement_timeout_ms();
+    // SAFETY: GUC nest levels and the internal-subtransaction protocol, as PL/pgSQL's
+    // exception blocks use them: the nest level is opened before the subtransaction and
+    // closed after it ends (so the subtransaction's abort never pops it); the memory
+    // context and resource owner are restored after the subtransaction is released or
+    // rolled back. `f` returns owned Rust values. The timer calls only reprogram the
+    // process's interval timer (see `arm`).
+    unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        if temp_kb >= 0 && pg_sys::superuser() {
+            set_saved(
+                "temp_file_limit",
+                &format!("{temp_kb}"),
+                pg_sys::GucContext::PGC_SUSET,
+            );
+        }
+        let timer = arm(timeout_ms);
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        // An ERROR inside `f` is caught below and its subtransaction rolled back, so no
+        // state `f` touched is observed half-done.
+        let f = std::panic::AssertUnwindSafe(f);
+        let outcome = pgrx::PgTryBuilder::new(move || {
+            let r = f();
+            pg_sys::ReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::CurrentResourceOwner = owner;
+            r.map(Ok)
+        })
+        .catch_others(|e| {
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::CurrentResourceOwner = owner;
+            let over = match &e {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
+                    match r.sql_error_code() {
+                        PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
+                            if r.message().contains("temp_file_limit") =>
+                        {
+                            Some(format!(
+                                "would write more temporary files than pg_trickle.differential_temp_file_limit = {temp_kb}kB"
+                            ))
+                        }
+                        // A user's cancel request is not a budget: only our timer counts.
+                        PgSqlErrorCode::ERRCODE_QUERY_CANCELED
+                            if timeout_ms > 0 && r.message().contains("statement timeout") =>
+                        {
+                            Some(format!(
+                                "ran longer than pg_trickle.differential_statement_timeout = {timeout_ms}ms"
+                            ))
+                        }
+                        _ => None,
+                    }
                 }
+                _ => None,
+            };
+            match over {
+                Some(what) => Ok(Err(what)),
+                None => e.rethrow(),
+            }
+        })
+        .execute();
+        restore(timer);
+        pg_sys::AtEOXact_GUC(true, nest);
+        outcome
+    }
+}
+
+fn restore(timer: TimerState) {
+    // SAFETY: see `arm`.
+    unsafe {
+        match timer {
+            TimerState::Untouched => {}
+            TimerState::Armed => guarded(|| disable_timeout(STATEMENT_TIMEOUT, false)),
+            TimerState::Replaced(theirs) => {
+                guarded(|| enable_timeout_at(STATEMENT_TIMEOUT, theirs))
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct StreamTable {
     pub owner: pg_sys::Oid,
     pub table: QualifiedName,
     pub defining_query: String,
+    /// The requested mode: `FULL`, `DIFFERENTIAL` or `AUTO`.
+    pub refresh_mode: String,
     pub effective_refresh_mode: String,
     pub refresh_mode_reason: Option<String>,
     /// `name=value` settings every refresh runs under (see [`crate::settings`]).
@@ -83,7 +85,7 @@ fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
         let rows = client.select(
             "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
                     s.status_reason, s.effective_refresh_mode, \
-                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings \
+                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings, s.refresh_mode \
                FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
@@ -109,6 +111,7 @@ fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
                 defining_query: row.get::<String>(5)?.unwrap_or_default(),
                 refresh_mode_reason: row.get::<String>(6)?,
                 pinned_settings: row.get::<Vec<String>>(12)?.unwrap_or_default(),
+                refresh_mode: row.get::<String>(13)?.unwrap_or_default(),
                 status: row.get::<String>(7)?.unwrap_or_default(),
                 status_reason: row.get::<String>(8)?,
                 effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
@@ -281,6 +284,8 @@ pub struct HistoryEntry<'a> {
     pub started_at: TimestampWithTimeZone,
     pub rows_inserted: i64,
     pub rows_deleted: i64,
+    /// Source changes consumed (0 for FULL).
+    pub changes: i64,
     pub error_message: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub initiated_by: &'a str,
@@ -295,8 +300,8 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
                             consecutive_errors = 0, updated_at = pg_catalog.now() \
                       WHERE pgt_id = $1 RETURNING pgt_id) \
          INSERT INTO pgtrickle.pgt_refresh_history \
-            (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by) \
-         SELECT st.pgt_id, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9 FROM st",
+            (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by, changes) \
+         SELECT st.pgt_id, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9, $10 FROM st",
         &[
             e.pgt_id.into(),
             e.action.into(),
@@ -307,9 +312,33 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
             e.error_message.into(),
             e.reason.into(),
             e.initiated_by.into(),
+            e.changes.into(),
         ],
     )?;
     Ok(())
+}
+
+/// This stream table's recent completed refreshes, newest first, for the cost model.
+pub fn recent_refreshes(pgt_id: i64) -> PgtResult<Vec<pgt_core::cost::PastRefresh>> {
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT h.action OPERATOR(pg_catalog.=) 'DIFFERENTIAL', h.changes, \
+                    (pg_catalog.date_part('epoch', h.ended_at OPERATOR(pg_catalog.-) h.started_at) OPERATOR(pg_catalog.*) 1000)::pg_catalog.float8 \
+               FROM pgtrickle.pgt_refresh_history h \
+              WHERE h.pgt_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'COMPLETED' AND h.ended_at IS NOT NULL \
+              ORDER BY h.started_at DESC LIMIT 64",
+            None,
+            &[pgt_id.into()],
+        )? {
+            out.push(pgt_core::cost::PastRefresh {
+                differential: row.get::<bool>(1)?.unwrap_or(false),
+                changes: row.get::<i64>(2)?.unwrap_or(0),
+                millis: row.get::<f64>(3)?.unwrap_or(f64::NAN),
+            });
+        }
+        Ok(out)
+    })
 }
 
 /// The first column of the first row of `sql`, or None when it returns no rows (pgrx's

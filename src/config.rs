@@ -22,6 +22,8 @@ static REFRESH_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(3_
 static REFRESH_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(-1);
 static REFRESH_TEMP_FILE_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(8 * 1024 * 1024);
 static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(500);
+static DIFFERENTIAL_TEMP_FILE_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+static DIFFERENTIAL_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(0);
 static DIFFERENTIAL_MAX_CHANGE_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.15);
 static VOLATILE_FUNCTION_POLICY: GucSetting<VolatileFunctionPolicy> =
     GucSetting::<VolatileFunctionPolicy>::new(VolatileFunctionPolicy::Reject);
@@ -106,6 +108,26 @@ pub fn register() {
         GucFlags::UNIT_KB,
     );
     GucRegistry::define_int_guc(
+        c"pg_trickle.differential_temp_file_limit",
+        c"temp_file_limit for the delta statement of an incremental refresh (-1: the refresh's own limit).",
+        c"A delta statement that would write more temporary files is stopped: AUTO stream tables then recompute in full, DIFFERENTIAL ones fail with SQLSTATE 53400.",
+        &DIFFERENTIAL_TEMP_FILE_LIMIT_KB,
+        -1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.differential_statement_timeout",
+        c"Time limit for the delta statement of an incremental refresh (0: none beyond pg_trickle.refresh_statement_timeout).",
+        c"A delta statement that runs longer is stopped: AUTO stream tables then recompute in full, DIFFERENTIAL ones fail with SQLSTATE 53400.",
+        &DIFFERENTIAL_STATEMENT_TIMEOUT_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
         c"pg_trickle.lock_timeout",
         c"How long an automatic refresh waits for a lock before it is skipped and retried on a later tick.",
         c"Applies to every lock a scheduled refresh takes (sources, the stream table, catalog rows). Manual refreshes wait as long as the session's own lock_timeout allows.",
@@ -177,4 +199,12 @@ pub fn refresh_work_mem_kb() -> i32 {
 
 pub fn refresh_temp_file_limit_kb() -> i32 {
     REFRESH_TEMP_FILE_LIMIT_KB.get()
+}
+
+pub fn differential_temp_file_limit_kb() -> i32 {
+    DIFFERENTIAL_TEMP_FILE_LIMIT_KB.get()
+}
+
+pub fn differential_statement_timeout_ms() -> i32 {
+    DIFFERENTIAL_STATEMENT_TIMEOUT_MS.get()
 }

@@ -54,6 +54,9 @@ pub enum PgtError {
     #[error("stream table \"{name}\" cannot be refreshed incrementally any more")]
     SourceChanged { name: String, reason: String },
 
+    #[error("the incremental refresh of stream table \"{name}\" was stopped by its work budget")]
+    DeltaOverBudget { name: String, what: String },
+
     #[error("no schema has been selected to create stream table \"{name}\" in")]
     NoCreationSchema { name: String },
 
@@ -131,6 +134,7 @@ impl PgtError {
             PgtError::CaptureTampered { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::StorageDdl { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgtError::SourceChanged { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::DeltaOverBudget { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             PgtError::EmptyQuery
             | PgtError::MultipleStatements { .. }
             | PgtError::NotSelect { .. }
@@ -165,6 +169,9 @@ impl PgtError {
             PgtError::InErrorState { reason, .. } | PgtError::SourceChanged { reason, .. } => {
                 Some(format!("{}.", capitalize(reason)))
             }
+            PgtError::DeltaOverBudget { what, .. } => Some(format!(
+                "The delta statement {what}; the refresh was rolled back and nothing was consumed."
+            )),
             PgtError::ReservedSchema { schema, .. } => Some(format!(
                 "Schema \"{schema}\" holds system or pg_trickle objects; stream tables live in user schemas."
             )),
@@ -232,6 +239,9 @@ impl PgtError {
             ),
             PgtError::SourceChanged { .. } => Some(
                 "Switch it to refresh_mode => 'FULL' with alter_stream_table, or drop it and create it again over the partitioned table.".into(),
+            ),
+            PgtError::DeltaOverBudget { .. } => Some(
+                "Use refresh_mode => 'AUTO' (it recomputes in full instead), refresh more often, or raise pg_trickle.differential_temp_file_limit / pg_trickle.differential_statement_timeout.".into(),
             ),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
             PgtError::NotSuperuser { .. } => Some(

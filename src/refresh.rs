@@ -46,6 +46,8 @@ pub struct RefreshOutcome {
     pub rows_inserted: i64,
     pub rows_deleted: i64,
     pub reason: Option<String>,
+    /// Source changes consumed by an incremental refresh (the cost model's input).
+    pub changes: i64,
 }
 
 /// Refreshes `st` by its effective mode. With `wait = false` (the scheduler), a refresh of
@@ -100,6 +102,7 @@ pub fn refresh(
         started_at,
         rows_inserted: outcome.rows_inserted,
         rows_deleted: outcome.rows_deleted,
+        changes: outcome.changes,
         error_message: None,
         reason: outcome.reason.as_deref(),
         initiated_by: initiator.as_str(),
@@ -169,6 +172,7 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
         rows_inserted: inserted.unwrap_or(0),
         rows_deleted: deleted.unwrap_or(0),
         reason: None,
+        changes: 0,
     })
 }
 
@@ -217,8 +221,14 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         }
     }
     let mut any_changes = false;
+    let mut quiet = Vec::new();
+    let mut pending_total = 0i64;
     for (src, n, truncated) in cdc::pending(&frontiers)? {
         any_changes |= n > 0 || truncated;
+        pending_total += n;
+        if n == 0 && !truncated {
+            quiet.push(src.to_u32());
+        }
         if truncated {
             fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
         } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
@@ -235,8 +245,14 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             rows_inserted: 0,
             rows_deleted: 0,
             reason: Some("no pending changes".into()),
+            changes: 0,
         };
         return Ok((nothing, started_at));
+    }
+    // AUTO: recompute when this stream table's own measurements say that is cheaper.
+    if fallback.is_none() && st.refresh_mode == "AUTO" {
+        fallback =
+            pgt_core::cost::prefer_full(pending_total, &catalog::recent_refreshes(st.pgt_id)?);
     }
     let t = frontend::translate(&st.defining_query)?;
     // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
@@ -260,18 +276,51 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                     .unwrap_or_else(|| "true".into())
             };
             (
-                pgt_dvm::driver::differential_statement(&t.tree, &st.table, &visible, &unconsumed)?,
+                pgt_dvm::driver::differential_statement_for(
+                    &t.tree,
+                    &st.table,
+                    &visible,
+                    &unconsumed,
+                    &quiet,
+                )?,
                 "DIFFERENTIAL",
             )
         }
     };
     pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
     grant_buffers_to_owner(st)?;
-    let (snapshot, inserted, deleted) = {
+    let run = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
         let _writing = RefreshWriteGuard::enter();
         let _owner = crate::security::AsOwner::enter(st.owner);
-        Spi::get_three::<String, i64, i64>(&sql)?
+        Ok(Spi::get_three::<String, i64, i64>(sql)?)
     };
+    let (action, sql_result) = if action == "DIFFERENTIAL" {
+        // The delta statement runs within its own work budget. Over it, AUTO recomputes
+        // instead (a runaway delta never fills the disk); explicit DIFFERENTIAL fails.
+        match crate::budget::within_delta_budget(|| run(&sql))? {
+            Ok(r) => ("DIFFERENTIAL", r),
+            Err(what) if st.refresh_mode == "AUTO" => {
+                fallback = Some(format!(
+                    "the delta statement exceeded its budget ({what}): recomputed in full"
+                ));
+                (
+                    "FULL",
+                    run(&pgt_dvm::driver::full_statement(
+                        &t.tree, &st.table, &visible,
+                    )?)?,
+                )
+            }
+            Err(what) => {
+                return Err(crate::error::PgtError::DeltaOverBudget {
+                    name: st.display_name(),
+                    what,
+                })
+            }
+        }
+    } else {
+        (action, run(&sql)?)
+    };
+    let (snapshot, inserted, deleted) = sql_result;
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");
     for &src in &sources {
         cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
@@ -281,6 +330,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             action,
             rows_inserted: inserted.unwrap_or(0),
             rows_deleted: deleted.unwrap_or(0),
+            changes: if action == "DIFFERENTIAL" {
+                pending_total
+            } else {
+                0
+            },
             reason: fallback,
         },
         started_at,
@@ -338,4 +392,137 @@ fn source_name(oid: pgrx::pg_sys::Oid) -> PgtResult<String> {
         Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()])?
             .unwrap_or_default(),
     )
+}
+
+/// What `pgtrickle.explain_stream_table` shows: the refresh mode, the operator tree as the
+/// query is written and after the rewrite rules (with how each aggregate is maintained), the
+/// statement the next refresh would run for the changes pending now, and PostgreSQL's plan
+/// for it. Nothing is refreshed or consumed; the plan is computed under the same pinned
+/// settings and search path as a refresh.
+pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
+    let _scope = crate::budget::RefreshScope::enter(&st.pinned_settings);
+    let mut out = vec![format!(
+        "stream table {}: {}{}",
+        st.display_name(),
+        st.effective_refresh_mode,
+        st.refresh_mode_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )];
+    let section = |out: &mut Vec<String>, title: &str, body: &str| {
+        out.push(String::new());
+        out.push(format!("{title}:"));
+        out.extend(body.lines().map(|l| format!("  {l}")));
+    };
+    if st.effective_refresh_mode != "DIFFERENTIAL" {
+        section(
+            &mut out,
+            "defining query (recomputed in full)",
+            &st.defining_query,
+        );
+        return Ok(out);
+    }
+    let literal = {
+        use pgt_dvm::frontend::ParseFrontend;
+        frontend::PgFrontend.translate(&st.defining_query)?
+    };
+    let t = frontend::translate(&st.defining_query)?;
+    section(
+        &mut out,
+        "operator tree as written",
+        &pgt_dvm::explain::tree_text(&literal.tree),
+    );
+    section(
+        &mut out,
+        "operator tree after rewrites",
+        &pgt_dvm::explain::tree_text(&t.tree),
+    );
+    let (all, _) = cdc::frontiers(st.pgt_id)?;
+    let visible = visible_columns(st)?;
+    let sql = if all.iter().all(|(_, f)| f.is_some()) {
+        let frontiers: Vec<_> = all
+            .iter()
+            .filter_map(|(s, f)| f.clone().map(|f| (*s, f)))
+            .collect();
+        let quiet: Vec<u32> = cdc::pending(&frontiers)?
+            .into_iter()
+            .filter(|(_, n, truncated)| *n == 0 && !*truncated)
+            .map(|(s, _, _)| s.to_u32())
+            .collect();
+        let unconsumed = |oid: u32| {
+            all.iter()
+                .find(|(s, _)| s.to_u32() == oid)
+                .and_then(|(_, f)| f.as_ref())
+                .map(|f| f.unconsumed_predicate("b"))
+                .unwrap_or_else(|| "true".into())
+        };
+        let sql = pgt_dvm::driver::differential_statement_for(
+            &t.tree,
+            &st.table,
+            &visible,
+            &unconsumed,
+            &quiet,
+        )?;
+        section(&mut out, "delta statement for the pending changes", &sql);
+        sql
+    } else {
+        let sql = pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?;
+        section(
+            &mut out,
+            "full statement (no frontier yet: the next refresh recomputes)",
+            &sql,
+        );
+        sql
+    };
+    let explain_sql = if analyze {
+        format!("EXPLAIN (ANALYZE, BUFFERS) {sql}")
+    } else {
+        format!("EXPLAIN {sql}")
+    };
+    let run = || {
+        Spi::connect_mut(|c| -> PgtResult<Vec<String>> {
+            let mut lines = Vec::new();
+            for row in c.update(&explain_sql, None, &[])? {
+                lines.push(row.get::<String>(1)?.unwrap_or_default());
+            }
+            Ok(lines)
+        })
+    };
+    let plan = {
+        let _owner = crate::security::AsOwner::enter(st.owner);
+        if analyze {
+            let _writing = RefreshWriteGuard::enter();
+            rolled_back(run)?
+        } else {
+            run()?
+        }
+    };
+    let title = if analyze {
+        "plan (executed, then rolled back: nothing was consumed or changed)"
+    } else {
+        "plan"
+    };
+    section(&mut out, title, &plan.join("\n"));
+    Ok(out)
+}
+
+/// Runs `f` in a subtransaction that is rolled back afterwards, whatever `f` changed (an
+/// error inside `f` aborts the caller's transaction as usual).
+fn rolled_back<T>(f: impl FnOnce() -> PgtResult<T>) -> PgtResult<T> {
+    // SAFETY: the standard internal-subtransaction protocol (as PL/pgSQL's exception
+    // blocks use it): remember the memory context and resource owner, begin, run, roll
+    // back and release, restore both. `f` returns owned Rust values, so nothing allocated
+    // in the subtransaction's memory is used after it ends.
+    unsafe {
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        let r = f();
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(ctx);
+        pg_sys::CurrentResourceOwner = owner;
+        r
+    }
 }

@@ -53,6 +53,14 @@ const SHAPES: &[(&str, &str)] = &[
     ("keyed_join", "SELECT p.id, p.v, q.label FROM p JOIN q ON q.k = p.k"),
     ("keyed_comma_join", "SELECT p.id, q.k, q.label FROM p, q WHERE p.k = q.k AND q.label IS NOT NULL"),
     ("keyed_self_join", "SELECT x.id, y.id AS id2, x.v + y.v AS vv FROM p x JOIN p y ON x.k = y.k"),
+    // Plain numeric: sums shown at the largest input scale, kept algebraically.
+    ("numeric_plain", "SELECT k, sum(m) AS sm, avg(m) AS am, count(m) AS cm FROM a GROUP BY k"),
+    ("numeric_expr", "SELECT g, sum(m * (1 - n)) AS s, avg(m) AS am, max(m) AS mx FROM a GROUP BY g"),
+    ("numeric_scalar", "SELECT sum(m) AS s, avg(m) AS a, count(*) AS n FROM a"),
+    // Comma joins of 4-6 tables: each WHERE conjunct becomes a join condition.
+    ("comma_four", "SELECT a.id, b.name, c.label, q.label AS ql FROM a, b, c, q WHERE a.k = b.k AND c.g = a.g AND q.k = c.k2"),
+    ("comma_six", "SELECT a.id, b.w, c.label, p.v, q.label AS ql FROM a, b, c, p, q, b b2 WHERE a.k = b.k AND c.g = a.g AND p.k = a.k AND q.k = p.k AND b2.k = q.k AND b2.w > 1"),
+    ("comma_agg", "SELECT b.name, count(*) AS n, sum(a.m) AS s FROM a, b, c WHERE a.k = b.k AND c.g = a.g AND c.label <> 'none' GROUP BY b.name"),
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).
@@ -65,12 +73,13 @@ const KEYED: &[&str] = &[
 ];
 
 const SCHEMA: &str = "
-    CREATE TABLE a (id int, k int, g text, v int, n numeric(10,2));
+    CREATE TABLE a (id int, k int, g text, v int, n numeric(10,2), m numeric);
     CREATE TABLE b (k int, name text, w int);
     CREATE TABLE c (g text, label text, k2 int);
     INSERT INTO a SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 4 END,
                         (ARRAY['x', 'y', 'z', NULL])[1 + i % 4], CASE WHEN i % 5 = 0 THEN NULL ELSE i % 9 END,
-                        CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 1.25)::numeric(10,2) END
+                        CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 1.25)::numeric(10,2) END,
+                        CASE WHEN i % 8 = 0 THEN NULL ELSE round(i * 1.125, i % 4) END
                    FROM generate_series(1, 24) i;
     INSERT INTO a SELECT * FROM a WHERE id <= 4;  -- duplicates
     INSERT INTO b VALUES (0, 'zero', 1), (1, 'one', 3), (1, 'uno', 5), (2, NULL, 2), (3, 'three', NULL), (NULL, 'nil', 4);
@@ -105,6 +114,15 @@ impl Rng {
             self.below(n).to_string()
         }
     }
+    /// A plain numeric with 0 to 4 decimal places (trailing zeros kept), or NULL.
+    fn opt_scaled(&mut self) -> String {
+        if self.chance(15) {
+            return "NULL".into();
+        }
+        let scale = self.below(5) as usize;
+        let v = self.below(400) as f64 / 8.0;
+        format!("{v:.scale$}::numeric")
+    }
     fn opt_g(&mut self) -> String {
         ["'x'", "'y'", "'z'", "NULL"][self.below(4) as usize].to_string()
     }
@@ -137,7 +155,7 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
         0..=2 => {
             *next_id += 1;
             format!(
-                "INSERT INTO a VALUES ({}, {k}, {}, {}, {})",
+                "INSERT INTO a VALUES ({}, {k}, {}, {}, {}, {})",
                 *next_id,
                 r.opt_g(),
                 r.opt_int(12, 15),
@@ -145,7 +163,8 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
                     "NULL".into()
                 } else {
                     format!("{}.{:02}", r.below(50), r.below(100))
-                }
+                },
+                r.opt_scaled()
             )
         }
         3 => format!(
@@ -162,8 +181,9 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
             r.below(*next_id as u64 + 1)
         ),
         7 => format!(
-            "UPDATE a SET g = {}, n = NULL WHERE id % 5 = {}",
+            "UPDATE a SET g = {}, n = NULL, m = {} WHERE id % 5 = {}",
             r.opt_g(),
+            r.opt_scaled(),
             r.below(5)
         ),
         8 => format!("DELETE FROM a WHERE id = {}", r.below(*next_id as u64 + 1)),

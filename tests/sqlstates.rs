@@ -130,6 +130,15 @@ fn cases() -> Vec<Case> {
             sql: "SELECT pgtrickle.refresh_stream_table('bag')".into(),
             code: "XX001",
         },
+        // One implicit transaction: the settings and rows are rolled back with the error.
+        case(
+            "an incremental refresh whose delta statement exceeds",
+            "SET pg_trickle.refresh_work_mem = '64kB'; SET pg_trickle.differential_temp_file_limit = 0;
+             SET pg_trickle.differential_max_change_ratio = 0;
+             INSERT INTO src SELECT i, i FROM generate_series(1000, 6000) i;
+             SELECT pgtrickle.refresh_stream_table('st')",
+            "53400",
+        ),
     ];
     // Schedules.
     for s in [

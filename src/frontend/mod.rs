@@ -38,7 +38,7 @@ impl pgt_dvm::frontend::ParseFrontend for PgFrontend {
 /// Translates the (stored, schema-qualified) defining query `sql`.
 pub fn translate(sql: &str) -> PgtResult<Translation> {
     use pgt_dvm::frontend::ParseFrontend;
-    PgFrontend.translate(sql)
+    PgFrontend.plan(sql)
 }
 
 fn unsupported(construct: &str, reason: &str) -> PgtError {
@@ -161,49 +161,45 @@ unsafe fn var_position(
     }
 }
 
-/// Column pairs `(left, right)` that the AND-ed conjuncts of `quals` equate with a btree
-/// equality operator, where left positions are `< nl` and right ones are `≥ nl`.
-unsafe fn equi_pairs(
+/// The AND-ed conjuncts of `quals` (nested ANDs flattened).
+unsafe fn conjuncts(quals: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::Node>) {
+    if quals.is_null() {
+        return;
+    }
+    if (*quals).type_ == pg_sys::NodeTag::T_BoolExpr
+        && (*(quals as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR
+    {
+        for arg in
+            PgList::<pg_sys::Node>::from_pg((*(quals as *mut pg_sys::BoolExpr)).args).iter_ptr()
+        {
+            conjuncts(arg, out);
+        }
+    } else {
+        out.push(quals);
+    }
+}
+
+/// The column pair a conjunct `a = b` equates with a btree (mergejoinable) equality, as
+/// positions of the FROM layout.
+unsafe fn equi_pair(
     q: *mut pg_sys::Query,
     layout: &Layout,
-    quals: *mut pg_sys::Node,
-    nl: usize,
-) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    if quals.is_null() {
-        return out;
+    conjunct: *mut pg_sys::Node,
+) -> Option<(usize, usize)> {
+    if (*conjunct).type_ != pg_sys::NodeTag::T_OpExpr {
+        return None;
     }
-    match (*quals).type_ {
-        pg_sys::NodeTag::T_BoolExpr
-            if (*(quals as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR =>
-        {
-            for arg in
-                PgList::<pg_sys::Node>::from_pg((*(quals as *mut pg_sys::BoolExpr)).args).iter_ptr()
-            {
-                out.extend(equi_pairs(q, layout, arg, nl));
-            }
-        }
-        pg_sys::NodeTag::T_OpExpr => {
-            let o = quals as *mut pg_sys::OpExpr;
-            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
-                .iter_ptr()
-                .collect();
-            if args.len() == 2 && pg_sys::op_mergejoinable((*o).opno, pg_sys::exprType(args[0])) {
-                if let (Some(a), Some(b)) = (
-                    var_position(q, layout, args[0]),
-                    var_position(q, layout, args[1]),
-                ) {
-                    if a < nl && b >= nl {
-                        out.push((a, b - nl));
-                    } else if b < nl && a >= nl {
-                        out.push((b, a - nl));
-                    }
-                }
-            }
-        }
-        _ => {}
+    let o = conjunct as *mut pg_sys::OpExpr;
+    let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
+        .iter_ptr()
+        .collect();
+    if args.len() != 2 || !pg_sys::op_mergejoinable((*o).opno, pg_sys::exprType(args[0])) {
+        return None;
     }
-    out
+    Some((
+        var_position(q, layout, args[0])?,
+        var_position(q, layout, args[1])?,
+    ))
 }
 
 /// Resolves Vars of one query level through a FROM layout (join aliases followed).
@@ -600,38 +596,21 @@ impl Builder {
         for item in from.iter_ptr() {
             items.push(self.translate_from_item(q, item)?);
         }
+        // The FROM list is a chain of cross joins and WHERE a filter per conjunct, exactly
+        // as written; the rewrite layer turns them into inner joins (`filter_into_join`).
         let (mut tree, layout) = {
             let mut it = items.into_iter();
             let (mut tree, mut layout) = it.next().expect("non-empty FROM");
-            let rest: Vec<_> = it.collect();
-            let last = rest.len();
-            for (k, (right, rlayout)) in rest.into_iter().enumerate() {
+            for (right, rlayout) in it {
                 let nl = tree.columns().len();
                 for (rt, cols) in rlayout {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
                 }
-                // The WHERE clause becomes the condition of the outermost implicit join.
-                let (cond, equi) = if k + 1 == last && !quals.is_null() {
-                    (
-                        Some(
-                            self.d
-                                .expr(quals, &mut FromResolver { q, layout: &layout })?,
-                        ),
-                        equi_pairs(q, &layout, quals, nl),
-                    )
-                } else {
-                    (None, Vec::new())
-                };
-                tree = OpTree::join_equi(tree, right, cond, equi);
-            }
-            if last == 0 && !quals.is_null() {
-                let p = self
-                    .d
-                    .expr(quals, &mut FromResolver { q, layout: &layout })?;
-                tree = OpTree::filter(tree, p);
+                tree = OpTree::join(tree, right, None);
             }
             (tree, layout)
         };
+        tree = self.filters(q, &layout, tree, quals)?;
 
         // GROUP BY / aggregates / HAVING.
         if (*q).hasAggs || !(*q).groupClause.is_null() {
@@ -677,6 +656,25 @@ impl Builder {
         }
         let out = self.project(q, tree, &mut FromResolver { q, layout: &layout })?;
         self.distinct(q, out)
+    }
+
+    /// `σ_{p₁}(σ_{p₂}(… tree))`, one filter per conjunct of `quals`, each with the column
+    /// pair it equates (the rewrite layer moves them into joins and down to scans).
+    unsafe fn filters(
+        &mut self,
+        q: *mut pg_sys::Query,
+        layout: &Layout,
+        mut tree: OpTree,
+        quals: *mut pg_sys::Node,
+    ) -> PgtResult<OpTree> {
+        let mut cs = Vec::new();
+        conjuncts(quals, &mut cs);
+        for c in cs {
+            let p = self.d.expr(c, &mut FromResolver { q, layout })?;
+            let equi = equi_pair(q, layout, c).into_iter().collect();
+            tree = OpTree::filter_equi(tree, p, equi);
+        }
+        Ok(tree)
     }
 
     unsafe fn distinct(&mut self, q: *mut pg_sys::Query, tree: OpTree) -> PgtResult<OpTree> {
@@ -764,16 +762,10 @@ impl Builder {
                 for (rt, cols) in rlayout {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
                 }
-                let cond = if (*j).quals.is_null() {
-                    None
-                } else {
-                    Some(
-                        self.d
-                            .expr((*j).quals, &mut FromResolver { q, layout: &layout })?,
-                    )
-                };
-                let equi = equi_pairs(q, &layout, (*j).quals, nl);
-                Ok((OpTree::join_equi(left, right, cond, equi), layout))
+                // `A JOIN B ON p` is `σ_p(A × B)` for an inner join.
+                let tree = OpTree::join(left, right, None);
+                let tree = self.filters(q, &layout, tree, (*j).quals)?;
+                Ok((tree, layout))
             }
             other => Err(unsupported(
                 &format!("the FROM item {other:?}"),

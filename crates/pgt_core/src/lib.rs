@@ -11,11 +11,13 @@
 //! | [`refresh_mode`] | `FULL` / `DIFFERENTIAL` / `AUTO` and how AUTO resolves |
 //! | [`schedule`] | durations (`'1h30m'`), cron expressions, `'calculated'` |
 //! | [`status`] | the lifecycle status of a stream table |
+//! | [`cost`] | the refresh cost model behind AUTO's choice |
 //! | [`columns`] | rules for the output columns of a defining query |
 //! | [`names`] | relation names given as text, read as PostgreSQL reads identifiers |
 //! | [`row_id`] | the 64-bit xxHash row identity behind `__pgt_row_id` |
 
 pub mod columns;
+pub mod cost;
 pub mod error;
 pub mod names;
 pub mod refresh_mode;

@@ -96,7 +96,20 @@ pub fn differential_statement(
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
 ) -> Result<String, DvmError> {
+    differential_statement_for(tree, target, visible, unconsumed, &[])
+}
+
+/// [`differential_statement`] for a refresh in which the sources `quiet` have no pending
+/// change: the delta terms that would start from them are left out.
+pub fn differential_statement_for(
+    tree: &OpTree,
+    target: &QualifiedName,
+    visible: &[String],
+    unconsumed: &dyn Fn(u32) -> String,
+    quiet: &[u32],
+) -> Result<String, DvmError> {
     let mut cx = DeltaContext::new(unconsumed);
+    cx.quiet = quiet.iter().copied().collect();
     let v = quoted(visible);
     let n = visible.len();
     let extra = match TopShape::of(tree)? {

@@ -22,5 +22,15 @@ pub trait ParseFrontend {
     /// The frontend's error; unsupported constructs arrive as [`DvmError`].
     type Error: From<DvmError>;
 
+    /// The literal tree: the query exactly as written (a comma join is a cross join under
+    /// a filter per WHERE conjunct).
     fn translate(&self, query: &Self::Query) -> Result<Translated, Self::Error>;
+
+    /// The tree the engine maintains: [`translate`](Self::translate) followed by the
+    /// rewrite rules ([`crate::rewrite::optimize`]).
+    fn plan(&self, query: &Self::Query) -> Result<Translated, Self::Error> {
+        let mut t = self.translate(query)?;
+        t.tree = crate::rewrite::optimize(&t.tree);
+        Ok(t)
+    }
 }

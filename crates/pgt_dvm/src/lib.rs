@@ -15,6 +15,7 @@
 //! | [`expr`] | SQL expression fragments with column placeholders |
 //! | [`optree`] | the operator tree and its columns |
 //! | [`operators`] | one file per operator: its delta rule and current-state SQL |
+//! | [`rewrite`] | rules that make the tree efficient before it is differentiated |
 //! | [`explain`] | a readable print of a tree |
 //! | [`storage`] | how the top of the tree is stored (bag, distinct, aggregate) and applied |
 //! | [`driver`] | builds the refresh statements |
@@ -27,7 +28,26 @@ pub mod expr;
 pub mod frontend;
 pub mod operators;
 pub mod optree;
+pub mod rewrite;
 pub mod storage;
+
+#[cfg(test)]
+pub(crate) mod golden {
+    /// Compares `actual` with `tests/golden/<name>`; `PGT_UPDATE_GOLDEN=1` rewrites it.
+    pub fn check(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("PGT_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run with PGT_UPDATE_GOLDEN=1", path.display()));
+        assert_eq!(actual, want, "golden file {} differs", path.display());
+    }
+}
 
 pub use error::DvmError;
 pub use expr::{Expr, ExprPart};

@@ -75,8 +75,9 @@ pub struct AggCall {
     pub call: Expr,
     /// The aggregate's result type.
     pub result_type: String,
-    /// For SUM/AVG over unconstrained numeric: the display scale of a sum can shrink
-    /// when rows are deleted, so groups with deletions are recomputed.
+    /// For SUM/AVG over unconstrained numeric: PostgreSQL shows a sum at the largest scale
+    /// of its inputs, which can shrink when rows are deleted. The state keeps that scale and
+    /// how many inputs have it; a group is recomputed only when the last of them leaves.
     pub rescan_on_delete: bool,
 }
 

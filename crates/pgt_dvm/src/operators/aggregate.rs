@@ -60,10 +60,84 @@ fn a(j: usize) -> String {
 fn an(j: usize) -> String {
     format!("__pgt_a{j}_n")
 }
+fn asc(j: usize) -> String {
+    format!("__pgt_a{j}_sc")
+}
+fn ascn(j: usize) -> String {
+    format!("__pgt_a{j}_scn")
+}
+/// The window column holding a delta group's (or a recomputed group's) largest input scale.
+fn wsc(j: usize) -> String {
+    format!("\"__pgt_w{j}_sc\"")
+}
 
 impl Aggregate {
     pub fn is_scalar(&self) -> bool {
         self.group_by.is_empty()
+    }
+
+    /// The aggregate whose state aggregate `j` reads: `sum(x)`, `avg(x)` and `count(x)`
+    /// over the same `x` share one running sum and non-NULL count (kept by the first SUM
+    /// or AVG of `x`).
+    fn owner(&self, j: usize) -> usize {
+        let agg = &self.aggs[j];
+        if !matches!(agg.kind, AggKind::Sum | AggKind::Avg | AggKind::Count) {
+            return j;
+        }
+        self.aggs
+            .iter()
+            .position(|k| {
+                matches!(k.kind, AggKind::Sum | AggKind::Avg)
+                    && k.arg == agg.arg
+                    && (agg.kind == AggKind::Count || k.rescan_on_delete == agg.rescan_on_delete)
+            })
+            .unwrap_or(j)
+    }
+
+    fn owns_state(&self, j: usize) -> bool {
+        self.owner(j) == j
+    }
+
+    /// SUM/AVG over unconstrained numeric: PostgreSQL shows the largest scale among the
+    /// group's inputs, so the state keeps that scale and how many inputs have it.
+    fn scaled(&self, j: usize) -> bool {
+        matches!(self.aggs[j].kind, AggKind::Sum | AggKind::Avg) && self.aggs[j].rescan_on_delete
+    }
+
+    fn any_scaled(&self) -> bool {
+        (0..self.aggs.len()).any(|j| self.scaled(j) && self.owns_state(j))
+    }
+
+    /// `rows` (a relation aliased `alias` inside) with, per scaled aggregate, the largest
+    /// scale of its input within the row's group as column `__pgt_w<j>_sc`.
+    fn with_scale_windows(&self, rows: &str, alias: &str) -> String {
+        if !self.any_scaled() {
+            return rows.to_string();
+        }
+        let part = if self.is_scalar() {
+            String::new()
+        } else {
+            format!(
+                "PARTITION BY {}",
+                self.group_by
+                    .iter()
+                    .map(|g| g.render_on(alias))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let wins = (0..self.aggs.len())
+            .filter(|&j| self.scaled(j) && self.owns_state(j))
+            .map(|j| {
+                format!(
+                    "pg_catalog.max(pg_catalog.scale(({})::numeric)) OVER ({part}) AS {}",
+                    self.arg(j, alias),
+                    wsc(j)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("(SELECT {alias}.*, {wins} FROM {rows} AS {alias})")
     }
 
     /// The hidden state columns, `__pgt_count` first.
@@ -75,6 +149,7 @@ impl Aggregate {
         for (j, agg) in self.aggs.iter().enumerate() {
             match agg.kind {
                 AggKind::CountStar => {}
+                _ if !self.owns_state(j) => {}
                 AggKind::Count => out.push(StateColumn {
                     name: a(j),
                     type_sql: "bigint".into(),
@@ -88,6 +163,16 @@ impl Aggregate {
                         name: an(j),
                         type_sql: "bigint".into(),
                     });
+                    if self.scaled(j) {
+                        out.push(StateColumn {
+                            name: asc(j),
+                            type_sql: "integer".into(),
+                        });
+                        out.push(StateColumn {
+                            name: ascn(j),
+                            type_sql: "bigint".into(),
+                        });
+                    }
                 }
                 AggKind::Min | AggKind::Max | AggKind::Other => out.push(StateColumn {
                     name: a(j),
@@ -101,19 +186,29 @@ impl Aggregate {
     /// The value of aggregate `j`, from state columns read through `st`.
     pub fn final_value(&self, j: usize, st: &dyn Fn(&str) -> String) -> String {
         let agg = &self.aggs[j];
+        let k = self.owner(j);
+        // The running sum, shown at the group's largest input scale when that varies.
+        let sum = if self.scaled(k) {
+            format!(
+                "pg_catalog.round({}, coalesce({}, 0))",
+                st(&a(k)),
+                st(&asc(k))
+            )
+        } else {
+            st(&a(k))
+        };
         match agg.kind {
             AggKind::CountStar => st(COUNT_COLUMN),
+            AggKind::Count if k != j => st(&an(k)),
             AggKind::Count => st(&a(j)),
             AggKind::Sum => format!(
-                "(CASE WHEN {} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({})::{} END)",
-                st(&an(j)),
-                st(&a(j)),
+                "(CASE WHEN {} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({sum})::{} END)",
+                st(&an(k)),
                 agg.result_type
             ),
             AggKind::Avg => format!(
-                "(CASE WHEN {n} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({s} OPERATOR(pg_catalog./) ({n})::numeric)::{t} END)",
-                n = st(&an(j)),
-                s = st(&a(j)),
+                "(CASE WHEN {n} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({sum} OPERATOR(pg_catalog./) ({n})::numeric)::{t} END)",
+                n = st(&an(k)),
                 t = agg.result_type
             ),
             AggKind::Min | AggKind::Max | AggKind::Other => st(&a(j)),
@@ -135,12 +230,21 @@ impl Aggregate {
             let x = self.arg(j, "s");
             match agg.kind {
                 AggKind::CountStar => {}
+                _ if !self.owns_state(j) => {}
                 AggKind::Count => out.push(format!("pg_catalog.count({x})::bigint")),
                 AggKind::Sum | AggKind::Avg => {
                     out.push(format!(
                         "coalesce(pg_catalog.sum(({x})::numeric), 0)::numeric"
                     ));
                     out.push(format!("pg_catalog.count({x})::bigint"));
+                    if self.scaled(j) {
+                        // Rows come with their group's largest scale (`with_scale_windows`).
+                        out.push(format!("pg_catalog.max(s.{})::integer", wsc(j)));
+                        out.push(format!(
+                            "pg_catalog.count(*) FILTER (WHERE pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.=) s.{})::bigint",
+                            wsc(j)
+                        ));
+                    }
                 }
                 AggKind::Min => out.push(format!("(pg_catalog.min({x}))::{}", agg.result_type)),
                 AggKind::Max => out.push(format!("(pg_catalog.max({x}))::{}", agg.result_type)),
@@ -196,7 +300,8 @@ impl Aggregate {
         let cur = self.input.rule().current(cx)?;
         let (gsel, gby) = self.group_select("s");
         let states = self.state_aliased(self.recompute_states());
-        let inner = format!("SELECT {gsel}{states} FROM ({cur}) AS s{gby}");
+        let rows = self.with_scale_windows(&format!("({cur})"), "s");
+        let inner = format!("SELECT {gsel}{states} FROM {rows} AS s{gby}");
         Ok(format!(
             "SELECT {} AS rid, x.* FROM ({inner}) AS x",
             self.group_row_id("x")
@@ -235,6 +340,7 @@ impl Aggregate {
             let x = self.arg(j, "d");
             match agg.kind {
                 AggKind::CountStar | AggKind::Other => {}
+                _ if !self.owns_state(j) => {}
                 AggKind::Count => dcols.push(format!(
                     "pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}"
                 )),
@@ -249,6 +355,14 @@ impl Aggregate {
                         "coalesce(pg_catalog.bool_or(d.__pgt_w OPERATOR(pg_catalog.<) 0 AND ({x})::numeric \
                          OPERATOR(pg_catalog.=) ANY (ARRAY['NaN', 'Infinity', '-Infinity']::numeric[])), false) AS d{j}_sdel"
                     ));
+                    if self.scaled(j) {
+                        // The delta's largest scale, and the net number of inputs at it.
+                        dcols.push(format!("pg_catalog.max(d.{}) AS d{j}_msc", wsc(j)));
+                        dcols.push(format!(
+                            "coalesce(pg_catalog.sum(d.__pgt_w) FILTER (WHERE pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.=) d.{}), 0)::bigint AS d{j}_mscw",
+                            wsc(j)
+                        ));
+                    }
                 }
                 AggKind::Min | AggKind::Max => {
                     let f = if agg.kind == AggKind::Min {
@@ -272,10 +386,11 @@ impl Aggregate {
         } else {
             ""
         };
+        let drows = self.with_scale_windows(&delta, "d");
         let dg = cx.add_cte(
             "agg_delta",
             format!(
-                "SELECT {gsel}{} FROM {delta} AS d{gby}{having_nonempty}",
+                "SELECT {gsel}{} FROM {drows} AS d{gby}{having_nonempty}",
                 dcols.join(", ")
             ),
         );
@@ -307,12 +422,22 @@ impl Aggregate {
             match agg.kind {
                 AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.<=) x.\"o_{0}\"))", a(j))),
                 AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.>=) x.\"o_{0}\"))", a(j))),
-                AggKind::Sum | AggKind::Avg if agg.rescan_on_delete => rescan.push("x.has_del".into()),
+                _ if !self.owns_state(j) => {}
+                AggKind::Sum | AggKind::Avg if self.scaled(j) => {
+                    // The largest scale may have lost its last input: recompute then.
+                    let (sc, scn) = (format!("x.\"o_{}\"", asc(j)), format!("x.\"o_{}\"", ascn(j)));
+                    rescan.push(format!(
+                        "x.d{j}_sdel OR (x.d{j}_msc IS NOT NULL AND \
+                         ((({sc} IS NULL OR x.d{j}_msc OPERATOR(pg_catalog.>) {sc}) AND x.d{j}_mscw OPERATOR(pg_catalog.<=) 0) \
+                          OR (x.d{j}_msc IS NOT DISTINCT FROM {sc} AND {scn} OPERATOR(pg_catalog.+) x.d{j}_mscw OPERATOR(pg_catalog.<=) 0)))"
+                    ));
+                }
                 AggKind::Sum | AggKind::Avg => rescan.push(format!("x.d{j}_sdel")),
                 _ => {}
             }
         }
-        let rescan_cond = rescan.join(" OR ");
+        // Unknown (a NULL somewhere) means recompute: every group lands on exactly one side.
+        let rescan_cond = format!("coalesce(({}), true)", rescan.join(" OR "));
 
         // 4a. New state of algebraic groups.
         let mut alg = vec![format!(
@@ -322,6 +447,7 @@ impl Aggregate {
             let o = format!("x.\"o_{}\"", a(j));
             match agg.kind {
                 AggKind::CountStar => {}
+                _ if !self.owns_state(j) => {}
                 AggKind::Count => alg.push(format!(
                     "(coalesce({o}, 0) OPERATOR(pg_catalog.+) x.d{j})::bigint"
                 )),
@@ -333,6 +459,21 @@ impl Aggregate {
                         "(coalesce(x.\"o_{}\", 0) OPERATOR(pg_catalog.+) x.d{j}_n)::bigint",
                         an(j)
                     ));
+                    if self.scaled(j) {
+                        let (sc, scn) = (
+                            format!("x.\"o_{}\"", asc(j)),
+                            format!("x.\"o_{}\"", ascn(j)),
+                        );
+                        let rises = format!("x.d{j}_msc IS NOT NULL AND ({sc} IS NULL OR x.d{j}_msc OPERATOR(pg_catalog.>) {sc})");
+                        alg.push(format!(
+                            "(CASE WHEN {rises} THEN x.d{j}_msc ELSE {sc} END)::integer"
+                        ));
+                        alg.push(format!(
+                            "(CASE WHEN {rises} THEN x.d{j}_mscw \
+                                   WHEN x.d{j}_msc OPERATOR(pg_catalog.=) {sc} THEN {scn} OPERATOR(pg_catalog.+) x.d{j}_mscw \
+                                   ELSE {scn} END)::bigint"
+                        ));
+                    }
                 }
                 AggKind::Min => alg.push(format!("(least({o}, x.d{j}_ins))::{}", agg.result_type)),
                 AggKind::Max => {
@@ -384,8 +525,19 @@ impl Aggregate {
         } else {
             (" WHERE true", format!("{restrict}{sgby}"))
         };
+        let rows = if self.any_scaled() {
+            // The scale window must see only the group's rows: restrict first.
+            let (w, t) = if self.is_scalar() {
+                (String::new(), String::new())
+            } else {
+                (where_kw.to_string(), restrict.clone())
+            };
+            self.with_scale_windows(&format!("(SELECT s.* FROM ({cur}) AS s{w}{t})"), "s")
+        } else {
+            format!("({cur})")
+        };
         let rescanned = format!(
-            "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM ({cur}) AS s{where_kw}{tail}) AS y",
+            "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM {rows} AS s{where_kw}{tail}) AS y",
             self.group_row_id("y"),
             self.state_aliased(self.recompute_states())
         );
@@ -410,6 +562,10 @@ impl Aggregate {
 impl Operator for Aggregate {
     fn name(&self) -> &'static str {
         "Aggregate"
+    }
+
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        self.input.rule().quiet_sources(cx)
     }
 
     fn columns(&self) -> Vec<Column> {

@@ -23,6 +23,10 @@ impl Operator for Distinct {
         "Distinct"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        self.input.rule().quiet_sources(cx)
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.input.columns()
     }

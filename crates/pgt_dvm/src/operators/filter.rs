@@ -26,6 +26,10 @@ impl Operator for Filter {
         "Filter"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        self.input.rule().quiet_sources(cx)
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.input.columns()
     }

@@ -78,6 +78,12 @@ impl Operator for Join {
         "Join"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        let mut all = self.left.rule().quiet_sources(cx)?;
+        all.extend(self.right.rule().quiet_sources(cx)?);
+        Some(all)
+    }
+
     fn columns(&self) -> Vec<Column> {
         let mut c = self.left.columns();
         c.extend(self.right.columns());
@@ -87,36 +93,73 @@ impl Operator for Join {
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let nl = self.left.columns().len();
         let nr = self.right.columns().len();
-        let dl = self.left.rule().delta(cx)?;
-        let dr = self.right.rule().delta(cx)?;
-        let cl = self.left.rule().current(cx)?;
-        let cr = self.right.rule().current(cx)?;
+        // A side below which every source is quiet: its delta terms are gated by a one-time
+        // check that those sources still have no change (never executed when they have
+        // none), or left out when the side is constant. `Δ(A ⋈ B) = A′ ⋈ ΔB` when `ΔA = ∅`.
+        let (lq, rq) = (
+            self.left.rule().quiet_sources(cx),
+            self.right.rule().quiet_sources(cx),
+        );
+        let constant = |q: &Option<Vec<u32>>| q.as_ref().is_some_and(|q| q.is_empty());
+        if constant(&lq) && constant(&rq) {
+            return Ok(super::empty_delta(cx, &self.columns()));
+        }
+        let gate = |cx: &DeltaContext<'_>, q: &Option<Vec<u32>>| match q {
+            Some(q) => format!(" WHERE {}", super::changes_gate(cx, q)),
+            None => String::new(),
+        };
+        let (lgate, rgate) = (gate(cx, &lq), gate(cx, &rq));
+        let dl = (!constant(&lq))
+            .then(|| self.left.rule().delta(cx))
+            .transpose()?;
+        let dr = (!constant(&rq))
+            .then(|| self.right.rule().delta(cx))
+            .transpose()?;
+        let sel = self.select_list(nl, nr);
+        let on = self.on(nl);
         // Semi-join reduction: `A′ ⋈ ΔB = (A′ ⋉_{a=b} ΔB) ⋈ ΔB` when the condition contains
         // the conjunct a = b. The reduced side is filtered by the keys present in the other
         // side's (small) delta, a filter PostgreSQL pushes down to the table holding the
         // key, so a long chain of joins never recomputes the whole current side.
-        let (cl, cr) = match self.reducible_pair() {
-            Some((a, b)) => (
-                self.left.rule().current_restricted(
-                    cx,
-                    a,
-                    &format!("SELECT k.{} FROM {dr} AS k", col_name(b)),
-                )?,
-                self.right.rule().current_restricted(
+        let pair = self.reducible_pair();
+        let mut terms = Vec::new();
+        if let Some(dl) = &dl {
+            let cr = match pair {
+                Some((a, b)) => self.right.rule().current_restricted(
                     cx,
                     b,
                     &format!("SELECT k.{} FROM {dl} AS k", col_name(a)),
                 )?,
-            ),
-            None => (cl, cr),
-        };
-        let sel = self.select_list(nl, nr);
-        let on = self.on(nl);
-        let sql = format!(
-            "SELECT {sel}, l.__pgt_w AS __pgt_w FROM {dl} AS l JOIN ({cr}) AS r ON {on} \
-             UNION ALL SELECT {sel}, r.__pgt_w AS __pgt_w FROM ({cl}) AS l JOIN {dr} AS r ON {on} \
-             UNION ALL SELECT {sel}, OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}"
-        );
+                None => self.right.rule().current(cx)?,
+            };
+            terms.push(format!(
+                "SELECT {sel}, l.__pgt_w AS __pgt_w FROM {dl} AS l JOIN ({cr}) AS r ON {on}{lgate}"
+            ));
+        }
+        if let Some(dr) = &dr {
+            let cl = match pair {
+                Some((a, b)) => self.left.rule().current_restricted(
+                    cx,
+                    a,
+                    &format!("SELECT k.{} FROM {dr} AS k", col_name(b)),
+                )?,
+                None => self.left.rule().current(cx)?,
+            };
+            terms.push(format!(
+                "SELECT {sel}, r.__pgt_w AS __pgt_w FROM ({cl}) AS l JOIN {dr} AS r ON {on}{rgate}"
+            ));
+        }
+        if let (Some(dl), Some(dr)) = (&dl, &dr) {
+            let both = match (&lq, &rq) {
+                (Some(_), _) => lgate.clone(),
+                (None, Some(_)) => rgate.clone(),
+                (None, None) => String::new(),
+            };
+            terms.push(format!(
+                "SELECT {sel}, OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}{both}"
+            ));
+        }
+        let sql = terms.join(" UNION ALL ");
         // Consolidated, so a chain of joins carries the net change, not every combination
         // of old and new versions (which grows as 3^k).
         let sql = super::consolidate::consolidated(&sql, &self.columns());

@@ -13,7 +13,7 @@ pub mod shared;
 pub mod union_all;
 pub mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::optree::{col_name, Column};
 use crate::DvmError;
@@ -25,10 +25,16 @@ pub struct DeltaContext<'a> {
     /// Predicate over a change-buffer row aliased `b` selecting the changes this refresh
     /// consumes from the source with this OID.
     pub unconsumed: &'a dyn Fn(u32) -> String,
-    /// Memo: source OID → delta CTE (a source scanned twice is read once).
-    pub(crate) scan_deltas: HashMap<u32, String>,
+    /// Memo: (source OID, columns read) → delta CTE (a source scanned twice for the same
+    /// columns is read once).
+    pub(crate) scan_deltas: HashMap<(u32, Vec<String>), String>,
     /// Memo: shared subtree id → (delta CTE, current CTE).
     pub(crate) shared: HashMap<usize, (Option<String>, Option<String>)>,
+    /// Sources that had no pending change when the refresh looked. A delta term that starts
+    /// from only such sources is gated by a one-time check that their buffers are still
+    /// empty at the statement's snapshot, so PostgreSQL never executes it (a change that
+    /// commits in between is still consumed, by the same statement).
+    pub quiet: HashSet<u32>,
 }
 
 impl<'a> DeltaContext<'a> {
@@ -39,6 +45,7 @@ impl<'a> DeltaContext<'a> {
             unconsumed,
             scan_deltas: HashMap::new(),
             shared: HashMap::new(),
+            quiet: HashSet::new(),
         }
     }
 
@@ -66,6 +73,11 @@ pub trait Operator {
     /// Adds CTEs computing this operator's delta; returns the CTE holding it, with columns
     /// `c0..cN` and `__pgt_w`.
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
+    /// When every source below this operator is quiet (see [`DeltaContext::quiet`]): those
+    /// sources (empty: the delta is empty whatever the data, as for constants). Joins gate
+    /// or leave out the delta terms that start from such a side, so a refresh executes only
+    /// the terms of the sources that changed.
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>>;
     /// SQL (a query, usable as a subquery) for this operator's current state, columns `c0..cN`.
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError>;
     /// Output columns that are unique and not NULL in every state (a primary key carried
@@ -90,6 +102,37 @@ pub trait Operator {
             col_name(col)
         ))
     }
+}
+
+/// A one-time condition (an uncorrelated scalar subquery, which PostgreSQL evaluates
+/// once and uses to skip the plan below it): some of `sources` has an unconsumed change.
+pub(crate) fn changes_gate(cx: &DeltaContext<'_>, sources: &[u32]) -> String {
+    let any = sources
+        .iter()
+        .map(|&oid| {
+            format!(
+                "EXISTS (SELECT 1 FROM {} AS b WHERE {})",
+                scan::buffer_table(oid),
+                (cx.unconsumed)(oid)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    format!("(SELECT {any})")
+}
+
+/// An empty delta with `columns`' types (for an operator whose delta is statically empty).
+pub(crate) fn empty_delta(cx: &mut DeltaContext<'_>, columns: &[Column]) -> String {
+    let cols = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("NULL::{} AS {}", c.type_sql, col_name(i)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    cx.add_cte(
+        "empty_delta",
+        format!("SELECT {cols}, 0::bigint AS __pgt_w WHERE false"),
+    )
 }
 
 /// `"c0", "c1", …` for `n` columns, each qualified with `alias.` when given.

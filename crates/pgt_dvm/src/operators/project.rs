@@ -34,6 +34,10 @@ impl Operator for Project {
         "Project"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        self.input.rule().quiet_sources(cx)
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.columns.clone()
     }

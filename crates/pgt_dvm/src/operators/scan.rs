@@ -54,12 +54,25 @@ impl Operator for Scan {
         "Scan"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        cx.quiet
+            .contains(&self.source_oid)
+            .then(|| vec![self.source_oid])
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.columns.clone()
     }
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        if let Some(name) = cx.scan_deltas.get(&self.source_oid) {
+        let memo = (
+            self.source_oid,
+            self.columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>(),
+        );
+        if let Some(name) = cx.scan_deltas.get(&memo) {
             return Ok(name.clone());
         }
         let sql = format!(
@@ -72,7 +85,7 @@ impl Operator for Scan {
         // Versions that cancel (inserted, then deleted) go before anything evaluates them.
         let sql = super::consolidate::consolidated(&sql, &self.columns);
         let name = cx.add_cte("scan_delta", sql);
-        cx.scan_deltas.insert(self.source_oid, name.clone());
+        cx.scan_deltas.insert(memo, name.clone());
         Ok(name)
     }
 

@@ -22,6 +22,10 @@ impl Operator for Shared {
         "Shared"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        self.input.rule().quiet_sources(cx)
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.input.columns()
     }

@@ -19,6 +19,14 @@ impl Operator for UnionAll {
         "UnionAll"
     }
 
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        let mut all = Vec::new();
+        for i in &self.inputs {
+            all.extend(i.rule().quiet_sources(cx)?);
+        }
+        Some(all)
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.inputs[0].columns()
     }
@@ -27,8 +35,14 @@ impl Operator for UnionAll {
         let n = self.columns().len();
         let mut branches = Vec::new();
         for input in &self.inputs {
+            if input.rule().quiet_sources(cx).is_some_and(|q| q.is_empty()) {
+                continue;
+            }
             let d = input.rule().delta(cx)?;
             branches.push(format!("SELECT {}, __pgt_w FROM {d}", col_list(n, None)));
+        }
+        if branches.is_empty() {
+            return Ok(super::empty_delta(cx, &self.columns()));
         }
         Ok(cx.add_cte("union_delta", branches.join(" UNION ALL ")))
     }

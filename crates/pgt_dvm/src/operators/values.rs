@@ -26,6 +26,10 @@ impl Operator for Values {
         "Values"
     }
 
+    fn quiet_sources(&self, _cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        Some(Vec::new())
+    }
+
     fn columns(&self) -> Vec<Column> {
         self.columns.clone()
     }

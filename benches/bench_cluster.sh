@@ -14,6 +14,9 @@ bench_cluster_start() {
   as_pg_user "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
   cat >> "$dir/data/postgresql.conf" <<CONF
 shared_preload_libraries = 'pg_trickle'
+# Refreshes are timed one by one: the scheduler must not refresh the same stream tables
+# in the background (a manual refresh would wait for its lock, and time the wait).
+pg_trickle.enabled = off
 wal_level = logical
 listen_addresses = ''
 unix_socket_directories = '$dir'

@@ -30,6 +30,7 @@ mod config;
 mod error;
 mod frontend;
 mod guard;
+mod plan_cache;
 mod refresh;
 mod scheduler;
 mod security;

@@ -254,7 +254,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         fallback =
             pgt_core::cost::prefer_full(pending_total, &catalog::recent_refreshes(st.pgt_id)?);
     }
-    let t = frontend::translate(&st.defining_query)?;
+    let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
     // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
     // key was added or dropped since creation, rebuild the hidden columns and recompute.
     if let Some(reason) = reshape_storage(st, &t.tree)? {
@@ -427,7 +427,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         use pgt_dvm::frontend::ParseFrontend;
         frontend::PgFrontend.translate(&st.defining_query)?
     };
-    let t = frontend::translate(&st.defining_query)?;
+    let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
     section(
         &mut out,
         "operator tree as written",

@@ -238,3 +238,46 @@ fn auto_recomputes_when_its_measurements_say_that_is_cheaper() {
     );
     assert_stream_table_matches_query(&mut c, "by_supp");
 }
+
+/// Groups that must be recomputed (here: `string_agg`, MIN after deleting the minimum) are
+/// recomputed through an index-friendly probe when they are few, and in one pass over the
+/// input when they are many (more than a tenth of the stored groups): both give the query's
+/// result.
+#[test]
+fn recomputed_groups_are_correct_whether_few_or_many() {
+    let (_db, mut c) = db();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('per_order', $$SELECT l_orderkey, string_agg(l_comment, ',' ORDER BY l_linenumber) AS comments,
+                 min(l_extendedprice) AS lo, count(*) AS n FROM lineitem GROUP BY l_orderkey$$, refresh_mode => 'DIFFERENTIAL');
+         ANALYZE per_order;
+         SET pg_trickle.differential_max_change_ratio = 0;",
+    )
+    .unwrap();
+    // Few groups.
+    c.batch_execute(
+        "UPDATE lineitem SET l_comment = 'few' WHERE l_orderkey IN (3, 5, 8);
+         DELETE FROM lineitem WHERE l_orderkey = 9 AND l_linenumber = 1;
+         SELECT pgtrickle.refresh_stream_table('per_order');",
+    )
+    .unwrap();
+    assert_stream_table_matches_query(&mut c, "per_order");
+    // Many groups: 3000 of 15000 orders change, and 500 lose every line item.
+    c.batch_execute(
+        "UPDATE lineitem SET l_comment = 'many', l_extendedprice = l_extendedprice + 1 WHERE l_orderkey % 5 = 1;
+         DELETE FROM lineitem WHERE l_orderkey % 30 = 2;
+         SELECT pgtrickle.refresh_stream_table('per_order');",
+    )
+    .unwrap();
+    assert_stream_table_matches_query(&mut c, "per_order");
+    let plan: String = c
+        .query(
+            "SELECT * FROM pgtrickle.explain_stream_table('per_order')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("recomputed per group"), "{plan}");
+}

@@ -60,6 +60,8 @@ const SHAPES: &[(&str, &str)] = &[
     // Comma joins of 4-6 tables: each WHERE conjunct becomes a join condition.
     ("comma_four", "SELECT a.id, b.name, c.label, q.label AS ql FROM a, b, c, q WHERE a.k = b.k AND c.g = a.g AND q.k = c.k2"),
     ("comma_six", "SELECT a.id, b.w, c.label, p.v, q.label AS ql FROM a, b, c, p, q, b b2 WHERE a.k = b.k AND c.g = a.g AND p.k = a.k AND q.k = p.k AND b2.k = q.k AND b2.w > 1"),
+    // A join key inside every arm of an OR (TPC-H Q19's shape) is found and used.
+    ("or_common_key", "SELECT a.id, b.name FROM a, b WHERE (a.k = b.k AND b.w > 2) OR (a.k = b.k AND a.v IS NULL)"),
     ("comma_agg", "SELECT b.name, count(*) AS n, sum(a.m) AS s FROM a, b, c WHERE a.k = b.k AND c.g = a.g AND c.label <> 'none' GROUP BY b.name"),
 ];
 

@@ -175,8 +175,44 @@ unsafe fn conjuncts(quals: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::Node>) 
             conjuncts(arg, out);
         }
     } else {
+        // `(A ∧ X) ∨ (A ∧ Y)` implies `A`: a conjunct common to every arm of an OR is added
+        // on its own (the OR stays as written, so nothing changes but what the rewrite
+        // rules can see), and a join key hidden in each arm (TPC-H Q19) becomes a key.
+        out.extend(common_to_every_arm(quals));
         out.push(quals);
     }
+}
+
+/// The conjuncts (without volatile functions) that every arm of the OR `node` has.
+unsafe fn common_to_every_arm(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::Node> {
+    if (*node).type_ != pg_sys::NodeTag::T_BoolExpr
+        || (*(node as *mut pg_sys::BoolExpr)).boolop != pg_sys::BoolExprType::OR_EXPR
+    {
+        return Vec::new();
+    }
+    let arms: Vec<Vec<*mut pg_sys::Node>> =
+        PgList::<pg_sys::Node>::from_pg((*(node as *mut pg_sys::BoolExpr)).args)
+            .iter_ptr()
+            .map(|arm| {
+                let mut cs = Vec::new();
+                conjuncts(arm, &mut cs);
+                cs
+            })
+            .collect();
+    let Some((first, rest)) = arms.split_first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .copied()
+        .filter(|c| !pg_sys::contain_volatile_functions(*c))
+        .filter(|c| {
+            rest.iter().all(|arm| {
+                arm.iter()
+                    .any(|o| pg_sys::equal(*c as *const c_void, *o as *const c_void))
+            })
+        })
+        .collect()
 }
 
 /// The column pair a conjunct `a = b` equates with a btree (mergejoinable) equality, as

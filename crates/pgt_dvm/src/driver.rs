@@ -27,14 +27,6 @@ fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
     format!("WITH {} {RESULT}", ctes.join(", "))
 }
 
-/// An index-friendly restriction of the storage alias `t` to the row ids in CTE `set`
-/// (column `rid`, or `k` for keys). A target-only predicate in a join's ON clause is pushed
-/// into the target scan, so PostgreSQL probes the primary key for just these ids instead of
-/// hash-joining the whole storage table: the cost follows the change, not the table.
-pub(crate) fn only_rows_in(t: &str, set: &str) -> String {
-    format!("{t}.__pgt_row_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT rid FROM {set}))")
-}
-
 /// `alias."c0", alias."c1", …` for `n` positional columns.
 fn positional(alias: &str, n: usize) -> String {
     crate::operators::col_list(n, Some(alias))
@@ -126,68 +118,72 @@ pub fn differential_statement_for(
                 .map(|(i, c)| format!("{c} = s.\"c{i}\""))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // No CTE is joined to another: whatever the planner estimates for the delta
+            // (its estimates of consolidated deltas are often far too small), the work is
+            // two sorts of the delta and one index probe per changed key.
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
-                "__pgt_v AS (SELECT rid, vh, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid, vh \
-                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
-                "__pgt_k AS (SELECT rid, pg_catalog.max(vh) FILTER (WHERE w OPERATOR(pg_catalog.>) 0) AS new_vh, \
-                   pg_catalog.count(*) FILTER (WHERE w OPERATOR(pg_catalog.>) 0) AS n_new, \
-                   pg_catalog.bool_and(w OPERATOR(pg_catalog.>=) -1 AND w OPERATOR(pg_catalog.<=) 1) AS sane FROM __pgt_v GROUP BY rid)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (d.rid, d.vh) * FROM __pgt_d AS d WHERE EXISTS (SELECT 1 FROM __pgt_k AS k \
-                   WHERE k.rid OPERATOR(pg_catalog.=) d.rid AND k.new_vh OPERATOR(pg_catalog.=) d.vh))".into(),
+                // One row per (key, version) with its net weight.
+                "__pgt_v AS (SELECT x.* FROM (SELECT d.*, pg_catalog.sum(d.__pgt_w) OVER __pgt_kv AS vw, \
+                   pg_catalog.row_number() OVER __pgt_kv AS vn FROM __pgt_d AS d WINDOW __pgt_kv AS (PARTITION BY d.rid, d.vh)) AS x \
+                   WHERE x.vn OPERATOR(pg_catalog.=) 1 AND x.vw OPERATOR(pg_catalog.<>) 0)".into(),
+                // Per key: the version with net weight +1 is its new value (upsert); only
+                // deleted versions: the key is deleted.
                 format!(
-                    "__pgt_src AS (SELECT k.rid, CASE WHEN k.n_new OPERATOR(pg_catalog.=) 1 THEN 'U' ELSE 'D' END AS op, {rs} \
-                     FROM __pgt_k AS k LEFT JOIN __pgt_rep AS r ON r.rid OPERATOR(pg_catalog.=) k.rid AND r.vh OPERATOR(pg_catalog.=) k.new_vh WHERE {})",
-                    check("k.n_new OPERATOR(pg_catalog.<=) 1 AND k.sane", "two versions of a unique row")
+                    "__pgt_src AS (SELECT r.rid, CASE WHEN r.n_new OPERATOR(pg_catalog.=) 1 THEN 'U' ELSE 'D' END AS op, {rs} \
+                     FROM (SELECT v.*, pg_catalog.count(*) FILTER (WHERE v.vw OPERATOR(pg_catalog.>) 0) OVER __pgt_key AS n_new, \
+                                  pg_catalog.bool_and(v.vw OPERATOR(pg_catalog.>=) -1 AND v.vw OPERATOR(pg_catalog.<=) 1) OVER __pgt_key AS sane, \
+                                  pg_catalog.row_number() OVER (PARTITION BY v.rid ORDER BY v.vw OPERATOR(pg_catalog.>) 0 DESC) AS kn \
+                             FROM __pgt_v AS v WINDOW __pgt_key AS (PARTITION BY v.rid)) AS r \
+                     WHERE r.kn OPERATOR(pg_catalog.=) 1 AND {})",
+                    check("r.n_new OPERATOR(pg_catalog.<=) 1 AND r.sane", "two versions of a unique row")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
                      WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
                      WHEN MATCHED THEN UPDATE SET {set} \
                      WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'U' THEN INSERT (__pgt_row_id, {}) VALUES (s.rid, {sv}) \
                      RETURNING merge_action() AS a)",
-                    only_rows_in("t", "__pgt_src"),
                     v.join(", ")
                 ),
             ]
         }
         TopShape::Bag(top) => {
             let d = top.rule().delta(&mut cx)?;
-            let cs = positional("r", n);
+            let cs = positional("c", n);
             let nulls = (0..n).map(|_| "NULL").collect::<Vec<_>>().join(", ");
             let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
-                "__pgt_net AS (SELECT k, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY k \
-                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (k) * FROM __pgt_d WHERE k OPERATOR(pg_catalog.=) ANY (SELECT k FROM __pgt_net))".into(),
-                // Current copy counts in one index scan over the changed keys.
+                // One representative row per distinct row, with its net weight; then its
+                // current number of copies by one index probe each (no CTE is joined to
+                // another, so no misestimate can make this quadratic).
+                "__pgt_net AS (SELECT x.* FROM (SELECT d.*, (pg_catalog.sum(d.__pgt_w) OVER __pgt_r)::bigint AS nw, \
+                   pg_catalog.row_number() OVER __pgt_r AS nn FROM __pgt_d AS d WINDOW __pgt_r AS (PARTITION BY d.k)) AS x \
+                   WHERE x.nn OPERATOR(pg_catalog.=) 1 AND x.nw OPERATOR(pg_catalog.<>) 0)".into(),
                 format!(
-                    "__pgt_cur AS (SELECT n.k, n.w, coalesce(t.cnt, 0) AS cur FROM __pgt_net AS n LEFT JOIN \
-                     (SELECT t.{KEY_COLUMN} AS k, pg_catalog.count(*) AS cnt FROM {target} AS t \
-                       WHERE t.{KEY_COLUMN} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k FROM __pgt_net)) GROUP BY t.{KEY_COLUMN}) AS t \
-                     ON t.k OPERATOR(pg_catalog.=) n.k)"
+                    "__pgt_cur AS (SELECT n.*, (SELECT pg_catalog.count(*) FROM {target} AS t WHERE t.{KEY_COLUMN} OPERATOR(pg_catalog.=) n.k) AS cur \
+                     FROM __pgt_net AS n)"
                 ),
                 format!(
                     "__pgt_src AS (\
                      SELECT 'I'::pg_catalog.text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
-                       FROM __pgt_cur AS c JOIN __pgt_rep AS r ON r.k OPERATOR(pg_catalog.=) c.k \
-                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) 1, c.cur OPERATOR(pg_catalog.+) c.w) AS o \
-                      WHERE c.w OPERATOR(pg_catalog.>) 0 \
+                       FROM __pgt_cur AS c \
+                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) 1, c.cur OPERATOR(pg_catalog.+) c.nw) AS o \
+                      WHERE c.nw OPERATOR(pg_catalog.>) 0 \
                      UNION ALL \
                      SELECT 'D'::pg_catalog.text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, {nulls} \
                        FROM __pgt_cur AS c \
-                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) c.w OPERATOR(pg_catalog.+) 1, c.cur) AS o \
-                      WHERE c.w OPERATOR(pg_catalog.<) 0 AND {})",
-                    check("c.cur OPERATOR(pg_catalog.+) c.w OPERATOR(pg_catalog.>=) 0", "more copies of a row deleted than stored")
+                       CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.+) 1, c.cur) AS o \
+                      WHERE c.nw OPERATOR(pg_catalog.<) 0 AND {})",
+                    check("c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.>=) 0", "more copies of a row deleted than stored")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
                      WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
                      WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' AND {} THEN DO NOTHING \
                      WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
                      RETURNING merge_action() AS a)",
-                    only_rows_in("t", "__pgt_src"),
                     check("false", "a row copy to insert already exists"),
                     v.join(", ")
                 ),
@@ -195,28 +191,28 @@ pub fn differential_statement_for(
         }
         TopShape::Distinct(input) => {
             let d = input.rule().delta(&mut cx)?;
-            let rs = positional("r", n);
+            let rs = positional("n", n);
             let sv = positional("s", n);
             vec![
                 format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", canonical_row_hash(&input.columns(), "d")),
-                "__pgt_net AS (SELECT rid, pg_catalog.sum(__pgt_w)::bigint AS w FROM __pgt_d GROUP BY rid \
-                   HAVING pg_catalog.sum(__pgt_w) OPERATOR(pg_catalog.<>) 0)".into(),
-                "__pgt_rep AS (SELECT DISTINCT ON (rid) * FROM __pgt_d WHERE rid OPERATOR(pg_catalog.=) ANY (SELECT rid FROM __pgt_net))".into(),
+                // One representative per distinct row with its net weight, and the stored
+                // count by one index probe each (no CTE joined to another).
+                "__pgt_net AS (SELECT x.* FROM (SELECT d.*, (pg_catalog.sum(d.__pgt_w) OVER __pgt_r)::bigint AS nw, \
+                   pg_catalog.row_number() OVER __pgt_r AS nn FROM __pgt_d AS d WINDOW __pgt_r AS (PARTITION BY d.rid)) AS x \
+                   WHERE x.nn OPERATOR(pg_catalog.=) 1 AND x.nw OPERATOR(pg_catalog.<>) 0)".into(),
                 format!(
-                    "__pgt_src AS (SELECT n.rid, {rs}, coalesce(t.__pgt_count, 0) OPERATOR(pg_catalog.+) n.w AS cnt \
-                     FROM __pgt_net AS n JOIN __pgt_rep AS r ON r.rid OPERATOR(pg_catalog.=) n.rid \
-                     LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) n.rid AND {} \
+                    "__pgt_src AS (SELECT y.* FROM (SELECT n.rid, {rs}, \
+                       coalesce((SELECT t.__pgt_count FROM {target} AS t WHERE t.__pgt_row_id OPERATOR(pg_catalog.=) n.rid), 0) OPERATOR(pg_catalog.+) n.nw AS cnt \
+                       FROM __pgt_net AS n) AS y \
                      WHERE {})",
-                    only_rows_in("t", "__pgt_net"),
-                    check("coalesce(t.__pgt_count, 0) OPERATOR(pg_catalog.+) n.w OPERATOR(pg_catalog.>=) 0", "a distinct row's count went negative")
+                    check("y.cnt OPERATOR(pg_catalog.>=) 0", "a distinct row's count went negative")
                 ),
                 format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
                      WHEN MATCHED AND s.cnt OPERATOR(pg_catalog.<=) 0 THEN DELETE \
                      WHEN MATCHED THEN UPDATE SET __pgt_count = s.cnt \
                      WHEN NOT MATCHED AND s.cnt OPERATOR(pg_catalog.>) 0 THEN INSERT (__pgt_row_id, __pgt_count, {}) VALUES (s.rid, s.cnt, {sv}) \
                      RETURNING merge_action() AS a)",
-                    only_rows_in("t", "__pgt_src"),
                     v.join(", ")
                 ),
             ]
@@ -404,12 +400,11 @@ fn aggregate_apply(
         )
     } else {
         format!(
-            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid AND {} \
+            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
              WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE \
              WHEN MATCHED THEN UPDATE SET {set} \
              WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'U' THEN {insert} \
              RETURNING merge_action() AS a)",
-            only_rows_in("t", "__pgt_src")
         )
     };
     vec![src, merge]

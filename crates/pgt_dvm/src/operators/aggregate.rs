@@ -260,14 +260,22 @@ impl Aggregate {
 
     /// Row id of a group from its key columns `alias.g0, …`.
     pub fn group_row_id(&self, alias: &str) -> String {
+        let keys: Vec<String> = (0..self.group_by.len())
+            .map(|i| format!("{alias}.\"g{i}\""))
+            .collect();
+        self.group_row_id_of(&keys)
+    }
+
+    /// Row id of a group from SQL expressions for its keys.
+    fn group_row_id_of(&self, keys: &[String]) -> String {
         if self.is_scalar() {
             return "pgtrickle.pg_trickle_hash(''::pg_catalog.text)".into();
         }
         let keys = self
             .group_columns
             .iter()
-            .enumerate()
-            .map(|(i, c)| c.identity_sql(&format!("{alias}.\"g{i}\"")))
+            .zip(keys)
+            .map(|(c, k)| c.identity_sql(k))
             .collect::<Vec<_>>()
             .join(", ");
         format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({keys})))")
@@ -405,11 +413,9 @@ impl Aggregate {
             "agg_old",
             format!(
                 "SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, {} FROM (SELECT {} AS rid, dg.* FROM {dg} AS dg) AS x \
-                 LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) x.rid \
-                   AND t.__pgt_row_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT {} FROM {dg} AS dg))",
+                 LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) x.rid",
                 olds.join(", "),
                 self.group_row_id("dg"),
-                self.group_row_id("dg")
             ),
         );
 
@@ -496,67 +502,109 @@ impl Aggregate {
         );
         let cur = self.input.rule().current(cx)?;
         let (ssel, sgby) = self.group_select("s");
-        let restrict = if self.is_scalar() {
-            format!(" HAVING EXISTS (SELECT 1 FROM {rk})")
-        } else {
-            let conds = self
-                .group_by
-                .iter()
-                .enumerate()
-                .map(|(i, g)| {
-                    // NULL-safe equality, with the built-in operator (group keys have exact
-                    // equality, which only built-in types and enums have).
-                    let e = g.render_on("s");
-                    format!("(k.\"g{i}\" OPERATOR(pg_catalog.=) {e} OR (k.\"g{i}\" IS NULL AND {e} IS NULL))")
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            // An index-friendly prefilter on the first key (`= ANY(ARRAY(...))`, NULL keys
-            // separately), then the exact NULL-safe match on all keys.
-            let g0 = self.group_by[0].render_on("s");
+        // The recomputed groups, from the current input restricted by `restrict` (a
+        // condition appended to `WHERE true`), only when the one-time condition `gate`
+        // holds.
+        let rescan = |restrict: &str, gate: &str| -> String {
+            let filter = if gate.is_empty() && restrict.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " WHERE {}{restrict}",
+                    if gate.is_empty() { "true" } else { gate }
+                )
+            };
+            let rows = if self.any_scaled() {
+                // The scale window must see only the group's rows: restrict first.
+                self.with_scale_windows(&format!("(SELECT s.* FROM ({cur}) AS s{filter})"), "s")
+            } else {
+                format!("({cur})")
+            };
             format!(
-                " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
-                   OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL))) \
-                 AND EXISTS (SELECT 1 FROM {rk} AS k WHERE {conds})"
+                "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM {rows} AS s{filter}{sgby}) AS y",
+                self.group_row_id("y"),
+                self.state_aliased(self.recompute_states())
             )
         };
-        let (where_kw, tail) = if self.is_scalar() {
-            ("", format!("{sgby}{restrict}"))
+        let resc_sql = if self.is_scalar() {
+            let rescanned = format!("{} WHERE EXISTS (SELECT 1 FROM {rk})", rescan("", ""));
+            let zero_states = state_cols
+                .iter()
+                .map(|c| {
+                    if c.name == COUNT_COLUMN {
+                        format!("coalesce(r.{0}, 0)::bigint AS {0}", quote_ident(&c.name))
+                    } else {
+                        format!("r.{0} AS {0}", quote_ident(&c.name))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("SELECT k.rid, {zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid OPERATOR(pg_catalog.=) k.rid")
         } else {
-            (" WHERE true", format!("{restrict}{sgby}"))
+            // The exact match on all keys is a hash semi-join on the group's row id
+            // (NULL-safe: a NULL key hashes like any value), never a per-row search of the
+            // affected keys. Few affected groups: first an index-friendly prefilter on the
+            // first key (`= ANY(ARRAY(...))`, NULL keys separately). Many (more than a
+            // tenth of the stored groups, or 1000): one pass over the input, which is
+            // cheaper than probing for most of it. Which one runs is decided when the
+            // statement runs, by a one-time condition.
+            let g0 = self.group_by[0].render_on("s");
+            let rid = self.group_row_id_of(
+                &self
+                    .group_by
+                    .iter()
+                    .map(|g| g.render_on("s"))
+                    .collect::<Vec<_>>(),
+            );
+            let exact =
+                format!(" AND {rid} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {rk} AS k)");
+            let prefilter = format!(
+                " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
+                   OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL)))"
+            );
+            let many = format!(
+                "(SELECT (SELECT pg_catalog.count(*) FROM {rk})::pg_catalog.float8 OPERATOR(pg_catalog.>) GREATEST(0.1::pg_catalog.float8 OPERATOR(pg_catalog.*) \
+                   (SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass)::pg_catalog.float8, 1000::pg_catalog.float8))",
+                pgt_sql::quote_literal(target)
+            );
+            let few = rescan(&format!("{prefilter}{exact}"), &format!("NOT {many}"));
+            let all = rescan(&exact, &many);
+            // Each affected group once: its recomputed state, or count 0 when no row is left
+            // (sorted, not joined, so no misestimate makes it quadratic).
+            let zeros = state_cols
+                .iter()
+                .map(|c| {
+                    if c.name == COUNT_COLUMN {
+                        format!("0::bigint AS {}", quote_ident(&c.name))
+                    } else {
+                        format!("NULL::{} AS {}", c.type_sql, quote_ident(&c.name))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT z.rid, {zkeys}{znames} FROM (SELECT u.*, pg_catalog.bool_or(u.__pgt_k) OVER __pgt_g AS __pgt_in, \
+                   pg_catalog.row_number() OVER (PARTITION BY u.rid ORDER BY u.__pgt_k) AS __pgt_n \
+                   FROM (SELECT r.rid, {rkeys}{rnames}, false AS __pgt_k FROM ({few} UNION ALL {all}) AS r \
+                         UNION ALL SELECT k.rid, {kkeys}{zeros}, true FROM {rk} AS k) AS u WINDOW __pgt_g AS (PARTITION BY u.rid)) AS z \
+                 WHERE z.__pgt_in AND z.__pgt_n OPERATOR(pg_catalog.=) 1",
+                zkeys = (0..ng).map(|i| format!("z.\"g{i}\", ")).collect::<String>(),
+                znames = prefixed("z", &state_cols),
+                rkeys = (0..ng).map(|i| format!("r.\"g{i}\", ")).collect::<String>(),
+                rnames = prefixed("r", &state_cols),
+                kkeys = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>(),
+            )
         };
-        let rows = if self.any_scaled() {
-            // The scale window must see only the group's rows: restrict first.
-            let (w, t) = if self.is_scalar() {
-                (String::new(), String::new())
-            } else {
-                (where_kw.to_string(), restrict.clone())
-            };
-            self.with_scale_windows(&format!("(SELECT s.* FROM ({cur}) AS s{w}{t})"), "s")
-        } else {
-            format!("({cur})")
-        };
-        let rescanned = format!(
-            "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM {rows} AS s{where_kw}{tail}) AS y",
-            self.group_row_id("y"),
-            self.state_aliased(self.recompute_states())
-        );
-        let zero_states = state_cols
-            .iter()
-            .map(|c| {
-                if c.name == COUNT_COLUMN {
-                    format!("coalesce(r.{0}, 0)::bigint AS {0}", quote_ident(&c.name))
-                } else {
-                    format!("r.{0} AS {0}", quote_ident(&c.name))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let kcols = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>();
-        let resc_sql = format!("SELECT k.rid, {kcols}{zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid OPERATOR(pg_catalog.=) k.rid");
-
         Ok(format!("{alg_sql} UNION ALL {resc_sql}"))
     }
+}
+
+/// `alias."name", …` of the state columns.
+fn prefixed(alias: &str, cols: &[StateColumn]) -> String {
+    cols.iter()
+        .map(|c| format!("{alias}.{}", quote_ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Operator for Aggregate {

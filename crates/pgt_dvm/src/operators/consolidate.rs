@@ -22,8 +22,9 @@
 //! **Precondition:** every column has a binary send function (`Column::binary_identity`);
 //! otherwise the delta is left as it is (correct, only larger).
 //!
-//! **SQL:** a window over the delta only (`PARTITION BY` the image): its cost follows the
-//! size of the change, never of the tables.
+//! **SQL:** a window over the delta only (`PARTITION BY` the image, after a few exact-equality
+//! columns that keep the planner's row estimates realistic): its cost follows the size of
+//! the change, never of the tables.
 
 use crate::optree::{col_name, Column};
 
@@ -40,12 +41,24 @@ pub fn consolidated(sql: &str, columns: &[Column]) -> String {
     let out = (0..columns.len())
         .map(|i| format!("d.{}, ", col_name(i)))
         .collect::<String>();
+    // The window is partitioned by the image; a few columns with exact equality (whose
+    // values the image determines, so the partitions are the same) go first, so that the
+    // planner estimates the number of partitions from their statistics instead of the
+    // default for an expression (200), which made it expect almost no consolidated rows
+    // and plan quadratic nested loops above.
+    let lead = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.exact_equality)
+        .take(4)
+        .map(|(i, _)| format!("x.{}, ", col_name(i)))
+        .collect::<String>();
     format!(
         "SELECT {out}d.__pgt_net AS __pgt_w FROM (\
            SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, \
                   pg_catalog.row_number() OVER __pgt_win AS __pgt_rn \
              FROM (SELECT u.*, pg_catalog.record_send(ROW({cols})) AS __pgt_img FROM ({sql}) AS u) AS x \
-           WINDOW __pgt_win AS (PARTITION BY x.__pgt_img)) AS d \
+           WINDOW __pgt_win AS (PARTITION BY {lead}x.__pgt_img)) AS d \
          WHERE d.__pgt_rn OPERATOR(pg_catalog.=) 1 AND d.__pgt_net OPERATOR(pg_catalog.<>) 0"
     )
 }
@@ -67,7 +80,7 @@ mod tests {
     #[test]
     fn wraps_only_when_every_column_has_a_binary_image() {
         let sql = consolidated("SELECT 1 AS c0, 1 AS __pgt_w", &[col(true)]);
-        assert!(sql.contains("PARTITION BY x.__pgt_img"), "{sql}");
+        assert!(sql.contains(r#"PARTITION BY x."c0", x.__pgt_img"#), "{sql}");
         assert_eq!(pgt_sql::lint::unqualified(&sql), Vec::<String>::new());
         assert_eq!(
             consolidated("SELECT 1 AS c0, 1 AS __pgt_w", &[col(true), col(false)]),

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# TPC-H benchmark of pg_trickle: all 22 queries as stream tables, AUTO and FULL, refreshed
+# after a 1% refresh batch (new orders with their line items, deleted orders with theirs,
+# updated line items).
+#
+#   bash benches/tpch_bench.sh              # SF=0.1
+#   SF=1 bash benches/tpch_bench.sh
+#
+# Data comes from `tpchgen-cli` (PyPI, installed into a virtualenv cached in
+# $PGT_CACHE_DIR/venv-tpch). The queries are benches/tpch/q01.sql … q22.sql: the TPC-H
+# queries with their validation parameters, ORDER BY dropped where the query has no LIMIT.
+# The release builds of PostgreSQL 18 and of the extension run on a throwaway cluster
+# (benches/bench_cluster.sh).
+#
+# Per query the script reports: FULL ms, AUTO ms and the mode AUTO used, speed-up, whether
+# the AUTO stream table equals its query afterwards (two-way EXCEPT ALL), and the batch's
+# DML time with and without the stream tables' change capture. It prints a Markdown table,
+# also written to target/bench/tpch-sf$SF.md.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$PGT_REPO_ROOT"
+
+SF="${SF:-0.1}"
+venv="$PGT_CACHE_DIR/venv-tpch"
+if [ ! -x "$venv/bin/tpchgen-cli" ]; then
+  log "installing tpchgen-cli into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'tpchgen-cli==4.0.0'
+fi
+data="$PGT_CACHE_DIR/tpch-data/sf$SF"
+if [ ! -f "$data/lineitem.csv" ]; then
+  log "generating TPC-H data at SF $SF"
+  mkdir -p "$data"
+  "$venv/bin/tpchgen-cli" csv -s "$SF" --output-dir="$data" >/dev/null
+fi
+chmod -R a+rX "$PGT_CACHE_DIR/tpch-data"
+
+source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
+bench_cluster_start
+
+log "loading SF $SF"
+psql <<SQL
+CREATE EXTENSION pg_trickle;
+CREATE TABLE region   (r_regionkey int PRIMARY KEY, r_name char(25) NOT NULL, r_comment varchar(152));
+CREATE TABLE nation   (n_nationkey int PRIMARY KEY, n_name char(25) NOT NULL, n_regionkey int NOT NULL, n_comment varchar(152));
+CREATE TABLE part     (p_partkey int PRIMARY KEY, p_name varchar(55) NOT NULL, p_mfgr char(25) NOT NULL, p_brand char(10) NOT NULL,
+                       p_type varchar(25) NOT NULL, p_size int NOT NULL, p_container char(10) NOT NULL, p_retailprice numeric(15,2) NOT NULL,
+                       p_comment varchar(23) NOT NULL);
+CREATE TABLE supplier (s_suppkey int PRIMARY KEY, s_name char(25) NOT NULL, s_address varchar(40) NOT NULL, s_nationkey int NOT NULL,
+                       s_phone char(15) NOT NULL, s_acctbal numeric(15,2) NOT NULL, s_comment varchar(101) NOT NULL);
+CREATE TABLE partsupp (ps_partkey int NOT NULL, ps_suppkey int NOT NULL, ps_availqty int NOT NULL, ps_supplycost numeric(15,2) NOT NULL,
+                       ps_comment varchar(199) NOT NULL, PRIMARY KEY (ps_partkey, ps_suppkey));
+CREATE TABLE customer (c_custkey int PRIMARY KEY, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL, c_nationkey int NOT NULL,
+                       c_phone char(15) NOT NULL, c_acctbal numeric(15,2) NOT NULL, c_mktsegment char(10) NOT NULL, c_comment varchar(117) NOT NULL);
+CREATE TABLE orders   (o_orderkey bigint PRIMARY KEY, o_custkey int NOT NULL, o_orderstatus char(1) NOT NULL, o_totalprice numeric(15,2) NOT NULL,
+                       o_orderdate date NOT NULL, o_orderpriority char(15) NOT NULL, o_clerk char(15) NOT NULL, o_shippriority int NOT NULL,
+                       o_comment varchar(79) NOT NULL);
+CREATE TABLE lineitem (l_orderkey bigint NOT NULL, l_partkey int NOT NULL, l_suppkey int NOT NULL, l_linenumber int NOT NULL,
+                       l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL,
+                       l_tax numeric(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL, l_shipdate date NOT NULL,
+                       l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL,
+                       l_comment varchar(44) NOT NULL, PRIMARY KEY (l_orderkey, l_linenumber));
+COPY region FROM '$data/region.csv' WITH (FORMAT csv, HEADER true);
+COPY nation FROM '$data/nation.csv' WITH (FORMAT csv, HEADER true);
+COPY part FROM '$data/part.csv' WITH (FORMAT csv, HEADER true);
+COPY supplier FROM '$data/supplier.csv' WITH (FORMAT csv, HEADER true);
+COPY partsupp FROM '$data/partsupp.csv' WITH (FORMAT csv, HEADER true);
+COPY customer FROM '$data/customer.csv' WITH (FORMAT csv, HEADER true);
+COPY orders FROM '$data/orders.csv' WITH (FORMAT csv, HEADER true);
+COPY lineitem FROM '$data/lineitem.csv' WITH (FORMAT csv, HEADER true);
+-- The foreign-key indexes a TPC-H deployment has.
+CREATE INDEX ON orders (o_custkey);
+CREATE INDEX ON lineitem (l_partkey, l_suppkey);
+CREATE INDEX ON lineitem (l_suppkey);
+CREATE INDEX ON partsupp (ps_suppkey);
+CREATE INDEX ON customer (c_nationkey);
+CREATE INDEX ON supplier (s_nationkey);
+VACUUM ANALYZE;
+SQL
+
+# The 1% refresh batch (round r picks different orders): new orders with their line
+# items (copies under new keys), deleted orders with theirs, updated line items.
+batch() {
+  local r="$1"
+  cat <<SQL
+INSERT INTO orders SELECT o_orderkey + 100000000 * $r, o_custkey, o_orderstatus, o_totalprice, o_orderdate + 7, o_orderpriority, o_clerk, o_shippriority, o_comment
+  FROM orders WHERE o_orderkey % 200 = $((r * 3)) AND o_orderkey < 100000000;
+INSERT INTO lineitem SELECT l_orderkey + 100000000 * $r, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax,
+                            l_returnflag, l_linestatus, l_shipdate + 7, l_commitdate + 7, l_receiptdate + 7, l_shipinstruct, l_shipmode, l_comment
+  FROM lineitem WHERE l_orderkey % 200 = $((r * 3)) AND l_orderkey < 100000000;
+DELETE FROM lineitem WHERE l_orderkey % 200 = $((r * 3 + 1)) AND l_orderkey < 100000000;
+DELETE FROM orders WHERE o_orderkey % 200 = $((r * 3 + 1)) AND o_orderkey < 100000000;
+UPDATE lineitem SET l_quantity = l_quantity + 1, l_discount = CASE WHEN l_discount < 0.10 THEN l_discount + 0.01 ELSE 0 END
+ WHERE l_orderkey % 200 = $((r * 3 + 2)) AND l_orderkey < 100000000;
+SQL
+}
+ms_of() { awk '/^Time:/ {s += $2} END {printf "%.1f", s}'; }
+
+log "timing the batch without stream tables (rolled back)"
+dml_plain=$( { echo '\timing on'; echo 'BEGIN;'; batch 1; echo 'ROLLBACK;'; } | psql | ms_of)
+
+queries=(benches/tpch/q*.sql)
+for f in "${queries[@]}"; do
+  q=$(basename "$f" .sql)
+  sql=$(cat "$f")
+  psql -c "SELECT pgtrickle.create_stream_table('${q}_full', \$q\$$sql\$q\$, refresh_mode => 'FULL')" \
+       -c "SELECT pgtrickle.create_stream_table('${q}_auto', \$q\$$sql\$q\$)" >/dev/null
+done
+psql -c "VACUUM ANALYZE" >/dev/null
+
+log "applying the batch with change capture"
+dml_captured=$( { echo '\timing on'; batch 1; } | psql | ms_of)
+
+declare -A tfull tauto
+for f in "${queries[@]}"; do
+  q=$(basename "$f" .sql)
+  t=$(psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_full')" -c "SELECT pgtrickle.refresh_stream_table('${q}_auto')" | awk '/^Time:/ {print $2}')
+  tfull[$q]=$(echo "$t" | sed -n 1p); tauto[$q]=$(echo "$t" | sed -n 2p)
+  log "$q: FULL ${tfull[$q]} ms, AUTO ${tauto[$q]} ms"
+done
+
+out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
+{
+  echo "| query | mode AUTO used | FULL refresh (ms) | AUTO refresh (ms) | speed-up | AUTO equals its query |"
+  echo "|---|---|---:|---:|---:|---|"
+  for f in "${queries[@]}"; do
+    q=$(basename "$f" .sql)
+    mode=$(psql -At -c "SELECT h.action FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = '${q}_auto' ORDER BY h.refresh_id DESC LIMIT 1")
+    cols=$(psql -At -c "SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '${q}_auto'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\_\_pgt\_%'")
+    if grep -qi "limit" "$f"; then
+      ok="n/a (top-k: ties)"
+    else
+      bad=$(psql -At -c "SELECT (SELECT count(*) FROM (SELECT $cols FROM ${q}_auto EXCEPT ALL SELECT * FROM ($(cat "$f")) x) a) + (SELECT count(*) FROM (SELECT * FROM ($(cat "$f")) x EXCEPT ALL SELECT $cols FROM ${q}_auto) b)")
+      if [ "$bad" = 0 ]; then ok="yes"; else ok="**NO ($bad rows)**"; fi
+    fi
+    printf "| %s | %s | %s | %s | %sx | %s |\n" "$q" "$mode" "${tfull[$q]}" "${tauto[$q]}" \
+      "$(awk -v f="${tfull[$q]}" -v d="${tauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "$ok"
+  done
+  echo
+  echo "Batch DML: $dml_plain ms without stream tables, $dml_captured ms with change capture for 44 stream tables."
+  echo
+  echo "SF=$SF; $(uname -m), $(nproc) cores; PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}') (no assertions), extension release build."
+} | tee "$out"

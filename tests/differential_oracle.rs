@@ -62,6 +62,9 @@ const SHAPES: &[(&str, &str)] = &[
     ("comma_six", "SELECT a.id, b.w, c.label, p.v, q.label AS ql FROM a, b, c, p, q, b b2 WHERE a.k = b.k AND c.g = a.g AND p.k = a.k AND q.k = p.k AND b2.k = q.k AND b2.w > 1"),
     // A join key inside every arm of an OR (TPC-H Q19's shape) is found and used.
     ("or_common_key", "SELECT a.id, b.name FROM a, b WHERE (a.k = b.k AND b.w > 2) OR (a.k = b.k AND a.v IS NULL)"),
+    // Each arm of the OR constrains a and c on their own: the implied per-table filters
+    // restrict the scans before the join.
+    ("or_per_relation", "SELECT a.id, c.label FROM a, c WHERE (a.g = c.g AND a.v > 3 AND c.k2 = 1) OR (a.g = c.g AND a.v < 2 AND c.k2 = 2) OR (a.k = c.k2 AND a.v IS NULL AND c.label IS NOT NULL)"),
     ("comma_agg", "SELECT b.name, count(*) AS n, sum(a.m) AS s FROM a, b, c WHERE a.k = b.k AND c.g = a.g AND c.label <> 'none' GROUP BY b.name"),
 ];
 

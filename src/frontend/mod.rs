@@ -179,8 +179,97 @@ unsafe fn conjuncts(quals: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::Node>) 
         // on its own (the OR stays as written, so nothing changes but what the rewrite
         // rules can see), and a join key hidden in each arm (TPC-H Q19) becomes a key.
         out.extend(common_to_every_arm(quals));
+        out.extend(implied_per_relation(quals));
         out.push(quals);
     }
+}
+
+/// The range-table indexes of this query level's Vars in `node` (None: it reads a join
+/// alias, an outer level, or nothing).
+unsafe fn single_relation(node: *mut pg_sys::Node) -> Option<i32> {
+    #[pg_guard]
+    unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
+        if node.is_null() {
+            return false;
+        }
+        let seen = &mut *(ctx as *mut (Vec<i32>, bool));
+        if (*node).type_ == pg_sys::NodeTag::T_Var {
+            let v = node as *mut pg_sys::Var;
+            if (*v).varlevelsup == 0 {
+                if !seen.0.contains(&(*v).varno) {
+                    seen.0.push((*v).varno);
+                }
+            } else {
+                seen.1 = true;
+            }
+            return false;
+        }
+        if (*node).type_ == pg_sys::NodeTag::T_SubLink {
+            seen.1 = true;
+            return false;
+        }
+        pg_sys::expression_tree_walker_impl(node, Some(walk), ctx)
+    }
+    let mut seen: (Vec<i32>, bool) = (Vec::new(), false);
+    walk(node, &mut seen as *mut (Vec<i32>, bool) as *mut c_void);
+    match seen.0.as_slice() {
+        [one] if !seen.1 => Some(*one),
+        _ => None,
+    }
+}
+
+/// For an OR whose every arm constrains relation `r` on its own, the implied condition on
+/// `r` alone: `(A₁ ∧ B₁) ∨ (A₂ ∧ B₂)` implies `A₁ ∨ A₂` when the `Aᵢ` read only `r` (as
+/// PostgreSQL's planner derives restriction clauses from ORs). The OR stays as written;
+/// the implied filters let the rewrite rules restrict each table before it is joined
+/// (TPC-H Q7: `n1.n_name IN ('FRANCE', 'GERMANY')`; Q19: the part and line item filters).
+unsafe fn implied_per_relation(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::Node> {
+    if (*node).type_ != pg_sys::NodeTag::T_BoolExpr
+        || (*(node as *mut pg_sys::BoolExpr)).boolop != pg_sys::BoolExprType::OR_EXPR
+        || pg_sys::contain_volatile_functions(node)
+    {
+        return Vec::new();
+    }
+    let arms: Vec<Vec<(Option<i32>, *mut pg_sys::Node)>> =
+        PgList::<pg_sys::Node>::from_pg((*(node as *mut pg_sys::BoolExpr)).args)
+            .iter_ptr()
+            .map(|arm| {
+                let mut cs = Vec::new();
+                conjuncts(arm, &mut cs);
+                cs.into_iter().map(|c| (single_relation(c), c)).collect()
+            })
+            .collect();
+    let Some(first) = arms.first() else {
+        return Vec::new();
+    };
+    let mut rels: Vec<i32> = first.iter().filter_map(|(r, _)| *r).collect();
+    rels.dedup();
+    let mut out = Vec::new();
+    for r in rels {
+        if !arms
+            .iter()
+            .all(|arm| arm.iter().any(|(x, _)| *x == Some(r)))
+        {
+            continue;
+        }
+        // An arm's own conditions on r, AND-ed; the arms' conditions OR-ed.
+        let mut ors: *mut pg_sys::List = std::ptr::null_mut();
+        for arm in &arms {
+            let mut ands: *mut pg_sys::List = std::ptr::null_mut();
+            let mine: Vec<_> = arm.iter().filter(|(x, _)| *x == Some(r)).collect();
+            for (_, c) in &mine {
+                ands = pg_sys::lappend(ands, *c as *mut c_void);
+            }
+            let conj = if mine.len() == 1 {
+                mine[0].1
+            } else {
+                pg_sys::makeBoolExpr(pg_sys::BoolExprType::AND_EXPR, ands, -1) as *mut pg_sys::Node
+            };
+            ors = pg_sys::lappend(ors, conj as *mut c_void);
+        }
+        out.push(pg_sys::makeBoolExpr(pg_sys::BoolExprType::OR_EXPR, ors, -1) as *mut pg_sys::Node);
+    }
+    out
 }
 
 /// The conjuncts (without volatile functions) that every arm of the OR `node` has.

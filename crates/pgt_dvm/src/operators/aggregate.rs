@@ -545,8 +545,8 @@ impl Aggregate {
             // (NULL-safe: a NULL key hashes like any value), never a per-row search of the
             // affected keys. Few affected groups: first an index-friendly prefilter on the
             // first key (`= ANY(ARRAY(...))`, NULL keys separately). Many (more than a
-            // tenth of the stored groups, or 1000): one pass over the input, which is
-            // cheaper than probing for most of it. Which one runs is decided when the
+            // tenth of the stored groups, or 1000): all groups in one pass over the input,
+            // which is cheaper than probing for most of it. Which one runs is decided when the
             // statement runs, by a one-time condition.
             let g0 = self.group_by[0].render_on("s");
             let rid = self.group_row_id_of(
@@ -568,7 +568,9 @@ impl Aggregate {
                 pgt_sql::quote_literal(target)
             );
             let few = rescan(&format!("{prefilter}{exact}"), &format!("NOT {many}"));
-            let all = rescan(&exact, &many);
+            // Many: every group in one pass (a hash aggregate, one row id per group, not
+            // per row); the merge below keeps only the affected ones.
+            let all = rescan("", &many);
             // Each affected group once: its recomputed state, or count 0 when no row is left
             // (sorted, not joined, so no misestimate makes it quadratic).
             let zeros = state_cols

@@ -229,6 +229,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         if n == 0 && !truncated {
             quiet.push(src.to_u32());
         }
+        if !truncated {
+            refresh_buffer_statistics(src, n)?;
+        }
         if truncated {
             fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
         } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
@@ -339,6 +342,30 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         },
         started_at,
     ))
+}
+
+/// The planner sees a change buffer through its statistics, and a buffer last analyzed
+/// while nearly empty makes it expect a handful of changed rows: with thousands pending,
+/// it then plans nested loops that are quadratic in the change. Before a large delta, a
+/// buffer whose statistics describe far fewer rows than are pending is analyzed (a sample
+/// of at most a few thousand rows: milliseconds, against a refresh that handles thousands
+/// of changes).
+fn refresh_buffer_statistics(src: pgrx::pg_sys::Oid, pending: i64) -> PgtResult<()> {
+    const LARGE: i64 = 1000;
+    if pending < LARGE {
+        return Ok(());
+    }
+    let buffer = pgt_cdc::buffer_table(src.to_u32());
+    let stale = Spi::get_one_with_args::<bool>(
+        "SELECT c.reltuples::pg_catalog.float8 OPERATOR(pg_catalog.<) ($2::pg_catalog.float8 OPERATOR(pg_catalog./) 2) \
+           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        &[buffer.to_string().into(), pending.into()],
+    )?
+    .unwrap_or(false);
+    if stale {
+        Spi::run(&format!("ANALYZE {buffer}"))?;
+    }
+    Ok(())
 }
 
 /// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why

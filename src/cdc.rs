@@ -459,12 +459,16 @@ pub fn lock_sources(sources: &[pg_sys::Oid]) -> PgtResult<()> {
     if sources.is_empty() {
         return Ok(());
     }
-    let names = Spi::get_one_with_args::<String>(
-        "SELECT pg_catalog.string_agg(r::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY r) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
-        &[sources.to_vec().into()],
-    )?
-    .unwrap_or_default();
-    Spi::run(&format!("LOCK TABLE {names} IN ACCESS SHARE MODE"))?;
+    // In OID order, as `LOCK TABLE` of the names would take them, without a statement to
+    // parse and plan (a refresh with nothing to do stays well under a millisecond).
+    let mut sorted = sources.to_vec();
+    sorted.sort_by_key(|o| o.to_u32());
+    for oid in sorted {
+        // SAFETY: LockRelationOid takes a heavyweight lock on an OID (reporting lock waits
+        // and timeouts by ERROR, which pgrx's FFI guard turns into a Rust panic) and then
+        // processes pending invalidations; it touches no memory of ours.
+        unsafe { pg_sys::LockRelationOid(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+    }
     Ok(())
 }
 

@@ -80,7 +80,14 @@ pub fn refresh(
         }
         return Ok(None);
     }
-    Spi::run(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", st.table))?;
+    // SAFETY: as for `cdc::lock_sources`: a heavyweight lock on the storage table's OID
+    // (EXCLUSIVE: serializes refreshes; readers are not blocked).
+    unsafe {
+        pgrx::pg_sys::LockRelationOid(
+            st.relid,
+            pgrx::pg_sys::ExclusiveLock as pgrx::pg_sys::LOCKMODE,
+        )
+    };
     let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?
     } else {
@@ -191,12 +198,22 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     cdc::lock_sources(&sources)?;
     // A source attached as a partition after creation no longer sees rows written through
     // its parent in its own statement triggers: its changes would be missed.
-    if let Some(what) = catalog::first_value::<String>(
-        "SELECT pg_catalog.format('%s is now a partition of %s', c.oid::pg_catalog.regclass, i.inhparent::pg_catalog.regclass) \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid \
-          WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relispartition LIMIT 1",
-        &[sources.clone().into()],
-    )? {
+    // SAFETY: get_rel_relispartition reads the syscache entry of an existing relation (the
+    // sources were just locked), returning false for an OID it does not find.
+    let any_partition = sources
+        .iter()
+        .any(|&o| unsafe { pgrx::pg_sys::get_rel_relispartition(o) });
+    let partition_of = if any_partition {
+        catalog::first_value::<String>(
+            "SELECT pg_catalog.format('%s is now a partition of %s', c.oid::pg_catalog.regclass, i.inhparent::pg_catalog.regclass) \
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid \
+              WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relispartition LIMIT 1",
+            &[sources.clone().into()],
+        )?
+    } else {
+        None
+    };
+    if let Some(what) = partition_of {
         return Err(crate::error::PgtError::SourceChanged {
             name: st.display_name(),
             reason: format!("source {what}; rows written through the parent are not captured"),

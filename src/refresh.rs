@@ -287,25 +287,10 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?,
             "FULL",
         ),
-        None => {
-            let unconsumed = |oid: u32| {
-                frontiers
-                    .iter()
-                    .find(|(s, _)| s.to_u32() == oid)
-                    .map(|(_, f)| f.unconsumed_predicate("b"))
-                    .unwrap_or_else(|| "true".into())
-            };
-            (
-                pgt_dvm::driver::differential_statement_for(
-                    &t.tree,
-                    &st.table,
-                    &visible,
-                    &unconsumed,
-                    &quiet,
-                )?,
-                "DIFFERENTIAL",
-            )
-        }
+        None => (
+            delta_statement(&t.tree, st, &visible, &frontiers, &quiet)?,
+            "DIFFERENTIAL",
+        ),
     };
     pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
     grant_buffers_to_owner(st)?;
@@ -359,6 +344,31 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         },
         started_at,
     ))
+}
+
+/// The delta statement consuming each source's changes past its frontier; the terms of the
+/// `quiet` sources are gated (see `DeltaContext::quiet`).
+fn delta_statement(
+    tree: &pgt_dvm::OpTree,
+    st: &StreamTable,
+    visible: &[String],
+    frontiers: &[(pgrx::pg_sys::Oid, pgt_cdc::Frontier)],
+    quiet: &[u32],
+) -> PgtResult<String> {
+    let unconsumed = |oid: u32| {
+        frontiers
+            .iter()
+            .find(|(s, _)| s.to_u32() == oid)
+            .map(|(_, f)| f.unconsumed_predicate("b"))
+            .unwrap_or_else(|| "true".into())
+    };
+    Ok(pgt_dvm::driver::differential_statement_for(
+        tree,
+        &st.table,
+        visible,
+        &unconsumed,
+        quiet,
+    )?)
 }
 
 /// The planner sees a change buffer through its statistics, and a buffer last analyzed
@@ -494,20 +504,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
             .filter(|(_, n, truncated)| *n == 0 && !*truncated)
             .map(|(s, _, _)| s.to_u32())
             .collect();
-        let unconsumed = |oid: u32| {
-            all.iter()
-                .find(|(s, _)| s.to_u32() == oid)
-                .and_then(|(_, f)| f.as_ref())
-                .map(|f| f.unconsumed_predicate("b"))
-                .unwrap_or_else(|| "true".into())
-        };
-        let sql = pgt_dvm::driver::differential_statement_for(
-            &t.tree,
-            &st.table,
-            &visible,
-            &unconsumed,
-            &quiet,
-        )?;
+        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &quiet)?;
         section(&mut out, "delta statement for the pending changes", &sql);
         sql
     } else {

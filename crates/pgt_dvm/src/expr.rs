@@ -56,6 +56,14 @@ impl Expr {
         }
     }
 
+    /// The input column this expression is, when it is nothing but a column reference.
+    pub fn as_column(&self) -> Option<usize> {
+        match self.parts.as_slice() {
+            [ExprPart::Col(i)] => Some(*i),
+            _ => None,
+        }
+    }
+
     /// The input columns this expression reads.
     pub fn columns(&self) -> Vec<usize> {
         self.parts

@@ -101,35 +101,37 @@ fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
     }
 }
 
+/// The identity of a row of the SQL values `values`: `record_send(ROW(…))` hashed.
+pub(crate) fn identity_hash(values: &[String]) -> String {
+    format!(
+        "pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({})))",
+        values.join(", ")
+    )
+}
+
 /// `record_send(ROW(alias.c0, …))` hashed: the identity of a row of `n` positional columns.
 pub fn row_hash(n: usize, alias: &str) -> String {
-    let cols = (0..n)
-        .map(|i| format!("{alias}.\"c{i}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+    key_hash(&(0..n).collect::<Vec<_>>(), alias)
 }
 
 /// Like [`row_hash`], over each column's canonical form (DISTINCT rows: equal rows get one
 /// identity even when their binary forms differ).
 pub fn canonical_row_hash(columns: &[Column], alias: &str) -> String {
-    let cols = columns
+    let cols: Vec<String> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| c.identity_sql(&format!("{alias}.\"c{i}\"")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+        .collect();
+    identity_hash(&cols)
 }
 
 /// The identity of a row from the key columns `positions` under `alias`.
 pub fn key_hash(positions: &[usize], alias: &str) -> String {
-    let cols = positions
+    let cols: Vec<String> = positions
         .iter()
         .map(|i| format!("{alias}.\"c{i}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({cols})))")
+        .collect();
+    identity_hash(&cols)
 }
 
 /// The quoted visible column names, in order.

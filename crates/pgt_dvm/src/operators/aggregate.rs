@@ -271,14 +271,13 @@ impl Aggregate {
         if self.is_scalar() {
             return "pgtrickle.pg_trickle_hash(''::pg_catalog.text)".into();
         }
-        let keys = self
+        let keys: Vec<String> = self
             .group_columns
             .iter()
             .zip(keys)
             .map(|(c, k)| c.identity_sql(k))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({keys})))")
+            .collect();
+        crate::storage::identity_hash(&keys)
     }
 
     fn group_select(&self, alias: &str) -> (String, String) {

@@ -96,12 +96,17 @@ pub trait Operator {
         col: usize,
         keys: &str,
     ) -> Result<String, DvmError> {
-        let cur = self.current(cx)?;
-        Ok(format!(
-            "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
-            col_name(col)
-        ))
+        Ok(restricted_on_top(&self.current(cx)?, col, keys))
     }
+}
+
+/// `σ_{col ∈ K}` as a filter over the state `cur` (where the restriction cannot be pushed
+/// further down).
+pub(crate) fn restricted_on_top(cur: &str, col: usize, keys: &str) -> String {
+    format!(
+        "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
+        col_name(col)
+    )
 }
 
 /// A one-time condition (an uncorrelated scalar subquery, which PostgreSQL evaluates

@@ -63,19 +63,9 @@ impl Operator for Project {
         col: usize,
         keys: &str,
     ) -> Result<String, DvmError> {
-        let bare = match self.exprs.get(col).map(|e| e.parts.as_slice()) {
-            Some([crate::expr::ExprPart::Col(i)]) => Some(*i),
-            _ => None,
-        };
-        let cur = match bare {
+        let cur = match self.exprs.get(col).and_then(|e| e.as_column()) {
             Some(i) => self.input.rule().current_restricted(cx, i, keys)?,
-            None => {
-                let cur = self.current(cx)?;
-                return Ok(format!(
-                    "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
-                    col_name(col)
-                ));
-            }
+            None => return Ok(super::restricted_on_top(&self.current(cx)?, col, keys)),
         };
         Ok(format!(
             "SELECT {} FROM ({cur}) AS s",
@@ -87,11 +77,7 @@ impl Operator for Project {
     fn unique_key(&self) -> Option<Vec<usize>> {
         let key = self.input.rule().unique_key()?;
         key.iter()
-            .map(|k| {
-                self.exprs
-                    .iter()
-                    .position(|e| e.parts == crate::expr::Expr::col(*k).parts)
-            })
+            .map(|k| self.exprs.iter().position(|e| e.as_column() == Some(*k)))
             .collect()
     }
 }

@@ -8,7 +8,6 @@
 //! So a predicate over a subquery's output reaches the subquery's joins and scans.
 
 use super::LocalRule;
-use crate::expr::ExprPart;
 use crate::operators::filter::Filter;
 use crate::operators::project::Project;
 use crate::optree::OpTree;
@@ -17,10 +16,7 @@ pub struct FilterBelowProject;
 
 /// The input column a projection passes through at output `i`, if it is a bare column.
 pub(crate) fn bare(p: &Project, i: usize) -> Option<usize> {
-    match p.exprs.get(i)?.parts.as_slice() {
-        [ExprPart::Col(j)] => Some(*j),
-        _ => None,
-    }
+    p.exprs.get(i)?.as_column()
 }
 
 impl LocalRule for FilterBelowProject {

@@ -352,7 +352,7 @@ fn string_literals_do_not_depend_on_standard_conforming_strings() {
 /// Constructs users expect to work incrementally, maintained under random changes.
 #[test]
 fn small_constructs_are_maintained_incrementally() {
-    let (_db, mut c) = db();
+    let (db, mut c) = db();
     c.batch_execute(
         "CREATE DOMAIN label AS text;
          CREATE TYPE pt AS (x int, y int);
@@ -396,12 +396,26 @@ fn small_constructs_are_maintained_incrementally() {
         ("virtual_col", "SELECT id, vg FROM w WHERE vg > 3"),
         ("virtual_group", "SELECT vg, count(*) AS c FROM w GROUP BY vg"),
     ];
+    // Created under one set of session settings, refreshed from a session with others;
+    // compared in the creator's session.
+    c.batch_execute(
+        "SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kathmandu'; SET IntervalStyle = 'postgres_verbose';
+         SET extra_float_digits = -2; SET client_encoding = 'LATIN1';",
+    )
+    .unwrap();
     for (name, q) in shapes {
         c.batch_execute(&format!(
             "SELECT pgtrickle.create_stream_table('{name}', $q${q}$q$, refresh_mode => 'DIFFERENTIAL')"
         ))
         .unwrap();
     }
+    let mut other = db.client();
+    other
+        .batch_execute(
+            "SET DateStyle = 'ISO, MDY'; SET TimeZone = 'America/Los_Angeles'; SET IntervalStyle = 'iso_8601';
+             SET extra_float_digits = 3; SET search_path = public, pg_catalog;",
+        )
+        .unwrap();
     for round in 0..4 {
         c.batch_execute(&format!(
             "INSERT INTO w VALUES ({x}, 'g{r}', NULL, ROW({r}, {x})::pt, NULL, {r}), ({y}, 'g9', 'z', ROW(1, 1)::pt, 2, 4);
@@ -417,7 +431,7 @@ fn small_constructs_are_maintained_incrementally() {
         ))
         .unwrap();
         for (name, _) in shapes {
-            refresh(&mut c, name);
+            refresh(&mut other, name);
             // A group of 1.0 and 1.00 (or -0 and 0) shows either value, in PostgreSQL too.
             if [
                 "numeric_group",

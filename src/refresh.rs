@@ -238,13 +238,16 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         }
     }
     let mut any_changes = false;
-    let mut quiet = Vec::new();
+    let mut shape = pgt_dvm::driver::PendingShape::default();
     let mut pending_total = 0i64;
     for (src, n, truncated) in cdc::pending(&frontiers)? {
         any_changes |= n > 0 || truncated;
         pending_total += n;
         if n == 0 && !truncated {
-            quiet.push(src.to_u32());
+            shape.quiet.push(src.to_u32());
+        }
+        if n >= LARGE_PENDING {
+            shape.large.push(src.to_u32());
         }
         if !truncated {
             refresh_buffer_statistics(src, n)?;
@@ -288,7 +291,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             "FULL",
         ),
         None => (
-            delta_statement(&t.tree, st, &visible, &frontiers, &quiet)?,
+            delta_statement(&t.tree, st, &visible, &frontiers, &shape)?,
             "DIFFERENTIAL",
         ),
     };
@@ -346,14 +349,14 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     ))
 }
 
-/// The delta statement consuming each source's changes past its frontier; the terms of the
-/// `quiet` sources are gated (see `DeltaContext::quiet`).
+/// The delta statement consuming each source's changes past its frontier, shaped by what is
+/// pending (see `pgt_dvm::driver::PendingShape`).
 fn delta_statement(
     tree: &pgt_dvm::OpTree,
     st: &StreamTable,
     visible: &[String],
     frontiers: &[(pgrx::pg_sys::Oid, pgt_cdc::Frontier)],
-    quiet: &[u32],
+    shape: &pgt_dvm::driver::PendingShape,
 ) -> PgtResult<String> {
     let unconsumed = |oid: u32| {
         frontiers
@@ -367,9 +370,13 @@ fn delta_statement(
         &st.table,
         visible,
         &unconsumed,
-        quiet,
+        shape,
     )?)
 }
+
+/// From this many pending changes on, a source's buffer is analyzed before the delta
+/// statement is planned, and the statement is shaped for a large delta.
+const LARGE_PENDING: i64 = 1000;
 
 /// The planner sees a change buffer through its statistics, and a buffer last analyzed
 /// while nearly empty makes it expect a handful of changed rows: with thousands pending,
@@ -378,8 +385,7 @@ fn delta_statement(
 /// of at most a few thousand rows: milliseconds, against a refresh that handles thousands
 /// of changes).
 fn refresh_buffer_statistics(src: pgrx::pg_sys::Oid, pending: i64) -> PgtResult<()> {
-    const LARGE: i64 = 1000;
-    if pending < LARGE {
+    if pending < LARGE_PENDING {
         return Ok(());
     }
     let buffer = pgt_cdc::buffer_table(src.to_u32());
@@ -499,12 +505,16 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
             .iter()
             .filter_map(|(s, f)| f.clone().map(|f| (*s, f)))
             .collect();
-        let quiet: Vec<u32> = cdc::pending(&frontiers)?
-            .into_iter()
-            .filter(|(_, n, truncated)| *n == 0 && !*truncated)
-            .map(|(s, _, _)| s.to_u32())
-            .collect();
-        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &quiet)?;
+        let mut shape = pgt_dvm::driver::PendingShape::default();
+        for (s, n, truncated) in cdc::pending(&frontiers)? {
+            if n == 0 && !truncated {
+                shape.quiet.push(s.to_u32());
+            }
+            if n >= LARGE_PENDING {
+                shape.large.push(s.to_u32());
+            }
+        }
+        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape)?;
         section(&mut out, "delta statement for the pending changes", &sql);
         sql
     } else {

@@ -161,6 +161,62 @@ unsafe fn var_position(
     }
 }
 
+/// Whether evaluating `node` cannot raise an error whatever the row: it is made of columns,
+/// constant subexpressions (which the planner folds before any row is read, so their errors
+/// are the query's own), boolean logic, NULL and boolean tests, and operators or functions
+/// of `pg_catalog` that are leakproof or compare values of an ordering operator family
+/// (`numeric_ge` is not marked leakproof, yet no comparison of valid values fails).
+///
+/// Safety: `node` is null or a valid expression node of an analyzed query.
+unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
+    use pg_sys::NodeTag as T;
+    if node.is_null() {
+        return true;
+    }
+    if !pg_sys::contain_var_clause(node) {
+        return !pg_sys::checkExprHasSubLink(node);
+    }
+    let builtin = |func: pg_sys::Oid| {
+        pg_sys::get_func_namespace(func) == pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE)
+    };
+    let comparison = |op: pg_sys::Oid, func: pg_sys::Oid| {
+        let func = if func == pg_sys::InvalidOid {
+            pg_sys::get_opcode(op)
+        } else {
+            func
+        };
+        builtin(func)
+            && (pg_sys::get_func_leakproof(func)
+                || !pg_sys::get_op_index_interpretation(op).is_null())
+    };
+    let all = |args: *mut pg_sys::List| {
+        PgList::<pg_sys::Node>::from_pg(args)
+            .iter_ptr()
+            .all(|a| error_free(a))
+    };
+    match (*node).type_ {
+        T::T_Var => true,
+        T::T_RelabelType => error_free((*(node as *mut pg_sys::RelabelType)).arg as _),
+        T::T_CollateExpr => error_free((*(node as *mut pg_sys::CollateExpr)).arg as _),
+        T::T_NullTest => error_free((*(node as *mut pg_sys::NullTest)).arg as _),
+        T::T_BooleanTest => error_free((*(node as *mut pg_sys::BooleanTest)).arg as _),
+        T::T_BoolExpr => all((*(node as *mut pg_sys::BoolExpr)).args),
+        T::T_OpExpr => {
+            let o = node as *mut pg_sys::OpExpr;
+            comparison((*o).opno, (*o).opfuncid) && all((*o).args)
+        }
+        T::T_ScalarArrayOpExpr => {
+            let o = node as *mut pg_sys::ScalarArrayOpExpr;
+            comparison((*o).opno, (*o).opfuncid) && all((*o).args)
+        }
+        T::T_FuncExpr => {
+            let f = node as *mut pg_sys::FuncExpr;
+            builtin((*f).funcid) && pg_sys::get_func_leakproof((*f).funcid) && all((*f).args)
+        }
+        _ => false,
+    }
+}
+
 /// The AND-ed conjuncts of `quals` (nested ANDs flattened).
 unsafe fn conjuncts(quals: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::Node>) {
     if quals.is_null() {
@@ -797,7 +853,7 @@ impl Builder {
         for c in cs {
             let p = self.d.expr(c, &mut FromResolver { q, layout })?;
             let equi = equi_pair(q, layout, c).into_iter().collect();
-            tree = OpTree::filter_equi(tree, p, equi);
+            tree = OpTree::filter_equi(tree, p, equi).with_error_free(error_free(c));
         }
         Ok(tree)
     }

@@ -88,20 +88,31 @@ pub fn differential_statement(
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
 ) -> Result<String, DvmError> {
-    differential_statement_for(tree, target, visible, unconsumed, &[])
+    differential_statement_for(tree, target, visible, unconsumed, &PendingShape::default())
 }
 
-/// [`differential_statement`] for a refresh in which the sources `quiet` have no pending
-/// change: the delta terms that would start from them are left out.
+/// What a refresh knows about its sources' pending changes before it generates the delta
+/// statement.
+#[derive(Debug, Clone, Default)]
+pub struct PendingShape {
+    /// Sources without any pending change: the delta terms that would start from them are
+    /// gated off (see `DeltaContext::quiet`).
+    pub quiet: Vec<u32>,
+    /// Sources with many pending changes (see `DeltaContext::large`).
+    pub large: Vec<u32>,
+}
+
+/// [`differential_statement`] for a refresh whose pending changes have `shape`.
 pub fn differential_statement_for(
     tree: &OpTree,
     target: &QualifiedName,
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
-    quiet: &[u32],
+    shape: &PendingShape,
 ) -> Result<String, DvmError> {
     let mut cx = DeltaContext::new(unconsumed);
-    cx.quiet = quiet.iter().copied().collect();
+    cx.quiet = shape.quiet.iter().copied().collect();
+    cx.large = shape.large.iter().copied().collect();
     let v = quoted(visible);
     let n = visible.len();
     let extra = match TopShape::of(tree)? {

@@ -114,6 +114,36 @@ impl OpTree {
         self.rule().columns()
     }
 
+    /// The OIDs of the sources read below this operator (with repetitions).
+    pub fn source_oids(&self) -> Vec<u32> {
+        match self {
+            OpTree::Scan(s) => vec![s.source_oid],
+            OpTree::Filter(f) => f.input.source_oids(),
+            OpTree::Project(p) => p.input.source_oids(),
+            OpTree::Join(j) => {
+                let mut v = j.left.source_oids();
+                v.extend(j.right.source_oids());
+                v
+            }
+            OpTree::UnionAll(u) => u.inputs.iter().flat_map(OpTree::source_oids).collect(),
+            OpTree::Aggregate(a) => a.input.source_oids(),
+            OpTree::Distinct(d) => d.input.source_oids(),
+            OpTree::Shared(s) => s.input.source_oids(),
+            OpTree::Values(_) => Vec::new(),
+        }
+    }
+
+    /// One table read through filters and projections only (its restriction by keys
+    /// reaches the table directly, with nothing joined to it).
+    pub fn is_single_table(&self) -> bool {
+        match self {
+            OpTree::Scan(_) => true,
+            OpTree::Filter(f) => f.input.is_single_table(),
+            OpTree::Project(p) => p.input.is_single_table(),
+            _ => false,
+        }
+    }
+
     // Convenience constructors for frontends and tests.
     pub fn scan(source_oid: u32, table: QualifiedName, columns: Vec<Column>) -> OpTree {
         OpTree::Scan(crate::operators::scan::Scan {
@@ -160,7 +190,19 @@ impl OpTree {
             input: Box::new(input),
             predicate,
             equi,
+            error_free: false,
         })
+    }
+    /// Marks a filter's predicate as one that cannot raise an error (see
+    /// `Filter::error_free`); other operators are returned as they are.
+    pub fn with_error_free(self, error_free: bool) -> OpTree {
+        match self {
+            OpTree::Filter(mut f) => {
+                f.error_free = error_free;
+                OpTree::Filter(f)
+            }
+            other => other,
+        }
     }
     pub fn project(input: OpTree, exprs: Vec<Expr>, columns: Vec<Column>) -> OpTree {
         OpTree::Project(crate::operators::project::Project {

@@ -133,6 +133,20 @@ fn filter() {
     );
 }
 
+/// A predicate that cannot fail is evaluated on the buffered versions before they are
+/// consolidated (inside the filtered scan delta); `filter` above keeps it after.
+#[test]
+fn filter_error_free() {
+    golden(
+        "filter_error_free",
+        project(
+            OpTree::filter(orders(), ex("($2 OPERATOR(pg_catalog.>) '10'::numeric)"))
+                .with_error_free(true),
+            &[("id", "integer", "$0")],
+        ),
+    );
+}
+
 #[test]
 fn project_expressions() {
     golden(
@@ -355,4 +369,40 @@ fn join_chains_grow_linearly() {
     };
     let sizes: Vec<usize> = [2, 4, 8, 16].iter().map(|&n| chain(n)).collect();
     eprintln!("delta statement sizes for 2/4/8/16-way joins: {sizes:?}");
+}
+
+/// With many pending changes on a delta side, a single table joined to it on its key is not
+/// restricted by an `= ANY (ARRAY(…))` of the delta's keys (PostgreSQL would re-sort that
+/// array at every index probe); with few, it is (so a stale estimate never turns the table's
+/// read into a sequential scan). Join chains keep the restriction either way.
+#[test]
+fn large_deltas_join_single_tables_without_key_arrays() {
+    use pgt_dvm::driver::{differential_statement_for, PendingShape};
+    let j = OpTree::join_equi(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+    );
+    let t = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    let target = QualifiedName::new("public", "st");
+    let frontier = |_oid: u32| "true".to_string();
+    let visible = ["id".to_string(), "region".to_string()];
+    let arrays = |shape: &PendingShape| {
+        differential_statement_for(&t, &target, &visible, &frontier, shape)
+            .unwrap()
+            .matches("ANY (ARRAY(SELECT")
+            .count()
+    };
+    assert_eq!(arrays(&PendingShape::default()), 2);
+    let large = PendingShape {
+        quiet: vec![],
+        large: vec![16384],
+    };
+    assert_eq!(arrays(&large), 1, "customers unrestricted; orders still restricted by the customer delta");
+    let both = PendingShape {
+        quiet: vec![],
+        large: vec![16384, 16390],
+    };
+    assert_eq!(arrays(&both), 0);
 }

@@ -566,7 +566,12 @@ impl Aggregate {
                    (SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass)::pg_catalog.float8, 1000::pg_catalog.float8))",
                 pgt_sql::quote_literal(target)
             );
-            let few = rescan(&format!("{prefilter}{exact}"), &format!("NOT {many}"));
+            // Gated off entirely when no group needs a rescan (the prefilter alone may be
+            // checked only deep inside the plan, after the rest of the input was joined).
+            let few = rescan(
+                &format!("{prefilter}{exact}"),
+                &format!("NOT {many} AND EXISTS (SELECT 1 FROM {rk})"),
+            );
             // Many: every group in one pass (a hash aggregate, one row id per group, not
             // per row); the merge below keeps only the affected ones.
             let all = rescan("", &many);

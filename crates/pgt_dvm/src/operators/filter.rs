@@ -19,6 +19,12 @@ pub struct Filter {
     /// equality, as conjuncts `a = b` (the frontend found them; `filter_into_join` turns
     /// them into join keys).
     pub equi: Vec<(usize, usize)>,
+    /// The predicate cannot raise an error for any input row (the frontend proved it: only
+    /// columns, constants, boolean logic and comparisons of built-in types). Such a filter
+    /// directly over a scan is evaluated on the buffered changes before they are
+    /// consolidated (see `Scan::delta_where`), so the consolidation sorts only the rows that
+    /// pass.
+    pub error_free: bool,
 }
 
 impl Operator for Filter {
@@ -35,6 +41,11 @@ impl Operator for Filter {
     }
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let (OpTree::Scan(scan), true) = (self.input.as_ref(), self.error_free) {
+            // `consolidate(σ_p(ΔR)) = σ_p(consolidate(ΔR))`: rows with the same image agree
+            // on `p`, so filtering first keeps or drops whole groups of versions.
+            return scan.delta_where(cx, Some(&self.predicate));
+        }
         let d = self.input.rule().delta(cx)?;
         let sql = format!(
             "SELECT d.* FROM {d} AS d WHERE {}",

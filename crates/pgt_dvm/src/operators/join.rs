@@ -122,9 +122,21 @@ impl Operator for Join {
         // side's (small) delta, a filter PostgreSQL pushes down to the table holding the
         // key, so a long chain of joins never recomputes the whole current side.
         let pair = self.reducible_pair();
+        // Not for a single table when the delta side is large (see `DeltaContext::large`).
+        let reduce = |delta_side: &OpTree, other: &OpTree| {
+            !(other.is_single_table()
+                && delta_side
+                    .source_oids()
+                    .iter()
+                    .any(|o| cx.large.contains(o)))
+        };
+        let (reduce_right, reduce_left) = (
+            reduce(&self.left, &self.right),
+            reduce(&self.right, &self.left),
+        );
         let mut terms = Vec::new();
         if let Some(dl) = &dl {
-            let cr = match pair {
+            let cr = match pair.filter(|_| reduce_right) {
                 Some((a, b)) => self.right.rule().current_restricted(
                     cx,
                     b,
@@ -137,7 +149,7 @@ impl Operator for Join {
             ));
         }
         if let Some(dr) = &dr {
-            let cl = match pair {
+            let cl = match pair.filter(|_| reduce_left) {
                 Some((a, b)) => self.left.rule().current_restricted(
                     cx,
                     a,

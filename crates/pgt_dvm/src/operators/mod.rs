@@ -35,6 +35,12 @@ pub struct DeltaContext<'a> {
     /// empty at the statement's snapshot, so PostgreSQL never executes it (a change that
     /// commits in between is still consumed, by the same statement).
     pub quiet: HashSet<u32>,
+    /// Sources with many pending changes (their buffers were analyzed, so the planner's
+    /// estimates of their deltas are realistic). A join whose delta side reads one of them
+    /// does not restrict a single-table current side by the delta's keys: joined on its key
+    /// directly, the table is probed through its index (or hashed) anyway, and an
+    /// `= ANY (ARRAY(…))` with thousands of keys would be re-sorted at every index probe.
+    pub large: HashSet<u32>,
 }
 
 impl<'a> DeltaContext<'a> {
@@ -46,6 +52,7 @@ impl<'a> DeltaContext<'a> {
             scan_deltas: HashMap::new(),
             shared: HashMap::new(),
             quiet: HashSet::new(),
+            large: HashSet::new(),
         }
     }
 

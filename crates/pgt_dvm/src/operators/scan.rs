@@ -39,6 +39,50 @@ pub fn buffer_table(source_oid: u32) -> String {
 }
 
 impl Scan {
+    /// `consolidate(σ_p(ΔR))` (`p` = `predicate`, over this scan's columns; none: `ΔR`
+    /// consolidated). The predicate is evaluated on every buffered version before
+    /// consolidation, so it must be one that cannot raise an error (a version that cancels
+    /// out never existed at any refresh's snapshot, and must not make a refresh fail).
+    pub fn delta_where(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        predicate: Option<&crate::expr::Expr>,
+    ) -> Result<String, DvmError> {
+        let memo = (
+            self.source_oid,
+            self.columns
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(predicate.map(|p| p.render_on("u")))
+                .collect::<Vec<_>>(),
+        );
+        if let Some(name) = cx.scan_deltas.get(&memo) {
+            return Ok(name.clone());
+        }
+        let mut sql = format!(
+            "SELECT {}, CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b \
+             WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog.\"char\"[]) AND {}",
+            self.select_list("b"),
+            buffer_table(self.source_oid),
+            (cx.unconsumed)(self.source_oid)
+        );
+        if let Some(p) = predicate {
+            sql = format!("SELECT u.* FROM ({sql}) AS u WHERE {}", p.render_on("u"));
+        }
+        // Versions that cancel (inserted, then deleted) go before anything evaluates them.
+        let sql = super::consolidate::consolidated(&sql, &self.columns);
+        let name = cx.add_cte(
+            if predicate.is_some() {
+                "filtered_scan_delta"
+            } else {
+                "scan_delta"
+            },
+            sql,
+        );
+        cx.scan_deltas.insert(memo, name.clone());
+        Ok(name)
+    }
+
     fn select_list(&self, alias: &str) -> String {
         self.columns
             .iter()
@@ -65,28 +109,7 @@ impl Operator for Scan {
     }
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        let memo = (
-            self.source_oid,
-            self.columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect::<Vec<_>>(),
-        );
-        if let Some(name) = cx.scan_deltas.get(&memo) {
-            return Ok(name.clone());
-        }
-        let sql = format!(
-            "SELECT {}, CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b \
-             WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog.\"char\"[]) AND {}",
-            self.select_list("b"),
-            buffer_table(self.source_oid),
-            (cx.unconsumed)(self.source_oid)
-        );
-        // Versions that cancel (inserted, then deleted) go before anything evaluates them.
-        let sql = super::consolidate::consolidated(&sql, &self.columns);
-        let name = cx.add_cte("scan_delta", sql);
-        cx.scan_deltas.insert(memo, name.clone());
-        Ok(name)
+        self.delta_where(cx, None)
     }
 
     /// `σ_{col ∈ K}(R)` as a condition on the table itself, so an index on the column is used.

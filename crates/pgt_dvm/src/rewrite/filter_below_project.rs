@@ -29,6 +29,7 @@ impl LocalRule for FilterBelowProject {
             input,
             predicate,
             equi,
+            error_free,
         }) = node
         else {
             return None;
@@ -45,7 +46,8 @@ impl LocalRule for FilterBelowProject {
             (*p.input).clone(),
             predicate.remap(&map),
             equi.iter().map(|&(a, b)| (map(a), map(b))).collect(),
-        );
+        )
+        .with_error_free(*error_free);
         Some(OpTree::project(moved, p.exprs.clone(), p.columns.clone()))
     }
 }

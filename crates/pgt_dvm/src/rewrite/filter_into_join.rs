@@ -28,6 +28,7 @@ impl LocalRule for FilterIntoJoin {
             input,
             predicate,
             equi,
+            error_free,
         }) = node
         else {
             return None;
@@ -43,14 +44,16 @@ impl LocalRule for FilterIntoJoin {
                 (*j.left).clone(),
                 predicate.clone(),
                 equi.clone(),
-            ));
+            )
+            .with_error_free(*error_free));
         } else if cols.iter().all(|&c| c >= nl) {
             let shifted = equi.iter().map(|&(a, b)| (a - nl, b - nl)).collect();
             j.right = Box::new(OpTree::filter_equi(
                 (*j.right).clone(),
                 predicate.remap(&|i| i - nl),
                 shifted,
-            ));
+            )
+            .with_error_free(*error_free));
         } else {
             j.condition = Some(match &j.condition {
                 Some(c) => super::and(c, predicate),

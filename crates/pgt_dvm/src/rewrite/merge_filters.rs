@@ -24,7 +24,8 @@ impl LocalRule for MergeFilters {
             (*inner.input).clone(),
             super::and(&inner.predicate, &outer.predicate),
             equi,
-        ))
+        )
+        .with_error_free(inner.error_free && outer.error_free))
     }
 }
 

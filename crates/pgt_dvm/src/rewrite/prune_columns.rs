@@ -108,7 +108,11 @@ fn prune(
                 .iter()
                 .map(|&(a, b)| (m[a].unwrap(), m[b].unwrap()))
                 .collect();
-            (OpTree::filter_equi(input, remap(&f.predicate, &m), equi), m)
+            (
+                OpTree::filter_equi(input, remap(&f.predicate, &m), equi)
+                    .with_error_free(f.error_free),
+                m,
+            )
         }
         OpTree::Project(p) => {
             let keep = at_least_one(need, n);

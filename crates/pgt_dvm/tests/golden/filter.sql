@@ -53,6 +53,7 @@ Project(
                     ],
                 },
                 equi: [],
+                error_free: false,
             },
         ),
         exprs: [

@@ -36,6 +36,7 @@ mod scheduler;
 mod security;
 mod settings;
 mod shmem;
+mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -250,6 +250,30 @@ impl Frontier {
     pub fn unconsumed_predicate(&self, alias: &str) -> String {
         format!("NOT {}", self.consumed_predicate(alias))
     }
+
+    /// [`Frontier::unconsumed_predicate`] with the frontier as statement parameters, so one
+    /// prepared statement serves every refresh: `$first` is the snapshot (text),
+    /// `$first + 1` the refreshing transaction's own xid (text; `0`, which no transaction
+    /// has, when there is none) and `$first + 2` its last consumed change id (bigint). See
+    /// [`Frontier::params`]. Each parameter is cast once, in an uncorrelated subquery that
+    /// PostgreSQL evaluates before the buffer is read.
+    pub fn unconsumed_predicate_params(alias: &str, first: usize) -> String {
+        let (s, x, c) = (first, first + 1, first + 2);
+        let snap = format!("(SELECT ${s}::pg_catalog.text::pg_catalog.pg_snapshot)");
+        let xid = format!("(SELECT ${x}::pg_catalog.text::pg_catalog.xid8)");
+        format!(
+            "NOT ((pg_catalog.pg_visible_in_snapshot({alias}.__pgt_xid, {snap}) AND {alias}.__pgt_xid OPERATOR(pg_catalog.<>) {xid}) \
+             OR ({alias}.__pgt_xid OPERATOR(pg_catalog.=) {xid} AND {alias}.__pgt_change_id OPERATOR(pg_catalog.<=) ${c}::pg_catalog.int8))"
+        )
+    }
+
+    /// The values of the parameters of [`Frontier::unconsumed_predicate_params`].
+    pub fn params(&self) -> (String, String, i64) {
+        match &self.own {
+            None => (self.snapshot.clone(), "0".into(), 0),
+            Some((xid, id)) => (self.snapshot.clone(), xid.clone(), *id),
+        }
+    }
 }
 
 /// Deletes buffer rows every incrementally maintained stream table reading the source has
@@ -374,5 +398,33 @@ mod tests {
             p.contains("AND b.__pgt_xid OPERATOR(pg_catalog.<>) '11'::pg_catalog.xid8"),
             "{p}"
         );
+    }
+
+    #[test]
+    fn parameterized_frontier_predicates() {
+        let p = Frontier::unconsumed_predicate_params("b", 4);
+        assert!(p.contains("pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, (SELECT $4::pg_catalog.text::pg_catalog.pg_snapshot))"), "{p}");
+        assert!(
+            p.contains(
+                "b.__pgt_xid OPERATOR(pg_catalog.<>) (SELECT $5::pg_catalog.text::pg_catalog.xid8)"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("b.__pgt_change_id OPERATOR(pg_catalog.<=) $6::pg_catalog.int8"),
+            "{p}"
+        );
+        assert!(!p.contains("$7") && !p.contains("$3"), "{p}");
+        // Without an own transaction, xid 0 (which no transaction has) stands for none.
+        let none = Frontier {
+            snapshot: "10:12:10".into(),
+            own: None,
+        };
+        assert_eq!(none.params(), ("10:12:10".into(), "0".into(), 0));
+        let own = Frontier {
+            snapshot: "10:12:10".into(),
+            own: Some(("11".into(), 7)),
+        };
+        assert_eq!(own.params(), ("10:12:10".into(), "11".into(), 7));
     }
 }

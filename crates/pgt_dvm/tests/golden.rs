@@ -399,7 +399,11 @@ fn large_deltas_join_single_tables_without_key_arrays() {
         quiet: vec![],
         large: vec![16384],
     };
-    assert_eq!(arrays(&large), 1, "customers unrestricted; orders still restricted by the customer delta");
+    assert_eq!(
+        arrays(&large),
+        1,
+        "customers unrestricted; orders still restricted by the customer delta"
+    );
     let both = PendingShape {
         quiet: vec![],
         large: vec![16384, 16390],

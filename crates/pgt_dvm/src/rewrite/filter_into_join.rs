@@ -40,20 +40,16 @@ impl LocalRule for FilterIntoJoin {
         let cols = predicate.columns();
         let mut j = j.clone();
         if cols.iter().all(|&c| c < nl) {
-            j.left = Box::new(OpTree::filter_equi(
-                (*j.left).clone(),
-                predicate.clone(),
-                equi.clone(),
-            )
-            .with_error_free(*error_free));
+            j.left = Box::new(
+                OpTree::filter_equi((*j.left).clone(), predicate.clone(), equi.clone())
+                    .with_error_free(*error_free),
+            );
         } else if cols.iter().all(|&c| c >= nl) {
             let shifted = equi.iter().map(|&(a, b)| (a - nl, b - nl)).collect();
-            j.right = Box::new(OpTree::filter_equi(
-                (*j.right).clone(),
-                predicate.remap(&|i| i - nl),
-                shifted,
-            )
-            .with_error_free(*error_free));
+            j.right = Box::new(
+                OpTree::filter_equi((*j.right).clone(), predicate.remap(&|i| i - nl), shifted)
+                    .with_error_free(*error_free),
+            );
         } else {
             j.condition = Some(match &j.condition {
                 Some(c) => super::and(c, predicate),

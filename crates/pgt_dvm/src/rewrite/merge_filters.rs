@@ -20,12 +20,14 @@ impl LocalRule for MergeFilters {
         };
         let mut equi = inner.equi.clone();
         equi.extend(outer.equi.iter().copied());
-        Some(OpTree::filter_equi(
-            (*inner.input).clone(),
-            super::and(&inner.predicate, &outer.predicate),
-            equi,
+        Some(
+            OpTree::filter_equi(
+                (*inner.input).clone(),
+                super::and(&inner.predicate, &outer.predicate),
+                equi,
+            )
+            .with_error_free(inner.error_free && outer.error_free),
         )
-        .with_error_free(inner.error_free && outer.error_free))
     }
 }
 

@@ -215,6 +215,7 @@ impl OpTree {
         OpTree::Join(crate::operators::join::Join {
             left: Box::new(left),
             right: Box::new(right),
+            condition_error_free: condition.is_none(),
             condition,
             equi: Vec::new(),
         })
@@ -229,9 +230,21 @@ impl OpTree {
         OpTree::Join(crate::operators::join::Join {
             left: Box::new(left),
             right: Box::new(right),
+            condition_error_free: condition.is_none(),
             condition,
             equi,
         })
+    }
+    /// Marks a join's condition as one that cannot raise an error (see
+    /// `Join::condition_error_free`); other operators are returned as they are.
+    pub fn with_error_free_condition(self, error_free: bool) -> OpTree {
+        match self {
+            OpTree::Join(mut j) => {
+                j.condition_error_free = error_free;
+                OpTree::Join(j)
+            }
+            other => other,
+        }
     }
     pub fn union_all(inputs: Vec<OpTree>) -> OpTree {
         OpTree::UnionAll(crate::operators::union_all::UnionAll { inputs })

@@ -168,6 +168,22 @@ fn inner_join() {
     );
 }
 
+/// An error-free condition: both scans are read as buffered (`__pgt_buffered_delta_*`),
+/// and only the join's output is consolidated.
+#[test]
+fn join_with_error_free_condition() {
+    let j = OpTree::join(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+    )
+    .with_error_free_condition(true);
+    golden(
+        "join_error_free",
+        project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]),
+    );
+}
+
 #[test]
 fn union_all() {
     let a = project(orders(), &[("x", "integer", "$0")]);

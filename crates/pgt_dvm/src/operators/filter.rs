@@ -44,7 +44,7 @@ impl Operator for Filter {
         if let (OpTree::Scan(scan), true) = (self.input.as_ref(), self.error_free) {
             // `consolidate(σ_p(ΔR)) = σ_p(consolidate(ΔR))`: rows with the same image agree
             // on `p`, so filtering first keeps or drops whole groups of versions.
-            return scan.delta_where(cx, Some(&self.predicate));
+            return scan.delta_where(cx, Some(&self.predicate), true);
         }
         let d = self.input.rule().delta(cx)?;
         let sql = format!(

@@ -33,6 +33,11 @@ pub struct Join {
     /// Column pairs `(left position, right position)` the condition equates with the
     /// types' default equality (a conjunct `l = r`), as the frontend found them.
     pub equi: Vec<(usize, usize)>,
+    /// The condition cannot raise an error for any pair of rows (every conjunct was an
+    /// error-free filter; a cross join has none). Then a scan joined directly reads its
+    /// buffered changes without consolidating them first: this join's output is
+    /// consolidated anyway, and versions that cancel produce pairs that cancel.
+    pub condition_error_free: bool,
 }
 
 impl Join {
@@ -51,6 +56,27 @@ impl Join {
                 }
                 _ => false,
             })
+    }
+
+    /// The delta of one input. With an error-free condition, a scan (or an error-free
+    /// filter over one) is read as buffered, unconsolidated: the join's output is
+    /// consolidated anyway, and a pair of versions that cancel yields pairs of output rows
+    /// that cancel there. Only the condition is evaluated on them, and it cannot fail.
+    /// Sorting the buffered versions once more costs as much as the join itself for a
+    /// large change (120,000 versions of TPC-H lineitem: 90 ms).
+    fn input_delta(&self, side: &OpTree, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if self.condition_error_free {
+            match side {
+                OpTree::Scan(s) => return s.delta_where(cx, None, false),
+                OpTree::Filter(f) if f.error_free => {
+                    if let OpTree::Scan(s) = f.input.as_ref() {
+                        return s.delta_where(cx, Some(&f.predicate), false);
+                    }
+                }
+                _ => {}
+            }
+        }
+        side.rule().delta(cx)
     }
 
     fn select_list(&self, nl: usize, nr: usize) -> String {
@@ -110,10 +136,10 @@ impl Operator for Join {
         };
         let (lgate, rgate) = (gate(cx, &lq), gate(cx, &rq));
         let dl = (!constant(&lq))
-            .then(|| self.left.rule().delta(cx))
+            .then(|| self.input_delta(&self.left, cx))
             .transpose()?;
         let dr = (!constant(&rq))
-            .then(|| self.right.rule().delta(cx))
+            .then(|| self.input_delta(&self.right, cx))
             .transpose()?;
         let sel = self.select_list(nl, nr);
         let on = self.on(nl);

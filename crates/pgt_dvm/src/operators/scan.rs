@@ -40,13 +40,16 @@ pub fn buffer_table(source_oid: u32) -> String {
 
 impl Scan {
     /// `consolidate(σ_p(ΔR))` (`p` = `predicate`, over this scan's columns; none: `ΔR`
-    /// consolidated). The predicate is evaluated on every buffered version before
-    /// consolidation, so it must be one that cannot raise an error (a version that cancels
-    /// out never existed at any refresh's snapshot, and must not make a refresh fail).
+    /// consolidated), or `σ_p(ΔR)` as buffered when not `consolidate` (for a consumer that
+    /// consolidates its own output and evaluates nothing that can fail before). The
+    /// predicate is evaluated on every buffered version, so it must be one that cannot raise
+    /// an error (a version that cancels out never existed at any refresh's snapshot, and
+    /// must not make a refresh fail).
     pub fn delta_where(
         &self,
         cx: &mut DeltaContext<'_>,
         predicate: Option<&crate::expr::Expr>,
+        consolidate: bool,
     ) -> Result<String, DvmError> {
         let memo = (
             self.source_oid,
@@ -54,6 +57,7 @@ impl Scan {
                 .iter()
                 .map(|c| c.name.clone())
                 .chain(predicate.map(|p| p.render_on("u")))
+                .chain((!consolidate).then(|| "\u{0}as buffered".to_string()))
                 .collect::<Vec<_>>(),
         );
         if let Some(name) = cx.scan_deltas.get(&memo) {
@@ -70,12 +74,17 @@ impl Scan {
             sql = format!("SELECT u.* FROM ({sql}) AS u WHERE {}", p.render_on("u"));
         }
         // Versions that cancel (inserted, then deleted) go before anything evaluates them.
-        let sql = super::consolidate::consolidated(&sql, &self.columns);
+        let sql = if consolidate {
+            super::consolidate::consolidated(&sql, &self.columns)
+        } else {
+            sql
+        };
         let name = cx.add_cte(
-            if predicate.is_some() {
-                "filtered_scan_delta"
-            } else {
-                "scan_delta"
+            match (predicate.is_some(), consolidate) {
+                (true, true) => "filtered_scan_delta",
+                (false, true) => "scan_delta",
+                (true, false) => "filtered_buffered_delta",
+                (false, false) => "buffered_delta",
             },
             sql,
         );
@@ -109,7 +118,7 @@ impl Operator for Scan {
     }
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        self.delta_where(cx, None)
+        self.delta_where(cx, None, true)
     }
 
     /// `σ_{col ∈ K}(R)` as a condition on the table itself, so an index on the column is used.

@@ -55,6 +55,7 @@ impl LocalRule for FilterIntoJoin {
                 Some(c) => super::and(c, predicate),
                 None => predicate.clone(),
             });
+            j.condition_error_free &= *error_free;
             for &(a, b) in equi {
                 let pair = if a < nl && b >= nl {
                     Some((a, b - nl))

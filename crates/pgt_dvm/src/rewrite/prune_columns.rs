@@ -149,7 +149,11 @@ fn prune(
                 .iter()
                 .map(|&(a, b)| (ml[a].unwrap(), mr[b].unwrap()))
                 .collect();
-            (OpTree::join_equi(left, right, condition, equi), m)
+            (
+                OpTree::join_equi(left, right, condition, equi)
+                    .with_error_free_condition(j.condition_error_free),
+                m,
+            )
         }
         OpTree::UnionAll(u) => {
             let keep = at_least_one(need, n);

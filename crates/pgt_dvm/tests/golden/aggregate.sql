@@ -92,6 +92,7 @@ Project(
                             },
                         ),
                         equi: [],
+                        condition_error_free: false,
                     },
                 ),
                 group_by: [

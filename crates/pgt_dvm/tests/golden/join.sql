@@ -90,6 +90,7 @@ Project(
                     },
                 ),
                 equi: [],
+                condition_error_free: false,
             },
         ),
         exprs: [

@@ -103,6 +103,7 @@ Project(
                         0,
                     ),
                 ],
+                condition_error_free: false,
             },
         ),
         exprs: [

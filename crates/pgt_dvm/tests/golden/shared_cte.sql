@@ -179,6 +179,7 @@ Project(
                     },
                 ),
                 equi: [],
+                condition_error_free: false,
             },
         ),
         exprs: [

@@ -475,17 +475,46 @@ pub fn lock_sources(sources: &[pg_sys::Oid]) -> PgtResult<()> {
 /// Pending changes of each source not yet consumed by its frontier, in one query:
 /// (source, row changes, TRUNCATE seen).
 pub fn pending(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<(pg_sys::Oid, i64, bool)>> {
+    Ok(pending_and_own(sources)?
+        .into_iter()
+        .map(|p| (p.source, p.changes, p.truncated))
+        .collect())
+}
+
+/// What one source's buffer holds for a refresh, from one scan of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    pub source: pg_sys::Oid,
+    /// Row changes past the frontier.
+    pub changes: i64,
+    /// A TRUNCATE past the frontier.
+    pub truncated: bool,
+    /// The last change this transaction itself buffered (None: none, or no xid yet). A
+    /// refresh writes only into its own storage, never into its sources' buffers, so this
+    /// is still the last one when the refresh advances its frontier.
+    pub own_last: Option<i64>,
+}
+
+/// [`pending`], with each buffer's last change of the current transaction, in one scan per
+/// buffer.
+pub fn pending_and_own(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<Pending>> {
     if sources.is_empty() {
         return Ok(Vec::new());
     }
+    // Every row of the own transaction is visible to this statement and not consumed by
+    // the snapshot part of any frontier, so it passes the unconsumed filter unless an
+    // earlier refresh in this transaction consumed it; the max over the whole buffer is
+    // taken separately only for the own rows (a second aggregate over the same scan).
     let sql = sources
         .iter()
         .map(|(oid, f)| {
             format!(
-                "SELECT {}::oid, count(*) FILTER (WHERE b.__pgt_op <> 'T'), coalesce(bool_or(b.__pgt_op = 'T'), false) FROM {} AS b WHERE {}",
-                oid.to_u32(),
-                buffer_table(oid.to_u32()),
-                f.unconsumed_predicate("b")
+                "SELECT {oid}::oid, count(*) FILTER (WHERE b.__pgt_op <> 'T' AND {u}), coalesce(bool_or(b.__pgt_op = 'T' AND {u}), false), \
+                        max(b.__pgt_change_id) FILTER (WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
+                   FROM {buf} AS b WHERE ({u}) OR b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()",
+                oid = oid.to_u32(),
+                buf = buffer_table(oid.to_u32()),
+                u = f.unconsumed_predicate("b")
             )
         })
         .collect::<Vec<_>>()
@@ -493,11 +522,12 @@ pub fn pending(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<(pg_sys::Oi
     Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(&sql, None, &[])? {
-            out.push((
-                row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
-                row.get::<i64>(2)?.unwrap_or(0),
-                row.get::<bool>(3)?.unwrap_or(false),
-            ));
+            out.push(Pending {
+                source: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                changes: row.get::<i64>(2)?.unwrap_or(0),
+                truncated: row.get::<bool>(3)?.unwrap_or(false),
+                own_last: row.get::<i64>(4)?,
+            });
         }
         Ok(out)
     })
@@ -519,17 +549,51 @@ pub fn exceeds_change_ratio(source: pg_sys::Oid, changes: i64) -> PgtResult<bool
 
 /// Records that `pgt_id` has consumed everything visible at `snapshot` (plus this
 /// transaction's own changes so far) from `source`, then trims the source's buffer.
-pub fn advance_frontier(pgt_id: i64, source: pg_sys::Oid, snapshot: &str) -> PgtResult<()> {
-    Spi::run_with_args(
-        &format!(
+/// `own_last` is the last change this transaction buffered for the source, when the caller
+/// already knows it (see [`Pending::own_last`]); otherwise the buffer is searched for it.
+///
+/// Trimming deletes the rows every reader has consumed, so it can delete more only when the
+/// reader that consumed least advances: when another reader's frontier is strictly older
+/// than this one's was, this refresh leaves the buffer as it is (that reader's next refresh
+/// trims). Frontiers are snapshots, and a later snapshot sees every transaction an earlier
+/// one saw, so their `xmax` orders them.
+pub fn advance_frontier(
+    pgt_id: i64,
+    source: pg_sys::Oid,
+    snapshot: &str,
+    own_last: Option<Option<i64>>,
+) -> PgtResult<()> {
+    let laggard = Spi::get_one_with_args::<bool>(
+        "SELECT NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies AS o \
+                  JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) o.pgt_id \
+                 WHERE o.source_relid OPERATOR(pg_catalog.=) $2 AND o.pgt_id OPERATOR(pg_catalog.<>) $1 \
+                   AND s.effective_refresh_mode OPERATOR(pg_catalog.=) 'DIFFERENTIAL' AND o.frontier_snapshot IS NOT NULL \
+                   AND pg_catalog.pg_snapshot_xmax(o.frontier_snapshot) OPERATOR(pg_catalog.<) \
+                       (SELECT pg_catalog.pg_snapshot_xmax(m.frontier_snapshot) FROM pgtrickle.pgt_dependencies AS m \
+                         WHERE m.pgt_id OPERATOR(pg_catalog.=) $1 AND m.source_relid OPERATOR(pg_catalog.=) $2))",
+        &[pgt_id.into(), source.into()],
+    )?
+    .unwrap_or(true);
+    match own_last {
+        Some(last) => Spi::run_with_args(
             "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = $3::pg_snapshot, \
-                    frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(), \
-                    frontier_change_id = (SELECT max(b.__pgt_change_id) FROM {} AS b WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
+                    frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(), frontier_change_id = $4 \
               WHERE pgt_id = $1 AND source_relid = $2",
-            buffer_table(source.to_u32())
-        ),
-        &[pgt_id.into(), source.into(), snapshot.into()],
-    )?;
-    Spi::run(&cleanup_buffer(source.to_u32()))?;
+            &[pgt_id.into(), source.into(), snapshot.into(), last.into()],
+        )?,
+        None => Spi::run_with_args(
+            &format!(
+                "UPDATE pgtrickle.pgt_dependencies SET frontier_snapshot = $3::pg_snapshot, \
+                        frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(), \
+                        frontier_change_id = (SELECT max(b.__pgt_change_id) FROM {} AS b WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
+                  WHERE pgt_id = $1 AND source_relid = $2",
+                buffer_table(source.to_u32())
+            ),
+            &[pgt_id.into(), source.into(), snapshot.into()],
+        )?,
+    }
+    if laggard {
+        Spi::run(&cleanup_buffer(source.to_u32()))?;
+    }
     Ok(())
 }

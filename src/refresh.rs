@@ -240,7 +240,10 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let mut any_changes = false;
     let mut shape = pgt_dvm::driver::PendingShape::default();
     let mut pending_total = 0i64;
-    for (src, n, truncated) in cdc::pending(&frontiers)? {
+    let mut own_last = std::collections::HashMap::new();
+    for p in cdc::pending_and_own(&frontiers)? {
+        let (src, n, truncated) = (p.source, p.changes, p.truncated);
+        own_last.insert(src, p.own_last);
         any_changes |= n > 0 || truncated;
         pending_total += n;
         if n == 0 && !truncated {
@@ -348,7 +351,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let (snapshot, inserted, deleted) = sql_result;
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");
     for &src in &sources {
-        cdc::advance_frontier(st.pgt_id, src, &snapshot)?;
+        cdc::advance_frontier(st.pgt_id, src, &snapshot, own_last.get(&src).copied())?;
     }
     Ok((
         RefreshOutcome {

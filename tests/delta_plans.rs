@@ -355,6 +355,8 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
          INSERT INTO u SELECT i, i FROM generate_series(0, 9) i;
          SELECT pgtrickle.create_stream_table('joins_dividing', 'SELECT t.id, u.w FROM t JOIN u ON u.k = t.v AND 100 / t.v > 3', refresh_mode => 'DIFFERENTIAL');
          SELECT pgtrickle.create_stream_table('joins_comparing', 'SELECT t.id, u.w FROM t JOIN u ON u.k = t.v AND t.v > 3', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('sums', 'SELECT v > 5 AS big, count(*) AS n, sum(v) AS s FROM t GROUP BY v > 5', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('sums_dividing', 'SELECT v > 5 AS big, sum(100 / v) AS s FROM t GROUP BY v > 5', refresh_mode => 'DIFFERENTIAL');
          INSERT INTO t VALUES (1000, 0); DELETE FROM t WHERE id = 1000;
          UPDATE t SET v = 0 WHERE id = 5; UPDATE t SET v = 7 WHERE id = 5;
          INSERT INTO t VALUES (1001, 2);",
@@ -372,7 +374,19 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
     assert!(!plan.contains("__pgt_scan_delta"), "{plan}");
     let plan = explain(&mut c, "joins_dividing");
     assert!(plan.contains("__pgt_scan_delta"), "{plan}");
-    for st in ["divides", "compares", "joins_dividing", "joins_comparing"] {
+    // Likewise an aggregate whose keys and arguments cannot fail.
+    let plan = explain(&mut c, "sums");
+    assert!(plan.contains("__pgt_buffered_delta"), "{plan}");
+    let plan = explain(&mut c, "sums_dividing");
+    assert!(plan.contains("__pgt_scan_delta"), "{plan}");
+    for st in [
+        "divides",
+        "compares",
+        "joins_dividing",
+        "joins_comparing",
+        "sums",
+        "sums_dividing",
+    ] {
         c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
             .unwrap();
         assert_eq!(last_refresh(&mut c, st).0, "DIFFERENTIAL");

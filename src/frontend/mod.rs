@@ -822,7 +822,16 @@ impl Builder {
             for a in &aggrefs {
                 aggs.push(self.agg_call(q, *a as *mut pg_sys::Aggref, &layout)?);
             }
-            tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
+            let inputs_error_free = group_exprs.iter().all(|&e| error_free(e))
+                && aggrefs.iter().all(|&a| {
+                    let a = a as *mut pg_sys::Aggref;
+                    error_free((*a).aggfilter as *mut pg_sys::Node)
+                        && PgList::<pg_sys::TargetEntry>::from_pg((*a).args)
+                            .iter_ptr()
+                            .all(|t| error_free((*t).expr as *mut pg_sys::Node))
+                });
+            tree = OpTree::aggregate(tree, group_by, group_columns, aggs)
+                .with_error_free_aggregate_input(inputs_error_free);
             let mut ar = AggResolver {
                 q,
                 group_exprs,

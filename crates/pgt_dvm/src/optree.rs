@@ -260,7 +260,19 @@ impl OpTree {
             group_by,
             group_columns,
             aggs,
+            input_error_free: false,
         })
+    }
+    /// Marks an aggregate's keys, arguments and filters as unable to raise an error (see
+    /// `Aggregate::input_error_free`); other operators are returned as they are.
+    pub fn with_error_free_aggregate_input(self, error_free: bool) -> OpTree {
+        match self {
+            OpTree::Aggregate(mut a) => {
+                a.input_error_free = error_free;
+                OpTree::Aggregate(a)
+            }
+            other => other,
+        }
     }
     pub fn distinct(input: OpTree) -> OpTree {
         OpTree::Distinct(crate::operators::distinct::Distinct {

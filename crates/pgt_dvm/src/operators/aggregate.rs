@@ -43,6 +43,12 @@ pub struct Aggregate {
     pub group_by: Vec<Expr>,
     pub group_columns: Vec<Column>,
     pub aggs: Vec<AggCall>,
+    /// No group key, argument or FILTER can raise an error for any input row (the frontend
+    /// proved it, as for `Filter::error_free`). Then a scan directly below (or an error-free
+    /// filter over one) is read as buffered, unconsolidated: the aggregate adds the weights
+    /// of a group's versions anyway, and versions that cancel add up to nothing (used when
+    /// every aggregate is algebraic).
+    pub input_error_free: bool,
 }
 
 /// One hidden state column of the storage table.
@@ -333,7 +339,24 @@ impl Aggregate {
         target: &str,
         always_rescan: bool,
     ) -> Result<String, DvmError> {
-        let delta = self.input.rule().delta(cx)?;
+        // Only when every aggregate is algebraic: MIN/MAX and recomputed aggregates would
+        // take a cancelling pair for a change and recompute its group for nothing.
+        let algebraic = self.aggs.iter().all(|a| {
+            matches!(
+                a.kind,
+                AggKind::CountStar | AggKind::Count | AggKind::Sum | AggKind::Avg
+            )
+        });
+        let delta = match (self.input_error_free && algebraic, self.input.as_ref()) {
+            (true, OpTree::Scan(s)) => s.delta_where(cx, None, false)?,
+            (true, OpTree::Filter(f)) if f.error_free && matches!(*f.input, OpTree::Scan(_)) => {
+                let OpTree::Scan(s) = f.input.as_ref() else {
+                    unreachable!("matched above")
+                };
+                s.delta_where(cx, Some(&f.predicate), false)?
+            }
+            _ => self.input.rule().delta(cx)?,
+        };
         let ng = self.group_by.len();
 
         // 1. The delta grouped per key.

@@ -182,6 +182,7 @@ Project(
                         rescan_on_delete: false,
                     },
                 ],
+                input_error_free: false,
             },
         ),
         exprs: [

@@ -74,6 +74,7 @@ Project(
                                 rescan_on_delete: false,
                             },
                         ],
+                        input_error_free: false,
                     },
                 ),
                 predicate: Expr {

@@ -249,7 +249,7 @@ Project(
 )
 
 -- hidden columns: [("__pgt_count", "bigint"), ("__pgt_a1", "numeric"), ("__pgt_a1_n", "bigint"), ("__pgt_a2", "numeric")]
--- extra DDL: []
+-- extra DDL: ["ALTER TABLE \"public\".\"st\" SET (fillfactor = 50)"]
 
 -- differential
 WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),

@@ -130,7 +130,7 @@ Project(
 )
 
 -- hidden columns: [("__pgt_count", "bigint")]
--- extra DDL: []
+-- extra DDL: ["ALTER TABLE \"public\".\"st\" SET (fillfactor = 50)"]
 
 -- differential
 WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),

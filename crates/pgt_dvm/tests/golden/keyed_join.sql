@@ -142,7 +142,7 @@ Project(
 )
 
 -- hidden columns: []
--- extra DDL: []
+-- extra DDL: ["ALTER TABLE \"public\".\"st\" SET (fillfactor = 85)"]
 
 -- differential
 WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),

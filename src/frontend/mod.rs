@@ -201,10 +201,40 @@ unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
         T::T_NullTest => error_free((*(node as *mut pg_sys::NullTest)).arg as _),
         T::T_BooleanTest => error_free((*(node as *mut pg_sys::BooleanTest)).arg as _),
         T::T_BoolExpr => all((*(node as *mut pg_sys::BoolExpr)).args),
-        T::T_OpExpr => {
+        T::T_OpExpr | T::T_NullIfExpr => {
             let o = node as *mut pg_sys::OpExpr;
+            let func = if (*o).opfuncid == pg_sys::InvalidOid {
+                pg_sys::get_opcode((*o).opno)
+            } else {
+                (*o).opfuncid
+            };
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
+                .iter_ptr()
+                .collect();
+            let like = [pg_sys::F_TEXTLIKE, pg_sys::F_BPCHARLIKE].contains(&u32::from(func))
+                && args.len() == 2
+                && !pg_sys::contain_var_clause(args[1]);
+            if like {
+                // A constant pattern that is valid for one row is valid for every row.
+                return error_free(args[0]) && error_free(args[1]);
+            }
+            if bounded_numeric(node, &mut 0) {
+                return true;
+            }
             comparison((*o).opno, (*o).opfuncid) && all((*o).args)
         }
+        T::T_CaseExpr => {
+            let c = node as *mut pg_sys::CaseExpr;
+            error_free((*c).arg as _)
+                && error_free((*c).defresult as _)
+                && PgList::<pg_sys::CaseWhen>::from_pg((*c).args)
+                    .iter_ptr()
+                    .all(|w| error_free((*w).expr as _) && error_free((*w).result as _))
+        }
+        T::T_CaseTestExpr => true,
+        T::T_CoalesceExpr => all((*(node as *mut pg_sys::CoalesceExpr)).args),
+        // GREATEST and LEAST compare with the type's default ordering.
+        T::T_MinMaxExpr => all((*(node as *mut pg_sys::MinMaxExpr)).args),
         T::T_ScalarArrayOpExpr => {
             let o = node as *mut pg_sys::ScalarArrayOpExpr;
             comparison((*o).opno, (*o).opfuncid) && all((*o).args)
@@ -214,6 +244,64 @@ unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
             builtin((*f).funcid) && pg_sys::get_func_leakproof((*f).funcid) && all((*f).args)
         }
         _ => false,
+    }
+}
+
+/// Whether `node` is `numeric` arithmetic (`+`, `-`, `*`) over constrained `numeric`
+/// columns, integers and constants: its value stays below 10^(sum of the leaves' digits),
+/// far inside `numeric`'s range, so it cannot overflow (unlike integer arithmetic, which
+/// can). `leaves` counts the operands seen, and more than 64 are refused, which bounds
+/// that sum.
+///
+/// Safety: `node` is null or a valid expression node of an analyzed query.
+unsafe fn bounded_numeric(node: *mut pg_sys::Node, leaves: &mut usize) -> bool {
+    use pg_sys::NodeTag as T;
+    if node.is_null() {
+        return false;
+    }
+    *leaves += 1;
+    if *leaves > 64 {
+        return false;
+    }
+    let numeric = pg_sys::exprType(node) == pg_sys::NUMERICOID;
+    match (*node).type_ {
+        T::T_Const => true,
+        T::T_Var => numeric && pg_sys::exprTypmod(node) >= 0,
+        T::T_RelabelType => bounded_numeric((*(node as *mut pg_sys::RelabelType)).arg as _, leaves),
+        T::T_FuncExpr => {
+            let f = node as *mut pg_sys::FuncExpr;
+            let args = PgList::<pg_sys::Node>::from_pg((*f).args);
+            let int_to_numeric = [
+                pg_sys::F_NUMERIC_INT2,
+                pg_sys::F_NUMERIC_INT4,
+                pg_sys::F_NUMERIC_INT8,
+            ]
+            .contains(&u32::from((*f).funcid));
+            // An integer value has at most 19 digits; a constant is one finite value.
+            int_to_numeric
+                && args.len() == 1
+                && args
+                    .get_ptr(0)
+                    .is_some_and(|a| (*a).type_ == T::T_Var || !pg_sys::contain_var_clause(a))
+        }
+        T::T_OpExpr => {
+            let o = node as *mut pg_sys::OpExpr;
+            let func = if (*o).opfuncid == pg_sys::InvalidOid {
+                pg_sys::get_opcode((*o).opno)
+            } else {
+                (*o).opfuncid
+            };
+            [
+                pg_sys::F_NUMERIC_ADD,
+                pg_sys::F_NUMERIC_SUB,
+                pg_sys::F_NUMERIC_MUL,
+            ]
+            .contains(&u32::from(func))
+                && PgList::<pg_sys::Node>::from_pg((*o).args)
+                    .iter_ptr()
+                    .all(|a| bounded_numeric(a, leaves))
+        }
+        _ => !pg_sys::contain_var_clause(node) && !pg_sys::checkExprHasSubLink(node) && numeric,
     }
 }
 

@@ -407,3 +407,33 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
         assert_stream_table_matches_query(&mut c, st);
     }
 }
+
+/// Before its first incremental refresh is measured, AUTO estimates one from a floor per
+/// change: a stream table whose recomputation is cheap (an index lookup) recomputes when a
+/// large batch is pending, and says why; a small batch is applied incrementally.
+#[test]
+fn auto_uses_a_floor_before_its_first_incremental_measurement() {
+    let (_db, mut c) = db();
+    c.batch_execute(
+        "SELECT pgtrickle.create_stream_table('one_order', 'SELECT l_linenumber, l_extendedprice FROM lineitem WHERE l_orderkey = 42');
+         SET pg_trickle.differential_max_change_ratio = 0;
+         UPDATE lineitem SET l_discount = l_discount + 0.01 WHERE l_orderkey <= 5000;
+         SELECT pgtrickle.refresh_stream_table('one_order');",
+    )
+    .unwrap();
+    let (action, reason, _) = last_refresh(&mut c, "one_order");
+    assert_eq!(action, "FULL", "{reason:?}");
+    let reason = reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("no incremental refresh measured yet"),
+        "{reason}"
+    );
+    assert_stream_table_matches_query(&mut c, "one_order");
+    c.batch_execute(
+        "UPDATE lineitem SET l_discount = l_discount + 0.01 WHERE l_orderkey = 42;
+         SELECT pgtrickle.refresh_stream_table('one_order');",
+    )
+    .unwrap();
+    assert_eq!(last_refresh(&mut c, "one_order").0, "DIFFERENTIAL");
+    assert_stream_table_matches_query(&mut c, "one_order");
+}

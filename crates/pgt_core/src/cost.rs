@@ -6,8 +6,15 @@
 //! refresh time seen (the fixed overhead) and `b` is the median per-change cost above it.
 //! It takes the full cost as the median of the recent full recomputations. When the
 //! estimate for the pending changes is above the full cost, the refresh recomputes, and
-//! the reason names both numbers. Without both kinds of measurement it refreshes
-//! incrementally. Each refresh adds a measurement, so a wrong choice corrects itself.
+//! the reason names both numbers. Each refresh adds a measurement, so a wrong choice
+//! corrects itself.
+//!
+//! Before the first incremental refresh of its own is measured, the incremental cost is
+//! estimated from a floor that holds for any query: [`PRIOR_FIXED_MS`] plus
+//! [`PRIOR_PER_CHANGE_MS`] per pending change (reading, filtering and applying one buffered
+//! change costs at least that much). That keeps a stream table whose full recomputation is
+//! cheap (an index lookup, a small table) from a first incremental refresh that could only
+//! be slower. Without a full measurement either, it refreshes incrementally.
 
 /// One earlier completed refresh of the stream table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +34,13 @@ pub const SAMPLES: usize = 8;
 pub const MARGIN_RATIO: f64 = 1.25;
 pub const MARGIN_MS: f64 = 5.0;
 
+/// The prior incremental cost before any incremental refresh of the stream table was
+/// measured: a fixed part (planning, bookkeeping) and a part per pending change. Both are
+/// below what the benchmarks measure for any shape (ADR-019), so the prior errs toward
+/// incremental refreshes.
+pub const PRIOR_FIXED_MS: f64 = 5.0;
+pub const PRIOR_PER_CHANGE_MS: f64 = 0.002;
+
 /// Why the model prefers a full recomputation, if it does. `history` is newest first.
 pub fn prefer_full(pending: i64, history: &[PastRefresh]) -> Option<String> {
     if pending <= 0 {
@@ -43,8 +57,17 @@ pub fn prefer_full(pending: i64, history: &[PastRefresh]) -> Option<String> {
         .take(SAMPLES)
         .map(|r| r.millis)
         .collect();
-    if diffs.is_empty() || fulls.is_empty() {
+    if fulls.is_empty() {
         return None;
+    }
+    if diffs.is_empty() {
+        let full = median(&mut fulls);
+        let estimate = PRIOR_FIXED_MS + PRIOR_PER_CHANGE_MS * pending as f64;
+        return (estimate > full * MARGIN_RATIO + MARGIN_MS).then(|| {
+            format!(
+                "no incremental refresh measured yet: at least {estimate:.1} ms estimated for {pending} changes, above full recompute {full:.1} ms"
+            )
+        });
     }
     let fixed = diffs.iter().map(|r| r.millis).fold(f64::INFINITY, f64::min);
     let mut per_change: Vec<f64> = diffs
@@ -92,10 +115,23 @@ mod tests {
     }
 
     #[test]
-    fn without_both_kinds_of_measurement_it_stays_incremental() {
+    fn without_a_full_measurement_it_stays_incremental() {
         assert_eq!(prefer_full(1_000_000, &[]), None);
-        assert_eq!(prefer_full(1_000_000, &[f(10.0)]), None);
         assert_eq!(prefer_full(1_000_000, &[d(10, 5.0)]), None);
+    }
+
+    #[test]
+    fn before_its_first_incremental_measurement_it_uses_the_floor() {
+        // A full recomputation of 10 ms against a million pending changes (at least 2 s).
+        let why = prefer_full(1_000_000, &[f(10.0)]).expect("the floor is above 10 ms");
+        assert!(
+            why.starts_with("no incremental refresh measured yet"),
+            "{why}"
+        );
+        // A thousand changes against the same 10 ms: 7 ms, incremental.
+        assert_eq!(prefer_full(1_000, &[f(10.0)]), None);
+        // A tiny table: full 1 ms, 100 changes: incremental (within the margin).
+        assert_eq!(prefer_full(100, &[f(1.0)]), None);
     }
 
     #[test]

@@ -22,6 +22,8 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 port = 54331
 temp_file_limit = 4GB
+# Every temporary file is logged with its size (the TPC-H benchmark sums them per refresh).
+log_temp_files = 0
 shared_buffers = 1GB
 work_mem = 64MB
 maintenance_work_mem = 512MB

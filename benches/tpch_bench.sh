@@ -111,19 +111,28 @@ psql -c "VACUUM ANALYZE" >/dev/null
 log "applying the batch with change capture"
 dml_captured=$( { echo '\timing on'; batch 1; } | psql | ms_of)
 
-declare -A tfull tauto
+# Temporary files written by a refresh, from the server log (log_temp_files = 0): the sum
+# of the sizes logged since byte offset $1, in MB.
+temp_mb_since() {
+  tail -c +"$(($1 + 1))" "$dir/postgres.log" | awk '/temporary file:/ {for (i = 1; i <= NF; i++) if ($i == "size") s += $(i + 1)} END {printf "%.0f", s / 1048576}'
+}
+declare -A tfull tauto ttemp
 for f in "${queries[@]}"; do
   q=$(basename "$f" .sql)
   # The query runs once first, so that neither refresh is timed with a cold cache.
-  t=$(psql -c "SELECT count(*) FROM ($(cat "$f")) AS warm" -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_full')" -c "SELECT pgtrickle.refresh_stream_table('${q}_auto')" | awk '/^Time:/ {print $2}')
-  tfull[$q]=$(echo "$t" | sed -n 1p); tauto[$q]=$(echo "$t" | sed -n 2p)
-  log "$q: FULL ${tfull[$q]} ms, AUTO ${tauto[$q]} ms"
+  t=$(psql -c "SELECT count(*) FROM ($(cat "$f")) AS warm" -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_full')" | awk '/^Time:/ {print $2}')
+  tfull[$q]=$t
+  offset=$(stat -c %s "$dir/postgres.log")
+  tauto[$q]=$(psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_auto')" | awk '/^Time:/ {print $2}')
+  sleep 0.2
+  ttemp[$q]=$(temp_mb_since "$offset")
+  log "$q: FULL ${tfull[$q]} ms, AUTO ${tauto[$q]} ms, AUTO temporary files ${ttemp[$q]} MB"
 done
 
 out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
 {
-  echo "| query | mode AUTO used | FULL refresh (ms) | AUTO refresh (ms) | speed-up | AUTO equals its query |"
-  echo "|---|---|---:|---:|---:|---|"
+  echo "| query | mode AUTO used | FULL refresh (ms) | AUTO refresh (ms) | speed-up | AUTO temp files (MB) | AUTO equals its query |"
+  echo "|---|---|---:|---:|---:|---:|---|"
   for f in "${queries[@]}"; do
     q=$(basename "$f" .sql)
     mode=$(psql -At -c "SELECT h.action FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = '${q}_auto' ORDER BY h.refresh_id DESC LIMIT 1")
@@ -134,8 +143,8 @@ out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
       bad=$(psql -At -c "SELECT (SELECT count(*) FROM (SELECT $cols FROM ${q}_auto EXCEPT ALL SELECT * FROM ($(cat "$f")) x) a) + (SELECT count(*) FROM (SELECT * FROM ($(cat "$f")) x EXCEPT ALL SELECT $cols FROM ${q}_auto) b)")
       if [ "$bad" = 0 ]; then ok="yes"; else ok="**NO ($bad rows)**"; fi
     fi
-    printf "| %s | %s | %s | %s | %sx | %s |\n" "$q" "$mode" "${tfull[$q]}" "${tauto[$q]}" \
-      "$(awk -v f="${tfull[$q]}" -v d="${tauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "$ok"
+    printf "| %s | %s | %s | %s | %sx | %s | %s |\n" "$q" "$mode" "${tfull[$q]}" "${tauto[$q]}" \
+      "$(awk -v f="${tfull[$q]}" -v d="${tauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "${ttemp[$q]}" "$ok"
   done
   echo
   echo "Batch DML: $dml_plain ms without stream tables, $dml_captured ms with change capture for 44 stream tables."

@@ -498,3 +498,19 @@ fn _pgt_check(ok: Option<bool>, message: &str) -> bool {
     }
     true
 }
+
+/// Raises SQLSTATE 40001 when a source whose delta terms a refresh statement left out has
+/// a change at the statement's snapshot after all (see `DeltaContext::omit_quiet`); the
+/// refresh catches it and runs the statement with those terms.
+#[pg_extern(volatile, parallel_safe)]
+fn _pgt_quiet_check(still_quiet: Option<bool>) -> bool {
+    if still_quiet != Some(true) {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            pgrx::PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            pgt_dvm::operators::QUIET_SOURCE_CHANGED.to_string(),
+            "pg_trickle",
+        )
+        .report(pgrx::PgLogLevel::ERROR);
+    }
+    true
+}

@@ -122,13 +122,23 @@ impl Drop for RefreshScope {
     }
 }
 
+/// Why [`within_delta_budget`] stopped a delta statement (its subtransaction rolled back).
+#[derive(Debug)]
+pub enum Stopped {
+    /// Over one of the budget's limits; says which.
+    OverBudget(String),
+    /// A source whose terms the statement left out changed after all
+    /// (`pgt_dvm::operators::QUIET_SOURCE_CHANGED`): run the statement with them.
+    QuietSourceChanged,
+}
+
 /// Runs `f` (the delta statement) in a subtransaction under the delta's own budget:
 /// `pg_trickle.differential_temp_file_limit` and `pg_trickle.differential_statement_timeout`.
-/// Returns `Ok(Err(what))`, with the subtransaction rolled back, when the statement hit
-/// either limit; any other error propagates as usual.
+/// Returns `Ok(Err(why))`, with the subtransaction rolled back, when the statement hit
+/// either limit or found a quiet source changed; any other error propagates as usual.
 pub fn within_delta_budget<T>(
     f: impl FnOnce() -> crate::error::PgtResult<T>,
-) -> crate::error::PgtResult<Result<T, String>> {
+) -> crate::error::PgtResult<Result<T, Stopped>> {
     use pgrx::pg_sys::panic::CaughtError;
     use pgrx::PgSqlErrorCode;
 
@@ -175,17 +185,22 @@ pub fn within_delta_budget<T>(
                         PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
                             if r.message().contains("temp_file_limit") =>
                         {
-                            Some(format!(
+                            Some(Stopped::OverBudget(format!(
                                 "would write more temporary files than pg_trickle.differential_temp_file_limit = {temp_kb}kB"
-                            ))
+                            )))
+                        }
+                        PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE
+                            if r.message() == pgt_dvm::operators::QUIET_SOURCE_CHANGED =>
+                        {
+                            Some(Stopped::QuietSourceChanged)
                         }
                         // A user's cancel request is not a budget: only our timer counts.
                         PgSqlErrorCode::ERRCODE_QUERY_CANCELED
                             if timeout_ms > 0 && r.message().contains("statement timeout") =>
                         {
-                            Some(format!(
+                            Some(Stopped::OverBudget(format!(
                                 "ran longer than pg_trickle.differential_statement_timeout = {timeout_ms}ms"
-                            ))
+                            )))
                         }
                         _ => None,
                     }

@@ -275,6 +275,8 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         };
         return Ok((nothing, started_at));
     }
+    // Quiet sources' terms are left out of the statement (checked when it runs).
+    shape.omit_quiet = !shape.quiet.is_empty();
     // AUTO: recompute when this stream table's own measurements say that is cheaper.
     if fallback.is_none() && st.refresh_mode == "AUTO" {
         fallback =
@@ -310,9 +312,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let (action, sql_result) = if action == "DIFFERENTIAL" {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
         // instead (a runaway delta never fills the disk); explicit DIFFERENTIAL fails.
-        let run_delta = || -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
-            let params: Vec<(String, String, i64)> =
-                frontiers.iter().map(|(_, f)| f.params()).collect();
+        let params: Vec<(String, String, i64)> =
+            frontiers.iter().map(|(_, f)| f.params()).collect();
+        let run_delta = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
             let _writing = RefreshWriteGuard::enter();
             let _owner = crate::security::AsOwner::enter(st.owner);
             // The plan does not depend on the parameters' values (they only select buffer
@@ -323,11 +325,25 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 "force_generic_plan",
                 pg_sys::GucContext::PGC_USERSET,
             );
-            crate::statement_cache::run_refresh_statement(&sql, &params)
+            crate::statement_cache::run_refresh_statement(sql, &params)
         };
-        match crate::budget::within_delta_budget(run_delta)? {
+        let mut outcome = crate::budget::within_delta_budget(|| run_delta(&sql))?;
+        if let Err(crate::budget::Stopped::QuietSourceChanged) = outcome {
+            // A source without pending changes at the look got one before the statement's
+            // snapshot: run the statement that keeps (and gates) every source's terms.
+            let gated = pgt_dvm::driver::PendingShape {
+                omit_quiet: false,
+                ..shape.clone()
+            };
+            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated, true)?;
+            outcome = crate::budget::within_delta_budget(|| run_delta(&sql))?;
+        }
+        match outcome {
             Ok(r) => ("DIFFERENTIAL", r),
-            Err(what) if st.refresh_mode == "AUTO" => {
+            Err(crate::budget::Stopped::QuietSourceChanged) => {
+                unreachable!("the gated statement leaves no source's terms out")
+            }
+            Err(crate::budget::Stopped::OverBudget(what)) if st.refresh_mode == "AUTO" => {
                 fallback = Some(format!(
                     "the delta statement exceeded its budget ({what}): recomputed in full"
                 ));
@@ -338,7 +354,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                     )?)?,
                 )
             }
-            Err(what) => {
+            Err(crate::budget::Stopped::OverBudget(what)) => {
                 return Err(crate::error::PgtError::DeltaOverBudget {
                     name: st.display_name(),
                     what,
@@ -561,6 +577,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         }
         // The statement a refresh runs, with its frontier parameters, explained with the
         // generic plan a refresh uses (a prepared statement executed with these values).
+        shape.omit_quiet = !shape.quiet.is_empty();
         let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape, true)?;
         section(&mut out, "delta statement for the pending changes", &sql);
         let params: Vec<(String, String, i64)> =

@@ -21,7 +21,19 @@ const RESULT: &str = "SELECT (SELECT s FROM __pgt_snap) AS snapshot, \
      pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m";
 
 fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
-    let mut ctes = vec![SNAP_CTE.to_string()];
+    let snap = if cx.omitted.is_empty() {
+        SNAP_CTE.to_string()
+    } else {
+        // The statement's own snapshot decides: if a source whose terms were left out has
+        // a change in it, the statement fails and the refresh runs the gated statement.
+        let omitted: Vec<u32> = cx.omitted.iter().copied().collect();
+        format!(
+            "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s \
+             WHERE pgtrickle._pgt_quiet_check(NOT {}))",
+            crate::operators::changes_gate(cx, &omitted)
+        )
+    };
+    let mut ctes = vec![snap];
     ctes.extend(cx.cte_list());
     ctes.extend(extra);
     format!("WITH {} {RESULT}", ctes.join(", "))
@@ -112,6 +124,9 @@ pub struct PendingShape {
     pub quiet: Vec<u32>,
     /// Sources with many pending changes (see `DeltaContext::large`).
     pub large: Vec<u32>,
+    /// Leave the quiet sources' terms out, checked at run time (see
+    /// `DeltaContext::omit_quiet`).
+    pub omit_quiet: bool,
 }
 
 /// [`differential_statement`] for a refresh whose pending changes have `shape`.
@@ -125,6 +140,7 @@ pub fn differential_statement_for(
     let mut cx = DeltaContext::new(unconsumed);
     cx.quiet = shape.quiet.iter().copied().collect();
     cx.large = shape.large.iter().copied().collect();
+    cx.omit_quiet = shape.omit_quiet;
     let v = quoted(visible);
     let n = visible.len();
     let extra = match TopShape::of(tree)? {

@@ -412,8 +412,8 @@ fn large_deltas_join_single_tables_without_key_arrays() {
     };
     assert_eq!(arrays(&PendingShape::default()), 2);
     let large = PendingShape {
-        quiet: vec![],
         large: vec![16384],
+        ..PendingShape::default()
     };
     assert_eq!(
         arrays(&large),
@@ -421,8 +421,46 @@ fn large_deltas_join_single_tables_without_key_arrays() {
         "customers unrestricted; orders still restricted by the customer delta"
     );
     let both = PendingShape {
-        quiet: vec![],
         large: vec![16384, 16390],
+        ..PendingShape::default()
     };
     assert_eq!(arrays(&both), 0);
+}
+
+/// With `omit_quiet`, the terms of a quiet source are left out (its buffer is not read for
+/// a delta at all) and the statement checks at its snapshot that the source is still quiet.
+#[test]
+fn quiet_sources_can_be_left_out_and_checked() {
+    use pgt_dvm::driver::{differential_statement_for, PendingShape};
+    let j = OpTree::join_equi(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+    );
+    let t = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    let target = QualifiedName::new("public", "st");
+    let frontier = |oid: u32| format!("<frontier of {oid}>");
+    let visible = ["id".to_string(), "region".to_string()];
+    let gated = PendingShape {
+        quiet: vec![16390],
+        ..PendingShape::default()
+    };
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &gated).unwrap();
+    assert!(
+        sql.contains("changes_16390\" AS b WHERE <frontier of 16390>"),
+        "{sql}"
+    );
+    assert!(!sql.contains("_pgt_quiet_check"), "{sql}");
+    let omitted = PendingShape {
+        omit_quiet: true,
+        ..gated
+    };
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &omitted).unwrap();
+    assert!(
+        sql.contains("pgtrickle._pgt_quiet_check(NOT (SELECT EXISTS (SELECT 1 FROM pgtrickle_changes.\"changes_16390\" AS b WHERE <frontier of 16390>)))"),
+        "{sql}"
+    );
+    // The customers buffer is read only by that check.
+    assert_eq!(sql.matches("changes_16390").count(), 1, "{sql}");
 }

@@ -119,15 +119,16 @@ impl Operator for Join {
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let nl = self.left.columns().len();
         let nr = self.right.columns().len();
-        // A side below which every source is quiet: its delta terms are gated by a one-time
-        // check that those sources still have no change (never executed when they have
-        // none), or left out when the side is constant. `Δ(A ⋈ B) = A′ ⋈ ΔB` when `ΔA = ∅`.
+        // A side below which every source is quiet: its delta terms are left out (when the
+        // side is constant, or with `omit_quiet`, which the statement checks when it runs),
+        // or gated by a one-time check that those sources still have no change (never
+        // executed when they have none). `Δ(A ⋈ B) = A′ ⋈ ΔB` when `ΔA = ∅`.
         let (lq, rq) = (
             self.left.rule().quiet_sources(cx),
             self.right.rule().quiet_sources(cx),
         );
-        let constant = |q: &Option<Vec<u32>>| q.as_ref().is_some_and(|q| q.is_empty());
-        if constant(&lq) && constant(&rq) {
+        let (l_out, r_out) = (cx.left_out(&lq), cx.left_out(&rq));
+        if l_out && r_out {
             return Ok(super::empty_delta(cx, &self.columns()));
         }
         let gate = |cx: &DeltaContext<'_>, q: &Option<Vec<u32>>| match q {
@@ -135,10 +136,10 @@ impl Operator for Join {
             None => String::new(),
         };
         let (lgate, rgate) = (gate(cx, &lq), gate(cx, &rq));
-        let dl = (!constant(&lq))
+        let dl = (!l_out)
             .then(|| self.input_delta(&self.left, cx))
             .transpose()?;
-        let dr = (!constant(&rq))
+        let dr = (!r_out)
             .then(|| self.input_delta(&self.right, cx))
             .transpose()?;
         let sel = self.select_list(nl, nr);

@@ -41,7 +41,21 @@ pub struct DeltaContext<'a> {
     /// directly, the table is probed through its index (or hashed) anyway, and an
     /// `= ANY (ARRAY(…))` with thousands of keys would be re-sorted at every index probe.
     pub large: HashSet<u32>,
+    /// Leave the delta terms of quiet sources out instead of gating them, so PostgreSQL
+    /// plans a much smaller statement (a delta term's current side is a join of every other
+    /// input). The sources whose terms were left out are collected in `omitted`; the driver
+    /// makes the statement fail (SQLSTATE 40001, [`QUIET_SOURCE_CHANGED`]) if one of them
+    /// has a change at the statement's snapshot after all, and the refresh then runs the
+    /// gated statement instead. A statement that succeeds is exact: the terms it left out
+    /// had empty deltas at its snapshot.
+    pub omit_quiet: bool,
+    pub(crate) omitted: std::collections::BTreeSet<u32>,
 }
+
+/// The message of the error a statement with omitted quiet terms raises when one of those
+/// sources changed after all (SQLSTATE 40001).
+pub const QUIET_SOURCE_CHANGED: &str =
+    "pg_trickle: a source without pending changes got one while the refresh started";
 
 impl<'a> DeltaContext<'a> {
     pub fn new(unconsumed: &'a dyn Fn(u32) -> String) -> Self {
@@ -53,6 +67,21 @@ impl<'a> DeltaContext<'a> {
             shared: HashMap::new(),
             quiet: HashSet::new(),
             large: HashSet::new(),
+            omit_quiet: false,
+            omitted: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// Whether a side whose sources are `quiet` (see [`Operator::quiet_sources`])
+    /// contributes no delta term: it is constant, or quiet with `omit_quiet` (recorded).
+    pub(crate) fn left_out(&mut self, quiet: &Option<Vec<u32>>) -> bool {
+        match quiet {
+            Some(q) if q.is_empty() => true,
+            Some(q) if self.omit_quiet => {
+                self.omitted.extend(q.iter().copied());
+                true
+            }
+            _ => false,
         }
     }
 

@@ -35,7 +35,8 @@ impl Operator for UnionAll {
         let n = self.columns().len();
         let mut branches = Vec::new();
         for input in &self.inputs {
-            if input.rule().quiet_sources(cx).is_some_and(|q| q.is_empty()) {
+            let quiet = input.rule().quiet_sources(cx);
+            if cx.left_out(&quiet) {
                 continue;
             }
             let d = input.rule().delta(cx)?;

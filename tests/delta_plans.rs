@@ -368,7 +368,7 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
     )
     .unwrap();
     let plan = explain(&mut c, "compares");
-    assert!(plan.contains("filtered_scan_delta"), "{plan}");
+    assert!(plan.contains("__pgt_filtered_buffered_delta"), "{plan}");
     let plan = explain(&mut c, "divides");
     assert!(!plan.contains("filtered_scan_delta"), "{plan}");
     // A join whose condition cannot fail reads its scans' changes as buffered (its own

@@ -147,8 +147,9 @@ pub fn differential_statement_for(
         TopShape::Keyed(top, key) => {
             // Per key, the version with net weight +1 is the row's new value (upsert);
             // a key with only deleted versions is deleted. Two live versions of one key
-            // would contradict its uniqueness and stop the refresh.
-            let d = top.rule().delta(&mut cx)?;
+            // would contradict its uniqueness and stop the refresh. The apply steps net the
+            // versions of each key, so a scan below is read as buffered.
+            let d = crate::operators::delta_for_netting(top, &mut cx)?;
             let rs = positional("r", n);
             let sv = positional("s", n);
             let set = v
@@ -188,7 +189,7 @@ pub fn differential_statement_for(
             ]
         }
         TopShape::Bag(top) => {
-            let d = top.rule().delta(&mut cx)?;
+            let d = crate::operators::delta_for_netting(top, &mut cx)?;
             let cs = positional("c", n);
             let nulls = (0..n).map(|_| "NULL").collect::<Vec<_>>().join(", ");
             let sv = positional("s", n);
@@ -229,7 +230,7 @@ pub fn differential_statement_for(
             ]
         }
         TopShape::Distinct(input) => {
-            let d = input.rule().delta(&mut cx)?;
+            let d = crate::operators::delta_for_netting(input, &mut cx)?;
             let rs = positional("n", n);
             let sv = positional("s", n);
             vec![

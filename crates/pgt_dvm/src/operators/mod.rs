@@ -15,7 +15,7 @@ pub mod values;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::optree::{col_name, Column};
+use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
 
 /// Per-statement state shared by all operators while SQL is generated.
@@ -133,6 +133,30 @@ pub trait Operator {
         keys: &str,
     ) -> Result<String, DvmError> {
         Ok(restricted_on_top(&self.current(cx)?, col, keys))
+    }
+}
+
+/// The delta of `tree` for a consumer that nets the versions of each row itself (the
+/// storage's apply steps sum the weights per row id): a scan, an error-free filter over
+/// one, and bare-column projections of those, are read as buffered, without a
+/// consolidation of their own; anything else as usual. Nothing that can fail is evaluated
+/// on versions that cancel.
+pub(crate) fn delta_for_netting(
+    tree: &OpTree,
+    cx: &mut DeltaContext<'_>,
+) -> Result<String, DvmError> {
+    match tree {
+        OpTree::Scan(s) => s.delta_where(cx, None, false),
+        OpTree::Filter(f) if f.error_free => match f.input.as_ref() {
+            OpTree::Scan(s) => s.delta_where(cx, Some(&f.predicate), false),
+            _ => tree.rule().delta(cx),
+        },
+        OpTree::Project(p) if p.exprs.iter().all(|e| e.as_column().is_some()) => {
+            let d = delta_for_netting(&p.input, cx)?;
+            let sql = format!("SELECT {}, d.__pgt_w FROM {d} AS d", p.select_list("d"));
+            Ok(cx.add_cte("project_delta", sql))
+        }
+        other => other.rule().delta(cx),
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Project {
 }
 
 impl Project {
-    fn select_list(&self, alias: &str) -> String {
+    pub(crate) fn select_list(&self, alias: &str) -> String {
         self.exprs
             .iter()
             .enumerate()

@@ -387,6 +387,18 @@ fn join_chains_grow_linearly() {
     eprintln!("delta statement sizes for 2/4/8/16-way joins: {sizes:?}");
 }
 
+/// `orders ⋈ customers` on the customer key (an equi-join the frontend would mark), projected
+/// to `id, region`.
+fn orders_join_customers() -> OpTree {
+    let j = OpTree::join_equi(
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+    );
+    project(j, &[("id", "integer", "$0"), ("region", "text", "$4")])
+}
+
 /// With many pending changes on a delta side, a single table joined to it on its key is not
 /// restricted by an `= ANY (ARRAY(…))` of the delta's keys (PostgreSQL would re-sort that
 /// array at every index probe); with few, it is (so a stale estimate never turns the table's
@@ -394,13 +406,7 @@ fn join_chains_grow_linearly() {
 #[test]
 fn large_deltas_join_single_tables_without_key_arrays() {
     use pgt_dvm::driver::{differential_statement_for, PendingShape};
-    let j = OpTree::join_equi(
-        orders(),
-        customers(),
-        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
-        vec![(1, 0)],
-    );
-    let t = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    let t = orders_join_customers();
     let target = QualifiedName::new("public", "st");
     let frontier = |_oid: u32| "true".to_string();
     let visible = ["id".to_string(), "region".to_string()];
@@ -432,13 +438,7 @@ fn large_deltas_join_single_tables_without_key_arrays() {
 #[test]
 fn quiet_sources_can_be_left_out_and_checked() {
     use pgt_dvm::driver::{differential_statement_for, PendingShape};
-    let j = OpTree::join_equi(
-        orders(),
-        customers(),
-        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
-        vec![(1, 0)],
-    );
-    let t = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    let t = orders_join_customers();
     let target = QualifiedName::new("public", "st");
     let frontier = |oid: u32| format!("<frontier of {oid}>");
     let visible = ["id".to_string(), "region".to_string()];

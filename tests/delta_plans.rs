@@ -360,6 +360,9 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
          ALTER TABLE t ADD COLUMN price numeric(10,2) DEFAULT 1.50, ADD COLUMN label text DEFAULT 'promo-x';
          SELECT pgtrickle.create_stream_table('sums_bounded', $q$SELECT v > 5 AS big, sum(CASE WHEN label LIKE 'promo%' THEN price * (1 - price) ELSE coalesce(price, 0) END) AS s,
                                                    sum(price * v) AS pv, count(*) AS n FROM t GROUP BY v > 5$q$, refresh_mode => 'DIFFERENTIAL');
+         CREATE TABLE e (id int PRIMARY KEY, label text);
+         SELECT pgtrickle.create_stream_table('bad_pattern', $q$SELECT id FROM e WHERE label LIKE 'ab\\'$q$, refresh_mode => 'DIFFERENTIAL');
+         INSERT INTO e VALUES (1, 'abc'); DELETE FROM e;
          SELECT pgtrickle.create_stream_table('sums_cases', $q$SELECT v > 5 AS big, sum(CASE WHEN label LIKE 'promo%' THEN price * (1 - price / 10) ELSE coalesce(price, 0) END) AS s,
                                                    sum(price * v) AS pv FROM t GROUP BY v > 5$q$, refresh_mode => 'DIFFERENTIAL');
          INSERT INTO t VALUES (1000, 0); DELETE FROM t WHERE id = 1000;
@@ -400,6 +403,7 @@ fn a_filter_that_can_fail_never_sees_versions_that_cancel() {
         "sums_dividing",
         "sums_cases",
         "sums_bounded",
+        "bad_pattern",
     ] {
         c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
             .unwrap();

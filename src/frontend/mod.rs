@@ -211,12 +211,19 @@ unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
             let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
                 .iter_ptr()
                 .collect();
-            let like = [pg_sys::F_TEXTLIKE, pg_sys::F_BPCHARLIKE].contains(&u32::from(func))
-                && args.len() == 2
-                && !pg_sys::contain_var_clause(args[1]);
-            if like {
-                // A constant pattern that is valid for one row is valid for every row.
-                return error_free(args[0]) && error_free(args[1]);
+            if [pg_sys::F_TEXTLIKE, pg_sys::F_BPCHARLIKE].contains(&u32::from(func)) {
+                // LIKE fails whatever the row for a pattern ending in its escape character
+                // (`\`) or under a nondeterministic collation, and never otherwise. Such
+                // an error must not come from a version that cancels (on an empty table
+                // the query itself raises nothing), so only a literal pattern that is
+                // valid, under a deterministic collation, counts.
+                let coll = (*o).inputcollid;
+                let deterministic =
+                    coll == pg_sys::InvalidOid || pg_sys::get_collation_isdeterministic(coll);
+                return deterministic
+                    && args.len() == 2
+                    && valid_like_literal(args[1])
+                    && error_free(args[0]);
             }
             if bounded_numeric(node, &mut 0) {
                 return true;
@@ -245,6 +252,25 @@ unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `node` is a non-NULL text literal that is a valid LIKE pattern with the default
+/// escape character: it does not end in an unescaped `\`.
+///
+/// Safety: `node` is a valid expression node of an analyzed query.
+unsafe fn valid_like_literal(node: *mut pg_sys::Node) -> bool {
+    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_Const {
+        return false;
+    }
+    let c = node as *mut pg_sys::Const;
+    if (*c).constisnull || (*c).consttype != pg_sys::TEXTOID {
+        return false;
+    }
+    let Some(pattern) = <String as pgrx::FromDatum>::from_datum((*c).constvalue, false) else {
+        return false;
+    };
+    let trailing = pattern.chars().rev().take_while(|&ch| ch == '\\').count();
+    trailing % 2 == 0
 }
 
 /// Whether `node` is `numeric` arithmetic (`+`, `-`, `*`) over constrained `numeric`

@@ -53,12 +53,14 @@ pub fn consolidated(sql: &str, columns: &[Column]) -> String {
         .take(4)
         .map(|(i, _)| format!("x.{}, ", col_name(i)))
         .collect::<String>();
-    // `OFFSET 0` keeps PostgreSQL from pushing a condition of the operator above into
-    // the window's input (it may for conditions on partition columns): that condition would
-    // then be evaluated on versions that cancel, which never existed at any refresh's
-    // snapshot, and one that can fail (`100 / v > 3` on a version with `v = 0`) would
-    // fail the refresh. Conditions proven error-free are placed below on purpose
-    // (`Scan::delta_where`).
+    // `OFFSET 0`, twice, keeps PostgreSQL from moving a condition of the operator above
+    // into the window's input (it may for conditions on partition columns) or next to the
+    // `<> 0` that drops cancelled versions (it orders one level's conditions by cost, so
+    // the other could run first): either way that condition would be evaluated on versions
+    // that cancel, which never existed at any refresh's snapshot, and one that can fail
+    // (`100 / v > 3` on a version with `v = 0`, a LIKE pattern ending in `\` on some
+    // values) would fail the refresh. Conditions proven error-free are placed below on
+    // purpose (`Scan::delta_where`).
     //
     // The first row of each partition carries the net weight, the others 0, and rows of
     // weight 0 are dropped. Written as one `<>` over an expression (instead of
@@ -71,7 +73,7 @@ pub fn consolidated(sql: &str, columns: &[Column]) -> String {
                   pg_catalog.row_number() OVER __pgt_win AS __pgt_rn \
              FROM (SELECT u.*, pg_catalog.record_send(ROW({cols})) AS __pgt_img FROM ({sql}) AS u) AS x \
            WINDOW __pgt_win AS (PARTITION BY {lead}x.__pgt_img) OFFSET 0) AS d \
-         WHERE {w} OPERATOR(pg_catalog.<>) 0"
+         WHERE {w} OPERATOR(pg_catalog.<>) 0 OFFSET 0"
     )
 }
 

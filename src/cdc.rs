@@ -472,15 +472,6 @@ pub fn lock_sources(sources: &[pg_sys::Oid]) -> PgtResult<()> {
     Ok(())
 }
 
-/// Pending changes of each source not yet consumed by its frontier, in one query:
-/// (source, row changes, TRUNCATE seen).
-pub fn pending(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<(pg_sys::Oid, i64, bool)>> {
-    Ok(pending_and_own(sources)?
-        .into_iter()
-        .map(|p| (p.source, p.changes, p.truncated))
-        .collect())
-}
-
 /// What one source's buffer holds for a refresh, from one scan of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Pending {
@@ -495,7 +486,8 @@ pub struct Pending {
     pub own_last: Option<i64>,
 }
 
-/// [`pending`], with each buffer's last change of the current transaction, in one scan per
+/// Pending changes of each source not yet consumed by its frontier (row changes, TRUNCATE
+/// seen), with each buffer's last change of the current transaction, in one scan per
 /// buffer.
 pub fn pending_and_own(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<Pending>> {
     if sources.is_empty() {

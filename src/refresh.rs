@@ -238,20 +238,15 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         }
     }
     let mut any_changes = false;
-    let mut shape = pgt_dvm::driver::PendingShape::default();
     let mut pending_total = 0i64;
     let mut own_last = std::collections::HashMap::new();
-    for p in cdc::pending_and_own(&frontiers)? {
+    let pending = cdc::pending_and_own(&frontiers)?;
+    let shape = pending_shape(&pending);
+    for p in pending {
         let (src, n, truncated) = (p.source, p.changes, p.truncated);
         own_last.insert(src, p.own_last);
         any_changes |= n > 0 || truncated;
         pending_total += n;
-        if n == 0 && !truncated {
-            shape.quiet.push(src.to_u32());
-        }
-        if n >= LARGE_PENDING {
-            shape.large.push(src.to_u32());
-        }
         if !truncated {
             refresh_buffer_statistics(src, n)?;
         }
@@ -275,8 +270,6 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         };
         return Ok((nothing, started_at));
     }
-    // Quiet sources' terms are left out of the statement (checked when it runs).
-    shape.omit_quiet = !shape.quiet.is_empty();
     // AUTO: recompute when this stream table's own measurements say that is cheaper.
     if fallback.is_none() && st.refresh_mode == "AUTO" {
         fallback =
@@ -298,7 +291,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         None => (
             // Prepared once and run with the frontiers as parameters (see
             // `crate::statement_cache`).
-            delta_statement(&t.tree, st, &visible, &frontiers, &shape, true)?,
+            delta_statement(&t.tree, st, &visible, &frontiers, &shape)?,
             "DIFFERENTIAL",
         ),
     };
@@ -312,8 +305,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let (action, sql_result) = if action == "DIFFERENTIAL" {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
         // instead (a runaway delta never fills the disk); explicit DIFFERENTIAL fails.
-        let params: Vec<(String, String, i64)> =
-            frontiers.iter().map(|(_, f)| f.params()).collect();
+        let params = frontier_params(&frontiers);
         let run_delta = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
             let _writing = RefreshWriteGuard::enter();
             let _owner = crate::security::AsOwner::enter(st.owner);
@@ -335,7 +327,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 omit_quiet: false,
                 ..shape.clone()
             };
-            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated, true)?;
+            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated)?;
             outcome = crate::budget::within_delta_budget(|| run_delta(&sql))?;
         }
         match outcome {
@@ -385,30 +377,45 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     ))
 }
 
+/// How the delta statement is shaped by what is pending: quiet sources (their terms left
+/// out, checked when the statement runs) and large ones.
+fn pending_shape(pending: &[cdc::Pending]) -> pgt_dvm::driver::PendingShape {
+    let mut shape = pgt_dvm::driver::PendingShape::default();
+    for p in pending {
+        if p.changes == 0 && !p.truncated {
+            shape.quiet.push(p.source.to_u32());
+        }
+        if p.changes >= LARGE_PENDING {
+            shape.large.push(p.source.to_u32());
+        }
+    }
+    shape.omit_quiet = !shape.quiet.is_empty();
+    shape
+}
+
+/// The values of the delta statement's parameters, three per source in `frontiers` order
+/// (`pgt_cdc::Frontier::params`).
+fn frontier_params(
+    frontiers: &[(pgrx::pg_sys::Oid, pgt_cdc::Frontier)],
+) -> Vec<(String, String, i64)> {
+    frontiers.iter().map(|(_, f)| f.params()).collect()
+}
+
 /// The delta statement consuming each source's changes past its frontier, shaped by what is
-/// pending (see `pgt_dvm::driver::PendingShape`); with `parameters`, the frontiers are
-/// statement parameters instead of literals.
+/// pending (see `pgt_dvm::driver::PendingShape`), with the frontiers as statement
+/// parameters: source i's are parameters 3i+1..3i+3 ([`frontier_params`]).
 fn delta_statement(
     tree: &pgt_dvm::OpTree,
     st: &StreamTable,
     visible: &[String],
     frontiers: &[(pgrx::pg_sys::Oid, pgt_cdc::Frontier)],
     shape: &pgt_dvm::driver::PendingShape,
-    parameters: bool,
 ) -> PgtResult<String> {
-    // With `parameters`, source i's frontier is parameters 3i+1..3i+3 (`Frontier::params`).
     let unconsumed = |oid: u32| {
         frontiers
             .iter()
-            .enumerate()
-            .find(|(_, (s, _))| s.to_u32() == oid)
-            .map(|(i, (_, f))| {
-                if parameters {
-                    pgt_cdc::Frontier::unconsumed_predicate_params("b", 1 + 3 * i)
-                } else {
-                    f.unconsumed_predicate("b")
-                }
-            })
+            .position(|(s, _)| s.to_u32() == oid)
+            .map(|i| pgt_cdc::Frontier::unconsumed_predicate_params("b", 1 + 3 * i))
             .unwrap_or_else(|| "true".into())
     };
     Ok(pgt_dvm::driver::differential_statement_for(
@@ -445,19 +452,9 @@ fn refresh_buffer_statistics(src: pgrx::pg_sys::Oid, pending: i64) -> PgtResult<
         // A sample of 3,000 rows (instead of the default 30,000) is enough for the row
         // count and the few distributions a delta's plan depends on, at a tenth of the
         // cost (a 120,000-row buffer: about 20 ms instead of 200).
-        // SAFETY: a GUC nest level opened and closed around one statement; an ERROR
-        // inside aborts the transaction, which pops the level.
-        unsafe {
-            let nest = pg_sys::NewGUCNestLevel();
-            crate::settings::set_saved(
-                "default_statistics_target",
-                "10",
-                pg_sys::GucContext::PGC_USERSET,
-            );
-            let r = Spi::run(&format!("ANALYZE {buffer}"));
-            pg_sys::AtEOXact_GUC(true, nest);
-            r?;
-        }
+        crate::settings::with_setting("default_statistics_target", "10", || {
+            Spi::run(&format!("ANALYZE {buffer}"))
+        })?;
     }
     Ok(())
 }
@@ -566,23 +563,12 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
             .iter()
             .filter_map(|(s, f)| f.clone().map(|f| (*s, f)))
             .collect();
-        let mut shape = pgt_dvm::driver::PendingShape::default();
-        for (s, n, truncated) in cdc::pending(&frontiers)? {
-            if n == 0 && !truncated {
-                shape.quiet.push(s.to_u32());
-            }
-            if n >= LARGE_PENDING {
-                shape.large.push(s.to_u32());
-            }
-        }
         // The statement a refresh runs, with its frontier parameters, explained with the
         // generic plan a refresh uses (a prepared statement executed with these values).
-        shape.omit_quiet = !shape.quiet.is_empty();
-        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape, true)?;
+        let shape = pending_shape(&cdc::pending_and_own(&frontiers)?);
+        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape)?;
         section(&mut out, "delta statement for the pending changes", &sql);
-        let params: Vec<(String, String, i64)> =
-            frontiers.iter().map(|(_, f)| f.params()).collect();
-        let values: Vec<String> = params
+        let values: Vec<String> = frontier_params(&frontiers)
             .iter()
             .flat_map(|(snap, xid, id)| {
                 [
@@ -646,22 +632,14 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         }
     };
     let run = || {
-        Spi::connect_mut(|c| -> PgtResult<Vec<String>> {
-            // SAFETY: a GUC nest level around the EXPLAIN; an ERROR aborts the
-            // (sub)transaction, which pops it.
-            let nest = unsafe { pg_sys::NewGUCNestLevel() };
-            crate::settings::set_saved(
-                "plan_cache_mode",
-                "force_generic_plan",
-                pg_sys::GucContext::PGC_USERSET,
-            );
-            let mut lines = Vec::new();
-            for row in c.update(&explain_sql, None, &[])? {
-                lines.push(row.get::<String>(1)?.unwrap_or_default());
-            }
-            // SAFETY: closes the nest level opened above.
-            unsafe { pg_sys::AtEOXact_GUC(true, nest) };
-            Ok(lines)
+        crate::settings::with_setting("plan_cache_mode", "force_generic_plan", || {
+            Spi::connect_mut(|c| -> PgtResult<Vec<String>> {
+                let mut lines = Vec::new();
+                for row in c.update(&explain_sql, None, &[])? {
+                    lines.push(row.get::<String>(1)?.unwrap_or_default());
+                }
+                Ok(lines)
+            })
         })
     };
     let plan = {

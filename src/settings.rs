@@ -96,11 +96,17 @@ pub fn set_saved(name: &str, value: &str, context: pg_sys::GucContext::Type) {
 /// Runs `f` with `extra_float_digits = 3`: constants printed into generated SQL (and parsed
 /// back by the same refresh) keep every bit of a float value, whatever the pinned setting.
 pub fn with_exact_floats<T>(f: impl FnOnce() -> T) -> T {
+    with_setting("extra_float_digits", "3", f)
+}
+
+/// Runs `f` with the user-settable `name = value`, restored afterwards.
+pub fn with_setting<T>(name: &str, value: &str, f: impl FnOnce() -> T) -> T {
     // SAFETY: a GUC nest level around one call; on an ERROR inside `f` the (sub)transaction
     // abort pops it, as for a function's SET clause.
     let nest = unsafe { pg_sys::NewGUCNestLevel() };
-    set("extra_float_digits", "3");
+    set(name, value);
     let out = f();
+    // SAFETY: closes the nest level opened above.
     unsafe { pg_sys::AtEOXact_GUC(true, nest) };
     out
 }

@@ -347,15 +347,10 @@ impl Aggregate {
                 AggKind::CountStar | AggKind::Count | AggKind::Sum | AggKind::Avg
             )
         });
-        let delta = match (self.input_error_free && algebraic, self.input.as_ref()) {
-            (true, OpTree::Scan(s)) => s.delta_where(cx, None, false)?,
-            (true, OpTree::Filter(f)) if f.error_free && matches!(*f.input, OpTree::Scan(_)) => {
-                let OpTree::Scan(s) = f.input.as_ref() else {
-                    unreachable!("matched above")
-                };
-                s.delta_where(cx, Some(&f.predicate), false)?
-            }
-            _ => self.input.rule().delta(cx)?,
+        let delta = if self.input_error_free && algebraic {
+            super::delta_for_netting(&self.input, cx)?
+        } else {
+            self.input.rule().delta(cx)?
         };
         let ng = self.group_by.len();
 

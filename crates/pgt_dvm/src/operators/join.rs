@@ -66,17 +66,10 @@ impl Join {
     /// large change (120,000 versions of TPC-H lineitem: 90 ms).
     fn input_delta(&self, side: &OpTree, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         if self.condition_error_free {
-            match side {
-                OpTree::Scan(s) => return s.delta_where(cx, None, false),
-                OpTree::Filter(f) if f.error_free => {
-                    if let OpTree::Scan(s) = f.input.as_ref() {
-                        return s.delta_where(cx, Some(&f.predicate), false);
-                    }
-                }
-                _ => {}
-            }
+            super::delta_for_netting(side, cx)
+        } else {
+            side.rule().delta(cx)
         }
-        side.rule().delta(cx)
     }
 
     fn select_list(&self, nl: usize, nr: usize) -> String {

@@ -137,8 +137,9 @@ pub trait Operator {
 }
 
 /// The delta of `tree` for a consumer that nets the versions of each row itself (the
-/// storage's apply steps sum the weights per row id): a scan, an error-free filter over
-/// one, and bare-column projections of those, are read as buffered, without a
+/// storage's apply steps sum the weights per row id; an algebraic aggregate adds them; a
+/// join with an error-free condition consolidates its output): a scan, an error-free
+/// filter over one, and bare-column projections of those, are read as buffered, without a
 /// consolidation of their own; anything else as usual. Nothing that can fail is evaluated
 /// on versions that cancel.
 pub(crate) fn delta_for_netting(

@@ -77,9 +77,9 @@ times() {
   psql "${args[@]}" | awk '/^Time:/ {print $2}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-apply_change() {
+change_sql() {
   local upd=$((CHANGE * 70 / 100)) ins=$((CHANGE * 15 / 100)) del=$((CHANGE * 15 / 100))
-  psql <<SQL
+  cat <<SQL
 UPDATE orders SET amount = amount + 1, price = price + 0.5, qty = qty + 1, weight = weight * 1.5 WHERE id IN (SELECT id FROM orders TABLESAMPLE SYSTEM_ROWS($upd));
 INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, 1 + (random() * 1999)::int, (random() * 100)::numeric(10,2),
                           round((random() * 1000)::numeric, 2), 1 + (random() * 8)::int, (random() * 800)::int / 8.0, 'new' FROM generate_series(1, $ins);
@@ -88,9 +88,9 @@ SQL
 }
 psql -c "CREATE EXTENSION IF NOT EXISTS tsm_system_rows" >/dev/null 2>&1 || {
   # tsm_system_rows is a contrib module; fall back to a random id range.
-  apply_change() {
+  change_sql() {
     local upd=$((CHANGE * 70 / 100)) ins=$((CHANGE * 15 / 100)) del=$((CHANGE * 15 / 100))
-    psql <<SQL
+    cat <<SQL
 UPDATE orders SET amount = amount + 1, price = price + 0.5, qty = qty + 1, weight = weight * 1.5 WHERE id IN (SELECT (random() * $ROWS)::bigint FROM generate_series(1, $upd));
 INSERT INTO orders SELECT nextval('order_ids'), 1 + (random() * 9999)::int, 1 + (random() * 1999)::int, (random() * 100)::numeric(10,2),
                           round((random() * 1000)::numeric, 2), 1 + (random() * 8)::int, (random() * 800)::int / 8.0, 'new' FROM generate_series(1, $ins);
@@ -101,16 +101,20 @@ SQL
 
 declare -A full diff
 for s in "${shapes[@]}"; do name="${s%%|*}"; full[$name]=""; diff[$name]=""; done
+# All rounds run in one session, as the scheduler's worker or a pooled connection would:
+# each round applies the change (untimed), then refreshes every stream table (timed).
+args=()
 for run in $(seq 1 "$RUNS"); do
-  log "round $run/$RUNS: 1% change ($CHANGE rows), refreshing every stream table"
-  apply_change
-  stmts=()
+  args+=(-c '\timing off' -c "$(change_sql)" -c '\timing on')
   for s in "${shapes[@]}"; do
     name="${s%%|*}"
-    stmts+=("SELECT pgtrickle.refresh_stream_table('${name}_full')" "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
+    args+=(-c "SELECT pgtrickle.refresh_stream_table('${name}_full')" -c "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
   done
-  mapfile -t t < <(times "${stmts[@]}")
-  i=0
+done
+log "$RUNS rounds of a 1% change ($CHANGE rows), each followed by a refresh of every stream table"
+mapfile -t t < <(times "${args[@]}")
+i=0
+for run in $(seq 1 "$RUNS"); do
   for s in "${shapes[@]}"; do
     name="${s%%|*}"
     full[$name]+="${t[$i]} "; diff[$name]+="${t[$((i + 1))]} "; i=$((i + 2))

@@ -119,13 +119,21 @@ impl Rng {
             self.below(n).to_string()
         }
     }
-    /// A plain numeric with 0 to 4 decimal places (trailing zeros kept), or NULL.
+    /// A plain numeric with 0 to 4 decimal places (trailing zeros kept), or NULL; now
+    /// and then NaN, ±Infinity, or a scale above the scale histogram's cap (1000).
     fn opt_scaled(&mut self) -> String {
         if self.chance(15) {
             return "NULL".into();
         }
-        let scale = self.below(5) as usize;
         let v = self.below(400) as f64 / 8.0;
+        match self.below(100) {
+            0 | 1 => return "'NaN'::numeric".into(),
+            2 => return "'Infinity'::numeric".into(),
+            3 => return "'-Infinity'::numeric".into(),
+            4 | 5 => return format!("round({v}::numeric, 1003)"),
+            _ => {}
+        }
+        let scale = self.below(5) as usize;
         format!("{v:.scale$}::numeric")
     }
     fn opt_g(&mut self) -> String {

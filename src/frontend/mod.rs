@@ -1416,7 +1416,7 @@ impl Builder {
         let plain =
             (*a).aggdistinct.is_null() && (*a).aggfilter.is_null() && (*a).aggorder.is_null();
         let exact_num = |t: pg_sys::Oid| [20u32, 21, 23, 1700].contains(&t.to_u32());
-        let (kind, rescan_on_delete) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
+        let (kind, tracks_scale) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
             (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),
             (true, "pg_catalog.count", 1, false) => (AggKind::Count, false),
             (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => (
@@ -1441,7 +1441,7 @@ impl Builder {
             arg,
             call,
             result_type: Deparser::type_name((*a).aggtype, -1),
-            rescan_on_delete,
+            tracks_scale,
         })
     }
 }

@@ -262,8 +262,14 @@ pub fn differential_statement_for(
             having,
             project,
         } => {
-            let new_states = agg.new_states_sql(&mut cx, &target.to_string(), having.is_some())?;
-            aggregate_apply(agg, having, project, target, &v, new_states, false)
+            if agg.merges_in_place(having.is_some()) {
+                let source = agg.merge_source_sql(&mut cx, &target.to_string())?;
+                aggregate_merge_in_place(agg, project, target, &v, source)
+            } else {
+                let new_states =
+                    agg.new_states_sql(&mut cx, &target.to_string(), having.is_some())?;
+                aggregate_apply(agg, having, project, target, &v, new_states, false)
+            }
         }
     };
     Ok(assemble(&cx, extra))
@@ -350,6 +356,82 @@ pub fn full_statement(
         }
     };
     Ok(assemble(&cx, extra))
+}
+
+/// The visible columns of an aggregate's top, from state columns read through `st`
+/// (group keys from `keys`).
+fn aggregate_visible(
+    agg: &crate::operators::aggregate::Aggregate,
+    project: &crate::operators::project::Project,
+    keys: &str,
+    st: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    let ng = agg.group_by.len();
+    let bind = |i: usize| -> String {
+        if i < ng {
+            format!("{keys}.\"g{i}\"")
+        } else {
+            agg.final_value(i - ng, st)
+        }
+    };
+    project.exprs.iter().map(|e| e.render(&bind)).collect()
+}
+
+/// Applies a grouped, all-algebraic aggregate's delta inside the `MERGE`: the new state of
+/// a stored group is its stored state plus the change (`t.c + s.c`), so the storage is
+/// read once, by the `MERGE`'s own join, and the visible columns are computed from the
+/// sum. Recomputed groups (`s.__pgt_abs`) replace their row; a group whose count reaches 0
+/// is deleted; a change for a group not stored yet is its whole state.
+fn aggregate_merge_in_place(
+    agg: &crate::operators::aggregate::Aggregate,
+    project: &crate::operators::project::Project,
+    target: &QualifiedName,
+    v: &[String],
+    source: String,
+) -> Vec<String> {
+    let states: Vec<String> = agg
+        .state_columns()
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    let absolute = |c: &str| format!("s.{}", quote_ident(c));
+    let added = |c: &str| {
+        let c = quote_ident(c);
+        format!("(coalesce(t.{c}, 0) OPERATOR(pg_catalog.+) s.{c})")
+    };
+    let assignments = |st: &dyn Fn(&str) -> String| -> Vec<String> {
+        let mut out: Vec<String> = aggregate_visible(agg, project, "s", st)
+            .into_iter()
+            .zip(v)
+            .map(|(e, c)| format!("{c} = {e}"))
+            .collect();
+        out.extend(
+            agg.state_columns()
+                .iter()
+                .map(|c| format!("{} = {}", quote_ident(&c.name), st(&c.name))),
+        );
+        out
+    };
+    let insert_values: Vec<String> = aggregate_visible(agg, project, "s", &absolute)
+        .into_iter()
+        .chain(states.iter().map(|c| format!("s.{c}")))
+        .collect();
+    let new_count = format!("(t.{COUNT_COLUMN} OPERATOR(pg_catalog.+) s.{COUNT_COLUMN})");
+    vec![format!(
+        "__pgt_m AS (MERGE INTO {target} AS t USING ({source}) AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
+         WHEN MATCHED AND s.__pgt_abs AND s.{COUNT_COLUMN} OPERATOR(pg_catalog.<=) 0 THEN DELETE \
+         WHEN MATCHED AND s.__pgt_abs THEN UPDATE SET {abs_set} \
+         WHEN MATCHED AND {new_count} OPERATOR(pg_catalog.<=) 0 AND {neg_matched} THEN DELETE \
+         WHEN MATCHED THEN UPDATE SET {add_set} \
+         WHEN NOT MATCHED AND {neg_new} AND s.{COUNT_COLUMN} OPERATOR(pg_catalog.>) 0 THEN INSERT (__pgt_row_id, {cols}) VALUES (s.rid, {vals}) \
+         RETURNING merge_action() AS a)",
+        abs_set = assignments(&absolute).join(", "),
+        add_set = assignments(&added).join(", "),
+        neg_matched = check(&format!("{new_count} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
+        neg_new = check(&format!("s.{COUNT_COLUMN} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
+        cols = [v.to_vec(), states.clone()].concat().join(", "),
+        vals = insert_values.join(", "),
+    )]
 }
 
 /// Projects new aggregate states to visible columns and merges them.

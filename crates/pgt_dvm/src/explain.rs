@@ -80,7 +80,7 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
                     let how = match g.kind {
                         AggKind::Other => "recomputed per group",
                         AggKind::Min | AggKind::Max => "algebraic, rescan on retraction",
-                        _ if g.rescan_on_delete => "algebraic, display scale tracked",
+                        _ if g.tracks_scale => "algebraic, display scale tracked",
                         _ => "algebraic",
                     };
                     format!("{} ({how})", dollar(&g.call))

@@ -76,9 +76,9 @@ pub struct AggCall {
     /// The aggregate's result type.
     pub result_type: String,
     /// For SUM/AVG over unconstrained numeric: PostgreSQL shows a sum at the largest scale
-    /// of its inputs, which can shrink when rows are deleted. The state keeps that scale and
-    /// how many inputs have it; a group is recomputed only when the last of them leaves.
-    pub rescan_on_delete: bool,
+    /// of its inputs, which can shrink when rows are deleted. The state keeps a histogram
+    /// of the inputs' scales (see `operators/aggregate.rs`).
+    pub tracks_scale: bool,
 }
 
 #[derive(Debug, Clone)]

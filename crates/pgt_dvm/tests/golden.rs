@@ -207,21 +207,21 @@ fn aggregate() {
             arg: None,
             call: ex("pg_catalog.count(*)"),
             result_type: "bigint".into(),
-            rescan_on_delete: false,
+            tracks_scale: false,
         },
         AggCall {
             kind: AggKind::Sum,
             arg: Some(ex("$2")),
             call: ex("pg_catalog.sum($2)"),
             result_type: "numeric".into(),
-            rescan_on_delete: false,
+            tracks_scale: false,
         },
         AggCall {
             kind: AggKind::Max,
             arg: Some(ex("$2")),
             call: ex("pg_catalog.max($2)"),
             result_type: "numeric".into(),
-            rescan_on_delete: false,
+            tracks_scale: false,
         },
     ];
     let agg = OpTree::aggregate(j, vec![ex("$4")], vec![col("region", "text")], aggs);
@@ -239,6 +239,54 @@ fn aggregate() {
     );
 }
 
+/// Grouped and all algebraic: the delta is added to the stored states inside the MERGE
+/// (no join to the storage before it); plain numeric keeps a scale histogram, and only a
+/// group losing a NaN, ±Infinity or over-cap input is recomputed.
+#[test]
+fn aggregate_in_place() {
+    let aggs = vec![
+        AggCall {
+            kind: AggKind::CountStar,
+            arg: None,
+            call: ex("pg_catalog.count(*)"),
+            result_type: "bigint".into(),
+            tracks_scale: false,
+        },
+        AggCall {
+            kind: AggKind::Sum,
+            arg: Some(ex("$2")),
+            call: ex("pg_catalog.sum($2)"),
+            result_type: "numeric".into(),
+            tracks_scale: true,
+        },
+        AggCall {
+            kind: AggKind::Avg,
+            arg: Some(ex("$2")),
+            call: ex("pg_catalog.avg($2)"),
+            result_type: "numeric".into(),
+            tracks_scale: true,
+        },
+    ];
+    let agg = OpTree::aggregate(
+        orders(),
+        vec![ex("$1")],
+        vec![col("customer_id", "integer")],
+        aggs,
+    );
+    golden(
+        "aggregate_in_place",
+        project(
+            agg,
+            &[
+                ("customer_id", "integer", "$0"),
+                ("n", "bigint", "$1"),
+                ("total", "numeric", "$2"),
+                ("mean", "numeric", "$3"),
+            ],
+        ),
+    );
+}
+
 #[test]
 fn aggregate_having() {
     let aggs = vec![AggCall {
@@ -246,7 +294,7 @@ fn aggregate_having() {
         arg: None,
         call: ex("pg_catalog.count(*)"),
         result_type: "bigint".into(),
-        rescan_on_delete: false,
+        tracks_scale: false,
     }];
     let agg = OpTree::aggregate(
         orders(),

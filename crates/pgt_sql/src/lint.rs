@@ -177,6 +177,10 @@ pub fn unqualified(sql: &str) -> Vec<String> {
         _ => None,
     };
     let mut in_set_list = false;
+    // (parentheses, CASE) nesting now, and where the current SET list started: only an
+    // `=` at that level is an assignment.
+    let mut depth: (i64, i64) = (0, 0);
+    let mut set_depth: (i64, i64) = (0, 0);
     // Index of the `)` that closed the last OPERATOR(...), which is an operator position.
     let mut operator_end = usize::MAX;
     let mut i = 0;
@@ -195,9 +199,22 @@ pub fn unqualified(sql: &str) -> Vec<String> {
             i += 1;
             continue;
         }
+        match &t[i] {
+            Tok::Punct('(') => depth.0 += 1,
+            Tok::Punct(')') => depth.0 -= 1,
+            _ => {}
+        }
         match word(i) {
-            Some("set") => in_set_list = true,
-            Some("when" | "where" | "returning" | "from") => in_set_list = false,
+            Some("case") => depth.1 += 1,
+            Some("end") => depth.1 -= 1,
+            Some("set") => {
+                in_set_list = true;
+                set_depth = depth;
+            }
+            // Inside a CASE or parentheses of an assigned value, WHEN and FROM belong to it.
+            Some("when" | "where" | "returning" | "from") if depth == set_depth => {
+                in_set_list = false
+            }
             _ => {}
         }
         for seq in FORBIDDEN_WORD_SEQUENCES {
@@ -233,7 +250,7 @@ pub fn unqualified(sql: &str) -> Vec<String> {
                     && (matches!(prev, Some(Tok::Punct('(' | '.' | ',')))
                         || matches!(prev, Some(Tok::Word(w)) if w == "select")
                         || matches!(next, Some(Tok::Word(w)) if w == "from"));
-                let assignment = op == "=" && in_set_list;
+                let assignment = op == "=" && in_set_list && depth == set_depth;
                 // "-1": the grammar folds a minus sign into a numeric constant.
                 let operand_before = match prev {
                     Some(Tok::Word(w)) => !KEYWORDS_BEFORE_VALUE.contains(&w.as_str()),
@@ -267,6 +284,10 @@ mod tests {
         let merge = "MERGE INTO t USING s ON t.id OPERATOR(pg_catalog.=) s.id WHEN MATCHED THEN UPDATE SET a = s.a, b = s.b \
                      WHEN NOT MATCHED THEN INSERT (a) VALUES (s.a) RETURNING merge_action() AS a";
         assert_eq!(unqualified(merge), Vec::<String>::new());
+        // A CASE (with its WHEN) or a subquery inside an assigned value does not end the list.
+        let set_case = "MERGE INTO t USING s ON t.id OPERATOR(pg_catalog.=) s.id WHEN MATCHED THEN UPDATE SET \
+                        a = CASE WHEN s.n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE s.a END, b = (SELECT 1 FROM u WHERE u.x OPERATOR(pg_catalog.=) 1), c = s.c";
+        assert_eq!(unqualified(set_case), Vec::<String>::new());
     }
 
     #[test]
@@ -274,6 +295,8 @@ mod tests {
         for bad in [
             "SELECT count(*) FROM t",
             "SELECT 1 FROM t WHERE a = b",
+            "UPDATE t SET a = CASE WHEN b = 1 THEN 1 END",
+            "UPDATE t SET a = (SELECT 1 FROM u WHERE u.x = 1)",
             "SELECT a + 1 FROM t",
             "SELECT -(a) FROM t",
             "SELECT 1 FROM t WHERE a IN (SELECT 1)",

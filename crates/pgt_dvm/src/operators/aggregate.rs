@@ -8,26 +8,35 @@
 //! cnt′ₓ(g)  = cntₓ(g)  + Σ_{ΔA_g, x≠NULL} w                COUNT(x)
 //! sum′ₓ(g)  = sumₓ(g)  + Σ_{ΔA_g} w·x  (NULL when cnt′ₓ=0) SUM(x), AVG(x) = sum′ₓ / cnt′ₓ
 //! min′ₓ(g)  = least(minₓ(g), min_{w>0} x)                 unless a deleted x ≤ minₓ(g)
+//! hₓ′(g)    = hₓ(g) + Σ_{ΔA_g, x≠NULL} w·10^-(12·(scale(x)+1))    unconstrained numeric
 //! ```
+//!
+//! `hₓ` is a scale histogram: its `s`-th block of 12 fractional digits counts the inputs of
+//! scale `s`, so the largest scale present is `(min_scale(hₓ) + 11) / 12 − 1` and the
+//! visible SUM is `round(sum′ₓ, that)`, exactly PostgreSQL's display scale (scales above
+//! 1000 share one bucket; then the running sum is shown as it is).
 //!
 //! A group whose `count′` reaches 0 disappears (except for an aggregate without GROUP
 //! BY, which always has exactly one row). **Rescan**: groups where the delta deletes the
 //! current MIN/MAX, groups of an aggregate the algebra does not cover (string_agg,
 //! DISTINCT/FILTER variants, float sums, …), every affected group when there is a HAVING
-//! clause (groups failing it are not stored), and groups with deletions under SUM/AVG of
-//! unconstrained numeric (the display scale of a sum can shrink), and groups where a NaN or
-//! ±Infinity is deleted (`NaN − NaN` is NaN: such a value cannot be subtracted out of a
-//! running sum, while adding one gives exactly what a recomputation gives) are recomputed
-//! from the current input restricted to those groups, so the cost follows the affected
-//! groups.
+//! clause (groups failing it are not stored), and groups where a NaN, ±Infinity or an
+//! input of scale above 1000 is deleted (`NaN − NaN` is NaN: such a value cannot be
+//! subtracted out of a running sum, while adding one gives exactly what a recomputation
+//! gives) are recomputed from the current input restricted to those groups, so the cost
+//! follows the affected groups.
 //!
 //! **Preconditions:** group keys have exact equality or a canonical form (see
 //! `Column::keyable`; a group's row id hashes the canonical form);
 //! SUM/AVG kinds are only used for integer and numeric arguments (exact arithmetic).
 //!
-//! **SQL:** `__pgt_dg` = delta grouped per key; left join to the storage on the group's
-//! row id; split into algebraic and rescan groups; union their new states; project the
-//! visible columns; `MERGE` (see `storage.rs`).
+//! **SQL, in place** (grouped, all COUNT/SUM/AVG, no HAVING: `merge_source_sql`): the
+//! delta grouped per key is the `MERGE` source, and the `MERGE` adds it to the stored row
+//! (`t.s + s.Δs`), inserts it for a new group, deletes a group whose count reaches 0;
+//! groups to rescan come in the same source with their whole recomputed state.
+//! **SQL, otherwise** (`new_states_sql`): the grouped delta is left-joined to the storage
+//! on the group's row id (the rescan decision reads the stored MIN/MAX), split into
+//! algebraic and rescan groups, their new states unioned, projected and merged.
 
 use pgt_sql::quote_ident;
 
@@ -66,15 +75,40 @@ fn a(j: usize) -> String {
 fn an(j: usize) -> String {
     format!("__pgt_a{j}_n")
 }
-fn asc(j: usize) -> String {
-    format!("__pgt_a{j}_sc")
+fn ash(j: usize) -> String {
+    format!("__pgt_a{j}_sch")
 }
-fn ascn(j: usize) -> String {
-    format!("__pgt_a{j}_scn")
+
+/// Digits per scale in a scale histogram: a group may hold up to 10¹² − 1 inputs at one
+/// scale.
+const SCALE_DIGITS: usize = 12;
+/// Scales above this share the histogram's last bucket (numeric keeps at most 16383
+/// fractional digits, so the histogram can't have a bucket per scale up to 16383).
+const SCALE_CAP: usize = 1000;
+
+/// An input's contribution to its group's scale histogram: `10^-(12·(scale + 1))`, so the
+/// histogram (the sum of contributions) holds, in its `s`-th block of 12 fractional
+/// digits, how many inputs have scale `s`. NULL for NULL, NaN and ±Infinity (no scale).
+/// Scales above `SCALE_CAP` count in bucket `SCALE_CAP + 1` (`int4smaller` is strict, so
+/// a missing scale stays NULL, unlike with `LEAST`).
+fn scale_weight(x: &str) -> String {
+    let table = (1..=16)
+        .map(|s| format!("1e-{}", SCALE_DIGITS * s))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "coalesce(('{{{table}}}'::numeric[])[pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.+) 1], \
+         ('1e-' OPERATOR(pg_catalog.||) ({SCALE_DIGITS} OPERATOR(pg_catalog.*) (pg_catalog.int4smaller(pg_catalog.scale(({x})::numeric), {cap}) OPERATOR(pg_catalog.+) 1))::pg_catalog.text)::numeric)",
+        cap = SCALE_CAP + 1
+    )
 }
-/// The window column holding a delta group's (or a recomputed group's) largest input scale.
-fn wsc(j: usize) -> String {
-    format!("\"__pgt_w{j}_sc\"")
+
+/// The largest scale recorded in a histogram: the block of its last non-zero digit.
+fn top_scale(h: &str) -> String {
+    format!(
+        "GREATEST(((pg_catalog.min_scale({h}) OPERATOR(pg_catalog.+) {}) OPERATOR(pg_catalog./) {SCALE_DIGITS}) OPERATOR(pg_catalog.-) 1, 0)",
+        SCALE_DIGITS - 1
+    )
 }
 
 impl Aggregate {
@@ -95,7 +129,7 @@ impl Aggregate {
             .position(|k| {
                 matches!(k.kind, AggKind::Sum | AggKind::Avg)
                     && k.arg == agg.arg
-                    && (agg.kind == AggKind::Count || k.rescan_on_delete == agg.rescan_on_delete)
+                    && (agg.kind == AggKind::Count || k.tracks_scale == agg.tracks_scale)
             })
             .unwrap_or(j)
     }
@@ -107,43 +141,7 @@ impl Aggregate {
     /// SUM/AVG over unconstrained numeric: PostgreSQL shows the largest scale among the
     /// group's inputs, so the state keeps that scale and how many inputs have it.
     fn scaled(&self, j: usize) -> bool {
-        matches!(self.aggs[j].kind, AggKind::Sum | AggKind::Avg) && self.aggs[j].rescan_on_delete
-    }
-
-    fn any_scaled(&self) -> bool {
-        (0..self.aggs.len()).any(|j| self.scaled(j) && self.owns_state(j))
-    }
-
-    /// `rows` (a relation aliased `alias` inside) with, per scaled aggregate, the largest
-    /// scale of its input within the row's group as column `__pgt_w<j>_sc`.
-    fn with_scale_windows(&self, rows: &str, alias: &str) -> String {
-        if !self.any_scaled() {
-            return rows.to_string();
-        }
-        let part = if self.is_scalar() {
-            String::new()
-        } else {
-            format!(
-                "PARTITION BY {}",
-                self.group_by
-                    .iter()
-                    .map(|g| g.render_on(alias))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let wins = (0..self.aggs.len())
-            .filter(|&j| self.scaled(j) && self.owns_state(j))
-            .map(|j| {
-                format!(
-                    "pg_catalog.max(pg_catalog.scale(({})::numeric)) OVER ({part}) AS {}",
-                    self.arg(j, alias),
-                    wsc(j)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("(SELECT {alias}.*, {wins} FROM {rows} AS {alias})")
+        matches!(self.aggs[j].kind, AggKind::Sum | AggKind::Avg) && self.aggs[j].tracks_scale
     }
 
     /// The hidden state columns, `__pgt_count` first.
@@ -171,12 +169,8 @@ impl Aggregate {
                     });
                     if self.scaled(j) {
                         out.push(StateColumn {
-                            name: asc(j),
-                            type_sql: "integer".into(),
-                        });
-                        out.push(StateColumn {
-                            name: ascn(j),
-                            type_sql: "bigint".into(),
+                            name: ash(j),
+                            type_sql: "numeric".into(),
                         });
                     }
                 }
@@ -193,12 +187,14 @@ impl Aggregate {
     pub fn final_value(&self, j: usize, st: &dyn Fn(&str) -> String) -> String {
         let agg = &self.aggs[j];
         let k = self.owner(j);
-        // The running sum, shown at the group's largest input scale when that varies.
+        // The running sum, shown at the group's largest input scale when that varies (the
+        // sum has no non-zero digit beyond it, so rounding is exact). Above the cap, the sum
+        // as it is: a group loses such an input only by a rescan.
         let sum = if self.scaled(k) {
+            let top = top_scale(&st(&ash(k)));
             format!(
-                "pg_catalog.round({}, coalesce({}, 0))",
+                "(CASE WHEN {top} OPERATOR(pg_catalog.>) {SCALE_CAP} THEN {0} ELSE pg_catalog.round({0}, {top}) END)",
                 st(&a(k)),
-                st(&asc(k))
             )
         } else {
             st(&a(k))
@@ -244,11 +240,9 @@ impl Aggregate {
                     ));
                     out.push(format!("pg_catalog.count({x})::bigint"));
                     if self.scaled(j) {
-                        // Rows come with their group's largest scale (`with_scale_windows`).
-                        out.push(format!("pg_catalog.max(s.{})::integer", wsc(j)));
                         out.push(format!(
-                            "pg_catalog.count(*) FILTER (WHERE pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.=) s.{})::bigint",
-                            wsc(j)
+                            "coalesce(pg_catalog.sum({}), 0)::numeric",
+                            scale_weight(&x)
                         ));
                     }
                 }
@@ -313,8 +307,7 @@ impl Aggregate {
         let cur = self.input.rule().current(cx)?;
         let (gsel, gby) = self.group_select("s");
         let states = self.state_aliased(self.recompute_states());
-        let rows = self.with_scale_windows(&format!("({cur})"), "s");
-        let inner = format!("SELECT {gsel}{states} FROM {rows} AS s{gby}");
+        let inner = format!("SELECT {gsel}{states} FROM ({cur}) AS s{gby}");
         Ok(format!(
             "SELECT {} AS rid, x.* FROM ({inner}) AS x",
             self.group_row_id("x")
@@ -330,31 +323,40 @@ impl Aggregate {
             .join(", ")
     }
 
-    /// Incremental maintenance: a query with columns `rid, g0…, <state columns>` holding
-    /// the new state of every group the delta touches (count 0 = group gone).
-    /// `always_rescan` forces the rescan path (HAVING).
-    pub fn new_states_sql(
-        &self,
-        cx: &mut DeltaContext<'_>,
-        target: &str,
-        always_rescan: bool,
-    ) -> Result<String, DvmError> {
-        // Only when every aggregate is algebraic: MIN/MAX and recomputed aggregates would
-        // take a cancelling pair for a change and recompute its group for nothing.
-        let algebraic = self.aggs.iter().all(|a| {
+    /// Every aggregate is algebraic: its state follows from the old state and the delta.
+    fn algebraic(&self) -> bool {
+        self.aggs.iter().all(|a| {
             matches!(
                 a.kind,
                 AggKind::CountStar | AggKind::Count | AggKind::Sum | AggKind::Avg
             )
-        });
-        let delta = if self.input_error_free && algebraic {
+        })
+    }
+
+    /// Whether the new states can be computed inside the `MERGE` from the stored row and
+    /// the delta (`merge_source_sql`): grouped, all algebraic, no HAVING.
+    pub fn merges_in_place(&self, having: bool) -> bool {
+        !self.is_scalar() && !having && self.algebraic()
+    }
+
+    /// 1. The delta grouped per key (a CTE): `g0…, dcount, has_del` and per owned state
+    ///    its change (`dJ`, `dJ_n`, `dJ_sch`), whether a NaN, ±Infinity or over-cap scale
+    ///    was deleted (`dJ_sdel`), and for MIN/MAX the inserted and deleted extremes.
+    fn delta_groups(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        // Only when every aggregate is algebraic: MIN/MAX and recomputed aggregates would
+        // take a cancelling pair for a change and recompute its group for nothing.
+        let delta = if self.input_error_free && self.algebraic() {
             super::delta_for_netting(&self.input, cx)?
         } else {
             self.input.rule().delta(cx)?
         };
-        let ng = self.group_by.len();
-
-        // 1. The delta grouped per key.
+        // `w·x` without a cast and a multiplication per row for the usual weights ±1.
+        let weighted = |x: &str| {
+            format!(
+                "CASE d.__pgt_w WHEN 1 THEN {x} WHEN -1 THEN OPERATOR(pg_catalog.-) {x} \
+                 ELSE (d.__pgt_w)::numeric OPERATOR(pg_catalog.*) {x} END"
+            )
+        };
         let (gsel, gby) = self.group_select("d");
         let mut dcols = vec![
             "pg_catalog.sum(d.__pgt_w)::bigint AS dcount".to_string(),
@@ -371,21 +373,26 @@ impl Aggregate {
                 )),
                 AggKind::Sum | AggKind::Avg => {
                     dcols.push(format!(
-                        "coalesce(pg_catalog.sum((d.__pgt_w)::numeric OPERATOR(pg_catalog.*) ({x})::numeric), 0) AS d{j}"
+                        "coalesce(pg_catalog.sum({}), 0)::numeric AS d{j}",
+                        weighted(&format!("({x})::numeric"))
                     ));
                     dcols.push(format!("pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN d.__pgt_w ELSE 0 END)::bigint AS d{j}_n"));
                     // A deleted NaN or ±Infinity cannot be subtracted out of a running sum
-                    // (NaN − NaN is NaN): such groups are recomputed.
+                    // (NaN − NaN is NaN), nor an input above the histogram's scale cap out
+                    // of the shown scale: such groups are recomputed.
+                    let over_cap = if self.scaled(j) {
+                        format!(" OR pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.>) {SCALE_CAP}")
+                    } else {
+                        String::new()
+                    };
                     dcols.push(format!(
-                        "coalesce(pg_catalog.bool_or(d.__pgt_w OPERATOR(pg_catalog.<) 0 AND ({x})::numeric \
-                         OPERATOR(pg_catalog.=) ANY (ARRAY['NaN', 'Infinity', '-Infinity']::numeric[])), false) AS d{j}_sdel"
+                        "coalesce(pg_catalog.bool_or(d.__pgt_w OPERATOR(pg_catalog.<) 0 AND (({x})::numeric \
+                         OPERATOR(pg_catalog.=) ANY (ARRAY['NaN', 'Infinity', '-Infinity']::numeric[]){over_cap})), false) AS d{j}_sdel"
                     ));
                     if self.scaled(j) {
-                        // The delta's largest scale, and the net number of inputs at it.
-                        dcols.push(format!("pg_catalog.max(d.{}) AS d{j}_msc", wsc(j)));
                         dcols.push(format!(
-                            "coalesce(pg_catalog.sum(d.__pgt_w) FILTER (WHERE pg_catalog.scale(({x})::numeric) OPERATOR(pg_catalog.=) d.{}), 0)::bigint AS d{j}_mscw",
-                            wsc(j)
+                            "coalesce(pg_catalog.sum({}), 0)::numeric AS d{j}_sch",
+                            weighted(&scale_weight(&x))
                         ));
                     }
                 }
@@ -411,14 +418,100 @@ impl Aggregate {
         } else {
             ""
         };
-        let drows = self.with_scale_windows(&delta, "d");
-        let dg = cx.add_cte(
+        Ok(cx.add_cte(
             "agg_delta",
             format!(
-                "SELECT {gsel}{} FROM {drows} AS d{gby}{having_nonempty}",
+                "SELECT {gsel}{} FROM {delta} AS d{gby}{having_nonempty}",
                 dcols.join(", ")
             ),
+        ))
+    }
+
+    /// Rescan conditions that the delta alone decides, over a delta group aliased `x`.
+    fn delta_rescan_conditions(&self) -> Vec<String> {
+        (0..self.aggs.len())
+            .filter(|&j| {
+                matches!(self.aggs[j].kind, AggKind::Sum | AggKind::Avg) && self.owns_state(j)
+            })
+            .map(|j| format!("x.d{j}_sdel"))
+            .collect()
+    }
+
+    /// The change of each state column of a delta group aliased `x` (in state order).
+    fn delta_states(&self) -> Vec<String> {
+        let mut out = vec!["x.dcount".to_string()];
+        for (j, agg) in self.aggs.iter().enumerate() {
+            match agg.kind {
+                AggKind::CountStar => {}
+                _ if !self.owns_state(j) => {}
+                AggKind::Count => out.push(format!("x.d{j}")),
+                AggKind::Sum | AggKind::Avg => {
+                    out.push(format!("x.d{j}"));
+                    out.push(format!("x.d{j}_n"));
+                    if self.scaled(j) {
+                        out.push(format!("x.d{j}_sch"));
+                    }
+                }
+                AggKind::Min | AggKind::Max | AggKind::Other => {
+                    unreachable!("delta_states is only used for algebraic aggregates")
+                }
+            }
+        }
+        out
+    }
+
+    /// In-place maintenance (`merges_in_place`): the `MERGE` source, with columns `rid,
+    /// __pgt_abs, g0…, <state columns>`. A row with `__pgt_abs` false holds the change of
+    /// each state (the `MERGE` adds it to the stored row, or inserts it when there is
+    /// none); a row with `__pgt_abs` true holds a recomputed group's whole state (count 0:
+    /// the group is gone). No join to the storage before the `MERGE`.
+    pub fn merge_source_sql(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        target: &str,
+    ) -> Result<String, DvmError> {
+        let dg = self.delta_groups(cx)?;
+        let ng = self.group_by.len();
+        let gcols = (0..ng).map(|i| format!("x.\"g{i}\", ")).collect::<String>();
+        let keyed = format!(
+            "(SELECT {} AS rid, dg.* FROM {dg} AS dg)",
+            self.group_row_id("dg")
         );
+        let rescan = self.delta_rescan_conditions();
+        let changes = |cond: &str| {
+            format!(
+                "SELECT x.rid, false AS __pgt_abs, {gcols}{} FROM {keyed} AS x{cond}",
+                self.state_aliased(self.delta_states())
+            )
+        };
+        if rescan.is_empty() {
+            return Ok(changes(""));
+        }
+        let cond = rescan.join(" OR ");
+        let rk = cx.add_cte(
+            "agg_rescan_keys",
+            format!("SELECT x.* FROM {keyed} AS x WHERE {cond}"),
+        );
+        let resc = self.rescanned_groups(cx, &rk, target)?;
+        Ok(format!(
+            "{} UNION ALL SELECT r.rid, true, {}{} FROM ({resc}) AS r",
+            changes(&format!(" WHERE NOT ({cond})")),
+            (0..ng).map(|i| format!("r.\"g{i}\", ")).collect::<String>(),
+            prefixed("r", &self.state_columns())
+        ))
+    }
+
+    /// Incremental maintenance: a query with columns `rid, g0…, <state columns>` holding
+    /// the new state of every group the delta touches (count 0 = group gone).
+    /// `always_rescan` forces the rescan path (HAVING).
+    pub fn new_states_sql(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        target: &str,
+        always_rescan: bool,
+    ) -> Result<String, DvmError> {
+        let ng = self.group_by.len();
+        let dg = self.delta_groups(cx)?;
 
         // 2. Joined with the stored state of each group.
         let state_cols = self.state_columns();
@@ -445,20 +538,10 @@ impl Aggregate {
             match agg.kind {
                 AggKind::Min => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.<=) x.\"o_{0}\"))", a(j))),
                 AggKind::Max => rescan.push(format!("(x.d{j}_del IS NOT NULL AND (x.\"o_{0}\" IS NULL OR x.d{j}_del OPERATOR(pg_catalog.>=) x.\"o_{0}\"))", a(j))),
-                _ if !self.owns_state(j) => {}
-                AggKind::Sum | AggKind::Avg if self.scaled(j) => {
-                    // The largest scale may have lost its last input: recompute then.
-                    let (sc, scn) = (format!("x.\"o_{}\"", asc(j)), format!("x.\"o_{}\"", ascn(j)));
-                    rescan.push(format!(
-                        "x.d{j}_sdel OR (x.d{j}_msc IS NOT NULL AND \
-                         ((({sc} IS NULL OR x.d{j}_msc OPERATOR(pg_catalog.>) {sc}) AND x.d{j}_mscw OPERATOR(pg_catalog.<=) 0) \
-                          OR (x.d{j}_msc IS NOT DISTINCT FROM {sc} AND {scn} OPERATOR(pg_catalog.+) x.d{j}_mscw OPERATOR(pg_catalog.<=) 0)))"
-                    ));
-                }
-                AggKind::Sum | AggKind::Avg => rescan.push(format!("x.d{j}_sdel")),
                 _ => {}
             }
         }
+        rescan.extend(self.delta_rescan_conditions());
         // Unknown (a NULL somewhere) means recompute: every group lands on exactly one side.
         let rescan_cond = format!("coalesce(({}), true)", rescan.join(" OR "));
 
@@ -483,18 +566,9 @@ impl Aggregate {
                         an(j)
                     ));
                     if self.scaled(j) {
-                        let (sc, scn) = (
-                            format!("x.\"o_{}\"", asc(j)),
-                            format!("x.\"o_{}\"", ascn(j)),
-                        );
-                        let rises = format!("x.d{j}_msc IS NOT NULL AND ({sc} IS NULL OR x.d{j}_msc OPERATOR(pg_catalog.>) {sc})");
                         alg.push(format!(
-                            "(CASE WHEN {rises} THEN x.d{j}_msc ELSE {sc} END)::integer"
-                        ));
-                        alg.push(format!(
-                            "(CASE WHEN {rises} THEN x.d{j}_mscw \
-                                   WHEN x.d{j}_msc OPERATOR(pg_catalog.=) {sc} THEN {scn} OPERATOR(pg_catalog.+) x.d{j}_mscw \
-                                   ELSE {scn} END)::bigint"
+                            "(coalesce(x.\"o_{}\", 0) OPERATOR(pg_catalog.+) x.d{j}_sch)::numeric",
+                            ash(j)
                         ));
                     }
                 }
@@ -511,12 +585,26 @@ impl Aggregate {
             self.state_aliased(alg)
         );
 
-        // 4b. New state of rescanned groups: recomputed from the current input, restricted
-        //     to those groups; groups with no rows left come back with count 0.
+        // 4b. New state of rescanned groups.
         let rk = cx.add_cte(
             "agg_rescan_keys",
             format!("SELECT x.* FROM {dj} AS x WHERE {rescan_cond}"),
         );
+        let resc_sql = self.rescanned_groups(cx, &rk, target)?;
+        Ok(format!("{alg_sql} UNION ALL {resc_sql}"))
+    }
+
+    /// The groups listed in the CTE `rk` (columns `rid, g0…`), recomputed from the current
+    /// input restricted to them: columns `rid, g0…, <state columns>`, each group once, count
+    /// 0 when no row is left.
+    fn rescanned_groups(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        rk: &str,
+        target: &str,
+    ) -> Result<String, DvmError> {
+        let ng = self.group_by.len();
+        let state_cols = self.state_columns();
         let cur = self.input.rule().current(cx)?;
         let (ssel, sgby) = self.group_select("s");
         // The recomputed groups, from the current input restricted by `restrict` (a
@@ -531,19 +619,13 @@ impl Aggregate {
                     if gate.is_empty() { "true" } else { gate }
                 )
             };
-            let rows = if self.any_scaled() {
-                // The scale window must see only the group's rows: restrict first.
-                self.with_scale_windows(&format!("(SELECT s.* FROM ({cur}) AS s{filter})"), "s")
-            } else {
-                format!("({cur})")
-            };
             format!(
-                "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM {rows} AS s{filter}{sgby}) AS y",
+                "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM ({cur}) AS s{filter}{sgby}) AS y",
                 self.group_row_id("y"),
                 self.state_aliased(self.recompute_states())
             )
         };
-        let resc_sql = if self.is_scalar() {
+        if self.is_scalar() {
             let rescanned = format!("{} WHERE EXISTS (SELECT 1 FROM {rk})", rescan("", ""));
             let zero_states = state_cols
                 .iter()
@@ -556,70 +638,67 @@ impl Aggregate {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("SELECT k.rid, {zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid OPERATOR(pg_catalog.=) k.rid")
-        } else {
-            // The exact match on all keys is a hash semi-join on the group's row id
-            // (NULL-safe: a NULL key hashes like any value), never a per-row search of the
-            // affected keys. Few affected groups: first an index-friendly prefilter on the
-            // first key (`= ANY(ARRAY(...))`, NULL keys separately). Many (more than a
-            // tenth of the stored groups, or 1000): all groups in one pass over the input,
-            // which is cheaper than probing for most of it. Which one runs is decided when the
-            // statement runs, by a one-time condition.
-            let g0 = self.group_by[0].render_on("s");
-            let rid = self.group_row_id_of(
-                &self
-                    .group_by
-                    .iter()
-                    .map(|g| g.render_on("s"))
-                    .collect::<Vec<_>>(),
-            );
-            let exact =
-                format!(" AND {rid} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {rk} AS k)");
-            let prefilter = format!(
-                " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
-                   OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL)))"
-            );
-            let many = format!(
-                "(SELECT (SELECT pg_catalog.count(*) FROM {rk})::pg_catalog.float8 OPERATOR(pg_catalog.>) GREATEST(0.1::pg_catalog.float8 OPERATOR(pg_catalog.*) \
-                   (SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass)::pg_catalog.float8, 1000::pg_catalog.float8))",
-                pgt_sql::quote_literal(target)
-            );
-            // Gated off entirely when no group needs a rescan (the prefilter alone may be
-            // checked only deep inside the plan, after the rest of the input was joined).
-            let few = rescan(
-                &format!("{prefilter}{exact}"),
-                &format!("NOT {many} AND EXISTS (SELECT 1 FROM {rk})"),
-            );
-            // Many: every group in one pass (a hash aggregate, one row id per group, not
-            // per row); the merge below keeps only the affected ones.
-            let all = rescan("", &many);
-            // Each affected group once: its recomputed state, or count 0 when no row is left
-            // (sorted, not joined, so no misestimate makes it quadratic).
-            let zeros = state_cols
+            return Ok(format!("SELECT k.rid, {zero_states} FROM {rk} AS k LEFT JOIN ({rescanned}) AS r ON r.rid OPERATOR(pg_catalog.=) k.rid"));
+        }
+        // The exact match on all keys is a hash semi-join on the group's row id (NULL-safe:
+        // a NULL key hashes like any value), never a per-row search of the affected keys.
+        // Few affected groups: first an index-friendly prefilter on the first key
+        // (`= ANY(ARRAY(...))`, NULL keys separately). Many (more than a tenth of the stored
+        // groups, or 1000): all groups in one pass over the input, which is cheaper than
+        // probing for most of it. Which one runs is decided when the statement runs, by a
+        // one-time condition.
+        let g0 = self.group_by[0].render_on("s");
+        let rid = self.group_row_id_of(
+            &self
+                .group_by
                 .iter()
-                .map(|c| {
-                    if c.name == COUNT_COLUMN {
-                        format!("0::bigint AS {}", quote_ident(&c.name))
-                    } else {
-                        format!("NULL::{} AS {}", c.type_sql, quote_ident(&c.name))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "SELECT z.rid, {zkeys}{znames} FROM (SELECT u.*, pg_catalog.bool_or(u.__pgt_k) OVER __pgt_g AS __pgt_in, \
-                   pg_catalog.row_number() OVER (PARTITION BY u.rid ORDER BY u.__pgt_k) AS __pgt_n \
-                   FROM (SELECT r.rid, {rkeys}{rnames}, false AS __pgt_k FROM ({few} UNION ALL {all}) AS r \
-                         UNION ALL SELECT k.rid, {kkeys}{zeros}, true FROM {rk} AS k) AS u WINDOW __pgt_g AS (PARTITION BY u.rid)) AS z \
-                 WHERE z.__pgt_in AND z.__pgt_n OPERATOR(pg_catalog.=) 1",
-                zkeys = (0..ng).map(|i| format!("z.\"g{i}\", ")).collect::<String>(),
-                znames = prefixed("z", &state_cols),
-                rkeys = (0..ng).map(|i| format!("r.\"g{i}\", ")).collect::<String>(),
-                rnames = prefixed("r", &state_cols),
-                kkeys = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>(),
-            )
-        };
-        Ok(format!("{alg_sql} UNION ALL {resc_sql}"))
+                .map(|g| g.render_on("s"))
+                .collect::<Vec<_>>(),
+        );
+        let exact = format!(" AND {rid} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {rk} AS k)");
+        let prefilter = format!(
+            " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
+               OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL)))"
+        );
+        let many = format!(
+            "(SELECT (SELECT pg_catalog.count(*) FROM {rk})::pg_catalog.float8 OPERATOR(pg_catalog.>) GREATEST(0.1::pg_catalog.float8 OPERATOR(pg_catalog.*) \
+               (SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass)::pg_catalog.float8, 1000::pg_catalog.float8))",
+            pgt_sql::quote_literal(target)
+        );
+        // Gated off entirely when no group needs a rescan (the prefilter alone may be
+        // checked only deep inside the plan, after the rest of the input was joined).
+        let few = rescan(
+            &format!("{prefilter}{exact}"),
+            &format!("NOT {many} AND EXISTS (SELECT 1 FROM {rk})"),
+        );
+        // Many: every group in one pass (a hash aggregate, one row id per group, not per
+        // row); the merge below keeps only the affected ones.
+        let all = rescan("", &many);
+        // Each affected group once: its recomputed state, or count 0 when no row is left
+        // (sorted, not joined, so no misestimate makes it quadratic).
+        let zeros = state_cols
+            .iter()
+            .map(|c| {
+                if c.name == COUNT_COLUMN {
+                    format!("0::bigint AS {}", quote_ident(&c.name))
+                } else {
+                    format!("NULL::{} AS {}", c.type_sql, quote_ident(&c.name))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(format!(
+            "SELECT z.rid, {zkeys}{znames} FROM (SELECT u.*, pg_catalog.bool_or(u.__pgt_k) OVER __pgt_g AS __pgt_in, \
+               pg_catalog.row_number() OVER (PARTITION BY u.rid ORDER BY u.__pgt_k) AS __pgt_n \
+               FROM (SELECT r.rid, {rkeys}{rnames}, false AS __pgt_k FROM ({few} UNION ALL {all}) AS r \
+                     UNION ALL SELECT k.rid, {kkeys}{zeros}, true FROM {rk} AS k) AS u WINDOW __pgt_g AS (PARTITION BY u.rid)) AS z \
+             WHERE z.__pgt_in AND z.__pgt_n OPERATOR(pg_catalog.=) 1",
+            zkeys = (0..ng).map(|i| format!("z.\"g{i}\", ")).collect::<String>(),
+            znames = prefixed("z", &state_cols),
+            rkeys = (0..ng).map(|i| format!("r.\"g{i}\", ")).collect::<String>(),
+            rnames = prefixed("r", &state_cols),
+            kkeys = (0..ng).map(|i| format!("k.\"g{i}\", ")).collect::<String>(),
+        ))
     }
 }
 

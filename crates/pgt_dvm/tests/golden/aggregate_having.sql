@@ -71,7 +71,7 @@ Project(
                                     ],
                                 },
                                 result_type: "bigint",
-                                rescan_on_delete: false,
+                                tracks_scale: false,
                             },
                         ],
                         input_error_free: false,

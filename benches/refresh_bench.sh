@@ -105,10 +105,10 @@ for s in "${shapes[@]}"; do name="${s%%|*}"; full[$name]=""; diff[$name]=""; don
 # each round applies the change (untimed), then refreshes every stream table (timed).
 args=()
 for run in $(seq 1 "$RUNS"); do
-  args+=(-c '\timing off' -c "$(change_sql)" -c '\timing on')
+  args+=('\timing off' "$(change_sql)" '\timing on')
   for s in "${shapes[@]}"; do
     name="${s%%|*}"
-    args+=(-c "SELECT pgtrickle.refresh_stream_table('${name}_full')" -c "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
+    args+=("SELECT pgtrickle.refresh_stream_table('${name}_full')" "SELECT pgtrickle.refresh_stream_table('${name}_diff')")
   done
 done
 log "$RUNS rounds of a 1% change ($CHANGE rows), each followed by a refresh of every stream table"

@@ -66,6 +66,26 @@ const SHAPES: &[(&str, &str)] = &[
     // restrict the scans before the join.
     ("or_per_relation", "SELECT a.id, c.label FROM a, c WHERE (a.g = c.g AND a.v > 3 AND c.k2 = 1) OR (a.g = c.g AND a.v < 2 AND c.k2 = 2) OR (a.k = c.k2 AND a.v IS NULL AND c.label IS NOT NULL)"),
     ("comma_agg", "SELECT b.name, count(*) AS n, sum(a.m) AS s FROM a, b, c WHERE a.k = b.k AND c.g = a.g AND c.label <> 'none' GROUP BY b.name"),
+    // Outer joins: NULL keys, duplicates on both sides, first and last matches.
+    ("left_join", "SELECT a.id, a.k, b.name, b.w FROM a LEFT JOIN b ON a.k = b.k"),
+    ("right_join", "SELECT a.id, b.k, b.name FROM a RIGHT JOIN b ON a.k = b.k"),
+    ("full_join", "SELECT a.id, a.v, b.k, b.name FROM a FULL JOIN b ON a.k = b.k"),
+    ("full_join_using", "SELECT k, a.id, b.w FROM a FULL JOIN b USING (k)"),
+    // ON with a non-equi part and single-side predicates: a left row failing its own
+    // predicate is still kept, NULL-extended.
+    ("left_join_on_mixed", "SELECT a.id, b.name FROM a LEFT JOIN b ON a.k = b.k AND a.v > 2 AND b.w < 4 AND a.v <> b.w"),
+    ("left_join_theta", "SELECT a.id, b.w FROM a LEFT JOIN b ON a.v < b.w - 3"),
+    // The nullable side's WHERE filter above the join (an anti-join).
+    ("left_anti", "SELECT a.id, a.k FROM a LEFT JOIN b ON a.k = b.k WHERE b.k IS NULL"),
+    ("left_join_chain", "SELECT a.id, b.name, c.label FROM a LEFT JOIN b ON a.k = b.k LEFT JOIN c ON c.k2 = b.w"),
+    ("inner_then_left", "SELECT a.id, b.name, c.label FROM a JOIN b ON a.k = b.k LEFT JOIN c ON c.g = a.g AND c.k2 = b.w"),
+    ("left_then_inner", "SELECT a.id, b.name, c.label FROM a LEFT JOIN b ON a.k = b.k JOIN c ON c.g = a.g"),
+    // pg_ivm's bug: FULL (or RIGHT) JOIN, then JOIN, with duplicate rows.
+    ("full_then_join", "SELECT b.name, c.label, a.id FROM a FULL JOIN b ON a.k = b.k JOIN c ON c.k2 = b.k"),
+    ("left_join_nested", "SELECT a.id, x.name, x.label FROM a LEFT JOIN (b JOIN c ON c.k2 = b.k) x ON x.k = a.k"),
+    ("left_join_agg", "SELECT b.name, count(a.id) AS n, count(*) AS rows, sum(a.v) AS s FROM b LEFT JOIN a ON a.k = b.k GROUP BY b.name"),
+    ("keyed_left_join", "SELECT p.id, p.v, q.label FROM p LEFT JOIN q ON q.k = p.k"),
+    ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).
@@ -75,6 +95,7 @@ const KEYED: &[&str] = &[
     "keyed_join",
     "keyed_comma_join",
     "keyed_self_join",
+    "keyed_left_join",
 ];
 
 const SCHEMA: &str = "

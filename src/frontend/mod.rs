@@ -1054,17 +1054,56 @@ impl Builder {
             }
             pg_sys::NodeTag::T_JoinExpr => {
                 let j = node as *mut pg_sys::JoinExpr;
-                if (*j).jointype != pg_sys::JoinType::JOIN_INNER {
-                    return Err(unsupported(
-                        "an outer join (LEFT, RIGHT or FULL)",
-                        "Outer joins are not maintained incrementally yet; use FULL.",
-                    ));
-                }
+                use pgt_dvm::operators::outer_join::OuterKind;
+                let outer = match (*j).jointype {
+                    pg_sys::JoinType::JOIN_INNER => None,
+                    pg_sys::JoinType::JOIN_LEFT => Some(OuterKind::Left),
+                    pg_sys::JoinType::JOIN_RIGHT => Some(OuterKind::Right),
+                    pg_sys::JoinType::JOIN_FULL => Some(OuterKind::Full),
+                    other => {
+                        return Err(unsupported(
+                            &format!("the join type {other:?}"),
+                            "It is not maintained incrementally.",
+                        ))
+                    }
+                };
                 let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
                 let (right, rlayout) = self.translate_from_item(q, (*j).rarg)?;
                 let nl = left.columns().len();
                 for (rt, cols) in rlayout {
                     layout.insert(rt, cols.into_iter().map(|c| c.map(|i| i + nl)).collect());
+                }
+                if let Some(kind) = outer {
+                    // The ON condition belongs to the outer join itself (a filter above it
+                    // would drop the NULL-extended rows); its equated pairs become join keys.
+                    let mut cs = Vec::new();
+                    conjuncts((*j).quals, &mut cs);
+                    let mut equi = Vec::new();
+                    for &c in &cs {
+                        if let Some((a, b)) = equi_pair(q, &layout, c) {
+                            let pair = if a < nl && b >= nl {
+                                Some((a, b - nl))
+                            } else if b < nl && a >= nl {
+                                Some((b, a - nl))
+                            } else {
+                                None
+                            };
+                            if let Some(p) = pair.filter(|p| !equi.contains(p)) {
+                                equi.push(p);
+                            }
+                        }
+                    }
+                    let condition = if (*j).quals.is_null() {
+                        None
+                    } else {
+                        Some(
+                            self.d
+                                .expr((*j).quals, &mut FromResolver { q, layout: &layout })?,
+                        )
+                    };
+                    let error_free = error_free((*j).quals);
+                    let tree = OpTree::outer_join(kind, left, right, condition, equi, error_free);
+                    return Ok((tree, layout));
                 }
                 // `A JOIN B ON p` is `σ_p(A × B)` for an inner join.
                 let tree = OpTree::join(left, right, None);

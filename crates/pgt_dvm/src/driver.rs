@@ -366,15 +366,25 @@ fn aggregate_visible(
     keys: &str,
     st: &dyn Fn(&str) -> String,
 ) -> Vec<String> {
+    let bind = aggregate_binder(agg, keys, st);
+    project.exprs.iter().map(|e| e.render(&bind)).collect()
+}
+
+/// Binds the aggregate's output columns for rendering an expression above it: group keys
+/// from `keys`, aggregate results computed from state columns read through `st`.
+fn aggregate_binder<'a>(
+    agg: &'a crate::operators::aggregate::Aggregate,
+    keys: &'a str,
+    st: &'a dyn Fn(&str) -> String,
+) -> impl Fn(usize) -> String + 'a {
     let ng = agg.group_by.len();
-    let bind = |i: usize| -> String {
+    move |i: usize| -> String {
         if i < ng {
             format!("{keys}.\"g{i}\"")
         } else {
             agg.final_value(i - ng, st)
         }
-    };
-    project.exprs.iter().map(|e| e.render(&bind)).collect()
+    }
 }
 
 /// Applies a grouped, all-algebraic aggregate's delta inside the `MERGE`: the new state of
@@ -444,19 +454,12 @@ fn aggregate_apply(
     new_states: String,
     full: bool,
 ) -> Vec<String> {
-    let ng = agg.group_by.len();
-    let bind = |i: usize| -> String {
-        if i < ng {
-            format!("n.\"g{i}\"")
-        } else {
-            agg.final_value(i - ng, &|c| format!("n.{}", quote_ident(c)))
-        }
-    };
-    let visible_exprs: Vec<String> = project
-        .exprs
-        .iter()
+    let st = |c: &str| format!("n.{}", quote_ident(c));
+    let bind = aggregate_binder(agg, "n", &st);
+    let visible_exprs: Vec<String> = aggregate_visible(agg, project, "n", &st)
+        .into_iter()
         .enumerate()
-        .map(|(i, e)| format!("{} AS \"c{i}\"", e.render(&bind)))
+        .map(|(i, e)| format!("{e} AS \"c{i}\""))
         .collect();
     let states: Vec<String> = agg
         .state_columns()

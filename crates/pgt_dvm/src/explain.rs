@@ -65,6 +65,20 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             write_node(&j.left, depth + 1, out);
             write_node(&j.right, depth + 1, out);
         }
+        OpTree::OuterJoin(j) => {
+            let cond = match &j.condition {
+                Some(c) => dollar(c),
+                None => "true".to_string(),
+            };
+            let equi = if j.equi.is_empty() {
+                String::new()
+            } else {
+                format!(" equi {:?}", j.equi)
+            };
+            let _ = writeln!(out, "{pad}{} on {cond}{equi}", tree.rule().name());
+            write_node(&j.left, depth + 1, out);
+            write_node(&j.right, depth + 1, out);
+        }
         OpTree::UnionAll(u) => {
             let _ = writeln!(out, "{pad}UnionAll");
             for i in &u.inputs {

@@ -87,6 +87,7 @@ pub enum OpTree {
     Filter(crate::operators::filter::Filter),
     Project(crate::operators::project::Project),
     Join(crate::operators::join::Join),
+    OuterJoin(crate::operators::outer_join::OuterJoin),
     UnionAll(crate::operators::union_all::UnionAll),
     Aggregate(crate::operators::aggregate::Aggregate),
     Distinct(crate::operators::distinct::Distinct),
@@ -102,6 +103,7 @@ impl OpTree {
             OpTree::Filter(o) => o,
             OpTree::Project(o) => o,
             OpTree::Join(o) => o,
+            OpTree::OuterJoin(o) => o,
             OpTree::UnionAll(o) => o,
             OpTree::Aggregate(o) => o,
             OpTree::Distinct(o) => o,
@@ -121,6 +123,11 @@ impl OpTree {
             OpTree::Filter(f) => f.input.source_oids(),
             OpTree::Project(p) => p.input.source_oids(),
             OpTree::Join(j) => {
+                let mut v = j.left.source_oids();
+                v.extend(j.right.source_oids());
+                v
+            }
+            OpTree::OuterJoin(j) => {
                 let mut v = j.left.source_oids();
                 v.extend(j.right.source_oids());
                 v
@@ -233,6 +240,25 @@ impl OpTree {
             condition_error_free: condition.is_none(),
             condition,
             equi,
+        })
+    }
+    /// An outer join (LEFT, RIGHT or FULL) on `condition` (None: `ON true`), which equates
+    /// the column pairs `equi`.
+    pub fn outer_join(
+        kind: crate::operators::outer_join::OuterKind,
+        left: OpTree,
+        right: OpTree,
+        condition: Option<Expr>,
+        equi: Vec<(usize, usize)>,
+        condition_error_free: bool,
+    ) -> OpTree {
+        OpTree::OuterJoin(crate::operators::outer_join::OuterJoin {
+            kind,
+            left: Box::new(left),
+            right: Box::new(right),
+            condition,
+            equi,
+            condition_error_free,
         })
     }
     /// Marks a join's condition as one that cannot raise an error (see

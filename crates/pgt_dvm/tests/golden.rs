@@ -512,3 +512,61 @@ fn quiet_sources_can_be_left_out_and_checked() {
     // The customers buffer is read only by that check.
     assert_eq!(sql.matches("changes_16390").count(), 1, "{sql}");
 }
+
+/// `orders LEFT JOIN customers ON orders.customer_id = customers.id`: the inner join's terms
+/// plus the NULL-extended rows of orders that lose their last or gain their first match
+/// (T2 from the orders delta, T3 from the customers delta). Every order yields one row, so
+/// the result stays keyed by orders.id.
+#[test]
+fn left_join() {
+    let o = OpTree::scan_keyed(
+        16384,
+        QualifiedName::new("public", "orders"),
+        vec![
+            col("id", "integer"),
+            col("customer_id", "integer"),
+            col("amount", "numeric(10,2)"),
+        ],
+        Some(vec![0]),
+    );
+    let c = OpTree::scan_keyed(
+        16390,
+        QualifiedName::new("public", "customers"),
+        vec![col("id", "integer"), col("region", "text")],
+        Some(vec![0]),
+    );
+    let j = OpTree::outer_join(
+        pgt_dvm::operators::outer_join::OuterKind::Left,
+        o,
+        c,
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+        true,
+    );
+    let top = project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]);
+    assert_eq!(
+        pgt_dvm::storage::TopShape::of(&top)
+            .ok()
+            .map(|s| s.hidden_columns()),
+        Some(vec![])
+    );
+    golden("left_join", top);
+}
+
+/// A FULL join keeps the unmatched rows of both sides: anti-join terms for each, and no
+/// key (NULL-extended rows have NULL keys), so it is stored as a bag.
+#[test]
+fn full_join() {
+    let j = OpTree::outer_join(
+        pgt_dvm::operators::outer_join::OuterKind::Full,
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+        false,
+    );
+    golden(
+        "full_join",
+        project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]),
+    );
+}

@@ -24,6 +24,13 @@ use crate::expr::Expr;
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
 
+/// The terms of an inner join's delta and the input deltas they read.
+pub(crate) struct JoinDeltaTerms {
+    pub terms: Vec<String>,
+    pub left: Option<String>,
+    pub right: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Join {
     pub left: Box<OpTree>,
@@ -44,7 +51,7 @@ impl Join {
     /// The first equated column pair `(left position, right position)` whose columns have
     /// the same built-in type with exact equality (so `OPERATOR(pg_catalog.=)` is the very
     /// equality the condition uses).
-    fn reducible_pair(&self) -> Option<(usize, usize)> {
+    pub(crate) fn reducible_pair(&self) -> Option<(usize, usize)> {
         let lc = self.left.columns();
         let rc = self.right.columns();
         self.equi
@@ -72,44 +79,13 @@ impl Join {
         }
     }
 
-    fn select_list(&self, nl: usize, nr: usize) -> String {
-        let mut cols: Vec<String> = (0..nl).map(|i| format!("l.{}", col_name(i))).collect();
-        cols.extend((0..nr).map(|i| format!("r.{} AS {}", col_name(i), col_name(nl + i))));
-        cols.join(", ")
-    }
-
-    fn on(&self, nl: usize) -> String {
-        match &self.condition {
-            None => "true".to_string(),
-            Some(c) => c.render(&|i| {
-                if i < nl {
-                    format!("l.{}", col_name(i))
-                } else {
-                    format!("r.{}", col_name(i - nl))
-                }
-            }),
-        }
-    }
-}
-
-impl Operator for Join {
-    fn name(&self) -> &'static str {
-        "Join"
-    }
-
-    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
-        let mut all = self.left.rule().quiet_sources(cx)?;
-        all.extend(self.right.rule().quiet_sources(cx)?);
-        Some(all)
-    }
-
-    fn columns(&self) -> Vec<Column> {
-        let mut c = self.left.columns();
-        c.extend(self.right.columns());
-        c
-    }
-
-    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+    /// The terms of `Δ(A ⋈ B)` (to be unioned and consolidated), with the deltas of the
+    /// two inputs they read (None: that side contributes no delta term). None when
+    /// neither side does.
+    pub(crate) fn delta_terms(
+        &self,
+        cx: &mut DeltaContext<'_>,
+    ) -> Result<Option<JoinDeltaTerms>, DvmError> {
         let nl = self.left.columns().len();
         let nr = self.right.columns().len();
         // A side below which every source is quiet: its delta terms are left out (when the
@@ -122,7 +98,7 @@ impl Operator for Join {
         );
         let (l_out, r_out) = (cx.left_out(&lq), cx.left_out(&rq));
         if l_out && r_out {
-            return Ok(super::empty_delta(cx, &self.columns()));
+            return Ok(None);
         }
         let gate = |cx: &DeltaContext<'_>, q: &Option<Vec<u32>>| match q {
             Some(q) => format!(" WHERE {}", super::changes_gate(cx, q)),
@@ -191,13 +167,60 @@ impl Operator for Join {
                 "SELECT {sel}, OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM {dl} AS l JOIN {dr} AS r ON {on}{both}"
             ));
         }
-        let sql = terms.join(" UNION ALL ");
+        Ok(Some(JoinDeltaTerms {
+            terms,
+            left: dl,
+            right: dr,
+        }))
+    }
+
+    pub(crate) fn select_list(&self, nl: usize, nr: usize) -> String {
+        let mut cols: Vec<String> = (0..nl).map(|i| format!("l.{}", col_name(i))).collect();
+        cols.extend((0..nr).map(|i| format!("r.{} AS {}", col_name(i), col_name(nl + i))));
+        cols.join(", ")
+    }
+
+    pub(crate) fn on(&self, nl: usize) -> String {
+        match &self.condition {
+            None => "true".to_string(),
+            Some(c) => c.render(&|i| {
+                if i < nl {
+                    format!("l.{}", col_name(i))
+                } else {
+                    format!("r.{}", col_name(i - nl))
+                }
+            }),
+        }
+    }
+}
+
+impl Operator for Join {
+    fn name(&self) -> &'static str {
+        "Join"
+    }
+
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        let mut all = self.left.rule().quiet_sources(cx)?;
+        all.extend(self.right.rule().quiet_sources(cx)?);
+        Some(all)
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let mut c = self.left.columns();
+        c.extend(self.right.columns());
+        c
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let Some(terms) = self.delta_terms(cx)? else {
+            return Ok(super::empty_delta(cx, &self.columns()));
+        };
+        let sql = terms.terms.join(" UNION ALL ");
         // Consolidated, so a chain of joins carries the net change, not every combination
         // of old and new versions (which grows as 3^k).
         let sql = super::consolidate::consolidated(&sql, &self.columns());
         Ok(cx.add_cte("join_delta", sql))
     }
-
     /// A left row matches at most one right row when the condition equates the right side's
     /// whole key with left columns; then the left key stays unique (and vice versa).
     /// Otherwise both keys together are unique.

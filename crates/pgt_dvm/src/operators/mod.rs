@@ -7,6 +7,7 @@ pub mod consolidate;
 pub mod distinct;
 pub mod filter;
 pub mod join;
+pub mod outer_join;
 pub mod project;
 pub mod scan;
 pub mod shared;

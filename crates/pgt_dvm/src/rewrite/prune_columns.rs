@@ -6,7 +6,7 @@
 //! ```text
 //! need(input of σ_p)      = need ∪ cols(p)
 //! need(input of π_e)      = ⋃ cols(e_i), i ∈ need          (unneeded e_i are dropped)
-//! need(sides of A ⋈_θ B)  = (need ∪ cols(θ)) split at |A|
+//! need(sides of A ⋈_θ B)  = (need ∪ cols(θ)) split at |A|       (outer joins alike)
 //! need(inputs of ⊎)       = need                             (each input, same positions)
 //! need(input of γ)        = cols(group keys) ∪ cols(aggregate calls)
 //! need(input of δ)        = every column                     (DISTINCT compares whole rows)
@@ -122,17 +122,22 @@ fn prune(
             let columns = keep.iter().map(|&i| p.columns[i].clone()).collect();
             (OpTree::project(input, exprs, columns), compact(&keep, n))
         }
-        OpTree::Join(j) => {
-            let nl = j.left.columns().len();
+        OpTree::Join(_) | OpTree::OuterJoin(_) => {
+            let (jl, jr, jc, je) = match t {
+                OpTree::Join(j) => (&j.left, &j.right, &j.condition, &j.equi),
+                OpTree::OuterJoin(j) => (&j.left, &j.right, &j.condition, &j.equi),
+                _ => unreachable!(),
+            };
+            let nl = jl.columns().len();
             let mut all = need.clone();
-            if let Some(c) = &j.condition {
+            if let Some(c) = jc {
                 all.extend(c.columns());
             }
-            all.extend(j.equi.iter().flat_map(|&(a, b)| [a, b + nl]));
+            all.extend(je.iter().flat_map(|&(a, b)| [a, b + nl]));
             let ln: BTreeSet<usize> = all.iter().copied().filter(|&i| i < nl).collect();
             let rn: BTreeSet<usize> = all.iter().filter(|&&i| i >= nl).map(|&i| i - nl).collect();
-            let (left, ml) = prune(&j.left, &ln, shared);
-            let (right, mr) = prune(&j.right, &rn, shared);
+            let (left, ml) = prune(jl, &ln, shared);
+            let (right, mr) = prune(jr, &rn, shared);
             let nl2 = left.columns().len();
             let m: Map = (0..n)
                 .map(|i| {
@@ -143,17 +148,20 @@ fn prune(
                     }
                 })
                 .collect();
-            let condition = j.condition.as_ref().map(|c| remap(c, &m));
-            let equi = j
-                .equi
+            let condition = jc.as_ref().map(|c| remap(c, &m));
+            let equi = je
                 .iter()
                 .map(|&(a, b)| (ml[a].unwrap(), mr[b].unwrap()))
                 .collect();
-            (
-                OpTree::join_equi(left, right, condition, equi)
+            let out = match t {
+                OpTree::Join(j) => OpTree::join_equi(left, right, condition, equi)
                     .with_error_free_condition(j.condition_error_free),
-                m,
-            )
+                OpTree::OuterJoin(j) => {
+                    OpTree::outer_join(j.kind, left, right, condition, equi, j.condition_error_free)
+                }
+                _ => unreachable!(),
+            };
+            (out, m)
         }
         OpTree::UnionAll(u) => {
             let keep = at_least_one(need, n);

@@ -1,0 +1,359 @@
+//! **Outer join**: `A ⟕_θ B` (LEFT), `A ⟖_θ B` (RIGHT), `A ⟗_θ B` (FULL).
+//!
+//! An outer join is the inner join plus, for each preserved side, its rows without a
+//! match, padded with NULLs:
+//!
+//! ```text
+//! A ⟕ B = (A ⋈ B) + pad(A ▷ B)        A ▷ B = { a ∈ A | m_B(a) = 0 },  m_B(a) = |{ b ∈ B | θ(a, b) }|
+//! A ⟗ B = (A ⋈ B) + pad(A ▷ B) + pad(B ▷ A)
+//! ```
+//!
+//! The inner part uses the inner join's rule (`join.rs`). For the anti-join part, with
+//! `A = A′ − ΔA`, `m′ = m_{B′}` and `dm(a) = Σ_{b ∈ ΔB, θ(a, b)} w_b` (so `m = m′ − dm`):
+//!
+//! ```text
+//! Δ(A ▷ B) = A′·[m′ = 0] − A·[m = 0]
+//!          = ΔA·[m′ = dm]                          (T2: changed rows of A, old match count 0)
+//!          + A′·([m′ = 0] − [m′ = dm])             (T3: rows of A′ whose match count went to or from 0)
+//! ```
+//!
+//! T3 is non-zero only for rows of `A′` with `dm ≠ 0`, that is rows matching some row of
+//! `ΔB`, so its candidates are `A′ ⋉_θ ΔB` (restricted by the delta's keys when `θ`
+//! equates columns). A left row gaining its first match drops its NULL-extended row; one
+//! losing its last match gets it back. Duplicates on either side keep their multiplicity:
+//! every row of a bag is a candidate of its own (numbered, not grouped by value), and `m′`
+//! counts matching rows, not distinct ones. NULL join keys never match, because the same
+//! `θ` is evaluated.
+//!
+//! **Preconditions:** `θ` is deterministic; evaluated on buffered (unconsolidated) versions
+//! only when it cannot raise an error, as for inner joins.
+//!
+//! **SQL:** the inner join's terms, T2 and T3 for each preserved side under `UNION ALL`,
+//! consolidated. `m′(a)` is a correlated `count(*)` over the other side's current state
+//! with `θ`, which PostgreSQL answers through that side's index on the join key; `dm` is
+//! one hash-joinable aggregate over the (numbered) candidates and the delta.
+
+use super::{DeltaContext, Operator};
+use crate::expr::Expr;
+use crate::operators::join::Join;
+use crate::optree::{col_name, Column, OpTree};
+use crate::DvmError;
+
+/// Which sides of an outer join keep their unmatched rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OuterKind {
+    Left,
+    Right,
+    Full,
+}
+
+impl OuterKind {
+    pub fn sql(self) -> &'static str {
+        match self {
+            OuterKind::Left => "LEFT",
+            OuterKind::Right => "RIGHT",
+            OuterKind::Full => "FULL",
+        }
+    }
+    fn preserves_left(self) -> bool {
+        matches!(self, OuterKind::Left | OuterKind::Full)
+    }
+    fn preserves_right(self) -> bool {
+        matches!(self, OuterKind::Right | OuterKind::Full)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OuterJoin {
+    pub kind: OuterKind,
+    pub left: Box<OpTree>,
+    pub right: Box<OpTree>,
+    /// The ON condition over the concatenated columns (left first); None = `ON true`.
+    pub condition: Option<Expr>,
+    /// Column pairs `(left position, right position)` the condition equates.
+    pub equi: Vec<(usize, usize)>,
+    /// The condition cannot raise an error for any pair of rows (see `Join`).
+    pub condition_error_free: bool,
+}
+
+/// One side of the join, as the anti-join terms see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+impl OuterJoin {
+    /// The inner join of the same inputs and condition.
+    fn inner(&self) -> Join {
+        Join {
+            left: self.left.clone(),
+            right: self.right.clone(),
+            condition: self.condition.clone(),
+            equi: self.equi.clone(),
+            condition_error_free: self.condition_error_free,
+        }
+    }
+
+    /// The output row of a preserved row aliased `l` (left) or `r` (right), the other
+    /// side's columns NULL.
+    fn padded(&self, preserved: Side) -> String {
+        let lc = self.left.columns();
+        let rc = self.right.columns();
+        let nl = lc.len();
+        let mut cols = Vec::new();
+        for (i, c) in lc.iter().enumerate() {
+            cols.push(match preserved {
+                Side::Left => format!("l.{}", col_name(i)),
+                Side::Right => format!("NULL::{} AS {}", c.type_sql, col_name(i)),
+            });
+        }
+        for (i, c) in rc.iter().enumerate() {
+            cols.push(match preserved {
+                Side::Right => format!("r.{} AS {}", col_name(i), col_name(nl + i)),
+                Side::Left => format!("NULL::{} AS {}", c.type_sql, col_name(nl + i)),
+            });
+        }
+        cols.join(", ")
+    }
+
+    /// The anti-join terms T2 and T3 (see the module doc) for the `preserved` side, from
+    /// that side's delta `dp` and the other side's delta `dother` (None: no delta term).
+    fn anti_terms(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        preserved: Side,
+        dp: Option<&str>,
+        dother: Option<&str>,
+    ) -> Result<Vec<String>, DvmError> {
+        let inner = self.inner();
+        let nl = self.left.columns().len();
+        let on = inner.on(nl);
+        let (p_tree, o_tree, pa, oa) = match preserved {
+            Side::Left => (&self.left, &self.right, "l", "r"),
+            Side::Right => (&self.right, &self.left, "r", "l"),
+        };
+        let padded = self.padded(preserved);
+        let cur_other = o_tree.rule().current(cx)?;
+        // m′: the rows of the other side's current state matching the preserved row.
+        let matches_now =
+            format!("(SELECT pg_catalog.count(*) FROM ({cur_other}) AS {oa} WHERE {on})");
+        let mut terms = Vec::new();
+        if let Some(dp) = dp {
+            match dother {
+                // T2: a changed preserved row is unmatched in the old state when its matches
+                // now are exactly the ones the other side's delta added (m = m′ − dm = 0).
+                Some(dother) => {
+                    let numbered = cx.add_cte(
+                        "outer_rows",
+                        format!(
+                            "SELECT pg_catalog.row_number() OVER () AS __pgt_n, d.* FROM {dp} AS d"
+                        ),
+                    );
+                    let dm = cx.add_cte(
+                        "outer_dm",
+                        format!(
+                            "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
+                               FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n"
+                        ),
+                    );
+                    terms.push(format!(
+                        "SELECT {padded}, {pa}.__pgt_w AS __pgt_w FROM {numbered} AS {pa} \
+                           LEFT JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
+                          WHERE {matches_now} OPERATOR(pg_catalog.=) COALESCE(x.__pgt_dm, 0)"
+                    ));
+                }
+                // The other side did not change: m = m′.
+                None => terms.push(format!(
+                    "SELECT {padded}, {pa}.__pgt_w AS __pgt_w FROM {dp} AS {pa} \
+                      WHERE NOT EXISTS (SELECT 1 FROM ({cur_other}) AS {oa} WHERE {on})"
+                )),
+            }
+        }
+        if let Some(dother) = dother {
+            // T3: candidates are the current preserved rows matching some changed row of
+            // the other side, restricted by its keys where θ equates a column pair.
+            let pair = inner.reducible_pair().map(|(a, b)| match preserved {
+                Side::Left => (a, b),
+                Side::Right => (b, a),
+            });
+            let large = o_tree.source_oids().iter().any(|o| cx.large.contains(o));
+            let candidates = match pair {
+                Some((pcol, ocol)) if !(large && p_tree.is_single_table()) => p_tree
+                    .rule()
+                    .current_restricted(
+                        cx,
+                        pcol,
+                        &format!("SELECT k.{} FROM {dother} AS k", col_name(ocol)),
+                    )?,
+                _ => format!(
+                    "SELECT {pa}.* FROM ({}) AS {pa} WHERE EXISTS (SELECT 1 FROM {dother} AS {oa} WHERE {on})",
+                    p_tree.rule().current(cx)?
+                ),
+            };
+            let numbered = cx.add_cte(
+                "outer_cand",
+                format!("SELECT pg_catalog.row_number() OVER () AS __pgt_n, c.* FROM ({candidates}) AS c"),
+            );
+            let dm = cx.add_cte(
+                "outer_cdm",
+                format!(
+                    "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
+                       FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n \
+                     HAVING pg_catalog.sum({oa}.__pgt_w) OPERATOR(pg_catalog.<>) 0"
+                ),
+            );
+            terms.push(format!(
+                "SELECT {padded}, w.__pgt_w FROM {numbered} AS {pa} \
+                   JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
+                   CROSS JOIN LATERAL (SELECT {matches_now} AS m) AS m \
+                   CROSS JOIN LATERAL (SELECT ((m.m OPERATOR(pg_catalog.=) 0)::integer OPERATOR(pg_catalog.-) \
+                                              (m.m OPERATOR(pg_catalog.=) x.__pgt_dm)::integer)::bigint AS __pgt_w) AS w \
+                  WHERE w.__pgt_w OPERATOR(pg_catalog.<>) 0"
+            ));
+        }
+        Ok(terms)
+    }
+}
+
+impl Operator for OuterJoin {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            OuterKind::Left => "LeftJoin",
+            OuterKind::Right => "RightJoin",
+            OuterKind::Full => "FullJoin",
+        }
+    }
+
+    fn quiet_sources(&self, cx: &DeltaContext<'_>) -> Option<Vec<u32>> {
+        let mut all = self.left.rule().quiet_sources(cx)?;
+        all.extend(self.right.rule().quiet_sources(cx)?);
+        Some(all)
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let mut c = self.left.columns();
+        c.extend(self.right.columns());
+        c
+    }
+
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let Some(t) = self.inner().delta_terms(cx)? else {
+            return Ok(super::empty_delta(cx, &self.columns()));
+        };
+        let mut terms = t.terms;
+        if self.kind.preserves_left() {
+            terms.extend(self.anti_terms(cx, Side::Left, t.left.as_deref(), t.right.as_deref())?);
+        }
+        if self.kind.preserves_right() {
+            terms.extend(self.anti_terms(
+                cx,
+                Side::Right,
+                t.right.as_deref(),
+                t.left.as_deref(),
+            )?);
+        }
+        let sql = super::consolidate::consolidated(&terms.join(" UNION ALL "), &self.columns());
+        Ok(cx.add_cte("outer_join_delta", sql))
+    }
+
+    /// LEFT: every left row yields exactly one output row when the condition equates the
+    /// right side's whole key with left columns (at most one match, else its NULL-extended
+    /// row), so the left key stays unique and not NULL (RIGHT: the mirror image). Otherwise,
+    /// and for FULL, no key: the NULL-extended rows carry NULL keys.
+    fn unique_key(&self) -> Option<Vec<usize>> {
+        let nl = self.left.columns().len();
+        match self.kind {
+            OuterKind::Left => {
+                let lk = self.left.rule().unique_key()?;
+                let rk = self.right.rule().unique_key()?;
+                rk.iter()
+                    .all(|r| self.equi.iter().any(|(_, er)| er == r))
+                    .then_some(lk)
+            }
+            OuterKind::Right => {
+                let rk = self.right.rule().unique_key()?;
+                let lk = self.left.rule().unique_key()?;
+                lk.iter()
+                    .all(|l| self.equi.iter().any(|(el, _)| el == l))
+                    .then(|| rk.into_iter().map(|r| r + nl).collect())
+            }
+            OuterKind::Full => None,
+        }
+    }
+
+    /// `σ_{col ∈ K}(A ⟕ B) = σ_{col ∈ K}(A) ⟕ B` for a column of the preserved side of a
+    /// LEFT (RIGHT) join; the other side is restricted too when θ equates `col` with one of
+    /// its columns (rows of it matching no kept row don't matter). Otherwise a filter on top.
+    fn current_restricted(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        col: usize,
+        keys: &str,
+    ) -> Result<String, DvmError> {
+        let nl = self.left.columns().len();
+        let on_preserved = match self.kind {
+            OuterKind::Left => col < nl,
+            OuterKind::Right => col >= nl,
+            OuterKind::Full => false,
+        };
+        if !on_preserved {
+            return Ok(super::restricted_on_top(&self.current(cx)?, col, keys));
+        }
+        let lc = self.left.columns();
+        let rc = self.right.columns();
+        let same = |l: usize, r: usize| match (lc.get(l), rc.get(r)) {
+            (Some(a), Some(b)) => a.exact_equality && b.exact_equality && a.type_sql == b.type_sql,
+            _ => false,
+        };
+        let (cl, cr) = if col < nl {
+            let partner = self
+                .equi
+                .iter()
+                .find(|(l, r)| *l == col && same(*l, *r))
+                .map(|p| p.1);
+            (
+                self.left.rule().current_restricted(cx, col, keys)?,
+                match partner {
+                    Some(r) => self.right.rule().current_restricted(cx, r, keys)?,
+                    None => self.right.rule().current(cx)?,
+                },
+            )
+        } else {
+            let rcol = col - nl;
+            let partner = self
+                .equi
+                .iter()
+                .find(|(l, r)| *r == rcol && same(*l, *r))
+                .map(|p| p.0);
+            (
+                match partner {
+                    Some(l) => self.left.rule().current_restricted(cx, l, keys)?,
+                    None => self.left.rule().current(cx)?,
+                },
+                self.right.rule().current_restricted(cx, rcol, keys)?,
+            )
+        };
+        Ok(self.joined(&cl, &cr))
+    }
+
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let cl = self.left.rule().current(cx)?;
+        let cr = self.right.rule().current(cx)?;
+        Ok(self.joined(&cl, &cr))
+    }
+}
+
+impl OuterJoin {
+    fn joined(&self, cl: &str, cr: &str) -> String {
+        let nl = self.left.columns().len();
+        let nr = self.right.columns().len();
+        let inner = self.inner();
+        format!(
+            "SELECT {} FROM ({cl}) AS l {} JOIN ({cr}) AS r ON {}",
+            inner.select_list(nl, nr),
+            self.kind.sql(),
+            inner.on(nl)
+        )
+    }
+}

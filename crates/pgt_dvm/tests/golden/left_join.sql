@@ -1,0 +1,170 @@
+-- tree
+Project(
+    Project {
+        input: OuterJoin(
+            OuterJoin {
+                kind: Left,
+                left: Scan(
+                    Scan {
+                        source_oid: 16384,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "orders",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "customer_id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "amount",
+                                type_sql: "numeric(10,2)",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                        ],
+                        key: Some(
+                            [
+                                0,
+                            ],
+                        ),
+                        read_as: [],
+                    },
+                ),
+                right: Scan(
+                    Scan {
+                        source_oid: 16390,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "customers",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "region",
+                                type_sql: "text",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                        ],
+                        key: Some(
+                            [
+                                0,
+                            ],
+                        ),
+                        read_as: [],
+                    },
+                ),
+                condition: Some(
+                    Expr {
+                        parts: [
+                            Sql(
+                                "(",
+                            ),
+                            Col(
+                                1,
+                            ),
+                            Sql(
+                                " OPERATOR(pg_catalog.=) ",
+                            ),
+                            Col(
+                                3,
+                            ),
+                            Sql(
+                                ")",
+                            ),
+                        ],
+                    },
+                ),
+                equi: [
+                    (
+                        1,
+                        0,
+                    ),
+                ],
+                condition_error_free: true,
+            },
+        ),
+        exprs: [
+            Expr {
+                parts: [
+                    Col(
+                        0,
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Col(
+                        4,
+                    ),
+                ],
+            },
+        ],
+        columns: [
+            Column {
+                name: "id",
+                type_sql: "integer",
+                exact_equality: true,
+                binary_identity: true,
+                canonical: None,
+            },
+            Column {
+                name: "region",
+                type_sql: "text",
+                exact_equality: true,
+                binary_identity: true,
+                canonical: None,
+            },
+        ],
+    },
+)
+
+-- hidden columns: []
+-- extra DDL: ["ALTER TABLE \"public\".\"st\" SET (fillfactor = 85)"]
+
+-- differential
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),
+  __pgt_buffered_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_buffered_delta_1 AS (SELECT b."id" AS "c0", b."region" AS "c1", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16390" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16390>'::pg_catalog.pg_snapshot)),
+  __pgt_outer_rows_2 AS (SELECT pg_catalog.row_number() OVER () AS __pgt_n, d.* FROM __pgt_buffered_delta_0 AS d),
+  __pgt_outer_dm_3 AS (SELECT l.__pgt_n, pg_catalog.sum(r.__pgt_w)::bigint AS __pgt_dm FROM __pgt_outer_rows_2 AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0") GROUP BY l.__pgt_n),
+  __pgt_outer_cand_4 AS (SELECT pg_catalog.row_number() OVER () AS __pgt_n, c.* FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t WHERE t."customer_id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k."c0" FROM __pgt_buffered_delta_1 AS k))) AS c),
+  __pgt_outer_cdm_5 AS (SELECT l.__pgt_n, pg_catalog.sum(r.__pgt_w)::bigint AS __pgt_dm FROM __pgt_outer_cand_4 AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0") GROUP BY l.__pgt_n HAVING pg_catalog.sum(r.__pgt_w) OPERATOR(pg_catalog.<>) 0),
+  __pgt_outer_join_delta_6 AS (SELECT d."c0", d."c1", d."c2", d."c3", d."c4", CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END AS __pgt_w FROM (SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, pg_catalog.row_number() OVER __pgt_win AS __pgt_rn FROM (SELECT u.*, pg_catalog.record_send(ROW(u."c0", u."c1", u."c2", u."c3", u."c4")) AS __pgt_img FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", l.__pgt_w AS __pgt_w FROM __pgt_buffered_delta_0 AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t WHERE t."id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k."c1" FROM __pgt_buffered_delta_0 AS k))) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", r.__pgt_w AS __pgt_w FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t WHERE t."customer_id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k."c0" FROM __pgt_buffered_delta_1 AS k))) AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM __pgt_buffered_delta_0 AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", NULL::integer AS "c3", NULL::text AS "c4", l.__pgt_w AS __pgt_w FROM __pgt_outer_rows_2 AS l LEFT JOIN __pgt_outer_dm_3 AS x ON x.__pgt_n OPERATOR(pg_catalog.=) l.__pgt_n WHERE (SELECT pg_catalog.count(*) FROM (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r WHERE (l."c1" OPERATOR(pg_catalog.=) r."c0")) OPERATOR(pg_catalog.=) COALESCE(x.__pgt_dm, 0)
+    UNION ALL SELECT l."c0", l."c1", l."c2", NULL::integer AS "c3", NULL::text AS "c4", w.__pgt_w FROM __pgt_outer_cand_4 AS l JOIN __pgt_outer_cdm_5 AS x ON x.__pgt_n OPERATOR(pg_catalog.=) l.__pgt_n CROSS JOIN LATERAL (SELECT (SELECT pg_catalog.count(*) FROM (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r WHERE (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS m) AS m CROSS JOIN LATERAL (SELECT ((m.m OPERATOR(pg_catalog.=) 0)::integer OPERATOR(pg_catalog.-) (m.m OPERATOR(pg_catalog.=) x.__pgt_dm)::integer)::bigint AS __pgt_w) AS w WHERE w.__pgt_w OPERATOR(pg_catalog.<>) 0) AS u) AS x WINDOW __pgt_win AS (PARTITION BY x."c0", x."c1", x."c2", x."c3", x.__pgt_img) OFFSET 0) AS d WHERE CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END OPERATOR(pg_catalog.<>) 0 OFFSET 0),
+  __pgt_project_delta_7 AS (SELECT d."c0" AS "c0", d."c4" AS "c1", d.__pgt_w FROM __pgt_outer_join_delta_6 AS d),
+  __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0"))) AS rid, pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0", d."c1"))) AS vh, d.* FROM __pgt_project_delta_7 AS d),
+  __pgt_v AS (SELECT x.* FROM (SELECT d.*, pg_catalog.sum(d.__pgt_w) OVER __pgt_kv AS vw, pg_catalog.row_number() OVER __pgt_kv AS vn FROM __pgt_d AS d WINDOW __pgt_kv AS (PARTITION BY d.rid, d.vh)) AS x WHERE x.vn OPERATOR(pg_catalog.=) 1 AND x.vw OPERATOR(pg_catalog.<>) 0),
+  __pgt_src AS (SELECT r.rid, CASE WHEN r.n_new OPERATOR(pg_catalog.=) 1 THEN 'U' ELSE 'D' END AS op, r."c0", r."c1" FROM (SELECT v.*, pg_catalog.count(*) FILTER (WHERE v.vw OPERATOR(pg_catalog.>) 0) OVER __pgt_key AS n_new, pg_catalog.bool_and(v.vw OPERATOR(pg_catalog.>=) -1 AND v.vw OPERATOR(pg_catalog.<=) 1) OVER __pgt_key AS sane, pg_catalog.row_number() OVER (PARTITION BY v.rid ORDER BY v.vw OPERATOR(pg_catalog.>) 0 DESC) AS kn FROM __pgt_v AS v WINDOW __pgt_key AS (PARTITION BY v.rid)) AS r WHERE r.kn OPERATOR(pg_catalog.=) 1 AND pgtrickle._pgt_check(r.n_new OPERATOR(pg_catalog.<=) 1 AND r.sane, 'stream table storage is inconsistent with its change history (two versions of a unique row)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE WHEN MATCHED THEN UPDATE SET "id" = s."c0", "region" = s."c1" WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'U' THEN INSERT (__pgt_row_id, "id", "region") VALUES (s.rid, s."c0", s."c1") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_inserted, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m
+
+-- full
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),
+  __pgt_new AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(q."c0"))) AS rid, q.* FROM (SELECT s."c0" AS "c0", s."c4" AS "c1" FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l LEFT JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS s) AS q),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid WHEN MATCHED AND pg_catalog.record_send(ROW(t."id", t."region")) OPERATOR(pg_catalog.<>) pg_catalog.record_send(ROW(s."c0", s."c1")) THEN UPDATE SET "id" = s."c0", "region" = s."c1" WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, "id", "region") VALUES (s.rid, s."c0", s."c1") WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_inserted, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m

@@ -70,6 +70,8 @@ fn bad_create_input_is_refused_cleanly() {
         ("parameter", create("st", "SELECT id FROM src WHERE id = $1"), S::UNDEFINED_PARAMETER, "$1"),
         ("unknown refresh mode", "SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM src', refresh_mode => 'SOMETIMES')".into(), S::INVALID_PARAMETER_VALUE, "invalid refresh mode \"SOMETIMES\""),
         ("DIFFERENTIAL of LIMIT", "SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM src LIMIT 1', refresh_mode => 'DIFFERENTIAL')".into(), S::FEATURE_NOT_SUPPORTED, "cannot maintain stream table \"public.st\" incrementally"),
+        ("DIFFERENTIAL of a correlated aggregate subquery", "SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM src s WHERE EXISTS (SELECT 1 FROM src t WHERE t.id = s.id GROUP BY t.v HAVING count(*) > 1)', refresh_mode => 'DIFFERENTIAL')".into(), S::FEATURE_NOT_SUPPORTED, "incrementally"),
+        ("DIFFERENTIAL of a subquery under OR", "SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM src s WHERE s.id = 1 OR EXISTS (SELECT 1 FROM src t WHERE t.id = s.id + 1)', refresh_mode => 'DIFFERENTIAL')".into(), S::FEATURE_NOT_SUPPORTED, "incrementally"),
         ("DIFFERENTIAL of a window function", "SELECT pgtrickle.create_stream_table('st', 'SELECT id, row_number() OVER (ORDER BY id) AS r FROM src', refresh_mode => 'DIFFERENTIAL')".into(), S::FEATURE_NOT_SUPPORTED, "incrementally"),
         ("DIFFERENTIAL of random()", "SELECT pgtrickle.create_stream_table('st', 'SELECT id, random() AS r FROM src', refresh_mode => 'DIFFERENTIAL')".into(), S::FEATURE_NOT_SUPPORTED, "incrementally"),
         ("malformed schedule", "SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM src', schedule => '5 minutes')".into(), S::INVALID_PARAMETER_VALUE, "invalid schedule"),

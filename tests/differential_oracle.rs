@@ -85,6 +85,29 @@ const SHAPES: &[(&str, &str)] = &[
     ("left_join_nested", "SELECT a.id, x.name, x.label FROM a LEFT JOIN (b JOIN c ON c.k2 = b.k) x ON x.k = a.k"),
     ("left_join_agg", "SELECT b.name, count(a.id) AS n, count(*) AS rows, sum(a.v) AS s FROM b LEFT JOIN a ON a.k = b.k GROUP BY b.name"),
     ("keyed_left_join", "SELECT p.id, p.v, q.label FROM p LEFT JOIN q ON q.k = p.k"),
+    // Aggregates and DISTINCT below the top: joined, filtered and aggregated again.
+    ("agg_of_agg", "SELECT n, count(*) AS groups FROM (SELECT k, count(*) AS n FROM a GROUP BY k) s GROUP BY n"),
+    ("agg_subquery_join", "SELECT b.name, s.total, s.lo FROM b JOIN (SELECT k, sum(v) AS total, min(v) AS lo FROM a GROUP BY k) s ON s.k = b.k"),
+    ("agg_subquery_filter", "SELECT s.g, s.mx, s.gs FROM (SELECT g, max(v) AS mx, string_agg(k::text, ',' ORDER BY k, id) AS gs FROM a GROUP BY g) s WHERE s.mx > 4 OR s.g IS NULL"),
+    ("having_subquery_join", "SELECT a.id, big.n FROM a JOIN (SELECT k, count(*) AS n FROM a GROUP BY k HAVING count(*) > 5) big ON big.k = a.k"),
+    ("distinct_subquery", "SELECT x.k, count(*) AS n FROM (SELECT DISTINCT k, g FROM a) x GROUP BY x.k"),
+    ("scalar_agg_join", "SELECT a.id, a.v FROM a, (SELECT avg(v) AS av FROM a) s WHERE a.v > s.av"),
+    ("count_of_left_join", "SELECT n, count(*) AS c FROM (SELECT b.k, count(a.id) AS n FROM b LEFT JOIN a ON a.k = b.k GROUP BY b.k) s GROUP BY n"),
+    ("cte_agg_join", "WITH t AS (SELECT g, sum(n) AS s, count(*) AS cnt FROM a GROUP BY g) SELECT t.g, t.s, c.label FROM t JOIN c ON c.g = t.g"),
+    // Subqueries in WHERE: semi- and anti-joins with SQL's NULL semantics.
+    ("exists", "SELECT a.id, a.k FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k AND b.w > 1)"),
+    ("not_exists", "SELECT a.id, a.g FROM a WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.k = a.k)"),
+    ("in_subquery", "SELECT a.id, a.v FROM a WHERE a.k IN (SELECT k FROM b WHERE name IS NOT NULL)"),
+    ("not_in_nulls", "SELECT a.id FROM a WHERE a.k NOT IN (SELECT k FROM b)"),
+    ("not_in", "SELECT a.id, a.v FROM a WHERE a.v NOT IN (SELECT w FROM b WHERE w IS NOT NULL)"),
+    ("any_op", "SELECT a.id FROM a WHERE a.v > ANY (SELECT w FROM b)"),
+    ("all_correlated", "SELECT a.id FROM a WHERE a.v >= ALL (SELECT w FROM b WHERE b.k = a.k)"),
+    ("not_all", "SELECT a.id FROM a WHERE NOT (a.v < ALL (SELECT w FROM b))"),
+    ("exists_uncorrelated", "SELECT c.g, c.label FROM c WHERE EXISTS (SELECT 1 FROM b WHERE b.w > 4)"),
+    ("in_grouped", "SELECT a.id, a.k FROM a WHERE a.k IN (SELECT k FROM a GROUP BY k HAVING count(*) > 6)"),
+    ("exists_agg", "SELECT a.g, count(*) AS n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k AND b.w < a.v) GROUP BY a.g"),
+    ("exists_and_not", "SELECT a.id FROM a WHERE EXISTS (SELECT 1 FROM a a2 WHERE a2.k = a.k AND a2.id <> a.id) AND NOT EXISTS (SELECT 1 FROM c WHERE c.k2 = a.k AND c.g = a.g)"),
+    ("keyed_exists", "SELECT p.id, p.v FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.k = p.k AND q.label IS NOT NULL)"),
     ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
 ];
 
@@ -96,6 +119,7 @@ const KEYED: &[&str] = &[
     "keyed_comma_join",
     "keyed_self_join",
     "keyed_left_join",
+    "keyed_exists",
 ];
 
 const SCHEMA: &str = "

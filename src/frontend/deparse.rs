@@ -517,10 +517,12 @@ impl Deparser {
                     "Window functions are not maintained incrementally yet.",
                 ))
             }
-            T_Aggref => return Err(unsupported(
-                "an aggregate in this position",
-                "Aggregates are supported in the SELECT list and HAVING of the outermost query.",
-            )),
+            T_Aggref => {
+                return Err(unsupported(
+                    "an aggregate in this position",
+                    "Aggregates are supported in the SELECT list and HAVING of a query level.",
+                ))
+            }
             T_Param => {
                 return Err(unsupported(
                     "a parameter",

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 mod deparse;
+mod sublink;
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};
@@ -836,12 +837,8 @@ impl Builder {
                 "Its output multiplicity is not maintained incrementally.",
             ));
         }
-        if (*q).hasSubLinks {
-            return Err(unsupported(
-                "a subquery in an expression (IN, EXISTS, ANY, scalar subquery)",
-                "Rewrite it as a join, or use refresh_mode => 'FULL'.",
-            ));
-        }
+        // Subqueries: WHERE conjuncts become semi- and anti-joins (`sublink.rs`); anywhere
+        // else the deparser refuses them with the construct named.
         if (*q).hasDistinctOn {
             return Err(unsupported("DISTINCT ON", "Which row DISTINCT ON keeps depends on ordering; use GROUP BY with aggregates instead."));
         }
@@ -973,10 +970,18 @@ impl Builder {
     ) -> PgtResult<OpTree> {
         let mut cs = Vec::new();
         conjuncts(quals, &mut cs);
+        // Subquery tests go on top of the ordinary filters (`σ_p(A) ⋉ S = σ_p(A ⋉ S)`).
+        let (subs, cs): (Vec<_>, Vec<_>) = cs
+            .into_iter()
+            .partition(|&c| sublink::as_sublink(c).is_some());
         for c in cs {
             let p = self.d.expr(c, &mut FromResolver { q, layout })?;
             let equi = equi_pair(q, layout, c).into_iter().collect();
             tree = OpTree::filter_equi(tree, p, equi).with_error_free(error_free(c));
+        }
+        for c in subs {
+            let s = sublink::as_sublink(c).expect("partitioned above");
+            tree = self.sublink_join(q, layout, tree, &s)?;
         }
         Ok(tree)
     }

@@ -79,6 +79,21 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             write_node(&j.left, depth + 1, out);
             write_node(&j.right, depth + 1, out);
         }
+        OpTree::SemiJoin(j) => {
+            let equi = if j.equi.is_empty() {
+                String::new()
+            } else {
+                format!(" equi {:?}", j.equi)
+            };
+            let _ = writeln!(
+                out,
+                "{pad}{} on {}{equi}",
+                tree.rule().name(),
+                dollar(&j.condition)
+            );
+            write_node(&j.left, depth + 1, out);
+            write_node(&j.right, depth + 1, out);
+        }
         OpTree::UnionAll(u) => {
             let _ = writeln!(out, "{pad}UnionAll");
             for i in &u.inputs {

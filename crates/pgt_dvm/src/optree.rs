@@ -88,6 +88,7 @@ pub enum OpTree {
     Project(crate::operators::project::Project),
     Join(crate::operators::join::Join),
     OuterJoin(crate::operators::outer_join::OuterJoin),
+    SemiJoin(crate::operators::semi_join::SemiJoin),
     UnionAll(crate::operators::union_all::UnionAll),
     Aggregate(crate::operators::aggregate::Aggregate),
     Distinct(crate::operators::distinct::Distinct),
@@ -104,6 +105,7 @@ impl OpTree {
             OpTree::Project(o) => o,
             OpTree::Join(o) => o,
             OpTree::OuterJoin(o) => o,
+            OpTree::SemiJoin(o) => o,
             OpTree::UnionAll(o) => o,
             OpTree::Aggregate(o) => o,
             OpTree::Distinct(o) => o,
@@ -128,6 +130,11 @@ impl OpTree {
                 v
             }
             OpTree::OuterJoin(j) => {
+                let mut v = j.left.source_oids();
+                v.extend(j.right.source_oids());
+                v
+            }
+            OpTree::SemiJoin(j) => {
                 let mut v = j.left.source_oids();
                 v.extend(j.right.source_oids());
                 v
@@ -254,6 +261,25 @@ impl OpTree {
     ) -> OpTree {
         OpTree::OuterJoin(crate::operators::outer_join::OuterJoin {
             kind,
+            left: Box::new(left),
+            right: Box::new(right),
+            condition,
+            equi,
+            condition_error_free,
+        })
+    }
+    /// The rows of `left` with (`anti`: without) a row of `right` satisfying `condition`
+    /// (over the left columns followed by the right ones).
+    pub fn semi_join(
+        anti: bool,
+        left: OpTree,
+        right: OpTree,
+        condition: Expr,
+        equi: Vec<(usize, usize)>,
+        condition_error_free: bool,
+    ) -> OpTree {
+        OpTree::SemiJoin(crate::operators::semi_join::SemiJoin {
+            anti,
             left: Box::new(left),
             right: Box::new(right),
             condition,

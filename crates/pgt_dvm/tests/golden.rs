@@ -351,14 +351,26 @@ fn refusals_name_the_construct() {
             .contains("DISTINCT on column \"f\" of type double precision"),
         "{err}"
     );
+    // Below the top, DISTINCT finds its affected rows by identity too.
     let nested = project(
-        OpTree::distinct(project(orders(), &[("id", "integer", "$0")])),
-        &[("id", "integer", "$0")],
+        OpTree::distinct(project(
+            orders(),
+            &[("f", "double precision", "($2)::double precision")],
+        )),
+        &[("f", "double precision", "$0")],
     );
-    let err = storage_spec(&nested, &QualifiedName::new("public", "st"))
+    let target = QualifiedName::new("public", "st");
+    let visible = vec!["f".to_string()];
+    let frontier = |_: u32| "true".to_string();
+    let err = differential_statement(&nested, &target, &visible, &frontier)
         .err()
         .unwrap();
-    assert!(err.to_string().contains("DISTINCT below the top"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "DISTINCT below the top of the query on column \"f\" of type double precision"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -568,5 +580,58 @@ fn full_join() {
     golden(
         "full_join",
         project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]),
+    );
+}
+
+/// `orders WHERE customer_id NOT IN (SELECT id FROM customers)`: an anti-join on
+/// `(customer_id = id) IS NOT FALSE`, so a NULL on either side removes the row as NOT IN
+/// does; no equated pair, so the candidates of T3 come from an EXISTS over the delta.
+#[test]
+fn anti_join() {
+    let j = OpTree::semi_join(
+        true,
+        orders(),
+        customers(),
+        ex("((($1 OPERATOR(pg_catalog.=) $3)) IS NOT FALSE)"),
+        vec![],
+        false,
+    );
+    golden("anti_join", project(j, &[("id", "integer", "$0")]));
+}
+
+/// `SELECT region, count(*) FROM (SELECT customer_id, sum(amount) AS s FROM orders GROUP
+/// BY customer_id) …`: the inner aggregate has no storage; its delta recomputes the
+/// affected customers' groups before (old rows = current − delta) and after.
+#[test]
+fn aggregate_below_the_top() {
+    let sum = AggCall {
+        kind: AggKind::Sum,
+        arg: Some(ex("$2")),
+        call: ex("pg_catalog.sum($2)"),
+        result_type: "numeric".into(),
+        tracks_scale: false,
+    };
+    let inner = OpTree::aggregate(
+        orders(),
+        vec![ex("$1")],
+        vec![col("customer_id", "integer")],
+        vec![sum],
+    );
+    let count = AggCall {
+        kind: AggKind::CountStar,
+        arg: None,
+        call: ex("pg_catalog.count(*)"),
+        result_type: "bigint".into(),
+        tracks_scale: false,
+    };
+    let outer = OpTree::aggregate(
+        inner,
+        vec![ex("($1 OPERATOR(pg_catalog.>) 100)")],
+        vec![col("big", "boolean")],
+        vec![count],
+    );
+    golden(
+        "aggregate_below_top",
+        project(outer, &[("big", "boolean", "$0"), ("n", "bigint", "$1")]),
     );
 }

@@ -731,11 +731,18 @@ impl Operator for Aggregate {
         c
     }
 
-    fn delta(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        Err(DvmError::unsupported(
-            "an aggregate below the top of the query",
-            "Only the outermost query level may aggregate in this version.",
-        ))
+    /// Below the top of the query (no storage of its own): the affected groups recomputed
+    /// before and after the change (`regroup.rs`).
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        super::regroup::Regroup {
+            input: &self.input,
+            group_by: &self.group_by,
+            group_columns: &self.group_columns,
+            outputs: self.aggs.iter().map(|a| a.call.clone()).collect(),
+            columns: self.columns(),
+            clause: "GROUP BY",
+        }
+        .delta(cx)
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {

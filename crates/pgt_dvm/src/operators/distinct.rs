@@ -31,11 +31,9 @@ impl Operator for Distinct {
         self.input.columns()
     }
 
-    fn delta(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        Err(DvmError::unsupported(
-            "DISTINCT below the top of the query",
-            "Only the outermost query level may use DISTINCT in this version.",
-        ))
+    /// Below the top of the query: a grouping by every column (`regroup.rs`).
+    fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        super::regroup::distinct_delta(&self.input, cx)
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {

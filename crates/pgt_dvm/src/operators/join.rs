@@ -71,7 +71,11 @@ impl Join {
     /// that cancel there. Only the condition is evaluated on them, and it cannot fail.
     /// Sorting the buffered versions once more costs as much as the join itself for a
     /// large change (120,000 versions of TPC-H lineitem: 90 ms).
-    fn input_delta(&self, side: &OpTree, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+    pub(crate) fn input_delta(
+        &self,
+        side: &OpTree,
+        cx: &mut DeltaContext<'_>,
+    ) -> Result<String, DvmError> {
         if self.condition_error_free {
             super::delta_for_netting(side, cx)
         } else {

@@ -8,34 +8,23 @@
 //! A ⟗ B = (A ⋈ B) + pad(A ▷ B) + pad(B ▷ A)
 //! ```
 //!
-//! The inner part uses the inner join's rule (`join.rs`). For the anti-join part, with
-//! `A = A′ − ΔA`, `m′ = m_{B′}` and `dm(a) = Σ_{b ∈ ΔB, θ(a, b)} w_b` (so `m = m′ − dm`):
-//!
-//! ```text
-//! Δ(A ▷ B) = A′·[m′ = 0] − A·[m = 0]
-//!          = ΔA·[m′ = dm]                          (T2: changed rows of A, old match count 0)
-//!          + A′·([m′ = 0] − [m′ = dm])             (T3: rows of A′ whose match count went to or from 0)
-//! ```
-//!
-//! T3 is non-zero only for rows of `A′` with `dm ≠ 0`, that is rows matching some row of
-//! `ΔB`, so its candidates are `A′ ⋉_θ ΔB` (restricted by the delta's keys when `θ`
-//! equates columns). A left row gaining its first match drops its NULL-extended row; one
-//! losing its last match gets it back. Duplicates on either side keep their multiplicity:
-//! every row of a bag is a candidate of its own (numbered, not grouped by value), and `m′`
-//! counts matching rows, not distinct ones. NULL join keys never match, because the same
-//! `θ` is evaluated.
+//! The inner part uses the inner join's rule (`join.rs`); the unmatched rows' delta is the
+//! match-count rule with `P(m) = [m = 0]` (`match_count.rs`): a changed preserved row
+//! that had no match before (T2), and a current one whose match count went to or from 0
+//! (T3). A left row gaining its first match drops its NULL-extended row; one losing its
+//! last match gets it back. Duplicates on either side keep their multiplicity. NULL join
+//! keys never match, because the same `θ` is evaluated.
 //!
 //! **Preconditions:** `θ` is deterministic; evaluated on buffered (unconsolidated) versions
 //! only when it cannot raise an error, as for inner joins.
 //!
-//! **SQL:** the inner join's terms, T2 and T3 for each preserved side under `UNION ALL`,
-//! consolidated. `m′(a)` is a correlated `count(*)` over the other side's current state
-//! with `θ`, which PostgreSQL answers through that side's index on the join key; `dm` is
-//! one hash-joinable aggregate over the (numbered) candidates and the delta.
+//! **SQL:** the inner join's terms and the match-count terms of each preserved side under
+//! `UNION ALL`, consolidated.
 
 use super::{DeltaContext, Operator};
 use crate::expr::Expr;
 use crate::operators::join::Join;
+use crate::operators::match_count::{match_terms, Side};
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
 
@@ -76,13 +65,6 @@ pub struct OuterJoin {
     pub condition_error_free: bool,
 }
 
-/// One side of the join, as the anti-join terms see it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Left,
-    Right,
-}
-
 impl OuterJoin {
     /// The inner join of the same inputs and condition.
     fn inner(&self) -> Join {
@@ -116,104 +98,6 @@ impl OuterJoin {
         }
         cols.join(", ")
     }
-
-    /// The anti-join terms T2 and T3 (see the module doc) for the `preserved` side, from
-    /// that side's delta `dp` and the other side's delta `dother` (None: no delta term).
-    fn anti_terms(
-        &self,
-        cx: &mut DeltaContext<'_>,
-        preserved: Side,
-        dp: Option<&str>,
-        dother: Option<&str>,
-    ) -> Result<Vec<String>, DvmError> {
-        let inner = self.inner();
-        let nl = self.left.columns().len();
-        let on = inner.on(nl);
-        let (p_tree, o_tree, pa, oa) = match preserved {
-            Side::Left => (&self.left, &self.right, "l", "r"),
-            Side::Right => (&self.right, &self.left, "r", "l"),
-        };
-        let padded = self.padded(preserved);
-        let cur_other = o_tree.rule().current(cx)?;
-        // m′: the rows of the other side's current state matching the preserved row.
-        let matches_now =
-            format!("(SELECT pg_catalog.count(*) FROM ({cur_other}) AS {oa} WHERE {on})");
-        let mut terms = Vec::new();
-        if let Some(dp) = dp {
-            match dother {
-                // T2: a changed preserved row is unmatched in the old state when its matches
-                // now are exactly the ones the other side's delta added (m = m′ − dm = 0).
-                Some(dother) => {
-                    let numbered = cx.add_cte(
-                        "outer_rows",
-                        format!(
-                            "SELECT pg_catalog.row_number() OVER () AS __pgt_n, d.* FROM {dp} AS d"
-                        ),
-                    );
-                    let dm = cx.add_cte(
-                        "outer_dm",
-                        format!(
-                            "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
-                               FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n"
-                        ),
-                    );
-                    terms.push(format!(
-                        "SELECT {padded}, {pa}.__pgt_w AS __pgt_w FROM {numbered} AS {pa} \
-                           LEFT JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
-                          WHERE {matches_now} OPERATOR(pg_catalog.=) COALESCE(x.__pgt_dm, 0)"
-                    ));
-                }
-                // The other side did not change: m = m′.
-                None => terms.push(format!(
-                    "SELECT {padded}, {pa}.__pgt_w AS __pgt_w FROM {dp} AS {pa} \
-                      WHERE NOT EXISTS (SELECT 1 FROM ({cur_other}) AS {oa} WHERE {on})"
-                )),
-            }
-        }
-        if let Some(dother) = dother {
-            // T3: candidates are the current preserved rows matching some changed row of
-            // the other side, restricted by its keys where θ equates a column pair.
-            let pair = inner.reducible_pair().map(|(a, b)| match preserved {
-                Side::Left => (a, b),
-                Side::Right => (b, a),
-            });
-            let large = o_tree.source_oids().iter().any(|o| cx.large.contains(o));
-            let candidates = match pair {
-                Some((pcol, ocol)) if !(large && p_tree.is_single_table()) => p_tree
-                    .rule()
-                    .current_restricted(
-                        cx,
-                        pcol,
-                        &format!("SELECT k.{} FROM {dother} AS k", col_name(ocol)),
-                    )?,
-                _ => format!(
-                    "SELECT {pa}.* FROM ({}) AS {pa} WHERE EXISTS (SELECT 1 FROM {dother} AS {oa} WHERE {on})",
-                    p_tree.rule().current(cx)?
-                ),
-            };
-            let numbered = cx.add_cte(
-                "outer_cand",
-                format!("SELECT pg_catalog.row_number() OVER () AS __pgt_n, c.* FROM ({candidates}) AS c"),
-            );
-            let dm = cx.add_cte(
-                "outer_cdm",
-                format!(
-                    "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
-                       FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n \
-                     HAVING pg_catalog.sum({oa}.__pgt_w) OPERATOR(pg_catalog.<>) 0"
-                ),
-            );
-            terms.push(format!(
-                "SELECT {padded}, w.__pgt_w FROM {numbered} AS {pa} \
-                   JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
-                   CROSS JOIN LATERAL (SELECT {matches_now} AS m) AS m \
-                   CROSS JOIN LATERAL (SELECT ((m.m OPERATOR(pg_catalog.=) 0)::integer OPERATOR(pg_catalog.-) \
-                                              (m.m OPERATOR(pg_catalog.=) x.__pgt_dm)::integer)::bigint AS __pgt_w) AS w \
-                  WHERE w.__pgt_w OPERATOR(pg_catalog.<>) 0"
-            ));
-        }
-        Ok(terms)
-    }
 }
 
 impl Operator for OuterJoin {
@@ -243,14 +127,27 @@ impl Operator for OuterJoin {
         };
         let mut terms = t.terms;
         if self.kind.preserves_left() {
-            terms.extend(self.anti_terms(cx, Side::Left, t.left.as_deref(), t.right.as_deref())?);
+            let sel = self.padded(Side::Left);
+            terms.extend(match_terms(
+                cx,
+                &self.inner(),
+                Side::Left,
+                t.left.as_deref(),
+                t.right.as_deref(),
+                &sel,
+                false,
+            )?);
         }
         if self.kind.preserves_right() {
-            terms.extend(self.anti_terms(
+            let sel = self.padded(Side::Right);
+            terms.extend(match_terms(
                 cx,
+                &self.inner(),
                 Side::Right,
                 t.right.as_deref(),
                 t.left.as_deref(),
+                &sel,
+                false,
             )?);
         }
         let sql = super::consolidate::consolidated(&terms.join(" UNION ALL "), &self.columns());

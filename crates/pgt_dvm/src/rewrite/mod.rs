@@ -111,6 +111,12 @@ fn map_children(
             x.right = Box::new(g(&x.right, shared));
             OpTree::OuterJoin(x)
         }
+        OpTree::SemiJoin(x) => {
+            let mut x = x.clone();
+            x.left = Box::new(g(&x.left, shared));
+            x.right = Box::new(g(&x.right, shared));
+            OpTree::SemiJoin(x)
+        }
         OpTree::UnionAll(x) => {
             let mut x = x.clone();
             x.inputs = x.inputs.iter().map(|i| g(i, shared)).collect();

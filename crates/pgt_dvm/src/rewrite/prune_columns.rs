@@ -163,6 +163,45 @@ fn prune(
             };
             (out, m)
         }
+        OpTree::SemiJoin(j) => {
+            let nl = j.left.columns().len();
+            let mut ln = need.clone();
+            let mut rn = BTreeSet::new();
+            let cond = j.condition.columns();
+            for i in cond
+                .iter()
+                .copied()
+                .chain(j.equi.iter().flat_map(|&(a, b)| [a, b + nl]))
+            {
+                if i < nl {
+                    ln.insert(i);
+                } else {
+                    rn.insert(i - nl);
+                }
+            }
+            let (left, ml) = prune(&j.left, &ln, shared);
+            let (right, mr) = prune(&j.right, &rn, shared);
+            let nl2 = left.columns().len();
+            let m: Map = (0..nl + j.right.columns().len())
+                .map(|i| {
+                    if i < nl {
+                        ml[i]
+                    } else {
+                        mr[i - nl].map(|r| r + nl2)
+                    }
+                })
+                .collect();
+            let condition = remap(&j.condition, &m);
+            let equi = j
+                .equi
+                .iter()
+                .map(|&(a, b)| (ml[a].unwrap(), mr[b].unwrap()))
+                .collect();
+            (
+                OpTree::semi_join(j.anti, left, right, condition, equi, j.condition_error_free),
+                ml,
+            )
+        }
         OpTree::UnionAll(u) => {
             let keep = at_least_one(need, n);
             let inputs = u

@@ -1,0 +1,209 @@
+//! **Aggregate and DISTINCT below the top** (`γ_{g; f}(A)` or `δ(A)` whose output is
+//! joined, filtered or aggregated again): their delta, from recomputing the affected
+//! groups before and after the change.
+//!
+//! With `K` the group keys present in `ΔA` and `A = A′ − ΔA` (a Z-set):
+//!
+//! ```text
+//! Δγ(A) = γ(A′|K) − γ(A|K),   A|K = consolidate(A′|K − ΔA)
+//! ```
+//!
+//! Groups outside `K` did not change. `γ(A′|K)` recomputes the affected groups from the
+//! current input restricted to them; `γ(A|K)` recomputes them from the old rows of those
+//! groups, which are the current rows minus the delta, consolidated and expanded by their
+//! multiplicity (`generate_series(1, w)`), so *any* aggregate (string_agg, DISTINCT,
+//! FILTER, ordered, user-defined) gets exactly the value it had. A group that appears has
+//! no old row, one that disappears no new row, an unchanged one cancels in the final
+//! consolidation. `DISTINCT` is the grouping by every column with no aggregate.
+//!
+//! Without GROUP BY the aggregate always has exactly one row: when `ΔA` is not empty its
+//! old and new rows are recomputed from the whole input (the cost follows the input, not
+//! the change).
+//!
+//! **Preconditions:** group keys are keyable (equality is binary equality or of a
+//! canonical form, so the affected groups are found by a hash of their keys), and every
+//! input column has a binary image (the old rows are consolidated).
+//!
+//! **SQL:** `K` with one row per key and its row id; the current input restricted by the
+//! first key (through the input's own key restriction, so it reaches the tables' indexes;
+//! NULL keys separately) and then exactly by row id (a hash semi-join); the two
+//! recomputations under `UNION ALL`, consolidated.
+
+use super::DeltaContext;
+use crate::expr::Expr;
+use crate::optree::{col_name, Column, OpTree};
+use crate::DvmError;
+
+/// A grouping whose delta is computed by recomputing the affected groups.
+pub(crate) struct Regroup<'a> {
+    pub input: &'a OpTree,
+    pub group_by: &'a [Expr],
+    pub group_columns: &'a [Column],
+    /// Per output column after the keys: the aggregate call over the input's columns.
+    pub outputs: Vec<Expr>,
+    /// Every output column (keys, then `outputs`).
+    pub columns: Vec<Column>,
+    /// What is grouped, for errors ("GROUP BY", "DISTINCT").
+    pub clause: &'static str,
+}
+
+impl Regroup<'_> {
+    fn check(&self) -> Result<(), DvmError> {
+        if let Some(c) = self.group_columns.iter().find(|c| !c.keyable()) {
+            return Err(DvmError::unsupported(
+                format!(
+                    "{} below the top of the query on column \"{}\" of type {}",
+                    self.clause, c.name, c.type_sql
+                ),
+                "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity.",
+            ));
+        }
+        if let Some(c) = self.input.columns().iter().find(|c| !c.binary_identity) {
+            return Err(DvmError::unsupported(
+                format!(
+                    "{} below the top of the query over column \"{}\" of type {}",
+                    self.clause, c.name, c.type_sql
+                ),
+                "The type has no binary output function, which the old rows of a group are consolidated by.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The group's row id from key expressions rendered on `alias`.
+    fn rid(&self, alias: &str) -> String {
+        let keys: Vec<String> = self
+            .group_by
+            .iter()
+            .zip(self.group_columns)
+            .map(|(g, c)| c.identity_sql(&g.render_on(alias)))
+            .collect();
+        crate::storage::identity_hash(&keys)
+    }
+
+    /// `SELECT keys, outputs, w FROM (rows) AS s GROUP BY keys` (`HAVING gate` without keys).
+    fn grouped(&self, rows: &str, weight: i64, scalar_gate: &str) -> String {
+        let ng = self.group_by.len();
+        let mut sel: Vec<String> = self
+            .group_by
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{} AS {}", g.render_on("s"), col_name(i)))
+            .collect();
+        sel.extend(
+            self.outputs
+                .iter()
+                .enumerate()
+                .map(|(j, e)| format!("{} AS {}", e.render_on("s"), col_name(ng + j))),
+        );
+        let tail = if ng == 0 {
+            format!(" HAVING {scalar_gate}")
+        } else {
+            format!(
+                " GROUP BY {}",
+                self.group_by
+                    .iter()
+                    .map(|g| g.render_on("s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        format!(
+            "SELECT {}, {weight}::bigint AS __pgt_w FROM ({rows}) AS s{tail}",
+            sel.join(", ")
+        )
+    }
+
+    pub fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        self.check()?;
+        let n_in = self.input.columns().len();
+        let d = self.input.rule().delta(cx)?;
+        let cur = self.input.rule().current(cx)?;
+        let gate = format!("EXISTS (SELECT 1 FROM {d})");
+        // The current rows of the affected groups.
+        let current_rows = if self.group_by.is_empty() {
+            format!("SELECT s.* FROM ({cur}) AS s WHERE {gate}")
+        } else {
+            let keys = self
+                .group_by
+                .iter()
+                .enumerate()
+                .map(|(i, g)| format!("{} AS \"g{i}\"", g.render_on("s")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let k = cx.add_cte(
+                "regroup_keys",
+                format!(
+                    "SELECT x.* FROM (SELECT y.*, pg_catalog.row_number() OVER (PARTITION BY y.rid) AS __pgt_n \
+                       FROM (SELECT {} AS rid, {keys} FROM {d} AS s) AS y) AS x WHERE x.__pgt_n OPERATOR(pg_catalog.=) 1",
+                    self.rid("s")
+                ),
+            );
+            let non_null = format!("SELECT k.\"g0\" FROM {k} AS k WHERE k.\"g0\" IS NOT NULL");
+            let null_key = format!("EXISTS (SELECT 1 FROM {k} AS k WHERE k.\"g0\" IS NULL)");
+            let g0 = self.group_by[0].render_on("s");
+            let first_exact = self.group_by[0]
+                .as_column()
+                .filter(|&c| self.input.columns()[c].exact_equality);
+            let prefiltered = match first_exact {
+                Some(c) => format!(
+                    "SELECT s.* FROM ({}) AS s UNION ALL SELECT s.* FROM ({cur}) AS s WHERE s.{} IS NULL AND {null_key}",
+                    self.input.rule().current_restricted(cx, c, &non_null)?,
+                    col_name(c)
+                ),
+                None => format!(
+                    "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY (ARRAY({non_null})) OR ({g0} IS NULL AND {null_key})"
+                ),
+            };
+            format!(
+                "SELECT s.* FROM ({prefiltered}) AS s WHERE {} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {k} AS k)",
+                self.rid("s")
+            )
+        };
+        let rows = cx.add_cte("regroup_rows", current_rows);
+        // The old rows of those groups: current minus delta, each row `w` times.
+        let cols = (0..n_in)
+            .map(|i| format!("s.{}", col_name(i)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let old = cx.add_cte(
+            "regroup_old",
+            super::consolidate::consolidated(
+                &format!(
+                    "SELECT {cols}, 1::bigint AS __pgt_w FROM {rows} AS s \
+                     UNION ALL SELECT {cols}, OPERATOR(pg_catalog.-) s.__pgt_w AS __pgt_w FROM {d} AS s"
+                ),
+                &self.input.columns(),
+            ),
+        );
+        let old_rows = format!(
+            "SELECT o.* FROM {old} AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
+              WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0"
+        );
+        let sql = format!(
+            "{} UNION ALL {}",
+            self.grouped(&format!("SELECT * FROM {rows}"), 1, &gate),
+            self.grouped(&old_rows, -1, &gate)
+        );
+        let sql = super::consolidate::consolidated(&sql, &self.columns);
+        Ok(cx.add_cte("regroup_delta", sql))
+    }
+}
+
+/// `DISTINCT` below the top as a grouping by all columns.
+pub(crate) fn distinct_delta(
+    input: &OpTree,
+    cx: &mut DeltaContext<'_>,
+) -> Result<String, DvmError> {
+    let columns = input.columns();
+    let group_by: Vec<Expr> = (0..columns.len()).map(Expr::col).collect();
+    Regroup {
+        input,
+        group_by: &group_by,
+        group_columns: &columns,
+        outputs: Vec::new(),
+        columns: columns.clone(),
+        clause: "DISTINCT",
+    }
+    .delta(cx)
+}

@@ -1,0 +1,342 @@
+//! Subqueries in WHERE conjuncts as semi- and anti-joins.
+//!
+//! A conjunct of a query level's WHERE that is `[NOT] EXISTS (…)`, `x [NOT] IN (…)`,
+//! `x op ANY (…)` or `x op ALL (…)` keeps or drops each row by whether the subquery has a
+//! matching row, so it becomes `A ⋉_θ B` or `A ▷_θ B` (`pgt_dvm::operators::semi_join`)
+//! with `B` the subquery without its correlated WHERE conjuncts and `θ` those conjuncts
+//! and the comparison, chosen so that SQL's three-valued logic is kept exactly (a row is
+//! kept only where the predicate is TRUE):
+//!
+//! | predicate | join | θ (besides the correlated conjuncts) |
+//! |---|---|---|
+//! | `EXISTS (S)` / `NOT EXISTS (S)` | semi / anti | — |
+//! | `x op ANY (S)`, `x IN (S)` | semi | `x op s` |
+//! | `NOT (x op ANY (S))`, `x NOT IN (S)` | anti | `(x op s) IS NOT FALSE` |
+//! | `x op ALL (S)` | anti | `(x op s) IS NOT TRUE` |
+//! | `NOT (x op ALL (S))` | semi | `(x op s) IS FALSE` |
+//!
+//! So `x NOT IN (S)` keeps no row when `S` holds a NULL (every `x = NULL` is unknown), and
+//! a NULL `x` only when `S` is empty. Subqueries elsewhere (under OR, in the SELECT list,
+//! scalar subqueries) are refused by the deparser with the construct named.
+
+use pgrx::pg_sys;
+use pgrx::PgList;
+use pgt_dvm::{Expr, OpTree};
+
+use super::deparse::{ColumnResolver, Deparser};
+use super::{conjuncts, unsupported, Builder, FromResolver, Layout};
+use crate::error::PgtResult;
+
+/// What a WHERE conjunct with a subquery asks for.
+pub(super) struct SublinkConjunct {
+    sublink: *mut pg_sys::SubLink,
+    negated: bool,
+}
+
+/// The conjunct as a subquery test, if it is one this module translates.
+pub(super) unsafe fn as_sublink(node: *mut pg_sys::Node) -> Option<SublinkConjunct> {
+    use pg_sys::SubLinkType::*;
+    let (node, negated) = match (*node).type_ {
+        pg_sys::NodeTag::T_BoolExpr
+            if (*(node as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::NOT_EXPR =>
+        {
+            let args = PgList::<pg_sys::Node>::from_pg((*(node as *mut pg_sys::BoolExpr)).args);
+            (args.get_ptr(0)?, true)
+        }
+        _ => (node, false),
+    };
+    if (*node).type_ != pg_sys::NodeTag::T_SubLink {
+        return None;
+    }
+    let s = node as *mut pg_sys::SubLink;
+    matches!((*s).subLinkType, EXISTS_SUBLINK | ANY_SUBLINK | ALL_SUBLINK).then_some(
+        SublinkConjunct {
+            sublink: s,
+            negated,
+        },
+    )
+}
+
+/// Resolves the pieces of θ: the outer query's columns (Vars one level up, as seen from
+/// the subquery), the subquery's columns (its own Vars, appended to its SELECT list) and
+/// its output columns (`PARAM_SUBLINK` parameters of the comparison).
+struct SublinkResolver<'a> {
+    outer: FromResolver<'a>,
+    nl: usize,
+    /// The subquery's own Vars read by correlated conjuncts, at positions `first_var..`.
+    vars: Vec<*mut pg_sys::Var>,
+    first_var: usize,
+    /// Output position of each SELECT-list entry (by resno) of the subquery.
+    resno_pos: Vec<(i16, usize)>,
+    /// Rendering the comparison (`testexpr`), which belongs to the outer query: its own
+    /// Vars are the outer query's.
+    outer_level: bool,
+}
+
+impl ColumnResolver for SublinkResolver<'_> {
+    unsafe fn substitute(
+        &mut self,
+        d: &mut Deparser,
+        node: *mut pg_sys::Node,
+    ) -> PgtResult<Option<Expr>> {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_Var => {
+                let v = node as *mut pg_sys::Var;
+                if self.outer_level {
+                    return self.outer.substitute(d, node);
+                }
+                match (*v).varlevelsup {
+                    0 => {
+                        let i = self
+                            .vars
+                            .iter()
+                            .position(|w| pg_sys::equal(*w as *const _, v as *const _))
+                            .ok_or_else(|| {
+                                unsupported("a subquery column", "It could not be resolved.")
+                            })?;
+                        Ok(Some(Expr::col(self.nl + self.first_var + i)))
+                    }
+                    1 => {
+                        let up = pg_sys::copyObjectImpl(v as *const _) as *mut pg_sys::Var;
+                        (*up).varlevelsup = 0;
+                        self.outer.substitute(d, up as *mut pg_sys::Node)
+                    }
+                    _ => Err(unsupported(
+                        "a reference to a query two or more levels out",
+                        "A subquery may only read its own FROM items and those of the query it filters.",
+                    )),
+                }
+            }
+            pg_sys::NodeTag::T_Param => {
+                let p = node as *mut pg_sys::Param;
+                if (*p).paramkind != pg_sys::ParamKind::PARAM_SUBLINK {
+                    return Ok(None);
+                }
+                let pos = self
+                    .resno_pos
+                    .iter()
+                    .find(|(r, _)| i32::from(*r) == (*p).paramid)
+                    .map(|(_, pos)| *pos)
+                    .ok_or_else(|| {
+                        unsupported("a subquery output column", "It could not be resolved.")
+                    })?;
+                Ok(Some(Expr::col(self.nl + pos)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The Vars of the subquery's own level in `node` (not descending into nested
+/// subqueries, whose Vars belong to other levels).
+unsafe fn own_vars(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::Var> {
+    #[pgrx::pg_guard]
+    unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut std::ffi::c_void) -> bool {
+        if node.is_null() {
+            return false;
+        }
+        let out = &mut *(ctx as *mut Vec<*mut pg_sys::Var>);
+        if (*node).type_ == pg_sys::NodeTag::T_Var {
+            let v = node as *mut pg_sys::Var;
+            if (*v).varlevelsup == 0 {
+                out.push(v);
+            }
+            return false;
+        }
+        pg_sys::expression_tree_walker_impl(node, Some(walk), ctx)
+    }
+    let mut out: Vec<*mut pg_sys::Var> = Vec::new();
+    walk(
+        node,
+        &mut out as *mut Vec<*mut pg_sys::Var> as *mut std::ffi::c_void,
+    );
+    out
+}
+
+fn wrapped(e: Expr, suffix: &str) -> Expr {
+    let mut out = Expr::sql("((");
+    out.append(e);
+    out.push_sql(&format!(") {suffix})"));
+    out
+}
+
+impl Builder {
+    /// `tree ⋉_θ S` or `tree ▷_θ S` for the subquery test `c` of query `q` (whose FROM
+    /// items `tree` computes, laid out as `layout`).
+    pub(super) unsafe fn sublink_join(
+        &mut self,
+        q: *mut pg_sys::Query,
+        layout: &Layout,
+        tree: OpTree,
+        c: &SublinkConjunct,
+    ) -> PgtResult<OpTree> {
+        use pg_sys::SubLinkType::*;
+        let s = c.sublink;
+        let kind = (*s).subLinkType;
+        let sq = (*s).subselect as *mut pg_sys::Query;
+        if (*sq).commandType != pg_sys::CmdType::CMD_SELECT || !(*sq).utilityStmt.is_null() {
+            return Err(unsupported(
+                "this subquery",
+                "Only SELECT subqueries are maintained.",
+            ));
+        }
+        // The subquery's WHERE conjuncts that read the outer query become part of θ.
+        let copy = pg_sys::copyObjectImpl(sq as *const _) as *mut pg_sys::Query;
+        let mut cs = Vec::new();
+        if !(*copy).jointree.is_null() {
+            conjuncts((*(*copy).jointree).quals, &mut cs);
+        }
+        let (corr, local): (Vec<_>, Vec<_>) = cs
+            .into_iter()
+            .partition(|&n| pg_sys::contain_vars_of_level(n, 1));
+        if !corr.is_empty() {
+            if (*copy).hasAggs
+                || !(*copy).groupClause.is_null()
+                || !(*copy).havingQual.is_null()
+                || !(*copy).distinctClause.is_null()
+                || !(*copy).limitCount.is_null()
+                || !(*copy).limitOffset.is_null()
+                || !(*copy).setOperations.is_null()
+                || (*copy).hasWindowFuncs
+            {
+                return Err(unsupported(
+                    "a correlated subquery with aggregates, DISTINCT, LIMIT or set operations",
+                    "Its correlated conditions cannot be moved out of it; join a grouped subquery instead, or use FULL.",
+                ));
+            }
+            let mut list = PgList::<pg_sys::Node>::new();
+            for n in &local {
+                list.push(*n);
+            }
+            (*(*copy).jointree).quals = if local.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                pg_sys::make_ands_explicit(list.into_pg()) as *mut pg_sys::Node
+            };
+        }
+        // The subquery's own columns the correlated conjuncts read are appended to its
+        // SELECT list, so the subquery's tree yields them.
+        let mut vars: Vec<*mut pg_sys::Var> = Vec::new();
+        for &n in &corr {
+            for v in own_vars(n) {
+                if !vars
+                    .iter()
+                    .any(|w| pg_sys::equal(*w as *const _, v as *const _))
+                {
+                    vars.push(v);
+                }
+            }
+        }
+        let mut tlist = PgList::<pg_sys::TargetEntry>::from_pg((*copy).targetList);
+        let mut resno_pos = Vec::new();
+        let mut pos = 0usize;
+        let mut max_resno = 0i16;
+        for t in tlist.iter_ptr() {
+            max_resno = max_resno.max((*t).resno);
+            if !(*t).resjunk {
+                resno_pos.push(((*t).resno, pos));
+                pos += 1;
+            }
+        }
+        let first_var = pos;
+        for (i, v) in vars.iter().enumerate() {
+            let name = std::ffi::CString::new(format!("__pgt_corr{i}")).expect("no NUL");
+            let te = pg_sys::makeTargetEntry(
+                pg_sys::copyObjectImpl(*v as *const _) as *mut pg_sys::Expr,
+                max_resno + 1 + i as i16,
+                pg_sys::pstrdup(name.as_ptr()),
+                false,
+            );
+            tlist.push(te);
+        }
+        (*copy).targetList = tlist.into_pg();
+        let (inner, _) = self.query(copy)?;
+        let nl = tree.columns().len();
+        let mut r = SublinkResolver {
+            outer: FromResolver { q, layout },
+            nl,
+            vars,
+            first_var,
+            resno_pos,
+            outer_level: false,
+        };
+        let mut parts = Vec::new();
+        let mut equi = Vec::new();
+        let mut pair_of = |d: &mut Deparser, r: &mut SublinkResolver<'_>, n: *mut pg_sys::Node| {
+            if (*n).type_ != pg_sys::NodeTag::T_OpExpr {
+                return Ok::<_, crate::error::PgtError>(());
+            }
+            let o = n as *mut pg_sys::OpExpr;
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
+                .iter_ptr()
+                .collect();
+            if args.len() != 2 || !pg_sys::op_mergejoinable((*o).opno, pg_sys::exprType(args[0])) {
+                return Ok(());
+            }
+            let a = d.expr(args[0], r)?.as_column();
+            let b = d.expr(args[1], r)?.as_column();
+            if let (Some(a), Some(b)) = (a, b) {
+                let p = match (a < nl, b < nl) {
+                    (true, false) => Some((a, b - nl)),
+                    (false, true) => Some((b, a - nl)),
+                    _ => None,
+                };
+                if let Some(p) = p.filter(|p| !equi.contains(p)) {
+                    equi.push(p);
+                }
+            }
+            Ok(())
+        };
+        for &n in &corr {
+            parts.push(self.d.expr(n, &mut r)?);
+            pair_of(&mut self.d, &mut r, n)?;
+        }
+        r.outer_level = true;
+        let anti = match (kind, c.negated) {
+            (EXISTS_SUBLINK, neg) => neg,
+            (ANY_SUBLINK, false) => {
+                let t = (*s).testexpr;
+                let mut tc = Vec::new();
+                conjuncts(t, &mut tc);
+                for n in tc {
+                    pair_of(&mut self.d, &mut r, n)?;
+                }
+                parts.push(self.d.expr(t, &mut r)?);
+                false
+            }
+            (ANY_SUBLINK, true) => {
+                parts.push(wrapped(self.d.expr((*s).testexpr, &mut r)?, "IS NOT FALSE"));
+                true
+            }
+            (ALL_SUBLINK, false) => {
+                parts.push(wrapped(self.d.expr((*s).testexpr, &mut r)?, "IS NOT TRUE"));
+                true
+            }
+            (ALL_SUBLINK, true) => {
+                parts.push(wrapped(self.d.expr((*s).testexpr, &mut r)?, "IS FALSE"));
+                false
+            }
+            (other, _) => {
+                return Err(unsupported(
+                    &format!("the subquery kind {other:?}"),
+                    "It is not maintained incrementally.",
+                ))
+            }
+        };
+        let condition = match parts.len() {
+            0 => Expr::sql("true"),
+            _ => {
+                let mut e = Expr::sql("(");
+                for (i, p) in parts.into_iter().enumerate() {
+                    if i > 0 {
+                        e.push_sql(") AND (");
+                    }
+                    e.append(p);
+                }
+                e.push_sql(")");
+                e
+            }
+        };
+        Ok(OpTree::semi_join(anti, tree, inner, condition, equi, false))
+    }
+}

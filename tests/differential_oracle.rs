@@ -108,6 +108,11 @@ const SHAPES: &[(&str, &str)] = &[
     ("exists_agg", "SELECT a.g, count(*) AS n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k AND b.w < a.v) GROUP BY a.g"),
     ("exists_and_not", "SELECT a.id FROM a WHERE EXISTS (SELECT 1 FROM a a2 WHERE a2.k = a.k AND a2.id <> a.id) AND NOT EXISTS (SELECT 1 FROM c WHERE c.k2 = a.k AND c.g = a.g)"),
     ("keyed_exists", "SELECT p.id, p.v FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.k = p.k AND q.label IS NOT NULL)"),
+    // Uncorrelated scalar subqueries (one-row aggregates) in WHERE and the SELECT list.
+    ("scalar_where", "SELECT a.id, a.v FROM a WHERE a.v > (SELECT avg(v) FROM a)"),
+    ("scalar_select", "SELECT b.k, b.w, (SELECT max(v) FROM a WHERE a.g IS NOT NULL) AS mx FROM b"),
+    ("scalar_under_agg", "SELECT a.g, count(*) AS n FROM a WHERE a.n > (SELECT avg(n) FROM a WHERE a.k > 1) GROUP BY a.g"),
+    ("scalar_count", "SELECT c.label FROM c WHERE c.k2 < (SELECT count(*) FROM b WHERE w > 3)"),
     ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
 ];
 

@@ -608,6 +608,20 @@ impl ColumnResolver for FromResolver<'_> {
         d: &mut Deparser,
         node: *mut pg_sys::Node,
     ) -> PgtResult<Option<Expr>> {
+        if (*node).type_ == pg_sys::NodeTag::T_SubLink {
+            // A single-row scalar subquery joined to the FROM items (`sublink.rs`).
+            let s = node as *mut pg_sys::SubLink;
+            if (*s).location >= 0 {
+                if let Some(Some(pos)) = self
+                    .layout
+                    .get(&sublink::scalar_key((*s).location))
+                    .and_then(|c| c.first())
+                {
+                    return Ok(Some(Expr::col(*pos)));
+                }
+            }
+            return Ok(None);
+        }
         if (*node).type_ != pg_sys::NodeTag::T_Var {
             return Ok(None);
         }
@@ -902,6 +916,8 @@ impl Builder {
             }
             (tree, layout)
         };
+        let mut layout = layout;
+        tree = self.join_scalar_subqueries(q, &mut layout, tree)?;
         tree = self.filters(q, &layout, tree, quals)?;
 
         // GROUP BY / aggregates / HAVING.

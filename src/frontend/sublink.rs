@@ -340,3 +340,83 @@ impl Builder {
         Ok(OpTree::semi_join(anti, tree, inner, condition, equi, false))
     }
 }
+
+/// The layout key of the scalar subquery at parse location `location` (negative, so it
+/// never collides with a range-table index).
+pub(super) fn scalar_key(location: i32) -> i32 {
+    i32::MIN + location
+}
+
+/// An uncorrelated scalar subquery that yields exactly one row: an aggregate without
+/// GROUP BY, HAVING, LIMIT/OFFSET or set-returning functions.
+unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
+    let sq = (*s).subselect as *mut pg_sys::Query;
+    (*s).subLinkType == pg_sys::SubLinkType::EXPR_SUBLINK
+        && (*s).location >= 0
+        && (*sq).commandType == pg_sys::CmdType::CMD_SELECT
+        && (*sq).hasAggs
+        && (*sq).groupClause.is_null()
+        && (*sq).groupingSets.is_null()
+        && (*sq).havingQual.is_null()
+        && !(*sq).hasTargetSRFs
+        && (*sq).setOperations.is_null()
+        && (*sq).limitCount.is_null()
+        && (*sq).limitOffset.is_null()
+        && !pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
+}
+
+/// The single-row scalar subqueries in `node` (not inside other subqueries).
+unsafe fn scalar_sublinks(node: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::SubLink>) {
+    #[pgrx::pg_guard]
+    unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut std::ffi::c_void) -> bool {
+        if node.is_null() {
+            return false;
+        }
+        if (*node).type_ == pg_sys::NodeTag::T_SubLink {
+            let s = node as *mut pg_sys::SubLink;
+            if single_row_scalar(s) {
+                (*(ctx as *mut Vec<*mut pg_sys::SubLink>)).push(s);
+            }
+            return false;
+        }
+        pg_sys::expression_tree_walker_impl(node, Some(walk), ctx)
+    }
+    walk(
+        node,
+        out as *mut Vec<*mut pg_sys::SubLink> as *mut std::ffi::c_void,
+    );
+}
+
+impl Builder {
+    /// Uncorrelated single-row scalar subqueries of `q`'s WHERE and SELECT list, each
+    /// cross-joined to the FROM items as a one-row input (`A × S`, so a change of the
+    /// scalar re-evaluates the rows against its old and new value), and registered in
+    /// `layout` under [`scalar_key`] of its location, where the column resolver finds it.
+    pub(super) unsafe fn join_scalar_subqueries(
+        &mut self,
+        q: *mut pg_sys::Query,
+        layout: &mut Layout,
+        mut tree: OpTree,
+    ) -> PgtResult<OpTree> {
+        let mut found = Vec::new();
+        scalar_sublinks((*(*q).jointree).quals, &mut found);
+        scalar_sublinks((*q).targetList as *mut pg_sys::Node, &mut found);
+        for s in found {
+            let key = scalar_key((*s).location);
+            if layout.contains_key(&key) {
+                continue;
+            }
+            let (sub, _) = self.query((*s).subselect as *mut pg_sys::Query)?;
+            if sub.columns().len() != 1 {
+                return Err(unsupported(
+                    "a scalar subquery with several columns",
+                    "A scalar subquery yields one column.",
+                ));
+            }
+            let pos = tree.columns().len();
+            tree = OpTree::join(tree, sub, None);
+            layout.insert(key, vec![Some(pos)]);
+        }
+        Ok(tree)
+    }
+}

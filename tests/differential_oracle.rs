@@ -113,6 +113,8 @@ const SHAPES: &[(&str, &str)] = &[
     ("scalar_select", "SELECT b.k, b.w, (SELECT max(v) FROM a WHERE a.g IS NOT NULL) AS mx FROM b"),
     ("scalar_under_agg", "SELECT a.g, count(*) AS n FROM a WHERE a.n > (SELECT avg(n) FROM a WHERE a.k > 1) GROUP BY a.g"),
     ("scalar_count", "SELECT c.label FROM c WHERE c.k2 < (SELECT count(*) FROM b WHERE w > 3)"),
+    // ORDER BY without LIMIT: a table has no row order, so it changes nothing stored.
+    ("order_by", "SELECT a.id, a.v FROM a WHERE a.v > 2 ORDER BY a.v DESC, a.id"),
     ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
 ];
 

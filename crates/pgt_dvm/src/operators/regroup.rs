@@ -155,10 +155,17 @@ impl Regroup<'_> {
                     "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY (ARRAY({non_null})) OR ({g0} IS NULL AND {null_key})"
                 ),
             };
-            format!(
-                "SELECT s.* FROM ({prefiltered}) AS s WHERE {} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {k} AS k)",
-                self.rid("s")
-            )
+            if first_exact.is_some() && self.group_by.len() == 1 {
+                // One key with exact equality: the restriction is already exact.
+                prefiltered
+            } else {
+                // The row id is computed once per row, then probed (a semi-join whose inner
+                // side the planner may rescan: it must not recompute hashes per pair).
+                format!(
+                    "SELECT s.* FROM (SELECT s.*, {} AS __pgt_rid FROM ({prefiltered}) AS s OFFSET 0) AS s                       WHERE s.__pgt_rid OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {k} AS k)",
+                    self.rid("s")
+                )
+            }
         };
         let rows = cx.add_cte("regroup_rows", current_rows);
         // The old rows of those groups: current minus delta, each row `w` times.

@@ -111,28 +111,61 @@ psql -c "VACUUM ANALYZE" >/dev/null
 log "applying the batch with change capture"
 dml_captured=$( { echo '\timing on'; batch 1; } | psql | ms_of)
 
-# Temporary files written by a refresh, from the server log (log_temp_files = 0): the sum
-# of the sizes logged since byte offset $1, in MB.
-temp_mb_since() {
-  tail -c +"$(($1 + 1))" "$dir/postgres.log" | awk '/temporary file:/ {for (i = 1; i <= NF; i++) if ($i == "size") s += $(i + 1)} END {printf "%.0f", s / 1048576}'
-}
-declare -A tfull tauto ttemp
+declare -A tfull tauto ttemp cfull cauto
+# Round 1 (cold): each refresh is the first in a new session, so it includes translating the
+# query and planning its statement. The query runs once first, so that neither refresh is
+# timed with a cold buffer cache.
 for f in "${queries[@]}"; do
   q=$(basename "$f" .sql)
-  # The query runs once first, so that neither refresh is timed with a cold cache.
-  t=$(psql -c "SELECT count(*) FROM ($(cat "$f")) AS warm" -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_full')" | awk '/^Time:/ {print $2}')
-  tfull[$q]=$t
-  offset=$(stat -c %s "$dir/postgres.log")
-  tauto[$q]=$(psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_auto')" | awk '/^Time:/ {print $2}')
-  sleep 0.2
-  ttemp[$q]=$(temp_mb_since "$offset")
-  log "$q: FULL ${tfull[$q]} ms, AUTO ${tauto[$q]} ms, AUTO temporary files ${ttemp[$q]} MB"
+  cfull[$q]=$(psql -c "SELECT count(*) FROM ($(cat "$f")) AS warm" -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_full')" | awk '/^Time:/ {print $2}')
+  cauto[$q]=$(psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('${q}_auto')" | awk '/^Time:/ {print $2}')
+  log "$q (first refresh, new session): FULL ${cfull[$q]} ms, AUTO ${cauto[$q]} ms"
+done
+
+# Round 2 (steady state): a second batch, every refresh in one long session, as the
+# scheduler's worker runs them. AUTO now also has a measured refresh of each kind.
+log "applying a second batch"
+{ batch 2; } | psql >/dev/null
+script="$(mktemp)"
+{
+  echo '\timing on'
+  for f in "${queries[@]}"; do
+    q=$(basename "$f" .sql)
+    for kind in full auto; do
+      echo "\\echo @@ ${q}_${kind}"
+      echo "SELECT pgtrickle.refresh_stream_table('${q}_${kind}');"
+    done
+  done
+} > "$script"
+log_start=$(stat -c %s "$dir/postgres.log")
+while read -r name ms; do
+  q=${name%_*}
+  case "$name" in
+    *_full) tfull[$q]=$ms ;;
+    *_auto) tauto[$q]=$ms ;;
+  esac
+done < <(psql -f "$script" | awk '/^@@/ {name = $2; next} /^Time:/ && name != "" {print name, $2; name = ""}')
+rm -f "$script"
+sleep 0.5
+# Temporary files per refresh of round 2, from the server log (log_temp_files = 0): each
+# "temporary file" line is followed by the STATEMENT that wrote it.
+declare -A tempbytes
+while read -r name bytes; do tempbytes[$name]=$bytes; done < <(
+  tail -c +"$((log_start + 1))" "$dir/postgres.log" | awk '
+    /temporary file:/ {for (i = 1; i <= NF; i++) if ($i == "size") pending += $(i + 1); next}
+    /STATEMENT:/ && pending > 0 {if (match($0, /refresh_stream_table\(.[a-z0-9_]+/)) {n = substr($0, RSTART + 22, RLENGTH - 22); s[n] += pending} pending = 0}
+    END {for (n in s) print n, s[n]}')
+for f in "${queries[@]}"; do
+  q=$(basename "$f" .sql)
+  ttemp[$q]=$(awk -v b="${tempbytes[${q}_auto]:-0}" 'BEGIN {printf "%.0f", b / 1048576}')
+  log "$q (steady state): FULL ${tfull[$q]} ms, AUTO ${tauto[$q]} ms, AUTO temporary files ${ttemp[$q]} MB"
 done
 
 out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
+speedups="$(mktemp)"
 {
-  echo "| query | mode AUTO used | FULL refresh (ms) | AUTO refresh (ms) | speed-up | AUTO temp files (MB) | AUTO equals its query |"
-  echo "|---|---|---:|---:|---:|---:|---|"
+  echo "| query | mode AUTO used | FULL (ms) | AUTO (ms) | speed-up | first refresh in a new session: FULL / AUTO (ms) | AUTO temp files (MB) | AUTO equals its query |"
+  echo "|---|---|---:|---:|---:|---|---:|---|"
   for f in "${queries[@]}"; do
     q=$(basename "$f" .sql)
     mode=$(psql -At -c "SELECT h.action FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = '${q}_auto' ORDER BY h.refresh_id DESC LIMIT 1")
@@ -143,11 +176,16 @@ out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
       bad=$(psql -At -c "SELECT (SELECT count(*) FROM (SELECT $cols FROM ${q}_auto EXCEPT ALL SELECT * FROM ($(cat "$f")) x) a) + (SELECT count(*) FROM (SELECT * FROM ($(cat "$f")) x EXCEPT ALL SELECT $cols FROM ${q}_auto) b)")
       if [ "$bad" = 0 ]; then ok="yes"; else ok="**NO ($bad rows)**"; fi
     fi
-    printf "| %s | %s | %s | %s | %sx | %s | %s |\n" "$q" "$mode" "${tfull[$q]}" "${tauto[$q]}" \
-      "$(awk -v f="${tfull[$q]}" -v d="${tauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "${ttemp[$q]}" "$ok"
+    speedup=$(awk -v f="${tfull[$q]}" -v d="${tauto[$q]}" 'BEGIN {printf "%.1f", f / d}')
+    [ "$mode" = DIFFERENTIAL ] && echo "$speedup" >> "$speedups"
+    printf "| %s | %s | %s | %s | %sx | %s / %s (%sx) | %s | %s |\n" "$q" "$mode" "${tfull[$q]}" "${tauto[$q]}" "$speedup" \
+      "${cfull[$q]}" "${cauto[$q]}" "$(awk -v f="${cfull[$q]}" -v d="${cauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "${ttemp[$q]}" "$ok"
   done
+  echo
+  echo "Median speed-up of the $(wc -l < "$speedups") queries AUTO refreshed incrementally: $(sort -g "$speedups" | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) printf "%.1fx\n", v[(NR + 1) / 2]; else printf "%.1fx\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')."
   echo
   echo "Batch DML: $dml_plain ms without stream tables, $dml_captured ms with change capture for 44 stream tables."
   echo
   echo "SF=$SF; $(uname -m), $(nproc) cores; PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}') (no assertions), extension release build."
 } | tee "$out"
+rm -f "$speedups"

@@ -280,21 +280,40 @@ impl Frontier {
 /// consumed (frontiers are read from `pgtrickle.pgt_dependencies`). A stream table without a
 /// frontier yet needs no buffered rows: its next refresh recomputes in full.
 ///
+/// Most rows are decided by one comparison with a bound computed once per statement: a
+/// transaction whose xid is below a snapshot's `xmin` had ended when the snapshot was taken
+/// (`xmin` counts the snapshot's own transaction too), so `pg_visible_in_snapshot` is true
+/// for it, and every row it wrote is consumed by that frontier. A row whose xid is below
+/// the smallest `xmin` of the readers' frontiers is therefore consumed by all of them (the
+/// readers' own xids are excluded as well, though they are never below it). Only the rows
+/// at or above the bound, from transactions that were running at some reader's refresh
+/// (anywhere in the cluster), are checked against each reader's frontier.
+///
 /// Trimming is an optimization, so two sessions never trim one buffer at once (that could
 /// deadlock on row locks): the statement runs only under a transaction-level advisory
 /// lock on the buffer, taken with try-lock semantics; if another session holds it, nothing
 /// is deleted now and a later refresh trims.
 pub fn cleanup_buffer(source_oid: u32) -> String {
+    let readers = format!(
+        "FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id \
+          WHERE d.source_relid OPERATOR(pg_catalog.=) {source_oid}::pg_catalog.oid \
+            AND s.effective_refresh_mode OPERATOR(pg_catalog.=) 'DIFFERENTIAL'::pg_catalog.text \
+            AND d.frontier_snapshot IS NOT NULL"
+    );
     format!(
-        "DELETE FROM {buf} AS b WHERE pg_catalog.pg_try_advisory_xact_lock({TRIM_LOCK_CLASS}, {source_oid}) AND NOT EXISTS (\
-           SELECT 1 FROM pgtrickle.pgt_dependencies AS d JOIN pgtrickle.pgt_stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id \
-            WHERE d.source_relid OPERATOR(pg_catalog.=) {source_oid}::pg_catalog.oid \
-              AND s.effective_refresh_mode OPERATOR(pg_catalog.=) 'DIFFERENTIAL'::pg_catalog.text \
-              AND (d.frontier_snapshot IS NOT NULL AND NOT (\
-                   (pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) \
-                    AND (d.frontier_xid IS NULL OR b.__pgt_xid OPERATOR(pg_catalog.<>) d.frontier_xid)) \
-                   OR (b.__pgt_xid OPERATOR(pg_catalog.=) d.frontier_xid \
-                       AND b.__pgt_change_id OPERATOR(pg_catalog.<=) coalesce(d.frontier_change_id, 0)))))",
+        "WITH bound AS MATERIALIZED (\
+           SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin(d.frontier_snapshot)) AS xmin, \
+                  ARRAY(SELECT d.frontier_xid {readers} AND d.frontier_xid IS NOT NULL) AS own \
+           {readers}) \
+         DELETE FROM {buf} AS b \
+          WHERE (SELECT pg_catalog.pg_try_advisory_xact_lock({TRIM_LOCK_CLASS}, {source_oid})) \
+            AND CASE WHEN b.__pgt_xid OPERATOR(pg_catalog.<) (SELECT bound.xmin FROM bound) \
+                      AND b.__pgt_xid OPERATOR(pg_catalog.<>) ALL ((SELECT bound.own FROM bound)::pg_catalog.xid8[]) THEN true \
+                ELSE NOT EXISTS (SELECT 1 {readers} \
+                  AND NOT ((pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) \
+                            AND (d.frontier_xid IS NULL OR b.__pgt_xid OPERATOR(pg_catalog.<>) d.frontier_xid)) \
+                           OR (b.__pgt_xid OPERATOR(pg_catalog.=) d.frontier_xid \
+                               AND b.__pgt_change_id OPERATOR(pg_catalog.<=) coalesce(d.frontier_change_id, 0)))) END",
         buf = buffer_table(source_oid)
     )
 }

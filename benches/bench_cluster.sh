@@ -32,6 +32,7 @@ checkpoint_timeout = 30min
 synchronous_commit = off
 CONF
   as_pg_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
-  trap 'as_pg_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true' EXIT
+  # PGT_BENCH_KEEP=1 leaves the cluster running for a look afterwards (psql -h $dir -p 54331).
+  [ "${PGT_BENCH_KEEP:-0}" = 1 ] || trap 'as_pg_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true' EXIT
   psql() { "$bindir/psql" -X -q -h "$dir" -p 54331 -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 }

@@ -162,13 +162,15 @@ for f in "${queries[@]}"; do
 done
 
 out="$PGT_REPO_ROOT/target/bench/tpch-sf$SF.md"; mkdir -p "$(dirname "$out")"
-speedups="$(mktemp)"
+speedups="$(mktemp)"; reasons="$(mktemp)"
 {
   echo "| query | mode AUTO used | FULL (ms) | AUTO (ms) | speed-up | first refresh in a new session: FULL / AUTO (ms) | AUTO temp files (MB) | AUTO equals its query |"
   echo "|---|---|---:|---:|---:|---|---:|---|"
   for f in "${queries[@]}"; do
     q=$(basename "$f" .sql)
     mode=$(psql -At -c "SELECT h.action FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = '${q}_auto' ORDER BY h.refresh_id DESC LIMIT 1")
+    reason=$(psql -At -c "SELECT coalesce(h.reason, '') FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = '${q}_auto' ORDER BY h.refresh_id DESC LIMIT 1")
+    [ -n "$reason" ] && echo "- $q: $reason" >> "$reasons"
     cols=$(psql -At -c "SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '${q}_auto'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\_\_pgt\_%'")
     if grep -qi "limit" "$f"; then
       ok="n/a (top-k: ties)"
@@ -182,10 +184,14 @@ speedups="$(mktemp)"
       "${cfull[$q]}" "${cauto[$q]}" "$(awk -v f="${cfull[$q]}" -v d="${cauto[$q]}" 'BEGIN {printf "%.1f", f / d}')" "${ttemp[$q]}" "$ok"
   done
   echo
+  echo
+  echo "Why AUTO recomputed in full (round 2):"
+  cat "$reasons"
+  echo
   echo "Median speed-up of the $(wc -l < "$speedups") queries AUTO refreshed incrementally: $(sort -g "$speedups" | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) printf "%.1fx\n", v[(NR + 1) / 2]; else printf "%.1fx\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')."
   echo
   echo "Batch DML: $dml_plain ms without stream tables, $dml_captured ms with change capture for 44 stream tables."
   echo
   echo "SF=$SF; $(uname -m), $(nproc) cores; PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}') (no assertions), extension release build."
 } | tee "$out"
-rm -f "$speedups"
+rm -f "$speedups" "$reasons"

@@ -31,6 +31,7 @@ mod error;
 mod frontend;
 mod guard;
 mod plan_cache;
+mod planning_clock;
 mod refresh;
 mod scheduler;
 mod security;
@@ -53,6 +54,7 @@ pub extern "C-unwind" fn _PG_init() {
     // Backends are single-threaded, so changing the environment here races with nothing.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     config::register();
+    planning_clock::install();
     // Shared memory and the launcher exist only when preloaded (shared_preload_libraries).
     if shmem::init() {
         scheduler::register_launcher();

@@ -48,6 +48,9 @@ pub struct RefreshOutcome {
     pub reason: Option<String>,
     /// Source changes consumed by an incremental refresh (the cost model's input).
     pub changes: i64,
+    /// Time spent on work a later refresh in this session does not repeat: translating the
+    /// query, planning the kept delta statement (see [`crate::planning_clock`]).
+    pub setup_ms: f64,
 }
 
 /// Refreshes `st` by its effective mode. With `wait = false` (the scheduler), a refresh of
@@ -110,6 +113,7 @@ pub fn refresh(
         rows_inserted: outcome.rows_inserted,
         rows_deleted: outcome.rows_deleted,
         changes: outcome.changes,
+        setup_ms: outcome.setup_ms,
         error_message: None,
         reason: outcome.reason.as_deref(),
         initiated_by: initiator.as_str(),
@@ -180,6 +184,7 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
         rows_deleted: deleted.unwrap_or(0),
         reason: None,
         changes: 0,
+        setup_ms: 0.0,
     })
 }
 
@@ -267,6 +272,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             rows_deleted: 0,
             reason: Some("no pending changes".into()),
             changes: 0,
+            setup_ms: 0.0,
         };
         return Ok((nothing, started_at));
     }
@@ -275,7 +281,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         fallback =
             pgt_core::cost::prefer_full(pending_total, &catalog::recent_refreshes(st.pgt_id)?);
     }
+    let translating = std::time::Instant::now();
     let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
+    let mut setup = translating.elapsed();
     // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
     // key was added or dropped since creation, rebuild the hidden columns and recompute.
     if let Some(reason) = reshape_storage(st, &t.tree)? {
@@ -319,7 +327,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             );
             crate::statement_cache::run_refresh_statement(sql, &params)
         };
-        let mut outcome = crate::budget::within_delta_budget(|| run_delta(&sql))?;
+        let (outcome, planning) = crate::planning_clock::measure(|| {
+            crate::budget::within_delta_budget(|| run_delta(&sql))
+        });
+        setup += planning;
+        let mut outcome = outcome?;
         if let Err(crate::budget::Stopped::QuietSourceChanged) = outcome {
             // A source without pending changes at the look got one before the statement's
             // snapshot: run the statement that keeps (and gates) every source's terms.
@@ -328,7 +340,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 ..shape.clone()
             };
             let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated)?;
-            outcome = crate::budget::within_delta_budget(|| run_delta(&sql))?;
+            let (gated_outcome, planning) = crate::planning_clock::measure(|| {
+                crate::budget::within_delta_budget(|| run_delta(&sql))
+            });
+            setup += planning;
+            outcome = gated_outcome?;
         }
         match outcome {
             Ok(r) => ("DIFFERENTIAL", r),
@@ -371,6 +387,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             } else {
                 0
             },
+            setup_ms: setup.as_secs_f64() * 1000.0,
             reason: fallback,
         },
         started_at,

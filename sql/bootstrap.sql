@@ -107,7 +107,11 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
     -- Milliseconds of the duration spent on work a later refresh in the same session does
     -- not repeat (translating the query, planning the kept delta statement). The cost model
     -- compares durations without it.
-    setup_ms        double precision NOT NULL DEFAULT 0
+    setup_ms        double precision NOT NULL DEFAULT 0,
+    -- AUTO stopped its first incremental attempt on probation after this many milliseconds
+    -- (pgt_core::cost::probation_ms) and recomputed in full; changes then counts what the
+    -- attempt would have applied. A lower bound of the incremental cost for the model.
+    abandoned_delta_ms double precision
 );
 CREATE INDEX pgt_refresh_history_pgt_idx ON pgtrickle.pgt_refresh_history (pgt_id, started_at);
 COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refresh of a stream table';
@@ -122,7 +126,7 @@ GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_
               data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at)
     ON pgtrickle.pgt_stream_tables TO PUBLIC;
 GRANT SELECT (refresh_id, pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted,
-              reason, initiated_by, changes, setup_ms)
+              reason, initiated_by, changes, setup_ms, abandoned_delta_ms)
     ON pgtrickle.pgt_refresh_history TO PUBLIC;
 
 -- A plain DROP TABLE of a stream table removes its catalog rows (dependencies and history

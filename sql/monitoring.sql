@@ -64,7 +64,7 @@ SELECT h.refresh_id, h.pgt_id, h.action, h.status, h.started_at, h.ended_at,
        CASE WHEN h.error_message IS NULL OR pgtrickle._may_see_details(h.pgt_id) THEN h.error_message
             ELSE '(redacted: it may quote source data; requires SELECT on the stream table and all its sources)' END
            AS error_message,
-       h.reason, h.initiated_by, h.changes, h.setup_ms
+       h.reason, h.initiated_by, h.changes, h.setup_ms, h.abandoned_delta_ms
   FROM pgtrickle.pgt_refresh_history h;
 COMMENT ON VIEW pgtrickle.refresh_history_info IS 'pg_trickle: every refresh, error messages shown only to roles that may read the data';
 

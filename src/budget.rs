@@ -127,6 +127,9 @@ impl Drop for RefreshScope {
 pub enum Stopped {
     /// Over one of the budget's limits; says which.
     OverBudget(String),
+    /// Ran past AUTO's probation budget (`pgt_core::cost::probation_ms`) after this many
+    /// milliseconds.
+    Probation(f64),
     /// A source whose terms the statement left out changed after all
     /// (`pgt_dvm::operators::QUIET_SOURCE_CHANGED`): run the statement with them.
     QuietSourceChanged,
@@ -134,16 +137,23 @@ pub enum Stopped {
 
 /// Runs `f` (the delta statement) in a subtransaction under the delta's own budget:
 /// `pg_trickle.differential_temp_file_limit` and `pg_trickle.differential_statement_timeout`.
-/// Returns `Ok(Err(why))`, with the subtransaction rolled back, when the statement hit
-/// either limit or found a quiet source changed; any other error propagates as usual.
+/// `probation_ms`, when given, is a tighter time limit of its own (AUTO's first incremental
+/// attempt). Returns `Ok(Err(why))`, with the subtransaction rolled back, when the statement
+/// hit a limit or found a quiet source changed; any other error propagates as usual.
 pub fn within_delta_budget<T>(
+    probation_ms: Option<f64>,
     f: impl FnOnce() -> crate::error::PgtResult<T>,
 ) -> crate::error::PgtResult<Result<T, Stopped>> {
     use pgrx::pg_sys::panic::CaughtError;
     use pgrx::PgSqlErrorCode;
 
     let temp_kb = crate::config::differential_temp_file_limit_kb();
-    let timeout_ms = crate::config::differential_statement_timeout_ms();
+    let configured_ms = crate::config::differential_statement_timeout_ms();
+    let probation_ms = probation_ms
+        .map(|ms| ms.ceil().clamp(1.0, f64::from(i32::MAX)) as i32)
+        .filter(|&p| configured_ms <= 0 || p < configured_ms);
+    let timeout_ms = probation_ms.unwrap_or(configured_ms);
+    let started = std::time::Instant::now();
     // SAFETY: GUC nest levels and the internal-subtransaction protocol, as PL/pgSQL's
     // exception blocks use them: the nest level is opened before the subtransaction and
     // closed after it ends (so the subtransaction's abort never pops it); the memory
@@ -198,9 +208,12 @@ pub fn within_delta_budget<T>(
                         PgSqlErrorCode::ERRCODE_QUERY_CANCELED
                             if timeout_ms > 0 && r.message().contains("statement timeout") =>
                         {
-                            Some(Stopped::OverBudget(format!(
-                                "ran longer than pg_trickle.differential_statement_timeout = {timeout_ms}ms"
-                            )))
+                            Some(match probation_ms {
+                                Some(_) => Stopped::Probation(started.elapsed().as_secs_f64() * 1000.0),
+                                None => Stopped::OverBudget(format!(
+                                    "ran longer than pg_trickle.differential_statement_timeout = {timeout_ms}ms"
+                                )),
+                            })
                         }
                         _ => None,
                     }

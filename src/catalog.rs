@@ -288,6 +288,8 @@ pub struct HistoryEntry<'a> {
     pub changes: i64,
     /// One-time work included in the duration (see [`crate::refresh::RefreshOutcome`]).
     pub setup_ms: f64,
+    /// How long an incremental attempt stopped on probation ran (then `action` is FULL).
+    pub abandoned_ms: Option<f64>,
     pub error_message: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub initiated_by: &'a str,
@@ -302,8 +304,8 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
                             consecutive_errors = 0, updated_at = pg_catalog.now() \
                       WHERE pgt_id = $1 RETURNING pgt_id) \
          INSERT INTO pgtrickle.pgt_refresh_history \
-            (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by, changes, setup_ms) \
-         SELECT st.pgt_id, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9, $10, $11 FROM st",
+            (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, error_message, reason, initiated_by, changes, setup_ms, abandoned_delta_ms) \
+         SELECT st.pgt_id, $2, $3, $4, pg_catalog.clock_timestamp(), $5, $6, $7, $8, $9, $10, $11, $12 FROM st",
         &[
             e.pgt_id.into(),
             e.action.into(),
@@ -316,6 +318,7 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
             e.initiated_by.into(),
             e.changes.into(),
             e.setup_ms.into(),
+            e.abandoned_ms.into(),
         ],
     )?;
     Ok(())
@@ -328,7 +331,7 @@ pub fn recent_refreshes(pgt_id: i64) -> PgtResult<Vec<pgt_core::cost::PastRefres
         for row in c.select(
             "SELECT h.action OPERATOR(pg_catalog.=) 'DIFFERENTIAL', h.changes, \
                     pg_catalog.float8larger((pg_catalog.date_part('epoch', h.ended_at OPERATOR(pg_catalog.-) h.started_at) OPERATOR(pg_catalog.*) 1000)::pg_catalog.float8 \
-                                            OPERATOR(pg_catalog.-) h.setup_ms, 0) \
+                                            OPERATOR(pg_catalog.-) h.setup_ms, 0), h.abandoned_delta_ms \
                FROM pgtrickle.pgt_refresh_history h \
               WHERE h.pgt_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'COMPLETED' AND h.ended_at IS NOT NULL \
               ORDER BY h.started_at DESC LIMIT 64",
@@ -339,6 +342,7 @@ pub fn recent_refreshes(pgt_id: i64) -> PgtResult<Vec<pgt_core::cost::PastRefres
                 differential: row.get::<bool>(1)?.unwrap_or(false),
                 changes: row.get::<i64>(2)?.unwrap_or(0),
                 millis: row.get::<f64>(3)?.unwrap_or(f64::NAN),
+                abandoned_ms: row.get::<f64>(4)?,
             });
         }
         Ok(out)

@@ -51,6 +51,9 @@ pub struct RefreshOutcome {
     /// Time spent on work a later refresh in this session does not repeat: translating the
     /// query, planning the kept delta statement (see [`crate::planning_clock`]).
     pub setup_ms: f64,
+    /// A FULL refresh after AUTO stopped its incremental attempt on probation: how long
+    /// the attempt ran (`changes` then counts the changes it would have applied).
+    pub abandoned_ms: Option<f64>,
 }
 
 /// Refreshes `st` by its effective mode. With `wait = false` (the scheduler), a refresh of
@@ -114,6 +117,7 @@ pub fn refresh(
         rows_deleted: outcome.rows_deleted,
         changes: outcome.changes,
         setup_ms: outcome.setup_ms,
+        abandoned_ms: outcome.abandoned_ms,
         error_message: None,
         reason: outcome.reason.as_deref(),
         initiated_by: initiator.as_str(),
@@ -185,6 +189,7 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
         reason: None,
         changes: 0,
         setup_ms: 0.0,
+        abandoned_ms: None,
     })
 }
 
@@ -273,14 +278,20 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             reason: Some("no pending changes".into()),
             changes: 0,
             setup_ms: 0.0,
+            abandoned_ms: None,
         };
         return Ok((nothing, started_at));
     }
     // AUTO: recompute when this stream table's own measurements say that is cheaper.
+    // Before its first incremental measurement, the attempt runs on probation: stopped
+    // (and recomputed in full) if it takes much longer than recomputing.
+    let mut probation = None;
     if fallback.is_none() && st.refresh_mode == "AUTO" {
-        fallback =
-            pgt_core::cost::prefer_full(pending_total, &catalog::recent_refreshes(st.pgt_id)?);
+        let history = catalog::recent_refreshes(st.pgt_id)?;
+        fallback = pgt_core::cost::prefer_full(pending_total, &history);
+        probation = pgt_core::cost::probation_ms(&history);
     }
+    let mut abandoned_ms = None;
     let translating = std::time::Instant::now();
     let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
     let mut setup = translating.elapsed();
@@ -328,7 +339,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             crate::statement_cache::run_refresh_statement(sql, &params)
         };
         let (outcome, planning) = crate::planning_clock::measure(|| {
-            crate::budget::within_delta_budget(|| run_delta(&sql))
+            crate::budget::within_delta_budget(probation, || run_delta(&sql))
         });
         setup += planning;
         let mut outcome = outcome?;
@@ -341,7 +352,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             };
             let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated)?;
             let (gated_outcome, planning) = crate::planning_clock::measure(|| {
-                crate::budget::within_delta_budget(|| run_delta(&sql))
+                crate::budget::within_delta_budget(probation, || run_delta(&sql))
             });
             setup += planning;
             outcome = gated_outcome?;
@@ -355,6 +366,21 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 fallback = Some(format!(
                     "the delta statement exceeded its budget ({what}): recomputed in full"
                 ));
+                (
+                    "FULL",
+                    run(&pgt_dvm::driver::full_statement(
+                        &t.tree, &st.table, &visible,
+                    )?)?,
+                )
+            }
+            Err(crate::budget::Stopped::Probation(ran_ms)) => {
+                fallback = Some(format!(
+                    "first incremental refresh stopped after {ran_ms:.1} ms, past its probation budget of {:.1} ms \
+                     (twice the measured full recompute + {} ms): recomputed in full",
+                    probation.unwrap_or_default(),
+                    pgt_core::cost::PROBATION_MS
+                ));
+                abandoned_ms = Some(ran_ms);
                 (
                     "FULL",
                     run(&pgt_dvm::driver::full_statement(
@@ -382,12 +408,13 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             action,
             rows_inserted: inserted.unwrap_or(0),
             rows_deleted: deleted.unwrap_or(0),
-            changes: if action == "DIFFERENTIAL" {
+            changes: if action == "DIFFERENTIAL" || abandoned_ms.is_some() {
                 pending_total
             } else {
                 0
             },
             setup_ms: setup.as_secs_f64() * 1000.0,
+            abandoned_ms,
             reason: fallback,
         },
         started_at,

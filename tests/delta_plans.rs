@@ -536,3 +536,76 @@ fn one_time_planning_is_recorded_apart_from_the_refresh_cost() {
     );
     assert_stream_table_matches_query(&mut s, "q5");
 }
+
+/// Before AUTO has measured an incremental refresh of a stream table, the attempt runs on
+/// probation: past twice the measured full recomputation (+ 50 ms) it is stopped, rolled
+/// back and replaced by a full recomputation, and the time it ran is kept as a measurement,
+/// so the next refresh recomputes in full at once.
+#[test]
+fn a_slow_first_incremental_refresh_is_stopped_on_probation() {
+    let (_db, mut c) = db();
+    c.batch_execute(
+        "SET pg_trickle.differential_max_change_ratio = 0;
+         CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL);
+         INSERT INTO items SELECT i, i FROM generate_series(1, 40) i;
+         -- Declared immutable, yet slow: 10 ms per call.
+         CREATE FUNCTION slow(x int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS
+           $f$BEGIN PERFORM pg_catalog.pg_sleep(0.01); RETURN x; END$f$;
+         SELECT pgtrickle.create_stream_table('slow_st', 'SELECT id, slow(v) AS w FROM items');
+         -- Full recomputations measured at 1 ms: the probation budget is 52 ms.
+         INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, action, status, started_at, ended_at, changes, initiated_by)
+         SELECT pgt_id, 'FULL', 'COMPLETED', now() - interval '1 minute', now() - interval '1 minute' + interval '1 ms', 0, 'SCHEDULER'
+           FROM pgtrickle.pgt_stream_tables, generate_series(1, 4) WHERE pgt_name = 'slow_st';
+         UPDATE items SET v = v + 1 WHERE id <= 20;
+         SELECT pgtrickle.refresh_stream_table('slow_st');",
+    )
+    .unwrap();
+    let r = c
+        .query_one(
+            "SELECT h.action, h.reason, h.changes, h.abandoned_delta_ms FROM pgtrickle.refresh_history_info h
+               JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
+              WHERE s.pgt_name = 'slow_st' ORDER BY h.refresh_id DESC LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    let (action, reason, changes, abandoned): (String, Option<String>, i64, Option<f64>) =
+        (r.get(0), r.get(1), r.get(2), r.get(3));
+    assert_eq!(action, "FULL");
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("probation"), "{reason}");
+    assert_eq!(
+        changes, 40,
+        "the attempt's changes: 20 rows, old and new versions"
+    );
+    assert!(abandoned.unwrap_or(0.0) >= 50.0, "{abandoned:?}");
+    assert_stream_table_matches_query(&mut c, "slow_st");
+    // The stopped attempt is now a measurement: the next refresh recomputes in full at once.
+    c.batch_execute(
+        "UPDATE items SET v = v + 1 WHERE id <= 20;
+         SELECT pgtrickle.refresh_stream_table('slow_st');",
+    )
+    .unwrap();
+    let (action, reason, _) = last_refresh(&mut c, "slow_st");
+    assert_eq!(action, "FULL");
+    assert!(
+        reason
+            .unwrap_or_default()
+            .starts_with("estimated delta cost"),
+        "the model uses the stopped attempt"
+    );
+    assert_stream_table_matches_query(&mut c, "slow_st");
+    // Explicit DIFFERENTIAL is never on probation.
+    c.batch_execute(
+        "SELECT pgtrickle.alter_stream_table('slow_st', refresh_mode => 'DIFFERENTIAL');
+         UPDATE items SET v = v + 1 WHERE id <= 10;
+         SELECT pgtrickle.refresh_stream_table('slow_st');",
+    )
+    .unwrap();
+    c.batch_execute(
+        "UPDATE items SET v = v + 1 WHERE id <= 10;
+         SELECT pgtrickle.refresh_stream_table('slow_st');",
+    )
+    .unwrap();
+    assert_eq!(last_refresh(&mut c, "slow_st").0, "DIFFERENTIAL");
+    assert_stream_table_matches_query(&mut c, "slow_st");
+}

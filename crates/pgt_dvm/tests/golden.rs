@@ -635,3 +635,39 @@ fn aggregate_below_the_top() {
         project(outer, &[("big", "boolean", "$0"), ("n", "bigint", "$1")]),
     );
 }
+
+/// A join with an error-free condition whose delta comes from one side only (the other
+/// side's source is quiet and left out) hands its consumer that side's versions joined to
+/// the other side, unconsolidated: the consumer (here the bag storage's apply step, which
+/// sums the weights per row id) nets them. With deltas on both sides, the join's output is
+/// consolidated (a window over the record images), because the combinations of old and new
+/// versions grow as 3^k under chains of self-joins.
+#[test]
+fn a_one_sided_join_delta_is_netted_by_its_consumer() {
+    use pgt_dvm::driver::{differential_statement_for, PendingShape};
+    let t = match orders_join_customers() {
+        OpTree::Project(mut p) => {
+            let OpTree::Join(j) = *p.input else {
+                unreachable!()
+            };
+            p.input = Box::new(OpTree::Join(j).with_error_free_condition(true));
+            OpTree::Project(p)
+        }
+        _ => unreachable!(),
+    };
+    let target = QualifiedName::new("public", "st");
+    let frontier = |oid: u32| format!("<frontier of {oid}>");
+    let visible = ["id".to_string(), "region".to_string()];
+    let both =
+        differential_statement_for(&t, &target, &visible, &frontier, &PendingShape::default())
+            .unwrap();
+    assert!(both.contains("OVER __pgt_win"), "{both}");
+    let one_sided = PendingShape {
+        quiet: vec![16390],
+        omit_quiet: true,
+        ..PendingShape::default()
+    };
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &one_sided).unwrap();
+    assert!(!sql.contains("OVER __pgt_win"), "{sql}");
+    assert!(sql.contains("__pgt_join_delta"), "{sql}");
+}

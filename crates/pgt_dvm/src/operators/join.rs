@@ -178,6 +178,28 @@ impl Join {
         }))
     }
 
+    /// `Δ(A ⋈ B)` for a consumer that nets versions itself (see
+    /// [`super::delta_for_netting`]), with an error-free condition. When only one side has
+    /// a delta term (the other side's sources are quiet and left out), the delta is
+    /// `ΔA ⋈ B′`: one row per version of `ΔA` and match, so it is no larger than its
+    /// input's versions times the fan-out, and the consumer's netting cancels what
+    /// consolidation would. It is then passed on unconsolidated: in a chain of joins to
+    /// quiet dimension tables, only the consumer sorts the versions, not every level. With
+    /// terms from both sides (their combinations grow as 3^k under self-joins), the output
+    /// is consolidated as usual.
+    pub(crate) fn netted_delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        debug_assert!(self.condition_error_free);
+        let Some(terms) = self.delta_terms(cx)? else {
+            return Ok(super::empty_delta(cx, &self.columns()));
+        };
+        if let [one] = terms.terms.as_slice() {
+            return Ok(cx.add_cte("join_delta", one.clone()));
+        }
+        let sql =
+            super::consolidate::consolidated(&terms.terms.join(" UNION ALL "), &self.columns());
+        Ok(cx.add_cte("join_delta", sql))
+    }
+
     pub(crate) fn select_list(&self, nl: usize, nr: usize) -> String {
         let mut cols: Vec<String> = (0..nl).map(|i| format!("l.{}", col_name(i))).collect();
         cols.extend((0..nr).map(|i| format!("r.{} AS {}", col_name(i), col_name(nl + i))));

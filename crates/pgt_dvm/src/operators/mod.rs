@@ -142,8 +142,9 @@ pub trait Operator {
 
 /// The delta of `tree` for a consumer that nets the versions of each row itself (the
 /// storage's apply steps sum the weights per row id; an algebraic aggregate adds them; a
-/// join with an error-free condition consolidates its output): a scan, an error-free
-/// filter over one, and bare-column projections of those, are read as buffered, without a
+/// join with an error-free condition passes them on to a consumer that nets): a scan, an
+/// error-free filter over one, bare-column projections of those, and an error-free join
+/// whose delta comes from one side only ([`join::Join::netted_delta`]) are read without a
 /// consolidation of their own; anything else as usual. Nothing that can fail is evaluated
 /// on versions that cancel.
 pub(crate) fn delta_for_netting(
@@ -156,6 +157,7 @@ pub(crate) fn delta_for_netting(
             OpTree::Scan(s) => s.delta_where(cx, Some(&f.predicate), false),
             _ => tree.rule().delta(cx),
         },
+        OpTree::Join(j) if j.condition_error_free => j.netted_delta(cx),
         OpTree::Project(p) if p.exprs.iter().all(|e| e.as_column().is_some()) => {
             let d = delta_for_netting(&p.input, cx)?;
             let sql = format!("SELECT {}, d.__pgt_w FROM {d} AS d", p.select_list("d"));

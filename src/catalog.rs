@@ -80,19 +80,19 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
     }
 }
 
-fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
-    let found = Spi::connect(|client| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
-        let rows = client.select(
-            "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
+const LOOKUP_OID: &str = "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
                     s.status_reason, s.effective_refresh_mode, \
                     (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings, s.refresh_mode \
                FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
-              WHERE c.oid = $1",
-            Some(1),
-            &[oid.into()],
-        )?;
+              WHERE c.oid = $1";
+
+fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
+    let args = [oid.into()];
+    let stmt = crate::spi_cache::kept(LOOKUP_OID, &args, false)?;
+    let found = Spi::connect(|client| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
+        let rows = client.select(&*stmt, Some(1), &args)?;
         let Some(row) = rows.into_iter().next() else {
             return Ok(None);
         };
@@ -298,7 +298,7 @@ pub struct HistoryEntry<'a> {
 /// Records a completed refresh: the stream table's row (populated, data timestamp, errors
 /// reset) and its history row, in one statement.
 pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
-    Spi::run_with_args(
+    run_kept(
         "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
                         SET is_populated = true, data_timestamp = $4, last_refresh_at = pg_catalog.clock_timestamp(), \
                             consecutive_errors = 0, updated_at = pg_catalog.now() \
@@ -322,6 +322,15 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
         ],
     )?;
     Ok(())
+}
+
+/// Runs the statement `sql` (which writes) from its kept plan (see [`crate::spi_cache`]).
+pub fn run_kept(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> PgtResult<()> {
+    let stmt = crate::spi_cache::kept(sql, args, true)?;
+    Spi::connect_mut(|c| {
+        c.update(&*stmt, None, args)?;
+        Ok(())
+    })
 }
 
 /// This stream table's recent completed refreshes, newest first, for the cost model.
@@ -355,8 +364,9 @@ pub fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid<'_>],
 ) -> PgtResult<Option<T>> {
+    let stmt = crate::spi_cache::kept(sql, args, false)?;
     Spi::connect(|c| {
-        let rows = c.select(sql, Some(1), args)?;
+        let rows = c.select(&*stmt, Some(1), args)?;
         match rows.into_iter().next() {
             Some(r) => Ok(r.get::<T>(1)?),
             None => Ok(None),
@@ -369,8 +379,9 @@ pub fn first_value_mut<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid<'_>],
 ) -> PgtResult<Option<T>> {
+    let stmt = crate::spi_cache::kept(sql, args, true)?;
     Spi::connect_mut(|c| {
-        let rows = c.update(sql, Some(1), args)?;
+        let rows = c.update(&*stmt, Some(1), args)?;
         match rows.into_iter().next() {
             Some(r) => Ok(r.get::<T>(1)?),
             None => Ok(None),

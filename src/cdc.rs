@@ -330,16 +330,25 @@ fn check_sql_drop() -> PgtResult<()> {
 /// such a source forgets its frontiers (changes written meanwhile were not captured, so
 /// the next refresh of each recomputes in full). Returns the repaired sources' names.
 pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
-    let sources = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
-        let mut out = Vec::new();
-        for row in c.select(
+    let args = [
+        pgt_id.into(),
+        pgt_cdc::capture_trigger_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into(),
+    ];
+    let stmt = crate::spi_cache::kept(
             "SELECT d.source_relid FROM pgtrickle.pgt_dependencies d \
               WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
                 AND (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A' \
                         AND t.tgname = ANY ($2::text[])) <> pg_catalog.cardinality($2::text[])",
-            None,
-            &[pgt_id.into(), pgt_cdc::capture_trigger_names().iter().map(|s| s.to_string()).collect::<Vec<_>>().into()],
-        )? {
+        &args,
+        false,
+    )?;
+    let sources = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
+        let mut out = Vec::new();
+        for row in c.select(&*stmt, None, &args)? {
             if let Some(o) = row.get::<pg_sys::Oid>(1)? {
                 out.push(o);
             }
@@ -427,23 +436,31 @@ pub type SourceFrontiers = Vec<(pg_sys::Oid, Option<Frontier>)>;
 /// The change-captured sources of a stream table with their frontiers (None before the
 /// first refresh), and the current time, in one query.
 pub fn frontiers(pgt_id: i64) -> PgtResult<(SourceFrontiers, TimestampWithTimeZone)> {
-    Spi::connect(|c| {
-        let mut out = Vec::new();
-        let mut now = None;
-        for row in c.select(
+    let args = [pgt_id.into()];
+    let stmt = crate::spi_cache::kept(
             "SELECT d.source_relid, d.frontier_snapshot::text, d.frontier_xid::text, d.frontier_change_id, pg_catalog.clock_timestamp() \
                FROM pgtrickle.pgt_dependencies d \
               WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
               ORDER BY d.source_relid",
-            None,
-            &[pgt_id.into()],
-        )? {
+        &args,
+        false,
+    )?;
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        let mut now = None;
+        for row in c.select(&*stmt, None, &args)? {
             let oid = row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID);
             let snap = row.get::<String>(2)?;
             let xid = row.get::<String>(3)?;
             let id = row.get::<i64>(4)?;
             now = row.get::<TimestampWithTimeZone>(5)?;
-            out.push((oid, snap.map(|snapshot| Frontier { snapshot, own: xid.map(|x| (x, id.unwrap_or(0))) })));
+            out.push((
+                oid,
+                snap.map(|snapshot| Frontier {
+                    snapshot,
+                    own: xid.map(|x| (x, id.unwrap_or(0))),
+                }),
+            ));
         }
         let now = match now {
             Some(t) => t,
@@ -497,23 +514,38 @@ pub fn pending_and_own(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<Pen
     // the snapshot part of any frontier, so it passes the unconsumed filter unless an
     // earlier refresh in this transaction consumed it; the max over the whole buffer is
     // taken separately only for the own rows (a second aggregate over the same scan).
+    // The frontiers are parameters (three per source), so the statement's text depends only
+    // on the sources, and its kept plan serves every refresh (see `crate::spi_cache`).
     let sql = sources
         .iter()
-        .map(|(oid, f)| {
+        .enumerate()
+        .map(|(i, (oid, _))| {
             format!(
                 "SELECT {oid}::oid, count(*) FILTER (WHERE b.__pgt_op <> 'T' AND {u}), coalesce(bool_or(b.__pgt_op = 'T' AND {u}), false), \
                         max(b.__pgt_change_id) FILTER (WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
                    FROM {buf} AS b WHERE ({u}) OR b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()",
                 oid = oid.to_u32(),
                 buf = buffer_table(oid.to_u32()),
-                u = f.unconsumed_predicate("b")
+                u = Frontier::unconsumed_predicate_params("b", 3 * i + 1)
             )
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
+    let params: Vec<(String, String, i64)> = sources.iter().map(|(_, f)| f.params()).collect();
+    let args: Vec<pgrx::datum::DatumWithOid> = params
+        .iter()
+        .flat_map(|(snap, xid, id)| {
+            [
+                pgrx::datum::DatumWithOid::from(snap.as_str()),
+                pgrx::datum::DatumWithOid::from(xid.as_str()),
+                pgrx::datum::DatumWithOid::from(*id),
+            ]
+        })
+        .collect();
+    let stmt = crate::spi_cache::kept(&sql, &args, false)?;
     Spi::connect(|c| {
         let mut out = Vec::new();
-        for row in c.select(&sql, None, &[])? {
+        for row in c.select(&*stmt, None, &args)? {
             out.push(Pending {
                 source: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
                 changes: row.get::<i64>(2)?.unwrap_or(0),

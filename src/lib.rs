@@ -37,6 +37,7 @@ mod scheduler;
 mod security;
 mod settings;
 mod shmem;
+mod spi_cache;
 mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -109,6 +109,7 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
     -- compares durations without it.
     setup_ms        double precision NOT NULL DEFAULT 0,
     -- AUTO stopped its first incremental attempt on probation after this many milliseconds
+    -- (less the attempt's planning)
     -- (pgt_core::cost::probation_ms) and recomputed in full; changes then counts what the
     -- attempt would have applied. A lower bound of the incremental cost for the model.
     abandoned_delta_ms double precision

@@ -342,6 +342,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             crate::budget::within_delta_budget(probation, || run_delta(&sql))
         });
         setup += planning;
+        let mut attempt_planning = planning;
         let mut outcome = outcome?;
         if let Err(crate::budget::Stopped::QuietSourceChanged) = outcome {
             // A source without pending changes at the look got one before the statement's
@@ -355,6 +356,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 crate::budget::within_delta_budget(probation, || run_delta(&sql))
             });
             setup += planning;
+            attempt_planning = planning;
             outcome = gated_outcome?;
         }
         match outcome {
@@ -380,7 +382,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                     probation.unwrap_or_default(),
                     pgt_core::cost::PROBATION_MS
                 ));
-                abandoned_ms = Some(ran_ms);
+                // Planning is paid once per session; the measurement is what the next
+                // attempt in a warm session would at least cost.
+                abandoned_ms = Some((ran_ms - attempt_planning.as_secs_f64() * 1000.0).max(0.0));
                 (
                     "FULL",
                     run(&pgt_dvm::driver::full_statement(

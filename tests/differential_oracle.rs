@@ -116,6 +116,12 @@ const SHAPES: &[(&str, &str)] = &[
     // ORDER BY without LIMIT: a table has no row order, so it changes nothing stored.
     ("order_by", "SELECT a.id, a.v FROM a WHERE a.v > 2 ORDER BY a.v DESC, a.id"),
     ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
+    // DISTINCT ON: the first row of each group by a total ORDER BY (rows tied on all of it
+    // are duplicates), NULL keys as one group, below the top, over a join.
+    ("distinct_on", "SELECT DISTINCT ON (k) k, id, v FROM p ORDER BY k, v DESC, id"),
+    ("distinct_on_nulls", "SELECT DISTINCT ON (g) g, v, id FROM a ORDER BY g, v DESC NULLS LAST, id, k, n, m"),
+    ("distinct_on_below", "SELECT s.v, count(*) AS n FROM (SELECT DISTINCT ON (k) k, v FROM p ORDER BY k, id DESC) s GROUP BY s.v"),
+    ("distinct_on_join", "SELECT DISTINCT ON (b.k) b.k, b.name, a.id FROM a JOIN b ON a.k = b.k ORDER BY b.k, a.v, a.id, a.g, b.name, a.n, a.m, b.w"),
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).

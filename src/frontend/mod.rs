@@ -853,8 +853,11 @@ impl Builder {
         }
         // Subqueries: WHERE conjuncts become semi- and anti-joins (`sublink.rs`); anywhere
         // else the deparser refuses them with the construct named.
-        if (*q).hasDistinctOn {
-            return Err(unsupported("DISTINCT ON", "Which row DISTINCT ON keeps depends on ordering; use GROUP BY with aggregates instead."));
+        if (*q).hasDistinctOn && ((*q).hasAggs || !(*q).groupClause.is_null()) {
+            return Err(unsupported(
+                "DISTINCT ON over GROUP BY or aggregates",
+                "Group in a subquery and apply DISTINCT ON above it, or use FULL.",
+            ));
         }
         // LIMIT ALL and OFFSET 0 change nothing.
         let noop_limit = |n: *mut pg_sys::Node, zero_ok: bool| -> bool {
@@ -919,6 +922,10 @@ impl Builder {
         let mut layout = layout;
         tree = self.join_scalar_subqueries(q, &mut layout, tree)?;
         tree = self.filters(q, &layout, tree, quals)?;
+
+        if (*q).hasDistinctOn {
+            return self.distinct_on(q, tree, &layout);
+        }
 
         // GROUP BY / aggregates / HAVING.
         if (*q).hasAggs || !(*q).groupClause.is_null() {
@@ -1000,6 +1007,110 @@ impl Builder {
             tree = self.sublink_join(q, layout, tree, &s)?;
         }
         Ok(tree)
+    }
+
+    /// `SELECT DISTINCT ON (k…) e… FROM … ORDER BY k…, o…`: of each group of rows equal in
+    /// `k`, the first by the ORDER BY. It is a grouping by `k` whose every output column is
+    /// `(array_agg(e ORDER BY k…, o…, img))[1]`, maintained by recomputing the affected
+    /// groups (`pgt_dvm::operators::aggregate`; below the top, `regroup.rs`). `img`, the
+    /// binary image of the selected values, breaks ties the ORDER BY leaves, the same way
+    /// in every column, so all columns come from one row: the row PostgreSQL would keep
+    /// when the ORDER BY is total, and one of the tied rows (as PostgreSQL keeps one of
+    /// them) when it is not.
+    unsafe fn distinct_on(
+        &mut self,
+        q: *mut pg_sys::Query,
+        tree: OpTree,
+        layout: &Layout,
+    ) -> PgtResult<OpTree> {
+        let tles: Vec<*mut pg_sys::TargetEntry> =
+            PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList)
+                .iter_ptr()
+                .collect();
+        let mut group_by = Vec::new();
+        let mut group_columns = Vec::new();
+        for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).distinctClause).iter_ptr() {
+            let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
+            let e = (*tle).expr as *mut pg_sys::Node;
+            group_by.push(self.d.expr(e, &mut FromResolver { q, layout })?);
+            group_columns.push(expr_column(format!("g{}", group_by.len()), e)?);
+        }
+        if let Some(c) = group_columns.iter().find(|c| !c.keyable()) {
+            return Err(unsupported(
+                &format!("DISTINCT ON a column of type {}", c.type_sql),
+                "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
+            ));
+        }
+        let visible: Vec<*mut pg_sys::TargetEntry> =
+            tles.iter().copied().filter(|&t| !(*t).resjunk).collect();
+        let mut values = Vec::new();
+        let mut columns = Vec::new();
+        for &tle in &visible {
+            let e = (*tle).expr as *mut pg_sys::Node;
+            values.push(self.d.expr(e, &mut FromResolver { q, layout })?);
+            let name = if (*tle).resname.is_null() {
+                "?column?".to_string()
+            } else {
+                CStr::from_ptr((*tle).resname)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            columns.push(expr_column(name, e)?);
+        }
+        if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
+            return Err(unsupported(
+                &format!("DISTINCT ON selecting a column of type {}", c.type_sql),
+                "Ties are broken by the selected values' binary form, which this type does not have; use FULL.",
+            ));
+        }
+        // ORDER BY k…, o… (the query's own sort operators and NULLS placement), then the
+        // image of the selected values.
+        let mut order = Expr::sql(" ORDER BY ");
+        for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
+            let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
+            order.append(self.d.expr(
+                (*tle).expr as *mut pg_sys::Node,
+                &mut FromResolver { q, layout },
+            )?);
+            let op = self.d.oper_name((*sgc).sortop)?;
+            order.push_sql(&format!(
+                " USING {op} NULLS {}, ",
+                if (*sgc).nulls_first { "FIRST" } else { "LAST" }
+            ));
+        }
+        order.push_sql("pg_catalog.record_send(ROW(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                order.push_sql(", ");
+            }
+            order.append(v.clone());
+        }
+        order.push_sql(")) USING OPERATOR(pg_catalog.<)");
+        let aggs = values
+            .iter()
+            .zip(&columns)
+            .map(|(v, c)| {
+                let mut call = Expr::sql("(pg_catalog.array_agg(");
+                call.append(v.clone());
+                call.append(order.clone());
+                call.push_sql("))[1]");
+                AggCall {
+                    kind: AggKind::Other,
+                    arg: None,
+                    call,
+                    result_type: c.type_sql.clone(),
+                    tracks_scale: false,
+                }
+            })
+            .collect();
+        let ng = group_by.len();
+        let n = columns.len();
+        let tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
+        Ok(OpTree::project(
+            tree,
+            (ng..ng + n).map(Expr::col).collect(),
+            columns,
+        ))
     }
 
     unsafe fn distinct(&mut self, q: *mut pg_sys::Query, tree: OpTree) -> PgtResult<OpTree> {

@@ -1023,10 +1023,6 @@ impl Builder {
         tree: OpTree,
         layout: &Layout,
     ) -> PgtResult<OpTree> {
-        let tles: Vec<*mut pg_sys::TargetEntry> =
-            PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList)
-                .iter_ptr()
-                .collect();
         let mut group_by = Vec::new();
         let mut group_columns = Vec::new();
         for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).distinctClause).iter_ptr() {
@@ -1041,22 +1037,7 @@ impl Builder {
                 "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
             ));
         }
-        let visible: Vec<*mut pg_sys::TargetEntry> =
-            tles.iter().copied().filter(|&t| !(*t).resjunk).collect();
-        let mut values = Vec::new();
-        let mut columns = Vec::new();
-        for &tle in &visible {
-            let e = (*tle).expr as *mut pg_sys::Node;
-            values.push(self.d.expr(e, &mut FromResolver { q, layout })?);
-            let name = if (*tle).resname.is_null() {
-                "?column?".to_string()
-            } else {
-                CStr::from_ptr((*tle).resname)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            columns.push(expr_column(name, e)?);
-        }
+        let (values, columns) = self.select_list(q, &mut FromResolver { q, layout })?;
         if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
             return Err(unsupported(
                 &format!("DISTINCT ON selecting a column of type {}", c.type_sql),
@@ -1128,6 +1109,16 @@ impl Builder {
         input: OpTree,
         r: &mut dyn ColumnResolver,
     ) -> PgtResult<OpTree> {
+        let (exprs, columns) = self.select_list(q, r)?;
+        Ok(OpTree::project(input, exprs, columns))
+    }
+
+    /// The SELECT list's visible entries: each expression and its output column.
+    unsafe fn select_list(
+        &mut self,
+        q: *mut pg_sys::Query,
+        r: &mut dyn ColumnResolver,
+    ) -> PgtResult<(Vec<Expr>, Vec<Column>)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
         for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
@@ -1145,7 +1136,7 @@ impl Builder {
             };
             columns.push(expr_column(name, e)?);
         }
-        Ok(OpTree::project(input, exprs, columns))
+        Ok((exprs, columns))
     }
 
     unsafe fn setop(

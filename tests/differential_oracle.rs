@@ -121,6 +121,7 @@ const SHAPES: &[(&str, &str)] = &[
     ("distinct_on", "SELECT DISTINCT ON (k) k, id, v FROM p ORDER BY k, v DESC, id"),
     ("distinct_on_nulls", "SELECT DISTINCT ON (g) g, v, id FROM a ORDER BY g, v DESC NULLS LAST, id, k, n, m"),
     ("distinct_on_below", "SELECT s.v, count(*) AS n FROM (SELECT DISTINCT ON (k) k, v FROM p ORDER BY k, id DESC) s GROUP BY s.v"),
+    ("distinct_on_collate", "SELECT DISTINCT ON (k) k, name, w FROM b ORDER BY k, name COLLATE \"C\" DESC NULLS FIRST, w"),
     ("distinct_on_join", "SELECT DISTINCT ON (b.k) b.k, b.name, a.id FROM a JOIN b ON a.k = b.k ORDER BY b.k, a.v, a.id, a.g, b.name, a.n, a.m, b.w"),
 ];
 

@@ -133,12 +133,22 @@ fn identities_and_results_do_not_depend_on_session_settings() {
         let rows: Vec<String> = (0..40).map(|i| random_row(&mut r, i)).collect();
         c.batch_execute(&format!("INSERT INTO t VALUES {}", rows.join(", ")))
             .unwrap();
-        let tables = ["bag", "dist", "groups", "keyed_like"];
+        let tables = [
+            "bag",
+            "dist",
+            "groups",
+            "keyed_like",
+            "first",
+            "first_by_text",
+        ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('dist', 'SELECT DISTINCT txt, day, m, flag FROM t', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('groups', 'SELECT txt, m, count(*) AS n, sum(num) AS s, min(day) AS d FROM t GROUP BY txt, m', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('keyed_like', 'SELECT id, txt, ts FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('keyed_like', 'SELECT id, txt, ts FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');
+             -- DISTINCT ON, ordered so that only duplicate rows tie.
+             SELECT pgtrickle.create_stream_table('first', 'SELECT DISTINCT ON (txt) txt, id, day, ts FROM t ORDER BY txt, ts DESC, id, day', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('first_by_text', 'SELECT DISTINCT ON (m) m, txt, id FROM t ORDER BY m, txt DESC, id', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;

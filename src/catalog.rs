@@ -90,35 +90,38 @@ const LOOKUP_OID: &str = "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_
 
 fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
     let args = [oid.into()];
-    let stmt = crate::spi_cache::kept(LOOKUP_OID, &args, false)?;
-    let found = Spi::connect(|client| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
-        let rows = client.select(&*stmt, Some(1), &args)?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        let Some(pgt_id) = row.get::<i64>(4)? else {
-            return Ok(Some((None, false)));
-        };
-        Ok(Some((
-            Some(StreamTable {
-                pgt_id,
-                relid: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
-                owner: row.get::<pg_sys::Oid>(11)?.unwrap_or(pg_sys::Oid::INVALID),
-                table: QualifiedName::new(
-                    row.get::<String>(2)?.unwrap_or_default(),
-                    row.get::<String>(3)?.unwrap_or_default(),
-                ),
-                defining_query: row.get::<String>(5)?.unwrap_or_default(),
-                refresh_mode_reason: row.get::<String>(6)?,
-                pinned_settings: row.get::<Vec<String>>(12)?.unwrap_or_default(),
-                refresh_mode: row.get::<String>(13)?.unwrap_or_default(),
-                status: row.get::<String>(7)?.unwrap_or_default(),
-                status_reason: row.get::<String>(8)?,
-                effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
-            }),
-            row.get::<bool>(10)?.unwrap_or(false),
-        )))
-    })?;
+    let found = crate::spi_cache::select_kept(
+        LOOKUP_OID,
+        &args,
+        Some(1),
+        |rows| -> PgtResult<Option<(Option<StreamTable>, bool)>> {
+            let Some(row) = rows.into_iter().next() else {
+                return Ok(None);
+            };
+            let Some(pgt_id) = row.get::<i64>(4)? else {
+                return Ok(Some((None, false)));
+            };
+            Ok(Some((
+                Some(StreamTable {
+                    pgt_id,
+                    relid: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                    owner: row.get::<pg_sys::Oid>(11)?.unwrap_or(pg_sys::Oid::INVALID),
+                    table: QualifiedName::new(
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<String>(3)?.unwrap_or_default(),
+                    ),
+                    defining_query: row.get::<String>(5)?.unwrap_or_default(),
+                    refresh_mode_reason: row.get::<String>(6)?,
+                    pinned_settings: row.get::<Vec<String>>(12)?.unwrap_or_default(),
+                    refresh_mode: row.get::<String>(13)?.unwrap_or_default(),
+                    status: row.get::<String>(7)?.unwrap_or_default(),
+                    status_reason: row.get::<String>(8)?,
+                    effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
+                }),
+                row.get::<bool>(10)?.unwrap_or(false),
+            )))
+        },
+    )?;
     let (st, renamed) = match found {
         None => {
             return Err(PgtError::NotFound {
@@ -326,11 +329,7 @@ pub fn record_refresh(e: &HistoryEntry<'_>) -> PgtResult<()> {
 
 /// Runs the statement `sql` (which writes) from its kept plan (see [`crate::spi_cache`]).
 pub fn run_kept(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> PgtResult<()> {
-    let stmt = crate::spi_cache::kept(sql, args, true)?;
-    Spi::connect_mut(|c| {
-        c.update(&*stmt, None, args)?;
-        Ok(())
-    })
+    crate::spi_cache::update_kept(sql, args, None, |_| Ok(()))
 }
 
 /// This stream table's recent completed refreshes, newest first, for the cost model.
@@ -364,13 +363,9 @@ pub fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid<'_>],
 ) -> PgtResult<Option<T>> {
-    let stmt = crate::spi_cache::kept(sql, args, false)?;
-    Spi::connect(|c| {
-        let rows = c.select(&*stmt, Some(1), args)?;
-        match rows.into_iter().next() {
-            Some(r) => Ok(r.get::<T>(1)?),
-            None => Ok(None),
-        }
+    crate::spi_cache::select_kept(sql, args, Some(1), |rows| match rows.into_iter().next() {
+        Some(r) => Ok(r.get::<T>(1)?),
+        None => Ok(None),
     })
 }
 
@@ -379,12 +374,8 @@ pub fn first_value_mut<T: pgrx::FromDatum + pgrx::IntoDatum>(
     sql: &str,
     args: &[pgrx::datum::DatumWithOid<'_>],
 ) -> PgtResult<Option<T>> {
-    let stmt = crate::spi_cache::kept(sql, args, true)?;
-    Spi::connect_mut(|c| {
-        let rows = c.update(&*stmt, Some(1), args)?;
-        match rows.into_iter().next() {
-            Some(r) => Ok(r.get::<T>(1)?),
-            None => Ok(None),
-        }
+    crate::spi_cache::update_kept(sql, args, Some(1), |rows| match rows.into_iter().next() {
+        Some(r) => Ok(r.get::<T>(1)?),
+        None => Ok(None),
     })
 }

@@ -338,17 +338,16 @@ pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
             .collect::<Vec<_>>()
             .into(),
     ];
-    let stmt = crate::spi_cache::kept(
+    let sources = crate::spi_cache::select_kept(
             "SELECT d.source_relid FROM pgtrickle.pgt_dependencies d \
               WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
                 AND (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A' \
                         AND t.tgname = ANY ($2::text[])) <> pg_catalog.cardinality($2::text[])",
         &args,
-        false,
-    )?;
-    let sources = Spi::connect(|c| -> PgtResult<Vec<pg_sys::Oid>> {
+        None,
+        |rows| -> PgtResult<Vec<pg_sys::Oid>> {
         let mut out = Vec::new();
-        for row in c.select(&*stmt, None, &args)? {
+        for row in rows {
             if let Some(o) = row.get::<pg_sys::Oid>(1)? {
                 out.push(o);
             }
@@ -437,18 +436,17 @@ pub type SourceFrontiers = Vec<(pg_sys::Oid, Option<Frontier>)>;
 /// first refresh), and the current time, in one query.
 pub fn frontiers(pgt_id: i64) -> PgtResult<(SourceFrontiers, TimestampWithTimeZone)> {
     let args = [pgt_id.into()];
-    let stmt = crate::spi_cache::kept(
+    crate::spi_cache::select_kept(
             "SELECT d.source_relid, d.frontier_snapshot::text, d.frontier_xid::text, d.frontier_change_id, pg_catalog.clock_timestamp() \
                FROM pgtrickle.pgt_dependencies d \
               WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
               ORDER BY d.source_relid",
         &args,
-        false,
-    )?;
-    Spi::connect(|c| {
+        None,
+        |rows| {
         let mut out = Vec::new();
         let mut now = None;
-        for row in c.select(&*stmt, None, &args)? {
+        for row in rows {
             let oid = row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID);
             let snap = row.get::<String>(2)?;
             let xid = row.get::<String>(3)?;
@@ -532,20 +530,10 @@ pub fn pending_and_own(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<Pen
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     let params: Vec<(String, String, i64)> = sources.iter().map(|(_, f)| f.params()).collect();
-    let args: Vec<pgrx::datum::DatumWithOid> = params
-        .iter()
-        .flat_map(|(snap, xid, id)| {
-            [
-                pgrx::datum::DatumWithOid::from(snap.as_str()),
-                pgrx::datum::DatumWithOid::from(xid.as_str()),
-                pgrx::datum::DatumWithOid::from(*id),
-            ]
-        })
-        .collect();
-    let stmt = crate::spi_cache::kept(&sql, &args, false)?;
-    Spi::connect(|c| {
+    let args = crate::spi_cache::frontier_args(&params);
+    crate::spi_cache::select_kept(&sql, &args, None, |rows| {
         let mut out = Vec::new();
-        for row in c.select(&*stmt, None, &args)? {
+        for row in rows {
             out.push(Pending {
                 source: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
                 changes: row.get::<i64>(2)?.unwrap_or(0),

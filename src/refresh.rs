@@ -364,39 +364,40 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             Err(crate::budget::Stopped::QuietSourceChanged) => {
                 unreachable!("the gated statement leaves no source's terms out")
             }
-            Err(crate::budget::Stopped::OverBudget(what)) if st.refresh_mode == "AUTO" => {
-                fallback = Some(format!(
-                    "the delta statement exceeded its budget ({what}): recomputed in full"
-                ));
-                (
-                    "FULL",
-                    run(&pgt_dvm::driver::full_statement(
-                        &t.tree, &st.table, &visible,
-                    )?)?,
-                )
-            }
-            Err(crate::budget::Stopped::Probation(ran_ms)) => {
-                fallback = Some(format!(
-                    "first incremental refresh stopped after {ran_ms:.1} ms, past its probation budget of {:.1} ms \
-                     (twice the measured full recompute + {} ms): recomputed in full",
-                    probation.unwrap_or_default(),
-                    pgt_core::cost::PROBATION_MS
-                ));
-                // Planning is paid once per session; the measurement is what the next
-                // attempt in a warm session would at least cost.
-                abandoned_ms = Some((ran_ms - attempt_planning.as_secs_f64() * 1000.0).max(0.0));
-                (
-                    "FULL",
-                    run(&pgt_dvm::driver::full_statement(
-                        &t.tree, &st.table, &visible,
-                    )?)?,
-                )
-            }
-            Err(crate::budget::Stopped::OverBudget(what)) => {
+            Err(crate::budget::Stopped::OverBudget(what)) if st.refresh_mode != "AUTO" => {
                 return Err(crate::error::PgtError::DeltaOverBudget {
                     name: st.display_name(),
                     what,
                 })
+            }
+            // AUTO: the stopped statement was rolled back; recompute in full instead.
+            Err(stopped) => {
+                fallback = Some(match stopped {
+                    crate::budget::Stopped::OverBudget(what) => format!(
+                        "the delta statement exceeded its budget ({what}): recomputed in full"
+                    ),
+                    crate::budget::Stopped::Probation(ran_ms) => {
+                        // Planning is paid once per session; the measurement is what the
+                        // next attempt in a warm session would at least cost.
+                        abandoned_ms =
+                            Some((ran_ms - attempt_planning.as_secs_f64() * 1000.0).max(0.0));
+                        format!(
+                            "first incremental refresh stopped after {ran_ms:.1} ms, past its probation budget of {:.1} ms \
+                             (twice the measured full recompute + {} ms): recomputed in full",
+                            probation.unwrap_or_default(),
+                            pgt_core::cost::PROBATION_MS
+                        )
+                    }
+                    crate::budget::Stopped::QuietSourceChanged => {
+                        unreachable!("handled above")
+                    }
+                });
+                (
+                    "FULL",
+                    run(&pgt_dvm::driver::full_statement(
+                        &t.tree, &st.table, &visible,
+                    )?)?,
+                )
             }
         }
     } else {

@@ -17,69 +17,28 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
-use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::PgBuiltInOids;
-use pgrx::spi::{OwnedPreparedStatement, Spi};
-use pgrx::PgOid;
+use pgrx::spi::Spi;
 
 use crate::error::PgtResult;
+use crate::spi_cache::{frontier_args, kept_in, Kept};
 
 thread_local! {
-    static STATEMENTS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> =
-        RefCell::new(HashMap::new());
+    static STATEMENTS: Kept = RefCell::new(HashMap::new());
 }
 
 /// Kept plans above this are freed wholesale (a backend refreshing many stream tables keeps
 /// a bounded amount of plan memory).
 const MAX_ENTRIES: usize = 64;
 
-/// The kept statement for `sql`, whose parameters are `frontiers` triples of
-/// (snapshot text, own xid text, own change id), prepared now if this backend has not yet.
-fn prepared(sql: &str, frontiers: usize) -> PgtResult<Rc<OwnedPreparedStatement>> {
-    if let Some(s) = STATEMENTS.with(|m| m.borrow().get(sql).cloned()) {
-        return Ok(s);
-    }
-    let types: Vec<PgOid> = (0..frontiers)
-        .flat_map(|_| {
-            [
-                PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
-                PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
-                PgOid::BuiltIn(PgBuiltInOids::INT8OID),
-            ]
-        })
-        .collect();
-    let stmt = Rc::new(Spi::connect(|c| -> PgtResult<OwnedPreparedStatement> {
-        Ok(c.prepare_mut(sql, &types)?.keep())
-    })?);
-    STATEMENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= MAX_ENTRIES {
-            m.clear();
-        }
-        m.insert(sql.to_string(), stmt.clone());
-    });
-    Ok(stmt)
-}
-
 /// Runs the refresh statement `sql` (one row: snapshot, rows inserted, rows deleted) with
-/// these frontier parameters, from its kept plan.
+/// these frontier parameters, from its kept plan (prepared now if this backend has not yet).
 pub fn run_refresh_statement(
     sql: &str,
     params: &[(String, String, i64)],
 ) -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
-    let stmt = prepared(sql, params.len())?;
-    let args: Vec<DatumWithOid> = params
-        .iter()
-        .flat_map(|(snap, xid, id)| {
-            [
-                DatumWithOid::from(snap.as_str()),
-                DatumWithOid::from(xid.as_str()),
-                DatumWithOid::from(*id),
-            ]
-        })
-        .collect();
+    let args = frontier_args(params);
+    let stmt = kept_in(&STATEMENTS, MAX_ENTRIES, sql, &args, true)?;
     Spi::connect_mut(|c| {
         let table = c.update(&*stmt, None, &args)?;
         Ok(table.first().get_three::<String, i64, i64>()?)

@@ -1049,15 +1049,8 @@ impl Builder {
         let mut order = Expr::sql(" ORDER BY ");
         for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
             let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
-            order.append(self.d.expr(
-                (*tle).expr as *mut pg_sys::Node,
-                &mut FromResolver { q, layout },
-            )?);
-            let op = self.d.oper_name((*sgc).sortop)?;
-            order.push_sql(&format!(
-                " USING {op} NULLS {}, ",
-                if (*sgc).nulls_first { "FIRST" } else { "LAST" }
-            ));
+            order.append(self.sort_key(q, layout, tle, sgc)?);
+            order.push_sql(", ");
         }
         order.push_sql("pg_catalog.record_send(ROW(");
         for (i, v) in values.iter().enumerate() {
@@ -1111,6 +1104,27 @@ impl Builder {
     ) -> PgtResult<OpTree> {
         let (exprs, columns) = self.select_list(q, r)?;
         Ok(OpTree::project(input, exprs, columns))
+    }
+
+    /// One sort key, `e USING OPERATOR(schema.op) NULLS FIRST|LAST`: the very sort operator
+    /// and NULLS placement the analyzed query chose for `tle`.
+    unsafe fn sort_key(
+        &mut self,
+        q: *mut pg_sys::Query,
+        layout: &Layout,
+        tle: *mut pg_sys::TargetEntry,
+        sgc: *mut pg_sys::SortGroupClause,
+    ) -> PgtResult<Expr> {
+        let mut key = self.d.expr(
+            (*tle).expr as *mut pg_sys::Node,
+            &mut FromResolver { q, layout },
+        )?;
+        let op = self.d.oper_name((*sgc).sortop)?;
+        key.push_sql(&format!(
+            " USING {op} NULLS {}",
+            if (*sgc).nulls_first { "FIRST" } else { "LAST" }
+        ));
+        Ok(key)
     }
 
     /// The SELECT list's visible entries: each expression and its output column.
@@ -1541,15 +1555,7 @@ impl Builder {
                 ));
             };
             order.push_sql(if i == 0 { " ORDER BY " } else { ", " });
-            order.append(self.d.expr(
-                (*tle).expr as *mut pg_sys::Node,
-                &mut FromResolver { q, layout },
-            )?);
-            let op = self.d.oper_name((*sgc).sortop)?;
-            order.push_sql(&format!(
-                " USING {op} NULLS {}",
-                if (*sgc).nulls_first { "FIRST" } else { "LAST" }
-            ));
+            order.append(self.sort_key(q, layout, tle, sgc)?);
         }
         let mut call = Expr::sql(format!("{name}("));
         if (*a).aggstar {

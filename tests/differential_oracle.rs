@@ -123,6 +123,17 @@ const SHAPES: &[(&str, &str)] = &[
     ("distinct_on_below", "SELECT s.v, count(*) AS n FROM (SELECT DISTINCT ON (k) k, v FROM p ORDER BY k, id DESC) s GROUP BY s.v"),
     ("distinct_on_collate", "SELECT DISTINCT ON (k) k, name, w FROM b ORDER BY k, name COLLATE \"C\" DESC NULLS FIRST, w"),
     ("distinct_on_join", "SELECT DISTINCT ON (b.k) b.k, b.name, a.id FROM a JOIN b ON a.k = b.k ORDER BY b.k, a.v, a.id, a.g, b.name, a.n, a.m, b.w"),
+    // ORDER BY … LIMIT at the top: exactly the first rows of a total order (rows tied on
+    // all of it are duplicates), with NULLs at either end, over duplicates, a join, an
+    // aggregate, an OFFSET, fewer rows than the limit, and a collation of its own.
+    ("topk_scan", "SELECT id, k, v FROM a ORDER BY v DESC NULLS LAST, id, k LIMIT 6"),
+    ("topk_nulls_first", "SELECT g, v, id FROM a ORDER BY g NULLS FIRST, v DESC, id LIMIT 4"),
+    ("topk_join", "SELECT a.id, b.name, a.v FROM a JOIN b ON a.k = b.k ORDER BY a.v DESC NULLS FIRST, a.id, b.name LIMIT 5"),
+    ("topk_agg", "SELECT k, sum(v) AS s, count(*) AS n FROM a GROUP BY k ORDER BY s DESC NULLS LAST, k NULLS FIRST LIMIT 2"),
+    ("topk_offset", "SELECT id, v FROM p ORDER BY v, id LIMIT 3 OFFSET 2"),
+    ("topk_all", "SELECT id, v, note FROM p ORDER BY v DESC, id LIMIT 100"),
+    ("topk_collate", "SELECT name COLLATE \"C\" AS name, w FROM b ORDER BY 1 DESC NULLS LAST, w LIMIT 3"),
+    ("topk_exists", "SELECT a.id, a.n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k) ORDER BY a.n DESC NULLS LAST, a.id LIMIT 4"),
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).

@@ -105,7 +105,7 @@ impl Deparser {
         )
     }
 
-    fn collation_name(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
+    pub fn collation_name(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
         self.lookup(
             2,
             oid,

@@ -829,9 +829,108 @@ unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column
 impl Builder {
     unsafe fn query(&mut self, q: *mut pg_sys::Query) -> PgtResult<(OpTree, ())> {
         self.levels.push(q);
-        let r = self.query_inner(q);
+        // The outermost query's ORDER BY … LIMIT is maintained as a top-k (`top_k.rs`);
+        // a LIMIT anywhere else is refused by `query_inner`.
+        let r = match self.top_limit(q) {
+            Ok(Some((limit, offset))) => self
+                .query_inner(q)
+                .and_then(|tree| self.top_k(q, tree, limit, offset)),
+            Ok(None) => self.query_inner(q),
+            Err(e) => Err(e),
+        };
         self.levels.pop();
         r.map(|t| (t, ()))
+    }
+
+    /// For the outermost query with a LIMIT: its constant count and offset.
+    unsafe fn top_limit(&mut self, q: *mut pg_sys::Query) -> PgtResult<Option<(i64, i64)>> {
+        if self.levels.len() != 1 || (*q).limitCount.is_null() {
+            return Ok(None);
+        }
+        let constant = |n: *mut pg_sys::Node| -> Option<Option<i64>> {
+            if n.is_null() {
+                return Some(None);
+            }
+            let n = pg_sys::eval_const_expressions(std::ptr::null_mut(), n);
+            if (*n).type_ != pg_sys::NodeTag::T_Const {
+                return None;
+            }
+            let c = n as *mut pg_sys::Const;
+            if (*c).constisnull {
+                return Some(None);
+            }
+            ((*c).consttype == pg_sys::INT8OID).then(|| Some((*c).constvalue.value() as i64))
+        };
+        let (Some(count), Some(offset)) = (constant((*q).limitCount), constant((*q).limitOffset))
+        else {
+            return Err(unsupported(
+                "LIMIT/OFFSET with a value that is not a constant",
+                "Only constant LIMIT and OFFSET values are maintained; use FULL.",
+            ));
+        };
+        let Some(count) = count else {
+            return Ok(None); // LIMIT ALL: the OFFSET check in `query_inner` decides
+        };
+        if (*q).limitOption == pg_sys::LimitOption::LIMIT_OPTION_WITH_TIES {
+            return Err(unsupported(
+                "FETCH FIRST … WITH TIES",
+                "Only a fixed number of rows is maintained; use LIMIT, or FULL.",
+            ));
+        }
+        if (*q).sortClause.is_null() {
+            return Err(unsupported(
+                "LIMIT without ORDER BY",
+                "Which rows such a query returns is not defined, so no refresh could keep them; add an ORDER BY, or use FULL.",
+            ));
+        }
+        if count < 0 || offset.is_some_and(|o| o < 0) {
+            return Err(unsupported(
+                "a negative LIMIT or OFFSET",
+                "The query itself fails with it.",
+            ));
+        }
+        Ok(Some((count, offset.unwrap_or(0))))
+    }
+
+    /// Wraps the outermost query's tree (its SELECT list as output columns) into a top-k
+    /// by its ORDER BY, which must sort by selected columns.
+    unsafe fn top_k(
+        &mut self,
+        q: *mut pg_sys::Query,
+        tree: OpTree,
+        limit: i64,
+        offset: i64,
+    ) -> PgtResult<OpTree> {
+        let targets = PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList);
+        let mut order = Vec::new();
+        for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
+            let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
+            if (*tle).resjunk {
+                return Err(unsupported(
+                    "ORDER BY an expression that is not selected, with LIMIT",
+                    "The stream table keeps the rows it shows and orders by their columns; add the expression to the SELECT list, or use FULL.",
+                ));
+            }
+            let column = targets
+                .iter_ptr()
+                .take_while(|t| !std::ptr::eq(*t, tle))
+                .filter(|t| !(**t).resjunk)
+                .count();
+            let expr = (*tle).expr as *mut pg_sys::Node;
+            let coll = pg_sys::exprCollation(expr);
+            let collation = if coll == pg_sys::InvalidOid {
+                None
+            } else {
+                Some(self.d.collation_name(coll)?)
+            };
+            order.push(pgt_dvm::operators::top_k::SortKey {
+                column,
+                operator: self.d.oper_name((*sgc).sortop)?,
+                collation,
+                nulls_first: (*sgc).nulls_first,
+            });
+        }
+        Ok(OpTree::top_k(tree, order, limit, offset))
     }
 
     unsafe fn query_inner(&mut self, q: *mut pg_sys::Query) -> PgtResult<OpTree> {
@@ -875,10 +974,14 @@ impl Builder {
             }
             zero_ok && (*c).consttype == pg_sys::INT8OID && (*c).constvalue.value() == 0
         };
-        if !noop_limit((*q).limitCount, false) || !noop_limit((*q).limitOffset, true) {
+        let top_k = self.levels.len() == 1 && !(*q).limitCount.is_null() && {
+            let c = pg_sys::eval_const_expressions(std::ptr::null_mut(), (*q).limitCount);
+            !((*c).type_ == pg_sys::NodeTag::T_Const && (*(c as *mut pg_sys::Const)).constisnull)
+        };
+        if !top_k && (!noop_limit((*q).limitCount, false) || !noop_limit((*q).limitOffset, true)) {
             return Err(unsupported(
-                "LIMIT/OFFSET",
-                "A top-N result changes in ways a delta cannot express; use FULL.",
+                "LIMIT/OFFSET in a subquery, or OFFSET without LIMIT",
+                "Only the outermost query's ORDER BY … LIMIT is maintained; move it to the top, or use FULL.",
             ));
         }
         if !(*q).groupingSets.is_null() {

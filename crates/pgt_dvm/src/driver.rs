@@ -85,7 +85,7 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
     let fillfactor = match shape {
         TopShape::Aggregate { .. } => Some(50),
         TopShape::Keyed(..) => Some(85),
-        TopShape::Bag(_) | TopShape::Distinct(_) => None,
+        TopShape::Bag(_) | TopShape::Distinct(_) | TopShape::TopK(_) => None,
     };
     if let Some(f) = fillfactor {
         extra_ddl.push(format!("ALTER TABLE {target} SET (fillfactor = {f})"));
@@ -257,6 +257,12 @@ pub fn differential_statement_for(
                 ),
             ]
         }
+        TopShape::TopK(top) => {
+            let rows = top.new_rows(&mut cx, &target.to_string(), &v, KEY_COLUMN, &|a| {
+                row_hash(n, a)
+            })?;
+            replace_bag(target, &v, &rows)
+        }
         TopShape::Aggregate {
             agg,
             having,
@@ -313,22 +319,8 @@ pub fn full_statement(
                 ),
             ]
         }
-        TopShape::Bag(top) => {
-            let cur = top.rule().current(&mut cx)?;
-            vec![
-                format!(
-                    "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, pg_catalog.row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
-                     FROM (SELECT {} AS k, q.* FROM ({cur}) AS q) AS x)",
-                    row_hash(n, "q")
-                ),
-                format!(
-                    "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
-                     WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
-                     WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
-                    v.join(", ")
-                ),
-            ]
-        }
+        TopShape::Bag(top) => replace_bag(target, &v, &top.rule().current(&mut cx)?),
+        TopShape::TopK(top) => replace_bag(target, &v, &top.recomputed(&mut cx)?),
         TopShape::Distinct(input) => {
             let cur = input.rule().current(&mut cx)?;
             vec![
@@ -356,6 +348,27 @@ pub fn full_statement(
         }
     };
     Ok(assemble(&cx, extra))
+}
+
+/// Makes the bag storage `target` hold exactly the rows of `rows` (a query with columns
+/// `c0…`): a row's copies get occurrences `1..n`, so a row that stays keeps its row ids and
+/// is not touched; the others are inserted or deleted.
+fn replace_bag(target: &QualifiedName, v: &[String], rows: &str) -> Vec<String> {
+    let n = v.len();
+    vec![
+        format!(
+            "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, pg_catalog.row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
+             FROM (SELECT {} AS k, q.* FROM ({rows}) AS q) AS x)",
+            row_hash(n, "q")
+        ),
+        format!(
+            "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
+             WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {}) \
+             WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a)",
+            v.join(", "),
+            positional("s", n)
+        ),
+    ]
 }
 
 /// The visible columns of an aggregate's top, from state columns read through `st`

@@ -123,6 +123,36 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Distinct");
             write_node(&d.input, depth + 1, out);
         }
+        OpTree::TopK(k) => {
+            let keys = k
+                .order
+                .iter()
+                .map(|s| {
+                    format!(
+                        "${}{} USING {} NULLS {}",
+                        s.column,
+                        s.collation
+                            .as_ref()
+                            .map(|c| format!(" COLLATE {c}"))
+                            .unwrap_or_default(),
+                        s.operator,
+                        if s.nulls_first { "FIRST" } else { "LAST" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let offset = if k.offset > 0 {
+                format!(" OFFSET {}", k.offset)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "{pad}TopK [{keys}] LIMIT {}{offset} (kept rows and the delta; the window re-read when members leave)",
+                k.limit
+            );
+            write_node(&k.input, depth + 1, out);
+        }
         OpTree::Shared(s) => {
             let _ = writeln!(out, "{pad}Shared #{}", s.id % 10007);
             write_node(&s.input, depth + 1, out);

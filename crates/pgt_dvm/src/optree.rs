@@ -94,6 +94,7 @@ pub enum OpTree {
     Distinct(crate::operators::distinct::Distinct),
     Shared(crate::operators::shared::Shared),
     Values(crate::operators::values::Values),
+    TopK(crate::operators::top_k::TopK),
 }
 
 impl OpTree {
@@ -111,6 +112,7 @@ impl OpTree {
             OpTree::Distinct(o) => o,
             OpTree::Shared(o) => o,
             OpTree::Values(o) => o,
+            OpTree::TopK(o) => o,
         }
     }
 
@@ -144,6 +146,7 @@ impl OpTree {
             OpTree::Distinct(d) => d.input.source_oids(),
             OpTree::Shared(s) => s.input.source_oids(),
             OpTree::Values(_) => Vec::new(),
+            OpTree::TopK(t) => t.input.source_oids(),
         }
     }
 
@@ -333,6 +336,21 @@ impl OpTree {
     }
     pub fn values(columns: Vec<Column>, rows: Vec<Vec<Expr>>) -> OpTree {
         OpTree::Values(crate::operators::values::Values { columns, rows })
+    }
+    /// The first `limit` rows after `offset` of `input` in the order `order` (the top of a
+    /// query only).
+    pub fn top_k(
+        input: OpTree,
+        order: Vec<crate::operators::top_k::SortKey>,
+        limit: i64,
+        offset: i64,
+    ) -> OpTree {
+        OpTree::TopK(crate::operators::top_k::TopK {
+            input: Box::new(input),
+            order,
+            limit,
+            offset,
+        })
     }
     pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
         OpTree::Shared(crate::operators::shared::Shared { id, input })

@@ -6,6 +6,7 @@
 //! | **Bag** | anything else without DISTINCT/aggregates | `__pgt_key` (indexed) | `combine(key, occurrence)` |
 //! | **Distinct** | `DISTINCT` | `__pgt_count` | `hash(row)` |
 //! | **Aggregate** | `SELECT … GROUP BY … [HAVING …]` | `__pgt_count`, per-aggregate state | `hash(group key)` |
+//! | **TopK** | `ORDER BY … LIMIT k` | `__pgt_key` | `combine(key, occurrence)`, as a bag |
 //!
 //! `hash(row)` is `pg_trickle_hash(record_send(ROW(…)))`: the binary form, so identities do
 //! not depend on `DateStyle`, `TimeZone` or `extra_float_digits`. In a bag, the `n` copies
@@ -34,11 +35,17 @@ pub enum TopShape<'a> {
         having: Option<&'a Expr>,
         project: &'a Project,
     },
+    /// The first rows in an order, stored as a bag (`operators/top_k.rs`).
+    TopK(&'a crate::operators::top_k::TopK),
 }
 
 impl<'a> TopShape<'a> {
     /// Recognizes the storage model and checks its preconditions.
     pub fn of(tree: &'a OpTree) -> Result<TopShape<'a>, DvmError> {
+        if let OpTree::TopK(k) = tree {
+            require_binary(&k.input.columns())?;
+            return Ok(TopShape::TopK(k));
+        }
         if let OpTree::Distinct(d) = tree {
             require_exact(&d.input.columns(), "DISTINCT")?;
             require_binary(&d.input.columns())?;
@@ -70,7 +77,7 @@ impl<'a> TopShape<'a> {
     pub fn hidden_columns(&self) -> Vec<(String, String)> {
         match self {
             TopShape::Keyed(..) => Vec::new(),
-            TopShape::Bag(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
+            TopShape::Bag(_) | TopShape::TopK(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
             TopShape::Distinct(_) => vec![("__pgt_count".into(), "bigint".into())],
             TopShape::Aggregate { agg, .. } => agg
                 .state_columns()

@@ -320,6 +320,31 @@ fn distinct() {
     );
 }
 
+/// `ORDER BY amount DESC NULLS FIRST, id LIMIT 10`: the kept rows and the delta ranked
+/// together, and the window read again (gated) only when members left.
+#[test]
+fn top_k() {
+    use pgt_dvm::operators::top_k::SortKey;
+    let key = |column: usize, op: &str, nulls_first: bool| SortKey {
+        column,
+        operator: format!("OPERATOR(pg_catalog.{op})"),
+        collation: None,
+        nulls_first,
+    };
+    golden(
+        "top_k",
+        OpTree::top_k(
+            project(
+                orders(),
+                &[("id", "integer", "$0"), ("amount", "numeric(10,2)", "$2")],
+            ),
+            vec![key(1, ">", true), key(0, "<", false)],
+            10,
+            0,
+        ),
+    );
+}
+
 #[test]
 fn shared_cte() {
     let t = std::rc::Rc::new(project(

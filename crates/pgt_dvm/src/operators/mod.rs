@@ -14,6 +14,7 @@ pub mod regroup;
 pub mod scan;
 pub mod semi_join;
 pub mod shared;
+pub mod top_k;
 pub mod union_all;
 pub mod values;
 

@@ -132,6 +132,11 @@ fn map_children(
             x.input = Box::new(g(&x.input, shared));
             OpTree::Distinct(x)
         }
+        OpTree::TopK(x) => {
+            let mut x = x.clone();
+            x.input = Box::new(g(&x.input, shared));
+            OpTree::TopK(x)
+        }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {
                 Some(r) => r.clone(),

@@ -10,6 +10,7 @@
 //! need(inputs of ⊎)       = need                             (each input, same positions)
 //! need(input of γ)        = cols(group keys) ∪ cols(aggregate calls)
 //! need(input of δ)        = every column                     (DISTINCT compares whole rows)
+//! need(input of τ)        = every column                     (ties are broken by whole rows)
 //! Scan                    : reads only the needed columns (of the table and of its buffer)
 //! ```
 //!
@@ -245,6 +246,13 @@ fn prune(
             let all: BTreeSet<usize> = (0..n).collect();
             let (input, _) = prune(&d.input, &all, shared);
             (OpTree::distinct(input), (0..n).map(Some).collect())
+        }
+        OpTree::TopK(k) => {
+            let all: BTreeSet<usize> = (0..n).collect();
+            let (input, _) = prune(&k.input, &all, shared);
+            let mut k = k.clone();
+            k.input = Box::new(input);
+            (OpTree::TopK(k), (0..n).map(Some).collect())
         }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {

@@ -1,9 +1,10 @@
 //! Translations paid for once: each backend (a session, a scheduler worker) keeps the
 //! translated, rewritten operator tree of every stream table it refreshed, keyed by the
 //! stored defining query and the settings it is parsed under. Any catalog change that could
-//! change a translation empties the cache: a relation's definition (columns, keys,
-//! generated expressions, collations; relcache invalidation), or a function's, type's,
-//! operator's or collation's (syscache invalidation). Those messages arrive when the
+//! change a translation drops it: a change to one of its sources' definitions (columns,
+//! keys, generated expressions, collations; relcache invalidation of that relation) drops
+//! the translations reading it, and a function's, type's, operator's or collation's
+//! (syscache invalidation) empties the cache. Those messages arrive when the
 //! backend next reads invalidations, which it does before every refresh's catalog reads.
 #![allow(unsafe_code)]
 
@@ -25,9 +26,21 @@ thread_local! {
 /// tables keeps a bounded cache).
 const MAX_ENTRIES: usize = 256;
 
+/// A relation's definition changed: the translations that read it are dropped (all of
+/// them for `InvalidOid`, "every relation"). Other relations' messages (the change buffers
+/// analyzed before a large refresh, storage tables written by refreshes) leave the cache
+/// alone: a translation reads nothing of a relation but its sources' definitions.
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    CACHE.with(|c| c.borrow_mut().clear());
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if relid == pg_sys::InvalidOid {
+            c.clear();
+        } else {
+            let r = relid.to_u32();
+            c.retain(|_, t| !t.sources.contains(&r));
+        }
+    });
 }
 
 #[pgrx::pg_guard]

@@ -133,6 +133,24 @@ const SHAPES: &[(&str, &str)] = &[
     ("topk_offset", "SELECT id, v FROM p ORDER BY v, id LIMIT 3 OFFSET 2"),
     ("topk_all", "SELECT id, v, note FROM p ORDER BY v DESC, id LIMIT 100"),
     ("topk_collate", "SELECT name COLLATE \"C\" AS name, w FROM b ORDER BY 1 DESC NULLS LAST, w LIMIT 3"),
+    // Correlated aggregate subqueries, decorrelated into joins with groupings: NULL keys,
+    // groups that empty (count → 0, others → NULL), two keys, nested in IN (TPC-H Q20),
+    // an equality with the minimum (Q2), a fraction of the average (Q17).
+    ("corr_avg_where", "SELECT a.id, a.v FROM a WHERE a.v > (SELECT avg(b.w) FROM b WHERE b.k = a.k)"),
+    ("corr_count_select", "SELECT b.k, b.name, (SELECT count(*) FROM a WHERE a.k = b.k) AS n FROM b"),
+    ("corr_max_select", "SELECT c.g, c.label, (SELECT max(a.v) FROM a WHERE a.g = c.g AND a.k = c.k2) AS mx FROM c"),
+    ("corr_coalesce_where", "SELECT b.name, b.w FROM b WHERE (SELECT coalesce(sum(a.v), 0) FROM a WHERE a.k = b.k) < 12"),
+    ("corr_min_eq", "SELECT p.id, p.v FROM p WHERE p.v = (SELECT min(p2.v) FROM p p2 WHERE p2.k = p.k)"),
+    ("corr_nested_in", "SELECT q.k, q.label FROM q WHERE q.k IN (SELECT p.k FROM p WHERE p.v > (SELECT 0.5 * avg(p2.v) FROM p p2 WHERE p2.k = p.k))"),
+    ("corr_fraction", "SELECT sum(a.v) AS total, count(*) AS n FROM a, b WHERE b.k = a.k AND a.n < (SELECT 0.8 * avg(a2.n) FROM a a2 WHERE a2.k = b.k)"),
+    // The grouping restricted to the keys of the outer table's rows that pass its own
+    // conditions, plain and through an IN (TPC-H Q17, Q20).
+    ("corr_restricted", "SELECT a.id, a.k FROM a WHERE a.g = 'x' AND a.v >= (SELECT max(a2.v) FROM a a2 WHERE a2.k = a.k)"),
+    ("corr_restricted_in", "SELECT a.id, a.v FROM a WHERE a.k IN (SELECT q.k FROM q WHERE q.label IS NOT NULL) AND a.v > (SELECT avg(b.w) FROM b WHERE b.k = a.k)"),
+    // Scalar subqueries in a grouped query's HAVING and SELECT list (TPC-H Q11), joined
+    // after the grouping.
+    ("having_scalar", "SELECT k, sum(v) AS s FROM a GROUP BY k HAVING sum(v) > (SELECT avg(w) FROM b)"),
+    ("grouped_select_scalar", "SELECT g, count(*) AS n, count(*)::numeric / nullif((SELECT count(*) FROM b WHERE w > 1), 0) AS share FROM a GROUP BY g"),
     ("topk_exists", "SELECT a.id, a.n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k) ORDER BY a.n DESC NULLS LAST, a.id LIMIT 4"),
 ];
 

@@ -105,6 +105,23 @@ impl Deparser {
         )
     }
 
+    /// What aggregate `oid` returns over no rows: `zero` (count, regr_count), `null` (the
+    /// other built-in aggregates; a user-defined one without initial state and final
+    /// function), or `unknown`.
+    pub fn empty_aggregate_value(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
+        self.lookup(
+            3,
+            oid,
+            "SELECT CASE WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace \
+                          AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['count', 'regr_count']::pg_catalog.name[]) THEN 'zero' \
+                        WHEN p.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid \
+                          OR (a.agginitval IS NULL AND a.aggfinalfn OPERATOR(pg_catalog.=) 0::pg_catalog.regproc) THEN 'null' \
+                        ELSE 'unknown' END \
+               FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) a.aggfnoid \
+              WHERE a.aggfnoid OPERATOR(pg_catalog.=) $1",
+        )
+    }
+
     pub fn collation_name(&mut self, oid: pg_sys::Oid) -> PgtResult<String> {
         self.lookup(
             2,

@@ -5,6 +5,7 @@
 //! construct that cannot be maintained incrementally (`DvmError::Unsupported`).
 #![allow(unsafe_code)]
 
+mod decorrelate;
 mod deparse;
 mod sublink;
 
@@ -96,6 +97,9 @@ struct Builder {
     shared: HashMap<(usize, String), Rc<OpTree>>,
     next_shared: usize,
     sources: Vec<pg_sys::Oid>,
+    /// A restriction for the query level being built at depth `.0` (`decorrelate.rs`):
+    /// after its WHERE, its rows are semi-joined with the outer rows' keys.
+    restrict: Option<(usize, decorrelate::KeyRestriction)>,
 }
 
 unsafe fn rt_fetch(q: *mut pg_sys::Query, index: i32) -> *mut pg_sys::RangeTblEntry {
@@ -683,6 +687,8 @@ struct AggResolver {
     /// Group key expressions (already stripped of RTE_GROUP indirection).
     group_exprs: Vec<*mut pg_sys::Node>,
     aggrefs: Vec<*mut pg_sys::Node>,
+    /// Single-row scalar subqueries joined after the grouping: (parse location, position).
+    scalars: Vec<(i32, usize)>,
 }
 
 impl ColumnResolver for AggResolver {
@@ -692,6 +698,12 @@ impl ColumnResolver for AggResolver {
         node: *mut pg_sys::Node,
     ) -> PgtResult<Option<Expr>> {
         let node = strip_group_var(self.q, node);
+        if (*node).type_ == pg_sys::NodeTag::T_SubLink {
+            let l = (*(node as *mut pg_sys::SubLink)).location;
+            if let Some((_, pos)) = self.scalars.iter().find(|(loc, _)| *loc == l && l >= 0) {
+                return Ok(Some(Expr::col(*pos)));
+            }
+        }
         for (i, g) in self.group_exprs.iter().enumerate() {
             if pg_sys::equal(node as *const c_void, *g as *const c_void) {
                 return Ok(Some(Expr::col(i)));
@@ -1025,6 +1037,10 @@ impl Builder {
         let mut layout = layout;
         tree = self.join_scalar_subqueries(q, &mut layout, tree)?;
         tree = self.filters(q, &layout, tree, quals)?;
+        if matches!(&self.restrict, Some((depth, _)) if *depth == self.levels.len()) {
+            let (_, r) = self.restrict.take().expect("matched above");
+            tree = self.restricted_to_keys(q, &layout, tree, r)?;
+        }
 
         if (*q).hasDistinctOn {
             return self.distinct_on(q, tree, &layout);
@@ -1069,10 +1085,13 @@ impl Builder {
                 });
             tree = OpTree::aggregate(tree, group_by, group_columns, aggs)
                 .with_error_free_aggregate_input(inputs_error_free);
+            let (joined, scalars) = self.join_scalars_after_grouping(q, tree)?;
+            tree = joined;
             let mut ar = AggResolver {
                 q,
                 group_exprs,
                 aggrefs,
+                scalars,
             };
             if !(*q).havingQual.is_null() {
                 let h = self.d.expr((*q).havingQual, &mut ar)?;

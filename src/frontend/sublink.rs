@@ -341,6 +341,38 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// The single-row scalar subqueries of a grouped query's HAVING and SELECT list, each
+    /// joined to the grouping's output as a one-row input (`γ(A) × S`: a change of the
+    /// scalar re-evaluates every group against its old and new value, a change of a group
+    /// only that group). Returns the output position of each, by parse location.
+    pub(super) unsafe fn join_scalars_after_grouping(
+        &mut self,
+        q: *mut pg_sys::Query,
+        mut tree: OpTree,
+    ) -> PgtResult<(OpTree, Vec<(i32, usize)>)> {
+        let mut found = Vec::new();
+        scalar_sublinks((*q).havingQual, &mut found);
+        scalar_sublinks((*q).targetList as *mut pg_sys::Node, &mut found);
+        let mut positions: Vec<(i32, usize)> = Vec::new();
+        for s in found {
+            if positions.iter().any(|(l, _)| *l == (*s).location) {
+                continue;
+            }
+            let (sub, _) = self.query((*s).subselect as *mut pg_sys::Query)?;
+            if sub.columns().len() != 1 {
+                return Err(unsupported(
+                    "a scalar subquery with several columns",
+                    "A scalar subquery yields one column.",
+                ));
+            }
+            positions.push(((*s).location, tree.columns().len()));
+            tree = OpTree::join(tree, sub, None);
+        }
+        Ok((tree, positions))
+    }
+}
+
 /// The layout key of the scalar subquery at parse location `location` (negative, so it
 /// never collides with a range-table index).
 pub(super) fn scalar_key(location: i32) -> i32 {
@@ -366,7 +398,7 @@ unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
 }
 
 /// The single-row scalar subqueries in `node` (not inside other subqueries).
-unsafe fn scalar_sublinks(node: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::SubLink>) {
+pub(super) unsafe fn scalar_sublinks(node: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::SubLink>) {
     #[pgrx::pg_guard]
     unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut std::ffi::c_void) -> bool {
         if node.is_null() {
@@ -400,7 +432,12 @@ impl Builder {
     ) -> PgtResult<OpTree> {
         let mut found = Vec::new();
         scalar_sublinks((*(*q).jointree).quals, &mut found);
-        scalar_sublinks((*q).targetList as *mut pg_sys::Node, &mut found);
+        // A grouped query's SELECT list is computed after the grouping: its scalar
+        // subqueries are joined there (`Builder::join_scalars_after_grouping`).
+        let grouped = (*q).hasAggs || !(*q).groupClause.is_null();
+        if !grouped {
+            scalar_sublinks((*q).targetList as *mut pg_sys::Node, &mut found);
+        }
         for s in found {
             let key = scalar_key((*s).location);
             if layout.contains_key(&key) {
@@ -416,6 +453,26 @@ impl Builder {
             let pos = tree.columns().len();
             tree = OpTree::join(tree, sub, None);
             layout.insert(key, vec![Some(pos)]);
+        }
+        // Correlated aggregate subqueries: decorrelated into joins with groupings.
+        let mut where_conjuncts = Vec::new();
+        conjuncts((*(*q).jointree).quals, &mut where_conjuncts);
+        let mut found: Vec<(*mut pg_sys::SubLink, Option<*mut pg_sys::Node>)> = Vec::new();
+        for c in where_conjuncts {
+            for s in super::decorrelate::correlated_sublinks(c) {
+                found.push((s, Some(c)));
+            }
+        }
+        if !grouped {
+            for s in super::decorrelate::correlated_sublinks((*q).targetList as *mut pg_sys::Node) {
+                found.push((s, None));
+            }
+        }
+        for (s, conjunct) in found {
+            if layout.contains_key(&scalar_key((*s).location)) {
+                continue;
+            }
+            tree = self.decorrelate(q, layout, tree, s, conjunct)?;
         }
         Ok(tree)
     }

@@ -26,19 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$PGT_REPO_ROOT"
 
 SF="${SF:-0.1}"
-venv="$PGT_CACHE_DIR/venv-tpch"
-if [ ! -x "$venv/bin/tpchgen-cli" ]; then
-  log "installing tpchgen-cli into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'tpchgen-cli==4.0.0'
-fi
-data="$PGT_CACHE_DIR/tpch-data/sf$SF"
-if [ ! -f "$data/lineitem.csv" ]; then
-  log "generating TPC-H data at SF $SF"
-  mkdir -p "$data"
-  "$venv/bin/tpchgen-cli" csv -s "$SF" --output-dir="$data" >/dev/null
-fi
-chmod -R a+rX "$PGT_CACHE_DIR/tpch-data"
+data="$(bash scripts/tpch_data.sh "$SF")"
 
 source "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
 bench_cluster_start
@@ -46,25 +34,9 @@ bench_cluster_start
 log "loading SF $SF"
 psql <<SQL
 CREATE EXTENSION pg_trickle;
-CREATE TABLE region   (r_regionkey int PRIMARY KEY, r_name char(25) NOT NULL, r_comment varchar(152));
-CREATE TABLE nation   (n_nationkey int PRIMARY KEY, n_name char(25) NOT NULL, n_regionkey int NOT NULL, n_comment varchar(152));
-CREATE TABLE part     (p_partkey int PRIMARY KEY, p_name varchar(55) NOT NULL, p_mfgr char(25) NOT NULL, p_brand char(10) NOT NULL,
-                       p_type varchar(25) NOT NULL, p_size int NOT NULL, p_container char(10) NOT NULL, p_retailprice numeric(15,2) NOT NULL,
-                       p_comment varchar(23) NOT NULL);
-CREATE TABLE supplier (s_suppkey int PRIMARY KEY, s_name char(25) NOT NULL, s_address varchar(40) NOT NULL, s_nationkey int NOT NULL,
-                       s_phone char(15) NOT NULL, s_acctbal numeric(15,2) NOT NULL, s_comment varchar(101) NOT NULL);
-CREATE TABLE partsupp (ps_partkey int NOT NULL, ps_suppkey int NOT NULL, ps_availqty int NOT NULL, ps_supplycost numeric(15,2) NOT NULL,
-                       ps_comment varchar(199) NOT NULL, PRIMARY KEY (ps_partkey, ps_suppkey));
-CREATE TABLE customer (c_custkey int PRIMARY KEY, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL, c_nationkey int NOT NULL,
-                       c_phone char(15) NOT NULL, c_acctbal numeric(15,2) NOT NULL, c_mktsegment char(10) NOT NULL, c_comment varchar(117) NOT NULL);
-CREATE TABLE orders   (o_orderkey bigint PRIMARY KEY, o_custkey int NOT NULL, o_orderstatus char(1) NOT NULL, o_totalprice numeric(15,2) NOT NULL,
-                       o_orderdate date NOT NULL, o_orderpriority char(15) NOT NULL, o_clerk char(15) NOT NULL, o_shippriority int NOT NULL,
-                       o_comment varchar(79) NOT NULL);
-CREATE TABLE lineitem (l_orderkey bigint NOT NULL, l_partkey int NOT NULL, l_suppkey int NOT NULL, l_linenumber int NOT NULL,
-                       l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL,
-                       l_tax numeric(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL, l_shipdate date NOT NULL,
-                       l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL,
-                       l_comment varchar(44) NOT NULL, PRIMARY KEY (l_orderkey, l_linenumber));
+SQL
+psql -f benches/tpch/schema.sql >/dev/null
+psql <<SQL
 COPY region FROM '$data/region.csv' WITH (FORMAT csv, HEADER true);
 COPY nation FROM '$data/nation.csv' WITH (FORMAT csv, HEADER true);
 COPY part FROM '$data/part.csv' WITH (FORMAT csv, HEADER true);
@@ -73,13 +45,6 @@ COPY partsupp FROM '$data/partsupp.csv' WITH (FORMAT csv, HEADER true);
 COPY customer FROM '$data/customer.csv' WITH (FORMAT csv, HEADER true);
 COPY orders FROM '$data/orders.csv' WITH (FORMAT csv, HEADER true);
 COPY lineitem FROM '$data/lineitem.csv' WITH (FORMAT csv, HEADER true);
--- The foreign-key indexes a TPC-H deployment has.
-CREATE INDEX ON orders (o_custkey);
-CREATE INDEX ON lineitem (l_partkey, l_suppkey);
-CREATE INDEX ON lineitem (l_suppkey);
-CREATE INDEX ON partsupp (ps_suppkey);
-CREATE INDEX ON customer (c_nationkey);
-CREATE INDEX ON supplier (s_nationkey);
 VACUUM ANALYZE;
 SQL
 

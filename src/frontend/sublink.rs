@@ -16,8 +16,10 @@
 //! | `NOT (x op ALL (S))` | semi | `(x op s) IS FALSE` |
 //!
 //! So `x NOT IN (S)` keeps no row when `S` holds a NULL (every `x = NULL` is unknown), and
-//! a NULL `x` only when `S` is empty. Subqueries elsewhere (under OR, in the SELECT list,
-//! scalar subqueries) are refused by the deparser with the construct named.
+//! a NULL `x` only when `S` is empty. Uncorrelated one-row scalar subqueries are joined as
+//! one-row inputs (below), correlated aggregate ones are decorrelated (`decorrelate.rs`);
+//! other subqueries (tests under OR or in the SELECT list, scalar subqueries that may
+//! return several rows) are refused by the deparser with the construct named.
 
 use pgrx::pg_sys;
 use pgrx::PgList;

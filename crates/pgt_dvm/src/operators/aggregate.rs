@@ -761,6 +761,18 @@ impl Operator for Aggregate {
                 .enumerate()
                 .map(|(j, a)| format!("{} AS {}", a.call.render_on("s"), col_name(ng + j))),
         );
-        Ok(format!("SELECT {} FROM ({cur}) AS s{gby}", sel.join(", ")))
+        let sql = format!("SELECT {} FROM ({cur}) AS s{gby}", sel.join(", "));
+        if !self.is_scalar() {
+            return Ok(sql);
+        }
+        // Exactly one row, often joined to many (`x > (SELECT avg(…) …)`): computed once
+        // per statement. As a subquery, a nested loop that expected one outer row re-ran
+        // the aggregate for each of them (TPC-H Q22: 369 runs over the customers, 1.3 s).
+        if let Some(cte) = cx.scalar_currents.get(&sql) {
+            return Ok(format!("SELECT * FROM {cte}"));
+        }
+        let cte = cx.add_materialized_cte("scalar_current", sql.clone());
+        cx.scalar_currents.insert(sql, cte.clone());
+        Ok(format!("SELECT * FROM {cte}"))
     }
 }

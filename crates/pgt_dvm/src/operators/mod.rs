@@ -55,6 +55,10 @@ pub struct DeltaContext<'a> {
     /// had empty deltas at its snapshot.
     pub omit_quiet: bool,
     pub(crate) omitted: std::collections::BTreeSet<u32>,
+    /// CTEs computed once per statement (see [`DeltaContext::add_materialized_cte`]).
+    materialized: HashSet<String>,
+    /// Memo: the current state of a scalar aggregate, by its SQL → its CTE.
+    pub(crate) scalar_currents: HashMap<String, String>,
 }
 
 /// The message of the error a statement with omitted quiet terms raises when one of those
@@ -74,6 +78,8 @@ impl<'a> DeltaContext<'a> {
             large: HashSet::new(),
             omit_quiet: false,
             omitted: std::collections::BTreeSet::new(),
+            materialized: HashSet::new(),
+            scalar_currents: HashMap::new(),
         }
     }
 
@@ -98,11 +104,25 @@ impl<'a> DeltaContext<'a> {
         name
     }
 
+    /// Adds a CTE that PostgreSQL computes at most once per statement (`AS
+    /// MATERIALIZED`), however often the plan reads it, and returns its name.
+    pub fn add_materialized_cte(&mut self, prefix: &str, sql: String) -> String {
+        let name = self.add_cte(prefix, sql);
+        self.materialized.insert(name.clone());
+        name
+    }
+
     /// The accumulated `name AS (sql)` list, in dependency order.
     pub fn cte_list(&self) -> Vec<String> {
         self.ctes
             .iter()
-            .map(|(n, s)| format!("{n} AS ({s})"))
+            .map(|(n, s)| {
+                if self.materialized.contains(n) {
+                    format!("{n} AS MATERIALIZED ({s})")
+                } else {
+                    format!("{n} AS ({s})")
+                }
+            })
             .collect()
     }
 }

@@ -151,6 +151,11 @@ const SHAPES: &[(&str, &str)] = &[
     // after the grouping.
     ("having_scalar", "SELECT k, sum(v) AS s FROM a GROUP BY k HAVING sum(v) > (SELECT avg(w) FROM b)"),
     ("grouped_select_scalar", "SELECT g, count(*) AS n, count(*)::numeric / nullif((SELECT count(*) FROM b WHERE w > 1), 0) AS share FROM a GROUP BY g"),
+    // Algebraic aggregates below the top (old states = new states − the delta's): sums
+    // and averages of a fixed-scale numeric with NULLs, groups that empty, one row
+    // without GROUP BY.
+    ("agg_below_numeric", "SELECT s.k, s.total, s.mean, s.cn, c.label FROM (SELECT k, sum(n) AS total, avg(n) AS mean, count(n) AS cn FROM a GROUP BY k) s JOIN c ON c.k2 = s.k"),
+    ("scalar_sum_join", "SELECT b.name, s.sn FROM b, (SELECT sum(n) AS sn, count(*) AS cnt, avg(v) AS av FROM a WHERE a.g IS NOT NULL) s WHERE b.w < s.cnt OR s.av IS NULL"),
     ("topk_exists", "SELECT a.id, a.n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k) ORDER BY a.n DESC NULLS LAST, a.id LIMIT 4"),
 ];
 

@@ -741,6 +741,14 @@ impl Operator for Aggregate {
             outputs: self.aggs.iter().map(|a| a.call.clone()).collect(),
             columns: self.columns(),
             clause: "GROUP BY",
+            algebraic: self
+                .aggs
+                .iter()
+                .all(|a| {
+                    matches!(a.kind, AggKind::CountStar | AggKind::Count)
+                        || (matches!(a.kind, AggKind::Sum | AggKind::Avg) && !a.tracks_scale)
+                })
+                .then_some(&self.aggs[..]),
         }
         .delta(cx)
     }

@@ -47,7 +47,7 @@ use pgrx::{PgBox, PgList};
 use pgt_dvm::operators::outer_join::OuterKind;
 use pgt_dvm::{Expr, OpTree};
 
-use super::deparse::{ColumnResolver, Deparser};
+use super::deparse::Deparser;
 use super::{conjuncts, sublink::scalar_key, unsupported, Builder, FromResolver, Layout};
 use crate::error::PgtResult;
 
@@ -73,36 +73,19 @@ pub(super) unsafe fn correlated_aggregate(s: *mut pg_sys::SubLink) -> bool {
 
 /// The correlated aggregate subqueries in `node` (not inside other subqueries).
 pub(super) unsafe fn correlated_sublinks(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::SubLink> {
-    #[pgrx::pg_guard]
-    unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
-        if node.is_null() {
-            return false;
-        }
-        if (*node).type_ == pg_sys::NodeTag::T_SubLink {
-            let s = node as *mut pg_sys::SubLink;
-            if correlated_aggregate(s) {
-                (*(ctx as *mut Vec<*mut pg_sys::SubLink>)).push(s);
-            }
-            return false;
-        }
-        pg_sys::expression_tree_walker_impl(node, Some(walk), ctx)
-    }
-    let mut out: Vec<*mut pg_sys::SubLink> = Vec::new();
-    walk(
-        node,
-        &mut out as *mut Vec<*mut pg_sys::SubLink> as *mut c_void,
-    );
+    let mut out = Vec::new();
+    super::sublink::sublinks_where(node, correlated_aggregate, &mut out);
     out
 }
 
-/// `node` with every subquery at parse location `location` replaced by `by`.
-unsafe fn replace_sublink(
+/// `node` with every subtree for which `hit` holds replaced by a copy of `by`.
+unsafe fn replace_where(
     node: *mut pg_sys::Node,
-    location: i32,
+    hit: &dyn Fn(*mut pg_sys::Node) -> bool,
     by: *mut pg_sys::Node,
 ) -> *mut pg_sys::Node {
-    struct Ctx {
-        location: i32,
+    struct Ctx<'a> {
+        hit: &'a dyn Fn(*mut pg_sys::Node) -> bool,
         by: *mut pg_sys::Node,
     }
     #[pgrx::pg_guard]
@@ -113,16 +96,14 @@ unsafe fn replace_sublink(
         if node.is_null() {
             return node;
         }
-        let c = &*(ctx as *mut Ctx);
-        if (*node).type_ == pg_sys::NodeTag::T_SubLink
-            && (*(node as *mut pg_sys::SubLink)).location == c.location
-        {
+        let c = &*(ctx as *mut Ctx<'_>);
+        if (c.hit)(node) {
             return pg_sys::copyObjectImpl(c.by as *const c_void) as *mut pg_sys::Node;
         }
         pg_sys::expression_tree_mutator_impl(node, Some(mutate), ctx)
     }
-    let mut ctx = Ctx { location, by };
-    mutate(node, &mut ctx as *mut Ctx as *mut c_void)
+    let mut ctx = Ctx { hit, by };
+    mutate(node, &mut ctx as *mut Ctx<'_> as *mut c_void)
 }
 
 /// `node` with each aggregate call replaced by its value over no rows; None when an
@@ -154,59 +135,16 @@ unsafe fn over_no_rows(
             "null" => pg_sys::makeNullConst((*a).aggtype, -1, (*a).aggcollid) as *mut pg_sys::Node,
             _ => return Ok(None),
         };
-        out = replace_node(out, a as *mut pg_sys::Node, value);
+        out = replace_where(
+            out,
+            &|n| pg_sys::equal(n as *const c_void, a as *const c_void),
+            value,
+        );
     }
     Ok(Some(pg_sys::eval_const_expressions(
         std::ptr::null_mut(),
         out,
     )))
-}
-
-/// `node` with every subtree equal to `old` replaced by `by`.
-unsafe fn replace_node(
-    node: *mut pg_sys::Node,
-    old: *mut pg_sys::Node,
-    by: *mut pg_sys::Node,
-) -> *mut pg_sys::Node {
-    struct Ctx {
-        old: *mut pg_sys::Node,
-        by: *mut pg_sys::Node,
-    }
-    #[pgrx::pg_guard]
-    unsafe extern "C-unwind" fn mutate(
-        node: *mut pg_sys::Node,
-        ctx: *mut c_void,
-    ) -> *mut pg_sys::Node {
-        if node.is_null() {
-            return node;
-        }
-        let c = &*(ctx as *mut Ctx);
-        if pg_sys::equal(node as *const c_void, c.old as *const c_void) {
-            return pg_sys::copyObjectImpl(c.by as *const c_void) as *mut pg_sys::Node;
-        }
-        pg_sys::expression_tree_mutator_impl(node, Some(mutate), ctx)
-    }
-    let mut ctx = Ctx { old, by };
-    mutate(node, &mut ctx as *mut Ctx as *mut c_void)
-}
-
-/// Renders constant expressions (the subquery's value over no rows).
-struct NoColumns;
-
-impl ColumnResolver for NoColumns {
-    unsafe fn substitute(
-        &mut self,
-        _d: &mut Deparser,
-        node: *mut pg_sys::Node,
-    ) -> PgtResult<Option<Expr>> {
-        if (*node).type_ == pg_sys::NodeTag::T_Var {
-            return Err(unsupported(
-                "a correlated subquery whose value over no rows reads a column",
-                "Rewrite it as a join with a grouped subquery, or use FULL.",
-            ));
-        }
-        Ok(None)
-    }
 }
 
 fn refused(reason: &str) -> crate::error::PgtError {
@@ -507,7 +445,14 @@ impl Builder {
             );
             let folded = pg_sys::eval_const_expressions(
                 std::ptr::null_mut(),
-                replace_sublink(c, (*s).location, null as *mut pg_sys::Node),
+                replace_where(
+                    c,
+                    &|n| {
+                        (*n).type_ == pg_sys::NodeTag::T_SubLink
+                            && (*(n as *mut pg_sys::SubLink)).location == (*s).location
+                    },
+                    null as *mut pg_sys::Node,
+                ),
             );
             (*folded).type_ == pg_sys::NodeTag::T_Const && {
                 let k = folded as *mut pg_sys::Const;
@@ -538,7 +483,13 @@ impl Builder {
                 "It uses a user-defined aggregate whose value over no rows is not known; use FULL.",
             ));
         };
-        let empty_sql = self.d.expr(empty, &mut NoColumns)?;
+        let empty_sql = self.d.expr(
+            empty,
+            &mut super::ConstantResolver {
+                construct: "a correlated subquery whose value over no rows reads a column",
+                reason: "Rewrite it as a join with a grouped subquery, or use FULL.",
+            },
+        )?;
         let columns = joined.columns();
         let mut exprs: Vec<Expr> = (0..columns.len()).map(Expr::col).collect();
         let mut case = Expr::sql("(CASE WHEN ");

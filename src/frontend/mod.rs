@@ -726,8 +726,12 @@ impl ColumnResolver for AggResolver {
     }
 }
 
-/// For expressions that must not read any column (VALUES rows in FROM).
-struct ConstantResolver;
+/// For expressions that must not read any column (VALUES rows in FROM, a subquery's
+/// value over no rows): a column reference is refused as the construct named.
+struct ConstantResolver {
+    construct: &'static str,
+    reason: &'static str,
+}
 
 impl ColumnResolver for ConstantResolver {
     unsafe fn substitute(
@@ -736,10 +740,7 @@ impl ColumnResolver for ConstantResolver {
         node: *mut pg_sys::Node,
     ) -> PgtResult<Option<Expr>> {
         if (*node).type_ == pg_sys::NodeTag::T_Var {
-            return Err(unsupported(
-                "a column reference inside VALUES",
-                "VALUES rows in FROM must be constants (LATERAL references are not maintained).",
-            ));
+            return Err(unsupported(self.construct, self.reason));
         }
         Ok(None)
     }
@@ -1463,7 +1464,13 @@ impl Builder {
         for list in PgList::<pg_sys::List>::from_pg((*rte).values_lists).iter_ptr() {
             let mut row = Vec::with_capacity(types.len());
             for (i, e) in PgList::<pg_sys::Node>::from_pg(list).iter_ptr().enumerate() {
-                let mut x = self.d.expr(e, &mut ConstantResolver)?;
+                let mut x = self.d.expr(
+                    e,
+                    &mut ConstantResolver {
+                        construct: "a column reference inside VALUES",
+                        reason: "VALUES rows in FROM must be constants (LATERAL references are not maintained).",
+                    },
+                )?;
                 // The analyzer coerced each value to its column's type; a bare literal
                 // would still be typed by its own look in VALUES, so say it.
                 if pg_sys::exprType(e) != types[i]

@@ -344,6 +344,18 @@ impl Builder {
 }
 
 impl Builder {
+    /// The tree of the single-row scalar subquery `s` (one column).
+    unsafe fn scalar_subquery(&mut self, s: *mut pg_sys::SubLink) -> PgtResult<OpTree> {
+        let (sub, _) = self.query((*s).subselect as *mut pg_sys::Query)?;
+        if sub.columns().len() != 1 {
+            return Err(unsupported(
+                "a scalar subquery with several columns",
+                "A scalar subquery yields one column.",
+            ));
+        }
+        Ok(sub)
+    }
+
     /// The single-row scalar subqueries of a grouped query's HAVING and SELECT list, each
     /// joined to the grouping's output as a one-row input (`γ(A) × S`: a change of the
     /// scalar re-evaluates every group against its old and new value, a change of a group
@@ -361,13 +373,7 @@ impl Builder {
             if positions.iter().any(|(l, _)| *l == (*s).location) {
                 continue;
             }
-            let (sub, _) = self.query((*s).subselect as *mut pg_sys::Query)?;
-            if sub.columns().len() != 1 {
-                return Err(unsupported(
-                    "a scalar subquery with several columns",
-                    "A scalar subquery yields one column.",
-                ));
-            }
+            let sub = self.scalar_subquery(s)?;
             positions.push(((*s).location, tree.columns().len()));
             tree = OpTree::join(tree, sub, None);
         }
@@ -399,26 +405,39 @@ unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
         && !pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
 }
 
-/// The single-row scalar subqueries in `node` (not inside other subqueries).
-pub(super) unsafe fn scalar_sublinks(node: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::SubLink>) {
+/// The subqueries in `node` (not inside other subqueries) for which `keep` holds,
+/// appended to `out`.
+pub(super) unsafe fn sublinks_where(
+    node: *mut pg_sys::Node,
+    keep: unsafe fn(*mut pg_sys::SubLink) -> bool,
+    out: &mut Vec<*mut pg_sys::SubLink>,
+) {
+    struct Ctx<'a> {
+        keep: unsafe fn(*mut pg_sys::SubLink) -> bool,
+        out: &'a mut Vec<*mut pg_sys::SubLink>,
+    }
     #[pgrx::pg_guard]
     unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, ctx: *mut std::ffi::c_void) -> bool {
         if node.is_null() {
             return false;
         }
+        let c = &mut *(ctx as *mut Ctx<'_>);
         if (*node).type_ == pg_sys::NodeTag::T_SubLink {
             let s = node as *mut pg_sys::SubLink;
-            if single_row_scalar(s) {
-                (*(ctx as *mut Vec<*mut pg_sys::SubLink>)).push(s);
+            if (c.keep)(s) {
+                c.out.push(s);
             }
             return false;
         }
         pg_sys::expression_tree_walker_impl(node, Some(walk), ctx)
     }
-    walk(
-        node,
-        out as *mut Vec<*mut pg_sys::SubLink> as *mut std::ffi::c_void,
-    );
+    let mut ctx = Ctx { keep, out };
+    walk(node, &mut ctx as *mut Ctx<'_> as *mut std::ffi::c_void);
+}
+
+/// The single-row scalar subqueries in `node` (not inside other subqueries).
+pub(super) unsafe fn scalar_sublinks(node: *mut pg_sys::Node, out: &mut Vec<*mut pg_sys::SubLink>) {
+    sublinks_where(node, single_row_scalar, out);
 }
 
 impl Builder {
@@ -445,13 +464,7 @@ impl Builder {
             if layout.contains_key(&key) {
                 continue;
             }
-            let (sub, _) = self.query((*s).subselect as *mut pg_sys::Query)?;
-            if sub.columns().len() != 1 {
-                return Err(unsupported(
-                    "a scalar subquery with several columns",
-                    "A scalar subquery yields one column.",
-                ));
-            }
+            let sub = self.scalar_subquery(s)?;
             let pos = tree.columns().len();
             tree = OpTree::join(tree, sub, None);
             layout.insert(key, vec![Some(pos)]);

@@ -284,16 +284,22 @@ impl Regroup<'_> {
                 crate::storage::identity_hash(&ks)
             }
         };
-        let new = cx.add_cte(
-            "regroup_new",
+        // `cols` of the rows of `from` per group, with the group's row id; without GROUP BY
+        // one row, only when the delta is not empty.
+        let grouped_states = |cols: &[String], from: &str| {
+            let having = if ng == 0 {
+                format!(" HAVING {gate}")
+            } else {
+                String::new()
+            };
             format!(
-                "SELECT {rid}, x.* FROM (SELECT {} FROM {rows} AS s{}{}) AS x",
-                new_cols.join(", "),
+                "SELECT {} AS rid, x.* FROM (SELECT {} FROM {from} AS s{}{having}) AS x",
+                rid("x"),
+                cols.join(", "),
                 group_by("s"),
-                if ng == 0 { format!(" HAVING {gate}") } else { String::new() },
-                rid = format!("{} AS rid", rid("x")),
-            ),
-        );
+            )
+        };
+        let new = cx.add_cte("regroup_new", grouped_states(&new_cols, rows));
         // The delta's states per group.
         let mut d_cols = keys("s");
         d_cols.push("pg_catalog.sum(s.__pgt_w)::bigint AS dn".into());
@@ -311,16 +317,7 @@ impl Regroup<'_> {
                 ));
             }
         }
-        let dstates = cx.add_cte(
-            "regroup_dstates",
-            format!(
-                "SELECT {rid}, x.* FROM (SELECT {} FROM {d} AS s{}{}) AS x",
-                d_cols.join(", "),
-                group_by("s"),
-                if ng == 0 { format!(" HAVING {gate}") } else { String::new() },
-                rid = format!("{} AS rid", rid("x")),
-            ),
-        );
+        let dstates = cx.add_cte("regroup_dstates", grouped_states(&d_cols, d));
         // Old values from new states minus the delta's.
         let g_old: Vec<String> = (0..ng).map(|i| format!("e.\"g{i}\"")).collect();
         let mut old_vals = Vec::new();
@@ -341,7 +338,9 @@ impl Regroup<'_> {
         let new_vals: Vec<String> = (0..aggs.len())
             .map(|j| format!("n.v{j} AS {}", col_name(ng + j)))
             .collect();
-        let g_new: Vec<String> = (0..ng).map(|i| format!("n.\"g{i}\" AS {}", col_name(i))).collect();
+        let g_new: Vec<String> = (0..ng)
+            .map(|i| format!("n.\"g{i}\" AS {}", col_name(i)))
+            .collect();
         let g_old_named: Vec<String> = g_old
             .iter()
             .enumerate()
@@ -352,7 +351,13 @@ impl Regroup<'_> {
         } else {
             "(coalesce(n.n, 0) OPERATOR(pg_catalog.-) e.dn) OPERATOR(pg_catalog.>) 0".to_string()
         };
-        let sep = |v: &[String]| if v.is_empty() { String::new() } else { format!("{}, ", v.join(", ")) };
+        let sep = |v: &[String]| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!("{}, ", v.join(", "))
+            }
+        };
         let sql = format!(
             "SELECT {gn}{nv}, 1::bigint AS __pgt_w FROM {new} AS n \
              UNION ALL \

@@ -140,6 +140,8 @@ fn identities_and_results_do_not_depend_on_session_settings() {
             "keyed_like",
             "first",
             "first_by_text",
+            "top_text",
+            "max_per_text",
         ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
@@ -148,7 +150,11 @@ fn identities_and_results_do_not_depend_on_session_settings() {
              SELECT pgtrickle.create_stream_table('keyed_like', 'SELECT id, txt, ts FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');
              -- DISTINCT ON, ordered so that only duplicate rows tie.
              SELECT pgtrickle.create_stream_table('first', 'SELECT DISTINCT ON (txt) txt, id, day, ts FROM t ORDER BY txt, ts DESC, id, day', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('first_by_text', 'SELECT DISTINCT ON (m) m, txt, id FROM t ORDER BY m, txt DESC, id', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('first_by_text', 'SELECT DISTINCT ON (m) m, txt, id FROM t ORDER BY m, txt DESC, id', refresh_mode => 'DIFFERENTIAL');
+             -- A top-k by text and time (only duplicate rows tie), and a correlated subquery
+             -- keyed by text.
+             SELECT pgtrickle.create_stream_table('top_text', 'SELECT txt, ts, id, day FROM t ORDER BY txt DESC NULLS FIRST, ts, id, day LIMIT 5', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('max_per_text', 'SELECT id, txt, (SELECT max(t2.num) FROM t t2 WHERE t2.txt = t.txt) AS mx FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;

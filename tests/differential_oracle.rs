@@ -156,6 +156,9 @@ const SHAPES: &[(&str, &str)] = &[
     // without GROUP BY.
     ("agg_below_numeric", "SELECT s.k, s.total, s.mean, s.cn, c.label FROM (SELECT k, sum(n) AS total, avg(n) AS mean, count(n) AS cn FROM a GROUP BY k) s JOIN c ON c.k2 = s.k"),
     ("scalar_sum_join", "SELECT b.name, s.sn FROM b, (SELECT sum(n) AS sn, count(*) AS cnt, avg(v) AS av FROM a WHERE a.g IS NOT NULL) s WHERE b.w < s.cnt OR s.av IS NULL"),
+    // ORDER BY expressions that are not selected (kept in hidden columns).
+    ("topk_unselected", "SELECT id, note FROM p ORDER BY v DESC, id LIMIT 4"),
+    ("topk_agg_unselected", "SELECT k FROM a GROUP BY k ORDER BY count(*) DESC, sum(v) NULLS FIRST, k NULLS FIRST LIMIT 2"),
     ("topk_exists", "SELECT a.id, a.n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k) ORDER BY a.n DESC NULLS LAST, a.id LIMIT 4"),
 ];
 

@@ -102,6 +102,21 @@ struct Builder {
     restrict: Option<(usize, decorrelate::KeyRestriction)>,
 }
 
+/// Makes the ORDER BY expressions that `q` does not select (resjunk entries of its target
+/// list, which PostgreSQL appends after the selected ones) selected, so that the tree
+/// outputs them after the query's own columns; returns how many.
+unsafe fn select_sort_keys(q: *mut pg_sys::Query) -> usize {
+    let mut n = 0;
+    for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
+        let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
+        if (*tle).resjunk {
+            (*tle).resjunk = false;
+            n += 1;
+        }
+    }
+    n
+}
+
 unsafe fn rt_fetch(q: *mut pg_sys::Query, index: i32) -> *mut pg_sys::RangeTblEntry {
     PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable)
         .get_ptr(index as usize - 1)
@@ -845,9 +860,14 @@ impl Builder {
         // The outermost query's ORDER BY … LIMIT is maintained as a top-k (`top_k.rs`);
         // a LIMIT anywhere else is refused by `query_inner`.
         let r = match self.top_limit(q) {
-            Ok(Some((limit, offset))) => self
-                .query_inner(q)
-                .and_then(|tree| self.top_k(q, tree, limit, offset)),
+            Ok(Some((limit, offset))) => {
+                // ORDER BY expressions the query does not select become trailing output
+                // columns, stored hidden (`TopK::sort_only`).
+                let sort_only = select_sort_keys(q);
+                self.query_inner(q)
+                    .and_then(|tree| self.top_k(q, tree, limit, offset))
+                    .map(|t| t.with_sort_only(sort_only))
+            }
             Ok(None) => self.query_inner(q),
             Err(e) => Err(e),
         };
@@ -905,8 +925,8 @@ impl Builder {
         Ok(Some((count, offset.unwrap_or(0))))
     }
 
-    /// Wraps the outermost query's tree (its SELECT list as output columns) into a top-k
-    /// by its ORDER BY, which must sort by selected columns.
+    /// Wraps the outermost query's tree (its SELECT list, then the ORDER BY expressions
+    /// it does not select, as output columns) into a top-k by its ORDER BY.
     unsafe fn top_k(
         &mut self,
         q: *mut pg_sys::Query,
@@ -918,12 +938,6 @@ impl Builder {
         let mut order = Vec::new();
         for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
             let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
-            if (*tle).resjunk {
-                return Err(unsupported(
-                    "ORDER BY an expression that is not selected, with LIMIT",
-                    "The stream table keeps the rows it shows and orders by their columns; add the expression to the SELECT list, or use FULL.",
-                ));
-            }
             let column = targets
                 .iter_ptr()
                 .take_while(|t| !std::ptr::eq(*t, tle))

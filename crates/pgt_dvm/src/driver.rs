@@ -71,12 +71,11 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
     let shape = TopShape::of(tree)?;
     // Generate once with a dummy frontier so every operator's preconditions are checked now.
     let dummy = |_oid: u32| "true".to_string();
-    differential_statement(
-        tree,
-        target,
-        &vec![String::new(); tree.columns().len()],
-        &dummy,
-    )?;
+    let user_columns = match tree {
+        OpTree::TopK(k) => tree.columns().len() - k.sort_only,
+        _ => tree.columns().len(),
+    };
+    differential_statement(tree, target, &vec![String::new(); user_columns], &dummy)?;
     let mut extra_ddl = Vec::new();
     // Storage whose rows a refresh updates in place (an aggregate's groups, a keyed
     // result's rows) leaves free space in each page, so an update is a heap-only tuple
@@ -258,10 +257,12 @@ pub fn differential_statement_for(
             ]
         }
         TopShape::TopK(top) => {
-            let rows = top.new_rows(&mut cx, &target.to_string(), &v, KEY_COLUMN, &|a| {
+            let stored = top.stored_names(&v);
+            let n = stored.len();
+            let rows = top.new_rows(&mut cx, &target.to_string(), &stored, KEY_COLUMN, &|a| {
                 row_hash(n, a)
             })?;
-            replace_bag(target, &v, &rows)
+            replace_bag(target, &stored, &rows)
         }
         TopShape::Aggregate {
             agg,
@@ -320,7 +321,9 @@ pub fn full_statement(
             ]
         }
         TopShape::Bag(top) => replace_bag(target, &v, &top.rule().current(&mut cx)?),
-        TopShape::TopK(top) => replace_bag(target, &v, &top.recomputed(&mut cx)?),
+        TopShape::TopK(top) => {
+            replace_bag(target, &top.stored_names(&v), &top.recomputed(&mut cx)?)
+        }
         TopShape::Distinct(input) => {
             let cur = input.rule().current(&mut cx)?;
             vec![

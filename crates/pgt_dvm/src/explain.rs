@@ -146,9 +146,17 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             } else {
                 String::new()
             };
+            let hidden = if k.sort_only > 0 {
+                format!(
+                    " (its last {} columns are ORDER BY only, stored hidden)",
+                    k.sort_only
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "{pad}TopK [{keys}] LIMIT {}{offset} (kept rows and the delta; the window re-read when members leave)",
+                "{pad}TopK [{keys}] LIMIT {}{offset}{hidden} (kept rows and the delta; the window re-read when members leave)",
                 k.limit
             );
             write_node(&k.input, depth + 1, out);

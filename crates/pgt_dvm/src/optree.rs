@@ -350,7 +350,19 @@ impl OpTree {
             order,
             limit,
             offset,
+            sort_only: 0,
         })
+    }
+    /// For a top-k: its input's last `n` columns are ORDER BY expressions the query does
+    /// not select (stored hidden); other operators are returned as they are.
+    pub fn with_sort_only(self, n: usize) -> OpTree {
+        match self {
+            OpTree::TopK(mut k) => {
+                k.sort_only = n;
+                OpTree::TopK(k)
+            }
+            other => other,
+        }
     }
     pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
         OpTree::Shared(crate::operators::shared::Shared { id, input })

@@ -77,7 +77,10 @@ impl<'a> TopShape<'a> {
     pub fn hidden_columns(&self) -> Vec<(String, String)> {
         match self {
             TopShape::Keyed(..) => Vec::new(),
-            TopShape::Bag(_) | TopShape::TopK(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
+            TopShape::Bag(_) => vec![(KEY_COLUMN.into(), "bigint".into())],
+            TopShape::TopK(k) => std::iter::once((KEY_COLUMN.into(), "bigint".into()))
+                .chain(k.sort_columns())
+                .collect(),
             TopShape::Distinct(_) => vec![("__pgt_count".into(), "bigint".into())],
             TopShape::Aggregate { agg, .. } => agg
                 .state_columns()

@@ -65,7 +65,10 @@ fn project(input: OpTree, cols: &[(&str, &str, &str)]) -> OpTree {
 
 fn render(tree: &OpTree) -> String {
     let target = QualifiedName::new("public", "st");
-    let visible: Vec<String> = tree.columns().iter().map(|c| c.name.clone()).collect();
+    let mut visible: Vec<String> = tree.columns().iter().map(|c| c.name.clone()).collect();
+    if let OpTree::TopK(k) = tree {
+        visible.truncate(visible.len() - k.sort_only);
+    }
     let frontier = |oid: u32| {
         format!("NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of {oid}>'::pg_catalog.pg_snapshot)")
     };
@@ -342,6 +345,36 @@ fn top_k() {
             10,
             0,
         ),
+    );
+}
+
+/// `SELECT id, amount … ORDER BY customer_id DESC, id LIMIT 5`: the ORDER BY column the
+/// query does not select is the input's last column, stored in `__pgt_sort0`.
+#[test]
+fn top_k_sort_only() {
+    use pgt_dvm::operators::top_k::SortKey;
+    let key = |column: usize, op: &str| SortKey {
+        column,
+        operator: format!("OPERATOR(pg_catalog.{op})"),
+        collation: None,
+        nulls_first: false,
+    };
+    golden(
+        "top_k_sort_only",
+        OpTree::top_k(
+            project(
+                orders(),
+                &[
+                    ("id", "integer", "$0"),
+                    ("amount", "numeric(10,2)", "$2"),
+                    ("customer_id", "integer", "$1"),
+                ],
+            ),
+            vec![key(2, ">"), key(0, "<")],
+            5,
+            0,
+        )
+        .with_sort_only(1),
     );
 }
 

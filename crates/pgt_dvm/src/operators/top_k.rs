@@ -57,9 +57,43 @@ pub struct TopK {
     pub order: Vec<SortKey>,
     pub limit: i64,
     pub offset: i64,
+    /// The input's last `sort_only` columns are ORDER BY expressions the query does not
+    /// select: stored in hidden columns (`sort_column`) so that the kept rows can be
+    /// ranked, never shown as the query's columns.
+    pub sort_only: usize,
+}
+
+/// The hidden storage column of the `i`-th sort-only column.
+pub fn sort_column(i: usize) -> String {
+    format!("__pgt_sort{i}")
 }
 
 impl TopK {
+    /// Hidden columns for the sort-only columns: (name, type).
+    pub fn sort_columns(&self) -> Vec<(String, String)> {
+        let cols = self.input.columns();
+        let first = cols.len() - self.sort_only;
+        cols[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (sort_column(i), c.type_sql.clone()))
+            .collect()
+    }
+
+    /// The storage's names of all the input's columns: the visible ones, then the hidden
+    /// sort-only ones.
+    pub fn stored_names(&self, visible: &[String]) -> Vec<String> {
+        visible
+            .iter()
+            .cloned()
+            .chain(
+                self.sort_columns()
+                    .into_iter()
+                    .map(|(n, _)| pgt_sql::quote_ident(&n)),
+            )
+            .collect()
+    }
+
     /// `ORDER BY …` over positional columns of `alias` (the total order `<`).
     pub fn order_by(&self, alias: &str) -> String {
         let n = self.input.columns().len();

@@ -89,6 +89,7 @@ TopK(
         ],
         limit: 10,
         offset: 0,
+        sort_only: 0,
     },
 )
 

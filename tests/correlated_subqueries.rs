@@ -4,19 +4,9 @@
 //! and the correlated forms that are refused by name.
 
 use pgt_testkit::postgres::error::SqlState;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
-
-fn explain(c: &mut pgt_testkit::postgres::Client, st: &str) -> String {
-    c.query(
-        "SELECT line FROM pgtrickle.explain_stream_table($1) AS line",
-        &[&st],
-    )
-    .unwrap()
-    .iter()
-    .map(|r| r.get::<_, String>(0))
-    .collect::<Vec<_>>()
-    .join("\n")
-}
+use pgt_testkit::{
+    assert_stream_table_matches_query, cluster, expect_sql_error, explain_stream_table,
+};
 
 #[test]
 fn correlated_aggregates_become_joins_with_groupings() {
@@ -41,7 +31,7 @@ fn correlated_aggregates_become_joins_with_groupings() {
            refresh_mode => 'DIFFERENTIAL');",
     )
     .unwrap();
-    let tree = explain(&mut c, "small_orders");
+    let tree = explain_stream_table(&mut c, "small_orders");
     assert!(
         tree.contains("Aggregate by") && tree.contains("Join"),
         "the subquery is a grouping joined to the outer rows:\n{tree}"
@@ -53,7 +43,7 @@ fn correlated_aggregates_become_joins_with_groupings() {
         after[agg..].contains("SemiJoin"),
         "the grouping is restricted to the outer keys:\n{tree}"
     );
-    let tree = explain(&mut c, "per_part");
+    let tree = explain_stream_table(&mut c, "per_part");
     assert!(tree.contains("LeftJoin") || tree.contains("Left"), "{tree}");
     for sql in [
         "UPDATE li SET qty = qty + 3 WHERE id % 7 = 0",

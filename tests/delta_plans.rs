@@ -41,12 +41,7 @@ fn db() -> (TestDb, Client) {
 }
 
 fn explain(c: &mut Client, st: &str) -> String {
-    c.query("SELECT * FROM pgtrickle.explain_stream_table($1)", &[&st])
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
+    pgt_testkit::explain_stream_table(c, st)
 }
 
 #[test]

@@ -55,19 +55,9 @@ use crate::error::PgtResult;
 /// DISTINCT, LIMIT, window functions, set operations or set-returning functions.
 pub(super) unsafe fn correlated_aggregate(s: *mut pg_sys::SubLink) -> bool {
     let sq = (*s).subselect as *mut pg_sys::Query;
-    (*s).subLinkType == pg_sys::SubLinkType::EXPR_SUBLINK
-        && (*s).location >= 0
-        && (*sq).commandType == pg_sys::CmdType::CMD_SELECT
-        && (*sq).hasAggs
-        && (*sq).groupClause.is_null()
-        && (*sq).groupingSets.is_null()
-        && (*sq).havingQual.is_null()
+    super::sublink::aggregate_scalar(s)
         && (*sq).distinctClause.is_null()
-        && !(*sq).hasTargetSRFs
         && !(*sq).hasWindowFuncs
-        && (*sq).setOperations.is_null()
-        && (*sq).limitCount.is_null()
-        && (*sq).limitOffset.is_null()
         && pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
 }
 

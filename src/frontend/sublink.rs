@@ -387,9 +387,9 @@ pub(super) fn scalar_key(location: i32) -> i32 {
     i32::MIN + location
 }
 
-/// An uncorrelated scalar subquery that yields exactly one row: an aggregate without
-/// GROUP BY, HAVING, LIMIT/OFFSET or set-returning functions.
-unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
+/// A scalar subquery that is an aggregate without GROUP BY, HAVING, LIMIT/OFFSET, set
+/// operations or set-returning functions: one row (per outer row, if correlated).
+pub(super) unsafe fn aggregate_scalar(s: *mut pg_sys::SubLink) -> bool {
     let sq = (*s).subselect as *mut pg_sys::Query;
     (*s).subLinkType == pg_sys::SubLinkType::EXPR_SUBLINK
         && (*s).location >= 0
@@ -402,7 +402,11 @@ unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
         && (*sq).setOperations.is_null()
         && (*sq).limitCount.is_null()
         && (*sq).limitOffset.is_null()
-        && !pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
+}
+
+/// An uncorrelated aggregate scalar subquery: exactly one row.
+unsafe fn single_row_scalar(s: *mut pg_sys::SubLink) -> bool {
+    aggregate_scalar(s) && !pg_sys::contain_vars_of_level((*s).subselect, 1)
 }
 
 /// The subqueries in `node` (not inside other subqueries) for which `keep` holds,

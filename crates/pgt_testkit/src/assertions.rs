@@ -173,3 +173,14 @@ pub fn expect_sql_error(
     );
     info
 }
+
+/// The text of `pgtrickle.explain_stream_table(st)`, one line per row.
+pub fn explain_stream_table(client: &mut Client, st: &str) -> String {
+    client
+        .query("SELECT * FROM pgtrickle.explain_stream_table($1)", &[&st])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

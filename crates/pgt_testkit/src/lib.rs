@@ -19,7 +19,7 @@ mod cluster;
 
 pub use assertions::{
     assert_stream_table_equals_query, assert_stream_table_matches_query, expect_sql_error,
-    stream_table_diff, stream_table_matches, SqlErrorInfo,
+    explain_stream_table, stream_table_diff, stream_table_matches, SqlErrorInfo,
 };
 pub use cluster::{cluster, cluster_with, Cluster, TestDb};
 pub use postgres;

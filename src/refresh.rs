@@ -549,7 +549,7 @@ fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option
     }
     catalog::record_storage_columns(st.pgt_id)?;
     Ok(Some(format!(
-        "the storage shape changed (a source's primary key was added or dropped; hidden columns were {:?}, now {:?}): rebuilt and recomputed in full",
+        "the storage shape changed (a source's primary key was added or dropped, or a newer pg_trickle keeps other state; hidden columns were {:?}, now {:?}): rebuilt and recomputed in full",
         have, wanted
     )))
 }

@@ -57,6 +57,8 @@ const SHAPES: &[(&str, &str)] = &[
     ("numeric_plain", "SELECT k, sum(m) AS sm, avg(m) AS am, count(m) AS cm FROM a GROUP BY k"),
     ("numeric_expr", "SELECT g, sum(m * (1 - n)) AS s, avg(m) AS am, max(m) AS mx FROM a GROUP BY g"),
     ("numeric_scalar", "SELECT sum(m) AS s, avg(m) AS a, count(*) AS n FROM a"),
+    // Arithmetic over fixed-scale values: its scale is the expression's, no histogram.
+    ("numeric_fixed_scale", "SELECT k, sum(n * (1 - n)) AS s, avg(v * n + 0.25) AS a, sum(-n) AS ng FROM a GROUP BY k"),
     // Comma joins of 4-6 tables: each WHERE conjunct becomes a join condition.
     ("comma_four", "SELECT a.id, b.name, c.label, q.label AS ql FROM a, b, c, q WHERE a.k = b.k AND c.g = a.g AND q.k = c.k2"),
     ("comma_six", "SELECT a.id, b.w, c.label, p.v, q.label AS ql FROM a, b, c, p, q, b b2 WHERE a.k = b.k AND c.g = a.g AND p.k = a.k AND q.k = p.k AND b2.k = q.k AND b2.w > 1"),
@@ -154,6 +156,7 @@ const SHAPES: &[(&str, &str)] = &[
     // Algebraic aggregates below the top (old states = new states − the delta's): sums
     // and averages of a fixed-scale numeric with NULLs, groups that empty, one row
     // without GROUP BY.
+    ("agg_below_fixed_scale", "SELECT s.k, s.rev, s.av, c.label FROM (SELECT k, sum(n * (2 - n)) AS rev, avg(n * v) AS av FROM a GROUP BY k) s JOIN c ON c.k2 = s.k"),
     ("agg_below_numeric", "SELECT s.k, s.total, s.mean, s.cn, c.label FROM (SELECT k, sum(n) AS total, avg(n) AS mean, count(n) AS cn FROM a GROUP BY k) s JOIN c ON c.k2 = s.k"),
     ("scalar_sum_join", "SELECT b.name, s.sn FROM b, (SELECT sum(n) AS sn, count(*) AS cnt, avg(v) AS av FROM a WHERE a.g IS NOT NULL) s WHERE b.w < s.cnt OR s.av IS NULL"),
     // ORDER BY expressions that are not selected (kept in hidden columns).

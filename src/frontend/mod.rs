@@ -7,6 +7,7 @@
 
 mod decorrelate;
 mod deparse;
+mod numeric_scale;
 mod sublink;
 
 use std::collections::HashMap;
@@ -1678,7 +1679,10 @@ impl Builder {
         // Sort keys of `agg(x ORDER BY y)` that are not arguments come as resjunk entries.
         for &tle in tles.iter().filter(|t| !(***t).resjunk) {
             let e = (*tle).expr as *mut pg_sys::Node;
-            arg_types.push((pg_sys::exprType(e), pg_sys::exprTypmod(e)));
+            // Whether each value's display scale depends on the data (numeric_scale.rs).
+            let scale_varies = pg_sys::exprType(e) == pg_sys::NUMERICOID
+                && numeric_scale::fixed_scale(q, e).is_none();
+            arg_types.push((pg_sys::exprType(e), scale_varies));
             args.push(self.d.expr(e, &mut FromResolver { q, layout })?);
         }
         // `ORDER BY e USING OPERATOR(schema.op) NULLS FIRST|LAST`: the very sort operator
@@ -1730,14 +1734,12 @@ impl Builder {
         let (kind, tracks_scale) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
             (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),
             (true, "pg_catalog.count", 1, false) => (AggKind::Count, false),
-            (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => (
-                AggKind::Sum,
-                arg_types[0] == (pg_sys::Oid::from(1700u32), -1),
-            ),
-            (true, "pg_catalog.avg", 1, _) if exact_num(arg_types[0].0) => (
-                AggKind::Avg,
-                arg_types[0] == (pg_sys::Oid::from(1700u32), -1),
-            ),
+            (true, "pg_catalog.sum", 1, _) if exact_num(arg_types[0].0) => {
+                (AggKind::Sum, arg_types[0].1)
+            }
+            (true, "pg_catalog.avg", 1, _) if exact_num(arg_types[0].0) => {
+                (AggKind::Avg, arg_types[0].1)
+            }
             (true, "pg_catalog.min", 1, _) => (AggKind::Min, false),
             (true, "pg_catalog.max", 1, _) => (AggKind::Max, false),
             _ => (AggKind::Other, false),

@@ -272,9 +272,16 @@ impl Operator for Join {
     }
 
     /// `σ_{col ∈ K}(A ⋈ B)`: the side holding `col` is restricted; when the condition
-    /// equates `col` with a column of the other side (same built-in type, exact equality),
-    /// that side is restricted by the same keys too, so a chain of equi-joins is narrowed
-    /// at every table.
+    /// equates `col` with a column of the other side (same built-in type, exact equality)
+    /// and both sides are joins themselves, that side is restricted by the same keys too,
+    /// so a chain of equi-joins is narrowed at every level.
+    ///
+    /// A single table on either side is not restricted as the partner: it is reached
+    /// through the join key instead (an index probe per row of the restricted side, or a
+    /// hash join). Restricting it too puts the key array on a table the planner may probe
+    /// from a nested loop, and btree prepares (sorts) array keys at every probe: quadratic
+    /// in the keys (TPC-H Q13: 1,385 probes, 220 ms; Q21 at SF 1: 3,567 probes of the
+    /// line items by order key, each sorting 15,000 keys, 8 s).
     fn current_restricted(
         &self,
         cx: &mut DeltaContext<'_>,
@@ -290,15 +297,10 @@ impl Operator for Join {
             _ => false,
         };
         let (cl, cr) = if col < nl {
-            // A single table restricted by the keys drives the join (an index scan by
-            // the key array), and the other side is probed by the join key: restricting
-            // that side too would make each probe re-sort the key array (btree array
-            // keys are prepared per scan), quadratic in the keys (TPC-H Q13: 1,385
-            // probes, 220 ms).
             let partner = self
                 .equi
                 .iter()
-                .filter(|_| !self.left.is_single_table())
+                .filter(|_| super::restricts_partner(&self.left, &self.right))
                 .find(|(l, r)| *l == col && same(*l, *r))
                 .map(|(_, r)| *r);
             (
@@ -313,7 +315,7 @@ impl Operator for Join {
             let partner = self
                 .equi
                 .iter()
-                .filter(|_| !self.right.is_single_table())
+                .filter(|_| super::restricts_partner(&self.left, &self.right))
                 .find(|(l, r)| *r == rcol && same(*l, *r))
                 .map(|(l, _)| *l);
             (

@@ -17,10 +17,16 @@
 //! equates columns). Every row of a bag is a candidate of its own (numbered, not grouped
 //! by value), and `m′` counts matching rows, so duplicates keep their multiplicity.
 //!
-//! **SQL:** `m′(a)` is a correlated `count(*)` over `B′` with `θ`, which PostgreSQL answers
-//! through `B`'s index on the join key; `dm` is one hash-joinable aggregate of the
-//! numbered rows joined to `ΔB`. Aliases are fixed: left rows `l`, right rows `r`, as in
-//! the join condition.
+//! Both indicators only compare `m′` with 0 and with `dm`, so `m′` is needed only up to
+//! `cap = max(dm, 0) + 1`: `min(m′, cap)` gives the same `P(m′)` and `P(m′ − dm)` (for
+//! `dm < 0` both `m′ = dm` and `m′ ≤ dm` are false, and `min(m′, 1)` decides `m′ = 0`).
+//! A customer with 17 orders gaining one is decided by reading 2 of them.
+//!
+//! **SQL:** `m′(a)` is a correlated `count(*)` over `B′` with `θ` and `LIMIT cap`, which
+//! PostgreSQL answers through `B`'s index on the join key, once per row (a LATERAL
+//! subquery kept from being inlined, or it would be evaluated per use); `dm` is a window
+//! sum over the numbered rows joined to `ΔB` (one pass, no grouping joined back). Aliases
+//! are fixed: left rows `l`, right rows `r`, as in the join condition.
 
 use super::DeltaContext;
 use crate::operators::join::Join;
@@ -62,8 +68,14 @@ pub(crate) fn match_terms(
         }
     };
     let cur_other = o_tree.rule().current(cx)?;
-    // m′: the rows of the other side's current state matching the preserved row.
-    let matches_now = format!("(SELECT pg_catalog.count(*) FROM ({cur_other}) AS {oa} WHERE {on})");
+    // m′: the rows of the other side's current state matching the preserved row, counted
+    // up to `cap` (see the module doc).
+    let matches_now = |cap: &str| {
+        format!(
+            "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_other}) AS {oa} WHERE {on} LIMIT {cap}) AS __pgt_mc)"
+        )
+    };
+    let cap = |dm: &str| format!("(GREATEST({dm}, 0) OPERATOR(pg_catalog.+) 1)");
     let mut terms = Vec::new();
     if let Some(dp) = dp {
         match dother {
@@ -75,18 +87,14 @@ pub(crate) fn match_terms(
                         "SELECT pg_catalog.row_number() OVER () AS __pgt_n, d.* FROM {dp} AS d"
                     ),
                 );
-                let dm = cx.add_cte(
-                    "match_dm",
-                    format!(
-                        "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
-                           FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n"
-                    ),
-                );
+                let with_dm = per_row_dm(&numbered, dother, pa, oa, &on, "LEFT JOIN");
                 terms.push(format!(
-                    "SELECT {select}, {pa}.__pgt_w AS __pgt_w FROM {numbered} AS {pa} \
-                       LEFT JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
-                      WHERE {}",
-                    p(&matches_now, "COALESCE(x.__pgt_dm, 0)")
+                    "SELECT {select}, {pa}.__pgt_w AS __pgt_w FROM ({with_dm}) AS {pa} \
+                      WHERE {pa}.__pgt_rn OPERATOR(pg_catalog.=) 1 AND {}",
+                    p(
+                        &matches_now(&cap(&format!("COALESCE({pa}.__pgt_dm, 0)"))),
+                        &format!("COALESCE({pa}.__pgt_dm, 0)")
+                    )
                 ));
             }
             // The other side did not change: m = m′.
@@ -124,23 +132,34 @@ pub(crate) fn match_terms(
                 "SELECT pg_catalog.row_number() OVER () AS __pgt_n, c.* FROM ({candidates}) AS c"
             ),
         );
-        let dm = cx.add_cte(
-            "match_cdm",
-            format!(
-                "SELECT {pa}.__pgt_n, pg_catalog.sum({oa}.__pgt_w)::bigint AS __pgt_dm \
-                   FROM {numbered} AS {pa} JOIN {dother} AS {oa} ON {on} GROUP BY {pa}.__pgt_n \
-                 HAVING pg_catalog.sum({oa}.__pgt_w) OPERATOR(pg_catalog.<>) 0"
-            ),
-        );
+        let with_dm = per_row_dm(&numbered, dother, pa, oa, &on, "JOIN");
         terms.push(format!(
-            "SELECT {select}, w.__pgt_w FROM {numbered} AS {pa} \
-               JOIN {dm} AS x ON x.__pgt_n OPERATOR(pg_catalog.=) {pa}.__pgt_n \
-               CROSS JOIN LATERAL (SELECT {matches_now} AS m) AS m \
+            "SELECT {select}, w.__pgt_w FROM ({with_dm}) AS {pa} \
+               CROSS JOIN LATERAL (SELECT {} AS m OFFSET 0) AS m \
                CROSS JOIN LATERAL (SELECT ({}::integer OPERATOR(pg_catalog.-) {}::integer)::bigint AS __pgt_w) AS w \
-              WHERE w.__pgt_w OPERATOR(pg_catalog.<>) 0",
+              WHERE {pa}.__pgt_rn OPERATOR(pg_catalog.=) 1 AND {pa}.__pgt_dm OPERATOR(pg_catalog.<>) 0 \
+                AND w.__pgt_w OPERATOR(pg_catalog.<>) 0",
+            matches_now(&cap(&format!("{pa}.__pgt_dm"))),
             p("m.m", "0"),
-            p("m.m", "x.__pgt_dm")
+            p("m.m", &format!("{pa}.__pgt_dm"))
         ));
     }
     Ok(terms)
+}
+
+/// The numbered rows `numbered` (aliased `pa`) joined (`join`: `JOIN` or `LEFT JOIN`) to
+/// the other side's delta `dother` (aliased `oa`) on `on`, with `__pgt_dm`, the sum of the
+/// matching versions' weights (`dm` of the module doc; NULL without a match under a left
+/// join), on every joined row, and `__pgt_rn` numbering the rows of one numbered row: the
+/// caller keeps `__pgt_rn = 1`. Windows instead of a grouping joined back to the numbered
+/// rows: that self-join, planned from estimates of one row per side, ran as a nested loop
+/// that grouped the whole delta again for every candidate (TPC-H Q22 at SF 1: 1,716
+/// candidates, 1.1 s).
+fn per_row_dm(numbered: &str, dother: &str, pa: &str, oa: &str, on: &str, join: &str) -> String {
+    format!(
+        "SELECT {pa}.*, (pg_catalog.sum({oa}.__pgt_w) OVER __pgt_m)::bigint AS __pgt_dm, \
+                pg_catalog.row_number() OVER __pgt_m AS __pgt_rn \
+           FROM {numbered} AS {pa} {join} {dother} AS {oa} ON {on} \
+         WINDOW __pgt_m AS (PARTITION BY {pa}.__pgt_n)"
+    )
 }

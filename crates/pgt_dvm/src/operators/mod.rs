@@ -192,9 +192,25 @@ pub(crate) fn delta_for_netting(
 /// further down).
 pub(crate) fn restricted_on_top(cur: &str, col: usize, keys: &str) -> String {
     format!(
-        "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))",
-        col_name(col)
+        "SELECT s.* FROM ({cur}) AS s WHERE s.{} OPERATOR(pg_catalog.=) ANY ({})",
+        col_name(col),
+        key_array(keys)
     )
+}
+
+/// Whether a key restriction of an equi-join (inner or outer, on its preserved side)
+/// also restricts the other side by the same keys: only when both sides are joins (see
+/// `Join::current_restricted`).
+pub(crate) fn restricts_partner(left: &OpTree, right: &OpTree) -> bool {
+    !left.is_single_table() && !right.is_single_table()
+}
+
+/// The keys of `keys` (a one-column subquery) as an array without duplicates, for
+/// `col = ANY (…)`. A delta's keys repeat (every version of a changed row, every line of a
+/// changed order): btree sorts and deduplicates the array before its index scan, which for
+/// 120,000 elements costs more than hashing them away first.
+pub(crate) fn key_array(keys: &str) -> String {
+    format!("ARRAY(SELECT DISTINCT __pgt_k.* FROM ({keys}) AS __pgt_k)")
 }
 
 /// A one-time condition (an uncorrelated scalar subquery, which PostgreSQL evaluates

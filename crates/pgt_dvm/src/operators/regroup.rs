@@ -169,7 +169,8 @@ impl Regroup<'_> {
                     col_name(c)
                 ),
                 None => format!(
-                    "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY (ARRAY({non_null})) OR ({g0} IS NULL AND {null_key})"
+                    "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY ({}) OR ({g0} IS NULL AND {null_key})",
+                    super::key_array(&non_null)
                 ),
             };
             if first_exact.is_some() && self.group_by.len() == 1 {

@@ -131,7 +131,8 @@ impl Operator for Scan {
         let cur = self.current(cx)?;
         let name = quote_ident(&self.columns[col].name);
         Ok(format!(
-            "{cur} WHERE t.{name} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))"
+            "{cur} WHERE t.{name} OPERATOR(pg_catalog.=) ANY ({})",
+            super::key_array(keys)
         ))
     }
 

@@ -402,7 +402,26 @@ fn _drop_unused_capture() {
     crate::error::or_report(drop_unused_capture())
 }
 
+thread_local! {
+    /// Set while [`drop_unused_capture`] runs: its own DROPs fire the `sql_drop` event
+    /// trigger, which calls it again.
+    static DROPPING_CAPTURE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Clears [`DROPPING_CAPTURE`] on every exit path, an ERROR unwinding included.
+struct DroppingCapture;
+
+impl Drop for DroppingCapture {
+    fn drop(&mut self) {
+        DROPPING_CAPTURE.with(|d| d.set(false));
+    }
+}
+
 fn drop_unused_capture() -> PgtResult<()> {
+    if DROPPING_CAPTURE.with(|d| d.replace(true)) {
+        return Ok(());
+    }
+    let _dropping = DroppingCapture;
     let _ddl = crate::guard::InternalDdl::enter();
     let unused = Spi::connect(|c| -> PgtResult<Vec<u32>> {
         let mut out = Vec::new();
@@ -420,13 +439,17 @@ fn drop_unused_capture() -> PgtResult<()> {
         }
         Ok(out)
     })?;
-    for oid in unused {
-        let source = relation_name(pg_sys::Oid::from(oid))?;
-        for stmt in drop_capture(oid, source.as_ref()) {
-            Spi::run(&stmt)?;
+    // `IF EXISTS` of objects already gone is not news to the user who dropped a stream
+    // table.
+    crate::settings::with_setting("client_min_messages", "warning", || {
+        for oid in unused {
+            let source = relation_name(pg_sys::Oid::from(oid))?;
+            for stmt in drop_capture(oid, source.as_ref()) {
+                Spi::run(&stmt)?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Each change-captured source with its frontier (None before the first refresh).

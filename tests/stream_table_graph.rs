@@ -74,3 +74,33 @@ fn a_chain_refreshes_incrementally_and_drops_only_with_cascade() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+/// Creating and dropping stream tables tells the user nothing they did not ask for: no
+/// NOTICE about internal objects (the cleanup of change capture used to report each
+/// `DROP … IF EXISTS` of an object already gone, some thirty lines per source).
+#[test]
+fn creating_and_dropping_stream_tables_is_quiet() {
+    let db = cluster().new_database();
+    let (mut c, notices) = db.cluster.connect_recording_notices(&db.name).unwrap();
+    c.batch_execute(
+        "CREATE TABLE src (id int PRIMARY KEY, v int);
+         INSERT INTO src SELECT i, i FROM generate_series(1, 10) i;
+         SELECT pgtrickle.create_stream_table('a', 'SELECT id, v FROM src', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('b', 'SELECT v, count(*) AS n FROM src GROUP BY v', refresh_mode => 'DIFFERENTIAL');
+         UPDATE src SET v = v + 1 WHERE id < 4;
+         SELECT pgtrickle.refresh_stream_table('a');
+         SELECT pgtrickle.drop_stream_table('a');
+         DROP TABLE b;",
+    )
+    .unwrap();
+    let gone: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(gone, 0, "the change capture of src is gone");
+    let seen = notices.lock().unwrap().clone();
+    assert!(seen.is_empty(), "{seen:#?}");
+}

@@ -338,6 +338,28 @@ impl Cluster {
             .connect(NoTls)
     }
 
+    /// A new connection to `dbname` that records the NOTICEs and WARNINGs it receives.
+    pub fn connect_recording_notices(
+        &self,
+        dbname: &str,
+    ) -> Result<(Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>), postgres::Error> {
+        let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = notices.clone();
+        let client = postgres::Config::new()
+            .host_path(&self.socket_dir)
+            .port(PORT)
+            .user(&self.superuser)
+            .dbname(dbname)
+            .application_name("pgt_testkit")
+            .notice_callback(move |n| {
+                sink.lock()
+                    .unwrap()
+                    .push(format!("{}: {}", n.severity(), n.message()))
+            })
+            .connect(NoTls)?;
+        Ok((client, notices))
+    }
+
     /// A fresh database with the extension installed.
     pub fn new_database(&'static self) -> TestDb {
         let n = self.next_db.fetch_add(1, Ordering::SeqCst);

@@ -11,6 +11,10 @@ use postgres::{Client, NoTls};
 const PORT: u16 = 5432;
 const TEMPLATE_DB: &str = "pgt_template";
 
+/// The messages a connection of [`Cluster::connect_recording_notices`] received, as
+/// `"SEVERITY: message"`.
+pub type Notices = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A running throwaway cluster.
 #[derive(Debug)]
 pub struct Cluster {
@@ -342,7 +346,7 @@ impl Cluster {
     pub fn connect_recording_notices(
         &self,
         dbname: &str,
-    ) -> Result<(Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>), postgres::Error> {
+    ) -> Result<(Client, Notices), postgres::Error> {
         let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = notices.clone();
         let client = postgres::Config::new()

@@ -1,7 +1,8 @@
 //! Correlated aggregate scalar subqueries, decorrelated into joins with groupings
-//! (ADR-022). The randomized shapes are in `differential_oracle.rs`; here, the operator
-//! tree they become, a group that empties (count → 0, avg → NULL), NULL correlation keys,
-//! and the correlated forms that are refused by name.
+//! (ADR-022), and correlated look-ups on a unique key, decorrelated into joins. The
+//! randomized shapes are in `differential_oracle.rs`; here, the operator tree they become,
+//! a group that empties (count → 0, avg → NULL), NULL correlation keys, and the correlated
+//! forms that are refused by name.
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::{
@@ -101,6 +102,84 @@ fn correlations_that_cannot_be_grouped_are_refused_by_name() {
         let text = format!("{:?} {:?}", e.detail, e.hint);
         assert!(
             text.contains("correlated scalar subquery") && text.contains(said),
+            "{query}: {text}"
+        );
+    }
+}
+
+/// `(SELECT e FROM t WHERE t.key = outer.x)`, where the correlated equalities cover a
+/// unique key of `t`, yields at most one row per outer row: it is a LEFT JOIN (an inner
+/// join under a WHERE condition that a NULL fails), maintained like any other. Matches
+/// appear, vanish and change key; outer keys are NULL; a composite key must be covered
+/// whole.
+#[test]
+fn correlated_lookups_on_a_unique_key_become_joins() {
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE users (id int PRIMARY KEY, name text, tier int);
+         CREATE TABLE rates (region text, tier int, pct numeric(5,2), UNIQUE (region, tier));
+         CREATE TABLE orders (id int PRIMARY KEY, user_id int, region text, amount int);
+         INSERT INTO users SELECT i, 'u' || i, i % 3 FROM generate_series(1, 30) i;
+         INSERT INTO rates SELECT r, t, t * 1.5 FROM unnest(ARRAY['n', 's']) r, generate_series(0, 2) t;
+         INSERT INTO orders SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 1 + i % 35 END, CASE WHEN i % 2 = 0 THEN 'n' ELSE 's' END, i
+           FROM generate_series(1, 200) i;
+         SELECT pgtrickle.create_stream_table('named',
+           'SELECT o.id, o.amount, (SELECT u.name FROM users u WHERE u.id = o.user_id) AS who,
+                   (SELECT coalesce(u.tier, -1) FROM users u WHERE u.id = o.user_id) AS tier FROM orders o',
+           refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('above_rate',
+           'SELECT o.id FROM orders o
+             WHERE o.amount > 10 * (SELECT r.pct FROM rates r WHERE r.region = o.region AND r.tier = o.amount % 3)',
+           refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('rated',
+           'SELECT o.id, (SELECT r.pct FROM rates r WHERE r.region = o.region AND r.tier = o.amount % 3) AS pct FROM orders o',
+           refresh_mode => 'DIFFERENTIAL');",
+    )
+    .unwrap();
+    let tree = explain_stream_table(&mut c, "named");
+    assert!(tree.contains("LeftJoin") || tree.contains("Left"), "{tree}");
+    // Under a WHERE condition a NULL fails, an outer row without a match is dropped
+    // either way: an inner join.
+    let tree = explain_stream_table(&mut c, "above_rate");
+    let after = tree.split("after rewrites").nth(1).unwrap_or_default();
+    let after = after.split("delta statement").next().unwrap_or_default();
+    assert!(after.contains("Join") && !after.contains("Left"), "{tree}");
+    for sql in [
+        "UPDATE users SET name = 'renamed' WHERE id % 4 = 0",
+        // an order's user goes away: its name and tier become NULL (coalesce is not reached)
+        "DELETE FROM users WHERE id IN (3, 5)",
+        "INSERT INTO users VALUES (31, 'late', NULL), (32, 'later', 2)",
+        "UPDATE users SET id = 33 WHERE id = 7",
+        "UPDATE orders SET user_id = 31 WHERE id % 9 = 0",
+        "UPDATE orders SET user_id = NULL WHERE id % 13 = 0",
+        "DELETE FROM rates WHERE region = 's' AND tier = 1",
+        "UPDATE rates SET pct = pct + 1 WHERE tier = 2",
+        "INSERT INTO rates VALUES ('s', 1, 9.75)",
+    ] {
+        c.batch_execute(sql).unwrap();
+        for st in ["named", "above_rate", "rated"] {
+            c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
+                .unwrap();
+            assert_stream_table_matches_query(&mut c, st);
+        }
+    }
+    // Without a unique key under the equalities, the subquery may yield several rows.
+    c.batch_execute("CREATE TABLE notes (user_id int, body text)")
+        .unwrap();
+    for query in [
+        "SELECT o.id, (SELECT n.body FROM notes n WHERE n.user_id = o.user_id) AS note FROM orders o",
+        "SELECT o.id, (SELECT r.pct FROM rates r WHERE r.region = o.region) AS pct FROM orders o",
+    ] {
+        let e = expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.create_stream_table('s', $q${query}$q$, refresh_mode => 'DIFFERENTIAL')"),
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "cannot maintain stream table",
+        );
+        let text = format!("{:?} {:?}", e.detail, e.hint);
+        assert!(
+            text.contains("correlated scalar subquery") && text.contains("unique key"),
             "{query}: {text}"
         );
     }

@@ -149,6 +149,14 @@ const SHAPES: &[(&str, &str)] = &[
     // conditions, plain and through an IN (TPC-H Q17, Q20).
     ("corr_restricted", "SELECT a.id, a.k FROM a WHERE a.g = 'x' AND a.v >= (SELECT max(a2.v) FROM a a2 WHERE a2.k = a.k)"),
     ("corr_restricted_in", "SELECT a.id, a.v FROM a WHERE a.k IN (SELECT q.k FROM q WHERE q.label IS NOT NULL) AND a.v > (SELECT avg(b.w) FROM b WHERE b.k = a.k)"),
+    // EXISTS in the SELECT list: a flag over a semi-join and an anti-join.
+    ("exists_select", "SELECT a.id, a.k, EXISTS (SELECT 1 FROM b WHERE b.k = a.k) AS has_b FROM a"),
+    ("not_exists_select", "SELECT p.id, NOT EXISTS (SELECT 1 FROM q WHERE q.k = p.k AND q.label IS NOT NULL) AS lonely, p.v FROM p"),
+    ("exists_select_uncorrelated", "SELECT c.g, EXISTS (SELECT 1 FROM b WHERE b.w > 4) AS any_big, c.k2 FROM c"),
+    // Correlated look-ups on a primary key: joins (a LEFT JOIN in the SELECT list, an
+    // inner join under a WHERE condition a NULL fails); NULL keys, keys that go and come.
+    ("lookup_select", "SELECT p.id, p.v, (SELECT q.label FROM q WHERE q.k = p.k) AS label, (SELECT coalesce(q.label, '-') FROM q WHERE q.k = p.v) AS l2 FROM p"),
+    ("lookup_where", "SELECT p.id, p.note FROM p WHERE p.v > (SELECT length(q.label) FROM q WHERE q.k = p.k)"),
     // Scalar subqueries in a grouped query's HAVING and SELECT list (TPC-H Q11), joined
     // after the grouping.
     ("having_scalar", "SELECT k, sum(v) AS s FROM a GROUP BY k HAVING sum(v) > (SELECT avg(w) FROM b)"),

@@ -61,11 +61,71 @@ pub(super) unsafe fn correlated_aggregate(s: *mut pg_sys::SubLink) -> bool {
         && pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
 }
 
-/// The correlated aggregate subqueries in `node` (not inside other subqueries).
+/// A scalar subquery correlated with the query it is in that reads one table and no
+/// aggregate: `(SELECT e FROM t WHERE …)`, a look-up. It is decorrelated when its
+/// correlated equalities cover a unique key of `t` (at most one row per outer row).
+pub(super) unsafe fn correlated_lookup(s: *mut pg_sys::SubLink) -> bool {
+    let sq = (*s).subselect as *mut pg_sys::Query;
+    if (*s).subLinkType != pg_sys::SubLinkType::EXPR_SUBLINK
+        || (*s).location < 0
+        || (*sq).commandType != pg_sys::CmdType::CMD_SELECT
+        || (*sq).hasAggs
+        || (*sq).hasWindowFuncs
+        || (*sq).hasTargetSRFs
+        || !(*sq).groupClause.is_null()
+        || !(*sq).groupingSets.is_null()
+        || !(*sq).havingQual.is_null()
+        || !(*sq).distinctClause.is_null()
+        || !(*sq).setOperations.is_null()
+        || !(*sq).limitCount.is_null()
+        || !(*sq).limitOffset.is_null()
+        || !(*sq).cteList.is_null()
+        || (*sq).jointree.is_null()
+        || !pg_sys::contain_vars_of_level(sq as *mut pg_sys::Node, 1)
+    {
+        return false;
+    }
+    let from = PgList::<pg_sys::Node>::from_pg((*(*sq).jointree).fromlist);
+    match (from.len(), from.get_ptr(0)) {
+        (1, Some(n)) if (*n).type_ == pg_sys::NodeTag::T_RangeTblRef => {
+            let rte = super::rt_fetch(sq, (*(n as *mut pg_sys::RangeTblRef)).rtindex);
+            (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+        }
+        _ => false,
+    }
+}
+
+unsafe fn correlated_scalar(s: *mut pg_sys::SubLink) -> bool {
+    correlated_aggregate(s) || correlated_lookup(s)
+}
+
+/// The correlated aggregate and look-up subqueries in `node` (not inside other
+/// subqueries).
 pub(super) unsafe fn correlated_sublinks(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::SubLink> {
     let mut out = Vec::new();
-    super::sublink::sublinks_where(node, correlated_aggregate, &mut out);
+    super::sublink::sublinks_where(node, correlated_scalar, &mut out);
     out
+}
+
+/// Whether the columns `attnos` of table `relid` include every column of one of its
+/// unique indexes (non-partial, on plain columns, checked immediately, with the default
+/// operator class and the column's own collation, so its uniqueness is that of the
+/// default equality the correlated conditions use).
+fn covers_unique_key(relid: pg_sys::Oid, attnos: &[i16]) -> PgtResult<bool> {
+    Ok(pgrx::Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+                 WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indimmediate AND i.indisvalid \
+                   AND i.indpred IS NULL AND i.indexprs IS NULL \
+                   AND i.indkey::pg_catalog.int2[] OPERATOR(pg_catalog.<@) $2 \
+                   AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts OPERATOR(pg_catalog.-) 1) AS k(n) \
+                                     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid \
+                                      AND a.attnum OPERATOR(pg_catalog.=) (i.indkey::pg_catalog.int2[])[k.n] \
+                                     JOIN pg_catalog.pg_opclass c ON c.oid OPERATOR(pg_catalog.=) (i.indclass::pg_catalog.oid[])[k.n] \
+                                    WHERE NOT c.opcdefault \
+                                       OR (i.indcollation::pg_catalog.oid[])[k.n] OPERATOR(pg_catalog.<>) a.attcollation))",
+        &[relid.into(), attnos.to_vec().into()],
+    )?
+    .unwrap_or(false))
 }
 
 /// `node` with every subtree for which `hit` holds replaced by a copy of `by`.
@@ -357,6 +417,34 @@ impl Builder {
         if pg_sys::contain_vars_of_level(copy as *mut pg_sys::Node, 1) {
             return Err(refused("It reads the outer query outside equalities of its WHERE clause (in its SELECT list, an aggregate's argument or FILTER, or its FROM items); join a grouped subquery instead, or use FULL."));
         }
+        // A look-up (no aggregate) yields at most one row only when its equalities pin a
+        // unique key of its table; otherwise PostgreSQL raises an error for an outer row
+        // with several matches, which a join would turn into duplicated rows.
+        let lookup = !(*copy).hasAggs;
+        if lookup {
+            let from = PgList::<pg_sys::Node>::from_pg((*(*copy).jointree).fromlist);
+            let rt = from
+                .get_ptr(0)
+                .map(|n| (*(n as *mut pg_sys::RangeTblRef)).rtindex)
+                .unwrap_or(0);
+            let rte = super::rt_fetch(copy, rt);
+            let mut attnos = Vec::new();
+            for p in &pairs {
+                let mut inner = p.inner;
+                while (*inner).type_ == pg_sys::NodeTag::T_RelabelType {
+                    inner = (*(inner as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+                }
+                if (*inner).type_ == pg_sys::NodeTag::T_Var {
+                    let v = inner as *mut pg_sys::Var;
+                    if (*v).varno == rt && (*v).varlevelsup == 0 {
+                        attnos.push((*v).varattno);
+                    }
+                }
+            }
+            if !covers_unique_key((*rte).relid, &attnos)? {
+                return Err(refused("It has no aggregate, and its correlated equalities do not cover a unique key of its table, so it may yield several rows for an outer row (which is an error in PostgreSQL); correlate on a primary or unique key, aggregate its value (e.g. max(…)), or use FULL."));
+            }
+        }
         // The value, then one grouped key per correlated equality.
         let targets = PgList::<pg_sys::TargetEntry>::from_pg((*copy).targetList);
         let value = targets
@@ -393,10 +481,21 @@ impl Builder {
             g.hashable = pg_sys::op_hashjoinable(p.eq, ty);
             groups.push(g.into_pg());
         }
+        if lookup {
+            // The rows themselves: one per outer row at most, with their keys.
+            for t in tlist.iter_ptr() {
+                (*t).ressortgroupref = 0;
+            }
+        } else {
+            (*copy).groupClause = groups.into_pg();
+        }
         (*copy).targetList = tlist.into_pg();
-        (*copy).groupClause = groups.into_pg();
         (*copy).sortClause = std::ptr::null_mut();
-        if let Some(r) = self.key_restriction(q, &pairs)? {
+        if let Some(r) = (!lookup)
+            .then(|| self.key_restriction(q, &pairs))
+            .transpose()?
+            .flatten()
+        {
             self.restrict = Some((self.levels.len() + 1, r));
         }
         let grouped = self.query(copy);
@@ -424,9 +523,14 @@ impl Builder {
             .iter()
             .all(|p| super::error_free(p.outer) && super::error_free(p.inner));
 
-        // The value over no rows decides the join.
-        let empty = over_no_rows(&mut self.d, (*value).expr as *mut pg_sys::Node)?;
-        let empty_is_null = matches!(empty, Some(e) if (*e).type_ == pg_sys::NodeTag::T_Const && (*(e as *mut pg_sys::Const)).constisnull);
+        // The value over no rows decides the join (a look-up over no rows is NULL).
+        let empty = if lookup {
+            None
+        } else {
+            over_no_rows(&mut self.d, (*value).expr as *mut pg_sys::Node)?
+        };
+        let empty_is_null = lookup
+            || matches!(empty, Some(e) if (*e).type_ == pg_sys::NodeTag::T_Const && (*(e as *mut pg_sys::Const)).constisnull);
         let rejects_null = conjunct.is_some_and(|c| {
             let null = pg_sys::makeNullConst(
                 pg_sys::exprType(s as *mut pg_sys::Node),

@@ -18,12 +18,13 @@
 //! So `x NOT IN (S)` keeps no row when `S` holds a NULL (every `x = NULL` is unknown), and
 //! a NULL `x` only when `S` is empty. Uncorrelated one-row scalar subqueries are joined as
 //! one-row inputs (below), correlated aggregate ones are decorrelated (`decorrelate.rs`);
-//! other subqueries (tests under OR or in the SELECT list, scalar subqueries that may
-//! return several rows) are refused by the deparser with the construct named.
+//! `EXISTS` in the SELECT list is a flag over a semi-join and an anti-join (below); other
+//! subqueries (tests under OR, `IN`/`ANY`/`ALL` in the SELECT list, scalar subqueries that
+//! may return several rows) are refused by the deparser with the construct named.
 
 use pgrx::pg_sys;
 use pgrx::PgList;
-use pgt_dvm::{Expr, OpTree};
+use pgt_dvm::{Column, Expr, OpTree};
 
 use super::deparse::{ColumnResolver, Deparser};
 use super::{conjuncts, unsupported, Builder, FromResolver, Layout};
@@ -473,6 +474,9 @@ impl Builder {
             tree = OpTree::join(tree, sub, None);
             layout.insert(key, vec![Some(pos)]);
         }
+        if !grouped {
+            tree = self.mark_exists_in_select_list(q, layout, tree)?;
+        }
         // Correlated aggregate subqueries: decorrelated into joins with groupings.
         let mut where_conjuncts = Vec::new();
         conjuncts((*(*q).jointree).quals, &mut where_conjuncts);
@@ -492,6 +496,81 @@ impl Builder {
                 continue;
             }
             tree = self.decorrelate(q, layout, tree, s, conjunct)?;
+        }
+        Ok(tree)
+    }
+}
+
+/// An `EXISTS (…)` test (any subquery the semi-join accepts).
+unsafe fn exists_test(s: *mut pg_sys::SubLink) -> bool {
+    (*s).subLinkType == pg_sys::SubLinkType::EXISTS_SUBLINK && (*s).location >= 0
+}
+
+impl Builder {
+    /// `EXISTS (S)` in the SELECT list (of a query level without grouping) as a flag: the
+    /// rows of `A` with a match and those without, each with its constant,
+    ///
+    /// ```text
+    /// (A ⋉_θ S) × {true}  ⊎  (A ▷_θ S) × {false}
+    /// ```
+    ///
+    /// The two parts split `A` exactly (a row has a match or has none; `EXISTS` is never
+    /// NULL), and each is maintained by the match-count rule: a row whose matches go to or
+    /// from zero moves from one part to the other. Registered in `layout` under
+    /// [`scalar_key`] of the subquery's location, like a scalar subquery.
+    unsafe fn mark_exists_in_select_list(
+        &mut self,
+        q: *mut pg_sys::Query,
+        layout: &mut Layout,
+        mut tree: OpTree,
+    ) -> PgtResult<OpTree> {
+        let mut found = Vec::new();
+        sublinks_where(
+            (*q).targetList as *mut pg_sys::Node,
+            exists_test,
+            &mut found,
+        );
+        for s in found {
+            let key = scalar_key((*s).location);
+            if layout.contains_key(&key) {
+                continue;
+            }
+            let columns = tree.columns();
+            let n = columns.len();
+            let flag = Column {
+                name: "__pgt_exists".into(),
+                type_sql: "boolean".into(),
+                exact_equality: true,
+                binary_identity: true,
+                canonical: None,
+            };
+            let mut out_columns = columns.clone();
+            out_columns.push(flag);
+            let part = |t: OpTree, value: &str| {
+                let mut exprs: Vec<Expr> = (0..n).map(Expr::col).collect();
+                exprs.push(Expr::sql(value));
+                OpTree::project(t, exprs, out_columns.clone())
+            };
+            let matched = self.sublink_join(
+                q,
+                layout,
+                tree.clone(),
+                &SublinkConjunct {
+                    sublink: s,
+                    negated: false,
+                },
+            )?;
+            let unmatched = self.sublink_join(
+                q,
+                layout,
+                tree,
+                &SublinkConjunct {
+                    sublink: s,
+                    negated: true,
+                },
+            )?;
+            tree = OpTree::union_all(vec![part(matched, "true"), part(unmatched, "false")]);
+            layout.insert(key, vec![Some(n)]);
         }
         Ok(tree)
     }

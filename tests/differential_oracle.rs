@@ -152,6 +152,8 @@ const SHAPES: &[(&str, &str)] = &[
     // EXISTS in the SELECT list: a flag over a semi-join and an anti-join.
     ("exists_select", "SELECT a.id, a.k, EXISTS (SELECT 1 FROM b WHERE b.k = a.k) AS has_b FROM a"),
     ("not_exists_select", "SELECT p.id, NOT EXISTS (SELECT 1 FROM q WHERE q.k = p.k AND q.label IS NOT NULL) AS lonely, p.v FROM p"),
+    ("exists_or", "SELECT a.id, a.v FROM a WHERE a.v > 6 OR EXISTS (SELECT 1 FROM b WHERE b.k = a.k AND b.w > 2)"),
+    ("not_exists_or", "SELECT p.id, p.note FROM p WHERE NOT (p.v < 3 OR EXISTS (SELECT 1 FROM q WHERE q.k = p.k))"),
     ("exists_select_uncorrelated", "SELECT c.g, EXISTS (SELECT 1 FROM b WHERE b.w > 4) AS any_big, c.k2 FROM c"),
     // Correlated look-ups on a primary key: joins (a LEFT JOIN in the SELECT list, an
     // inner join under a WHERE condition a NULL fails); NULL keys, keys that go and come.

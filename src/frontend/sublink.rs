@@ -18,9 +18,10 @@
 //! So `x NOT IN (S)` keeps no row when `S` holds a NULL (every `x = NULL` is unknown), and
 //! a NULL `x` only when `S` is empty. Uncorrelated one-row scalar subqueries are joined as
 //! one-row inputs (below), correlated aggregate ones are decorrelated (`decorrelate.rs`);
-//! `EXISTS` in the SELECT list is a flag over a semi-join and an anti-join (below); other
-//! subqueries (tests under OR, `IN`/`ANY`/`ALL` in the SELECT list, scalar subqueries that
-//! may return several rows) are refused by the deparser with the construct named.
+//! `EXISTS` in the SELECT list or inside a WHERE expression (under OR, say) is a flag over
+//! a semi-join and an anti-join (below); other subqueries (`IN`/`ANY`/`ALL` other than as
+//! a WHERE conjunct, scalar subqueries that may return several rows) are refused by the
+//! deparser with the construct named.
 
 use pgrx::pg_sys;
 use pgrx::PgList;
@@ -474,9 +475,7 @@ impl Builder {
             tree = OpTree::join(tree, sub, None);
             layout.insert(key, vec![Some(pos)]);
         }
-        if !grouped {
-            tree = self.mark_exists_in_select_list(q, layout, tree)?;
-        }
+        tree = self.mark_exists_flags(q, layout, tree, grouped)?;
         // Correlated aggregate subqueries: decorrelated into joins with groupings.
         let mut where_conjuncts = Vec::new();
         conjuncts((*(*q).jointree).quals, &mut where_conjuncts);
@@ -507,8 +506,10 @@ unsafe fn exists_test(s: *mut pg_sys::SubLink) -> bool {
 }
 
 impl Builder {
-    /// `EXISTS (S)` in the SELECT list (of a query level without grouping) as a flag: the
-    /// rows of `A` with a match and those without, each with its constant,
+    /// `EXISTS (S)` inside an expression as a flag: in the SELECT list (of a query level
+    /// without grouping) or in a WHERE conjunct that is not itself a subquery test
+    /// (`x > 30 OR EXISTS (…)`, the plan's E2). The rows of `A` with a match and those
+    /// without, each with its constant,
     ///
     /// ```text
     /// (A ⋉_θ S) × {true}  ⊎  (A ▷_θ S) × {false}
@@ -518,18 +519,29 @@ impl Builder {
     /// NULL), and each is maintained by the match-count rule: a row whose matches go to or
     /// from zero moves from one part to the other. Registered in `layout` under
     /// [`scalar_key`] of the subquery's location, like a scalar subquery.
-    unsafe fn mark_exists_in_select_list(
+    unsafe fn mark_exists_flags(
         &mut self,
         q: *mut pg_sys::Query,
         layout: &mut Layout,
         mut tree: OpTree,
+        grouped: bool,
     ) -> PgtResult<OpTree> {
         let mut found = Vec::new();
-        sublinks_where(
-            (*q).targetList as *mut pg_sys::Node,
-            exists_test,
-            &mut found,
-        );
+        let mut where_conjuncts = Vec::new();
+        conjuncts((*(*q).jointree).quals, &mut where_conjuncts);
+        for c in where_conjuncts {
+            // A conjunct that is a subquery test is a semi- or anti-join of its own.
+            if as_sublink(c).is_none() {
+                sublinks_where(c, exists_test, &mut found);
+            }
+        }
+        if !grouped {
+            sublinks_where(
+                (*q).targetList as *mut pg_sys::Node,
+                exists_test,
+                &mut found,
+            );
+        }
         for s in found {
             let key = scalar_key((*s).location);
             if layout.contains_key(&key) {

@@ -499,6 +499,23 @@ fn _pgt_check(ok: Option<bool>, message: &str) -> bool {
     true
 }
 
+/// Raises SQLSTATE 21000, as PostgreSQL does for the query, when a correlated scalar
+/// subquery that a stream table maintains as a join has more than one row for an outer
+/// row (`pgt_dvm::operators::outer_join`, single match).
+#[pg_extern(volatile, parallel_safe)]
+fn _pgt_single_row_check(ok: Option<bool>) -> bool {
+    if ok == Some(false) {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            pgrx::PgSqlErrorCode::ERRCODE_CARDINALITY_VIOLATION,
+            "more than one row returned by a subquery used as an expression",
+            "pg_trickle",
+        )
+        .set_detail("A correlated scalar subquery of the stream table's defining query has several rows for one row of the outer query.")
+        .report(pgrx::PgLogLevel::ERROR);
+    }
+    true
+}
+
 /// Raises SQLSTATE 40001 when a source whose delta terms a refresh statement left out has
 /// a change at the statement's snapshot after all (see `DeltaContext::omit_quiet`); the
 /// refresh catches it and runs the statement with those terms.

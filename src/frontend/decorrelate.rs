@@ -421,6 +421,9 @@ impl Builder {
         // unique key of its table; otherwise PostgreSQL raises an error for an outer row
         // with several matches, which a join would turn into duplicated rows.
         let lookup = !(*copy).hasAggs;
+        // Without a unique key, a LEFT JOIN that raises, as the query does, for an outer
+        // row with several matches.
+        let mut single_match = false;
         if lookup {
             let from = PgList::<pg_sys::Node>::from_pg((*(*copy).jointree).fromlist);
             let rt = from
@@ -441,9 +444,7 @@ impl Builder {
                     }
                 }
             }
-            if !covers_unique_key((*rte).relid, &attnos)? {
-                return Err(refused("It has no aggregate, and its correlated equalities do not cover a unique key of its table, so it may yield several rows for an outer row (which is an error in PostgreSQL); correlate on a primary or unique key, aggregate its value (e.g. max(…)), or use FULL."));
-            }
+            single_match = !covers_unique_key((*rte).relid, &attnos)?;
         }
         // The value, then one grouped key per correlated equality.
         let targets = PgList::<pg_sys::TargetEntry>::from_pg((*copy).targetList);
@@ -554,7 +555,7 @@ impl Builder {
             }
         });
         let key = scalar_key((*s).location);
-        if empty_is_null && rejects_null {
+        if empty_is_null && rejects_null && !single_match {
             layout.insert(key, vec![Some(nl)]);
             return Ok(OpTree::join_equi(tree, grouped, Some(condition), equi)
                 .with_error_free_condition(condition_error_free));
@@ -567,6 +568,11 @@ impl Builder {
             equi,
             condition_error_free,
         );
+        let joined = if single_match {
+            joined.with_single_match()
+        } else {
+            joined
+        };
         if empty_is_null {
             layout.insert(key, vec![Some(nl)]);
             return Ok(joined);

@@ -75,7 +75,12 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             } else {
                 format!(" equi {:?}", j.equi)
             };
-            let _ = writeln!(out, "{pad}{} on {cond}{equi}", tree.rule().name());
+            let single = if j.single_match {
+                " (at most one match per left row, else error 21000)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "{pad}{} on {cond}{equi}{single}", tree.rule().name());
             write_node(&j.left, depth + 1, out);
             write_node(&j.right, depth + 1, out);
         }

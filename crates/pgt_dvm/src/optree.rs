@@ -269,7 +269,21 @@ impl OpTree {
             condition,
             equi,
             condition_error_free,
+            single_match: false,
         })
+    }
+
+    /// This LEFT join with at most one match per left row, as a correlated scalar subquery
+    /// is: a left row with several raises SQLSTATE 21000, as PostgreSQL does for the query
+    /// (see `operators::outer_join`). Other trees are returned unchanged.
+    pub fn with_single_match(self) -> OpTree {
+        match self {
+            OpTree::OuterJoin(mut j) if j.kind == crate::operators::outer_join::OuterKind::Left => {
+                j.single_match = true;
+                OpTree::OuterJoin(j)
+            }
+            other => other,
+        }
     }
     /// The rows of `left` with (`anti`: without) a row of `right` satisfying `condition`
     /// (over the left columns followed by the right ones).

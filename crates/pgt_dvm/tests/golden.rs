@@ -623,6 +623,27 @@ fn left_join() {
     golden("left_join", top);
 }
 
+/// A correlated scalar subquery without a unique key under its correlation is a LEFT
+/// join with at most one match per left row: its current state counts each left row's
+/// joined rows, and its delta checks the rows whose match count may have grown (SQLSTATE
+/// 21000 otherwise, as the query raises).
+#[test]
+fn left_join_single_match() {
+    let j = OpTree::outer_join(
+        pgt_dvm::operators::outer_join::OuterKind::Left,
+        orders(),
+        customers(),
+        Some(ex("($1 OPERATOR(pg_catalog.=) $3)")),
+        vec![(1, 0)],
+        true,
+    )
+    .with_single_match();
+    golden(
+        "left_join_single_match",
+        project(j, &[("id", "integer", "$0"), ("region", "text", "$4")]),
+    );
+}
+
 /// A FULL join keeps the unmatched rows of both sides: anti-join terms for each, and no
 /// key (NULL-extended rows have NULL keys), so it is stored as a bag.
 #[test]

@@ -20,6 +20,16 @@
 //!
 //! **SQL:** the inner join's terms and the match-count terms of each preserved side under
 //! `UNION ALL`, consolidated.
+//!
+//! **At most one match** (`single_match`, a correlated scalar subquery
+//! `(SELECT e FROM B WHERE θ)` that no unique key bounds, ADR-022): the query raises an
+//! error (SQLSTATE 21000) for a left row with two matches, and so must the stream table.
+//! The current state checks every left row it computes (a window count of each row's
+//! joined rows). A delta checks the rows whose match count may have grown: the left rows
+//! it inserts and the current left rows matching a right row it inserts (net of versions
+//! that cancel), each by
+//! counting its matches in `B′` up to 2. A one-time condition on the delta runs that check
+//! once, before any row of the delta is used.
 
 use super::{DeltaContext, Operator};
 use crate::expr::Expr;
@@ -63,6 +73,10 @@ pub struct OuterJoin {
     pub equi: Vec<(usize, usize)>,
     /// The condition cannot raise an error for any pair of rows (see `Join`).
     pub condition_error_free: bool,
+    /// LEFT only: a left row may have at most one match (a correlated scalar subquery
+    /// without a unique key under its correlation); with more, the statement raises
+    /// SQLSTATE 21000, as the query does. See the module doc.
+    pub single_match: bool,
 }
 
 impl OuterJoin {
@@ -151,7 +165,14 @@ impl Operator for OuterJoin {
             )?);
         }
         let sql = super::consolidate::consolidated(&terms.join(" UNION ALL "), &self.columns());
-        Ok(cx.add_cte("outer_join_delta", sql))
+        if !self.single_match {
+            return Ok(cx.add_cte("outer_join_delta", sql));
+        }
+        let check = self.single_match_check(cx, t.left.as_deref(), t.right.as_deref())?;
+        Ok(cx.add_cte(
+            "outer_join_delta",
+            format!("SELECT d.* FROM ({sql}) AS d WHERE (SELECT c.ok FROM {check} AS c)"),
+        ))
     }
 
     /// LEFT: every left row yields exactly one output row when the condition equates the
@@ -249,11 +270,74 @@ impl OuterJoin {
         let nl = self.left.columns().len();
         let nr = self.right.columns().len();
         let inner = self.inner();
+        if self.single_match {
+            // Each left row numbered, its joined rows counted: more than one is an error.
+            return format!(
+                "SELECT {cols} FROM (SELECT {sel}, pg_catalog.count(*) OVER (PARTITION BY l.__pgt_n) AS __pgt_mc \
+                   FROM (SELECT pg_catalog.row_number() OVER () AS __pgt_n, l0.* FROM ({cl}) AS l0) AS l \
+                   LEFT JOIN ({cr}) AS r ON {on}) AS y \
+                 WHERE pgtrickle._pgt_single_row_check(y.__pgt_mc OPERATOR(pg_catalog.<=) 1)",
+                cols = super::col_list(nl + nr, Some("y")),
+                sel = inner.select_list(nl, nr),
+                on = inner.on(nl)
+            );
+        }
         format!(
             "SELECT {} FROM ({cl}) AS l {} JOIN ({cr}) AS r ON {}",
             inner.select_list(nl, nr),
             self.kind.sql(),
             inner.on(nl)
         )
+    }
+
+    /// A one-row CTE whose `ok` raises SQLSTATE 21000 when a left row whose matches may
+    /// have grown (an inserted left version `dl`, or a current left row matching an
+    /// inserted right version of `dr`) has more than one match in the right side's
+    /// current state.
+    fn single_match_check(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        dl: Option<&str>,
+        dr: Option<&str>,
+    ) -> Result<String, DvmError> {
+        let nl = self.left.columns().len();
+        let inner = self.inner();
+        let on = inner.on(nl);
+        let cols = super::col_list(nl, Some("l"));
+        let mut candidates = Vec::new();
+        // Net insertions only: a buffered delta may hold a version inserted and deleted
+        // again, which must not be checked.
+        if let Some(dl) = dl {
+            let net = super::consolidate::consolidated(
+                &format!("SELECT * FROM {dl}"),
+                &self.left.columns(),
+            );
+            candidates.push(format!(
+                "SELECT {cols} FROM ({net}) AS l WHERE l.__pgt_w OPERATOR(pg_catalog.>) 0"
+            ));
+        }
+        if let Some(dr) = dr {
+            let cur_left = self.left.rule().current(cx)?;
+            let net = super::consolidate::consolidated(
+                &format!("SELECT * FROM {dr}"),
+                &self.right.columns(),
+            );
+            candidates.push(format!(
+                "SELECT {cols} FROM ({cur_left}) AS l WHERE EXISTS (SELECT 1 FROM ({net}) AS r \
+                   WHERE r.__pgt_w OPERATOR(pg_catalog.>) 0 AND {on})"
+            ));
+        }
+        let cur_right = self.right.rule().current(cx)?;
+        let body = if candidates.is_empty() {
+            "SELECT true AS ok".to_string()
+        } else {
+            format!(
+                "SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM ({}) AS l \
+                   WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \
+                         OPERATOR(pg_catalog.>) 1)) AS ok",
+                candidates.join(" UNION ALL ")
+            )
+        };
+        Ok(cx.add_cte("single_match_check", body))
     }
 }

@@ -158,7 +158,19 @@ fn prune(
                 OpTree::Join(j) => OpTree::join_equi(left, right, condition, equi)
                     .with_error_free_condition(j.condition_error_free),
                 OpTree::OuterJoin(j) => {
-                    OpTree::outer_join(j.kind, left, right, condition, equi, j.condition_error_free)
+                    let o = OpTree::outer_join(
+                        j.kind,
+                        left,
+                        right,
+                        condition,
+                        equi,
+                        j.condition_error_free,
+                    );
+                    if j.single_match {
+                        o.with_single_match()
+                    } else {
+                        o
+                    }
                 }
                 _ => unreachable!(),
             };

@@ -97,6 +97,7 @@ Project(
                     ),
                 ],
                 condition_error_free: false,
+                single_match: false,
             },
         ),
         exprs: [

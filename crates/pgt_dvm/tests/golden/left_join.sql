@@ -105,6 +105,7 @@ Project(
                     ),
                 ],
                 condition_error_free: true,
+                single_match: false,
             },
         ),
         exprs: [

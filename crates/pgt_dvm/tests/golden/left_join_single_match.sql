@@ -1,0 +1,167 @@
+-- tree
+Project(
+    Project {
+        input: OuterJoin(
+            OuterJoin {
+                kind: Left,
+                left: Scan(
+                    Scan {
+                        source_oid: 16384,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "orders",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "customer_id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "amount",
+                                type_sql: "numeric(10,2)",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                        ],
+                        key: None,
+                        read_as: [],
+                    },
+                ),
+                right: Scan(
+                    Scan {
+                        source_oid: 16390,
+                        table: QualifiedName {
+                            schema: Some(
+                                "public",
+                            ),
+                            name: "customers",
+                        },
+                        columns: [
+                            Column {
+                                name: "id",
+                                type_sql: "integer",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                            Column {
+                                name: "region",
+                                type_sql: "text",
+                                exact_equality: true,
+                                binary_identity: true,
+                                canonical: None,
+                            },
+                        ],
+                        key: None,
+                        read_as: [],
+                    },
+                ),
+                condition: Some(
+                    Expr {
+                        parts: [
+                            Sql(
+                                "(",
+                            ),
+                            Col(
+                                1,
+                            ),
+                            Sql(
+                                " OPERATOR(pg_catalog.=) ",
+                            ),
+                            Col(
+                                3,
+                            ),
+                            Sql(
+                                ")",
+                            ),
+                        ],
+                    },
+                ),
+                equi: [
+                    (
+                        1,
+                        0,
+                    ),
+                ],
+                condition_error_free: true,
+                single_match: true,
+            },
+        ),
+        exprs: [
+            Expr {
+                parts: [
+                    Col(
+                        0,
+                    ),
+                ],
+            },
+            Expr {
+                parts: [
+                    Col(
+                        4,
+                    ),
+                ],
+            },
+        ],
+        columns: [
+            Column {
+                name: "id",
+                type_sql: "integer",
+                exact_equality: true,
+                binary_identity: true,
+                canonical: None,
+            },
+            Column {
+                name: "region",
+                type_sql: "text",
+                exact_equality: true,
+                binary_identity: true,
+                canonical: None,
+            },
+        ],
+    },
+)
+
+-- hidden columns: [("__pgt_key", "bigint")]
+-- extra DDL: ["CREATE INDEX IF NOT EXISTS \"st_key_idx\" ON \"public\".\"st\" (\"__pgt_key\")"]
+
+-- differential
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),
+  __pgt_buffered_delta_0 AS (SELECT b."id" AS "c0", b."customer_id" AS "c1", b."amount" AS "c2", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16384" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16384>'::pg_catalog.pg_snapshot)),
+  __pgt_buffered_delta_1 AS (SELECT b."id" AS "c0", b."region" AS "c1", CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM pgtrickle_changes."changes_16390" AS b WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog."char"[]) AND NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of 16390>'::pg_catalog.pg_snapshot)),
+  __pgt_match_rows_2 AS (SELECT pg_catalog.row_number() OVER () AS __pgt_n, d.* FROM __pgt_buffered_delta_0 AS d),
+  __pgt_match_cand_3 AS (SELECT pg_catalog.row_number() OVER () AS __pgt_n, c.* FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t WHERE t."customer_id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT __pgt_k.* FROM (SELECT k."c0" FROM __pgt_buffered_delta_1 AS k) AS __pgt_k))) AS c),
+  __pgt_single_match_check_4 AS (SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM (SELECT l."c0", l."c1", l."c2" FROM (SELECT d."c0", d."c1", d."c2", CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END AS __pgt_w FROM (SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, pg_catalog.row_number() OVER __pgt_win AS __pgt_rn FROM (SELECT u.*, pg_catalog.record_send(ROW(u."c0", u."c1", u."c2")) AS __pgt_img FROM (SELECT * FROM __pgt_buffered_delta_0) AS u) AS x WINDOW __pgt_win AS (PARTITION BY x."c0", x."c1", x."c2", x.__pgt_img) OFFSET 0) AS d WHERE CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END OPERATOR(pg_catalog.<>) 0 OFFSET 0) AS l WHERE l.__pgt_w OPERATOR(pg_catalog.>) 0
+    UNION ALL SELECT l."c0", l."c1", l."c2" FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l WHERE EXISTS (SELECT 1 FROM (SELECT d."c0", d."c1", CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END AS __pgt_w FROM (SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, pg_catalog.row_number() OVER __pgt_win AS __pgt_rn FROM (SELECT u.*, pg_catalog.record_send(ROW(u."c0", u."c1")) AS __pgt_img FROM (SELECT * FROM __pgt_buffered_delta_1) AS u) AS x WINDOW __pgt_win AS (PARTITION BY x."c0", x."c1", x.__pgt_img) OFFSET 0) AS d WHERE CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END OPERATOR(pg_catalog.<>) 0 OFFSET 0) AS r WHERE r.__pgt_w OPERATOR(pg_catalog.>) 0 AND (l."c1" OPERATOR(pg_catalog.=) r."c0"))) AS l WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r WHERE (l."c1" OPERATOR(pg_catalog.=) r."c0") LIMIT 2) AS m) OPERATOR(pg_catalog.>) 1)) AS ok),
+  __pgt_outer_join_delta_5 AS (SELECT d.* FROM (SELECT d."c0", d."c1", d."c2", d."c3", d."c4", CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END AS __pgt_w FROM (SELECT x.*, pg_catalog.sum(x.__pgt_w) OVER __pgt_win AS __pgt_net, pg_catalog.row_number() OVER __pgt_win AS __pgt_rn FROM (SELECT u.*, pg_catalog.record_send(ROW(u."c0", u."c1", u."c2", u."c3", u."c4")) AS __pgt_img FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", l.__pgt_w AS __pgt_w FROM __pgt_buffered_delta_0 AS l JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t WHERE t."id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT __pgt_k.* FROM (SELECT k."c1" FROM __pgt_buffered_delta_0 AS k) AS __pgt_k))) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", r.__pgt_w AS __pgt_w FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t WHERE t."customer_id" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT __pgt_k.* FROM (SELECT k."c0" FROM __pgt_buffered_delta_1 AS k) AS __pgt_k))) AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", OPERATOR(pg_catalog.-) (l.__pgt_w OPERATOR(pg_catalog.*) r.__pgt_w) AS __pgt_w FROM __pgt_buffered_delta_0 AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")
+    UNION ALL SELECT l."c0", l."c1", l."c2", NULL::integer AS "c3", NULL::text AS "c4", l.__pgt_w AS __pgt_w FROM (SELECT l.*, (pg_catalog.sum(r.__pgt_w) OVER __pgt_m)::bigint AS __pgt_dm, pg_catalog.row_number() OVER __pgt_m AS __pgt_rn FROM __pgt_match_rows_2 AS l LEFT JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0") WINDOW __pgt_m AS (PARTITION BY l.__pgt_n)) AS l WHERE l.__pgt_rn OPERATOR(pg_catalog.=) 1 AND ((SELECT pg_catalog.count(*) FROM (SELECT 1 FROM (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r WHERE (l."c1" OPERATOR(pg_catalog.=) r."c0") LIMIT (GREATEST(COALESCE(l.__pgt_dm, 0), 0) OPERATOR(pg_catalog.+) 1)) AS __pgt_mc) OPERATOR(pg_catalog.=) COALESCE(l.__pgt_dm, 0))
+    UNION ALL SELECT l."c0", l."c1", l."c2", NULL::integer AS "c3", NULL::text AS "c4", w.__pgt_w FROM (SELECT l.*, (pg_catalog.sum(r.__pgt_w) OVER __pgt_m)::bigint AS __pgt_dm, pg_catalog.row_number() OVER __pgt_m AS __pgt_rn FROM __pgt_match_cand_3 AS l JOIN __pgt_buffered_delta_1 AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0") WINDOW __pgt_m AS (PARTITION BY l.__pgt_n)) AS l CROSS JOIN LATERAL (SELECT (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r WHERE (l."c1" OPERATOR(pg_catalog.=) r."c0") LIMIT (GREATEST(l.__pgt_dm, 0) OPERATOR(pg_catalog.+) 1)) AS __pgt_mc) AS m OFFSET 0) AS m CROSS JOIN LATERAL (SELECT ((m.m OPERATOR(pg_catalog.=) 0)::integer OPERATOR(pg_catalog.-) (m.m OPERATOR(pg_catalog.=) l.__pgt_dm)::integer)::bigint AS __pgt_w) AS w WHERE l.__pgt_rn OPERATOR(pg_catalog.=) 1 AND l.__pgt_dm OPERATOR(pg_catalog.<>) 0 AND w.__pgt_w OPERATOR(pg_catalog.<>) 0) AS u) AS x WINDOW __pgt_win AS (PARTITION BY x."c0", x."c1", x."c2", x."c3", x.__pgt_img) OFFSET 0) AS d WHERE CASE WHEN d.__pgt_rn OPERATOR(pg_catalog.=) 1 THEN d.__pgt_net ELSE 0 END OPERATOR(pg_catalog.<>) 0 OFFSET 0) AS d WHERE (SELECT c.ok FROM __pgt_single_match_check_4 AS c)),
+  __pgt_project_delta_6 AS (SELECT d."c0" AS "c0", d."c4" AS "c1", d.__pgt_w FROM __pgt_outer_join_delta_5 AS d),
+  __pgt_d AS (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(d."c0", d."c1"))) AS k, d.* FROM __pgt_project_delta_6 AS d),
+  __pgt_net AS (SELECT x.* FROM (SELECT d.*, (pg_catalog.sum(d.__pgt_w) OVER __pgt_r)::bigint AS nw, pg_catalog.row_number() OVER __pgt_r AS nn FROM __pgt_d AS d WINDOW __pgt_r AS (PARTITION BY d.k)) AS x WHERE x.nn OPERATOR(pg_catalog.=) 1 AND x.nw OPERATOR(pg_catalog.<>) 0),
+  __pgt_cur AS (SELECT n.*, (SELECT pg_catalog.count(*) FROM "public"."st" AS t WHERE t.__pgt_key OPERATOR(pg_catalog.=) n.k) AS cur FROM __pgt_net AS n),
+  __pgt_src AS (SELECT 'I'::pg_catalog.text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, c."c0", c."c1" FROM __pgt_cur AS c CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) 1, c.cur OPERATOR(pg_catalog.+) c.nw) AS o WHERE c.nw OPERATOR(pg_catalog.>) 0
+    UNION ALL SELECT 'D'::pg_catalog.text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, NULL, NULL FROM __pgt_cur AS c CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.+) 1, c.cur) AS o WHERE c.nw OPERATOR(pg_catalog.<) 0 AND pgtrickle._pgt_check(c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.>=) 0, 'stream table storage is inconsistent with its change history (more copies of a row deleted than stored)')),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'D' THEN DELETE WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' AND pgtrickle._pgt_check(false, 'stream table storage is inconsistent with its change history (a row copy to insert already exists)') THEN DO NOTHING WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' THEN INSERT (__pgt_row_id,
+  __pgt_key, "id", "region") VALUES (s.rid, s.k, s."c0", s."c1") RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_inserted, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m
+
+-- full
+WITH __pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s),
+  __pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, pg_catalog.row_number() OVER (PARTITION BY x.k)) AS rid, x.* FROM (SELECT pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW(q."c0", q."c1"))) AS k, q.* FROM (SELECT s."c0" AS "c0", s."c4" AS "c1" FROM (SELECT y."c0", y."c1", y."c2", y."c3", y."c4" FROM (SELECT l."c0", l."c1", l."c2", r."c0" AS "c3", r."c1" AS "c4", pg_catalog.count(*) OVER (PARTITION BY l.__pgt_n) AS __pgt_mc FROM (SELECT pg_catalog.row_number() OVER () AS __pgt_n, l0.* FROM (SELECT t."id" AS "c0", t."customer_id" AS "c1", t."amount" AS "c2" FROM "public"."orders" AS t) AS l0) AS l LEFT JOIN (SELECT t."id" AS "c0", t."region" AS "c1" FROM "public"."customers" AS t) AS r ON (l."c1" OPERATOR(pg_catalog.=) r."c0")) AS y WHERE pgtrickle._pgt_single_row_check(y.__pgt_mc OPERATOR(pg_catalog.<=) 1)) AS s) AS q) AS x),
+  __pgt_m AS (MERGE INTO "public"."st" AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid WHEN NOT MATCHED BY TARGET THEN INSERT (__pgt_row_id,
+  __pgt_key, "id", "region") VALUES (s.rid, s.k, s."c0", s."c1") WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action() AS a) SELECT (SELECT s FROM __pgt_snap) AS snapshot, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_inserted, pg_catalog.count(*) FILTER (WHERE a OPERATOR(pg_catalog.=) ANY (ARRAY['DELETE', 'UPDATE']::pg_catalog.text[]))::bigint AS rows_deleted FROM __pgt_m

@@ -118,6 +118,17 @@ unsafe fn select_sort_keys(q: *mut pg_sys::Query) -> usize {
     n
 }
 
+/// The function behind an operator call (looked up when the parser left it unset).
+///
+/// Safety: `o` is a valid operator expression node.
+unsafe fn op_function(o: *mut pg_sys::OpExpr) -> pg_sys::Oid {
+    if (*o).opfuncid == pg_sys::InvalidOid {
+        pg_sys::get_opcode((*o).opno)
+    } else {
+        (*o).opfuncid
+    }
+}
+
 unsafe fn rt_fetch(q: *mut pg_sys::Query, index: i32) -> *mut pg_sys::RangeTblEntry {
     PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable)
         .get_ptr(index as usize - 1)
@@ -224,11 +235,7 @@ unsafe fn error_free(node: *mut pg_sys::Node) -> bool {
         T::T_BoolExpr => all((*(node as *mut pg_sys::BoolExpr)).args),
         T::T_OpExpr | T::T_NullIfExpr => {
             let o = node as *mut pg_sys::OpExpr;
-            let func = if (*o).opfuncid == pg_sys::InvalidOid {
-                pg_sys::get_opcode((*o).opno)
-            } else {
-                (*o).opfuncid
-            };
+            let func = op_function(o);
             let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
                 .iter_ptr()
                 .collect();
@@ -333,11 +340,7 @@ unsafe fn bounded_numeric(node: *mut pg_sys::Node, leaves: &mut usize) -> bool {
         }
         T::T_OpExpr => {
             let o = node as *mut pg_sys::OpExpr;
-            let func = if (*o).opfuncid == pg_sys::InvalidOid {
-                pg_sys::get_opcode((*o).opno)
-            } else {
-                (*o).opfuncid
-            };
+            let func = op_function(o);
             [
                 pg_sys::F_NUMERIC_ADD,
                 pg_sys::F_NUMERIC_SUB,

@@ -82,11 +82,7 @@ unsafe fn scale_in(levels: &[*mut pg_sys::Query], node: *mut pg_sys::Node) -> Op
         }
         T::T_OpExpr => {
             let o = node as *mut pg_sys::OpExpr;
-            let func = if (*o).opfuncid == pg_sys::InvalidOid {
-                pg_sys::get_opcode((*o).opno)
-            } else {
-                (*o).opfuncid
-            };
+            let func = super::op_function(o);
             let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*o).args)
                 .iter_ptr()
                 .collect();

@@ -127,7 +127,9 @@ fn identities_and_results_do_not_depend_on_session_settings() {
         c.batch_execute(
             "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
              CREATE TABLE t (id bigint, txt text, num numeric(10,2), day date, ts timestamptz, iv interval,
-                             fl float8, by bytea, js jsonb, m mood, arr text[], flag boolean);",
+                             fl float8, by bytea, js jsonb, m mood, arr text[], flag boolean);
+             CREATE TABLE labels (txt text PRIMARY KEY, label text);
+             INSERT INTO labels VALUES ('Müller', 'm'), ('Łódź', 'l'), ('café', 'c'), ('ß', 's'), ('', 'empty');",
         )
         .unwrap();
         let rows: Vec<String> = (0..40).map(|i| random_row(&mut r, i)).collect();
@@ -142,6 +144,9 @@ fn identities_and_results_do_not_depend_on_session_settings() {
             "first_by_text",
             "top_text",
             "max_per_text",
+            "looked_up",
+            "twins",
+            "fixed_scale",
         ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
@@ -154,7 +159,11 @@ fn identities_and_results_do_not_depend_on_session_settings() {
              -- A top-k by text and time (only duplicate rows tie), and a correlated subquery
              -- keyed by text.
              SELECT pgtrickle.create_stream_table('top_text', 'SELECT txt, ts, id, day FROM t ORDER BY txt DESC NULLS FIRST, ts, id, day LIMIT 5', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('max_per_text', 'SELECT id, txt, (SELECT max(t2.num) FROM t t2 WHERE t2.txt = t.txt) AS mx FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('max_per_text', 'SELECT id, txt, (SELECT max(t2.num) FROM t t2 WHERE t2.txt = t.txt) AS mx FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');
+             -- A look-up by text on a primary key, an EXISTS flag, fixed-scale arithmetic.
+             SELECT pgtrickle.create_stream_table('looked_up', 'SELECT id, day, (SELECT l.label FROM labels l WHERE l.txt = t.txt) AS label FROM t', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('twins', 'SELECT id, ts, EXISTS (SELECT 1 FROM t t2 WHERE t2.txt = t.txt AND t2.id <> t.id) AS twin FROM t', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('fixed_scale', 'SELECT m, sum(num * (1 - num)) AS s, avg(num * 2 + 0.5) AS a FROM t GROUP BY m', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;
@@ -171,6 +180,13 @@ fn identities_and_results_do_not_depend_on_session_settings() {
                 r.pick(TEXTS),
                 r.below(7)
             ));
+            // The look-up's side: a label changes, goes or comes back.
+            let l = r.pick(TEXTS);
+            dml.push(match r.below(3) {
+                0 => format!("UPDATE labels SET label = label || '+' WHERE txt = {l}"),
+                1 => format!("DELETE FROM labels WHERE txt = {l}"),
+                _ => format!("INSERT INTO labels SELECT {l}, 'back' WHERE {l} IS NOT NULL ON CONFLICT (txt) DO NOTHING"),
+            });
             if r.below(4) == 0 {
                 dml.push(format!(
                     "DELETE FROM t WHERE txt IS NOT DISTINCT FROM {}",

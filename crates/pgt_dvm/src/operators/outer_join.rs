@@ -317,14 +317,35 @@ impl OuterJoin {
             ));
         }
         if let Some(dr) = dr {
-            let cur_left = self.left.rule().current(cx)?;
-            let net = super::consolidate::consolidated(
-                &format!("SELECT * FROM {dr}"),
-                &self.right.columns(),
+            let net = cx.add_cte(
+                "single_match_inserted",
+                format!(
+                    "SELECT n.* FROM ({}) AS n WHERE n.__pgt_w OPERATOR(pg_catalog.>) 0",
+                    super::consolidate::consolidated(
+                        &format!("SELECT * FROM {dr}"),
+                        &self.right.columns(),
+                    )
+                ),
             );
+            // Through the inserted rows' keys where θ equates columns (as the match
+            // count's candidates are found), else a semi-join over the whole left side.
+            let large = self
+                .right
+                .source_oids()
+                .iter()
+                .any(|o| cx.large.contains(o));
+            let cur_left = match inner.reducible_pair() {
+                Some((a, b)) if !(large && self.left.is_single_table()) => {
+                    self.left.rule().current_restricted(
+                        cx,
+                        a,
+                        &format!("SELECT k.{} FROM {net} AS k", col_name(b)),
+                    )?
+                }
+                _ => self.left.rule().current(cx)?,
+            };
             candidates.push(format!(
-                "SELECT {cols} FROM ({cur_left}) AS l WHERE EXISTS (SELECT 1 FROM ({net}) AS r \
-                   WHERE r.__pgt_w OPERATOR(pg_catalog.>) 0 AND {on})"
+                "SELECT {cols} FROM ({cur_left}) AS l WHERE EXISTS (SELECT 1 FROM {net} AS r WHERE {on})"
             ));
         }
         let cur_right = self.right.rule().current(cx)?;

@@ -417,12 +417,11 @@ impl Builder {
         if pg_sys::contain_vars_of_level(copy as *mut pg_sys::Node, 1) {
             return Err(refused("It reads the outer query outside equalities of its WHERE clause (in its SELECT list, an aggregate's argument or FILTER, or its FROM items); join a grouped subquery instead, or use FULL."));
         }
-        // A look-up (no aggregate) yields at most one row only when its equalities pin a
-        // unique key of its table; otherwise PostgreSQL raises an error for an outer row
-        // with several matches, which a join would turn into duplicated rows.
+        // A look-up (no aggregate) yields at most one row when its equalities pin a unique
+        // key of its table. Otherwise PostgreSQL raises an error for an outer row with
+        // several matches, where a plain join would duplicate the row: a single-match LEFT
+        // JOIN then raises the same error.
         let lookup = !(*copy).hasAggs;
-        // Without a unique key, a LEFT JOIN that raises, as the query does, for an outer
-        // row with several matches.
         let mut single_match = false;
         if lookup {
             let from = PgList::<pg_sys::Node>::from_pg((*(*copy).jointree).fromlist);
@@ -465,8 +464,12 @@ impl Builder {
                 pg_sys::pstrdup(name.as_ptr()),
                 false,
             );
-            (*te).ressortgroupref = 1 + i as u32;
             tlist.push(te);
+            if lookup {
+                // The rows themselves, with their keys: no grouping.
+                continue;
+            }
+            (*te).ressortgroupref = 1 + i as u32;
             let ty = pg_sys::exprType(p.inner);
             let tc = pg_sys::lookup_type_cache(ty, pg_sys::TYPECACHE_LT_OPR as i32);
             let mut g =
@@ -482,22 +485,13 @@ impl Builder {
             g.hashable = pg_sys::op_hashjoinable(p.eq, ty);
             groups.push(g.into_pg());
         }
-        if lookup {
-            // The rows themselves: one per outer row at most, with their keys.
-            for t in tlist.iter_ptr() {
-                (*t).ressortgroupref = 0;
-            }
-        } else {
-            (*copy).groupClause = groups.into_pg();
-        }
+        (*copy).groupClause = groups.into_pg();
         (*copy).targetList = tlist.into_pg();
         (*copy).sortClause = std::ptr::null_mut();
-        if let Some(r) = (!lookup)
-            .then(|| self.key_restriction(q, &pairs))
-            .transpose()?
-            .flatten()
-        {
-            self.restrict = Some((self.levels.len() + 1, r));
+        if !lookup {
+            if let Some(r) = self.key_restriction(q, &pairs)? {
+                self.restrict = Some((self.levels.len() + 1, r));
+            }
         }
         let grouped = self.query(copy);
         self.restrict = None;

@@ -348,17 +348,15 @@ impl OuterJoin {
                 "SELECT {cols} FROM ({cur_left}) AS l WHERE EXISTS (SELECT 1 FROM {net} AS r WHERE {on})"
             ));
         }
+        // A delta has a term from one side at least (else it is statically empty).
+        debug_assert!(!candidates.is_empty());
         let cur_right = self.right.rule().current(cx)?;
-        let body = if candidates.is_empty() {
-            "SELECT true AS ok".to_string()
-        } else {
-            format!(
-                "SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM ({}) AS l \
-                   WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \
-                         OPERATOR(pg_catalog.>) 1)) AS ok",
-                candidates.join(" UNION ALL ")
-            )
-        };
+        let body = format!(
+            "SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM ({}) AS l \
+               WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \
+                     OPERATOR(pg_catalog.>) 1)) AS ok",
+            candidates.join(" UNION ALL ")
+        );
         Ok(cx.add_cte("single_match_check", body))
     }
 }

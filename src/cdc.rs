@@ -308,7 +308,11 @@ fn check_sql_drop() -> PgtResult<()> {
         None => Ok(()),
         Some((kind, _, name)) if kind == "table" => Err(crate::error::PgtError::ProtectedObject {
             action: "drop",
-            object: format!("pg_trickle change buffer \"{name}\""),
+            object: if name.starts_with("pgtrickle_changes.state_") {
+                format!("pg_trickle state table \"{name}\"")
+            } else {
+                format!("pg_trickle change buffer \"{name}\"")
+            },
         }),
         Some((_, trigger, table)) if trigger.starts_with("__pgt_guard") => {
             Err(crate::error::PgtError::ProtectedObject {
@@ -439,6 +443,25 @@ fn drop_unused_capture() -> PgtResult<()> {
         }
         Ok(out)
     })?;
+    // State tables of groupings below the top (`pgt_dvm::state`) whose stream table is gone
+    // or no longer maintained incrementally.
+    let unused_states = Spi::connect(|c| -> PgtResult<Vec<String>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
+              WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r' AND c.relname ~ '^state_[0-9]+_' \
+                AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s \
+                                 WHERE s.pgt_relid = substring(c.relname from '^state_([0-9]+)_')::oid \
+                                   AND s.effective_refresh_mode = 'DIFFERENTIAL')",
+            None,
+            &[],
+        )? {
+            if let Some(t) = row.get::<String>(1)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    })?;
     // `IF EXISTS` of objects already gone is not news to the user who dropped a stream
     // table.
     crate::settings::with_setting("client_min_messages", "warning", || {
@@ -447,6 +470,9 @@ fn drop_unused_capture() -> PgtResult<()> {
             for stmt in drop_capture(oid, source.as_ref()) {
                 Spi::run(&stmt)?;
             }
+        }
+        for t in &unused_states {
+            Spi::run(&format!("DROP TABLE IF EXISTS {t}"))?;
         }
         Ok(())
     })

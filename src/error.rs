@@ -182,7 +182,7 @@ impl PgtError {
                 "Change buffers have their own columns __pgt_change_id, __pgt_xid and __pgt_op; a source column with one of these names would collide with them.".into(),
             ),
             PgtError::ProtectedObject { .. } => Some(
-                "pg_trickle creates, alters and drops its change buffers and triggers itself.".into(),
+                "pg_trickle creates, alters and drops its change buffers, state tables and triggers itself.".into(),
             ),
             PgtError::CaptureTampered { .. } => Some(
                 "Stream tables read this table incrementally; without the trigger their changes would be lost.".into(),

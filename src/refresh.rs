@@ -143,7 +143,29 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
         }
         Ok(out)
     })?;
-    if missing.is_empty() {
+    // The state tables of its groupings below the top are read and written by the
+    // refresh statement, which runs as the owner.
+    let states = state_tables(st);
+    let missing_states = Spi::connect(|c| -> PgtResult<Vec<String>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgtrickle_changes'::pg_catalog.regnamespace \
+                AND c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relname OPERATOR(pg_catalog.~~) $1 \
+                AND NOT (pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'SELECT') \
+                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'INSERT') \
+                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'UPDATE') \
+                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'DELETE'))",
+            None,
+            &[states.like_pattern().into(), st.owner.into()],
+        )? {
+            if let Some(t) = row.get::<String>(1)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    })?;
+    if missing.is_empty() && missing_states.is_empty() {
         return Ok(());
     }
     let role = catalog::first_value::<String>(
@@ -157,6 +179,9 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
     ))?;
     for b in missing {
         Spi::run(&format!("GRANT SELECT ON {b} TO {role}"))?;
+    }
+    for t in missing_states {
+        Spi::run(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {role}"))?;
     }
     Ok(())
 }
@@ -304,7 +329,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
 
     let (sql, action) = match &fallback {
         Some(_) => (
-            pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?,
+            full_statement(&t.tree, st, &visible)?,
             "FULL",
         ),
         None => (
@@ -394,9 +419,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 });
                 (
                     "FULL",
-                    run(&pgt_dvm::driver::full_statement(
-                        &t.tree, &st.table, &visible,
-                    )?)?,
+                    run(&full_statement(&t.tree, st, &visible)?)?,
                 )
             }
         }
@@ -473,6 +496,26 @@ fn delta_statement(
         visible,
         &unconsumed,
         shape,
+        Some(&state_tables(st)),
+    )?)
+}
+
+/// Where `st`'s groupings below the top keep their stored states (`pgt_dvm::state`).
+fn state_tables(st: &StreamTable) -> pgt_dvm::state::StateTables {
+    pgt_dvm::state::StateTables::for_storage(st.relid.to_u32())
+}
+
+/// The FULL statement of an incrementally maintained `st` (refilling its state tables).
+fn full_statement(
+    tree: &pgt_dvm::OpTree,
+    st: &StreamTable,
+    visible: &[String],
+) -> PgtResult<String> {
+    Ok(pgt_dvm::driver::full_statement(
+        tree,
+        &st.table,
+        visible,
+        Some(&state_tables(st)),
     )?)
 }
 
@@ -508,9 +551,64 @@ fn refresh_buffer_statistics(src: pgrx::pg_sys::Oid, pending: i64) -> PgtResult<
     Ok(())
 }
 
-/// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why
-/// when it had to change them (the refresh must then recompute in full).
+/// Brings the storage's hidden columns and state tables in line with what `tree` needs now.
+/// Returns why when it had to change them (the refresh must then recompute in full).
 fn reshape_storage(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option<String>> {
+    let columns = reshape_hidden_columns(st, tree)?;
+    let states = sync_state_tables(st, tree)?;
+    Ok(columns.or(states))
+}
+
+/// Creates the state tables `tree` needs that do not exist yet, and drops those of `st`
+/// it does not need (see `pgt_dvm::state`: a table's name changes with its grouping).
+/// Returns why when it created one (it is empty: the refresh must recompute in full).
+fn sync_state_tables(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option<String>> {
+    let states = state_tables(st);
+    let wanted = pgt_dvm::state::state_table_names(tree, &states);
+    let have = Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(pg_catalog.array_agg(c.relname::pg_catalog.text), '{}') FROM pg_catalog.pg_class c \
+          WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgtrickle_changes'::pg_catalog.regnamespace \
+            AND c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relname OPERATOR(pg_catalog.~~) $1",
+        &[states.like_pattern().into()],
+    )?
+    .unwrap_or_default();
+    let missing: Vec<&pgt_sql::QualifiedName> =
+        wanted.iter().filter(|t| !have.contains(&t.name)).collect();
+    let unneeded: Vec<&String> = have
+        .iter()
+        .filter(|h| !wanted.iter().any(|t| &t.name == *h))
+        .collect();
+    if missing.is_empty() && unneeded.is_empty() {
+        return Ok(None);
+    }
+    let _ddl = crate::guard::InternalDdl::enter();
+    for name in unneeded {
+        Spi::run(&format!(
+            "DROP TABLE IF EXISTS {}",
+            pgt_sql::QualifiedName::new(pgt_dvm::state::STATE_SCHEMA, name.clone())
+        ))?;
+    }
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let specs = pgt_dvm::state::state_tables(tree, &states);
+    for spec in specs.iter().filter(|s| missing.contains(&&s.table)) {
+        for ddl in &spec.ddl {
+            Spi::run(ddl)?;
+        }
+    }
+    Ok(Some(format!(
+        "the stored states of {} grouping(s) below the top were created: recomputed in full",
+        missing.len()
+    )))
+}
+
+/// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why
+/// when it had to change them.
+fn reshape_hidden_columns(
+    st: &StreamTable,
+    tree: &pgt_dvm::OpTree,
+) -> PgtResult<Option<String>> {
     let hidden = pgt_dvm::driver::hidden_columns(tree)?;
     let wanted: Vec<&str> = hidden.iter().map(|(n, _)| n.as_str()).collect();
     let have = Spi::get_one_with_args::<Vec<String>>(
@@ -639,7 +737,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         );
         (sql, Some(values))
     } else {
-        let sql = pgt_dvm::driver::full_statement(&t.tree, &st.table, &visible)?;
+        let sql = full_statement(&t.tree, st, &visible)?;
         section(
             &mut out,
             "full statement (no frontier yet: the next refresh recomputes)",

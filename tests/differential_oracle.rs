@@ -283,6 +283,9 @@ fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
                 r.opt_int(12, 15),
                 if r.chance(20) {
                     "NULL".into()
+                } else if r.chance(3) {
+                    // NaN: a numeric sum cannot subtract it out again.
+                    "'NaN'".into()
                 } else {
                     format!("{}.{:02}", r.below(50), r.below(100))
                 },

@@ -75,7 +75,14 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
         OpTree::TopK(k) => tree.columns().len() - k.sort_only,
         _ => tree.columns().len(),
     };
-    differential_statement(tree, target, &vec![String::new(); user_columns], &dummy)?;
+    differential_statement_for(
+        tree,
+        target,
+        &vec![String::new(); user_columns],
+        &dummy,
+        &PendingShape::default(),
+        Some(&crate::state::StateTables::for_storage(0)),
+    )?;
     let mut extra_ddl = Vec::new();
     // Storage whose rows a refresh updates in place (an aggregate's groups, a keyed
     // result's rows) leaves free space in each page, so an update is a heap-only tuple
@@ -111,7 +118,14 @@ pub fn differential_statement(
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
 ) -> Result<String, DvmError> {
-    differential_statement_for(tree, target, visible, unconsumed, &PendingShape::default())
+    differential_statement_for(
+        tree,
+        target,
+        visible,
+        unconsumed,
+        &PendingShape::default(),
+        None,
+    )
 }
 
 /// What a refresh knows about its sources' pending changes before it generates the delta
@@ -128,15 +142,21 @@ pub struct PendingShape {
     pub omit_quiet: bool,
 }
 
-/// [`differential_statement`] for a refresh whose pending changes have `shape`.
+/// [`differential_statement`] for a refresh whose pending changes have `shape`, with the
+/// groupings below the top that keep stored states using the tables of `states` (None:
+/// none keeps any; see `crate::state`).
 pub fn differential_statement_for(
     tree: &OpTree,
     target: &QualifiedName,
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
     shape: &PendingShape,
+    states: Option<&crate::state::StateTables>,
 ) -> Result<String, DvmError> {
     let mut cx = DeltaContext::new(unconsumed);
+    if let Some(states) = states {
+        cx.slots = crate::state::Slots::of(tree, states);
+    }
     cx.quiet = shape.quiet.iter().copied().collect();
     cx.large = shape.large.iter().copied().collect();
     cx.omit_quiet = shape.omit_quiet;
@@ -279,19 +299,29 @@ pub fn differential_statement_for(
             }
         }
     };
+    // Every stored grouping applies this refresh's changes, whether or not a term above
+    // read its delta (a state table must never miss a change its sources' frontiers pass).
+    for (slot, agg, table) in cx.slots.all() {
+        crate::operators::stored_group::merge(agg, slot, &table, &mut cx)?;
+    }
     Ok(assemble(&cx, extra))
 }
 
 /// The FULL refresh statement for an incrementally maintained stream table: recompute,
 /// then `MERGE` with `WHEN NOT MATCHED BY SOURCE THEN DELETE`, touching only rows that
-/// differ. Also the initial population.
+/// differ. Also the initial population. The state tables of `states` are refilled.
 pub fn full_statement(
     tree: &OpTree,
     target: &QualifiedName,
     visible: &[String],
+    states: Option<&crate::state::StateTables>,
 ) -> Result<String, DvmError> {
     let no_changes = |_oid: u32| "false".to_string();
     let mut cx = DeltaContext::new(&no_changes);
+    cx.full = true;
+    if let Some(states) = states {
+        cx.slots = crate::state::Slots::of(tree, states);
+    }
     let v = quoted(visible);
     let n = visible.len();
     let sv = positional("s", n);
@@ -350,6 +380,9 @@ pub fn full_statement(
             aggregate_apply(agg, having, project, target, &v, states, true)
         }
     };
+    for (slot, agg, table) in cx.slots.all() {
+        crate::operators::stored_group::refill(agg, slot, &table, &mut cx)?;
+    }
     Ok(assemble(&cx, extra))
 }
 

@@ -17,6 +17,7 @@
 //! | [`operators`] | one file per operator: its delta rule and current-state SQL |
 //! | [`rewrite`] | rules that make the tree efficient before it is differentiated |
 //! | [`explain`] | a readable print of a tree |
+//! | [`state`] | which groupings below the top keep stored states, in which tables |
 //! | [`storage`] | how the top of the tree is stored (bag, distinct, aggregate) and applied |
 //! | [`driver`] | builds the refresh statements |
 //! | [`frontend`] | the trait a parse frontend implements |
@@ -29,6 +30,7 @@ pub mod frontend;
 pub mod operators;
 pub mod optree;
 pub mod rewrite;
+pub mod state;
 pub mod storage;
 
 #[cfg(test)]

@@ -73,11 +73,28 @@ fn render(tree: &OpTree) -> String {
         format!("NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, '<frontier of {oid}>'::pg_catalog.pg_snapshot)")
     };
     let spec = storage_spec(tree, &target).expect("maintainable");
+    // Groupings below the top keep stored states, as in a real refresh.
+    let states = pgt_dvm::state::StateTables::for_storage(1);
+    let delta = || {
+        pgt_dvm::driver::differential_statement_for(
+            tree,
+            &target,
+            &visible,
+            &frontier,
+            &Default::default(),
+            Some(&states),
+        )
+        .unwrap()
+    };
+    let state_tables: Vec<String> = pgt_dvm::state::state_tables(tree, &states)
+        .into_iter()
+        .flat_map(|t| t.ddl)
+        .collect();
     // No function or operator in the generated statements resolves through search_path.
-    for sql in [
-        differential_statement(tree, &target, &visible, &frontier).unwrap(),
-        full_statement(tree, &target, &visible).unwrap(),
-    ] {
+    for sql in [delta(), full_statement(tree, &target, &visible, Some(&states)).unwrap()]
+        .into_iter()
+        .chain(state_tables.iter().filter(|d| d.starts_with("CREATE")).cloned())
+    {
         let found = pgt_sql::lint::unqualified(&sql);
         assert!(
             found.is_empty(),
@@ -88,12 +105,17 @@ fn render(tree: &OpTree) -> String {
         sql.replace(", __pgt_", ",\n  __pgt_")
             .replace(" UNION ALL ", "\n    UNION ALL ")
     };
+    let states_note = if state_tables.is_empty() {
+        String::new()
+    } else {
+        format!("-- state tables: {state_tables:#?}\n")
+    };
     format!(
-        "-- hidden columns: {:?}\n-- extra DDL: {:?}\n\n-- differential\n{}\n\n-- full\n{}\n",
+        "-- hidden columns: {:?}\n-- extra DDL: {:?}\n{states_note}\n-- differential\n{}\n\n-- full\n{}\n",
         spec.hidden_columns,
         spec.extra_ddl,
-        pretty(differential_statement(tree, &target, &visible, &frontier).unwrap()),
-        pretty(full_statement(tree, &target, &visible).unwrap())
+        pretty(delta()),
+        pretty(full_statement(tree, &target, &visible, Some(&states)).unwrap())
     )
 }
 
@@ -529,7 +551,7 @@ fn large_deltas_join_single_tables_without_key_arrays() {
     let frontier = |_oid: u32| "true".to_string();
     let visible = ["id".to_string(), "region".to_string()];
     let arrays = |shape: &PendingShape| {
-        differential_statement_for(&t, &target, &visible, &frontier, shape)
+        differential_statement_for(&t, &target, &visible, &frontier, shape, None)
             .unwrap()
             .matches("ANY (ARRAY(SELECT")
             .count()
@@ -564,7 +586,7 @@ fn quiet_sources_can_be_left_out_and_checked() {
         quiet: vec![16390],
         ..PendingShape::default()
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &gated).unwrap();
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &gated, None).unwrap();
     assert!(
         sql.contains("changes_16390\" AS b WHERE <frontier of 16390>"),
         "{sql}"
@@ -574,7 +596,7 @@ fn quiet_sources_can_be_left_out_and_checked() {
         omit_quiet: true,
         ..gated
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &omitted).unwrap();
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &omitted, None).unwrap();
     assert!(
         sql.contains("pgtrickle._pgt_quiet_check(NOT (SELECT EXISTS (SELECT 1 FROM pgtrickle_changes.\"changes_16390\" AS b WHERE <frontier of 16390>)))"),
         "{sql}"
@@ -738,7 +760,7 @@ fn a_one_sided_join_delta_is_netted_by_its_consumer() {
     let frontier = |oid: u32| format!("<frontier of {oid}>");
     let visible = ["id".to_string(), "region".to_string()];
     let both =
-        differential_statement_for(&t, &target, &visible, &frontier, &PendingShape::default())
+        differential_statement_for(&t, &target, &visible, &frontier, &PendingShape::default(), None)
             .unwrap();
     assert!(both.contains("OVER __pgt_win"), "{both}");
     let one_sided = PendingShape {
@@ -746,7 +768,47 @@ fn a_one_sided_join_delta_is_netted_by_its_consumer() {
         omit_quiet: true,
         ..PendingShape::default()
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &one_sided).unwrap();
+    let sql = differential_statement_for(&t, &target, &visible, &frontier, &one_sided, None).unwrap();
     assert!(!sql.contains("OVER __pgt_win"), "{sql}");
     assert!(sql.contains("__pgt_join_delta"), "{sql}");
+}
+
+/// `SELECT customer_id, sum(amount) … GROUP BY customer_id ORDER BY 2 DESC, 1 LIMIT 3`:
+/// the grouping below the top-k keeps its states in a state table; its delta comes from
+/// the `MERGE` into that table, and the window read again (when members left) reads the
+/// table (the rows the `MERGE` did not return, plus the new rows it did), not the orders.
+#[test]
+fn top_k_over_a_stored_grouping() {
+    use pgt_dvm::operators::top_k::SortKey;
+    let key = |column: usize, op: &str| SortKey {
+        column,
+        operator: format!("OPERATOR(pg_catalog.{op})"),
+        collation: None,
+        nulls_first: false,
+    };
+    let sum = AggCall {
+        kind: AggKind::Sum,
+        arg: Some(ex("$2")),
+        call: ex("pg_catalog.sum($2)"),
+        result_type: "numeric".into(),
+        tracks_scale: false,
+    };
+    let grouped = OpTree::aggregate(
+        orders(),
+        vec![ex("$1")],
+        vec![col("customer_id", "integer")],
+        vec![sum],
+    );
+    golden(
+        "top_k_over_stored_grouping",
+        OpTree::top_k(
+            project(
+                grouped,
+                &[("customer_id", "integer", "$0"), ("total", "numeric", "$1")],
+            ),
+            vec![key(1, ">"), key(0, "<")],
+            3,
+            0,
+        ),
+    );
 }

@@ -731,9 +731,13 @@ impl Operator for Aggregate {
         c
     }
 
-    /// Below the top of the query (no storage of its own): the affected groups recomputed
-    /// before and after the change (`regroup.rs`).
+    /// Below the top of the query (no storage of its own): with stored states when every
+    /// aggregate is algebraic (`stored_group.rs`), otherwise the affected groups
+    /// recomputed before and after the change (`regroup.rs`).
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some((slot, table)) = cx.slots.find(self) {
+            return super::stored_group::delta(self, slot, &table, cx);
+        }
         super::regroup::Regroup {
             input: &self.input,
             group_by: &self.group_by,
@@ -741,27 +745,27 @@ impl Operator for Aggregate {
             outputs: self.aggs.iter().map(|a| a.call.clone()).collect(),
             columns: self.columns(),
             clause: "GROUP BY",
-            algebraic: self
-                .aggs
-                .iter()
-                .all(|a| {
-                    matches!(a.kind, AggKind::CountStar | AggKind::Count)
-                        || (matches!(a.kind, AggKind::Sum | AggKind::Avg) && !a.tracks_scale)
-                })
-                .then_some(&self.aggs[..]),
         }
         .delta(cx)
     }
 
     /// `σ_{g ∈ K}(γ_g(A)) = γ_g(σ_{g ∈ K}(A))` for a group key that is a plain input column
     /// with exact equality: the restriction reaches the input (and its indexes) instead of
-    /// filtering the whole grouping.
+    /// filtering the whole grouping. With stored states and one key, the state table is
+    /// probed instead.
     fn current_restricted(
         &self,
         cx: &mut DeltaContext<'_>,
         col: usize,
         keys: &str,
     ) -> Result<String, DvmError> {
+        if let Some((slot, table)) = cx.slots.find(self) {
+            if let Some(sql) =
+                super::stored_group::current_restricted(self, slot, &table, cx, col, keys)?
+            {
+                return Ok(sql);
+            }
+        }
         let input_col = self
             .group_by
             .get(col)
@@ -775,6 +779,11 @@ impl Operator for Aggregate {
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some((slot, table)) = cx.slots.find(self) {
+            if !cx.correlated {
+                return super::stored_group::current(self, slot, &table, cx);
+            }
+        }
         let cur = self.input.rule().current(cx)?;
         if self.is_scalar() {
             return self.scalar_current(cx, &cur);

@@ -67,7 +67,7 @@ pub(crate) fn match_terms(
             format!("({count} OPERATOR(pg_catalog.=) {minus})")
         }
     };
-    let cur_other = o_tree.rule().current(cx)?;
+    let cur_other = cx.correlated_current(o_tree)?;
     // m′: the rows of the other side's current state matching the preserved row, counted
     // up to `cap` (see the module doc).
     let matches_now = |cap: &str| {

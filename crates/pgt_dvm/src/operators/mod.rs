@@ -14,6 +14,7 @@ pub mod regroup;
 pub mod scan;
 pub mod semi_join;
 pub mod shared;
+pub mod stored_group;
 pub mod top_k;
 pub mod union_all;
 pub mod values;
@@ -59,6 +60,19 @@ pub struct DeltaContext<'a> {
     materialized: HashSet<String>,
     /// Memo: the current state of a scalar aggregate, by its SQL → its CTE.
     pub(crate) scalar_currents: HashMap<String, String>,
+    /// The aggregates below the top that keep stored states, with their tables
+    /// (`crate::state`); empty: none does (every grouping below the top is regrouped).
+    pub(crate) slots: crate::state::Slots<'a>,
+    /// Generating a FULL statement: stored groupings are recomputed and refilled.
+    pub(crate) full: bool,
+    /// Memo per slot: the `MERGE` CTE (delta statement) or the recomputed states' CTE
+    /// (FULL statement).
+    pub(crate) stored_merges: HashMap<usize, String>,
+    /// Memo per slot: the CTE of the grouping's current state.
+    pub(crate) stored_currents: HashMap<usize, String>,
+    /// Rendering a current state that a correlated subquery reads once per outer row (see
+    /// [`DeltaContext::correlated_current`]).
+    pub(crate) correlated: bool,
 }
 
 /// The message of the error a statement with omitted quiet terms raises when one of those
@@ -80,6 +94,11 @@ impl<'a> DeltaContext<'a> {
             omitted: std::collections::BTreeSet::new(),
             materialized: HashSet::new(),
             scalar_currents: HashMap::new(),
+            slots: crate::state::Slots::default(),
+            full: false,
+            stored_merges: HashMap::new(),
+            stored_currents: HashMap::new(),
+            correlated: false,
         }
     }
 
@@ -110,6 +129,17 @@ impl<'a> DeltaContext<'a> {
         let name = self.add_cte(prefix, sql);
         self.materialized.insert(name.clone());
         name
+    }
+
+    /// The current state of `tree` for a correlated subquery, evaluated once per outer row
+    /// with a condition PostgreSQL pushes into it: a grouping with stored states is then
+    /// read from its input (whose indexes the condition reaches), not from its state table
+    /// (a whole-grouping read, which per outer row would be quadratic).
+    pub(crate) fn correlated_current(&mut self, tree: &OpTree) -> Result<String, DvmError> {
+        let was = std::mem::replace(&mut self.correlated, true);
+        let out = tree.rule().current(self);
+        self.correlated = was;
+        out
     }
 
     /// The accumulated `name AS (sql)` list, in dependency order.

@@ -350,7 +350,7 @@ impl OuterJoin {
         }
         // A delta has a term from one side at least (else it is statically empty).
         debug_assert!(!candidates.is_empty());
-        let cur_right = self.right.rule().current(cx)?;
+        let cur_right = cx.correlated_current(&self.right)?;
         let body = format!(
             "SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM ({}) AS l \
                WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \

@@ -20,19 +20,8 @@
 //! old and new rows are recomputed from the whole input (the cost follows the input, not
 //! the change).
 //!
-//! **Algebraic aggregates** (COUNT, and SUM/AVG over integers or numeric of a fixed scale)
-//! skip the old rows: a group's old state is its new state minus the delta's, so only
-//! `γ(A′|K)` is computed from the tables.
-//!
-//! ```text
-//! n = n′ − Σw        c = c′ − Σ_{x≠NULL} w        s = s′ − Σ w·x
-//! old row (if n > 0, or always without GROUP BY): count(*) = n, count(x) = c,
-//!          sum(x) = s (NULL when c = 0), avg(x) = s / c
-//! ```
-//!
-//! The arithmetic is exact, and gives the value PostgreSQL shows: a sum of inputs of one
-//! scale has that scale, and `avg` is `sum / count` as `numeric` division, which is how
-//! PostgreSQL's own `avg` finishes.
+//! Groupings whose aggregates are all algebraic keep stored states instead
+//! (`stored_group.rs`) when the statement has a table for them.
 //!
 //! **Preconditions:** group keys are keyable (equality is binary equality or of a
 //! canonical form, so the affected groups are found by a hash of their keys), and every
@@ -59,9 +48,6 @@ pub(crate) struct Regroup<'a> {
     pub columns: Vec<Column>,
     /// What is grouped, for errors ("GROUP BY", "DISTINCT").
     pub clause: &'static str,
-    /// The aggregate calls, when every one is algebraic (see the module doc): the old
-    /// states are then derived from the new ones and the delta.
-    pub algebraic: Option<&'a [crate::optree::AggCall]>,
 }
 
 impl Regroup<'_> {
@@ -186,9 +172,6 @@ impl Regroup<'_> {
             }
         };
         let rows = cx.add_cte("regroup_rows", current_rows);
-        if let Some(aggs) = self.algebraic {
-            return self.algebraic_delta(cx, aggs, &rows, &d, &gate);
-        }
         // The old rows of those groups: current minus delta, each row `w` times.
         let cols = (0..n_in)
             .map(|i| format!("s.{}", col_name(i)))
@@ -218,162 +201,6 @@ impl Regroup<'_> {
     }
 }
 
-impl Regroup<'_> {
-    /// `γ(A′|K)` with each group's states, and the old rows derived from them and the
-    /// delta `d` (see the module doc).
-    fn algebraic_delta(
-        &self,
-        cx: &mut DeltaContext<'_>,
-        aggs: &[crate::optree::AggCall],
-        rows: &str,
-        d: &str,
-        gate: &str,
-    ) -> Result<String, DvmError> {
-        use crate::optree::AggKind;
-        let ng = self.group_by.len();
-        let keys = |alias: &str| -> Vec<String> {
-            self.group_by
-                .iter()
-                .enumerate()
-                .map(|(i, g)| format!("{} AS \"g{i}\"", g.render_on(alias)))
-                .collect()
-        };
-        let group_by = |alias: &str| -> String {
-            if ng == 0 {
-                String::new()
-            } else {
-                format!(
-                    " GROUP BY {}",
-                    self.group_by
-                        .iter()
-                        .map(|g| g.render_on(alias))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        };
-        let arg = |j: usize, alias: &str| -> String {
-            aggs[j]
-                .arg
-                .as_ref()
-                .map(|e| e.render_on(alias))
-                .unwrap_or_else(|| "NULL".into())
-        };
-        // New states (and the new values themselves, computed by the aggregates).
-        let mut new_cols = keys("s");
-        new_cols.push("pg_catalog.count(*)::bigint AS n".into());
-        for (j, a) in aggs.iter().enumerate() {
-            new_cols.push(format!("{} AS v{j}", a.call.render_on("s")));
-            if matches!(a.kind, AggKind::Count | AggKind::Sum | AggKind::Avg) {
-                new_cols.push(format!("pg_catalog.count({}) AS c{j}", arg(j, "s")));
-            }
-            if matches!(a.kind, AggKind::Sum | AggKind::Avg) {
-                new_cols.push(format!("pg_catalog.sum({}) AS s{j}", arg(j, "s")));
-            }
-        }
-        let rid = |alias: &str| {
-            if ng == 0 {
-                "0".to_string()
-            } else {
-                let ks: Vec<String> = (0..ng).map(|i| format!("{alias}.\"g{i}\"")).collect();
-                let ks: Vec<String> = self
-                    .group_columns
-                    .iter()
-                    .zip(&ks)
-                    .map(|(c, k)| c.identity_sql(k))
-                    .collect();
-                crate::storage::identity_hash(&ks)
-            }
-        };
-        // `cols` of the rows of `from` per group, with the group's row id; without GROUP BY
-        // one row, only when the delta is not empty.
-        let grouped_states = |cols: &[String], from: &str| {
-            let having = if ng == 0 {
-                format!(" HAVING {gate}")
-            } else {
-                String::new()
-            };
-            format!(
-                "SELECT {} AS rid, x.* FROM (SELECT {} FROM {from} AS s{}{having}) AS x",
-                rid("x"),
-                cols.join(", "),
-                group_by("s"),
-            )
-        };
-        let new = cx.add_cte("regroup_new", grouped_states(&new_cols, rows));
-        // The delta's states per group.
-        let mut d_cols = keys("s");
-        d_cols.push("pg_catalog.sum(s.__pgt_w)::bigint AS dn".into());
-        for (j, a) in aggs.iter().enumerate() {
-            if matches!(a.kind, AggKind::Count | AggKind::Sum | AggKind::Avg) {
-                d_cols.push(format!(
-                    "pg_catalog.sum(CASE WHEN ({}) IS NOT NULL THEN s.__pgt_w ELSE 0 END)::bigint AS dc{j}",
-                    arg(j, "s")
-                ));
-            }
-            if matches!(a.kind, AggKind::Sum | AggKind::Avg) {
-                d_cols.push(format!(
-                    "coalesce(pg_catalog.sum(s.__pgt_w OPERATOR(pg_catalog.*) ({})), 0) AS ds{j}",
-                    arg(j, "s")
-                ));
-            }
-        }
-        let dstates = cx.add_cte("regroup_dstates", grouped_states(&d_cols, d));
-        // Old values from new states minus the delta's.
-        let g_old: Vec<String> = (0..ng).map(|i| format!("e.\"g{i}\"")).collect();
-        let mut old_vals = Vec::new();
-        for (j, a) in aggs.iter().enumerate() {
-            let c_old = format!("(coalesce(n.c{j}, 0) OPERATOR(pg_catalog.-) e.dc{j})");
-            let s_old = format!("(coalesce(n.s{j}, 0) OPERATOR(pg_catalog.-) e.ds{j})");
-            let v = match a.kind {
-                AggKind::CountStar => "(coalesce(n.n, 0) OPERATOR(pg_catalog.-) e.dn)".to_string(),
-                AggKind::Count => c_old,
-                AggKind::Sum => format!("CASE WHEN {c_old} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE {s_old} END"),
-                AggKind::Avg => format!(
-                    "CASE WHEN {c_old} OPERATOR(pg_catalog.=) 0 THEN NULL ELSE ({s_old})::numeric OPERATOR(pg_catalog./) ({c_old})::numeric END"
-                ),
-                _ => unreachable!("only algebraic aggregates take this path"),
-            };
-            old_vals.push(format!("({v})::{} AS {}", a.result_type, col_name(ng + j)));
-        }
-        let new_vals: Vec<String> = (0..aggs.len())
-            .map(|j| format!("n.v{j} AS {}", col_name(ng + j)))
-            .collect();
-        let g_new: Vec<String> = (0..ng)
-            .map(|i| format!("n.\"g{i}\" AS {}", col_name(i)))
-            .collect();
-        let g_old_named: Vec<String> = g_old
-            .iter()
-            .enumerate()
-            .map(|(i, g)| format!("{g} AS {}", col_name(i)))
-            .collect();
-        let exists_old = if ng == 0 {
-            "true".to_string()
-        } else {
-            "(coalesce(n.n, 0) OPERATOR(pg_catalog.-) e.dn) OPERATOR(pg_catalog.>) 0".to_string()
-        };
-        let sep = |v: &[String]| {
-            if v.is_empty() {
-                String::new()
-            } else {
-                format!("{}, ", v.join(", "))
-            }
-        };
-        let sql = format!(
-            "SELECT {gn}{nv}, 1::bigint AS __pgt_w FROM {new} AS n \
-             UNION ALL \
-             SELECT {go}{ov}, -1::bigint AS __pgt_w FROM {dstates} AS e LEFT JOIN {new} AS n ON n.rid OPERATOR(pg_catalog.=) e.rid \
-              WHERE {exists_old}",
-            gn = sep(&g_new),
-            nv = new_vals.join(", "),
-            go = sep(&g_old_named),
-            ov = old_vals.join(", "),
-        );
-        let sql = super::consolidate::consolidated(&sql, &self.columns);
-        Ok(cx.add_cte("regroup_delta", sql))
-    }
-}
-
 /// `DISTINCT` below the top as a grouping by all columns.
 pub(crate) fn distinct_delta(
     input: &OpTree,
@@ -388,7 +215,6 @@ pub(crate) fn distinct_delta(
         outputs: Vec::new(),
         columns: columns.clone(),
         clause: "DISTINCT",
-        algebraic: None,
     }
     .delta(cx)
 }

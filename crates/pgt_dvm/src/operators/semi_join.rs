@@ -139,7 +139,7 @@ impl Operator for SemiJoin {
                 Ok(self.filtered(&format!("SELECT * FROM {left}"), &cr))
             }
             _ => {
-                let cr = self.right.rule().current(cx)?;
+                let cr = cx.correlated_current(&self.right)?;
                 Ok(self.filtered(&cl, &cr))
             }
         }
@@ -147,7 +147,7 @@ impl Operator for SemiJoin {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cl = self.left.rule().current(cx)?;
-        let cr = self.right.rule().current(cx)?;
+        let cr = cx.correlated_current(&self.right)?;
         Ok(self.filtered(&cl, &cr))
     }
 }

@@ -1,0 +1,228 @@
+//! **Stored state of groupings below the top**: which aggregates of a tree keep their
+//! per-group states in a table of their own, and what those tables are called.
+//!
+//! An aggregate below the top of the query (its output is joined, filtered, aggregated
+//! again or ordered for a top-k) has no storage in the stream table. When every one of its
+//! aggregates is algebraic (COUNT, and SUM/AVG over integers or numeric of a fixed scale),
+//! its states (row count, non-NULL counts, sums) are kept per group in a hidden *state
+//! table*, maintained by the refresh statement itself (`operators/stored_group.rs`). The
+//! delta then costs the changed groups' rows of that table, never a re-read of the
+//! groups' input.
+//!
+//! Each such aggregate has a *slot*: its position in a pre-order walk of the tree (a shared
+//! subtree counted once). Its table is `pgtrickle_changes."<stem>_<slot>_<signature>"`,
+//! where the stem names the stream table (`state_<storage oid>`) and the signature is a
+//! hash of the aggregate's whole subtree: a changed query, source key or state layout
+//! gives a new name, so a table is never read by a grouping it was not built for (the
+//! refresh creates the missing table and recomputes in full).
+
+use std::collections::HashSet;
+
+use pgt_sql::{quote_ident, QualifiedName};
+
+use crate::operators::aggregate::Aggregate;
+use crate::optree::{AggKind, OpTree};
+use crate::storage::TopShape;
+
+/// The schema holding state tables (with the change buffers: both are pg_trickle's own
+/// data, not the user's).
+pub const STATE_SCHEMA: &str = "pgtrickle_changes";
+
+/// Where one stream table's state tables live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateTables {
+    stem: String,
+}
+
+impl StateTables {
+    /// The state tables of the stream table whose storage has OID `relid`.
+    pub fn for_storage(relid: u32) -> Self {
+        StateTables {
+            stem: format!("state_{relid}"),
+        }
+    }
+
+    /// The `LIKE` pattern matching every state table name of this stream table.
+    pub fn like_pattern(&self) -> String {
+        format!("{}\\_%", self.stem.replace('_', "\\_"))
+    }
+
+    fn name(&self, slot: usize, signature: i64) -> QualifiedName {
+        QualifiedName::new(
+            STATE_SCHEMA,
+            format!("{}_{slot}_{:016x}", self.stem, signature as u64),
+        )
+    }
+}
+
+/// Whether `agg` (below the top) keeps stored states: every aggregate is COUNT, or SUM/AVG
+/// whose display scale is fixed (integers, numeric of a fixed scale).
+pub(crate) fn stores_state(agg: &Aggregate) -> bool {
+    agg.group_columns.iter().all(|c| c.keyable())
+        && agg.aggs.iter().all(|a| match a.kind {
+            AggKind::CountStar | AggKind::Count => true,
+            AggKind::Sum | AggKind::Avg => !a.tracks_scale,
+            _ => false,
+        })
+}
+
+/// The aggregates below the top of `tree` that keep stored states, in slot order, with
+/// their signatures. Two groupings with the same subtree (a subquery written twice) are one
+/// slot: they have the same states.
+pub(crate) fn slots(tree: &OpTree) -> Vec<(&Aggregate, i64)> {
+    let top: Option<*const Aggregate> = match TopShape::of(tree) {
+        Ok(TopShape::Aggregate { agg, .. }) => Some(agg as *const Aggregate),
+        _ => None,
+    };
+    let mut out: Vec<(&Aggregate, i64)> = Vec::new();
+    let mut seen_shared = HashSet::new();
+    walk(
+        tree,
+        &mut |agg| {
+            if Some(agg as *const Aggregate) != top && stores_state(agg) {
+                let sig = signature(agg);
+                if !out.iter().any(|(_, s)| *s == sig) {
+                    out.push((agg, sig));
+                }
+            }
+        },
+        &mut seen_shared,
+    );
+    out
+}
+
+fn walk<'t>(
+    tree: &'t OpTree,
+    visit: &mut dyn FnMut(&'t Aggregate),
+    seen_shared: &mut HashSet<usize>,
+) {
+    match tree {
+        OpTree::Scan(_) | OpTree::Values(_) => {}
+        OpTree::Filter(f) => walk(&f.input, visit, seen_shared),
+        OpTree::Project(p) => walk(&p.input, visit, seen_shared),
+        OpTree::Join(j) => {
+            walk(&j.left, visit, seen_shared);
+            walk(&j.right, visit, seen_shared);
+        }
+        OpTree::OuterJoin(j) => {
+            walk(&j.left, visit, seen_shared);
+            walk(&j.right, visit, seen_shared);
+        }
+        OpTree::SemiJoin(j) => {
+            walk(&j.left, visit, seen_shared);
+            walk(&j.right, visit, seen_shared);
+        }
+        OpTree::UnionAll(u) => {
+            for i in &u.inputs {
+                walk(i, visit, seen_shared);
+            }
+        }
+        OpTree::Aggregate(a) => {
+            visit(a);
+            walk(&a.input, visit, seen_shared);
+        }
+        OpTree::Distinct(d) => walk(&d.input, visit, seen_shared),
+        OpTree::Shared(s) => {
+            if seen_shared.insert(s.id) {
+                walk(&s.input, visit, seen_shared);
+            }
+        }
+        OpTree::TopK(k) => walk(&k.input, visit, seen_shared),
+    }
+}
+
+/// The signature of a stored grouping: a hash of its whole subtree (sources, columns,
+/// expressions) and of the layout of its table.
+fn signature(agg: &Aggregate) -> i64 {
+    let text = format!(
+        "{:?}|{:?}",
+        agg,
+        crate::operators::stored_group::state_columns(agg)
+    );
+    pgt_core::row_id::row_id(text.as_bytes(), 0)
+}
+
+/// One state table a tree needs.
+#[derive(Debug, Clone)]
+pub struct StateTable {
+    pub table: QualifiedName,
+    /// `CREATE TABLE` and its indexes.
+    pub ddl: Vec<String>,
+}
+
+/// The names of the state tables `tree` needs, in slot order (cheaper than
+/// [`state_tables`]: no DDL is generated).
+pub fn state_table_names(tree: &OpTree, states: &StateTables) -> Vec<QualifiedName> {
+    slots(tree)
+        .into_iter()
+        .enumerate()
+        .map(|(slot, (_, sig))| states.name(slot, sig))
+        .collect()
+}
+
+/// The state tables `tree` needs, in slot order.
+pub fn state_tables(tree: &OpTree, states: &StateTables) -> Vec<StateTable> {
+    slots(tree)
+        .into_iter()
+        .enumerate()
+        .map(|(slot, (agg, sig))| {
+            let table = states.name(slot, sig);
+            let ddl = crate::operators::stored_group::ddl(agg, &table);
+            StateTable { table, ddl }
+        })
+        .collect()
+}
+
+/// The slots of one statement being generated: each stored aggregate of the tree with its
+/// signature and table.
+#[derive(Default)]
+pub(crate) struct Slots<'t> {
+    entries: Vec<(&'t Aggregate, i64, QualifiedName)>,
+}
+
+impl<'t> Slots<'t> {
+    pub fn of(tree: &'t OpTree, states: &StateTables) -> Self {
+        Slots {
+            entries: slots(tree)
+                .into_iter()
+                .enumerate()
+                .map(|(slot, (agg, sig))| (agg, sig, states.name(slot, sig)))
+                .collect(),
+        }
+    }
+
+    /// The slot and table of `agg`, when it keeps stored states in this statement: the
+    /// aggregate itself, or a copy of it (operators clone subtrees, e.g. a semi-join
+    /// viewed as a join), recognized by its signature.
+    pub fn find(&self, agg: &Aggregate) -> Option<(usize, QualifiedName)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let i = match self.entries.iter().position(|(a, _, _)| std::ptr::eq(*a, agg)) {
+            Some(i) => i,
+            None => {
+                if !stores_state(agg) {
+                    return None;
+                }
+                let sig = signature(agg);
+                self.entries.iter().position(|(_, s, _)| *s == sig)?
+            }
+        };
+        Some((i, self.entries[i].2.clone()))
+    }
+
+    /// Every slot: its aggregate and table.
+    pub fn all(&self) -> Vec<(usize, &'t Aggregate, QualifiedName)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _, t))| (i, *a, t.clone()))
+            .collect()
+    }
+}
+
+/// `"name"` of the state table's column for group key `i`, and so on: the column names of
+/// a state table.
+pub(crate) fn key_col(i: usize) -> String {
+    quote_ident(&format!("g{i}"))
+}

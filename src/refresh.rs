@@ -181,7 +181,9 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
         Spi::run(&format!("GRANT SELECT ON {b} TO {role}"))?;
     }
     for t in missing_states {
-        Spi::run(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {role}"))?;
+        Spi::run(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {role}"
+        ))?;
     }
     Ok(())
 }
@@ -328,10 +330,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let visible = visible_columns(st)?;
 
     let (sql, action) = match &fallback {
-        Some(_) => (
-            full_statement(&t.tree, st, &visible)?,
-            "FULL",
-        ),
+        Some(_) => (full_statement(&t.tree, st, &visible)?, "FULL"),
         None => (
             // Prepared once and run with the frontiers as parameters (see
             // `crate::statement_cache`).
@@ -344,7 +343,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let run = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
         let _writing = RefreshWriteGuard::enter();
         let _owner = crate::security::AsOwner::enter(st.owner);
-        Ok(Spi::get_three::<String, i64, i64>(sql)?)
+        // Kept prepared like the delta statements: planning a recomputation of a many-way
+        // join costs milliseconds, a large share when recomputing itself is cheap.
+        crate::statement_cache::run_refresh_statement(sql, &[])
     };
     let (action, sql_result) = if action == "DIFFERENTIAL" {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
@@ -417,10 +418,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                         unreachable!("handled above")
                     }
                 });
-                (
-                    "FULL",
-                    run(&full_statement(&t.tree, st, &visible)?)?,
-                )
+                ("FULL", run(&full_statement(&t.tree, st, &visible)?)?)
             }
         }
     } else {
@@ -605,10 +603,7 @@ fn sync_state_tables(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Opti
 
 /// Brings the storage's hidden columns in line with the shape `tree` needs now. Returns why
 /// when it had to change them.
-fn reshape_hidden_columns(
-    st: &StreamTable,
-    tree: &pgt_dvm::OpTree,
-) -> PgtResult<Option<String>> {
+fn reshape_hidden_columns(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Option<String>> {
     let hidden = pgt_dvm::driver::hidden_columns(tree)?;
     let wanted: Vec<&str> = hidden.iter().map(|(n, _)| n.as_str()).collect();
     let have = Spi::get_one_with_args::<Vec<String>>(

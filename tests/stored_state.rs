@@ -84,7 +84,10 @@ fn a_grouping_below_the_top_is_maintained_from_its_stored_states() {
     assert_eq!(tables.len(), 1, "{tables:?}");
     let table = tables[0].clone();
     let rows: i64 = c
-        .query_one(&format!("SELECT count(*) FROM pgtrickle_changes.{table}"), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM pgtrickle_changes.{table}"),
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(rows, 200, "one state row per customer");
@@ -167,7 +170,11 @@ fn state_tables_follow_the_life_of_their_stream_table() {
     create(&mut c, "a", "DIFFERENTIAL");
     create(&mut c, "b", "DIFFERENTIAL");
     create(&mut c, "f", "FULL");
-    assert_eq!(state_tables(&mut c, "f").len(), 0, "FULL mode keeps no state");
+    assert_eq!(
+        state_tables(&mut c, "f").len(),
+        0,
+        "FULL mode keeps no state"
+    );
     assert_eq!(all_state_tables(&mut c), 2);
 
     // A user cannot drop one (not even a superuser outside pg_trickle).

@@ -198,7 +198,11 @@ impl<'t> Slots<'t> {
         if self.entries.is_empty() {
             return None;
         }
-        let i = match self.entries.iter().position(|(a, _, _)| std::ptr::eq(*a, agg)) {
+        let i = match self
+            .entries
+            .iter()
+            .position(|(a, _, _)| std::ptr::eq(*a, agg))
+        {
             Some(i) => i,
             None => {
                 if !stores_state(agg) {
@@ -225,4 +229,91 @@ impl<'t> Slots<'t> {
 /// a state table.
 pub(crate) fn key_col(i: usize) -> String {
     quote_ident(&format!("g{i}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optree::AggCall;
+    use crate::rewrite::test_util::{col, scan};
+    use crate::Expr;
+
+    fn count_by_k(input: OpTree) -> OpTree {
+        OpTree::aggregate(
+            input,
+            vec![Expr::col(0)],
+            vec![col("k")],
+            vec![AggCall {
+                kind: AggKind::CountStar,
+                arg: None,
+                call: Expr::sql("pg_catalog.count(*)"),
+                result_type: "bigint".into(),
+                tracks_scale: false,
+            }],
+        )
+    }
+
+    fn max_by_k(input: OpTree) -> OpTree {
+        OpTree::aggregate(
+            input,
+            vec![Expr::col(0)],
+            vec![col("k")],
+            vec![AggCall {
+                kind: AggKind::Max,
+                arg: Some(Expr::col(1)),
+                call: Expr::sql("pg_catalog.max(x)"),
+                result_type: "integer".into(),
+                tracks_scale: false,
+            }],
+        )
+    }
+
+    fn names(tree: &OpTree) -> Vec<String> {
+        state_table_names(tree, &StateTables::for_storage(7))
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    }
+
+    /// The top aggregate is stored in the stream table itself; the one below it keeps a
+    /// state table. MIN/MAX groupings do not (they need the group's multiset).
+    #[test]
+    fn only_algebraic_groupings_below_the_top_keep_state() {
+        let inner = count_by_k(scan(1, "a", &["k", "x"]));
+        let top = OpTree::project(
+            count_by_k(inner),
+            vec![Expr::col(0), Expr::col(1)],
+            vec![col("n"), col("c")],
+        );
+        let n = names(&top);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert!(n[0].starts_with("state_7_0_"), "{n:?}");
+        let with_max = OpTree::project(
+            count_by_k(max_by_k(scan(1, "a", &["k", "x"]))),
+            vec![Expr::col(0), Expr::col(1)],
+            vec![col("m"), col("c")],
+        );
+        assert!(names(&with_max).is_empty());
+    }
+
+    /// A grouping written twice (the same subtree) is one slot; a shared CTE is walked once;
+    /// a different grouping gets a different name.
+    #[test]
+    fn equal_groupings_share_a_slot_and_names_follow_the_subtree() {
+        let g = || count_by_k(scan(1, "a", &["k", "x"]));
+        let twice = OpTree::join(g(), g(), None);
+        assert_eq!(names(&twice).len(), 1);
+        let shared = std::rc::Rc::new(g());
+        let cte = OpTree::join(
+            OpTree::shared(0, shared.clone()),
+            OpTree::shared(0, shared),
+            None,
+        );
+        assert_eq!(names(&cte), names(&twice));
+        let other = OpTree::join(g(), count_by_k(scan(2, "b", &["k", "x"])), None);
+        let n = names(&other);
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0], names(&twice)[0]);
+        assert_ne!(n[1].split('_').next_back(), n[0].split('_').next_back());
+    }
 }

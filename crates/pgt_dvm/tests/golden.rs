@@ -91,10 +91,17 @@ fn render(tree: &OpTree) -> String {
         .flat_map(|t| t.ddl)
         .collect();
     // No function or operator in the generated statements resolves through search_path.
-    for sql in [delta(), full_statement(tree, &target, &visible, Some(&states)).unwrap()]
-        .into_iter()
-        .chain(state_tables.iter().filter(|d| d.starts_with("CREATE")).cloned())
-    {
+    for sql in [
+        delta(),
+        full_statement(tree, &target, &visible, Some(&states)).unwrap(),
+    ]
+    .into_iter()
+    .chain(
+        state_tables
+            .iter()
+            .filter(|d| d.starts_with("CREATE"))
+            .cloned(),
+    ) {
         let found = pgt_sql::lint::unqualified(&sql);
         assert!(
             found.is_empty(),
@@ -759,16 +766,23 @@ fn a_one_sided_join_delta_is_netted_by_its_consumer() {
     let target = QualifiedName::new("public", "st");
     let frontier = |oid: u32| format!("<frontier of {oid}>");
     let visible = ["id".to_string(), "region".to_string()];
-    let both =
-        differential_statement_for(&t, &target, &visible, &frontier, &PendingShape::default(), None)
-            .unwrap();
+    let both = differential_statement_for(
+        &t,
+        &target,
+        &visible,
+        &frontier,
+        &PendingShape::default(),
+        None,
+    )
+    .unwrap();
     assert!(both.contains("OVER __pgt_win"), "{both}");
     let one_sided = PendingShape {
         quiet: vec![16390],
         omit_quiet: true,
         ..PendingShape::default()
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &one_sided, None).unwrap();
+    let sql =
+        differential_statement_for(&t, &target, &visible, &frontier, &one_sided, None).unwrap();
     assert!(!sql.contains("OVER __pgt_win"), "{sql}");
     assert!(sql.contains("__pgt_join_delta"), "{sql}");
 }

@@ -133,7 +133,10 @@ fn states_of(agg: &Aggregate, rows: &str) -> String {
         let (c, s, nan) = kept(agg, j);
         let x = arg(agg, j, "s");
         if c {
-            cols.push(format!("pg_catalog.count({x})::bigint AS {}", q(&format!("c{j}"))));
+            cols.push(format!(
+                "pg_catalog.count({x})::bigint AS {}",
+                q(&format!("c{j}"))
+            ));
         }
         if s {
             cols.push(format!(
@@ -230,7 +233,9 @@ fn row(agg: &Aggregate, key: &dyn Fn(usize) -> String, st: &dyn Fn(&str) -> Stri
     let ng = agg.group_by.len();
     (0..ng)
         .map(|i| format!("{} AS {}", key(i), col_name(i)))
-        .chain((0..agg.aggs.len()).map(|j| format!("{} AS {}", value(agg, j, st), col_name(ng + j))))
+        .chain(
+            (0..agg.aggs.len()).map(|j| format!("{} AS {}", value(agg, j, st), col_name(ng + j))),
+        )
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -330,7 +335,14 @@ pub(crate) fn merge(
         .chain(states.iter().map(|s| q(s)))
         .collect();
     let returning: Vec<String> = std::iter::once("e.rid".to_string())
-        .chain((0..ng).map(|i| format!("old.{k} AS {}, new.{k} AS {}", q(&format!("og{i}")), q(&format!("ng{i}")), k = key_col(i))))
+        .chain((0..ng).map(|i| {
+            format!(
+                "old.{k} AS {}, new.{k} AS {}",
+                q(&format!("og{i}")),
+                q(&format!("ng{i}")),
+                k = key_col(i)
+            )
+        }))
         .chain(states.iter().map(|s| {
             format!(
                 "old.{c} AS {}, new.{c} AS {}",
@@ -344,22 +356,34 @@ pub(crate) fn merge(
         // The one row is never deleted.
         format!(
             "WHEN MATCHED AND {} THEN UPDATE SET {set}",
-            check(&format!("{n_new} OPERATOR(pg_catalog.>=) 0"), "the row count went negative")
+            check(
+                &format!("{n_new} OPERATOR(pg_catalog.>=) 0"),
+                "the row count went negative"
+            )
         )
     } else {
         format!(
             "WHEN MATCHED AND {n_new} OPERATOR(pg_catalog.<=) 0 AND {} THEN DELETE \
              WHEN MATCHED THEN UPDATE SET {set}",
-            check(&format!("{n_new} OPERATOR(pg_catalog.=) 0"), "a group's row count went negative")
+            check(
+                &format!("{n_new} OPERATOR(pg_catalog.=) 0"),
+                "a group's row count went negative"
+            )
         )
     };
     let not_matched = if ng == 0 {
-        check("false", "the state row of an aggregate without GROUP BY is missing")
+        check(
+            "false",
+            "the state row of an aggregate without GROUP BY is missing",
+        )
     } else {
         let n = q("n");
         format!(
             "e.{n} OPERATOR(pg_catalog.<>) 0 AND {}",
-            check(&format!("e.{n} OPERATOR(pg_catalog.>) 0"), "a change for a group that is not stored")
+            check(
+                &format!("e.{n} OPERATOR(pg_catalog.>) 0"),
+                "a change for a group that is not stored"
+            )
         )
     };
     let sql = format!(
@@ -430,7 +454,10 @@ fn current_from_state(
     let m = merge(agg, slot, table, cx)?;
     let (t_filter, m_filter) = match restrict {
         Some(rids) => (
-            format!(" AND t.rid OPERATOR(pg_catalog.=) ANY ({})", super::key_array(rids)),
+            format!(
+                " AND t.rid OPERATOR(pg_catalog.=) ANY ({})",
+                super::key_array(rids)
+            ),
             // A semi-join (hashed), not `= ANY (ARRAY(…))`: over the returned rows that
             // would compare every row with every key.
             format!(" AND m.rid OPERATOR(pg_catalog.=) ANY ({rids})"),
@@ -519,8 +546,16 @@ pub(crate) fn refill(
         .chain((0..ng).map(key_col))
         .chain(states.iter().cloned())
         .collect();
-    let t_states = states.iter().map(|s| format!("t.{s}")).collect::<Vec<_>>().join(", ");
-    let f_states = states.iter().map(|s| format!("f.{s}")).collect::<Vec<_>>().join(", ");
+    let t_states = states
+        .iter()
+        .map(|s| format!("t.{s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let f_states = states
+        .iter()
+        .map(|s| format!("f.{s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     cx.add_cte(
         "state_refill",
         format!(

@@ -570,10 +570,11 @@ pub fn pending_and_own(sources: &[(pg_sys::Oid, Frontier)]) -> PgtResult<Vec<Pen
             format!(
                 "SELECT {oid}::oid, count(*) FILTER (WHERE b.__pgt_op <> 'T' AND {u}), coalesce(bool_or(b.__pgt_op = 'T' AND {u}), false), \
                         max(b.__pgt_change_id) FILTER (WHERE b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()) \
-                   FROM {buf} AS b WHERE ({u}) OR b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned()",
+                   FROM {buf} AS b WHERE {range} AND (({u}) OR b.__pgt_xid = pg_catalog.pg_current_xact_id_if_assigned())",
                 oid = oid.to_u32(),
                 buf = buffer_table(oid.to_u32()),
-                u = Frontier::unconsumed_predicate_params("b", 3 * i + 1)
+                u = Frontier::unconsumed_predicate_params("b", 3 * i + 1),
+                range = pgt_cdc::pending_range("b", 3 * i + 1)
             )
         })
         .collect::<Vec<_>>()

@@ -664,3 +664,72 @@ fn a_slow_first_incremental_refresh_is_stopped_on_probation() {
     assert_eq!(last_refresh(&mut c, "slow_st").0, "DIFFERENTIAL");
     assert_stream_table_matches_query(&mut c, "slow_st");
 }
+
+/// Two readers of one source at different paces: the buffer keeps the rows the slow one has
+/// not consumed, and the fast one, looking for its own pending changes, skips them through
+/// the buffer's xid index instead of scanning them at every refresh (a refresh with
+/// nothing to do stays cheap however far another reader lags).
+#[test]
+fn a_fast_reader_skips_the_rows_only_a_slow_reader_still_needs() {
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE s (id int PRIMARY KEY, g int, v int);
+         INSERT INTO s SELECT i, i % 10, i FROM generate_series(1, 1000) i;
+         SELECT pgtrickle.create_stream_table('fast', 'SELECT g, count(*) AS n, sum(v) AS t FROM s GROUP BY g', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('slow', 'SELECT id, v FROM s WHERE v % 7 = 0', refresh_mode => 'DIFFERENTIAL');
+         INSERT INTO s SELECT i, i % 10, i FROM generate_series(1001, 31000) i;
+         SELECT pgtrickle.refresh_stream_table('fast');",
+    )
+    .unwrap();
+    let buffer: String = c
+        .query_one(
+            "SELECT 'pgtrickle_changes.changes_' || 's'::regclass::oid::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let seq_scans = |c: &mut Client| -> i64 {
+        c.batch_execute(
+            "SELECT pg_catalog.pg_stat_force_next_flush(); SELECT pg_catalog.pg_stat_clear_snapshot();",
+        )
+        .unwrap();
+        c.query_one(
+            "SELECT coalesce(seq_scan, 0) FROM pg_catalog.pg_stat_user_tables WHERE relid = $1::text::regclass",
+            &[&buffer],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let kept: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {buffer}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 30000, "the slow reader's changes stay buffered");
+    // Warm up the session's kept statements, then refresh with nothing pending.
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('fast')")
+        .unwrap();
+    let before = seq_scans(&mut c);
+    for _ in 0..3 {
+        c.batch_execute("SELECT pgtrickle.refresh_stream_table('fast')")
+            .unwrap();
+    }
+    assert_eq!(
+        seq_scans(&mut c),
+        before,
+        "a refresh with nothing pending scanned the whole buffer"
+    );
+    // New changes are still seen by both, and the slow reader's refresh trims the buffer.
+    c.batch_execute(
+        "UPDATE s SET v = v + 1 WHERE id % 100 = 0; DELETE FROM s WHERE id % 333 = 0;
+         SELECT pgtrickle.refresh_stream_table('fast'); SELECT pgtrickle.refresh_stream_table('slow');",
+    )
+    .unwrap();
+    assert_stream_table_matches_query(&mut c, "fast");
+    assert_stream_table_matches_query(&mut c, "slow");
+    let left: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {buffer}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "every reader consumed everything");
+}

@@ -110,7 +110,31 @@ pub fn create_capture(
         capture_function(source_oid, columns),
     ];
     out.extend(trigger_ddl(source_oid, source));
+    // Rows of transactions older than a reader's frontier are consumed by it: with this
+    // index, a reader looking for its pending changes skips the rows only slower readers
+    // still need (see `pending_range`).
+    out.push(format!(
+        "CREATE INDEX {} ON {buf} (__pgt_xid)",
+        quote_ident(&format!("changes_{source_oid}_xid_idx"))
+    ));
     out
+}
+
+/// A condition on buffer rows `alias` that every unconsumed row of a frontier (snapshot
+/// in parameter `$snapshot_param`) and every row of the current transaction satisfies:
+/// its xid is at or above the frontier's `xmin` (a transaction below it had ended when the
+/// frontier was taken, so its rows are consumed) and at most the larger of the current
+/// snapshot's `xmax` (no other transaction's row visible now is younger) and the current
+/// transaction's own xid (which can be at or above that `xmax`: it is still running). As
+/// two bounds PostgreSQL cannot know when it plans, it
+/// is estimated as a narrow range, so the xid index is used: a reader whose buffer holds
+/// many rows consumed by it but not yet by a slower reader reads only its own pending
+/// ones.
+pub fn pending_range(alias: &str, snapshot_param: usize) -> String {
+    format!(
+        "{alias}.__pgt_xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin((SELECT ${snapshot_param}::pg_catalog.text::pg_catalog.pg_snapshot)) \
+         AND {alias}.__pgt_xid OPERATOR(pg_catalog.<=) GREATEST(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()), pg_catalog.pg_current_xact_id_if_assigned())"
+    )
 }
 
 /// The four capture triggers on `source`, created `ENABLE ALWAYS`: they fire under

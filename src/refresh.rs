@@ -698,6 +698,26 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         "operator tree after rewrites",
         &pgt_dvm::explain::tree_text(&t.tree),
     );
+    let names = pgt_dvm::state::state_table_names(&t.tree, &state_tables(st));
+    if !names.is_empty() {
+        let mut lines = Vec::new();
+        for (slot, name) in names.iter().enumerate() {
+            let size = Spi::get_one_with_args::<String>(
+                "SELECT pg_catalog.format('about %s groups, %s', \
+                        CASE WHEN c.reltuples OPERATOR(pg_catalog.<) 0 THEN 'an unknown number of' ELSE c.reltuples::pg_catalog.int8::pg_catalog.text END, \
+                        pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid))) \
+                   FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+                &[name.to_string().into()],
+            )?
+            .unwrap_or_else(|| "not created yet: the next refresh creates it and recomputes in full".into());
+            lines.push(format!("grouping {slot} (in tree order): {name} ({size})"));
+        }
+        section(
+            &mut out,
+            "stored states of groupings below the top (state tables)",
+            &lines.join("\n"),
+        );
+    }
     let (all, _) = cdc::frontiers(st.pgt_id)?;
     let visible = visible_columns(st)?;
     let (sql, values) = if all.iter().all(|(_, f)| f.is_some()) {

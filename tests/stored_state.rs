@@ -91,6 +91,14 @@ fn a_grouping_below_the_top_is_maintained_from_its_stored_states() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 200, "one state row per customer");
+    let explained = pgt_testkit::explain_stream_table(&mut c, "st");
+    assert!(
+        explained.contains("stored states of groupings below the top")
+            && explained.contains(&format!(
+                "grouping 0 (in tree order): \"pgtrickle_changes\".\"{table}\""
+            )),
+        "{explained}"
+    );
     assert_states_exact(&mut c, &table);
     // Changes that create, change and empty groups (a customer's last order goes; a new
     // customer appears; amounts and keys change), refreshed incrementally.

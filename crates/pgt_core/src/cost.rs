@@ -68,7 +68,7 @@ pub const MARGIN_MS: f64 = 5.0;
 /// below what the benchmarks measure for any shape (ADR-019), so the prior errs toward
 /// incremental refreshes.
 pub const PRIOR_FIXED_MS: f64 = 5.0;
-pub const PRIOR_PER_CHANGE_MS: f64 = 0.002;
+pub const PRIOR_PER_CHANGE_MS: f64 = 0.0005;
 
 /// Why the model prefers a full recomputation, if it does. `history` is newest first.
 pub fn prefer_full(pending: i64, history: &[PastRefresh]) -> Option<String> {

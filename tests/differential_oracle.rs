@@ -118,6 +118,14 @@ const SHAPES: &[(&str, &str)] = &[
     // ORDER BY without LIMIT: a table has no row order, so it changes nothing stored.
     ("order_by", "SELECT a.id, a.v FROM a WHERE a.v > 2 ORDER BY a.v DESC, a.id"),
     ("keyed_full_join", "SELECT p.id, q.k, q.label FROM p FULL JOIN q ON q.k = p.k AND p.v > 1"),
+    // Set operations: UNION as DISTINCT over UNION ALL; INTERSECT and EXCEPT as a grouping
+    // of both sides' rows with per-side counts (NULLs equal, duplicates collapsed).
+    ("union_distinct", "SELECT k, g FROM a UNION SELECT k2, g FROM c"),
+    ("intersect", "SELECT k, v FROM a INTERSECT SELECT k, w FROM b"),
+    ("except", "SELECT k, g FROM a EXCEPT SELECT k2, g FROM c"),
+    ("setops_nested", "SELECT k FROM a UNION SELECT k FROM b UNION ALL SELECT k2 FROM c"),
+    ("except_below", "SELECT x.k, count(*) AS n FROM (SELECT k, g FROM a EXCEPT SELECT k2, g FROM c) x GROUP BY x.k"),
+    ("intersect_join", "SELECT b.name, s.k FROM b JOIN (SELECT k FROM a INTERSECT SELECT k2 FROM c) s ON s.k = b.k"),
     // DISTINCT ON: the first row of each group by a total ORDER BY (rows tied on all of it
     // are duplicates), NULL keys as one group, below the top, over a join.
     ("distinct_on", "SELECT DISTINCT ON (k) k, id, v FROM p ORDER BY k, v DESC, id"),

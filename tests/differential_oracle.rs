@@ -126,6 +126,11 @@ const SHAPES: &[(&str, &str)] = &[
     ("setops_nested", "SELECT k FROM a UNION SELECT k FROM b UNION ALL SELECT k2 FROM c"),
     ("except_below", "SELECT x.k, count(*) AS n FROM (SELECT k, g FROM a EXCEPT SELECT k2, g FROM c) x GROUP BY x.k"),
     ("intersect_join", "SELECT b.name, s.k FROM b JOIN (SELECT k FROM a INTERSECT SELECT k2 FROM c) s ON s.k = b.k"),
+    // INTERSECT ALL / EXCEPT ALL: min of the counts, difference of the counts.
+    ("intersect_all", "SELECT k, g FROM a INTERSECT ALL SELECT k2, g FROM c"),
+    ("except_all", "SELECT k, v FROM a EXCEPT ALL SELECT k, w FROM b"),
+    ("except_all_below", "SELECT x.k, count(*) AS n FROM (SELECT k FROM a EXCEPT ALL SELECT k FROM b) x GROUP BY x.k"),
+    ("setops_mixed", "SELECT k FROM a INTERSECT ALL SELECT k FROM b UNION SELECT k2 FROM c EXCEPT ALL SELECT k FROM a WHERE v > 5"),
     // DISTINCT ON: the first row of each group by a total ORDER BY (rows tied on all of it
     // are duplicates), NULL keys as one group, below the top, over a join.
     ("distinct_on", "SELECT DISTINCT ON (k) k, id, v FROM p ORDER BY k, v DESC, id"),

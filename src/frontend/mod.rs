@@ -58,9 +58,12 @@ fn unsupported(construct: &str, reason: &str) -> PgtError {
 /// A − B = π_cols σ_{a>0 ∧ b=0} γ_{cols; Σa, Σb}(A×{(1,0)} ⊎ B×{(0,1)})
 /// ```
 ///
+/// With ALL, each group's row is repeated (`operators/replicate.rs`) `least(a, b)` times
+/// (INTERSECT ALL) or `greatest(a − b, 0)` times (EXCEPT ALL), PostgreSQL's multiplicities.
+///
 /// The grouping's sums are algebraic, so below the top it keeps stored states, and at the
 /// top its storage holds the counts: a change costs the changed rows' groups.
-fn intersect_or_except(left: OpTree, right: OpTree, intersect: bool) -> OpTree {
+fn intersect_or_except(left: OpTree, right: OpTree, intersect: bool, all: bool) -> OpTree {
     let columns = left.columns();
     let n = columns.len();
     let tag_column = |name: &str| pgt_dvm::Column {
@@ -98,6 +101,18 @@ fn intersect_or_except(left: OpTree, right: OpTree, intersect: bool) -> OpTree {
         columns.clone(),
         vec![sum(n), sum(n + 1)],
     );
+    if all {
+        let mut copies = Expr::sql(if intersect { "LEAST(" } else { "GREATEST(" });
+        copies.push_col(n);
+        copies.push_sql(if intersect {
+            ", "
+        } else {
+            " OPERATOR(pg_catalog.-) "
+        });
+        copies.push_col(n + 1);
+        copies.push_sql(if intersect { ")" } else { ", 0)" });
+        return OpTree::replicate(grouped, copies, n);
+    }
     let mut keep = Expr::col(n);
     keep.push_sql(" OPERATOR(pg_catalog.>) 0 AND ");
     keep.push_col(n + 1);
@@ -1367,16 +1382,6 @@ impl Builder {
         }
         let s = node as *mut pg_sys::SetOperationStmt;
         let (op, all) = ((*s).op, (*s).all);
-        if op != pg_sys::SetOperation::SETOP_UNION && all {
-            return Err(unsupported(
-                if op == pg_sys::SetOperation::SETOP_INTERSECT {
-                    "INTERSECT ALL"
-                } else {
-                    "EXCEPT ALL"
-                },
-                "Only UNION [ALL], INTERSECT and EXCEPT are maintained incrementally; without ALL, or over DISTINCT inputs, the result is the same.",
-            ));
-        }
         let left = self.setop(q, (*s).larg)?;
         let right = self.setop(q, (*s).rarg)?;
         if op == pg_sys::SetOperation::SETOP_UNION {
@@ -1395,6 +1400,7 @@ impl Builder {
             left,
             right,
             op == pg_sys::SetOperation::SETOP_INTERSECT,
+            all,
         ))
     }
 

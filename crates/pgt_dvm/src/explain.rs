@@ -37,6 +37,15 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
         OpTree::Values(v) => {
             let _ = writeln!(out, "{pad}Values {} rows [{}]", v.rows.len(), names(tree));
         }
+        OpTree::Replicate(r) => {
+            let _ = writeln!(
+                out,
+                "{pad}Replicate ×{} keep {} columns",
+                dollar(&r.count),
+                r.keep
+            );
+            write_node(&r.input, depth + 1, out);
+        }
         OpTree::Filter(f) => {
             let equi = if f.equi.is_empty() {
                 String::new()

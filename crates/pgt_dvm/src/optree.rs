@@ -95,6 +95,7 @@ pub enum OpTree {
     Shared(crate::operators::shared::Shared),
     Values(crate::operators::values::Values),
     TopK(crate::operators::top_k::TopK),
+    Replicate(crate::operators::replicate::Replicate),
 }
 
 impl OpTree {
@@ -113,6 +114,7 @@ impl OpTree {
             OpTree::Shared(o) => o,
             OpTree::Values(o) => o,
             OpTree::TopK(o) => o,
+            OpTree::Replicate(o) => o,
         }
     }
 
@@ -147,6 +149,7 @@ impl OpTree {
             OpTree::Shared(s) => s.input.source_oids(),
             OpTree::Values(_) => Vec::new(),
             OpTree::TopK(t) => t.input.source_oids(),
+            OpTree::Replicate(r) => r.input.source_oids(),
         }
     }
 
@@ -377,6 +380,15 @@ impl OpTree {
             }
             other => other,
         }
+    }
+    /// Each row of `input` repeated `count` times (an integer expression over its columns;
+    /// none when it is not positive), keeping its first `keep` columns.
+    pub fn replicate(input: OpTree, count: Expr, keep: usize) -> OpTree {
+        OpTree::Replicate(crate::operators::replicate::Replicate {
+            input: Box::new(input),
+            count,
+            keep,
+        })
     }
     pub fn shared(id: usize, input: Rc<OpTree>) -> OpTree {
         OpTree::Shared(crate::operators::shared::Shared { id, input })

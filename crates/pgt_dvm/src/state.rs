@@ -128,6 +128,7 @@ fn walk<'t>(
             }
         }
         OpTree::TopK(k) => walk(&k.input, visit, seen_shared),
+        OpTree::Replicate(r) => walk(&r.input, visit, seen_shared),
     }
 }
 

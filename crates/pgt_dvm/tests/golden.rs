@@ -826,3 +826,41 @@ fn top_k_over_a_stored_grouping() {
         ),
     );
 }
+
+/// `SELECT customer_id FROM orders INTERSECT ALL SELECT id FROM customers`, as the frontend
+/// builds it: both sides tagged with per-side counts, grouped by the row, each group's row
+/// repeated `least(a, b)` times. Bag storage at the top; the grouping below keeps stored
+/// states.
+#[test]
+fn intersect_all_as_replicated_grouping() {
+    let tag = |tree: OpTree, col0: &str, a: &str, b: &str| {
+        project(
+            tree,
+            &[
+                ("k", "integer", col0),
+                ("__pgt_a", "integer", a),
+                ("__pgt_b", "integer", b),
+            ],
+        )
+    };
+    let sum = |i: usize| AggCall {
+        kind: AggKind::Sum,
+        arg: Some(ex(&format!("${i}"))),
+        call: ex(&format!("pg_catalog.sum(${i})")),
+        result_type: "bigint".into(),
+        tracks_scale: false,
+    };
+    let grouped = OpTree::aggregate(
+        OpTree::union_all(vec![
+            tag(orders(), "$1", "1", "0"),
+            tag(customers(), "$0", "0", "1"),
+        ]),
+        vec![ex("$0")],
+        vec![col("k", "integer")],
+        vec![sum(1), sum(2)],
+    );
+    golden(
+        "intersect_all",
+        OpTree::replicate(grouped, ex("LEAST($1, $2)"), 1),
+    );
+}

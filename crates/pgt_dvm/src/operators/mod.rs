@@ -11,6 +11,7 @@ pub mod match_count;
 pub mod outer_join;
 pub mod project;
 pub mod regroup;
+pub mod replicate;
 pub mod scan;
 pub mod semi_join;
 pub mod shared;

@@ -11,6 +11,7 @@
 //! need(input of γ)        = cols(group keys) ∪ cols(aggregate calls)
 //! need(input of δ)        = every column                     (DISTINCT compares whole rows)
 //! need(input of τ)        = every column                     (ties are broken by whole rows)
+//! need(input of ρ)        = every column                     (its count reads the hidden ones)
 //! Scan                    : reads only the needed columns (of the table and of its buffer)
 //! ```
 //!
@@ -265,6 +266,14 @@ fn prune(
             let mut k = k.clone();
             k.input = Box::new(input);
             (OpTree::TopK(k), (0..n).map(Some).collect())
+        }
+        OpTree::Replicate(r) => {
+            // Its count may read any column: the input keeps them all.
+            let all: BTreeSet<usize> = (0..r.input.columns().len()).collect();
+            let (input, _) = prune(&r.input, &all, shared);
+            let mut r = r.clone();
+            r.input = Box::new(input);
+            (OpTree::Replicate(r), (0..n).map(Some).collect())
         }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {

@@ -119,41 +119,66 @@ fn rid_of_keys(agg: &Aggregate, alias: &str) -> String {
     crate::storage::identity_hash(&ks)
 }
 
-/// `SELECT rid, g…, <states> FROM (rows) AS s GROUP BY g…`: the states of the input rows
-/// `rows` (the input's columns) per group, each row counted once.
-fn states_of(agg: &Aggregate, rows: &str) -> String {
+/// `SELECT rid, g…, <states> FROM rows AS s GROUP BY g…`: the states per group of `rows`
+/// (the input's columns), each row counted once, or (`weighted`) a delta's states, each
+/// version counted with its weight `s.__pgt_w` (without GROUP BY: one row only when the
+/// delta is not empty).
+fn grouped_states(agg: &Aggregate, rows: &str, weighted: bool) -> String {
+    // Σ of `weight` over the rows where `cond` holds.
+    let total = |cond: &str| {
+        if cond == "true" {
+            if weighted {
+                "pg_catalog.sum(s.__pgt_w)::bigint".to_string()
+            } else {
+                "pg_catalog.count(*)::bigint".to_string()
+            }
+        } else if weighted {
+            format!("pg_catalog.sum(CASE WHEN {cond} THEN s.__pgt_w ELSE 0 END)::bigint")
+        } else {
+            format!("(pg_catalog.count(*) FILTER (WHERE {cond}))::bigint")
+        }
+    };
     let mut cols: Vec<String> = agg
         .group_by
         .iter()
         .enumerate()
         .map(|(i, g)| format!("{} AS {}", g.render_on("s"), key_col(i)))
         .collect();
-    cols.push(format!("pg_catalog.count(*)::bigint AS {}", q("n")));
+    cols.push(format!("{} AS {}", total("true"), q("n")));
     for j in 0..agg.aggs.len() {
         let (c, s, nan) = kept(agg, j);
         let x = arg(agg, j, "s");
         if c {
             cols.push(format!(
-                "pg_catalog.count({x})::bigint AS {}",
+                "{} AS {}",
+                total(&format!("({x}) IS NOT NULL")),
                 q(&format!("c{j}"))
             ));
         }
         if s {
-            cols.push(format!(
-                "pg_catalog.sum({x}) FILTER (WHERE {}) AS {}",
-                finite(agg, j, &x),
-                q(&format!("s{j}"))
-            ));
+            let sum = if weighted {
+                format!("coalesce(pg_catalog.sum(s.__pgt_w OPERATOR(pg_catalog.*) ({x})) FILTER (WHERE {}), 0)", finite(agg, j, &x))
+            } else {
+                format!("pg_catalog.sum({x}) FILTER (WHERE {})", finite(agg, j, &x))
+            };
+            cols.push(format!("{sum} AS {}", q(&format!("s{j}"))));
         }
         if nan {
             cols.push(format!(
-                "(pg_catalog.count(*) FILTER (WHERE ({x}) OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric))::bigint AS {}",
+                "{} AS {}",
+                total(&format!(
+                    "({x}) OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric"
+                )),
                 q(&format!("nan{j}"))
             ));
         }
     }
-    let gby = if agg.group_by.is_empty() {
-        String::new()
+    let tail = if agg.group_by.is_empty() {
+        if weighted {
+            " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0".to_string()
+        } else {
+            String::new()
+        }
     } else {
         format!(
             " GROUP BY {}",
@@ -165,10 +190,14 @@ fn states_of(agg: &Aggregate, rows: &str) -> String {
         )
     };
     format!(
-        "SELECT {} AS rid, x.* FROM (SELECT {} FROM ({rows}) AS s{gby}) AS x",
+        "SELECT {} AS rid, x.* FROM (SELECT {} FROM {rows} AS s{tail}) AS x",
         rid_of_keys(agg, "x"),
         cols.join(", ")
     )
+}
+
+fn states_of(agg: &Aggregate, rows: &str) -> String {
+    grouped_states(agg, &format!("({rows})"), false)
 }
 
 /// `CREATE TABLE` (typed by PostgreSQL from the states query itself, so key columns keep
@@ -262,58 +291,7 @@ pub(crate) fn merge(
     }
     let ng = agg.group_by.len();
     let d = agg.input.rule().delta(cx)?;
-    // The delta's states per group.
-    let mut cols: Vec<String> = agg
-        .group_by
-        .iter()
-        .enumerate()
-        .map(|(i, g)| format!("{} AS {}", g.render_on("s"), key_col(i)))
-        .collect();
-    cols.push(format!("pg_catalog.sum(s.__pgt_w)::bigint AS {}", q("n")));
-    for j in 0..agg.aggs.len() {
-        let (c, s, nan) = kept(agg, j);
-        let x = arg(agg, j, "s");
-        if c {
-            cols.push(format!(
-                "pg_catalog.sum(CASE WHEN ({x}) IS NOT NULL THEN s.__pgt_w ELSE 0 END)::bigint AS {}",
-                q(&format!("c{j}"))
-            ));
-        }
-        if s {
-            cols.push(format!(
-                "coalesce(pg_catalog.sum(s.__pgt_w OPERATOR(pg_catalog.*) ({x})) FILTER (WHERE {}), 0) AS {}",
-                finite(agg, j, &x),
-                q(&format!("s{j}"))
-            ));
-        }
-        if nan {
-            cols.push(format!(
-                "pg_catalog.sum(CASE WHEN ({x}) OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric THEN s.__pgt_w ELSE 0 END)::bigint AS {}",
-                q(&format!("nan{j}"))
-            ));
-        }
-    }
-    let tail = if ng == 0 {
-        // One row when the delta is not empty.
-        " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0".to_string()
-    } else {
-        format!(
-            " GROUP BY {}",
-            agg.group_by
-                .iter()
-                .map(|g| g.render_on("s"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let e = cx.add_cte(
-        "state_delta",
-        format!(
-            "SELECT {} AS rid, x.* FROM (SELECT {} FROM {d} AS s{tail}) AS x",
-            rid_of_keys(agg, "x"),
-            cols.join(", ")
-        ),
-    );
+    let e = cx.add_cte("state_delta", grouped_states(agg, &d, true));
     let states = state_columns(agg);
     let unchanged = states
         .iter()

@@ -147,6 +147,10 @@ fn identities_and_results_do_not_depend_on_session_settings() {
             "looked_up",
             "twins",
             "fixed_scale",
+            "below_by_text",
+            "collated_groups",
+            "common",
+            "only_left",
         ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
@@ -163,7 +167,13 @@ fn identities_and_results_do_not_depend_on_session_settings() {
              -- A look-up by text on a primary key, an EXISTS flag, fixed-scale arithmetic.
              SELECT pgtrickle.create_stream_table('looked_up', 'SELECT id, day, (SELECT l.label FROM labels l WHERE l.txt = t.txt) AS label FROM t', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('twins', 'SELECT id, ts, EXISTS (SELECT 1 FROM t t2 WHERE t2.txt = t.txt AND t2.id <> t.id) AS twin FROM t', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('fixed_scale', 'SELECT m, sum(num * (1 - num)) AS s, avg(num * 2 + 0.5) AS a FROM t GROUP BY m', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('fixed_scale', 'SELECT m, sum(num * (1 - num)) AS s, avg(num * 2 + 0.5) AS a FROM t GROUP BY m', refresh_mode => 'DIFFERENTIAL');
+             -- Groupings below the top with stored states, keyed by text (one under an
+             -- explicit collation that a comparison above depends on), and set operations.
+             SELECT pgtrickle.create_stream_table('below_by_text', 'SELECT s.txt, s.n, s.s, l.label FROM (SELECT txt, count(*) AS n, sum(num) AS s FROM t GROUP BY txt) s LEFT JOIN labels l ON l.txt = s.txt', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('collated_groups', 'SELECT g, n FROM (SELECT lower(txt) COLLATE \"C\" AS g, count(*) AS n FROM t GROUP BY 1) s WHERE g > ''l''', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('common', 'SELECT txt, m FROM t INTERSECT ALL SELECT txt, m FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('only_left', 'SELECT txt FROM t EXCEPT SELECT txt FROM labels', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;

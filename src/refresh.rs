@@ -125,47 +125,38 @@ pub fn refresh(
     Ok(Some(outcome))
 }
 
-/// Makes sure the stream table's owner can read the change buffers its refresh reads
-/// (superusers can already; other owners get SELECT on exactly those buffers).
+/// Makes sure the stream table's owner can read the change buffers its refresh reads and
+/// read and write its state tables (superusers can already; other owners get exactly those
+/// rights on exactly those tables). One catalog query per refresh: the relations lacking a
+/// right, each with the rights to grant.
 fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
-    let missing = Spi::connect(|c| -> PgtResult<Vec<String>> {
+    let missing = Spi::connect(|c| -> PgtResult<Vec<(String, String)>> {
         let mut out = Vec::new();
         for row in c.select(
-            "SELECT b.oid::regclass::text FROM pgtrickle.pgt_dependencies d \
+            "SELECT b.oid::regclass::text, 'SELECT' FROM pgtrickle.pgt_dependencies d \
                JOIN pg_catalog.pg_class b ON b.oid = pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) \
-              WHERE d.pgt_id = $1 AND NOT pg_catalog.has_table_privilege($2::oid, b.oid, 'SELECT')",
+              WHERE d.pgt_id = $1 AND NOT pg_catalog.has_table_privilege($2::oid, b.oid, 'SELECT') \
+             UNION ALL \
+             SELECT c.oid::regclass::text, 'SELECT, INSERT, UPDATE, DELETE' FROM pg_catalog.pg_class c \
+              WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r' AND c.relname LIKE $3 \
+                AND NOT (pg_catalog.has_table_privilege($2::oid, c.oid, 'SELECT') \
+                     AND pg_catalog.has_table_privilege($2::oid, c.oid, 'INSERT') \
+                     AND pg_catalog.has_table_privilege($2::oid, c.oid, 'UPDATE') \
+                     AND pg_catalog.has_table_privilege($2::oid, c.oid, 'DELETE'))",
             None,
-            &[st.pgt_id.into(), st.owner.into()],
+            &[
+                st.pgt_id.into(),
+                st.owner.into(),
+                state_tables(st).like_pattern().into(),
+            ],
         )? {
-            if let Some(b) = row.get::<String>(1)? {
-                out.push(b);
+            if let (Some(t), Some(rights)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                out.push((t, rights));
             }
         }
         Ok(out)
     })?;
-    // The state tables of its groupings below the top are read and written by the
-    // refresh statement, which runs as the owner.
-    let states = state_tables(st);
-    let missing_states = Spi::connect(|c| -> PgtResult<Vec<String>> {
-        let mut out = Vec::new();
-        for row in c.select(
-            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
-              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgtrickle_changes'::pg_catalog.regnamespace \
-                AND c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relname OPERATOR(pg_catalog.~~) $1 \
-                AND NOT (pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'SELECT') \
-                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'INSERT') \
-                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'UPDATE') \
-                     AND pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'DELETE'))",
-            None,
-            &[states.like_pattern().into(), st.owner.into()],
-        )? {
-            if let Some(t) = row.get::<String>(1)? {
-                out.push(t);
-            }
-        }
-        Ok(out)
-    })?;
-    if missing.is_empty() && missing_states.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
     let role = catalog::first_value::<String>(
@@ -177,13 +168,8 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
     Spi::run(&format!(
         "GRANT USAGE ON SCHEMA pgtrickle_changes TO {role}"
     ))?;
-    for b in missing {
-        Spi::run(&format!("GRANT SELECT ON {b} TO {role}"))?;
-    }
-    for t in missing_states {
-        Spi::run(&format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {role}"
-        ))?;
+    for (t, rights) in missing {
+        Spi::run(&format!("GRANT {rights} ON {t} TO {role}"))?;
     }
     Ok(())
 }
@@ -589,7 +575,7 @@ fn sync_state_tables(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Opti
     if missing.is_empty() {
         return Ok(None);
     }
-    let specs = pgt_dvm::state::state_tables(tree, &states);
+    let specs = pgt_dvm::state::state_tables(tree, &states)?;
     for spec in specs.iter().filter(|s| missing.contains(&&s.table)) {
         for ddl in &spec.ddl {
             Spi::run(ddl)?;

@@ -162,14 +162,17 @@ pub fn state_table_names(tree: &OpTree, states: &StateTables) -> Vec<QualifiedNa
 }
 
 /// The state tables `tree` needs, in slot order.
-pub fn state_tables(tree: &OpTree, states: &StateTables) -> Vec<StateTable> {
+pub fn state_tables(
+    tree: &OpTree,
+    states: &StateTables,
+) -> Result<Vec<StateTable>, crate::DvmError> {
     slots(tree)
         .into_iter()
         .enumerate()
         .map(|(slot, (agg, sig))| {
             let table = states.name(slot, sig);
-            let ddl = crate::operators::stored_group::ddl(agg, &table);
-            StateTable { table, ddl }
+            let ddl = crate::operators::stored_group::ddl(agg, &table)?;
+            Ok(StateTable { table, ddl })
         })
         .collect()
 }

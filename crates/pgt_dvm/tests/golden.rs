@@ -87,6 +87,7 @@ fn render(tree: &OpTree) -> String {
         .unwrap()
     };
     let state_tables: Vec<String> = pgt_dvm::state::state_tables(tree, &states)
+        .unwrap()
         .into_iter()
         .flat_map(|t| t.ddl)
         .collect();

@@ -202,21 +202,17 @@ fn states_of(agg: &Aggregate, rows: &str) -> String {
 
 /// `CREATE TABLE` (typed by PostgreSQL from the states query itself, so key columns keep
 /// their types, typmods and collations) and its primary key.
-pub(crate) fn ddl(agg: &Aggregate, table: &QualifiedName) -> Vec<String> {
+pub(crate) fn ddl(agg: &Aggregate, table: &QualifiedName) -> Result<Vec<String>, DvmError> {
     let no_changes = |_oid: u32| "false".to_string();
     let mut cx = DeltaContext::new(&no_changes);
-    let cur = agg
-        .input
-        .rule()
-        .current(&mut cx)
-        .unwrap_or_else(|_| "SELECT 1 WHERE false".into());
+    let cur = agg.input.rule().current(&mut cx)?;
     let ctes = cx.cte_list();
     let with = if ctes.is_empty() {
         String::new()
     } else {
         format!("WITH {} ", ctes.join(", "))
     };
-    vec![
+    Ok(vec![
         format!(
             "CREATE TABLE {table} AS {with}{} WITH NO DATA",
             states_of(agg, &cur)
@@ -225,7 +221,7 @@ pub(crate) fn ddl(agg: &Aggregate, table: &QualifiedName) -> Vec<String> {
         // (as for an aggregate's storage, `driver::storage_spec`).
         format!("ALTER TABLE {table} SET (fillfactor = 50)"),
         format!("ALTER TABLE {table} ADD PRIMARY KEY (rid)"),
-    ]
+    ])
 }
 
 /// The visible value of aggregate `j` from a state read through `st` (`st("n")` is the
@@ -411,13 +407,8 @@ pub(crate) fn delta(
         )
     };
     let sql = format!("{} UNION ALL {}", side("n_", "ng", 1), side("o_", "og", -1));
-    let sql = super::consolidate::consolidated(&sql, &agg_columns(agg));
+    let sql = super::consolidate::consolidated(&sql, &super::Operator::columns(agg));
     Ok(cx.add_cte("stored_group_delta", sql))
-}
-
-fn agg_columns(agg: &Aggregate) -> Vec<crate::optree::Column> {
-    use super::Operator;
-    agg.columns()
 }
 
 /// The new rows of the groups whose row ids `restrict` selects (None: all): the stored

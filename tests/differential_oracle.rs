@@ -186,6 +186,23 @@ const SHAPES: &[(&str, &str)] = &[
     ("topk_unselected", "SELECT id, note FROM p ORDER BY v DESC, id LIMIT 4"),
     ("topk_agg_unselected", "SELECT k FROM a GROUP BY k ORDER BY count(*) DESC, sum(v) NULLS FIRST, k NULLS FIRST LIMIT 2"),
     ("topk_exists", "SELECT a.id, a.n FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k) ORDER BY a.n DESC NULLS LAST, a.id LIMIT 4"),
+    // Window functions: the partitions a change touches are recomputed. Functions that
+    // depend on the order of tied rows get an ORDER BY over every column here (whole
+    // duplicate rows are interchangeable), so the query's own result is determined.
+    ("window_rank", "SELECT id, k, v, rank() OVER (PARTITION BY k ORDER BY v) AS r, dense_rank() OVER (PARTITION BY k ORDER BY v DESC NULLS LAST) AS dr, cume_dist() OVER (PARTITION BY k ORDER BY v) AS cd FROM a"),
+    ("window_row_number", "SELECT id, k, row_number() OVER (PARTITION BY k ORDER BY v, id, g, n, m) AS rn FROM a"),
+    ("window_running", "SELECT id, g, v, sum(v) OVER (PARTITION BY g ORDER BY id) AS run, count(*) OVER (PARTITION BY g) AS cnt, avg(n) OVER (PARTITION BY g ORDER BY id) AS an FROM a"),
+    ("window_lag_lead", "SELECT id, k, lag(v) OVER w AS prev, lead(v, 2, -1) OVER w AS nxt, first_value(v) OVER w AS fv FROM a WINDOW w AS (PARTITION BY k ORDER BY id, v, g, n, m)"),
+    ("window_frames", "SELECT id, v, sum(v) OVER (PARTITION BY k ORDER BY id, v, g, n, m ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS s3, avg(n) OVER (PARTITION BY k ORDER BY v RANGE BETWEEN 2 PRECEDING AND CURRENT ROW) AS an, max(v) OVER (PARTITION BY k ORDER BY id GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW) AS mx FROM a"),
+    ("window_whole", "SELECT id, v, ntile(3) OVER (ORDER BY v NULLS FIRST, id, k, g, n, m) AS t, percent_rank() OVER (ORDER BY v) AS pr, count(*) OVER () AS total, min(n) OVER () AS lo FROM a"),
+    ("window_two_partitions", "SELECT id, k, g, count(*) OVER (PARTITION BY k) AS nk, sum(v) OVER (PARTITION BY g ORDER BY id) AS sg FROM a"),
+    ("window_over_agg", "SELECT k, sum(v) AS s, rank() OVER (ORDER BY sum(v) DESC NULLS LAST) AS r FROM a GROUP BY k"),
+    ("window_below", "SELECT x.k, count(*) AS n, sum(x.v) AS sv FROM (SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY id, v, g, n, m) AS rn FROM a) x WHERE x.rn <= 2 GROUP BY x.k"),
+    ("window_keyed", "SELECT id, k, v, rank() OVER (PARTITION BY k ORDER BY v) AS r, lag(id) OVER (PARTITION BY k ORDER BY id) AS prev FROM p"),
+    ("window_join", "SELECT a.id, b.name, sum(a.v) OVER (PARTITION BY b.name) AS s, count(*) OVER (PARTITION BY a.k, b.name) AS c FROM a JOIN b ON a.k = b.k"),
+    ("window_expr_partition", "SELECT id, v, max(v) OVER (PARTITION BY v % 3, g IS NULL) AS mx, count(*) FILTER (WHERE v > 3) OVER (PARTITION BY k) AS big FROM a"),
+    ("window_last_value", "SELECT id, k, last_value(id) OVER (PARTITION BY k ORDER BY id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS last, nth_value(v, 2) OVER (PARTITION BY k ORDER BY id, v, g, n, m ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS second FROM a"),
+    ("window_topk", "SELECT id, k, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM a ORDER BY r, id, k LIMIT 5"),
 ];
 
 /// Shapes that must be stored keyed (no `__pgt_key` column).

@@ -135,7 +135,7 @@ impl Deparser {
     /// `pg_catalog` depend on the settings pinned at creation, which refreshes restore; the
     /// time- and session-dependent ones are refused by name. VOLATILE ones follow
     /// `pg_trickle.volatile_function_policy`.)
-    fn check_stable(&mut self, func: pg_sys::Oid) -> PgtResult<()> {
+    pub(super) fn check_stable(&mut self, func: pg_sys::Oid) -> PgtResult<()> {
         let v = self.lookup(
             3,
             func,

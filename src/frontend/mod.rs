@@ -9,6 +9,7 @@ mod decorrelate;
 mod deparse;
 mod numeric_scale;
 mod sublink;
+mod window;
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};
@@ -1049,8 +1050,11 @@ impl Builder {
                 "Recursive queries are not maintained incrementally yet.",
             ));
         }
-        if (*q).hasWindowFuncs {
-            return Err(unsupported("a window function", "Window functions are not maintained incrementally yet; split the query or use FULL."));
+        if (*q).hasWindowFuncs && (*q).hasDistinctOn {
+            return Err(unsupported(
+                "DISTINCT ON with window functions",
+                "Compute the window functions in a subquery and apply DISTINCT ON above it, or use FULL.",
+            ));
         }
         if (*q).hasTargetSRFs {
             return Err(unsupported(
@@ -1193,10 +1197,10 @@ impl Builder {
                 let h = self.d.expr((*q).havingQual, &mut ar)?;
                 tree = OpTree::filter(tree, h);
             }
-            let out = self.project(q, tree, &mut ar)?;
+            let out = self.project_windowed(q, tree, &mut ar)?;
             return self.distinct(q, out);
         }
-        let out = self.project(q, tree, &mut FromResolver { q, layout: &layout })?;
+        let out = self.project_windowed(q, tree, &mut FromResolver { q, layout: &layout })?;
         self.distinct(q, out)
     }
 
@@ -1311,6 +1315,21 @@ impl Builder {
         } else {
             OpTree::distinct(tree)
         })
+    }
+
+    /// The SELECT list as a Project over `input`, with the level's window functions (if
+    /// any) computed between them (`window.rs`).
+    unsafe fn project_windowed(
+        &mut self,
+        q: *mut pg_sys::Query,
+        input: OpTree,
+        r: &mut dyn ColumnResolver,
+    ) -> PgtResult<OpTree> {
+        if !(*q).hasWindowFuncs {
+            return self.project(q, input, r);
+        }
+        let (tree, funcs) = self.windows(q, input, r)?;
+        self.project(q, tree, &mut window::WindowResolver { inner: r, funcs })
     }
 
     /// The SELECT list as a Project over `input`.

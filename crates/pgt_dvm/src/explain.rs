@@ -133,6 +133,19 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Aggregate by [{keys}]: {aggs}");
             write_node(&a.input, depth + 1, out);
         }
+        OpTree::Window(w) => {
+            let funcs = w
+                .calls
+                .iter()
+                .map(|c| dollar(&w.function_sql(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "{pad}Window: {funcs} (the partitions a change touches recomputed)"
+            );
+            write_node(&w.input, depth + 1, out);
+        }
         OpTree::Distinct(d) => {
             let _ = writeln!(out, "{pad}Distinct");
             write_node(&d.input, depth + 1, out);

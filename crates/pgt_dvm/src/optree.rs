@@ -96,6 +96,7 @@ pub enum OpTree {
     Values(crate::operators::values::Values),
     TopK(crate::operators::top_k::TopK),
     Replicate(crate::operators::replicate::Replicate),
+    Window(crate::operators::window::Window),
 }
 
 impl OpTree {
@@ -115,6 +116,7 @@ impl OpTree {
             OpTree::Values(o) => o,
             OpTree::TopK(o) => o,
             OpTree::Replicate(o) => o,
+            OpTree::Window(o) => o,
         }
     }
 
@@ -150,6 +152,7 @@ impl OpTree {
             OpTree::Values(_) => Vec::new(),
             OpTree::TopK(t) => t.input.source_oids(),
             OpTree::Replicate(r) => r.input.source_oids(),
+            OpTree::Window(w) => w.input.source_oids(),
         }
     }
 

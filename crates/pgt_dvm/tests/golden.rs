@@ -865,3 +865,43 @@ fn intersect_all_as_replicated_grouping() {
         OpTree::replicate(grouped, ex("LEAST($1, $2)"), 1),
     );
 }
+
+/// `SELECT id, customer_id, rank() OVER (PARTITION BY customer_id ORDER BY amount),
+/// sum(amount) OVER (PARTITION BY customer_id ORDER BY id ROWS 2 PRECEDING) FROM orders`:
+/// the customers a change touches are recomputed before and after it; the row-counting
+/// frame gets the row's image as a last sort key.
+#[test]
+fn window_partitions() {
+    use pgt_dvm::operators::window::{Window, WindowCall};
+    let w = OpTree::Window(Window {
+        input: Box::new(orders()),
+        partition_by: vec![ex("$1")],
+        partition_columns: vec![col("customer_id", "integer")],
+        order_by: vec![ex("$2 USING OPERATOR(pg_catalog.<) NULLS LAST")],
+        calls: vec![
+            WindowCall {
+                call: ex("pg_catalog.rank()"),
+                tiebreak: false,
+                frame: String::new(),
+            },
+            WindowCall {
+                call: ex("pg_catalog.sum($2)"),
+                tiebreak: true,
+                frame: "ROWS 2 PRECEDING".into(),
+            },
+        ],
+        call_columns: vec![col("r", "bigint"), col("s", "numeric")],
+    });
+    golden(
+        "window",
+        project(
+            w,
+            &[
+                ("id", "integer", "$0"),
+                ("customer_id", "integer", "$1"),
+                ("r", "bigint", "$3"),
+                ("s", "numeric", "$4"),
+            ],
+        ),
+    );
+}

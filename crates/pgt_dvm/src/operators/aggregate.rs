@@ -745,6 +745,7 @@ impl Operator for Aggregate {
             outputs: self.aggs.iter().map(|a| a.call.clone()).collect(),
             columns: self.columns(),
             clause: "GROUP BY",
+            window: false,
         }
         .delta(cx)
     }

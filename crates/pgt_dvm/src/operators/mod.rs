@@ -19,6 +19,7 @@ pub mod stored_group;
 pub mod top_k;
 pub mod union_all;
 pub mod values;
+pub mod window;
 
 use std::collections::{HashMap, HashSet};
 

@@ -44,10 +44,15 @@ pub(crate) struct Regroup<'a> {
     pub group_columns: &'a [Column],
     /// Per output column after the keys: the aggregate call over the input's columns.
     pub outputs: Vec<Expr>,
-    /// Every output column (keys, then `outputs`).
+    /// Every output column (keys, then `outputs`; for a window, the input's, then
+    /// `outputs`).
     pub columns: Vec<Column>,
-    /// What is grouped, for errors ("GROUP BY", "DISTINCT").
+    /// What is grouped, for errors ("GROUP BY", "DISTINCT", "PARTITION BY").
     pub clause: &'static str,
+    /// Recompute a window (`window.rs`) instead of a grouping: `group_by` are its
+    /// partition keys, and each input row of an affected partition is output with the
+    /// window functions `outputs` (complete `f(…) OVER (…)` expressions) appended.
+    pub window: bool,
 }
 
 impl Regroup<'_> {
@@ -70,6 +75,14 @@ impl Regroup<'_> {
                 "The type has no binary output function, which the old rows of a group are consolidated by.",
             ));
         }
+        if self.window {
+            if let Some(c) = self.columns.iter().find(|c| !c.binary_identity) {
+                return Err(DvmError::unsupported(
+                    format!("the window function result \"{}\" of type {}", c.name, c.type_sql),
+                    "The type has no binary output function, which the old and new rows of a partition are matched by.",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -86,6 +99,23 @@ impl Regroup<'_> {
 
     /// `SELECT keys, outputs, w FROM (rows) AS s GROUP BY keys` (`HAVING gate` without keys).
     fn grouped(&self, rows: &str, weight: i64, scalar_gate: &str) -> String {
+        if self.window {
+            // Every row of the partitions, with the window functions appended.
+            let n_in = self.input.columns().len();
+            let mut sel: Vec<String> = (0..n_in)
+                .map(|i| format!("s.{}", col_name(i)))
+                .collect();
+            sel.extend(
+                self.outputs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| format!("{} AS {}", e.render_on("s"), col_name(n_in + j))),
+            );
+            return format!(
+                "SELECT {}, {weight}::bigint AS __pgt_w FROM ({rows}) AS s",
+                sel.join(", ")
+            );
+        }
         let ng = self.group_by.len();
         let mut sel: Vec<String> = self
             .group_by
@@ -215,6 +245,7 @@ pub(crate) fn distinct_delta(
         outputs: Vec::new(),
         columns: columns.clone(),
         clause: "DISTINCT",
+        window: false,
     }
     .delta(cx)
 }

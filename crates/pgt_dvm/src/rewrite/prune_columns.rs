@@ -275,6 +275,14 @@ fn prune(
             r.input = Box::new(input);
             (OpTree::Replicate(r), (0..n).map(Some).collect())
         }
+        OpTree::Window(w) => {
+            // The tiebreak reads every input column: the input keeps them all.
+            let all: BTreeSet<usize> = (0..w.input.columns().len()).collect();
+            let (input, _) = prune(&w.input, &all, shared);
+            let mut w = w.clone();
+            w.input = Box::new(input);
+            (OpTree::Window(w), (0..n).map(Some).collect())
+        }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {
                 Some(r) => r.clone(),

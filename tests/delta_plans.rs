@@ -115,7 +115,7 @@ fn explain_shows_the_trees_the_statement_and_the_plan() {
     let (_db, mut c) = db();
     c.batch_execute(
         "SELECT pgtrickle.create_stream_table('by_nation', $$SELECT n_name, count(*) AS c FROM supplier, nation WHERE s_nationkey = n_nationkey GROUP BY n_name$$);
-         SELECT pgtrickle.create_stream_table('full_one', $$SELECT n_name, row_number() OVER (ORDER BY n_name) AS r FROM nation$$);
+         SELECT pgtrickle.create_stream_table('full_one', $$SELECT n_name, last_value(n_name) OVER (ORDER BY n_regionkey) AS r FROM nation$$);
          INSERT INTO supplier VALUES (1000, 'new', 3, '');",
     )
     .unwrap();

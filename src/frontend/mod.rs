@@ -7,6 +7,7 @@
 
 mod decorrelate;
 mod deparse;
+mod grouping_sets;
 mod numeric_scale;
 mod sublink;
 mod window;
@@ -786,6 +787,9 @@ struct AggResolver {
     aggrefs: Vec<*mut pg_sys::Node>,
     /// Single-row scalar subqueries joined after the grouping: (parse location, position).
     scalars: Vec<(i32, usize)>,
+    /// `GROUPING(…)` calls with grouping sets: their columns (`grouping_sets.rs`); without
+    /// grouping sets every such call is 0.
+    groupings: Vec<(*mut pg_sys::Node, usize)>,
 }
 
 impl ColumnResolver for AggResolver {
@@ -805,6 +809,14 @@ impl ColumnResolver for AggResolver {
             if pg_sys::equal(node as *const c_void, *g as *const c_void) {
                 return Ok(Some(Expr::col(i)));
             }
+        }
+        if (*node).type_ == pg_sys::NodeTag::T_GroupingFunc {
+            for (f, pos) in &self.groupings {
+                if pg_sys::equal(node as *const c_void, *f as *const c_void) {
+                    return Ok(Some(Expr::col(*pos)));
+                }
+            }
+            return Ok(Some(Expr::sql("0::pg_catalog.int4")));
         }
         if (*node).type_ == pg_sys::NodeTag::T_Aggref {
             for (j, a) in self.aggrefs.iter().enumerate() {
@@ -1096,12 +1108,6 @@ impl Builder {
                 "Only the outermost query's ORDER BY … LIMIT is maintained; move it to the top, or use FULL.",
             ));
         }
-        if !(*q).groupingSets.is_null() {
-            return Err(unsupported(
-                "GROUPING SETS/ROLLUP/CUBE",
-                "Use one stream table per grouping.",
-            ));
-        }
         if !(*q).setOperations.is_null() {
             let tree = self.setop(q, (*q).setOperations)?;
             return self.project(q, tree, &mut PositionResolver);
@@ -1151,7 +1157,9 @@ impl Builder {
             let mut group_exprs = Vec::new();
             let mut group_by = Vec::new();
             let mut group_columns = Vec::new();
+            let mut group_refs = Vec::new();
             for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).groupClause).iter_ptr() {
+                group_refs.push((*sgc).tleSortGroupRef);
                 let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
                 let e = strip_group_var(q, (*tle).expr as *mut pg_sys::Node);
                 group_exprs.push(e);
@@ -1183,8 +1191,61 @@ impl Builder {
                             .iter_ptr()
                             .all(|t| error_free((*t).expr as *mut pg_sys::Node))
                 });
-            tree = OpTree::aggregate(tree, group_by, group_columns, aggs)
-                .with_error_free_aggregate_input(inputs_error_free);
+            let mut groupings: Vec<*mut pg_sys::Node> = Vec::new();
+            let ctx = &mut groupings as *mut Vec<*mut pg_sys::Node> as *mut c_void;
+            for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
+                grouping_sets::collect_grouping_funcs((*tle).expr as *mut pg_sys::Node, ctx);
+            }
+            grouping_sets::collect_grouping_funcs((*q).havingQual, ctx);
+            let grouping_positions;
+            if (*q).groupingSets.is_null() {
+                tree = OpTree::aggregate(tree, group_by, group_columns, aggs)
+                    .with_error_free_aggregate_input(inputs_error_free);
+                grouping_positions = Vec::new();
+            } else {
+                // One grouping per set over the same (shared) input, under UNION ALL
+                // (`grouping_sets.rs`): keys, aggregates, then each GROUPING(…) value.
+                let sets = grouping_sets::expand(q)?;
+                let input = self.share(tree);
+                let (ng, na) = (group_by.len(), aggs.len());
+                let mut branches = Vec::new();
+                for set in &sets {
+                    let keep: Vec<usize> =
+                        (0..ng).filter(|&i| set.contains(&group_refs[i])).collect();
+                    let grouped = OpTree::aggregate(
+                        input.clone(),
+                        keep.iter().map(|&i| group_by[i].clone()).collect(),
+                        keep.iter().map(|&i| group_columns[i].clone()).collect(),
+                        aggs.clone(),
+                    )
+                    .with_error_free_aggregate_input(inputs_error_free);
+                    let mut exprs = Vec::new();
+                    let mut columns = Vec::new();
+                    for (i, c) in group_columns.iter().enumerate() {
+                        match keep.iter().position(|&k| k == i) {
+                            Some(p) => exprs.push(Expr::col(p)),
+                            None => exprs.push(Expr::sql(format!("NULL::{}", c.type_sql))),
+                        }
+                        columns.push(c.clone());
+                    }
+                    for (j, &a) in aggrefs.iter().enumerate() {
+                        exprs.push(Expr::col(keep.len() + j));
+                        columns.push(expr_column(format!("a{j}"), a)?);
+                    }
+                    for (g, &f) in groupings.iter().enumerate() {
+                        let v = grouping_sets::grouping_value(f as *mut pg_sys::GroupingFunc, set);
+                        exprs.push(Expr::sql(format!("{v}::pg_catalog.int4")));
+                        columns.push(expr_column(format!("grouping{g}"), f)?);
+                    }
+                    branches.push(OpTree::project(grouped, exprs, columns));
+                }
+                tree = if branches.len() == 1 {
+                    branches.pop().expect("one branch")
+                } else {
+                    OpTree::union_all(branches)
+                };
+                grouping_positions = (0..groupings.len()).map(|g| (groupings[g], ng + na + g)).collect();
+            }
             let (joined, scalars) = self.join_scalars_after_grouping(q, tree)?;
             tree = joined;
             let mut ar = AggResolver {
@@ -1192,6 +1253,7 @@ impl Builder {
                 group_exprs,
                 aggrefs,
                 scalars,
+                groupings: grouping_positions,
             };
             if !(*q).havingQual.is_null() {
                 let h = self.d.expr((*q).havingQual, &mut ar)?;
@@ -1315,6 +1377,13 @@ impl Builder {
         } else {
             OpTree::distinct(tree)
         })
+    }
+
+    /// `tree` as a shared subtree (read by several operators, differentiated once).
+    fn share(&mut self, tree: OpTree) -> OpTree {
+        let rc = Rc::new(tree);
+        self.next_shared += 1;
+        OpTree::shared(Rc::as_ptr(&rc) as usize, rc)
     }
 
     /// The SELECT list as a Project over `input`, with the level's window functions (if

@@ -905,3 +905,41 @@ fn window_partitions() {
         ),
     );
 }
+
+/// `SELECT customer_id, count(*), GROUPING(customer_id) FROM orders GROUP BY ROLLUP
+/// (customer_id)`, as the frontend builds it: one grouping per set over the shared input,
+/// the missing key NULL and GROUPING() a constant per branch, under UNION ALL.
+#[test]
+fn rollup_as_union_of_groupings() {
+    let input = std::rc::Rc::new(orders());
+    let shared = OpTree::shared(1, input);
+    let count = AggCall {
+        kind: AggKind::CountStar,
+        arg: None,
+        call: ex("pg_catalog.count(*)"),
+        result_type: "bigint".into(),
+        tracks_scale: false,
+    };
+    let by_customer = project(
+        OpTree::aggregate(
+            shared.clone(),
+            vec![ex("$1")],
+            vec![col("customer_id", "integer")],
+            vec![count.clone()],
+        ),
+        &[
+            ("customer_id", "integer", "$0"),
+            ("n", "bigint", "$1"),
+            ("grouping", "integer", "0::pg_catalog.int4"),
+        ],
+    );
+    let total = project(
+        OpTree::aggregate(shared, vec![], vec![], vec![count]),
+        &[
+            ("customer_id", "integer", "NULL::integer"),
+            ("n", "bigint", "$0"),
+            ("grouping", "integer", "1::pg_catalog.int4"),
+        ],
+    );
+    golden("rollup", OpTree::union_all(vec![by_customer, total]));
+}

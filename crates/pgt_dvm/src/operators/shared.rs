@@ -11,10 +11,19 @@ use super::{col_list, DeltaContext, Operator};
 use crate::optree::{Column, OpTree};
 use crate::DvmError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Shared {
     pub id: usize,
     pub input: Rc<OpTree>,
+}
+
+/// Without the id: a frontend may number shared subtrees by address, which differs from
+/// one translation of the same query to the next, and a stored grouping's signature
+/// (`state.rs`) is a hash of its subtree's Debug form.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("input", &self.input).finish()
+    }
 }
 
 impl Operator for Shared {

@@ -5,7 +5,6 @@ Project(
             Join {
                 left: Shared(
                     Shared {
-                        id: 1,
                         input: Project(
                             Project {
                                 input: Scan(
@@ -82,7 +81,6 @@ Project(
                 ),
                 right: Shared(
                     Shared {
-                        id: 1,
                         input: Project(
                             Project {
                                 input: Scan(

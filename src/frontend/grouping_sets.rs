@@ -1,0 +1,164 @@
+//! `GROUPING SETS`, `ROLLUP` and `CUBE` (ADR-025): the query's grouping sets, expanded as
+//! PostgreSQL expands them, become one grouping per set under a `UNION ALL`:
+//!
+//! ```text
+//! γ_{GROUPING SETS (S₁, …, Sₙ); f}(A) = ⊎ᵢ π_{keys of Sᵢ, NULL for the others, f, GROUPING(…)}(γ_{Sᵢ; f}(A))
+//! ```
+//!
+//! Each branch is an ordinary grouping over the same input (a shared subtree), maintained
+//! by the aggregate rules below the top (stored states when algebraic, else regrouping);
+//! `GROUPING(a, b, …)` is a constant per branch (bit `i` counted from the right set when
+//! the `i`-th argument from the right is not grouped in that set). HAVING and the SELECT
+//! list apply to the union as to a plain grouping. The empty set `()` is a grouping without
+//! keys: one row, even over no input rows, as in PostgreSQL.
+
+use std::collections::BTreeSet;
+use std::ffi::c_void;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgList;
+
+use super::unsupported;
+use crate::error::PgtResult;
+
+/// More sets than this are refused for incremental maintenance (each is a grouping the
+/// refresh maintains).
+const MAX_SETS: usize = 64;
+
+/// The grouping sets of `q`, each as the sort-group references it groups by.
+pub(super) unsafe fn expand(q: *mut pg_sys::Query) -> PgtResult<Vec<Vec<u32>>> {
+    let mut sets: Vec<Vec<u32>> = vec![Vec::new()];
+    for node in PgList::<pg_sys::Node>::from_pg((*q).groupingSets).iter_ptr() {
+        let part = expand_node(node)?;
+        let mut product = Vec::new();
+        for s in &sets {
+            for p in &part {
+                let mut c = s.clone();
+                c.extend(p.iter().copied());
+                product.push(c);
+                if product.len() > MAX_SETS {
+                    return Err(too_many());
+                }
+            }
+        }
+        sets = product;
+    }
+    if (*q).groupDistinct {
+        let mut seen = BTreeSet::new();
+        sets.retain(|s| seen.insert(s.iter().copied().collect::<BTreeSet<u32>>()));
+    }
+    Ok(sets)
+}
+
+fn too_many() -> crate::error::PgtError {
+    unsupported(
+        &format!("more than {MAX_SETS} grouping sets"),
+        "Each grouping set is a grouping that every refresh maintains; split the query, or use FULL.",
+    )
+}
+
+unsafe fn refs(list: *mut pg_sys::List) -> Vec<u32> {
+    PgList::<c_void>::from_pg(list)
+        .iter_int()
+        .map(|i| i as u32)
+        .collect()
+}
+
+unsafe fn expand_node(node: *mut pg_sys::Node) -> PgtResult<Vec<Vec<u32>>> {
+    use pg_sys::GroupingSetKind::*;
+    if (*node).type_ != pg_sys::NodeTag::T_GroupingSet {
+        return Err(unsupported(
+            "a grouping set element",
+            "It is not a grouping set node.",
+        ));
+    }
+    let g = node as *mut pg_sys::GroupingSet;
+    let children = || -> Vec<*mut pg_sys::Node> {
+        PgList::<pg_sys::Node>::from_pg((*g).content)
+            .iter_ptr()
+            .collect()
+    };
+    Ok(match (*g).kind {
+        GROUPING_SET_EMPTY => vec![Vec::new()],
+        GROUPING_SET_SIMPLE => vec![refs((*g).content)],
+        GROUPING_SET_ROLLUP => {
+            // (a, b, c) → (a, b, c), (a, b), (a), ()
+            let parts: Vec<Vec<u32>> = children()
+                .into_iter()
+                .map(|c| refs((*(c as *mut pg_sys::GroupingSet)).content))
+                .collect();
+            (0..=parts.len())
+                .rev()
+                .map(|n| parts[..n].concat())
+                .collect()
+        }
+        GROUPING_SET_CUBE => {
+            let parts: Vec<Vec<u32>> = children()
+                .into_iter()
+                .map(|c| refs((*(c as *mut pg_sys::GroupingSet)).content))
+                .collect();
+            if parts.len() > 6 {
+                return Err(too_many());
+            }
+            (0..1u32 << parts.len())
+                .rev()
+                .map(|mask| {
+                    parts
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << (parts.len() - 1 - i)) != 0)
+                        .flat_map(|(_, p)| p.iter().copied())
+                        .collect()
+                })
+                .collect()
+        }
+        GROUPING_SET_SETS => {
+            let mut out = Vec::new();
+            for c in children() {
+                out.extend(expand_node(c)?);
+                if out.len() > MAX_SETS {
+                    return Err(too_many());
+                }
+            }
+            out
+        }
+        other => {
+            return Err(unsupported(
+                &format!("a grouping set of kind {other}"),
+                "It is not known to the incremental engine.",
+            ))
+        }
+    })
+}
+
+/// `GROUPING(args)` in the set `set`: bit `n − 1 − i` for each argument `i` not grouped.
+pub(super) unsafe fn grouping_value(f: *mut pg_sys::GroupingFunc, set: &[u32]) -> i32 {
+    let r = refs((*f).refs);
+    let n = r.len();
+    r.iter()
+        .enumerate()
+        .filter(|(_, x)| !set.contains(x))
+        .fold(0i32, |acc, (i, _)| acc | (1 << (n - 1 - i)))
+}
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn collect_grouping_funcs(
+    node: *mut pg_sys::Node,
+    ctx: *mut c_void,
+) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_GroupingFunc {
+        let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
+        if !found
+            .iter()
+            .any(|f| pg_sys::equal(*f as *const c_void, node as *const c_void))
+        {
+            found.push(node);
+        }
+        return false;
+    }
+    pg_sys::expression_tree_walker_impl(node, Some(collect_grouping_funcs), ctx)
+}

@@ -212,6 +212,17 @@ const SHAPES: &[(&str, &str)] = &[
     ("grouping_sets_having", "SELECT k, g, sum(m) AS sm FROM a GROUP BY k, ROLLUP (g) HAVING count(*) > 2"),
     ("grouping_sets_distinct", "SELECT k, g, count(*) AS n FROM a GROUP BY DISTINCT ROLLUP (k, g), ROLLUP (k)"),
     ("grouping_sets_join", "SELECT b.name, a.g, sum(a.v) AS s FROM a JOIN b ON a.k = b.k GROUP BY GROUPING SETS ((b.name), (a.g), ())"),
+    // Set-returning functions in FROM, applied to each changed row: LATERAL, WITH
+    // ORDINALITY, ROWS FROM, LEFT JOIN LATERAL … ON true with calls returning nothing,
+    // a column definition list, an uncorrelated call, below a grouping.
+    ("srf_unnest", "SELECT a.id, u.x FROM a, LATERAL unnest(ARRAY[a.v, a.k, a.v]) AS u(x)"),
+    ("srf_series_ordinality", "SELECT a.id, s.i, s.o FROM a CROSS JOIN LATERAL generate_series(1, a.k) WITH ORDINALITY AS s(i, o)"),
+    ("srf_left_empty", "SELECT a.id, e.value FROM a LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN a.v > 4 THEN to_jsonb(ARRAY[a.g, 'q']) ELSE '[]'::jsonb END) AS e ON true"),
+    ("srf_jsonb_each_agg", "SELECT e.key, count(*) AS n, sum((e.value #>> '{}')::int) AS s FROM a, jsonb_each(jsonb_build_object('v', a.v, 'k', a.k)) AS e GROUP BY e.key"),
+    ("srf_rows_from", "SELECT a.id, r.x, r.y, r.n FROM a, ROWS FROM (unnest(ARRAY[a.v, a.k]), generate_series(1, 3)) WITH ORDINALITY AS r(x, y, n)"),
+    ("srf_uncorrelated", "SELECT c.label, g.i FROM c CROSS JOIN generate_series(1, 2) AS g(i) WHERE c.k2 >= g.i"),
+    ("srf_coldef", "SELECT p.id, r.x, r.t FROM p, jsonb_to_record(jsonb_build_object('x', p.v, 't', p.note)) AS r(x int, t text)"),
+    ("srf_below_agg", "SELECT x.k, count(*) AS n, count(DISTINCT x.w) AS dw FROM (SELECT p.k, u.w FROM p, unnest(string_to_array(p.note, '1')) AS u(w)) x GROUP BY x.k"),
     ("window_topk", "SELECT id, k, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM a ORDER BY r, id, k LIMIT 5"),
 ];
 

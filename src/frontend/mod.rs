@@ -8,6 +8,7 @@
 mod decorrelate;
 mod deparse;
 mod grouping_sets;
+mod lateral;
 mod numeric_scale;
 mod sublink;
 mod window;
@@ -1123,8 +1124,20 @@ impl Builder {
         }
         let quals = (*(*q).jointree).quals;
         let mut items = Vec::new();
+        let mut functions = Vec::new();
         for item in from.iter_ptr() {
+            // Functions in FROM apply to the other items' rows (`lateral.rs`).
+            if let Some(rt) = lateral::function_rte(q, item) {
+                functions.push(rt);
+                continue;
+            }
             items.push(self.translate_from_item(q, item)?);
+        }
+        if items.is_empty() {
+            return Err(unsupported(
+                "a FROM clause of functions only",
+                "No table's changes describe how the result changes; use FULL.",
+            ));
         }
         // The FROM list is a chain of cross joins and WHERE a filter per conjunct, exactly
         // as written; the rewrite layer turns them into inner joins (`filter_into_join`).
@@ -1141,6 +1154,9 @@ impl Builder {
             (tree, layout)
         };
         let mut layout = layout;
+        for rt in functions {
+            tree = self.lateral_function(q, rt, tree, &mut layout, false)?;
+        }
         tree = self.join_scalar_subqueries(q, &mut layout, tree)?;
         tree = self.filters(q, &layout, tree, quals)?;
         if matches!(&self.restrict, Some((depth, _)) if *depth == self.levels.len()) {
@@ -1520,6 +1536,25 @@ impl Builder {
                         ))
                     }
                 };
+                if let Some(rt) = lateral::function_rte(q, (*j).rarg) {
+                    // `A [LEFT] JOIN LATERAL f(…) ON p`: the call applied to A's rows.
+                    let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
+                    return match outer {
+                        None => {
+                            let tree = self.lateral_function(q, rt, left, &mut layout, false)?;
+                            let tree = self.filters(q, &layout, tree, (*j).quals)?;
+                            Ok((tree, layout))
+                        }
+                        Some(OuterKind::Left) if constant_true((*j).quals) => {
+                            let tree = self.lateral_function(q, rt, left, &mut layout, true)?;
+                            Ok((tree, layout))
+                        }
+                        Some(_) => Err(unsupported(
+                            "a RIGHT or FULL join, or a LEFT join with an ON condition other than true, to a function",
+                            "Only LEFT JOIN LATERAL f(…) ON true keeps the rows a call returns nothing for; filter in WHERE instead, or use FULL.",
+                        )),
+                    };
+                }
                 let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
                 let (right, rlayout) = self.translate_from_item(q, (*j).rarg)?;
                 let nl = left.columns().len();
@@ -1613,8 +1648,8 @@ impl Builder {
                 Ok(positional(OpTree::shared(id, shared), cq))
             }
             RTE_FUNCTION => Err(unsupported(
-                "a function in FROM",
-                "Set-returning functions in FROM are not maintained incrementally.",
+                "a function in FROM before the tables it is joined with",
+                "A function is maintained as applied to the rows of the FROM items before it; write it after them (FROM t, LATERAL f(t.x)), or use FULL.",
             )),
             RTE_VALUES => self.values(rte),
             other => Err(unsupported(
@@ -1938,6 +1973,18 @@ impl Builder {
 }
 
 /// A subquery or CTE's output columns are numbered by its non-junk target entries.
+/// `ON true` (or no condition).
+unsafe fn constant_true(quals: *mut pg_sys::Node) -> bool {
+    if quals.is_null() {
+        return true;
+    }
+    let c = quals as *mut pg_sys::Const;
+    (*quals).type_ == pg_sys::NodeTag::T_Const
+        && !(*c).constisnull
+        && (*c).consttype == pg_sys::BOOLOID
+        && (*c).constvalue.value() != 0
+}
+
 unsafe fn positional(tree: OpTree, q: *mut pg_sys::Query) -> (OpTree, Vec<Option<usize>>) {
     let mut positions = Vec::new();
     let mut next = 0;

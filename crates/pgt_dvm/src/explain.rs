@@ -133,6 +133,19 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Aggregate by [{keys}]: {aggs}");
             write_node(&a.input, depth + 1, out);
         }
+        OpTree::LateralFunction(f) => {
+            let _ = writeln!(
+                out,
+                "{pad}{} {} (per changed row)",
+                if f.outer {
+                    "LeftJoinLateral"
+                } else {
+                    "CrossJoinLateral"
+                },
+                dollar(&f.call)
+            );
+            write_node(&f.input, depth + 1, out);
+        }
         OpTree::Window(w) => {
             let funcs = w
                 .calls

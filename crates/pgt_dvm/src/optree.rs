@@ -97,6 +97,7 @@ pub enum OpTree {
     TopK(crate::operators::top_k::TopK),
     Replicate(crate::operators::replicate::Replicate),
     Window(crate::operators::window::Window),
+    LateralFunction(crate::operators::lateral_function::LateralFunction),
 }
 
 impl OpTree {
@@ -117,6 +118,7 @@ impl OpTree {
             OpTree::TopK(o) => o,
             OpTree::Replicate(o) => o,
             OpTree::Window(o) => o,
+            OpTree::LateralFunction(o) => o,
         }
     }
 
@@ -153,6 +155,7 @@ impl OpTree {
             OpTree::TopK(t) => t.input.source_oids(),
             OpTree::Replicate(r) => r.input.source_oids(),
             OpTree::Window(w) => w.input.source_oids(),
+            OpTree::LateralFunction(f) => f.input.source_oids(),
         }
     }
 

@@ -130,6 +130,7 @@ fn walk<'t>(
         OpTree::TopK(k) => walk(&k.input, visit, seen_shared),
         OpTree::Replicate(r) => walk(&r.input, visit, seen_shared),
         OpTree::Window(w) => walk(&w.input, visit, seen_shared),
+        OpTree::LateralFunction(f) => walk(&f.input, visit, seen_shared),
     }
 }
 

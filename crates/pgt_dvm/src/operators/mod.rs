@@ -7,6 +7,7 @@ pub mod consolidate;
 pub mod distinct;
 pub mod filter;
 pub mod join;
+pub mod lateral_function;
 pub mod match_count;
 pub mod outer_join;
 pub mod project;

@@ -147,6 +147,11 @@ fn map_children(
             x.input = Box::new(g(&x.input, shared));
             OpTree::Window(x)
         }
+        OpTree::LateralFunction(x) => {
+            let mut x = x.clone();
+            x.input = Box::new(g(&x.input, shared));
+            OpTree::LateralFunction(x)
+        }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {
                 Some(r) => r.clone(),

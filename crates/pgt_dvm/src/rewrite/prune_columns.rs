@@ -283,6 +283,14 @@ fn prune(
             w.input = Box::new(input);
             (OpTree::Window(w), (0..n).map(Some).collect())
         }
+        OpTree::LateralFunction(f) => {
+            // The call may read any input column: the input keeps them all.
+            let all: BTreeSet<usize> = (0..f.input.columns().len()).collect();
+            let (input, _) = prune(&f.input, &all, shared);
+            let mut f = f.clone();
+            f.input = Box::new(input);
+            (OpTree::LateralFunction(f), (0..n).map(Some).collect())
+        }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {
                 Some(r) => r.clone(),

@@ -59,6 +59,11 @@ shapes=(
   "aggregate_int_float|SELECT product_id, sum(qty) AS units, avg(qty) AS mean_qty, sum(weight) AS weight FROM orders GROUP BY product_id"
   "join_aggregate_numeric|SELECT c.region, count(*) AS n, sum(o.price * o.qty) AS revenue FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region"
   "comma_join5|SELECT o.id, c.segment, r.name AS region, p.name AS product, k.name AS category FROM orders o, customers c, regions r, products p, categories k WHERE c.id = o.customer_id AND r.id = c.region_id AND p.id = o.product_id AND k.id = p.category_id"
+  "window_rank|SELECT id, customer_id, amount, rank() OVER (PARTITION BY customer_id ORDER BY amount DESC) AS r FROM orders"
+  "window_lag|SELECT id, amount, amount - lag(amount) OVER (PARTITION BY id / 10 ORDER BY id) AS step FROM orders"
+  "union|SELECT customer_id FROM orders WHERE amount > 90 UNION SELECT customer_id FROM orders WHERE qty = 9"
+  "except_all|SELECT product_id FROM orders WHERE qty > 4 EXCEPT ALL SELECT product_id FROM orders WHERE amount < 20"
+  "lateral_unnest|SELECT o.id, t.tag FROM orders o, LATERAL unnest(string_to_array(o.note, 'n')) WITH ORDINALITY AS t(tag, pos)"
   "comma_join5_aggregate|SELECT r.name AS region, k.name AS category, count(*) AS n, sum(o.price * o.qty) AS revenue FROM orders o, customers c, regions r, products p, categories k WHERE c.id = o.customer_id AND r.id = c.region_id AND p.id = o.product_id AND k.id = p.category_id GROUP BY r.name, k.name"
 )
 for s in "${shapes[@]}"; do

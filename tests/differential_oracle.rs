@@ -223,6 +223,17 @@ const SHAPES: &[(&str, &str)] = &[
     ("srf_uncorrelated", "SELECT c.label, g.i FROM c CROSS JOIN generate_series(1, 2) AS g(i) WHERE c.k2 >= g.i"),
     ("srf_coldef", "SELECT p.id, r.x, r.t FROM p, jsonb_to_record(jsonb_build_object('x', p.v, 't', p.note)) AS r(x int, t text)"),
     ("srf_below_agg", "SELECT x.k, count(*) AS n, count(DISTINCT x.w) AS dw FROM (SELECT p.k, u.w FROM p, unnest(string_to_array(p.note, '1')) AS u(w)) x GROUP BY x.k"),
+    // Every aggregate: ordered-set and hypothetical-set, statistical and regression, JSON,
+    // bitwise, DISTINCT and ordered arrays, a user-defined one (each recomputed per
+    // affected group, or kept algebraically where it can be).
+    ("aggs_ordered_set", "SELECT k, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS med, percentile_disc(ARRAY[0.25, 0.75]) WITHIN GROUP (ORDER BY n) AS qs, mode() WITHIN GROUP (ORDER BY g) AS mg, rank(4) WITHIN GROUP (ORDER BY v) AS r4 FROM a GROUP BY k"),
+    // (Float aggregates accumulate in input order, whose last bits PostgreSQL does not
+    // fix either: compared rounded.)
+    ("aggs_statistics", "SELECT g, stddev(v) AS sd, var_pop(n) AS vp, round(corr(v, k)::numeric, 9) AS cr, round(regr_slope(v, k)::numeric, 9) AS sl, regr_count(v, k) AS rc, round(covar_samp(k, v)::numeric, 9) AS cv FROM a GROUP BY g"),
+    ("aggs_json_bits", "SELECT k, json_agg(v ORDER BY v, id) AS j, jsonb_object_agg(id::text, v ORDER BY id, v) AS o, bit_and(v) AS ba, bit_or(v) AS bo, bit_xor(v) AS bx, array_agg(DISTINCT g ORDER BY g) AS ga, every(v > 2) AS ev FROM a GROUP BY k"),
+    ("aggs_user_defined", "SELECT g, pgt_sum_sq(v) AS ss, count(*) AS n FROM a GROUP BY g"),
+    ("aggs_below_top", "SELECT b.name, s.med FROM b JOIN (SELECT k, percentile_disc(0.5) WITHIN GROUP (ORDER BY v) AS med FROM a GROUP BY k) s ON s.k = b.k"),
+    ("natural_join", "SELECT * FROM a NATURAL JOIN (SELECT k, name FROM b) bb"),
     ("window_topk", "SELECT id, k, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM a ORDER BY r, id, k LIMIT 5"),
 ];
 
@@ -238,6 +249,9 @@ const KEYED: &[&str] = &[
 ];
 
 const SCHEMA: &str = "
+    CREATE FUNCTION pgt_sq_acc(bigint, int) RETURNS bigint IMMUTABLE LANGUAGE sql
+        AS 'SELECT coalesce($1, 0) + coalesce($2::bigint * $2, 0)';
+    CREATE AGGREGATE pgt_sum_sq(int) (sfunc = pgt_sq_acc, stype = bigint);
     CREATE TABLE a (id int, k int, g text, v int, n numeric(10,2), m numeric);
     CREATE TABLE b (k int, name text, w int);
     CREATE TABLE c (g text, label text, k2 int);

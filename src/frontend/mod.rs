@@ -930,7 +930,53 @@ fn column_properties(
         }
         _ => None,
     };
-    Ok((exact.unwrap_or(false), binary.unwrap_or(false), canonical))
+    let exact = exact.unwrap_or(false);
+    let canonical = match canonical {
+        Some(c) => Some(c),
+        None if !exact => hashed_identity(typid, collation)?,
+        None => None,
+    };
+    Ok((exact, binary.unwrap_or(false), canonical))
+}
+
+/// For a type whose equal values can differ in binary form and that has no cheaper
+/// canonical form (interval: `'1 day'` = `'24 hours'`; jsonb: `1.0` = `1`; arrays and
+/// composites of such; text under a nondeterministic collation): its extended hash
+/// function, which by the hash opclass's contract maps equal values to one hash, under
+/// the value's own collation. A row identity is already a 64-bit hash, so hashing a key
+/// first adds no new kind of collision risk (ADR-004). `None` when the type has no hash
+/// support (it then stays unusable as a key).
+fn hashed_identity(typid: pg_sys::Oid, collation: pg_sys::Oid) -> PgtResult<Option<String>> {
+    // SAFETY: lookup_type_cache returns the cache entry of an existing type (it raises an
+    // ERROR for an unknown OID) and stays valid for the backend's life.
+    let proc = unsafe {
+        let tc = pg_sys::lookup_type_cache(typid, pg_sys::TYPECACHE_HASH_EXTENDED_PROC as i32);
+        (*tc).hash_extended_proc
+    };
+    if proc == pg_sys::InvalidOid {
+        return Ok(None);
+    }
+    // jsonb's hash skips container boundaries (`[null, {}]` and `[null, {}, {}]` hash
+    // alike): unequal keys would share an identity. jsonb keys, and arrays and
+    // composites with jsonb inside, stay refused.
+    let weak = Spi::get_one_with_args::<bool>(
+        "SELECT $1 OPERATOR(pg_catalog.=) 3802::pg_catalog.oid              OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1                           AND t.typelem OPERATOR(pg_catalog.=) 3802::pg_catalog.oid)              OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t                           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.typrelid                          WHERE t.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0                            AND a.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY[3802, 3807]::pg_catalog.oid[]))",
+        &[typid.into()],
+    )?
+    .unwrap_or(true);
+    if weak {
+        return Ok(None);
+    }
+    let found = Spi::get_two_with_args::<String, String>(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, p.proname),                 (SELECT pg_catalog.format(' COLLATE %I.%I', cn.nspname, c.collname)                    FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) c.collnamespace                   WHERE c.oid OPERATOR(pg_catalog.=) $2)            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace           WHERE p.oid OPERATOR(pg_catalog.=) $1",
+        &[proc.into(), collation.into()],
+    )?;
+    Ok(found.0.map(|f| {
+        format!(
+            "{f}(($){}, 0::pg_catalog.int8)",
+            found.1.unwrap_or_default()
+        )
+    }))
 }
 
 unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
@@ -1877,12 +1923,10 @@ impl Builder {
                 "Aggregates must belong to their own query level.",
             ));
         }
-        if (*a).aggkind != b'n' as std::ffi::c_char || !(*a).aggdirectargs.is_null() {
-            return Err(unsupported(
-                "an ordered-set aggregate (WITHIN GROUP)",
-                "Its result depends on the order of all rows of the group; use FULL.",
-            ));
-        }
+        // Ordered-set and hypothetical-set aggregates (`percentile_cont(0.5) WITHIN GROUP
+        // (ORDER BY x)`, `mode()`, `rank(3) WITHIN GROUP (…)`) are recomputed per affected
+        // group like any other non-algebraic aggregate.
+        let within_group = (*a).aggkind != b'n' as std::ffi::c_char;
         let name = self.d.func_name((*a).aggfnoid)?;
         let mut args = Vec::new();
         let mut arg_types = Vec::new();
@@ -1918,7 +1962,19 @@ impl Builder {
             order.append(self.sort_key(q, layout, tle, sgc)?);
         }
         let mut call = Expr::sql(format!("{name}("));
-        if (*a).aggstar {
+        if within_group {
+            for (i, d) in PgList::<pg_sys::Node>::from_pg((*a).aggdirectargs)
+                .iter_ptr()
+                .enumerate()
+            {
+                if i > 0 {
+                    call.push_sql(", ");
+                }
+                call.append(self.d.expr(d, &mut FromResolver { q, layout })?);
+            }
+            call.push_sql(") WITHIN GROUP (");
+            call.append(order);
+        } else if (*a).aggstar {
             call.push_sql("*");
         } else {
             if !(*a).aggdistinct.is_null() {
@@ -1941,8 +1997,10 @@ impl Builder {
             )?);
             call.push_sql(")");
         }
-        let plain =
-            (*a).aggdistinct.is_null() && (*a).aggfilter.is_null() && (*a).aggorder.is_null();
+        let plain = !within_group
+            && (*a).aggdistinct.is_null()
+            && (*a).aggfilter.is_null()
+            && (*a).aggorder.is_null();
         let exact_num = |t: pg_sys::Oid| [20u32, 21, 23, 1700].contains(&t.to_u32());
         let (kind, tracks_scale) = match (plain, name.as_str(), args.len(), (*a).aggstar) {
             (true, "pg_catalog.count", 0, true) => (AggKind::CountStar, false),
@@ -1972,7 +2030,6 @@ impl Builder {
     }
 }
 
-/// A subquery or CTE's output columns are numbered by its non-junk target entries.
 /// `ON true` (or no condition).
 unsafe fn constant_true(quals: *mut pg_sys::Node) -> bool {
     if quals.is_null() {
@@ -1985,6 +2042,7 @@ unsafe fn constant_true(quals: *mut pg_sys::Node) -> bool {
         && (*c).constvalue.value() != 0
 }
 
+/// A subquery or CTE's output columns are numbered by its non-junk target entries.
 unsafe fn positional(tree: OpTree, q: *mut pg_sys::Query) -> (OpTree, Vec<Option<usize>>) {
     let mut positions = Vec::new();
     let mut next = 0;

@@ -656,9 +656,16 @@ impl Aggregate {
                 .collect::<Vec<_>>(),
         );
         let exact = format!(" AND {rid} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {rk} AS k)");
+        let keys = format!("SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL");
+        // (The keys of `rk` are distinct already; an array-typed key is compared with the
+        // subquery itself, see `any_key`.)
+        let any = if self.group_columns[0].type_sql.ends_with(']') {
+            super::any_key(&g0, &keys, &self.group_columns[0])
+        } else {
+            format!("{g0} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))")
+        };
         let prefilter = format!(
-            " AND ({g0} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL)) \
-               OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL)))"
+            " AND ({any} OR ({g0} IS NULL AND EXISTS (SELECT 1 FROM {rk} AS k WHERE k.\"g0\" IS NULL)))"
         );
         let many = format!(
             "(SELECT (SELECT pg_catalog.count(*) FROM {rk})::pg_catalog.float8 OPERATOR(pg_catalog.>) GREATEST(0.1::pg_catalog.float8 OPERATOR(pg_catalog.*) \
@@ -796,6 +803,18 @@ impl Operator for Aggregate {
 impl Aggregate {
     /// The grouping of the rows `cur` (the input's columns): keys, then aggregate values.
     fn grouped_over(&self, cur: &str) -> String {
+        // Keys without exact equality show a deterministic one of their equal values, the
+        // one regrouping shows (`regroup::with_representatives`).
+        if let Some((rows, keys)) =
+            super::regroup::with_representatives(cur, &self.group_by, &self.group_columns)
+        {
+            let mut a = self.clone();
+            a.group_by = keys;
+            for c in &mut a.group_columns {
+                c.exact_equality = true; // the representatives are compared as they are
+            }
+            return a.grouped_over(&rows);
+        }
         let (_, gby) = self.group_select("s");
         let mut sel: Vec<String> = self
             .group_by

@@ -38,9 +38,22 @@ impl Operator for Distinct {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cur = self.input.rule().current(cx)?;
+        let columns = self.columns();
+        let all: Vec<crate::expr::Expr> = (0..columns.len()).map(crate::expr::Expr::col).collect();
+        // Columns without exact equality: a deterministic one of the equal values, as
+        // regrouping shows it (`regroup::with_representatives`).
+        if let Some((rows, keys)) = super::regroup::with_representatives(&cur, &all, &columns) {
+            let sel = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("{} AS {}", k.render_on("s"), crate::optree::col_name(i)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Ok(format!("SELECT DISTINCT {sel} FROM ({rows}) AS s"));
+        }
         Ok(format!(
             "SELECT DISTINCT {} FROM ({cur}) AS s",
-            col_list(self.columns().len(), Some("s"))
+            col_list(columns.len(), Some("s"))
         ))
     }
 }

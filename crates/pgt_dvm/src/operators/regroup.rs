@@ -117,8 +117,12 @@ impl Regroup<'_> {
             );
         }
         let ng = self.group_by.len();
-        let mut sel: Vec<String> = self
-            .group_by
+        let (rows, group_by) = match with_representatives(rows, self.group_by, self.group_columns) {
+            Some((r, k)) => (r, k),
+            None => (rows.to_string(), self.group_by.to_vec()),
+        };
+        let rows = rows.as_str();
+        let mut sel: Vec<String> = group_by
             .iter()
             .enumerate()
             .map(|(i, g)| format!("{} AS {}", g.render_on("s"), col_name(i)))
@@ -134,7 +138,7 @@ impl Regroup<'_> {
         } else {
             format!(
                 " GROUP BY {}",
-                self.group_by
+                group_by
                     .iter()
                     .map(|g| g.render_on("s"))
                     .collect::<Vec<_>>()
@@ -185,8 +189,8 @@ impl Regroup<'_> {
                     col_name(c)
                 ),
                 None => format!(
-                    "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY ({}) OR ({g0} IS NULL AND {null_key})",
-                    super::key_array(&non_null)
+                    "SELECT s.* FROM ({cur}) AS s WHERE {} OR ({g0} IS NULL AND {null_key})",
+                    super::any_key(&g0, &non_null, &self.group_columns[0])
                 ),
             };
             if first_exact.is_some() && self.group_by.len() == 1 {
@@ -229,6 +233,39 @@ impl Regroup<'_> {
         let sql = super::consolidate::consolidated(&sql, &self.columns);
         Ok(cx.add_cte("regroup_delta", sql))
     }
+}
+
+/// The rows `rows` with a deterministic representative for each group key whose equal
+/// values can differ in binary form (`1.0`/`1.00`, `'Alpha'`/`'ALPHA'` under a
+/// case-insensitive collation, `'1 day'`/`'24 hours'`), and the group keys to use
+/// instead: the key value with the smallest binary image among the equal ones
+/// (`first_value` over a window partitioned by the key's identity). `GROUP BY` itself
+/// outputs any one of the equal values, which could differ between the recomputation of
+/// a group's old rows and the evaluation that stored it; this one does not. `None` when
+/// every key has exact equality.
+pub(crate) fn with_representatives(
+    rows: &str,
+    group_by: &[Expr],
+    group_columns: &[Column],
+) -> Option<(String, Vec<Expr>)> {
+    if group_columns.iter().all(|c| c.exact_equality) {
+        return None;
+    }
+    let mut reps = String::new();
+    let mut keys = Vec::new();
+    for (i, (g, c)) in group_by.iter().zip(group_columns).enumerate() {
+        if c.exact_equality {
+            keys.push(g.clone());
+            continue;
+        }
+        let v = g.render_on("s");
+        reps.push_str(&format!(
+            ", pg_catalog.first_value({v}) OVER (PARTITION BY {} ORDER BY pg_catalog.record_send(ROW({v})) USING OPERATOR(pg_catalog.<)) AS \"__pgt_rep{i}\"",
+            crate::storage::identity_hash(&[c.identity_sql(&v)])
+        ));
+        keys.push(Expr::sql(format!("s.\"__pgt_rep{i}\"")));
+    }
+    Some((format!("SELECT s.*{reps} FROM ({rows}) AS s"), keys))
 }
 
 /// `DISTINCT` below the top as a grouping by all columns.

@@ -234,6 +234,13 @@ const SHAPES: &[(&str, &str)] = &[
     ("aggs_user_defined", "SELECT g, pgt_sum_sq(v) AS ss, count(*) AS n FROM a GROUP BY g"),
     ("aggs_below_top", "SELECT b.name, s.med FROM b JOIN (SELECT k, percentile_disc(0.5) WITHIN GROUP (ORDER BY v) AS med FROM a GROUP BY k) s ON s.k = b.k"),
     ("natural_join", "SELECT * FROM a NATURAL JOIN (SELECT k, name FROM b) bb"),
+    // WITH RECURSIVE: a bounded tree walk (UNION ALL over a self-loop), a transitive
+    // closure with cycles (UNION), a closure below a join and a grouping, and a
+    // recursion referenced twice.
+    ("recursive_walk", "WITH RECURSIVE r(id, depth) AS (SELECT id, 0 FROM p WHERE k IS NULL OR k = 0 UNION ALL SELECT p.id, r.depth + 1 FROM p JOIN r ON p.k = r.id WHERE r.depth < 4) SELECT * FROM r"),
+    ("recursive_closure", "WITH RECURSIVE r(s, d) AS (SELECT k, w FROM b WHERE k IS NOT NULL AND w IS NOT NULL UNION SELECT r.s, b.w FROM r JOIN b ON b.k = r.d WHERE b.w IS NOT NULL) SELECT s, d FROM r"),
+    ("recursive_below", "WITH RECURSIVE r(s, d) AS (SELECT k, w FROM b WHERE w IS NOT NULL UNION SELECT r.s, b.w FROM r, b WHERE b.k = r.d) SELECT r.s, count(*) AS n, sum(a.v) AS sv FROM r JOIN a ON a.k = r.d GROUP BY r.s"),
+    ("recursive_twice", "WITH RECURSIVE r(n, g) AS (SELECT v, g FROM a WHERE v IS NOT NULL AND v < 3 UNION SELECT r.n + 1, r.g FROM r WHERE r.n < 4) SELECT x.n, x.g, y.g AS g2 FROM r x JOIN r y ON x.n = y.n + 1"),
     ("window_topk", "SELECT id, k, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM a ORDER BY r, id, k LIMIT 5"),
 ];
 

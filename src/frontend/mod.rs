@@ -10,6 +10,7 @@ mod deparse;
 mod grouping_sets;
 mod lateral;
 mod numeric_scale;
+mod recursive;
 mod sublink;
 mod window;
 
@@ -181,6 +182,9 @@ struct Builder {
     /// A restriction for the query level being built at depth `.0` (`decorrelate.rs`):
     /// after its WHERE, its rows are semi-joined with the outer rows' keys.
     restrict: Option<(usize, decorrelate::KeyRestriction)>,
+    /// The recursive CTEs whose recursive term is being translated: their work tables'
+    /// ids and columns (`recursive.rs`).
+    recursions: HashMap<(usize, String), (usize, Vec<Column>)>,
 }
 
 /// Makes the ORDER BY expressions that `q` does not select (resjunk entries of its target
@@ -1103,12 +1107,6 @@ impl Builder {
 
     unsafe fn query_inner(&mut self, q: *mut pg_sys::Query) -> PgtResult<OpTree> {
         pgrx::check_for_interrupts!();
-        if (*q).hasRecursive {
-            return Err(unsupported(
-                "WITH RECURSIVE",
-                "Recursive queries are not maintained incrementally yet.",
-            ));
-        }
         if (*q).hasWindowFuncs && (*q).hasDistinctOn {
             return Err(unsupported(
                 "DISTINCT ON with window functions",
@@ -1676,8 +1674,21 @@ impl Builder {
                     .find(|c| CStr::from_ptr((**c).ctename).to_string_lossy() == name)
                     .ok_or_else(|| unsupported("a CTE reference", "The CTE could not be found."))?;
                 let cq = (*cte).ctequery as *mut pg_sys::Query;
+                if (*rte).self_reference {
+                    // Inside the recursive term: the previous iteration's rows.
+                    let (id, columns) = self.recursions.get(&key).cloned().ok_or_else(|| {
+                        unsupported("a recursive reference", "Its recursion could not be found.")
+                    })?;
+                    let wt = OpTree::WorkTable(pgt_dvm::operators::recursive::WorkTable { id, columns });
+                    return Ok(positional(wt, cq));
+                }
                 let shared = match self.shared.get(&key) {
                     Some(s) => s.clone(),
+                    None if (*cte).cterecursive => {
+                        let s = Rc::new(self.recursive_cte(cte, level, key.clone())?);
+                        self.shared.insert(key, s.clone());
+                        s
+                    }
                     None => {
                         // A CTE is translated in the context of the query that defines it.
                         let outer = self.levels[..=level].to_vec();

@@ -133,6 +133,19 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Aggregate by [{keys}]: {aggs}");
             write_node(&a.input, depth + 1, out);
         }
+        OpTree::Recursive(r) => {
+            let _ = writeln!(
+                out,
+                "{pad}Recursive #{} UNION{} (recomputed at both snapshots when a source below changed)",
+                r.id % 10007,
+                if r.all { " ALL" } else { "" }
+            );
+            write_node(&r.seed, depth + 1, out);
+            write_node(&r.recursive_term, depth + 1, out);
+        }
+        OpTree::WorkTable(w) => {
+            let _ = writeln!(out, "{pad}WorkTable #{} [{}]", w.id % 10007, names(tree));
+        }
         OpTree::LateralFunction(f) => {
             let _ = writeln!(
                 out,

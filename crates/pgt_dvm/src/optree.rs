@@ -98,6 +98,8 @@ pub enum OpTree {
     Replicate(crate::operators::replicate::Replicate),
     Window(crate::operators::window::Window),
     LateralFunction(crate::operators::lateral_function::LateralFunction),
+    Recursive(crate::operators::recursive::Recursive),
+    WorkTable(crate::operators::recursive::WorkTable),
 }
 
 impl OpTree {
@@ -119,6 +121,8 @@ impl OpTree {
             OpTree::Replicate(o) => o,
             OpTree::Window(o) => o,
             OpTree::LateralFunction(o) => o,
+            OpTree::Recursive(o) => o,
+            OpTree::WorkTable(o) => o,
         }
     }
 
@@ -156,6 +160,12 @@ impl OpTree {
             OpTree::Replicate(r) => r.input.source_oids(),
             OpTree::Window(w) => w.input.source_oids(),
             OpTree::LateralFunction(f) => f.input.source_oids(),
+            OpTree::Recursive(r) => {
+                let mut v = r.seed.source_oids();
+                v.extend(r.recursive_term.source_oids());
+                v
+            }
+            OpTree::WorkTable(_) => Vec::new(),
         }
     }
 

@@ -131,6 +131,9 @@ fn walk<'t>(
         OpTree::Replicate(r) => walk(&r.input, visit, seen_shared),
         OpTree::Window(w) => walk(&w.input, visit, seen_shared),
         OpTree::LateralFunction(f) => walk(&f.input, visit, seen_shared),
+        // A recursion recomputes its terms from their current and old states; a grouping
+        // inside keeps no stored states (nothing would maintain them).
+        OpTree::Recursive(_) | OpTree::WorkTable(_) => {}
     }
 }
 

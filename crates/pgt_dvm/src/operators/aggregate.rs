@@ -788,7 +788,7 @@ impl Operator for Aggregate {
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         if let Some((slot, table)) = cx.slots.find(self) {
-            if !cx.correlated {
+            if !cx.correlated && !cx.old_state {
                 return super::stored_group::current(self, slot, &table, cx);
             }
         }

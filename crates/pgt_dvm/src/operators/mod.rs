@@ -11,6 +11,7 @@ pub mod lateral_function;
 pub mod match_count;
 pub mod outer_join;
 pub mod project;
+pub mod recursive;
 pub mod regroup;
 pub mod replicate;
 pub mod scan;
@@ -76,6 +77,15 @@ pub struct DeltaContext<'a> {
     /// Rendering a current state that a correlated subquery reads once per outer row (see
     /// [`DeltaContext::correlated_current`]).
     pub(crate) correlated: bool,
+    /// Rendering the *old* state (before this refresh's changes): every scan reads
+    /// `consolidate(R′ − ΔR)` instead of `R′` (`recursive.rs` recomputes a fixpoint at both
+    /// snapshots).
+    pub(crate) old_state: bool,
+    /// The CTE name of each recursion's work table while its recursive term is rendered.
+    pub(crate) worktables: HashMap<usize, String>,
+    next_recursion: usize,
+    /// Memo of shared subtrees' old states (see `old_state`).
+    pub(crate) shared_old: HashMap<usize, String>,
 }
 
 /// The message of the error a statement with omitted quiet terms raises when one of those
@@ -102,7 +112,17 @@ impl<'a> DeltaContext<'a> {
             stored_merges: HashMap::new(),
             stored_currents: HashMap::new(),
             correlated: false,
+            old_state: false,
+            worktables: HashMap::new(),
+            next_recursion: 0,
+            shared_old: HashMap::new(),
         }
+    }
+
+    /// A fresh number for a recursive CTE's name.
+    pub(crate) fn next_recursion(&mut self) -> usize {
+        self.next_recursion += 1;
+        self.next_recursion
     }
 
     /// Whether a side whose sources are `quiet` (see [`Operator::quiet_sources`])

@@ -188,9 +188,12 @@ impl Regroup<'_> {
                     self.input.rule().current_restricted(cx, c, &non_null)?,
                     col_name(c)
                 ),
+                // An expression or a key without exact equality reaches no index: a
+                // hashed subplan, never `= ANY (ARRAY(…))`, which PostgreSQL searches
+                // linearly for every input row (quadratic in the affected keys).
                 None => format!(
-                    "SELECT s.* FROM ({cur}) AS s WHERE {} OR ({g0} IS NULL AND {null_key})",
-                    super::any_key(&g0, &non_null, &self.group_columns[0])
+                    "SELECT s.* FROM ({cur}) AS s WHERE {g0} OPERATOR(pg_catalog.=) ANY (SELECT __pgt_k.* FROM ({non_null}) AS __pgt_k) \
+                     OR ({g0} IS NULL AND {null_key})"
                 ),
             };
             if first_exact.is_some() && self.group_by.len() == 1 {

@@ -128,6 +128,9 @@ impl Operator for Scan {
         col: usize,
         keys: &str,
     ) -> Result<String, DvmError> {
+        if cx.old_state {
+            return Ok(super::restricted_on_top(&self.current(cx)?, col, keys));
+        }
         let cur = self.current(cx)?;
         let name = quote_ident(&self.columns[col].name);
         Ok(format!(
@@ -136,7 +139,10 @@ impl Operator for Scan {
         ))
     }
 
-    fn current(&self, _cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+    fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if cx.old_state {
+            return self.old_rows(cx);
+        }
         let cols = self
             .columns
             .iter()
@@ -156,5 +162,31 @@ impl Operator for Scan {
 
     fn unique_key(&self) -> Option<Vec<usize>> {
         self.key.clone()
+    }
+}
+
+impl Scan {
+    /// `R = consolidate(R′ − ΔR)`, each row as many times as its weight: the table as it
+    /// was before the changes this refresh consumes.
+    fn old_rows(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        cx.old_state = false;
+        let cur = self.current(cx);
+        let d = self.delta_where(cx, None, false);
+        cx.old_state = true;
+        let (cur, d) = (cur?, d?);
+        let n = self.columns.len();
+        let cols = super::col_list(n, Some("s"));
+        let net = super::consolidate::consolidated(
+            &format!(
+                "SELECT {cols}, 1::bigint AS __pgt_w FROM ({cur}) AS s \
+                 UNION ALL SELECT {cols}, OPERATOR(pg_catalog.-) s.__pgt_w AS __pgt_w FROM {d} AS s"
+            ),
+            &self.columns,
+        );
+        Ok(format!(
+            "SELECT {} FROM ({net}) AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
+              WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0",
+            super::col_list(n, Some("o"))
+        ))
     }
 }

@@ -53,6 +53,18 @@ impl Operator for Shared {
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if cx.old_state {
+            let name = match cx.shared_old.get(&self.id) {
+                Some(n) => n.clone(),
+                None => {
+                    let sql = self.input.rule().current(cx)?;
+                    let n = cx.add_cte("shared_old", sql);
+                    cx.shared_old.insert(self.id, n.clone());
+                    n
+                }
+            };
+            return Ok(format!("SELECT {} FROM {name}", col_list(self.columns().len(), None)));
+        }
         if let Some((_, Some(c))) = cx.shared.get(&self.id) {
             return Ok(format!(
                 "SELECT {} FROM {c}",

@@ -88,7 +88,7 @@ fn map_children(
     let mut g =
         |c: &OpTree, shared: &mut HashMap<usize, Rc<OpTree>>| transform_up(c, f, shared, changed);
     match tree {
-        OpTree::Scan(_) | OpTree::Values(_) => tree.clone(),
+        OpTree::Scan(_) | OpTree::Values(_) | OpTree::WorkTable(_) => tree.clone(),
         OpTree::Filter(x) => {
             let mut x = x.clone();
             x.input = Box::new(g(&x.input, shared));
@@ -151,6 +151,12 @@ fn map_children(
             let mut x = x.clone();
             x.input = Box::new(g(&x.input, shared));
             OpTree::LateralFunction(x)
+        }
+        OpTree::Recursive(x) => {
+            let mut x = x.clone();
+            x.seed = Box::new(g(&x.seed, shared));
+            x.recursive_term = Box::new(g(&x.recursive_term, shared));
+            OpTree::Recursive(x)
         }
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {

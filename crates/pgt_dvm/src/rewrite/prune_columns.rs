@@ -291,6 +291,18 @@ fn prune(
             f.input = Box::new(input);
             (OpTree::LateralFunction(f), (0..n).map(Some).collect())
         }
+        OpTree::Recursive(r) => {
+            // Both terms produce every column of the recursion (the work table is read
+            // whole by the next iteration).
+            let all: BTreeSet<usize> = (0..n).collect();
+            let (seed, _) = prune(&r.seed, &all, shared);
+            let (rec, _) = prune(&r.recursive_term, &all, shared);
+            let mut r = r.clone();
+            r.seed = Box::new(seed);
+            r.recursive_term = Box::new(rec);
+            (OpTree::Recursive(r), (0..n).map(Some).collect())
+        }
+        OpTree::WorkTable(_) => (t.clone(), (0..n).map(Some).collect()),
         OpTree::Shared(s) => {
             let input = match shared.get(&s.id) {
                 Some(r) => r.clone(),

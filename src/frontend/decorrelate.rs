@@ -163,11 +163,7 @@ unsafe fn over_no_rows(
     d: &mut Deparser,
     node: *mut pg_sys::Node,
 ) -> PgtResult<Option<*mut pg_sys::Node>> {
-    let mut aggs = Vec::new();
-    super::collect_aggrefs(
-        node,
-        &mut aggs as *mut Vec<*mut pg_sys::Node> as *mut c_void,
-    );
+    let aggs = super::collect_nodes(&[node], pg_sys::NodeTag::T_Aggref);
     let mut out = pg_sys::copyObjectImpl(node as *const c_void) as *mut pg_sys::Node;
     for a in aggs {
         let a = a as *mut pg_sys::Aggref;

@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::ffi::c_void;
 
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use pgrx::PgList;
 
 use super::unsupported;
@@ -140,25 +139,4 @@ pub(super) unsafe fn grouping_value(f: *mut pg_sys::GroupingFunc, set: &[u32]) -
         .enumerate()
         .filter(|(_, x)| !set.contains(x))
         .fold(0i32, |acc, (i, _)| acc | (1 << (n - 1 - i)))
-}
-
-#[pg_guard]
-pub(super) unsafe extern "C-unwind" fn collect_grouping_funcs(
-    node: *mut pg_sys::Node,
-    ctx: *mut c_void,
-) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    if (*node).type_ == pg_sys::NodeTag::T_GroupingFunc {
-        let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
-        if !found
-            .iter()
-            .any(|f| pg_sys::equal(*f as *const c_void, node as *const c_void))
-        {
-            found.push(node);
-        }
-        return false;
-    }
-    pg_sys::expression_tree_walker_impl(node, Some(collect_grouping_funcs), ctx)
 }

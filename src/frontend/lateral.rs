@@ -69,14 +69,7 @@ impl Builder {
             &mut names,
             &mut vars,
         );
-        let names: Vec<String> = PgList::<pg_sys::Node>::from_pg(names)
-            .iter_ptr()
-            .map(|n| {
-                std::ffi::CStr::from_ptr((*(n as *mut pg_sys::String)).sval)
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
+        let names = super::string_list(names);
         let mut call_columns = Vec::new();
         for (name, var) in names
             .into_iter()
@@ -100,14 +93,7 @@ impl Builder {
 
 /// ` AS (name type [COLLATE c], …)` of a function with a column definition list.
 unsafe fn column_definitions(f: *mut pg_sys::RangeTblFunction) -> PgtResult<String> {
-    let names: Vec<String> = PgList::<pg_sys::Node>::from_pg((*f).funccolnames)
-        .iter_ptr()
-        .map(|n| {
-            std::ffi::CStr::from_ptr((*(n as *mut pg_sys::String)).sval)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let names = super::string_list((*f).funccolnames);
     let types: Vec<pg_sys::Oid> = PgList::<pg_sys::Oid>::from_pg((*f).funccoltypes)
         .iter_oid()
         .collect();

@@ -877,22 +877,64 @@ impl ColumnResolver for PositionResolver {
     }
 }
 
+/// What [`collect_nodes`] looks for, and what it found.
+struct Collected {
+    tag: pg_sys::NodeTag,
+    found: Vec<*mut pg_sys::Node>,
+}
+
 #[pg_guard]
-unsafe extern "C-unwind" fn collect_aggrefs(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
+unsafe extern "C-unwind" fn collect_walker(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
     if node.is_null() {
         return false;
     }
-    if (*node).type_ == pg_sys::NodeTag::T_Aggref {
-        let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
-        if !found
+    let c = &mut *(ctx as *mut Collected);
+    if (*node).type_ == c.tag {
+        if !c
+            .found
             .iter()
             .any(|a| pg_sys::equal(*a as *const c_void, node as *const c_void))
         {
-            found.push(node);
+            c.found.push(node);
         }
         return false;
     }
-    pg_sys::expression_tree_walker_impl(node, Some(collect_aggrefs), ctx)
+    pg_sys::expression_tree_walker_impl(node, Some(collect_walker), ctx)
+}
+
+/// The distinct (by `equal()`) nodes of kind `tag` in the expressions `roots`, without
+/// looking inside them (aggregates, window functions, GROUPING() calls).
+///
+/// SAFETY: every root is null or a valid expression node.
+unsafe fn collect_nodes(
+    roots: &[*mut pg_sys::Node],
+    tag: pg_sys::NodeTag,
+) -> Vec<*mut pg_sys::Node> {
+    let mut c = Collected { tag, found: Vec::new() };
+    for &r in roots {
+        collect_walker(r, &mut c as *mut Collected as *mut c_void);
+    }
+    c.found
+}
+
+/// The texts of a list of `String` nodes (column names of a CTE or a function).
+///
+/// SAFETY: `list` is null or a valid list of `String` nodes.
+unsafe fn string_list(list: *mut pg_sys::List) -> Vec<String> {
+    PgList::<pg_sys::String>::from_pg(list)
+        .iter_ptr()
+        .map(|n| CStr::from_ptr((*n).sval).to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The SELECT list's expressions (resjunk entries too) and HAVING of `q`.
+unsafe fn select_and_having(q: *mut pg_sys::Query) -> Vec<*mut pg_sys::Node> {
+    let mut v: Vec<*mut pg_sys::Node> = PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList)
+        .iter_ptr()
+        .map(|t| (*t).expr as *mut pg_sys::Node)
+        .collect();
+    v.push((*q).havingQual);
+    v
 }
 
 /// (exact equality, binary identity, canonical form) of a type; see `pgt_dvm::Column`.
@@ -1233,12 +1275,7 @@ impl Builder {
                 };
                 group_columns.push(expr_column(name, e)?);
             }
-            let mut aggrefs: Vec<*mut pg_sys::Node> = Vec::new();
-            let ctx = &mut aggrefs as *mut Vec<*mut pg_sys::Node> as *mut c_void;
-            for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
-                collect_aggrefs((*tle).expr as *mut pg_sys::Node, ctx);
-            }
-            collect_aggrefs((*q).havingQual, ctx);
+            let aggrefs = collect_nodes(&select_and_having(q), pg_sys::NodeTag::T_Aggref);
             let mut aggs = Vec::new();
             for a in &aggrefs {
                 aggs.push(self.agg_call(q, *a as *mut pg_sys::Aggref, &layout)?);
@@ -1251,12 +1288,8 @@ impl Builder {
                             .iter_ptr()
                             .all(|t| error_free((*t).expr as *mut pg_sys::Node))
                 });
-            let mut groupings: Vec<*mut pg_sys::Node> = Vec::new();
-            let ctx = &mut groupings as *mut Vec<*mut pg_sys::Node> as *mut c_void;
-            for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
-                grouping_sets::collect_grouping_funcs((*tle).expr as *mut pg_sys::Node, ctx);
-            }
-            grouping_sets::collect_grouping_funcs((*q).havingQual, ctx);
+            let groupings =
+                collect_nodes(&select_and_having(q), pg_sys::NodeTag::T_GroupingFunc);
             let grouping_positions;
             if (*q).groupingSets.is_null() {
                 tree = OpTree::aggregate(tree, group_by, group_columns, aggs)

@@ -8,10 +8,7 @@
 //! VALUES around the work table (its rendering must keep the recursive reference where
 //! PostgreSQL allows it).
 
-use std::ffi::CStr;
-
 use pgrx::pg_sys;
-use pgrx::PgList;
 use pgt_dvm::operators::recursive::Recursive;
 use pgt_dvm::{Column, OpTree};
 
@@ -67,14 +64,7 @@ impl Builder {
         self.levels.push(cq);
         let built = (|| -> PgtResult<OpTree> {
             let (seed, _) = self.query(seed_q)?;
-            let names: Vec<String> = PgList::<pg_sys::Node>::from_pg((*cte).ctecolnames)
-                .iter_ptr()
-                .map(|n| {
-                    CStr::from_ptr((*(n as *mut pg_sys::String)).sval)
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect();
+            let names = super::string_list((*cte).ctecolnames);
             let columns: Vec<Column> = seed
                 .columns()
                 .into_iter()

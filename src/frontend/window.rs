@@ -49,24 +49,6 @@ impl ColumnResolver for WindowResolver<'_> {
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn collect_window_funcs(node: *mut pg_sys::Node, ctx: *mut c_void) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    if (*node).type_ == pg_sys::NodeTag::T_WindowFunc {
-        let found = &mut *(ctx as *mut Vec<*mut pg_sys::Node>);
-        if !found
-            .iter()
-            .any(|f| pg_sys::equal(*f as *const c_void, node as *const c_void))
-        {
-            found.push(node);
-        }
-        return false;
-    }
-    pg_sys::expression_tree_walker_impl(node, Some(collect_window_funcs), ctx)
-}
-
 /// How a function depends on the order of rows tied in the window's ORDER BY.
 enum Kind {
     /// Treats peers alike and ignores the frame (`rank`, …): no tiebreak.
@@ -92,11 +74,7 @@ impl Builder {
         mut tree: OpTree,
         r: &mut dyn ColumnResolver,
     ) -> PgtResult<(OpTree, Vec<(*mut pg_sys::Node, usize)>)> {
-        let mut funcs: Vec<*mut pg_sys::Node> = Vec::new();
-        let ctx = &mut funcs as *mut Vec<*mut pg_sys::Node> as *mut c_void;
-        for tle in PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList).iter_ptr() {
-            collect_window_funcs((*tle).expr as *mut pg_sys::Node, ctx);
-        }
+        let funcs = super::collect_nodes(&super::select_and_having(q), pg_sys::NodeTag::T_WindowFunc);
         let mut positions = Vec::new();
         for wc in PgList::<pg_sys::WindowClause>::from_pg((*q).windowClause).iter_ptr() {
             let mine: Vec<*mut pg_sys::WindowFunc> = funcs

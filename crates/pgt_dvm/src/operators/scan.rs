@@ -169,6 +169,9 @@ impl Scan {
     /// `R = consolidate(R′ − ΔR)`, each row as many times as its weight: the table as it
     /// was before the changes this refresh consumes.
     fn old_rows(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        if let Some(key) = self.key.as_ref().filter(|k| !k.is_empty()) {
+            return self.old_rows_by_key(cx, key);
+        }
         cx.old_state = false;
         let cur = self.current(cx);
         let d = self.delta_where(cx, None, false);
@@ -187,6 +190,44 @@ impl Scan {
             "SELECT {} FROM ({net}) AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
               WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0",
             super::col_list(n, Some("o"))
+        ))
+    }
+
+    /// With a primary key (each key has at most one row at either snapshot): the rows
+    /// whose key the consolidated delta does not touch, as they are, plus the old versions
+    /// (weight −1) of the touched keys. The first part is a plain scan with a hashed
+    /// anti-probe, so a consumer joining on the table's columns still reaches its indexes
+    /// (a recursion probing by key reads a few rows, not the whole table).
+    fn old_rows_by_key(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        key: &[usize],
+    ) -> Result<String, DvmError> {
+        cx.old_state = false;
+        let cur = self.current(cx);
+        let d = self.delta_where(cx, None, true);
+        cx.old_state = true;
+        let (cur, d) = (cur?, d?);
+        let table_keys = key
+            .iter()
+            .map(|&k| format!("t.{}", quote_ident(&self.columns[k].name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let delta_keys = key
+            .iter()
+            .map(|&k| format!("d.{}", col_name(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (table_keys, delta_keys) = if key.len() == 1 {
+            (table_keys, delta_keys)
+        } else {
+            (format!("ROW({table_keys})"), format!("ROW({delta_keys})"))
+        };
+        let n = self.columns.len();
+        Ok(format!(
+            "{cur} WHERE NOT ({table_keys} OPERATOR(pg_catalog.=) ANY (SELECT {delta_keys} FROM {d} AS d)) \
+             UNION ALL SELECT {} FROM {d} AS d WHERE d.__pgt_w OPERATOR(pg_catalog.<) 0",
+            super::col_list(n, Some("d"))
         ))
     }
 }

@@ -151,6 +151,11 @@ fn identities_and_results_do_not_depend_on_session_settings() {
             "collated_groups",
             "common",
             "only_left",
+            "windowed",
+            "rolled_up",
+            "unnested",
+            "by_interval",
+            "recursed",
         ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
@@ -173,7 +178,15 @@ fn identities_and_results_do_not_depend_on_session_settings() {
              SELECT pgtrickle.create_stream_table('below_by_text', 'SELECT s.txt, s.n, s.s, l.label FROM (SELECT txt, count(*) AS n, sum(num) AS s FROM t GROUP BY txt) s LEFT JOIN labels l ON l.txt = s.txt', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('collated_groups', 'SELECT g, n FROM (SELECT lower(txt) COLLATE \"C\" AS g, count(*) AS n FROM t GROUP BY 1) s WHERE g > ''l''', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('common', 'SELECT txt, m FROM t INTERSECT ALL SELECT txt, m FROM t WHERE flag', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('only_left', 'SELECT txt FROM t EXCEPT SELECT txt FROM labels', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('only_left', 'SELECT txt FROM t EXCEPT SELECT txt FROM labels', refresh_mode => 'DIFFERENTIAL');
+             -- Windows partitioned and ordered by text and time, grouping sets over text and
+             -- dates, set-returning functions over arrays and jsonb, an interval key, a
+             -- recursion over dates, an ordered-set aggregate.
+             SELECT pgtrickle.create_stream_table('windowed', 'SELECT id, txt, ts, rank() OVER (PARTITION BY m ORDER BY txt, ts) AS r, lag(day) OVER (PARTITION BY txt ORDER BY ts, id, day) AS prev, count(*) OVER (PARTITION BY iv) AS same_iv FROM t', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('rolled_up', 'SELECT txt, day, count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY ts) AS mid, GROUPING(txt, day) AS g FROM t GROUP BY ROLLUP (txt, day)', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('unnested', 'SELECT t.id, u.x, u.o, e.key FROM t CROSS JOIN LATERAL unnest(t.arr) WITH ORDINALITY AS u(x, o) LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(t.js) = ''object'' THEN t.js END) AS e ON true', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('by_interval', 'SELECT iv, count(*) AS n, max(ts) AS last FROM t GROUP BY iv', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('recursed', 'WITH RECURSIVE r(d, n) AS (SELECT day, 0 FROM t WHERE flag UNION SELECT r.d + 1, r.n + 1 FROM r WHERE r.n < 2) SELECT d, n FROM r', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;

@@ -17,8 +17,9 @@ use std::ffi::c_void;
 
 use pgrx::pg_sys;
 use pgrx::PgList;
+use pgt_dvm::{AggCall, Column, Expr, OpTree};
 
-use super::unsupported;
+use super::{expr_column, unsupported};
 use crate::error::PgtResult;
 
 /// More sets than this are refused for incremental maintenance (each is a grouping the
@@ -139,4 +140,65 @@ pub(super) unsafe fn grouping_value(f: *mut pg_sys::GroupingFunc, set: &[u32]) -
         .enumerate()
         .filter(|(_, x)| !set.contains(x))
         .fold(0i32, |acc, (i, _)| acc | (1 << (n - 1 - i)))
+}
+
+/// A level's grouping: its GROUP BY items (with their sort-group references) and its
+/// aggregates.
+pub(super) struct Grouped<'a> {
+    pub refs: &'a [u32],
+    pub by: &'a [Expr],
+    pub columns: &'a [Column],
+    pub aggs: &'a [AggCall],
+    pub aggrefs: &'a [*mut pg_sys::Node],
+    pub error_free: bool,
+}
+
+impl Grouped<'_> {
+    /// One grouping of `input` (a shared subtree) per grouping set of `q`, under UNION ALL:
+    /// every GROUP BY item (NULL where the set leaves it out), the aggregates, then the
+    /// value of each of `groupings` (GROUPING() calls) in that set.
+    pub(super) unsafe fn union_of_sets(
+        &self,
+        q: *mut pg_sys::Query,
+        input: OpTree,
+        groupings: &[*mut pg_sys::Node],
+    ) -> PgtResult<OpTree> {
+        let mut branches = Vec::new();
+        for set in &expand(q)? {
+            let keep: Vec<usize> = (0..self.by.len())
+                .filter(|&i| set.contains(&self.refs[i]))
+                .collect();
+            let grouped = OpTree::aggregate(
+                input.clone(),
+                keep.iter().map(|&i| self.by[i].clone()).collect(),
+                keep.iter().map(|&i| self.columns[i].clone()).collect(),
+                self.aggs.to_vec(),
+            )
+            .with_error_free_aggregate_input(self.error_free);
+            let mut exprs = Vec::new();
+            let mut columns = Vec::new();
+            for (i, c) in self.columns.iter().enumerate() {
+                exprs.push(match keep.iter().position(|&k| k == i) {
+                    Some(p) => Expr::col(p),
+                    None => Expr::sql(format!("NULL::{}", c.type_sql)),
+                });
+                columns.push(c.clone());
+            }
+            for (j, &a) in self.aggrefs.iter().enumerate() {
+                exprs.push(Expr::col(keep.len() + j));
+                columns.push(expr_column(format!("a{j}"), a)?);
+            }
+            for (g, &f) in groupings.iter().enumerate() {
+                let v = grouping_value(f as *mut pg_sys::GroupingFunc, set);
+                exprs.push(Expr::sql(format!("{v}::pg_catalog.int4")));
+                columns.push(expr_column(format!("grouping{g}"), f)?);
+            }
+            branches.push(OpTree::project(grouped, exprs, columns));
+        }
+        Ok(if branches.len() == 1 {
+            branches.pop().expect("one branch")
+        } else {
+            OpTree::union_all(branches)
+        })
+    }
 }

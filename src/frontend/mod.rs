@@ -1004,18 +1004,22 @@ fn hashed_identity(typid: pg_sys::Oid, collation: pg_sys::Oid) -> PgtResult<Opti
     }
     // jsonb's hash skips container boundaries (`[null, {}]` and `[null, {}, {}]` hash
     // alike): unequal keys would share an identity. jsonb keys, and arrays and
-    // composites with jsonb inside, stay refused.
-    let weak = Spi::get_one_with_args::<bool>(
-        "SELECT $1 OPERATOR(pg_catalog.=) 3802::pg_catalog.oid              OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1                           AND t.typelem OPERATOR(pg_catalog.=) 3802::pg_catalog.oid)              OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t                           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.typrelid                          WHERE t.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0                            AND a.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY[3802, 3807]::pg_catalog.oid[]))",
-        &[typid.into()],
-    )?
-    .unwrap_or(true);
-    if weak {
-        return Ok(None);
-    }
+    // composites with jsonb inside, stay refused (no name is returned for them).
     let found = Spi::get_two_with_args::<String, String>(
-        "SELECT pg_catalog.format('%I.%I', n.nspname, p.proname),                 (SELECT pg_catalog.format(' COLLATE %I.%I', cn.nspname, c.collname)                    FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) c.collnamespace                   WHERE c.oid OPERATOR(pg_catalog.=) $2)            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace           WHERE p.oid OPERATOR(pg_catalog.=) $1",
-        &[proc.into(), collation.into()],
+        "SELECT CASE WHEN $3 OPERATOR(pg_catalog.<>) 3802::pg_catalog.oid \
+                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $3 \
+                                         AND t.typelem OPERATOR(pg_catalog.=) 3802::pg_catalog.oid) \
+                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t \
+                                         JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.typrelid \
+                                        WHERE t.oid OPERATOR(pg_catalog.=) $3 AND a.attnum OPERATOR(pg_catalog.>) 0 \
+                                          AND a.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY[3802, 3807]::pg_catalog.oid[])) \
+                  THEN (SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) \
+                          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+                         WHERE p.oid OPERATOR(pg_catalog.=) $1) END, \
+                (SELECT pg_catalog.format(' COLLATE %I.%I', cn.nspname, c.collname) \
+                   FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) c.collnamespace \
+                  WHERE c.oid OPERATOR(pg_catalog.=) $2)",
+        &[proc.into(), collation.into(), typid.into()],
     )?;
     Ok(found.0.map(|f| {
         format!(
@@ -1298,46 +1302,22 @@ impl Builder {
             } else {
                 // One grouping per set over the same (shared) input, under UNION ALL
                 // (`grouping_sets.rs`): keys, aggregates, then each GROUPING(…) value.
-                let sets = grouping_sets::expand(q)?;
-                let input = self.share(tree);
                 let (ng, na) = (group_by.len(), aggs.len());
-                let mut branches = Vec::new();
-                for set in &sets {
-                    let keep: Vec<usize> =
-                        (0..ng).filter(|&i| set.contains(&group_refs[i])).collect();
-                    let grouped = OpTree::aggregate(
-                        input.clone(),
-                        keep.iter().map(|&i| group_by[i].clone()).collect(),
-                        keep.iter().map(|&i| group_columns[i].clone()).collect(),
-                        aggs.clone(),
-                    )
-                    .with_error_free_aggregate_input(inputs_error_free);
-                    let mut exprs = Vec::new();
-                    let mut columns = Vec::new();
-                    for (i, c) in group_columns.iter().enumerate() {
-                        match keep.iter().position(|&k| k == i) {
-                            Some(p) => exprs.push(Expr::col(p)),
-                            None => exprs.push(Expr::sql(format!("NULL::{}", c.type_sql))),
-                        }
-                        columns.push(c.clone());
-                    }
-                    for (j, &a) in aggrefs.iter().enumerate() {
-                        exprs.push(Expr::col(keep.len() + j));
-                        columns.push(expr_column(format!("a{j}"), a)?);
-                    }
-                    for (g, &f) in groupings.iter().enumerate() {
-                        let v = grouping_sets::grouping_value(f as *mut pg_sys::GroupingFunc, set);
-                        exprs.push(Expr::sql(format!("{v}::pg_catalog.int4")));
-                        columns.push(expr_column(format!("grouping{g}"), f)?);
-                    }
-                    branches.push(OpTree::project(grouped, exprs, columns));
+                let input = self.share(tree);
+                tree = grouping_sets::Grouped {
+                    refs: &group_refs,
+                    by: &group_by,
+                    columns: &group_columns,
+                    aggs: &aggs,
+                    aggrefs: &aggrefs,
+                    error_free: inputs_error_free,
                 }
-                tree = if branches.len() == 1 {
-                    branches.pop().expect("one branch")
-                } else {
-                    OpTree::union_all(branches)
-                };
-                grouping_positions = (0..groupings.len()).map(|g| (groupings[g], ng + na + g)).collect();
+                .union_of_sets(q, input, &groupings)?;
+                grouping_positions = groupings
+                    .iter()
+                    .enumerate()
+                    .map(|(g, &f)| (f, ng + na + g))
+                    .collect();
             }
             let (joined, scalars) = self.join_scalars_after_grouping(q, tree)?;
             tree = joined;

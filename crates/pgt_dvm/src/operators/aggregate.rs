@@ -657,10 +657,11 @@ impl Aggregate {
         );
         let exact = format!(" AND {rid} OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {rk} AS k)");
         let keys = format!("SELECT k.\"g0\" FROM {rk} AS k WHERE k.\"g0\" IS NOT NULL");
-        // (The keys of `rk` are distinct already; an array-typed key is compared with the
-        // subquery itself, see `any_key`.)
+        // (The keys of `rk` are distinct already. An array-typed key is compared with the
+        // subquery itself: `ARRAY(…)` of arrays would be a multidimensional array of their
+        // elements.)
         let any = if self.group_columns[0].type_sql.ends_with(']') {
-            super::any_key(&g0, &keys, &self.group_columns[0])
+            format!("{g0} OPERATOR(pg_catalog.=) ANY (SELECT __pgt_k.* FROM ({keys}) AS __pgt_k)")
         } else {
             format!("{g0} OPERATOR(pg_catalog.=) ANY (ARRAY({keys}))")
         };

@@ -266,17 +266,6 @@ pub(crate) fn key_array(keys: &str) -> String {
     format!("ARRAY(SELECT DISTINCT __pgt_k.* FROM ({keys}) AS __pgt_k)")
 }
 
-/// `value = ANY (keys)` for a column of `column`'s type: over an array of the keys, or,
-/// for an array type (whose `ARRAY(…)` would be a multidimensional array of its
-/// elements), over the subquery itself.
-pub(crate) fn any_key(value: &str, keys: &str, column: &Column) -> String {
-    if column.type_sql.ends_with(']') {
-        format!("{value} OPERATOR(pg_catalog.=) ANY (SELECT __pgt_k.* FROM ({keys}) AS __pgt_k)")
-    } else {
-        format!("{value} OPERATOR(pg_catalog.=) ANY ({})", key_array(keys))
-    }
-}
-
 /// A one-time condition (an uncorrelated scalar subquery, which PostgreSQL evaluates
 /// once and uses to skip the plan below it): some of `sources` has an unconsumed change.
 pub(crate) fn changes_gate(cx: &DeltaContext<'_>, sources: &[u32]) -> String {

@@ -172,11 +172,7 @@ impl Scan {
         if let Some(key) = self.key.as_ref().filter(|k| !k.is_empty()) {
             return self.old_rows_by_key(cx, key);
         }
-        cx.old_state = false;
-        let cur = self.current(cx);
-        let d = self.delta_where(cx, None, false);
-        cx.old_state = true;
-        let (cur, d) = (cur?, d?);
+        let (cur, d) = self.current_and_delta(cx, false)?;
         let n = self.columns.len();
         let cols = super::col_list(n, Some("s"));
         let net = super::consolidate::consolidated(
@@ -193,6 +189,20 @@ impl Scan {
         ))
     }
 
+    /// The table's current rows and its delta (consolidated or as buffered), rendered
+    /// outside the old-state mode that asked for them.
+    fn current_and_delta(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        consolidate: bool,
+    ) -> Result<(String, String), DvmError> {
+        cx.old_state = false;
+        let cur = self.current(cx);
+        let d = self.delta_where(cx, None, consolidate);
+        cx.old_state = true;
+        Ok((cur?, d?))
+    }
+
     /// With a primary key (each key has at most one row at either snapshot): the rows
     /// whose key the consolidated delta does not touch, as they are, plus the old versions
     /// (weight −1) of the touched keys. The first part is a plain scan with a hashed
@@ -203,11 +213,7 @@ impl Scan {
         cx: &mut DeltaContext<'_>,
         key: &[usize],
     ) -> Result<String, DvmError> {
-        cx.old_state = false;
-        let cur = self.current(cx);
-        let d = self.delta_where(cx, None, true);
-        cx.old_state = true;
-        let (cur, d) = (cur?, d?);
+        let (cur, d) = self.current_and_delta(cx, true)?;
         let table_keys = key
             .iter()
             .map(|&k| format!("t.{}", quote_ident(&self.columns[k].name)))

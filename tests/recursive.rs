@@ -71,7 +71,8 @@ fn trees_and_cycles_follow_their_edges() {
 fn unsupported_recursions_are_refused_by_name() {
     let db = cluster().new_database();
     let mut c = db.client();
-    c.batch_execute("CREATE TABLE edge (src int, dst int)").unwrap();
+    c.batch_execute("CREATE TABLE edge (src int, dst int)")
+        .unwrap();
     for (query, named) in [
         (
             "WITH RECURSIVE r(s, d) AS (SELECT src, dst FROM edge UNION SELECT r.s, e.dst FROM r LEFT JOIN edge e ON e.src = r.d) SELECT * FROM r",

@@ -53,7 +53,10 @@ fn tied_rows_keep_one_numbering_across_refreshes() {
             )
             .unwrap()
             .get(0);
-        assert_eq!(bad, 0, "round {round}: a numbering that no evaluation of the query gives");
+        assert_eq!(
+            bad, 0,
+            "round {round}: a numbering that no evaluation of the query gives"
+        );
     }
 }
 
@@ -83,7 +86,10 @@ fn one_changed_row_recomputes_its_partition_only() {
         .map(|r| r.get(0))
         .collect();
     let plan = plan.join("\n");
-    let plan = plan.split("plan (executed").nth(1).expect("an analyzed plan");
+    let plan = plan
+        .split("plan (executed")
+        .nth(1)
+        .expect("an analyzed plan");
     let seq = plan
         .lines()
         .filter(|l| l.contains("Seq Scan on sales") && !l.contains("never executed"))
@@ -103,7 +109,8 @@ fn one_changed_row_recomputes_its_partition_only() {
 fn windows_whose_values_ties_would_decide_are_refused_by_name() {
     let db = cluster().new_database();
     let mut c = db.client();
-    c.batch_execute("CREATE TABLE t (k int, v int, x text)").unwrap();
+    c.batch_execute("CREATE TABLE t (k int, v int, x text)")
+        .unwrap();
     for (query, named) in [
         (
             "SELECT k, last_value(x) OVER (PARTITION BY k ORDER BY v) FROM t",

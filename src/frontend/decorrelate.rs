@@ -159,7 +159,7 @@ unsafe fn replace_where(
 /// `node` with each aggregate call replaced by its value over no rows; None when an
 /// aggregate's empty value is not known (a user-defined aggregate with an initial state
 /// or a final function).
-unsafe fn over_no_rows(
+pub(super) unsafe fn over_no_rows(
     d: &mut Deparser,
     node: *mut pg_sys::Node,
 ) -> PgtResult<Option<*mut pg_sys::Node>> {
@@ -231,15 +231,17 @@ unsafe fn restricts_only(c: *mut pg_sys::Node, rt: i32) -> bool {
 }
 
 /// One correlated condition `inner = outer`.
-struct KeyPair {
-    inner: *mut pg_sys::Node,
+pub(super) struct KeyPair {
+    pub(super) inner: *mut pg_sys::Node,
     /// As seen from the outer query (its Vars one level down).
-    outer: *mut pg_sys::Node,
-    eq: pg_sys::Oid,
+    pub(super) outer: *mut pg_sys::Node,
+    pub(super) eq: pg_sys::Oid,
 }
 
-/// Splits a correlated conjunct into its inner and outer sides.
-unsafe fn key_pair(n: *mut pg_sys::Node) -> PgtResult<KeyPair> {
+/// Splits a correlated conjunct of a subquery (`what`, for errors) into its inner and
+/// outer sides.
+pub(super) unsafe fn key_pair(n: *mut pg_sys::Node, what: &str) -> PgtResult<KeyPair> {
+    let refused = |reason: &str| unsupported(what, reason);
     let not_equality = || {
         refused("Its correlated conditions must be equalities between a column (or expression) of the subquery and one of the outer query; join a grouped subquery instead, or use FULL.")
     };
@@ -399,7 +401,7 @@ impl Builder {
             .partition(|&n| pg_sys::contain_vars_of_level(n, 1));
         let pairs = corr
             .iter()
-            .map(|&n| key_pair(n))
+            .map(|&n| key_pair(n, "this correlated scalar subquery"))
             .collect::<PgtResult<Vec<_>>>()?;
         let mut list = PgList::<pg_sys::Node>::new();
         for n in &local {

@@ -48,7 +48,10 @@ impl Builder {
             if i > 0 {
                 call.push_sql(", ");
             }
-            call.append(self.d.expr((*f).funcexpr, &mut FromResolver { q, layout })?);
+            call.append(
+                self.d
+                    .expr((*f).funcexpr, &mut FromResolver { q, layout })?,
+            );
             if !(*f).funccolnames.is_null() {
                 call.push_sql(&column_definitions(f)?);
             }

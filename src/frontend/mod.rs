@@ -9,6 +9,7 @@ mod decorrelate;
 mod deparse;
 mod grouping_sets;
 mod lateral;
+mod lateral_subquery;
 mod numeric_scale;
 mod recursive;
 mod sublink;
@@ -910,7 +911,10 @@ unsafe fn collect_nodes(
     roots: &[*mut pg_sys::Node],
     tag: pg_sys::NodeTag,
 ) -> Vec<*mut pg_sys::Node> {
-    let mut c = Collected { tag, found: Vec::new() };
+    let mut c = Collected {
+        tag,
+        found: Vec::new(),
+    };
     for &r in roots {
         collect_walker(r, &mut c as *mut Collected as *mut c_void);
     }
@@ -1029,6 +1033,31 @@ fn hashed_identity(typid: pg_sys::Oid, collation: pg_sys::Oid) -> PgtResult<Opti
     }))
 }
 
+/// The constant LIMIT count and OFFSET of `q` (None: absent, ALL or NULL).
+unsafe fn limit_constants(q: *mut pg_sys::Query) -> PgtResult<(Option<i64>, Option<i64>)> {
+    let constant = |n: *mut pg_sys::Node| -> Option<Option<i64>> {
+        if n.is_null() {
+            return Some(None);
+        }
+        let n = pg_sys::eval_const_expressions(std::ptr::null_mut(), n);
+        if (*n).type_ != pg_sys::NodeTag::T_Const {
+            return None;
+        }
+        let c = n as *mut pg_sys::Const;
+        if (*c).constisnull {
+            return Some(None);
+        }
+        ((*c).consttype == pg_sys::INT8OID).then(|| Some((*c).constvalue.value() as i64))
+    };
+    match (constant((*q).limitCount), constant((*q).limitOffset)) {
+        (Some(count), Some(offset)) => Ok((count, offset)),
+        _ => Err(unsupported(
+            "LIMIT/OFFSET with a value that is not a constant",
+            "Only constant LIMIT and OFFSET values are maintained; use FULL.",
+        )),
+    }
+}
+
 unsafe fn expr_column(name: String, node: *mut pg_sys::Node) -> PgtResult<Column> {
     let (t, m, c) = (
         pg_sys::exprType(node),
@@ -1071,27 +1100,7 @@ impl Builder {
         if self.levels.len() != 1 || (*q).limitCount.is_null() {
             return Ok(None);
         }
-        let constant = |n: *mut pg_sys::Node| -> Option<Option<i64>> {
-            if n.is_null() {
-                return Some(None);
-            }
-            let n = pg_sys::eval_const_expressions(std::ptr::null_mut(), n);
-            if (*n).type_ != pg_sys::NodeTag::T_Const {
-                return None;
-            }
-            let c = n as *mut pg_sys::Const;
-            if (*c).constisnull {
-                return Some(None);
-            }
-            ((*c).consttype == pg_sys::INT8OID).then(|| Some((*c).constvalue.value() as i64))
-        };
-        let (Some(count), Some(offset)) = (constant((*q).limitCount), constant((*q).limitOffset))
-        else {
-            return Err(unsupported(
-                "LIMIT/OFFSET with a value that is not a constant",
-                "Only constant LIMIT and OFFSET values are maintained; use FULL.",
-            ));
-        };
+        let (count, offset) = limit_constants(q)?;
         let Some(count) = count else {
             return Ok(None); // LIMIT ALL: the OFFSET check in `query_inner` decides
         };
@@ -1214,11 +1223,16 @@ impl Builder {
         }
         let quals = (*(*q).jointree).quals;
         let mut items = Vec::new();
-        let mut functions = Vec::new();
+        // Functions in FROM (`lateral.rs`) and correlated LATERAL subqueries
+        // (`lateral_subquery.rs`) apply to the other items' rows, in their FROM order.
+        let mut laterals = Vec::new();
         for item in from.iter_ptr() {
-            // Functions in FROM apply to the other items' rows (`lateral.rs`).
             if let Some(rt) = lateral::function_rte(q, item) {
-                functions.push(rt);
+                laterals.push((rt, false));
+                continue;
+            }
+            if let Some(rt) = lateral_subquery::correlated_rte(q, item) {
+                laterals.push((rt, true));
                 continue;
             }
             items.push(self.translate_from_item(q, item)?);
@@ -1244,8 +1258,12 @@ impl Builder {
             (tree, layout)
         };
         let mut layout = layout;
-        for rt in functions {
-            tree = self.lateral_function(q, rt, tree, &mut layout, false)?;
+        for (rt, subquery) in laterals {
+            tree = if subquery {
+                self.lateral_subquery(q, rt, tree, &mut layout, false, std::ptr::null_mut())?
+            } else {
+                self.lateral_function(q, rt, tree, &mut layout, false)?
+            };
         }
         tree = self.join_scalar_subqueries(q, &mut layout, tree)?;
         tree = self.filters(q, &layout, tree, quals)?;
@@ -1292,8 +1310,7 @@ impl Builder {
                             .iter_ptr()
                             .all(|t| error_free((*t).expr as *mut pg_sys::Node))
                 });
-            let groupings =
-                collect_nodes(&select_and_having(q), pg_sys::NodeTag::T_GroupingFunc);
+            let groupings = collect_nodes(&select_and_having(q), pg_sys::NodeTag::T_GroupingFunc);
             let grouping_positions;
             if (*q).groupingSets.is_null() {
                 tree = OpTree::aggregate(tree, group_by, group_columns, aggs)
@@ -1611,6 +1628,20 @@ impl Builder {
                             "Only LEFT JOIN LATERAL f(…) ON true keeps the rows a call returns nothing for; filter in WHERE instead, or use FULL.",
                         )),
                     };
+                }
+                if let Some(rt) = lateral_subquery::correlated_rte(q, (*j).rarg) {
+                    // `A [LEFT] JOIN LATERAL (S) s ON p` (PostgreSQL allows no other kind).
+                    let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
+                    let left_join = matches!(outer, Some(OuterKind::Left));
+                    if outer.is_some() && !left_join {
+                        return Err(unsupported(
+                            "a RIGHT or FULL join to a LATERAL subquery",
+                            "Only inner and LEFT joins may read the items before them.",
+                        ));
+                    }
+                    let tree =
+                        self.lateral_subquery(q, rt, left, &mut layout, left_join, (*j).quals)?;
+                    return Ok((tree, layout));
                 }
                 let (left, mut layout) = self.translate_from_item(q, (*j).larg)?;
                 let (right, rlayout) = self.translate_from_item(q, (*j).rarg)?;

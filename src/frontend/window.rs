@@ -74,7 +74,8 @@ impl Builder {
         mut tree: OpTree,
         r: &mut dyn ColumnResolver,
     ) -> PgtResult<(OpTree, Vec<(*mut pg_sys::Node, usize)>)> {
-        let funcs = super::collect_nodes(&super::select_and_having(q), pg_sys::NodeTag::T_WindowFunc);
+        let funcs =
+            super::collect_nodes(&super::select_and_having(q), pg_sys::NodeTag::T_WindowFunc);
         let mut positions = Vec::new();
         for wc in PgList::<pg_sys::WindowClause>::from_pg((*q).windowClause).iter_ptr() {
             let mine: Vec<*mut pg_sys::WindowFunc> = funcs
@@ -87,7 +88,8 @@ impl Builder {
             }
             let mut partition_by = Vec::new();
             let mut partition_columns = Vec::new();
-            for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*wc).partitionClause).iter_ptr() {
+            for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*wc).partitionClause).iter_ptr()
+            {
                 let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
                 let e = (*tle).expr as *mut pg_sys::Node;
                 partition_by.push(self.d.expr(e, r)?);
@@ -115,7 +117,9 @@ impl Builder {
                 calls.push(WindowCall {
                     call,
                     tiebreak,
-                    frame: own_frame.map(str::to_string).unwrap_or_else(|| frame.clone()),
+                    frame: own_frame
+                        .map(str::to_string)
+                        .unwrap_or_else(|| frame.clone()),
                 });
                 call_columns.push(expr_column(format!("w{j}"), f as *mut pg_sys::Node)?);
                 positions.push((f as *mut pg_sys::Node, base + j));
@@ -161,39 +165,43 @@ impl Builder {
             )?;
             Ok(e.render(&|_| String::new()))
         };
-        let bound = |d: &mut Deparser,
-                     offset: &mut dyn FnMut(&mut Deparser, *mut pg_sys::Node) -> PgtResult<String>,
-                     unbounded_preceding: u32,
-                     unbounded_following: u32,
-                     current: u32,
-                     preceding: u32,
-                     following: u32,
-                     n: *mut pg_sys::Node|
-         -> PgtResult<String> {
-            Ok(if opts & unbounded_preceding != 0 {
-                "UNBOUNDED PRECEDING".into()
-            } else if opts & unbounded_following != 0 {
-                "UNBOUNDED FOLLOWING".into()
-            } else if opts & current != 0 {
-                "CURRENT ROW".into()
-            } else if opts & preceding != 0 {
-                format!("{} PRECEDING", offset(d, n)?)
-            } else if opts & following != 0 {
-                format!("{} FOLLOWING", offset(d, n)?)
-            } else {
-                return Err(unsupported("a window frame", "Its bound could not be read."));
-            })
-        };
+        let bound =
+            |d: &mut Deparser,
+             offset: &mut dyn FnMut(&mut Deparser, *mut pg_sys::Node) -> PgtResult<String>,
+             unbounded_preceding: u32,
+             unbounded_following: u32,
+             current: u32,
+             preceding: u32,
+             following: u32,
+             n: *mut pg_sys::Node|
+             -> PgtResult<String> {
+                Ok(if opts & unbounded_preceding != 0 {
+                    "UNBOUNDED PRECEDING".into()
+                } else if opts & unbounded_following != 0 {
+                    "UNBOUNDED FOLLOWING".into()
+                } else if opts & current != 0 {
+                    "CURRENT ROW".into()
+                } else if opts & preceding != 0 {
+                    format!("{} PRECEDING", offset(d, n)?)
+                } else if opts & following != 0 {
+                    format!("{} FOLLOWING", offset(d, n)?)
+                } else {
+                    return Err(unsupported(
+                        "a window frame",
+                        "Its bound could not be read.",
+                    ));
+                })
+            };
         #[allow(unused_imports)]
         use pg_sys::{
-        FRAMEOPTION_BETWEEN, FRAMEOPTION_END_CURRENT_ROW, FRAMEOPTION_END_OFFSET_FOLLOWING,
-        FRAMEOPTION_END_OFFSET_PRECEDING, FRAMEOPTION_END_UNBOUNDED_FOLLOWING,
-        FRAMEOPTION_END_UNBOUNDED_PRECEDING, FRAMEOPTION_EXCLUDE_CURRENT_ROW,
-        FRAMEOPTION_EXCLUDE_GROUP, FRAMEOPTION_EXCLUDE_TIES, FRAMEOPTION_EXCLUSION,
-        FRAMEOPTION_NONDEFAULT, FRAMEOPTION_ROWS, FRAMEOPTION_START_CURRENT_ROW,
-        FRAMEOPTION_START_OFFSET_FOLLOWING, FRAMEOPTION_START_OFFSET_PRECEDING,
-        FRAMEOPTION_START_UNBOUNDED_FOLLOWING, FRAMEOPTION_START_UNBOUNDED_PRECEDING,
-    };
+            FRAMEOPTION_BETWEEN, FRAMEOPTION_END_CURRENT_ROW, FRAMEOPTION_END_OFFSET_FOLLOWING,
+            FRAMEOPTION_END_OFFSET_PRECEDING, FRAMEOPTION_END_UNBOUNDED_FOLLOWING,
+            FRAMEOPTION_END_UNBOUNDED_PRECEDING, FRAMEOPTION_EXCLUDE_CURRENT_ROW,
+            FRAMEOPTION_EXCLUDE_GROUP, FRAMEOPTION_EXCLUDE_TIES, FRAMEOPTION_EXCLUSION,
+            FRAMEOPTION_NONDEFAULT, FRAMEOPTION_ROWS, FRAMEOPTION_START_CURRENT_ROW,
+            FRAMEOPTION_START_OFFSET_FOLLOWING, FRAMEOPTION_START_OFFSET_PRECEDING,
+            FRAMEOPTION_START_UNBOUNDED_FOLLOWING, FRAMEOPTION_START_UNBOUNDED_PRECEDING,
+        };
         let s = bound(
             &mut self.d,
             &mut offset,
@@ -245,8 +253,9 @@ impl Builder {
             &[(*f).winfnoid.into()],
         )?
         .unwrap_or_default();
-        let args: Vec<*mut pg_sys::Node> =
-            PgList::<pg_sys::Node>::from_pg((*f).args).iter_ptr().collect();
+        let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*f).args)
+            .iter_ptr()
+            .collect();
         let mut call = Expr::sql(format!("{name}("));
         if (*f).winstar {
             call.push_sql("*");
@@ -341,7 +350,10 @@ fn decide(
     }
     let no_exclusion = !o(FRAMEOPTION_EXCLUSION);
     if no_exclusion && starts_first && (ends_last || (no_order && end_current)) {
-        return Ok((true, Some("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING")));
+        return Ok((
+            true,
+            Some("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"),
+        ));
     }
     match kind {
         Kind::SetAggregate => Ok((false, None)),

@@ -943,3 +943,61 @@ fn rollup_as_union_of_groupings() {
     );
     golden("rollup", OpTree::union_all(vec![by_customer, total]));
 }
+
+/// `SELECT c.id, o.id, o.amount FROM customers c, LATERAL (SELECT id, amount FROM orders
+/// WHERE customer_id = c.id ORDER BY amount DESC LIMIT 1) o`, as the frontend decorrelates
+/// it (ADR-029): the orders numbered per key (`customer_id`, the correlated column) by the
+/// subquery's ORDER BY and their image, the first kept, joined to the customers on the key.
+#[test]
+fn lateral_top_1_per_key() {
+    use pgt_dvm::operators::window::{Window, WindowCall};
+    let keyed = project(
+        orders(),
+        &[
+            ("id", "integer", "$0"),
+            ("amount", "numeric(10,2)", "$2"),
+            ("__pgt_key0", "integer", "$1"),
+            ("__pgt_sort0", "numeric(10,2)", "$2"),
+        ],
+    );
+    let numbered = OpTree::Window(Window {
+        input: Box::new(keyed),
+        partition_by: vec![ex("$2")],
+        partition_columns: vec![col("__pgt_key0", "integer")],
+        order_by: vec![ex("$3 USING OPERATOR(pg_catalog.>) NULLS FIRST")],
+        calls: vec![WindowCall {
+            call: ex("pg_catalog.row_number()"),
+            tiebreak: true,
+            frame: String::new(),
+        }],
+        call_columns: vec![col("__pgt_rn", "bigint")],
+    });
+    let first = project(
+        OpTree::filter(
+            numbered,
+            ex("$4 OPERATOR(pg_catalog.>) 0::pg_catalog.int8 AND $4 OPERATOR(pg_catalog.<=) 1::pg_catalog.int8"),
+        ),
+        &[
+            ("id", "integer", "$0"),
+            ("amount", "numeric(10,2)", "$1"),
+            ("__pgt_key0", "integer", "$2"),
+        ],
+    );
+    let joined = OpTree::join_equi(
+        customers(),
+        first,
+        Some(ex("($0 OPERATOR(pg_catalog.=) $4)")),
+        vec![(0, 2)],
+    );
+    golden(
+        "lateral_top_1",
+        project(
+            joined,
+            &[
+                ("id", "integer", "$0"),
+                ("order_id", "integer", "$2"),
+                ("amount", "numeric(10,2)", "$3"),
+            ],
+        ),
+    );
+}

@@ -102,9 +102,7 @@ impl Regroup<'_> {
         if self.window {
             // Every row of the partitions, with the window functions appended.
             let n_in = self.input.columns().len();
-            let mut sel: Vec<String> = (0..n_in)
-                .map(|i| format!("s.{}", col_name(i)))
-                .collect();
+            let mut sel: Vec<String> = (0..n_in).map(|i| format!("s.{}", col_name(i))).collect();
             sel.extend(
                 self.outputs
                     .iter()

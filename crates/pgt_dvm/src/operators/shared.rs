@@ -22,7 +22,9 @@ pub struct Shared {
 /// (`state.rs`) is a hash of its subtree's Debug form.
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("input", &self.input).finish()
+        f.debug_struct("Shared")
+            .field("input", &self.input)
+            .finish()
     }
 }
 
@@ -63,7 +65,10 @@ impl Operator for Shared {
                     n
                 }
             };
-            return Ok(format!("SELECT {} FROM {name}", col_list(self.columns().len(), None)));
+            return Ok(format!(
+                "SELECT {} FROM {name}",
+                col_list(self.columns().len(), None)
+            ));
         }
         if let Some((_, Some(c))) = cx.shared.get(&self.id) {
             return Ok(format!(

@@ -130,7 +130,10 @@ impl Window {
                 )
             })
             .collect::<String>();
-        format!("SELECT {}{funcs} FROM ({cur}) AS s", col_list(n_in, Some("s")))
+        format!(
+            "SELECT {}{funcs} FROM ({cur}) AS s",
+            col_list(n_in, Some("s"))
+        )
     }
 }
 
@@ -207,7 +210,11 @@ mod tests {
         let scan = OpTree::scan(
             7,
             QualifiedName::new("public", "t"),
-            vec![col("id", "integer"), col("k", "integer"), col("v", "integer")],
+            vec![
+                col("id", "integer"),
+                col("k", "integer"),
+                col("v", "integer"),
+            ],
         );
         Window {
             input: Box::new(scan),
@@ -260,7 +267,10 @@ mod tests {
         let mut cx = DeltaContext::new(&f);
         let pushed = w.current_restricted(&mut cx, 1, "SELECT 1").unwrap();
         assert!(pushed.starts_with("SELECT s.\"c0\", s.\"c1\", s.\"c2\", pg_catalog.rank()"));
-        assert!(pushed.contains("t.\"k\" OPERATOR(pg_catalog.=) ANY"), "{pushed}");
+        assert!(
+            pushed.contains("t.\"k\" OPERATOR(pg_catalog.=) ANY"),
+            "{pushed}"
+        );
         let on_top = w.current_restricted(&mut cx, 2, "SELECT 1").unwrap();
         assert!(on_top.starts_with("SELECT s.* FROM (SELECT"));
     }

@@ -65,6 +65,8 @@ shapes=(
   "except_all|SELECT product_id FROM orders WHERE qty > 4 EXCEPT ALL SELECT product_id FROM orders WHERE amount < 20"
   "lateral_unnest|SELECT o.id, t.tag FROM orders o, LATERAL unnest(string_to_array(o.note, 'n')) WITH ORDINALITY AS t(tag, pos)"
   "recursive_chain|WITH RECURSIVE chain(id, start, depth) AS (SELECT id, id, 0 FROM orders WHERE id % 1000 = 0 UNION ALL SELECT o.id, c.start, c.depth + 1 FROM orders o JOIN chain c ON o.id = c.id + 1 WHERE c.depth < 3) SELECT * FROM chain"
+  "recursive_chain_union|WITH RECURSIVE chain(id, start, depth) AS (SELECT id, id, 0 FROM orders WHERE id % 1000 = 0 UNION SELECT o.id, c.start, c.depth + 1 FROM orders o JOIN chain c ON o.id = c.id + 1 WHERE c.depth < 3) SELECT * FROM chain"
+  "lateral_top1|SELECT c.id, c.segment, o.id AS top_order, o.amount FROM customers c LEFT JOIN LATERAL (SELECT o.id, o.amount FROM orders o WHERE o.customer_id = c.id ORDER BY o.amount DESC, o.id DESC LIMIT 1) o ON true"
   "comma_join5_aggregate|SELECT r.name AS region, k.name AS category, count(*) AS n, sum(o.price * o.qty) AS revenue FROM orders o, customers c, regions r, products p, categories k WHERE c.id = o.customer_id AND r.id = c.region_id AND p.id = o.product_id AND k.id = p.category_id GROUP BY r.name, k.name"
 )
 for s in "${shapes[@]}"; do

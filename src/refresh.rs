@@ -410,6 +410,9 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     } else {
         (action, run(&sql)?)
     };
+    if action == "FULL" {
+        first_statistics(st, &t.tree)?;
+    }
     let (snapshot, inserted, deleted) = sql_result;
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");
     for &src in &sources {
@@ -531,6 +534,34 @@ fn refresh_buffer_statistics(src: pgrx::pg_sys::Oid, pending: i64) -> PgtResult<
         crate::settings::with_setting("default_statistics_target", "10", || {
             Spi::run(&format!("ANALYZE {buffer}"))
         })?;
+    }
+    Ok(())
+}
+
+/// After a recomputation, the storage and the state tables that were never analyzed (just
+/// created) are: without statistics the planner expects a few hundred rows per key of a
+/// million-row table, and plans the next delta with merge joins over whole indexes. A
+/// sample of 3,000 rows is enough (milliseconds); autovacuum keeps them current after.
+fn first_statistics(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<()> {
+    let mut tables = vec![st.table.to_string()];
+    tables.extend(
+        pgt_dvm::state::state_table_names(tree, &state_tables(st))
+            .into_iter()
+            .map(|t| t.to_string()),
+    );
+    for table in tables {
+        let never = Spi::get_one_with_args::<bool>(
+            "SELECT c.reltuples OPERATOR(pg_catalog.<) 0 FROM pg_catalog.pg_class c \
+              WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+            &[table.clone().into()],
+        )?
+        .unwrap_or(false);
+        if never {
+            let _ddl = crate::guard::InternalDdl::enter();
+            crate::settings::with_setting("default_statistics_target", "10", || {
+                Spi::run(&format!("ANALYZE {table}"))
+            })?;
+        }
     }
     Ok(())
 }
@@ -689,18 +720,30 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         let mut lines = Vec::new();
         for (slot, name) in names.iter().enumerate() {
             let size = Spi::get_one_with_args::<String>(
-                "SELECT pg_catalog.format('about %s groups, %s', \
+                "SELECT pg_catalog.format('about %s rows, %s', \
                         CASE WHEN c.reltuples OPERATOR(pg_catalog.<) 0 THEN 'an unknown number of' ELSE c.reltuples::pg_catalog.int8::pg_catalog.text END, \
                         pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid))) \
                    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
                 &[name.to_string().into()],
             )?
             .unwrap_or_else(|| "not created yet: the next refresh creates it and recomputes in full".into());
-            lines.push(format!("grouping {slot} (in tree order): {name} ({size})"));
+            // Recursions' fixpoints are named `…_r<slot>_…` (`pgt_dvm::state`).
+            let what = if name.name.contains("_r")
+                && name
+                    .name
+                    .split('_')
+                    .nth(2)
+                    .is_some_and(|p| p.starts_with('r'))
+            {
+                "recursion fixpoint"
+            } else {
+                "grouping"
+            };
+            lines.push(format!("{what} {slot} (in tree order): {name} ({size})"));
         }
         section(
             &mut out,
-            "stored states of groupings below the top (state tables)",
+            "stored states of groupings and recursions below the top (state tables)",
             &lines.join("\n"),
         );
     }

@@ -93,7 +93,7 @@ fn a_grouping_below_the_top_is_maintained_from_its_stored_states() {
     assert_eq!(rows, 200, "one state row per customer");
     let explained = pgt_testkit::explain_stream_table(&mut c, "st");
     assert!(
-        explained.contains("stored states of groupings below the top")
+        explained.contains("stored states of groupings and recursions below the top")
             && explained.contains(&format!(
                 "grouping 0 (in tree order): \"pgtrickle_changes\".\"{table}\""
             )),

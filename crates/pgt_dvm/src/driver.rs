@@ -304,6 +304,10 @@ pub fn differential_statement_for(
     for (slot, agg, table) in cx.slots.all() {
         crate::operators::stored_group::merge(agg, slot, &table, &mut cx)?;
     }
+    // So does every stored fixpoint (`operators/recursive.rs`).
+    for (r, table) in cx.slots.all_fixpoints() {
+        r.store(&mut cx, &table)?;
+    }
     Ok(assemble(&cx, extra))
 }
 
@@ -382,6 +386,9 @@ pub fn full_statement(
     };
     for (slot, agg, table) in cx.slots.all() {
         crate::operators::stored_group::refill(agg, slot, &table, &mut cx)?;
+    }
+    for (r, table) in cx.slots.all_fixpoints() {
+        r.refill(&mut cx, &table)?;
     }
     Ok(assemble(&cx, extra))
 }

@@ -136,9 +136,14 @@ fn write_node(tree: &OpTree, depth: usize, out: &mut String) {
         OpTree::Recursive(r) => {
             let _ = writeln!(
                 out,
-                "{pad}Recursive #{} UNION{} (recomputed at both snapshots when a source below changed)",
+                "{pad}Recursive #{} UNION{} ({})",
                 r.id % 10007,
-                if r.all { " ALL" } else { "" }
+                if r.all { " ALL" } else { "" },
+                if r.stores_fixpoint() {
+                    "delete and rederive over its stored fixpoint"
+                } else {
+                    "recomputed at both snapshots when a source below changed"
+                }
             );
             write_node(&r.seed, depth + 1, out);
             write_node(&r.recursive_term, depth + 1, out);

@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use pgt_sql::{quote_ident, QualifiedName};
 
 use crate::operators::aggregate::Aggregate;
+use crate::operators::recursive::Recursive;
 use crate::optree::{AggKind, OpTree};
 use crate::storage::TopShape;
 
@@ -53,6 +54,13 @@ impl StateTables {
             format!("{}_{slot}_{:016x}", self.stem, signature as u64),
         )
     }
+
+    fn fixpoint_name(&self, slot: usize, signature: i64) -> QualifiedName {
+        QualifiedName::new(
+            STATE_SCHEMA,
+            format!("{}_r{slot}_{:016x}", self.stem, signature as u64),
+        )
+    }
 }
 
 /// Whether `agg` (below the top) keeps stored states: every aggregate is COUNT, or SUM/AVG
@@ -75,66 +83,88 @@ pub(crate) fn slots(tree: &OpTree) -> Vec<(&Aggregate, i64)> {
         _ => None,
     };
     let mut out: Vec<(&Aggregate, i64)> = Vec::new();
-    let mut seen_shared = HashSet::new();
-    walk(
-        tree,
-        &mut |agg| {
+    walk(tree, &mut |node| {
+        if let OpTree::Aggregate(agg) = node {
             if Some(agg as *const Aggregate) != top && stores_state(agg) {
                 let sig = signature(agg);
                 if !out.iter().any(|(_, s)| *s == sig) {
                     out.push((agg, sig));
                 }
             }
-        },
-        &mut seen_shared,
-    );
+        }
+    });
     out
 }
 
-fn walk<'t>(
-    tree: &'t OpTree,
-    visit: &mut dyn FnMut(&'t Aggregate),
-    seen_shared: &mut HashSet<usize>,
-) {
-    match tree {
-        OpTree::Scan(_) | OpTree::Values(_) => {}
-        OpTree::Filter(f) => walk(&f.input, visit, seen_shared),
-        OpTree::Project(p) => walk(&p.input, visit, seen_shared),
-        OpTree::Join(j) => {
-            walk(&j.left, visit, seen_shared);
-            walk(&j.right, visit, seen_shared);
-        }
-        OpTree::OuterJoin(j) => {
-            walk(&j.left, visit, seen_shared);
-            walk(&j.right, visit, seen_shared);
-        }
-        OpTree::SemiJoin(j) => {
-            walk(&j.left, visit, seen_shared);
-            walk(&j.right, visit, seen_shared);
-        }
-        OpTree::UnionAll(u) => {
-            for i in &u.inputs {
-                walk(i, visit, seen_shared);
+/// The recursions of `tree` that keep their fixpoint in a state table
+/// (`operators/recursive.rs`), in slot order, with their signatures.
+pub(crate) fn recursion_slots(tree: &OpTree) -> Vec<(&Recursive, i64)> {
+    let mut out: Vec<(&Recursive, i64)> = Vec::new();
+    walk(tree, &mut |node| {
+        if let OpTree::Recursive(r) = node {
+            if r.stores_fixpoint() {
+                let sig = recursion_signature(r);
+                if !out.iter().any(|(_, s)| *s == sig) {
+                    out.push((r, sig));
+                }
             }
         }
-        OpTree::Aggregate(a) => {
-            visit(a);
-            walk(&a.input, visit, seen_shared);
-        }
-        OpTree::Distinct(d) => walk(&d.input, visit, seen_shared),
-        OpTree::Shared(s) => {
-            if seen_shared.insert(s.id) {
-                walk(&s.input, visit, seen_shared);
+    });
+    out
+}
+
+/// Visits every node of `tree` (a shared subtree once; not the terms of a recursion,
+/// which reads them whole: a grouping or recursion inside keeps no state).
+fn walk<'t>(tree: &'t OpTree, visit: &mut dyn FnMut(&'t OpTree)) {
+    fn go<'t>(
+        tree: &'t OpTree,
+        visit: &mut dyn FnMut(&'t OpTree),
+        seen_shared: &mut HashSet<usize>,
+    ) {
+        visit(tree);
+        match tree {
+            OpTree::Scan(_) | OpTree::Values(_) => {}
+            OpTree::Filter(f) => go(&f.input, visit, seen_shared),
+            OpTree::Project(p) => go(&p.input, visit, seen_shared),
+            OpTree::Join(j) => {
+                go(&j.left, visit, seen_shared);
+                go(&j.right, visit, seen_shared);
             }
+            OpTree::OuterJoin(j) => {
+                go(&j.left, visit, seen_shared);
+                go(&j.right, visit, seen_shared);
+            }
+            OpTree::SemiJoin(j) => {
+                go(&j.left, visit, seen_shared);
+                go(&j.right, visit, seen_shared);
+            }
+            OpTree::UnionAll(u) => {
+                for i in &u.inputs {
+                    go(i, visit, seen_shared);
+                }
+            }
+            OpTree::Aggregate(a) => go(&a.input, visit, seen_shared),
+            OpTree::Distinct(d) => go(&d.input, visit, seen_shared),
+            OpTree::Shared(s) => {
+                if seen_shared.insert(s.id) {
+                    go(&s.input, visit, seen_shared);
+                }
+            }
+            OpTree::TopK(k) => go(&k.input, visit, seen_shared),
+            OpTree::Replicate(r) => go(&r.input, visit, seen_shared),
+            OpTree::Window(w) => go(&w.input, visit, seen_shared),
+            OpTree::LateralFunction(f) => go(&f.input, visit, seen_shared),
+            OpTree::Recursive(_) | OpTree::WorkTable(_) => {}
         }
-        OpTree::TopK(k) => walk(&k.input, visit, seen_shared),
-        OpTree::Replicate(r) => walk(&r.input, visit, seen_shared),
-        OpTree::Window(w) => walk(&w.input, visit, seen_shared),
-        OpTree::LateralFunction(f) => walk(&f.input, visit, seen_shared),
-        // A recursion recomputes its terms from their current and old states; a grouping
-        // inside keeps no stored states (nothing would maintain them).
-        OpTree::Recursive(_) | OpTree::WorkTable(_) => {}
     }
+    go(tree, visit, &mut HashSet::new())
+}
+
+/// The signature of a stored fixpoint: a hash of the recursion (its terms and columns)
+/// and of its table's layout.
+fn recursion_signature(r: &Recursive) -> i64 {
+    let text = format!("{r:?}|fixpoint v1");
+    pgt_core::row_id::row_id(text.as_bytes(), 0)
 }
 
 /// The signature of a stored grouping: a hash of its whole subtree (sources, columns,
@@ -163,6 +193,12 @@ pub fn state_table_names(tree: &OpTree, states: &StateTables) -> Vec<QualifiedNa
         .into_iter()
         .enumerate()
         .map(|(slot, (_, sig))| states.name(slot, sig))
+        .chain(
+            recursion_slots(tree)
+                .into_iter()
+                .enumerate()
+                .map(|(slot, (_, sig))| states.fixpoint_name(slot, sig)),
+        )
         .collect()
 }
 
@@ -171,15 +207,18 @@ pub fn state_tables(
     tree: &OpTree,
     states: &StateTables,
 ) -> Result<Vec<StateTable>, crate::DvmError> {
-    slots(tree)
-        .into_iter()
-        .enumerate()
-        .map(|(slot, (agg, sig))| {
-            let table = states.name(slot, sig);
-            let ddl = crate::operators::stored_group::ddl(agg, &table)?;
-            Ok(StateTable { table, ddl })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (slot, (agg, sig)) in slots(tree).into_iter().enumerate() {
+        let table = states.name(slot, sig);
+        let ddl = crate::operators::stored_group::ddl(agg, &table)?;
+        out.push(StateTable { table, ddl });
+    }
+    for (slot, (r, sig)) in recursion_slots(tree).into_iter().enumerate() {
+        let table = states.fixpoint_name(slot, sig);
+        let ddl = r.fixpoint_ddl(&table)?;
+        out.push(StateTable { table, ddl });
+    }
+    Ok(out)
 }
 
 /// The slots of one statement being generated: each stored aggregate of the tree with its
@@ -187,6 +226,7 @@ pub fn state_tables(
 #[derive(Default)]
 pub(crate) struct Slots<'t> {
     entries: Vec<(&'t Aggregate, i64, QualifiedName)>,
+    fixpoints: Vec<(&'t Recursive, i64, QualifiedName)>,
 }
 
 impl<'t> Slots<'t> {
@@ -197,7 +237,36 @@ impl<'t> Slots<'t> {
                 .enumerate()
                 .map(|(slot, (agg, sig))| (agg, sig, states.name(slot, sig)))
                 .collect(),
+            fixpoints: recursion_slots(tree)
+                .into_iter()
+                .enumerate()
+                .map(|(slot, (r, sig))| (r, sig, states.fixpoint_name(slot, sig)))
+                .collect(),
         }
+    }
+
+    /// The table holding the fixpoint of recursion `r`, when it keeps one in this
+    /// statement (found by identity, or by signature for a copy).
+    pub fn find_fixpoint(&self, r: &Recursive) -> Option<QualifiedName> {
+        if self.fixpoints.is_empty() || !r.stores_fixpoint() {
+            return None;
+        }
+        if let Some((_, _, t)) = self.fixpoints.iter().find(|(x, _, _)| std::ptr::eq(*x, r)) {
+            return Some(t.clone());
+        }
+        let sig = recursion_signature(r);
+        self.fixpoints
+            .iter()
+            .find(|(_, s, _)| *s == sig)
+            .map(|(_, _, t)| t.clone())
+    }
+
+    /// Every stored fixpoint: its recursion and table.
+    pub fn all_fixpoints(&self) -> Vec<(&'t Recursive, QualifiedName)> {
+        self.fixpoints
+            .iter()
+            .map(|(r, _, t)| (*r, t.clone()))
+            .collect()
     }
 
     /// The slot and table of `agg`, when it keeps stored states in this statement: the

@@ -86,6 +86,30 @@ pub struct DeltaContext<'a> {
     next_recursion: usize,
     /// Memo of shared subtrees' old states (see `old_state`).
     pub(crate) shared_old: HashMap<usize, String>,
+    /// Rendering as if this refresh's changes were only their deletes or only their
+    /// inserts (`recursive.rs`, delete and rederive): see [`ChangeKind`].
+    pub(crate) changes_only: Option<ChangeKind>,
+    /// Memo: recursion id → its delta CTE (a recursion keeping its fixpoint).
+    pub(crate) recursion_deltas: HashMap<usize, String>,
+    /// Memo: recursion id → its recomputed fixpoint's CTE (FULL statement).
+    pub(crate) recursion_fulls: HashMap<usize, String>,
+}
+
+/// One kind of change, rendered as if it were the refresh's whole change. Each source's
+/// change `ΔS = Ins − Del` (consolidated) splits at its *kept* rows `S∘ = S − Del = S′ − Ins`:
+///
+/// - `Deletes`: the change is `−Del`, from `S` to `S∘` (scans' deltas keep their negative
+///   rows; their current state is `S∘`);
+/// - `Inserts`: the change is `+Ins`, from `S∘` to `S′` (positive rows; current state `S′`).
+///
+/// For a monotone tree (scans, filters, projections, inner joins) the delta under
+/// `Deletes` is minus the derivations that used at least one deleted row, and under
+/// `Inserts` the derivations that use at least one inserted row: no derivation lost and
+/// one gained cancel, which a consolidated delta of the whole change would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    Deletes,
+    Inserts,
 }
 
 /// The message of the error a statement with omitted quiet terms raises when one of those
@@ -116,6 +140,9 @@ impl<'a> DeltaContext<'a> {
             worktables: HashMap::new(),
             next_recursion: 0,
             shared_old: HashMap::new(),
+            changes_only: None,
+            recursion_deltas: HashMap::new(),
+            recursion_fulls: HashMap::new(),
         }
     }
 

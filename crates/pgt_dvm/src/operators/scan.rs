@@ -13,7 +13,7 @@
 
 use pgt_sql::{quote_ident, QualifiedName};
 
-use super::{DeltaContext, Operator};
+use super::{ChangeKind, DeltaContext, Operator};
 use crate::optree::{col_name, Column};
 use crate::DvmError;
 
@@ -51,6 +51,10 @@ impl Scan {
         predicate: Option<&crate::expr::Expr>,
         consolidate: bool,
     ) -> Result<String, DvmError> {
+        // One kind of change only: its rows are told apart after consolidation (a version
+        // inserted and deleted again is neither).
+        let only = cx.changes_only;
+        let consolidate = consolidate || only.is_some();
         let memo = (
             self.source_oid,
             self.columns
@@ -58,6 +62,7 @@ impl Scan {
                 .map(|c| c.name.clone())
                 .chain(predicate.map(|p| p.render_on("u")))
                 .chain((!consolidate).then(|| "\u{0}as buffered".to_string()))
+                .chain(only.map(|k| format!("\u{0}{k:?}")))
                 .collect::<Vec<_>>(),
         );
         if let Some(name) = cx.scan_deltas.get(&memo) {
@@ -78,6 +83,13 @@ impl Scan {
             super::consolidate::consolidated(&sql, &self.columns)
         } else {
             sql
+        };
+        let sql = match only {
+            None => sql,
+            Some(k) => format!(
+                "SELECT o.* FROM ({sql}) AS o WHERE o.__pgt_w OPERATOR(pg_catalog.{}) 0",
+                if k == ChangeKind::Deletes { "<" } else { ">" }
+            ),
         };
         let name = cx.add_cte(
             match (predicate.is_some(), consolidate) {
@@ -128,7 +140,7 @@ impl Operator for Scan {
         col: usize,
         keys: &str,
     ) -> Result<String, DvmError> {
-        if cx.old_state {
+        if cx.old_state || cx.changes_only == Some(ChangeKind::Deletes) {
             return Ok(super::restricted_on_top(&self.current(cx)?, col, keys));
         }
         let cur = self.current(cx)?;
@@ -142,6 +154,9 @@ impl Operator for Scan {
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         if cx.old_state {
             return self.old_rows(cx);
+        }
+        if cx.changes_only == Some(ChangeKind::Deletes) {
+            return self.kept_rows(cx);
         }
         let cols = self
             .columns
@@ -203,6 +218,58 @@ impl Scan {
         Ok((cur?, d?))
     }
 
+    /// `S∘ = S′ − Ins`, the rows neither deleted nor inserted by this refresh's changes
+    /// (see [`ChangeKind`]): with a primary key, the rows whose key the consolidated delta
+    /// does not touch; otherwise `consolidate(S′ − Ins)`, each row as many times as its
+    /// weight.
+    fn kept_rows(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
+        let only = cx.changes_only.take();
+        let (cur, d) = (self.current(cx), self.delta_where(cx, None, true));
+        cx.changes_only = only;
+        let (cur, d) = (cur?, d?);
+        let n = self.columns.len();
+        if let Some(key) = self.key.as_ref().filter(|k| !k.is_empty()) {
+            let (table_keys, delta_keys) = self.key_lists(key);
+            return Ok(format!(
+                "{cur} WHERE NOT ({table_keys} OPERATOR(pg_catalog.=) ANY (SELECT {delta_keys} FROM {d} AS d))"
+            ));
+        }
+        let cols = super::col_list(n, Some("s"));
+        let net = super::consolidate::consolidated(
+            &format!(
+                "SELECT {cols}, 1::bigint AS __pgt_w FROM ({cur}) AS s \
+                 UNION ALL SELECT {cols}, OPERATOR(pg_catalog.-) s.__pgt_w AS __pgt_w FROM {d} AS s \
+                  WHERE s.__pgt_w OPERATOR(pg_catalog.>) 0"
+            ),
+            &self.columns,
+        );
+        Ok(format!(
+            "SELECT {} FROM ({net}) AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
+              WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0",
+            super::col_list(n, Some("o"))
+        ))
+    }
+
+    /// The key columns `key` of the table (alias `t`) and of a delta (alias `d`), as one
+    /// comparable value each (a row value for a composite key).
+    fn key_lists(&self, key: &[usize]) -> (String, String) {
+        let table_keys = key
+            .iter()
+            .map(|&k| format!("t.{}", quote_ident(&self.columns[k].name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let delta_keys = key
+            .iter()
+            .map(|&k| format!("d.{}", col_name(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if key.len() == 1 {
+            (table_keys, delta_keys)
+        } else {
+            (format!("ROW({table_keys})"), format!("ROW({delta_keys})"))
+        }
+    }
+
     /// With a primary key (each key has at most one row at either snapshot): the rows
     /// whose key the consolidated delta does not touch, as they are, plus the old versions
     /// (weight −1) of the touched keys. The first part is a plain scan with a hashed
@@ -214,21 +281,7 @@ impl Scan {
         key: &[usize],
     ) -> Result<String, DvmError> {
         let (cur, d) = self.current_and_delta(cx, true)?;
-        let table_keys = key
-            .iter()
-            .map(|&k| format!("t.{}", quote_ident(&self.columns[k].name)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let delta_keys = key
-            .iter()
-            .map(|&k| format!("d.{}", col_name(k)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (table_keys, delta_keys) = if key.len() == 1 {
-            (table_keys, delta_keys)
-        } else {
-            (format!("ROW({table_keys})"), format!("ROW({delta_keys})"))
-        };
+        let (table_keys, delta_keys) = self.key_lists(key);
         let n = self.columns.len();
         Ok(format!(
             "{cur} WHERE NOT ({table_keys} OPERATOR(pg_catalog.=) ANY (SELECT {delta_keys} FROM {d} AS d)) \

@@ -250,6 +250,7 @@ const SHAPES: &[(&str, &str)] = &[
     // WITH RECURSIVE: a bounded tree walk (UNION ALL over a self-loop), a transitive
     // closure with cycles (UNION), a closure below a join and a grouping, and a
     // recursion referenced twice.
+    ("recursive_tree_union", "WITH RECURSIVE r(id, root) AS (SELECT id, id FROM p WHERE k IS NULL OR k > 8 UNION SELECT p.id, r.root FROM p JOIN r ON p.k = r.id) SELECT id, root FROM r"),
     ("recursive_walk", "WITH RECURSIVE r(id, depth) AS (SELECT id, 0 FROM p WHERE k IS NULL OR k = 0 UNION ALL SELECT p.id, r.depth + 1 FROM p JOIN r ON p.k = r.id WHERE r.depth < 4) SELECT * FROM r"),
     ("recursive_closure", "WITH RECURSIVE r(s, d) AS (SELECT k, w FROM b WHERE k IS NOT NULL AND w IS NOT NULL UNION SELECT r.s, b.w FROM r JOIN b ON b.k = r.d WHERE b.w IS NOT NULL) SELECT s, d FROM r"),
     ("recursive_below", "WITH RECURSIVE r(s, d) AS (SELECT k, w FROM b WHERE w IS NOT NULL UNION SELECT r.s, b.w FROM r, b WHERE b.k = r.d) SELECT r.s, count(*) AS n, sum(a.v) AS sv FROM r JOIN a ON a.k = r.d GROUP BY r.s"),

@@ -46,7 +46,25 @@ impl<'a> TopShape<'a> {
             require_binary(&k.input.columns())?;
             return Ok(TopShape::TopK(k));
         }
-        if let OpTree::Distinct(d) = tree {
+        // DISTINCT at the top, also under the identity projection a set operation's
+        // output names leave (`SELECT … UNION SELECT …` is `π_{c0…}(δ(A ⊎ B))`).
+        let distinct = match tree {
+            OpTree::Distinct(d) => Some(d),
+            OpTree::Project(p) => match p.input.as_ref() {
+                OpTree::Distinct(d)
+                    if p.exprs.len() == d.input.columns().len()
+                        && p.exprs
+                            .iter()
+                            .enumerate()
+                            .all(|(i, e)| e.as_column() == Some(i)) =>
+                {
+                    Some(d)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(d) = distinct {
             require_exact(&d.input.columns(), "DISTINCT")?;
             require_binary(&d.input.columns())?;
             return Ok(TopShape::Distinct(&d.input));

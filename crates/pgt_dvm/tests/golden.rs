@@ -440,12 +440,12 @@ fn refusals_name_the_construct() {
         "{err}"
     );
     // Below the top, DISTINCT finds its affected rows by identity too.
-    let nested = project(
+    let nested = OpTree::filter(
         OpTree::distinct(project(
             orders(),
             &[("f", "double precision", "($2)::double precision")],
         )),
-        &[("f", "double precision", "$0")],
+        ex("$0 IS NOT NULL"),
     );
     let target = QualifiedName::new("public", "st");
     let visible = vec!["f".to_string()];

@@ -12,7 +12,9 @@
 //! current input restricted to them; `γ(A|K)` recomputes them from the old rows of those
 //! groups, which are the current rows minus the delta, consolidated and expanded by their
 //! multiplicity (`generate_series(1, w)`), so *any* aggregate (string_agg, DISTINCT,
-//! FILTER, ordered, user-defined) gets exactly the value it had. A group that appears has
+//! FILTER, ordered, user-defined) gets exactly the value it had. When the input has a
+//! unique key, the old rows are the current ones whose key the delta does not touch plus
+//! the delta's old versions, without consolidating. A group that appears has
 //! no old row, one that disappears no new row, an unchanged one cancels in the final
 //! consolidation. `DISTINCT` is the grouping by every column with no aggregate.
 //!
@@ -207,25 +209,54 @@ impl Regroup<'_> {
             }
         };
         let rows = cx.add_cte("regroup_rows", current_rows);
-        // The old rows of those groups: current minus delta, each row `w` times.
-        let cols = (0..n_in)
-            .map(|i| format!("s.{}", col_name(i)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let old = cx.add_cte(
-            "regroup_old",
-            super::consolidate::consolidated(
-                &format!(
-                    "SELECT {cols}, 1::bigint AS __pgt_w FROM {rows} AS s \
-                     UNION ALL SELECT {cols}, OPERATOR(pg_catalog.-) s.__pgt_w AS __pgt_w FROM {d} AS s"
-                ),
-                &self.input.columns(),
-            ),
-        );
-        let old_rows = format!(
-            "SELECT o.* FROM {old} AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
-              WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0"
-        );
+        let cols = |a: &str| {
+            (0..n_in)
+                .map(|i| format!("{a}.{}", col_name(i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let old_rows = match self.input.rule().unique_key().filter(|k| !k.is_empty()) {
+            // With a key (each key one row at either snapshot): the rows whose key the
+            // delta does not touch, as they are, and the old versions of the touched keys.
+            // No consolidation of the groups' rows (for a window over 1M rows whose
+            // change touches most partitions, a sort of most of the table).
+            Some(key) => {
+                // `ROW(s.k1, s.k2) = ANY (SELECT d.k1, d.k2 …)`: the subquery lists the
+                // columns (a row value there would be one column).
+                let key_of = |a: &str| {
+                    key.iter()
+                        .map(|&c| format!("{a}.{}", col_name(c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "SELECT {} FROM {rows} AS s WHERE NOT (ROW({}) OPERATOR(pg_catalog.=) ANY (SELECT {} FROM {d} AS d)) \
+                     UNION ALL SELECT {} FROM {d} AS d WHERE d.__pgt_w OPERATOR(pg_catalog.<) 0",
+                    cols("s"),
+                    key_of("s"),
+                    key_of("d"),
+                    cols("d")
+                )
+            }
+            // Otherwise current minus delta, consolidated, each row `w` times.
+            None => {
+                let old = cx.add_cte(
+                    "regroup_old",
+                    super::consolidate::consolidated(
+                        &format!(
+                            "SELECT {c}, 1::bigint AS __pgt_w FROM {rows} AS s \
+                             UNION ALL SELECT {c}, OPERATOR(pg_catalog.-) s.__pgt_w AS __pgt_w FROM {d} AS s",
+                            c = cols("s")
+                        ),
+                        &self.input.columns(),
+                    ),
+                );
+                format!(
+                    "SELECT o.* FROM {old} AS o CROSS JOIN LATERAL pg_catalog.generate_series(1::bigint, o.__pgt_w) AS __pgt_copy \
+                      WHERE o.__pgt_w OPERATOR(pg_catalog.>) 0"
+                )
+            }
+        };
         let sql = format!(
             "{} UNION ALL {}",
             self.grouped(&format!("SELECT * FROM {rows}"), 1, &gate),

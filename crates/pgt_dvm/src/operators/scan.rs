@@ -250,8 +250,9 @@ impl Scan {
         ))
     }
 
-    /// The key columns `key` of the table (alias `t`) and of a delta (alias `d`), as one
-    /// comparable value each (a row value for a composite key).
+    /// The key columns `key` of the table (alias `t`, one comparable value: a row value
+    /// for a composite key) and of a delta (alias `d`, the select list of a subquery that
+    /// the value is compared with by `= ANY`).
     fn key_lists(&self, key: &[usize]) -> (String, String) {
         let table_keys = key
             .iter()
@@ -266,7 +267,7 @@ impl Scan {
         if key.len() == 1 {
             (table_keys, delta_keys)
         } else {
-            (format!("ROW({table_keys})"), format!("ROW({delta_keys})"))
+            (format!("ROW({table_keys})"), delta_keys)
         }
     }
 

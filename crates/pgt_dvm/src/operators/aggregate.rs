@@ -754,6 +754,7 @@ impl Operator for Aggregate {
             columns: self.columns(),
             clause: "GROUP BY",
             window: false,
+            post_filter: None,
         }
         .delta(cx)
     }

@@ -46,6 +46,10 @@ impl Operator for Filter {
             // on `p`, so filtering first keeps or drops whole groups of versions.
             return scan.delta_where(cx, Some(&self.predicate), true);
         }
+        if let OpTree::Window(w) = self.input.as_ref() {
+            // Filtered inside the window's recomputation (`Window::delta_filtered`).
+            return w.delta_filtered(cx, Some(&self.predicate));
+        }
         let d = self.input.rule().delta(cx)?;
         let sql = format!(
             "SELECT d.* FROM {d} AS d WHERE {}",

@@ -55,6 +55,9 @@ pub(crate) struct Regroup<'a> {
     /// partition keys, and each input row of an affected partition is output with the
     /// window functions `outputs` (complete `f(…) OVER (…)` expressions) appended.
     pub window: bool,
+    /// For a window: a filter over its output columns applied to each recomputation
+    /// (`Window::delta_filtered`).
+    pub post_filter: Option<&'a Expr>,
 }
 
 impl Regroup<'_> {
@@ -111,10 +114,14 @@ impl Regroup<'_> {
                     .enumerate()
                     .map(|(j, e)| format!("{} AS {}", e.render_on("s"), col_name(n_in + j))),
             );
-            return format!(
+            let all = format!(
                 "SELECT {}, {weight}::bigint AS __pgt_w FROM ({rows}) AS s",
                 sel.join(", ")
             );
+            return match self.post_filter {
+                Some(f) => format!("SELECT f.* FROM ({all}) AS f WHERE {}", f.render_on("f")),
+                None => all,
+            };
         }
         let ng = self.group_by.len();
         let (rows, group_by) = match with_representatives(rows, self.group_by, self.group_columns) {
@@ -315,6 +322,7 @@ pub(crate) fn distinct_delta(
         columns: columns.clone(),
         clause: "DISTINCT",
         window: false,
+        post_filter: None,
     }
     .delta(cx)
 }

@@ -137,6 +137,31 @@ impl Window {
     }
 }
 
+impl Window {
+    /// `Δσ_q(ω(A)) = σ_q(ω(A′|K)) − σ_q(ω(A|K))` (`q` = `filter`, over the output's
+    /// columns): a filter above the window (`row_number() … <= n`) is applied to both
+    /// recomputations before they are consolidated against each other, so only the rows
+    /// it keeps are sorted, not every row of the affected partitions twice. Both sides are
+    /// real states of the input, so the filter sees only rows a full evaluation would.
+    pub(crate) fn delta_filtered(
+        &self,
+        cx: &mut DeltaContext<'_>,
+        filter: Option<&Expr>,
+    ) -> Result<String, DvmError> {
+        super::regroup::Regroup {
+            input: &self.input,
+            group_by: &self.partition_by,
+            group_columns: &self.partition_columns,
+            outputs: self.calls.iter().map(|c| self.function_sql(c)).collect(),
+            columns: self.columns(),
+            clause: "PARTITION BY",
+            window: true,
+            post_filter: filter,
+        }
+        .delta(cx)
+    }
+}
+
 impl Operator for Window {
     fn name(&self) -> &'static str {
         "Window"
@@ -153,16 +178,7 @@ impl Operator for Window {
     }
 
     fn delta(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
-        super::regroup::Regroup {
-            input: &self.input,
-            group_by: &self.partition_by,
-            group_columns: &self.partition_columns,
-            outputs: self.calls.iter().map(|c| self.function_sql(c)).collect(),
-            columns: self.columns(),
-            clause: "PARTITION BY",
-            window: true,
-        }
-        .delta(cx)
+        self.delta_filtered(cx, None)
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {

@@ -5,25 +5,9 @@
 //! same way at every refresh; the refused forms name themselves, and AUTO recomputes them.
 
 use pgt_testkit::postgres::error::SqlState;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
-
-/// The executed plan of the stream table's next refresh.
-fn analyzed_plan(c: &mut pgt_testkit::postgres::Client, name: &str) -> String {
-    let plan: Vec<String> = c
-        .query(
-            "SELECT * FROM pgtrickle.explain_stream_table($1, actual => true)",
-            &[&name],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    plan.join("\n")
-        .split("plan (executed")
-        .nth(1)
-        .expect("an analyzed plan")
-        .to_string()
-}
+use pgt_testkit::{
+    analyzed_refresh_plan, assert_stream_table_matches_query, cluster, expect_sql_error,
+};
 
 fn seq_scans(plan: &str, table: &str) -> usize {
     plan.lines()
@@ -57,7 +41,7 @@ fn latest_order_per_customer_follows_one_changed_row() {
     )
     .unwrap();
     for name in ["latest", "spend"] {
-        let plan = analyzed_plan(&mut c, name);
+        let plan = analyzed_refresh_plan(&mut c, name);
         assert_eq!(
             seq_scans(&plan, "orders"),
             0,

@@ -9,7 +9,9 @@
 //! (gated off), and the refused forms.
 
 use pgt_testkit::postgres::error::SqlState;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
+use pgt_testkit::{
+    analyzed_refresh_plan, assert_stream_table_matches_query, cluster, expect_sql_error,
+};
 
 #[test]
 fn trees_and_cycles_follow_their_edges() {
@@ -168,20 +170,7 @@ fn one_edge_on_a_large_graph_reads_no_table_whole() {
         "DELETE FROM emp WHERE id = 123",
     ] {
         c.batch_execute(change).unwrap();
-        let plan: Vec<String> = c
-            .query(
-                "SELECT * FROM pgtrickle.explain_stream_table('chain', actual => true)",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let plan = plan.join("\n");
-        let plan = plan
-            .split("plan (executed")
-            .nth(1)
-            .expect("an analyzed plan");
+        let plan = analyzed_refresh_plan(&mut c, "chain");
         let seq = plan
             .lines()
             .filter(|l| {

@@ -5,7 +5,9 @@
 //! update moving a row between partitions, and the refused forms name themselves.
 
 use pgt_testkit::postgres::error::SqlState;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
+use pgt_testkit::{
+    analyzed_refresh_plan, assert_stream_table_matches_query, cluster, expect_sql_error,
+};
 
 #[test]
 fn tied_rows_keep_one_numbering_across_refreshes() {
@@ -76,20 +78,7 @@ fn one_changed_row_recomputes_its_partition_only() {
          UPDATE sales SET amount = amount + 1 WHERE id = 4242;",
     )
     .unwrap();
-    let plan: Vec<String> = c
-        .query(
-            "SELECT * FROM pgtrickle.explain_stream_table('ranked', actual => true)",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let plan = plan.join("\n");
-    let plan = plan
-        .split("plan (executed")
-        .nth(1)
-        .expect("an analyzed plan");
+    let plan = analyzed_refresh_plan(&mut c, "ranked");
     let seq = plan
         .lines()
         .filter(|l| l.contains("Seq Scan on sales") && !l.contains("never executed"))

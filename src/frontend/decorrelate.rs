@@ -286,6 +286,37 @@ pub(super) unsafe fn key_pair(n: *mut pg_sys::Node, what: &str) -> PgtResult<Key
     })
 }
 
+/// Removes the correlated conjuncts from the WHERE clause of `q` (a copy of a subquery
+/// of `what`) and returns them as key pairs; the other conjuncts stay.
+pub(super) unsafe fn take_correlated_keys(
+    q: *mut pg_sys::Query,
+    what: &str,
+) -> PgtResult<Vec<KeyPair>> {
+    let mut cs = Vec::new();
+    if !(*q).jointree.is_null() {
+        conjuncts((*(*q).jointree).quals, &mut cs);
+    }
+    let (corr, local): (Vec<_>, Vec<_>) = cs
+        .into_iter()
+        .partition(|&n| pg_sys::contain_vars_of_level(n, 1));
+    let pairs = corr
+        .iter()
+        .map(|&n| key_pair(n, what))
+        .collect::<PgtResult<Vec<_>>>()?;
+    if !(*q).jointree.is_null() {
+        let mut list = PgList::<pg_sys::Node>::new();
+        for n in &local {
+            list.push(*n);
+        }
+        (*(*q).jointree).quals = if local.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            pg_sys::make_ands_explicit(list.into_pg()) as *mut pg_sys::Node
+        };
+    }
+    Ok(pairs)
+}
+
 impl Builder {
     /// The restriction of a decorrelated grouping to the keys of one outer table with its
     /// own WHERE conditions (see the module doc), if the keys read one such table.
@@ -392,26 +423,7 @@ impl Builder {
         conjunct: Option<*mut pg_sys::Node>,
     ) -> PgtResult<OpTree> {
         let copy = pg_sys::copyObjectImpl((*s).subselect as *const c_void) as *mut pg_sys::Query;
-        let mut cs = Vec::new();
-        if !(*copy).jointree.is_null() {
-            conjuncts((*(*copy).jointree).quals, &mut cs);
-        }
-        let (corr, local): (Vec<_>, Vec<_>) = cs
-            .into_iter()
-            .partition(|&n| pg_sys::contain_vars_of_level(n, 1));
-        let pairs = corr
-            .iter()
-            .map(|&n| key_pair(n, "this correlated scalar subquery"))
-            .collect::<PgtResult<Vec<_>>>()?;
-        let mut list = PgList::<pg_sys::Node>::new();
-        for n in &local {
-            list.push(*n);
-        }
-        (*(*copy).jointree).quals = if local.is_empty() {
-            std::ptr::null_mut()
-        } else {
-            pg_sys::make_ands_explicit(list.into_pg()) as *mut pg_sys::Node
-        };
+        let pairs = take_correlated_keys(copy, "this correlated scalar subquery")?;
         if pg_sys::contain_vars_of_level(copy as *mut pg_sys::Node, 1) {
             return Err(refused("It reads the outer query outside equalities of its WHERE clause (in its SELECT list, an aggregate's argument or FILTER, or its FROM items); join a grouped subquery instead, or use FULL."));
         }

@@ -45,8 +45,8 @@ use pgt_dvm::operators::outer_join::OuterKind;
 use pgt_dvm::operators::window::{Window, WindowCall};
 use pgt_dvm::{Column, Expr, OpTree};
 
-use super::decorrelate::{key_pair, over_no_rows};
-use super::{conjuncts, rt_fetch, unsupported, Builder, FromResolver, Layout};
+use super::decorrelate::{over_no_rows, take_correlated_keys};
+use super::{rt_fetch, unsupported, Builder, FromResolver, Layout};
 use crate::error::{PgtError, PgtResult};
 
 /// The range table index of `node` when it references a subquery that reads the FROM items
@@ -145,24 +145,7 @@ impl Builder {
         let copy = pg_sys::copyObjectImpl(sq as *const c_void) as *mut pg_sys::Query;
 
         // The correlated WHERE conjuncts become keys; the others stay.
-        let mut cs = Vec::new();
-        conjuncts((*(*copy).jointree).quals, &mut cs);
-        let (corr, local): (Vec<_>, Vec<_>) = cs
-            .into_iter()
-            .partition(|&n| pg_sys::contain_vars_of_level(n, 1));
-        let pairs = corr
-            .iter()
-            .map(|&n| key_pair(n, "this LATERAL subquery"))
-            .collect::<PgtResult<Vec<_>>>()?;
-        let mut list = PgList::<pg_sys::Node>::new();
-        for n in &local {
-            list.push(*n);
-        }
-        (*(*copy).jointree).quals = if local.is_empty() {
-            std::ptr::null_mut()
-        } else {
-            pg_sys::make_ands_explicit(list.into_pg()) as *mut pg_sys::Node
-        };
+        let pairs = take_correlated_keys(copy, "this LATERAL subquery")?;
         if pairs.is_empty() || pg_sys::contain_vars_of_level(copy as *mut pg_sys::Node, 1) {
             return Err(refused("It reads the outer query outside equalities `inner = outer` of its WHERE clause (in its SELECT list, FROM items, GROUP BY, HAVING, ORDER BY or LIMIT, or under OR/NOT); join a grouped subquery instead, or use FULL."));
         }

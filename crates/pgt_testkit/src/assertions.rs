@@ -184,3 +184,22 @@ pub fn explain_stream_table(client: &mut Client, st: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The executed plan of the stream table's next refresh (`explain_stream_table(st, actual
+/// => true)`, the part after "plan (executed"): the changes stay pending.
+pub fn analyzed_refresh_plan(client: &mut Client, st: &str) -> String {
+    let text = client
+        .query(
+            "SELECT * FROM pgtrickle.explain_stream_table($1, actual => true)",
+            &[&st],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split("plan (executed")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no analyzed plan for {st}:\n{text}"))
+        .to_string()
+}

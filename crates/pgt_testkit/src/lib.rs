@@ -18,8 +18,8 @@ mod assertions;
 mod cluster;
 
 pub use assertions::{
-    assert_stream_table_equals_query, assert_stream_table_matches_query, expect_sql_error,
-    explain_stream_table, stream_table_diff, stream_table_matches, SqlErrorInfo,
+    analyzed_refresh_plan, assert_stream_table_equals_query, assert_stream_table_matches_query,
+    expect_sql_error, explain_stream_table, stream_table_diff, stream_table_matches, SqlErrorInfo,
 };
 pub use cluster::{cluster, cluster_with, Cluster, TestDb};
 pub use postgres;

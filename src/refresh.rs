@@ -715,7 +715,8 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         "operator tree after rewrites",
         &pgt_dvm::explain::tree_text(&t.tree),
     );
-    let names = pgt_dvm::state::state_table_names(&t.tree, &state_tables(st));
+    let states = state_tables(st);
+    let names = pgt_dvm::state::state_table_names(&t.tree, &states);
     if !names.is_empty() {
         let mut lines = Vec::new();
         for (slot, name) in names.iter().enumerate() {
@@ -727,14 +728,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
                 &[name.to_string().into()],
             )?
             .unwrap_or_else(|| "not created yet: the next refresh creates it and recomputes in full".into());
-            // Recursions' fixpoints are named `…_r<slot>_…` (`pgt_dvm::state`).
-            let what = if name.name.contains("_r")
-                && name
-                    .name
-                    .split('_')
-                    .nth(2)
-                    .is_some_and(|p| p.starts_with('r'))
-            {
+            let what = if states.is_fixpoint(name) {
                 "recursion fixpoint"
             } else {
                 "grouping"

@@ -156,6 +156,8 @@ fn identities_and_results_do_not_depend_on_session_settings() {
             "unnested",
             "by_interval",
             "recursed",
+            "latest_per_label",
+            "counted_per_label",
         ];
         c.batch_execute(
             "SELECT pgtrickle.create_stream_table('bag', 'SELECT txt, num, day, ts, iv, fl, by, js, m, arr, flag FROM t', refresh_mode => 'DIFFERENTIAL');
@@ -186,7 +188,11 @@ fn identities_and_results_do_not_depend_on_session_settings() {
              SELECT pgtrickle.create_stream_table('rolled_up', 'SELECT txt, day, count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY ts) AS mid, GROUPING(txt, day) AS g FROM t GROUP BY ROLLUP (txt, day)', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('unnested', 'SELECT t.id, u.x, u.o, e.key FROM t CROSS JOIN LATERAL unnest(t.arr) WITH ORDINALITY AS u(x, o) LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(t.js) = ''object'' THEN t.js END) AS e ON true', refresh_mode => 'DIFFERENTIAL');
              SELECT pgtrickle.create_stream_table('by_interval', 'SELECT iv, count(*) AS n, max(ts) AS last FROM t GROUP BY iv', refresh_mode => 'DIFFERENTIAL');
-             SELECT pgtrickle.create_stream_table('recursed', 'WITH RECURSIVE r(d, n) AS (SELECT day, 0 FROM t WHERE flag UNION SELECT r.d + 1, r.n + 1 FROM r WHERE r.n < 2) SELECT d, n FROM r', refresh_mode => 'DIFFERENTIAL');",
+             SELECT pgtrickle.create_stream_table('recursed', 'WITH RECURSIVE r(d, n) AS (SELECT day, 0 FROM t WHERE flag UNION SELECT r.d + 1, r.n + 1 FROM r WHERE r.n < 2) SELECT d, n FROM r', refresh_mode => 'DIFFERENTIAL');
+             -- LATERAL subqueries keyed by text: the latest row per label (only duplicate
+             -- rows tie) and an aggregate per label (a row even without matches).
+             SELECT pgtrickle.create_stream_table('latest_per_label', 'SELECT l.txt, x.id, x.ts FROM labels l LEFT JOIN LATERAL (SELECT t.id, t.ts FROM t WHERE t.txt = l.txt ORDER BY t.ts DESC, t.id, t.day LIMIT 1) x ON true', refresh_mode => 'DIFFERENTIAL');
+             SELECT pgtrickle.create_stream_table('counted_per_label', 'SELECT l.txt, x.n, x.s FROM labels l, LATERAL (SELECT count(*) AS n, sum(t.num) AS s FROM t WHERE t.txt = l.txt) x', refresh_mode => 'DIFFERENTIAL');",
         )
         .unwrap();
         let mut next_id = 1000;

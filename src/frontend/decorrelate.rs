@@ -238,6 +238,27 @@ pub(super) struct KeyPair {
     pub(super) eq: pg_sys::Oid,
 }
 
+impl KeyPair {
+    /// A GROUP BY entry for target `sortgroupref` (the inner side), compared with the
+    /// pair's equality (the type's default) and sorted by the type's `<`.
+    pub(super) unsafe fn group_clause(&self, sortgroupref: u32) -> *mut pg_sys::SortGroupClause {
+        let ty = pg_sys::exprType(self.inner);
+        let tc = pg_sys::lookup_type_cache(ty, pg_sys::TYPECACHE_LT_OPR as i32);
+        let mut g =
+            PgBox::<pg_sys::SortGroupClause>::alloc_node(pg_sys::NodeTag::T_SortGroupClause);
+        g.tleSortGroupRef = sortgroupref;
+        g.eqop = self.eq;
+        g.sortop = if tc.is_null() {
+            pg_sys::InvalidOid
+        } else {
+            (*tc).lt_opr
+        };
+        g.nulls_first = false;
+        g.hashable = pg_sys::op_hashjoinable(self.eq, ty);
+        g.into_pg()
+    }
+}
+
 /// Splits a correlated conjunct of a subquery (`what`, for errors) into its inner and
 /// outer sides.
 pub(super) unsafe fn key_pair(n: *mut pg_sys::Node, what: &str) -> PgtResult<KeyPair> {
@@ -480,20 +501,7 @@ impl Builder {
                 continue;
             }
             (*te).ressortgroupref = 1 + i as u32;
-            let ty = pg_sys::exprType(p.inner);
-            let tc = pg_sys::lookup_type_cache(ty, pg_sys::TYPECACHE_LT_OPR as i32);
-            let mut g =
-                PgBox::<pg_sys::SortGroupClause>::alloc_node(pg_sys::NodeTag::T_SortGroupClause);
-            g.tleSortGroupRef = 1 + i as u32;
-            g.eqop = p.eq;
-            g.sortop = if tc.is_null() {
-                pg_sys::InvalidOid
-            } else {
-                (*tc).lt_opr
-            };
-            g.nulls_first = false;
-            g.hashable = pg_sys::op_hashjoinable(p.eq, ty);
-            groups.push(g.into_pg());
+            groups.push(p.group_clause(1 + i as u32));
         }
         (*copy).groupClause = groups.into_pg();
         (*copy).targetList = tlist.into_pg();

@@ -40,7 +40,7 @@
 use std::ffi::c_void;
 
 use pgrx::pg_sys;
-use pgrx::{PgBox, PgList};
+use pgrx::PgList;
 use pgt_dvm::operators::outer_join::OuterKind;
 use pgt_dvm::operators::window::{Window, WindowCall};
 use pgt_dvm::{Column, Expr, OpTree};
@@ -80,27 +80,6 @@ unsafe fn appended_target(
         pg_sys::pstrdup(name.as_ptr()),
         false,
     )
-}
-
-/// A GROUP BY entry for target `sortgroupref` compared with equality `eq` (the type's
-/// default), sorted by the type's `<`.
-unsafe fn group_clause(
-    sortgroupref: u32,
-    eq: pg_sys::Oid,
-    ty: pg_sys::Oid,
-) -> *mut pg_sys::SortGroupClause {
-    let tc = pg_sys::lookup_type_cache(ty, pg_sys::TYPECACHE_LT_OPR as i32);
-    let mut g = PgBox::<pg_sys::SortGroupClause>::alloc_node(pg_sys::NodeTag::T_SortGroupClause);
-    g.tleSortGroupRef = sortgroupref;
-    g.eqop = eq;
-    g.sortop = if tc.is_null() {
-        pg_sys::InvalidOid
-    } else {
-        (*tc).lt_opr
-    };
-    g.nulls_first = false;
-    g.hashable = pg_sys::op_hashjoinable(eq, ty);
-    g.into_pg()
 }
 
 impl Builder {
@@ -198,7 +177,7 @@ impl Builder {
             let te = appended_target(p.inner, targets.len() + 1 + i, &format!("__pgt_key{i}"));
             if grouped {
                 (*te).ressortgroupref = next_ref;
-                groups.push(group_clause(next_ref, p.eq, pg_sys::exprType(p.inner)));
+                groups.push(p.group_clause(next_ref));
                 next_ref += 1;
             }
             tlist.push(te);

@@ -55,6 +55,14 @@ impl StateTables {
         )
     }
 
+    /// Whether `name` (one of this stem's tables) holds a recursion's fixpoint rather than
+    /// a grouping's states.
+    pub fn is_fixpoint(&self, name: &QualifiedName) -> bool {
+        name.name
+            .strip_prefix(&format!("{}_r", self.stem))
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    }
+
     fn fixpoint_name(&self, slot: usize, signature: i64) -> QualifiedName {
         QualifiedName::new(
             STATE_SCHEMA,
@@ -351,6 +359,16 @@ mod tests {
             .into_iter()
             .map(|n| n.name)
             .collect()
+    }
+
+    /// Fixpoint tables are told from grouping tables by name, for this stem only.
+    #[test]
+    fn fixpoint_tables_are_recognized_by_name() {
+        let st = StateTables::for_storage(7);
+        let t = |n: &str| QualifiedName::new(STATE_SCHEMA, n);
+        assert!(st.is_fixpoint(&t("state_7_r0_00000000000000ab")));
+        assert!(!st.is_fixpoint(&t("state_7_0_00000000000000ab")));
+        assert!(!st.is_fixpoint(&t("state_70_r0_00000000000000ab")));
     }
 
     /// The top aggregate is stored in the stream table itself; the one below it keeps a

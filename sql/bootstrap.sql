@@ -61,6 +61,34 @@ CREATE TABLE pgtrickle.pgt_dependencies (
 CREATE INDEX pgt_dependencies_source_idx ON pgtrickle.pgt_dependencies (source_relid);
 COMMENT ON TABLE pgtrickle.pgt_dependencies IS 'pg_trickle: the source relations (and columns) each stream table reads';
 
+-- How each source's changes are captured (ADR-032): TRIGGER (statement triggers write the
+-- buffer), TRANSITIONING (being handed over to logical decoding), WAL (the scheduler and
+-- every refresh drain the database's slot into the same buffer). One row per source with
+-- a change buffer; reason says why a source stays on or went back to triggers.
+CREATE TABLE pgtrickle.pgt_capture (
+    source_relid    oid PRIMARY KEY,
+    mode            text NOT NULL DEFAULT 'TRIGGER' CHECK (mode IN ('TRIGGER', 'TRANSITIONING', 'WAL')),
+    reason          text,
+    -- WAL: transactions committed at or before this LSN were captured by the triggers.
+    handover_lsn    pg_lsn,
+    since           timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE pgtrickle.pgt_capture IS 'pg_trickle: how each source''s changes are captured';
+
+-- The database's logical decoding state (at most one row). Its row lock serializes every
+-- drain of the slot: a refresh of a stream table with WAL-captured sources holds it until
+-- it commits (ADR-032).
+CREATE TABLE pgtrickle.pgt_wal_decoder (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    slot_name       name NOT NULL,
+    -- Every transaction committed at or before this LSN is in the buffers.
+    decoded_lsn     pg_lsn NOT NULL,
+    last_drain_at   timestamptz,
+    last_error      text,
+    failing_since   timestamptz
+);
+COMMENT ON TABLE pgtrickle.pgt_wal_decoder IS 'pg_trickle: the logical replication slot draining WAL-captured sources';
+
 -- "name type [NOT NULL]" of every column of a relation, in order (see storage_columns).
 CREATE FUNCTION pgtrickle._storage_signature(rel oid) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -122,6 +150,7 @@ COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refre
 -- pgt_refresh_history.error_message. The monitoring views show them only to roles that may
 -- read the stream table and every one of its sources (see _may_see_details, ADR-015).
 GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
+GRANT SELECT ON pgtrickle.pgt_capture, pgtrickle.pgt_wal_decoder TO PUBLIC;
 GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,
               refresh_mode, effective_refresh_mode, refresh_mode_reason, status, is_populated,
               data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at)

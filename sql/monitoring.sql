@@ -84,6 +84,18 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- One row per problem found; no rows means healthy.
+-- Each change-captured source: how its changes are captured and why; for WAL capture the
+-- slot, how far it was drained and how much WAL it keeps.
+CREATE VIEW pgtrickle.change_capture AS
+SELECT c.source_relid::regclass AS source, c.mode, c.reason, c.since, c.handover_lsn,
+       d.slot_name, d.decoded_lsn, d.last_drain_at, d.last_error,
+       CASE WHEN s.restart_lsn IS NOT NULL THEN pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn) END AS retained_wal_bytes
+  FROM pgtrickle.pgt_capture c
+  LEFT JOIN pgtrickle.pgt_wal_decoder d ON c.mode <> 'TRIGGER'
+  LEFT JOIN pg_replication_slots s ON s.slot_name = d.slot_name;
+COMMENT ON VIEW pgtrickle.change_capture IS 'pg_trickle: how each source''s changes are captured (TRIGGER, TRANSITIONING, WAL) and why';
+GRANT SELECT ON pgtrickle.change_capture TO PUBLIC;
+
 CREATE FUNCTION pgtrickle.health_check()
 RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -108,6 +120,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
              WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r') b
      WHERE b.rows > 1000000
+    UNION ALL
+    SELECT 'wal slot retains wal', 'WARNING', NULL,
+           format('replication slot %s keeps %s of WAL (drained up to %s%s)', d.slot_name,
+                  pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)), d.decoded_lsn,
+                  CASE WHEN d.last_error IS NOT NULL THEN '; last error: ' || d.last_error ELSE '' END)
+      FROM pgtrickle.pgt_wal_decoder d JOIN pg_replication_slots s ON s.slot_name = d.slot_name
+     WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn) > 1073741824
+    UNION ALL
+    SELECT 'wal slot missing', 'ERROR', NULL,
+           format('replication slot %s of WAL-captured sources does not exist; the next drain returns them to triggers', d.slot_name)
+      FROM pgtrickle.pgt_wal_decoder d
+     WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.slot_name = d.slot_name)
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_capture c WHERE c.mode = 'WAL')
+    UNION ALL
+    SELECT 'source on triggers', 'WARNING', c.source_relid::regclass::text, c.reason
+      FROM pgtrickle.pgt_capture c
+     WHERE current_setting('pg_trickle.cdc_mode') = 'wal' AND c.mode <> 'WAL' AND c.reason IS NOT NULL
     UNION ALL
     SELECT 'automatic refresh disabled', 'WARNING', NULL, 'pg_trickle.enabled is off'
      WHERE current_setting('pg_trickle.enabled') = 'off'

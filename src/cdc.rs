@@ -21,7 +21,7 @@ pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
     for stmt in create_capture(source.to_u32(), &table, &columns_of(source, false)?) {
         Spi::run(&stmt)?;
     }
-    Ok(())
+    crate::wal::register_source(source)
 }
 
 fn buffer_exists(source: pg_sys::Oid) -> PgtResult<bool> {
@@ -126,6 +126,7 @@ fn on_source_ddl() -> PgtResult<()> {
             check_capture_triggers(relid)?;
             check_source_columns(relid)?;
             sync(relid)?;
+            crate::wal::after_source_ddl(relid)?;
         }
         // Stream tables whose used columns or source name no longer match.
         let broken = Spi::connect_mut(|c| {
@@ -217,10 +218,15 @@ fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
 /// The first of a captured source's capture triggers that is missing or not enabled
 /// always, if any.
 fn broken_capture_trigger(relid: pg_sys::Oid) -> PgtResult<Option<String>> {
-    let names: Vec<String> = pgt_cdc::capture_trigger_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    // A WAL-captured source has one statement trigger noting its writers instead.
+    let names: Vec<String> = if crate::wal::wal_sources(&[relid])?.is_empty() {
+        pgt_cdc::capture_trigger_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        vec![crate::wal::NOTE_TRIGGER.to_string()]
+    };
     crate::catalog::first_value::<String>(
         "SELECT n.name FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS n(name, i) \
           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND t.tgname = n.name AND t.tgenabled = 'A') \
@@ -275,6 +281,7 @@ fn check_sql_drop() -> PgtResult<()> {
     let capture: Vec<String> = pgt_cdc::capture_trigger_names()
         .iter()
         .map(|s| s.to_string())
+        .chain([crate::wal::NOTE_TRIGGER.to_string()])
         .collect();
     let found = Spi::connect(|c| -> PgtResult<Option<(String, String, String)>> {
         let rows = c.select(
@@ -345,6 +352,7 @@ pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
     let sources = crate::spi_cache::select_kept(
             "SELECT d.source_relid FROM pgtrickle.pgt_dependencies d \
               WHERE d.pgt_id = $1 AND pg_catalog.to_regclass('pgtrickle_changes.changes_' || d.source_relid::text) IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_capture c WHERE c.source_relid = d.source_relid AND c.mode = 'WAL') \
                 AND (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A' \
                         AND t.tgname = ANY ($2::text[])) <> pg_catalog.cardinality($2::text[])",
         &args,
@@ -470,6 +478,7 @@ fn drop_unused_capture() -> PgtResult<()> {
             for stmt in drop_capture(oid, source.as_ref()) {
                 Spi::run(&stmt)?;
             }
+            crate::wal::forget_source(oid)?;
         }
         for t in &unused_states {
             Spi::run(&format!("DROP TABLE IF EXISTS {t}"))?;

@@ -13,6 +13,19 @@ pub enum VolatileFunctionPolicy {
     Allow,
 }
 
+/// How sources' changes are captured (ADR-032).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CdcMode {
+    #[name = c"trigger"]
+    Trigger,
+    #[name = c"wal"]
+    Wal,
+    #[name = c"auto"]
+    Auto,
+}
+
+static CDC_MODE: GucSetting<CdcMode> = GucSetting::<CdcMode>::new(CdcMode::Auto);
+static WAL_TRANSITION_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(300);
 static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 static SCHEDULER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static MIN_SCHEDULE_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(1);
@@ -155,6 +168,32 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_enum_guc(
+        c"pg_trickle.cdc_mode",
+        c"How changes of sources are captured: trigger, wal or auto.",
+        c"trigger keeps statement triggers; wal and auto hand a source with REPLICA IDENTITY FULL over to logical decoding when wal_level = logical (wal also reports, in health_check, every source that cannot). Read by the scheduler and pgtrickle.sync_change_capture().",
+        &CDC_MODE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_trickle.wal_transition_timeout",
+        c"How long a source may wait for its handover to WAL capture, or for a failing decoder, before it stays on (or returns to) triggers.",
+        c"",
+        &WAL_TRANSITION_TIMEOUT_S,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+}
+
+pub fn cdc_mode() -> CdcMode {
+    CDC_MODE.get()
+}
+
+pub fn wal_transition_timeout_secs() -> i32 {
+    WAL_TRANSITION_TIMEOUT_S.get()
 }
 
 pub fn differential_max_change_ratio() -> f64 {

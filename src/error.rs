@@ -104,6 +104,12 @@ pub enum PgtError {
     #[error("permission denied to {action}")]
     NotSuperuser { action: &'static str },
 
+    #[error("WAL change capture failed: {what}")]
+    WalCapture { what: String },
+
+    #[error("{action} must run in a transaction that has not written anything yet")]
+    NeedsFreshTransaction { action: &'static str },
+
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -148,6 +154,8 @@ impl PgtError {
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgtError::NotSuperuser { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            PgtError::WalCapture { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::NeedsFreshTransaction { .. } => ERRCODE_ACTIVE_SQL_TRANSACTION,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -231,6 +239,12 @@ impl PgtError {
             PgtError::ReservedSourceColumn { .. } => {
                 Some("Rename the column, or use refresh_mode => 'FULL' (no change capture).".into())
             }
+            PgtError::WalCapture { .. } => Some(
+                "SELECT * FROM pgtrickle.change_capture shows each source's state; SELECT pgtrickle.sync_change_capture() (or the scheduler's next tick) returns the affected sources to triggers, and their stream tables recompute in full.".into(),
+            ),
+            PgtError::NeedsFreshTransaction { .. } => Some(
+                "Run it on its own, outside an explicit transaction block that has written.".into(),
+            ),
             PgtError::CaptureTampered { .. } => Some(
                 "Drop the stream tables that read it, or switch them to refresh_mode => 'FULL', first.".into(),
             ),

@@ -39,6 +39,7 @@ mod settings;
 mod shmem;
 mod spi_cache;
 mod statement_cache;
+mod wal;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -243,6 +243,21 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         });
     }
     let mut fallback: Option<String> = None;
+    // Sources captured from the WAL: the slot is drained for the snapshot every statement
+    // of this refresh then runs at (ADR-032).
+    let wal_sources = crate::wal::wal_sources(&sources)?;
+    let pinned = match crate::wal::prepare_refresh(&sources)? {
+        crate::wal::RefreshCapture::Triggers => None,
+        crate::wal::RefreshCapture::OwnWrites(why) => {
+            fallback = Some(why);
+            None
+        }
+        crate::wal::RefreshCapture::Drained(p) => Some(p),
+    };
+    let run_statement = |sql: &str, params: &[(String, String, i64)]| match &pinned {
+        Some(p) => crate::statement_cache::run_refresh_statement_at(sql, params, p.get()),
+        None => crate::statement_cache::run_refresh_statement(sql, params),
+    };
     let mut frontiers = Vec::new();
     for (src, f) in all {
         match f {
@@ -268,6 +283,10 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     for p in pending {
         let (src, n, truncated) = (p.source, p.changes, p.truncated);
         own_last.insert(src, p.own_last);
+        if wal_sources.contains(&src) {
+            // Decoded rows carry their LSN as change id (ADR-032).
+            own_last.insert(src, Some(crate::wal::own_change_mark()));
+        }
         any_changes |= n > 0 || truncated;
         pending_total += n;
         if !truncated {
@@ -331,7 +350,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         let _owner = crate::security::AsOwner::enter(st.owner);
         // Kept prepared like the delta statements: planning a recomputation of a many-way
         // join costs milliseconds, a large share when recomputing itself is cheap.
-        crate::statement_cache::run_refresh_statement(sql, &[])
+        run_statement(sql, &[])
     };
     let (action, sql_result) = if action == "DIFFERENTIAL" {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
@@ -348,7 +367,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 "force_generic_plan",
                 pg_sys::GucContext::PGC_USERSET,
             );
-            crate::statement_cache::run_refresh_statement(sql, &params)
+            run_statement(sql, &params)
         };
         let (outcome, planning) = crate::planning_clock::measure(|| {
             crate::budget::within_delta_budget(probation, || run_delta(&sql))
@@ -416,7 +435,12 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let (snapshot, inserted, deleted) = sql_result;
     let snapshot = snapshot.expect("the refresh statement returns its snapshot");
     for &src in &sources {
-        cdc::advance_frontier(st.pgt_id, src, &snapshot, own_last.get(&src).copied())?;
+        let own = if wal_sources.contains(&src) {
+            Some(Some(crate::wal::own_change_mark()))
+        } else {
+            own_last.get(&src).copied()
+        };
+        cdc::advance_frontier(st.pgt_id, src, &snapshot, own)?;
     }
     Ok((
         RefreshOutcome {

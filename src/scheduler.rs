@@ -289,6 +289,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
     let mut periods: BTreeMap<i64, Option<u64>> = BTreeMap::new();
     let mut groups: Vec<std::collections::BTreeSet<i64>> = Vec::new();
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    let mut last_cdc_error: Option<String> = None;
     loop {
         let interval = Duration::from_millis(config::scheduler_interval_ms().max(10) as u64);
         if !BackgroundWorker::wait_latch(Some(interval)) || BackgroundWorker::sigterm_received() {
@@ -326,8 +327,24 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                     entries = e;
                     generation = g;
                 }
-                Ok(Ok(None)) => return, // the extension was dropped
+                Ok(Ok(None)) => {
+                    // The extension was dropped: its slot must not keep WAL forever.
+                    let _ = in_transaction(crate::wal::drop_orphaned_slot);
+                    return;
+                }
                 _ => continue,
+            }
+        }
+        // Change capture: hand sources over to WAL decoding (or back), drain the slot.
+        match in_transaction(|| crate::wal::scheduler_tick().map_err(|e| e.to_string())) {
+            Ok(Ok(())) => last_cdc_error = None,
+            Ok(Err(message)) | Err(Failure { message, .. }) => {
+                if last_cdc_error.as_deref() != Some(message.as_str()) {
+                    pgrx::warning!(
+                        "pg_trickle scheduler: change capture maintenance failed: {message}"
+                    );
+                }
+                last_cdc_error = Some(message);
             }
         }
         let now = chrono::Utc::now().timestamp();

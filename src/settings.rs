@@ -99,6 +99,19 @@ pub fn with_exact_floats<T>(f: impl FnOnce() -> T) -> T {
     with_setting("extra_float_digits", "3", f)
 }
 
+/// Runs `f` with each user-settable `name = value`, restored afterwards.
+pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+    // SAFETY: as in `with_setting`.
+    let nest = unsafe { pg_sys::NewGUCNestLevel() };
+    for (name, value) in settings {
+        set(name, value);
+    }
+    let out = f();
+    // SAFETY: closes the nest level opened above.
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    out
+}
+
 /// Runs `f` with the user-settable `name = value`, restored afterwards.
 pub fn with_setting<T>(name: &str, value: &str, f: impl FnOnce() -> T) -> T {
     // SAFETY: a GUC nest level around one call; on an ERROR inside `f` the (sub)transaction

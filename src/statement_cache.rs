@@ -15,9 +15,12 @@
 //! (when their statistics are stale), and that invalidates the kept plan, which is then
 //! planned again with the new statistics.
 
+#![allow(unsafe_code)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use pgrx::pg_sys;
 use pgrx::spi::Spi;
 
 use crate::error::PgtResult;
@@ -42,5 +45,124 @@ pub fn run_refresh_statement(
     Spi::connect_mut(|c| {
         let table = c.update(&*stmt, None, &args)?;
         Ok(table.first().get_three::<String, i64, i64>()?)
+    })
+}
+
+/// A plan prepared with `SPI_prepare` and kept (`SPI_keepplan`) for [`run_refresh_statement_at`].
+struct RawPlan(pg_sys::SPIPlanPtr);
+
+impl Drop for RawPlan {
+    fn drop(&mut self) {
+        // SAFETY: a kept plan is freed exactly once, here, when the cache forgets it.
+        unsafe { pg_sys::SPI_freeplan(self.0) };
+    }
+}
+
+thread_local! {
+    static AT_SNAPSHOT: RefCell<HashMap<(String, Vec<u32>), RawPlan>> = RefCell::new(HashMap::new());
+}
+
+/// [`run_refresh_statement`] at a given snapshot (ADR-032: a refresh with WAL-captured
+/// sources runs at the snapshot it drained the slot for). `SPI_execute_snapshot` runs the
+/// statement at a copy of `snapshot` whose command id is advanced to the current one, so
+/// the rows this transaction inserted since (the drained changes) are visible; PostgreSQL's
+/// referential-integrity triggers run their checks the same way. pgrx has no wrapper for it,
+/// hence the raw SPI calls.
+pub fn run_refresh_statement_at(
+    sql: &str,
+    params: &[(String, String, i64)],
+    snapshot: pg_sys::Snapshot,
+) -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
+    let args = frontier_args(params);
+    let types: Vec<u32> = args.iter().map(|a| a.oid().to_u32()).collect();
+    let key = (sql.to_string(), types.clone());
+    let csql = std::ffi::CString::new(sql).map_err(|_| crate::error::PgtError::WalCapture {
+        what: "statement text contains a NUL byte".into(),
+    })?;
+    Spi::connect_mut(|_c| {
+        // SAFETY: SPI is connected for the closure's duration (Spi::connect_mut). The plan is
+        // prepared from a valid C string and argument type array, kept in long-lived memory
+        // by SPI_keepplan and freed by RawPlan's drop; the argument arrays live until
+        // SPI_execute_snapshot returns; the snapshot is registered by the caller for longer
+        // than this call. The result's tuple table and descriptor are read only when the
+        // statement returned a row, and SPI_getvalue's strings are copied before SPI
+        // finishes (which frees them).
+        unsafe {
+            let plan = AT_SNAPSHOT.with(|m| m.borrow().get(&key).map(|p| p.0));
+            let plan = match plan {
+                Some(p) => p,
+                None => {
+                    let mut oids: Vec<pg_sys::Oid> =
+                        types.iter().map(|&t| pg_sys::Oid::from(t)).collect();
+                    let p =
+                        pg_sys::SPI_prepare(csql.as_ptr(), oids.len() as i32, oids.as_mut_ptr());
+                    if p.is_null() {
+                        return Err(crate::error::PgtError::WalCapture {
+                            what: format!(
+                                "SPI_prepare failed ({})",
+                                std::ptr::addr_of!(pg_sys::SPI_result).read()
+                            ),
+                        });
+                    }
+                    pg_sys::SPI_keepplan(p);
+                    AT_SNAPSHOT.with(|m| {
+                        let mut m = m.borrow_mut();
+                        if m.len() >= MAX_ENTRIES {
+                            m.clear();
+                        }
+                        m.insert(key.clone(), RawPlan(p));
+                    });
+                    p
+                }
+            };
+            let mut values: Vec<pg_sys::Datum> = Vec::with_capacity(args.len());
+            let mut nulls: Vec<std::os::raw::c_char> = Vec::with_capacity(args.len());
+            for a in &args {
+                match a.datum() {
+                    Some(d) => {
+                        values.push(d.sans_lifetime());
+                        nulls.push(b' ' as std::os::raw::c_char);
+                    }
+                    None => {
+                        values.push(pg_sys::Datum::from(0usize));
+                        nulls.push(b'n' as std::os::raw::c_char);
+                    }
+                }
+            }
+            let rc = pg_sys::SPI_execute_snapshot(
+                plan,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+                snapshot,
+                std::ptr::null_mut(),
+                false,
+                true,
+                0,
+            );
+            if rc < 0 {
+                return Err(crate::error::PgtError::WalCapture {
+                    what: format!("the refresh statement failed to run (SPI code {rc})"),
+                });
+            }
+            let tt = pg_sys::SPI_tuptable;
+            if tt.is_null() || pg_sys::SPI_processed == 0 {
+                return Ok((None, None, None));
+            }
+            let tuple = *(*tt).vals;
+            let desc = (*tt).tupdesc;
+            let text = |col: i32| -> Option<String> {
+                let p = pg_sys::SPI_getvalue(tuple, desc, col);
+                if p.is_null() {
+                    None
+                } else {
+                    Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+                }
+            };
+            Ok((
+                text(1),
+                text(2).and_then(|v| v.parse().ok()),
+                text(3).and_then(|v| v.parse().ok()),
+            ))
+        }
     })
 }

@@ -25,6 +25,10 @@
 //! Rolled-back changes are never visible. The refresh takes `S` in the same statement that
 //! reads the buffers and tables, so `S` is exactly what the result reflects.
 
+pub mod decode;
+pub mod mode;
+pub mod pgoutput;
+
 use pgt_sql::{quote_ident, quote_literal, QualifiedName};
 
 /// A column of a source, copied into its buffer. `type_sql` is the column's type with
@@ -37,6 +41,9 @@ pub struct SourceColumn {
 }
 
 pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
+/// The statement trigger of a WAL-captured source (ADR-032): it only notes, in the
+/// writing backend, that the transaction wrote the source.
+pub const NOTE_TRIGGER: &str = "__pgt_cdc_wal";
 const TRIGGERS: [&str; 4] = [
     "__pgt_cdc_ins",
     "__pgt_cdc_upd",
@@ -218,7 +225,7 @@ pub fn sync_capture(
 pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(src) = source {
-        for t in TRIGGERS {
+        for t in TRIGGERS.iter().chain(&[NOTE_TRIGGER]) {
             out.push(format!(
                 "DROP TRIGGER IF EXISTS {} ON {src}",
                 quote_ident(t)

@@ -17,7 +17,7 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     defining_query          text NOT NULL,
     schedule                text,
     refresh_mode            text NOT NULL DEFAULT 'AUTO'
-                            CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL', 'AUTO')),
+                            CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL', 'AUTO', 'IMMEDIATE')),
     effective_refresh_mode  text NOT NULL DEFAULT 'FULL'
                             CHECK (effective_refresh_mode IN ('FULL', 'DIFFERENTIAL')),
     refresh_mode_reason     text,
@@ -128,7 +128,7 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
     rows_deleted    bigint NOT NULL DEFAULT 0,
     error_message   text,
     reason          text,
-    initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER')),
+    initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER', 'IMMEDIATE')),
     -- Source changes an incremental refresh consumed (0 for FULL): with the durations, the
     -- input of AUTO's cost model (ADR-019).
     changes         bigint NOT NULL DEFAULT 0,

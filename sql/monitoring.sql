@@ -178,6 +178,19 @@ $$;
 CREATE EVENT TRIGGER pgt_table_rewrite ON table_rewrite EXECUTE FUNCTION pgtrickle._on_table_rewrite();
 
 -- Internal functions are for the event triggers and the extension script only.
+-- IMMEDIATE maintenance (ADR-033): the statement trigger every source of an IMMEDIATE
+-- stream table gets. It fires as the writing role; SECURITY DEFINER so that a writer needs
+-- no rights on pg_trickle's catalog (the defining query still runs as the stream table's
+-- owner, as in every refresh).
+CREATE FUNCTION pgtrickle._immediate_maintenance() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pgtrickle._refresh_immediate(TG_ARGV[0]::bigint);
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION pgtrickle._refresh_immediate(bigint) FROM PUBLIC;
+
 REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
     pgtrickle._signal_launcher(), pgtrickle._check_sql_drop() FROM PUBLIC;
 

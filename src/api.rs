@@ -70,18 +70,44 @@ fn resolve(mode: RefreshMode, query: &str, table: &QualifiedName) -> PgtResult<R
     if mode == RefreshMode::Full {
         return Ok(Resolved::Full { reason: None });
     }
-    match try_incremental(query, table) {
-        Ok((translation, spec)) => Ok(Resolved::Differential { translation, spec }),
-        Err(PgtError::Dvm(cause)) if mode == RefreshMode::Differential => {
-            Err(PgtError::CannotMaintain {
-                name: format!("{}.{}", table.schema.as_deref().unwrap_or(""), table.name),
-                cause,
-            })
+    let attempt = try_incremental(query, table).and_then(|(translation, spec)| {
+        if mode == RefreshMode::Immediate {
+            immediate_sources(&translation)?;
         }
+        Ok((translation, spec))
+    });
+    match attempt {
+        Ok((translation, spec)) => Ok(Resolved::Differential { translation, spec }),
+        Err(PgtError::Dvm(cause)) if mode.requires_incremental() => Err(PgtError::CannotMaintain {
+            name: format!("{}.{}", table.schema.as_deref().unwrap_or(""), table.name),
+            cause,
+        }),
         Err(PgtError::Dvm(cause)) => Ok(Resolved::Full {
             reason: Some(format!("AUTO chose FULL: {}", cause.reason_line())),
         }),
         Err(other) => Err(other),
+    }
+}
+
+/// An IMMEDIATE stream table reads tables only: another stream table changes inside its
+/// own refresh, not in the transaction that wrote what it reads (ADR-033).
+fn immediate_sources(translation: &Translation) -> PgtResult<()> {
+    let sources: Vec<pgrx::pg_sys::Oid> = translation
+        .sources
+        .iter()
+        .map(|&s| pgrx::pg_sys::Oid::from(s))
+        .collect();
+    let st = catalog::first_value::<String>(
+        "SELECT s.pgt_relid::pg_catalog.regclass::pg_catalog.text FROM pgtrickle.pgt_stream_tables s \
+          WHERE s.pgt_relid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) LIMIT 1",
+        &[sources.into()],
+    )?;
+    match st {
+        Some(name) => Err(PgtError::Dvm(DvmError::unsupported(
+            format!("stream table {name} as a source of an IMMEDIATE stream table"),
+            "A stream table changes inside its own refresh, not in the transaction that wrote its sources, so it cannot feed maintenance inside that transaction.",
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -222,6 +248,10 @@ fn create_impl(
         sources: &analyzed.sources,
     })?;
     catalog::record_storage_columns(pgt_id)?;
+    if let (RefreshMode::Immediate, Resolved::Differential { translation, .. }) = (mode, &resolved)
+    {
+        crate::immediate::install(pgt_id, &translation.sources)?;
+    }
     if initialize {
         let st = catalog::lookup(&table.to_string())?;
         refresh(&st, Initiator::Create, true)?;
@@ -314,7 +344,7 @@ fn alter_impl(
             &[st.pgt_id.into(), schedule.to_catalog_text().into()],
         )?;
     }
-    if let (Some(mode), Some(resolved)) = (mode, resolved) {
+    if let (Some(mode), Some(resolved)) = (mode, &resolved) {
         Spi::run_with_args(
             "UPDATE pgtrickle.pgt_stream_tables \
                 SET refresh_mode = $2, effective_refresh_mode = $3, refresh_mode_reason = $4, updated_at = pg_catalog.now() \
@@ -332,6 +362,18 @@ fn alter_impl(
                 Resolved::Full { .. } => Spi::run("SELECT pgtrickle._drop_unused_capture()")?,
             }
             catalog::record_storage_columns(st.pgt_id)?;
+        }
+    }
+    if let Some(mode) = mode {
+        match (mode, &resolved) {
+            (RefreshMode::Immediate, Some(Resolved::Differential { translation, .. })) => {
+                crate::immediate::install(st.pgt_id, &translation.sources)?;
+                // Current from now on: catch up with what is pending.
+                if let Some(now) = catalog::lookup_by_id(st.pgt_id)? {
+                    refresh(&now, Initiator::Manual, true)?;
+                }
+            }
+            _ => crate::immediate::drop_stale_triggers()?,
         }
     }
     if let Some(status) = status {

@@ -483,7 +483,7 @@ fn drop_unused_capture() -> PgtResult<()> {
         for t in &unused_states {
             Spi::run(&format!("DROP TABLE IF EXISTS {t}"))?;
         }
-        Ok(())
+        crate::immediate::drop_stale_triggers()
     })
 }
 

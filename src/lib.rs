@@ -30,6 +30,7 @@ mod config;
 mod error;
 mod frontend;
 mod guard;
+mod immediate;
 mod plan_cache;
 mod planning_clock;
 mod refresh;

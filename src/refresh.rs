@@ -22,11 +22,13 @@ use crate::frontend;
 use crate::guard::RefreshWriteGuard;
 
 /// Who asked for a refresh, as recorded in `pgt_refresh_history.initiated_by`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initiator {
     Create,
     Manual,
     Scheduler,
+    /// IMMEDIATE maintenance in a writing transaction (recorded only when it recomputes).
+    Immediate,
 }
 
 impl Initiator {
@@ -35,6 +37,7 @@ impl Initiator {
             Initiator::Create => "CREATE",
             Initiator::Manual => "MANUAL",
             Initiator::Scheduler => "SCHEDULER",
+            Initiator::Immediate => "IMMEDIATE",
         }
     }
 }
@@ -108,6 +111,9 @@ pub fn refresh(
             started_at,
         )
     };
+    if initiator == Initiator::Immediate && outcome.action != "FULL" {
+        return Ok(Some(outcome));
+    }
     catalog::record_refresh(&HistoryEntry {
         pgt_id: st.pgt_id,
         action: outcome.action,

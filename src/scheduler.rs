@@ -251,7 +251,7 @@ fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
         for row in c.select(
             "SELECT pgt_id, pgt_relid::regclass::text, schedule, status, \
                     CASE WHEN is_populated THEN extract(epoch FROM last_refresh_at)::bigint END \
-               FROM pgtrickle.pgt_stream_tables",
+               FROM pgtrickle.pgt_stream_tables WHERE refresh_mode <> 'IMMEDIATE'",
             None,
             &[],
         )? {

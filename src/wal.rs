@@ -483,7 +483,9 @@ fn sources() -> PgtResult<Vec<Source>> {
             "SELECT c.source_relid, c.mode, c.reason, extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.since)::pg_catalog.float8, \
                     coalesce(c.source_relid::pg_catalog.regclass::pg_catalog.text, ''), \
                     coalesce(k.relkind::pg_catalog.text, ''), coalesce(k.relispartition, false), coalesce(k.relreplident::pg_catalog.text, ''), \
-                    EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid OPERATOR(pg_catalog.=) c.source_relid) \
+                    EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid OPERATOR(pg_catalog.=) c.source_relid), \
+                    EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id \
+                             WHERE d.source_relid OPERATOR(pg_catalog.=) c.source_relid AND s.refresh_mode OPERATOR(pg_catalog.=) 'IMMEDIATE') \
                FROM pgtrickle.pgt_capture c LEFT JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.source_relid \
               ORDER BY c.source_relid",
             None,
@@ -494,6 +496,7 @@ fn sources() -> PgtResult<Vec<Source>> {
                 is_partition: r.get::<bool>(7)?.unwrap_or(false),
                 replica_identity: r.get::<String>(8)?.unwrap_or_default().chars().next().unwrap_or(' '),
                 is_stream_table: r.get::<bool>(9)?.unwrap_or(false),
+                read_by_immediate: r.get::<bool>(10)?.unwrap_or(false),
             };
             out.push(Source {
                 oid: r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
@@ -963,6 +966,21 @@ pub fn forget_source(source: u32) -> PgtResult<()> {
         if let Some(d) = lock_decoder()? {
             drop_slot(&d.slot)?;
         }
+    }
+    Ok(())
+}
+
+/// Returns `source` to trigger capture now if it is WAL-captured or being handed over (a
+/// stream table that needs trigger capture starts reading it).
+pub fn return_to_triggers(source: pg_sys::Oid, reason: &str) -> PgtResult<()> {
+    let mode = crate::catalog::first_value::<String>(
+        "SELECT c.mode FROM pgtrickle.pgt_capture c WHERE c.source_relid OPERATOR(pg_catalog.=) $1",
+        &[source.into()],
+    )?;
+    if matches!(mode.as_deref(), Some("WAL" | "TRANSITIONING")) {
+        let _path = crate::security::PinnedSearchPath::enter();
+        let mut dec = lock_decoder()?;
+        fallback(source, reason, false, dec.as_mut())?;
     }
     Ok(())
 }

@@ -563,3 +563,53 @@ fn oracle_seed_a() {
 fn oracle_seed_b() {
     run_oracle(seeds(0x5eed_0002) ^ 0xABCD);
 }
+
+/// IMMEDIATE mode (ADR-033): every shape maintained inside the writing transaction, checked
+/// before each transaction commits (the writer sees its own effect), after it commits, and
+/// after rolled-back transactions, with no refresh call at all.
+#[test]
+fn oracle_immediate() {
+    let seed = seeds(0x5eed_0003);
+    let rounds: usize = std::env::var("PGT_ORACLE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute(SCHEMA).unwrap();
+    for (name, query) in shapes() {
+        c.batch_execute(&format!("SELECT pgtrickle.create_stream_table('{name}', $q${query}$q$, refresh_mode => 'IMMEDIATE')"))
+            .unwrap_or_else(|e| panic!("creating {name} ({query}) as IMMEDIATE: {e:?}"));
+    }
+    let mut r = Rng(seed);
+    let mut next_id = 30;
+    let mut log = Vec::new();
+    check_all(&mut c, seed, 0, &log);
+    for round in 1..=rounds {
+        let stmts: Vec<String> = (0..1 + r.below(6))
+            .map(|_| random_statement(&mut r, &mut next_id))
+            .collect();
+        log.extend(stmts.iter().cloned());
+        c.batch_execute(&format!("BEGIN; {}", stmts.join("; ")))
+            .unwrap_or_else(|e| panic!("seed {seed}: {stmts:?}: {e:?}"));
+        check_all(&mut c, seed, round, &log);
+        let commit = r.below(4) != 0;
+        c.batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
+            .unwrap();
+        if !commit {
+            log.push("ROLLBACK".into());
+        }
+        check_all(&mut c, seed, round, &log);
+    }
+    let full: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE action = 'FULL' AND initiated_by = 'IMMEDIATE'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        full, 0,
+        "seed {seed}: IMMEDIATE maintenance recomputed in full"
+    );
+}

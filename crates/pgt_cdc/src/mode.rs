@@ -22,6 +22,8 @@ pub struct SourceFacts {
     /// `pg_class.relreplident`.
     pub replica_identity: char,
     pub is_stream_table: bool,
+    /// An IMMEDIATE stream table reads it (it needs each change inside its transaction).
+    pub read_by_immediate: bool,
 }
 
 /// Why the source must stay on (or return to) trigger capture; `None` when it may be
@@ -36,6 +38,9 @@ pub fn wal_blocker(mode: Requested, wal_level_logical: bool, f: &SourceFacts) ->
         "the source no longer exists".to_string()
     } else if f.is_stream_table {
         "a stream table: its refreshes already know its changes, the triggers record them as they are written".to_string()
+    } else if f.read_by_immediate {
+        "read by an IMMEDIATE stream table, which needs each change inside the writing transaction"
+            .to_string()
     } else if f.relkind != 'r' && f.relkind != 'p' {
         "not a table (logical decoding publishes only tables)".to_string()
     } else if f.is_partition {
@@ -65,6 +70,7 @@ mod tests {
         is_partition: false,
         replica_identity: 'f',
         is_stream_table: false,
+        read_by_immediate: false,
     };
 
     #[test]
@@ -123,6 +129,15 @@ mod tests {
                     ..TABLE
                 },
                 "not a table",
+            ),
+            (
+                Requested::Wal,
+                true,
+                SourceFacts {
+                    read_by_immediate: true,
+                    ..TABLE
+                },
+                "IMMEDIATE",
             ),
             (
                 Requested::Wal,

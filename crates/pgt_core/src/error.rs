@@ -51,7 +51,7 @@ impl CoreError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CoreError::InvalidRefreshMode { .. } => {
-                Some("Valid refresh modes are FULL, DIFFERENTIAL and AUTO.".into())
+                Some("Valid refresh modes are FULL, DIFFERENTIAL, AUTO and IMMEDIATE.".into())
             }
             CoreError::InvalidSchedule { .. } => Some(
                 "Use a duration such as '30s', '5m', '1h30m' or '1d', a 5-field cron expression such as '*/5 * * * *', or 'calculated'."

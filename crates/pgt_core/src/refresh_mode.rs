@@ -1,6 +1,7 @@
 //! Refresh modes. `FULL` recomputes the defining query; `DIFFERENTIAL` applies only the
 //! change since the last refresh; `AUTO` picks DIFFERENTIAL when the query can be
-//! maintained incrementally and FULL otherwise, recording why.
+//! maintained incrementally and FULL otherwise, recording why; `IMMEDIATE` maintains the
+//! stream table incrementally inside every transaction that writes one of its sources.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,14 +13,21 @@ pub enum RefreshMode {
     Full,
     Differential,
     Auto,
+    Immediate,
 }
 
 impl RefreshMode {
+    /// Whether the mode requires incremental maintenance (the query must support it).
+    pub fn requires_incremental(self) -> bool {
+        matches!(self, RefreshMode::Differential | RefreshMode::Immediate)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefreshMode::Full => "FULL",
             RefreshMode::Differential => "DIFFERENTIAL",
             RefreshMode::Auto => "AUTO",
+            RefreshMode::Immediate => "IMMEDIATE",
         }
     }
 }
@@ -40,6 +48,7 @@ impl FromStr for RefreshMode {
             "FULL" => Ok(RefreshMode::Full),
             "DIFFERENTIAL" => Ok(RefreshMode::Differential),
             "AUTO" => Ok(RefreshMode::Auto),
+            "IMMEDIATE" => Ok(RefreshMode::Immediate),
             _ => Err(CoreError::InvalidRefreshMode {
                 given: s.to_string(),
             }),
@@ -59,6 +68,12 @@ mod tests {
             Ok(RefreshMode::Differential)
         );
         assert_eq!("AUTO".parse::<RefreshMode>(), Ok(RefreshMode::Auto));
+        assert_eq!(
+            "immediate".parse::<RefreshMode>(),
+            Ok(RefreshMode::Immediate)
+        );
+        assert!(RefreshMode::Immediate.requires_incremental());
+        assert!(!RefreshMode::Auto.requires_incremental());
     }
 
     #[test]

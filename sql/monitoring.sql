@@ -159,7 +159,7 @@ BEGIN
     PERFORM pgtrickle._on_source_ddl();
 END
 $$;
-CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
 
 -- A rewrite of a source (ALTER COLUMN … TYPE … USING, SET ACCESS METHOD, …) can change its

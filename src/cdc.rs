@@ -122,6 +122,7 @@ fn on_source_ddl() -> PgtResult<()> {
     for relid in relids {
         check_not_a_buffer(relid)?;
         check_stream_table_storage(relid)?;
+        check_stream_table_triggers(relid)?;
         if buffer_exists(relid)? {
             check_capture_triggers(relid)?;
             check_source_columns(relid)?;
@@ -212,6 +213,27 @@ fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
             object: format!("the guard triggers of stream table \"{name}\""),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Users may put AFTER triggers on a stream table (ADR-034), not BEFORE … FOR EACH ROW
+/// ones: those could change or skip the rows a refresh writes, and the stream table would
+/// no longer equal its query.
+fn check_stream_table_triggers(relid: pg_sys::Oid) -> PgtResult<()> {
+    let found = crate::catalog::first_value::<String>(
+        "SELECT pg_catalog.format('%I', t.tgname) FROM pg_catalog.pg_trigger t \
+           JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = t.tgrelid \
+          WHERE t.tgrelid = $1 AND NOT t.tgisinternal AND (t.tgtype::int & 3) = 3 LIMIT 1",
+        &[relid.into()],
+    )?;
+    match found {
+        Some(trigger) => Err(crate::error::PgtError::BeforeRowTrigger {
+            trigger,
+            table: relation_name(relid)?
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -104,6 +104,9 @@ pub enum PgtError {
     #[error("permission denied to {action}")]
     NotSuperuser { action: &'static str },
 
+    #[error("BEFORE row trigger {trigger} is not allowed on stream table \"{table}\"")]
+    BeforeRowTrigger { trigger: String, table: String },
+
     #[error("WAL change capture failed: {what}")]
     WalCapture { what: String },
 
@@ -155,6 +158,7 @@ impl PgtError {
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgtError::NotSuperuser { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgtError::WalCapture { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::BeforeRowTrigger { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgtError::NeedsFreshTransaction { .. } => ERRCODE_ACTIVE_SQL_TRANSACTION,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
@@ -191,6 +195,9 @@ impl PgtError {
             ),
             PgtError::ProtectedObject { .. } => Some(
                 "pg_trickle creates, alters and drops its change buffers, state tables and triggers itself.".into(),
+            ),
+            PgtError::BeforeRowTrigger { .. } => Some(
+                "A BEFORE row trigger can change or skip the rows a refresh writes; the stream table would no longer equal its query.".into(),
             ),
             PgtError::CaptureTampered { .. } => Some(
                 "Stream tables read this table incrementally; without the trigger their changes would be lost.".into(),
@@ -239,6 +246,9 @@ impl PgtError {
             PgtError::ReservedSourceColumn { .. } => {
                 Some("Rename the column, or use refresh_mode => 'FULL' (no change capture).".into())
             }
+            PgtError::BeforeRowTrigger { .. } => Some(
+                "Use an AFTER trigger (row or statement level): it sees each refresh's changes as INSERT, UPDATE and DELETE without being able to alter them.".into(),
+            ),
             PgtError::WalCapture { .. } => Some(
                 "SELECT * FROM pgtrickle.change_capture shows each source's state; SELECT pgtrickle.sync_change_capture() (or the scheduler's next tick) returns the affected sources to triggers, and their stream tables recompute in full.".into(),
             ),

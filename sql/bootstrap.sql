@@ -87,6 +87,11 @@ CREATE TABLE pgtrickle.pgt_wal_decoder (
     last_error      text,
     failing_since   timestamptz
 );
+-- The publication pgoutput decodes WAL-captured sources through (ADR-032). It exists from
+-- the start: a slot decodes WAL written after its creation, and a publication created
+-- later would be missing at the start of that WAL (pgoutput warns and skips it there).
+CREATE PUBLICATION pgtrickle_changes WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
+
 COMMENT ON TABLE pgtrickle.pgt_wal_decoder IS 'pg_trickle: the logical replication slot draining WAL-captured sources';
 
 -- "name type [NOT NULL]" of every column of a relation, in order (see storage_columns).

@@ -83,7 +83,9 @@ pub fn install(pgt_id: i64, sources: &[u32]) -> PgtResult<()> {
         )?
         .unwrap_or_default();
         let t = pgt_sql::quote_ident(&trigger_name(pgt_id));
-        Spi::run(&format!("DROP TRIGGER IF EXISTS {t} ON {table}"))?;
+        crate::settings::with_setting("client_min_messages", "warning", || {
+            Spi::run(&format!("DROP TRIGGER IF EXISTS {t} ON {table}"))
+        })?;
         Spi::run(&format!(
             "CREATE TRIGGER {t} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
              FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._immediate_maintenance({pgt_id})"

@@ -359,17 +359,17 @@ fn insert_rows(rel: u32, rows: &[Row], next_xid: u64) -> PgtResult<()> {
             Ok(out)
         },
     )?;
-    let k = cols.len();
+    // One array per column, read by one `unnest` each (a subscript into one long array of
+    // variable-length values walks it from the start: quadratic).
     let select_cols: String = cols
         .iter()
         .enumerate()
-        .map(|(i, (_, ty, _))| {
-            format!(
-                ", ($4::pg_catalog.text[])[(r.n - 1) * {k} + {}]::{ty}",
-                i + 1
-            )
-        })
+        .map(|(i, (_, ty, _))| format!(", r.c{i}::{ty}"))
         .collect();
+    let unnests: String = (0..cols.len())
+        .map(|i| format!(", pg_catalog.unnest(${}::pg_catalog.text[])", i + 4))
+        .collect();
+    let aliases: String = (0..cols.len()).map(|i| format!(", c{i}")).collect();
     let names: String = cols
         .iter()
         .map(|(n, _, _)| format!(", {}", pgt_sql::quote_ident(n)))
@@ -377,32 +377,47 @@ fn insert_rows(rel: u32, rows: &[Row], next_xid: u64) -> PgtResult<()> {
     let sql = format!(
         "INSERT INTO {buf} (__pgt_change_id, __pgt_xid, __pgt_op{names}) OVERRIDING SYSTEM VALUE \
          SELECT r.id, r.x::pg_catalog.xid8, r.op::pg_catalog.\"char\"{select_cols} \
-           FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[])) WITH ORDINALITY AS r(id, x, op, n)"
+           FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), \
+                           pg_catalog.unnest($3::pg_catalog.text[]){unnests}) AS r(id, x, op{aliases})"
     );
+    // Where each buffer column is in a row's decoded columns (rows share their Relation).
+    let mut positions: Vec<(*const Vec<pgoutput::RelationColumn>, Vec<Option<usize>>)> = Vec::new();
     for chunk in rows.chunks(INSERT_BATCH) {
         let mut ids = Vec::with_capacity(chunk.len());
         let mut xids = Vec::with_capacity(chunk.len());
         let mut ops = Vec::with_capacity(chunk.len());
-        let mut vals: Vec<Option<String>> = Vec::with_capacity(chunk.len() * k);
+        let mut vals: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(chunk.len()); cols.len()];
         for row in chunk {
             ids.push(row.lsn as i64);
             xids.push(pgoutput::full_xid(row.xid, next_xid).to_string());
             ops.push(row.op.to_string());
-            for (name, _, source_type) in &cols {
-                let v = row
-                    .columns
-                    .iter()
-                    .position(|c| {
-                        &c.name == name && Some(c.type_oid) == source_type.map(|t| t.to_u32())
-                    })
-                    .and_then(|i| row.values.get(i));
-                vals.push(match v {
+            let key = std::rc::Rc::as_ptr(&row.columns);
+            let pos = match positions.iter().find(|(k, _)| *k == key) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p: Vec<Option<usize>> = cols
+                        .iter()
+                        .map(|(name, _, source_type)| {
+                            row.columns.iter().position(|c| {
+                                &c.name == name
+                                    && Some(c.type_oid) == source_type.map(|t| t.to_u32())
+                            })
+                        })
+                        .collect();
+                    positions.push((key, p.clone()));
+                    p
+                }
+            };
+            for (j, p) in pos.iter().enumerate() {
+                vals[j].push(match p.and_then(|i| row.values.get(i)) {
                     Some(Value::Text(t)) => Some(t.clone()),
                     _ => None,
                 });
             }
         }
-        Spi::run_with_args(&sql, &[ids.into(), xids.into(), ops.into(), vals.into()])?;
+        let mut args: Vec<pgrx::datum::DatumWithOid> = vec![ids.into(), xids.into(), ops.into()];
+        args.extend(vals.into_iter().map(|v| v.into()));
+        Spi::run_with_args(&sql, &args)?;
     }
     Ok(())
 }
@@ -634,7 +649,9 @@ fn handover(source: pg_sys::Oid) -> PgtResult<()> {
 
 fn create_note_trigger(table: &str) -> PgtResult<()> {
     let t = pgt_sql::quote_ident(NOTE_TRIGGER);
-    Spi::run(&format!("DROP TRIGGER IF EXISTS {t} ON {table}"))?;
+    crate::settings::with_setting("client_min_messages", "warning", || {
+        Spi::run(&format!("DROP TRIGGER IF EXISTS {t} ON {table}"))
+    })?;
     Spi::run(&format!(
         "CREATE TRIGGER {t} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._note_source_write()"
     ))?;
@@ -688,9 +705,13 @@ fn fallback(
             .unwrap_or_default(),
         );
         if was_wal {
-            for stmt in pgt_cdc::repair_triggers(source.to_u32(), &name) {
-                Spi::run(&stmt)?;
-            }
+            // (`DROP TRIGGER IF EXISTS` of the capture triggers, absent under WAL capture.)
+            crate::settings::with_setting("client_min_messages", "warning", || {
+                for stmt in pgt_cdc::repair_triggers(source.to_u32(), &name) {
+                    Spi::run(&stmt)?;
+                }
+                Ok::<(), pgrx::spi::Error>(())
+            })?;
             Spi::run(&format!(
                 "DROP TRIGGER IF EXISTS {} ON {table}",
                 pgt_sql::quote_ident(NOTE_TRIGGER)

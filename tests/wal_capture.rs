@@ -347,6 +347,18 @@ fn wal_ddl_on_a_source_keeps_capture_working() {
     assert_eq!(mode(&mut c, "src").0, "WAL");
     refresh_all(&mut c, &["bag", "agg", "joined", "by_w"]);
     assert_eq!(last_refresh(&mut c, "by_w").0, "DIFFERENTIAL");
+    // RENAME and ALTER COLUMN TYPE of a column no stream table reads.
+    c.batch_execute(
+        "ALTER TABLE src ADD COLUMN spare int;
+         UPDATE src SET spare = id WHERE id < 5;
+         ALTER TABLE src RENAME COLUMN spare TO spare2;
+         INSERT INTO src (id, g, v, t, w, spare2) VALUES (6000, 2, 6, 'r', 'w2', 1);
+         ALTER TABLE src ALTER COLUMN spare2 TYPE bigint;
+         UPDATE src SET v = v + 1, spare2 = 7 WHERE id = 6000;",
+    )
+    .unwrap();
+    assert_eq!(mode(&mut c, "src").0, "WAL");
+    refresh_all(&mut c, &["bag", "agg", "joined", "by_w"]);
 }
 
 #[test]

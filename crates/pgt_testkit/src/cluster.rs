@@ -308,6 +308,29 @@ impl Cluster {
         .map(|_| ())
     }
 
+    /// Crashes the server (`pg_ctl stop -m immediate`: no shutdown checkpoint, crash
+    /// recovery on the next start) and starts it again.
+    pub fn crash_restart(&self) -> Result<(), String> {
+        self.pg_cmd(
+            "pg_ctl",
+            &["-D", path(&self.datadir), "-m", "immediate", "-w", "stop"],
+        )?;
+        self.pg_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&self.datadir),
+                "-l",
+                path(&self.log_file),
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
+        )
+        .map(|_| ())
+    }
+
     /// The last lines of the server log (for failure messages).
     /// Waits (up to 60 s: generous for loaded CI machines) until `cond` holds; panics with
     /// `what` and the tail of the server log otherwise.

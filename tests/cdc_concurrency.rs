@@ -7,7 +7,9 @@ use std::thread;
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error, TestDb};
+use pgt_testkit::{
+    assert_stream_table_matches_query, cluster, expect_sql_error, last_refresh, TestDb,
+};
 
 fn setup() -> (TestDb, Client) {
     let db = cluster().new_database();
@@ -29,17 +31,6 @@ fn refresh_and_check(c: &mut Client) {
             .unwrap();
         assert_stream_table_matches_query(c, st);
     }
-}
-
-fn last_action(c: &mut Client, st: &str) -> (String, Option<String>) {
-    let r = c
-        .query_one(
-            "SELECT h.action, h.reason FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) \
-              WHERE s.pgt_name = $1 ORDER BY h.refresh_id DESC LIMIT 1",
-            &[&st],
-        )
-        .unwrap();
-    (r.get(0), r.get(1))
 }
 
 #[test]
@@ -71,7 +62,7 @@ fn a_transaction_that_commits_after_a_refresh_is_picked_up_by_the_next() {
     // Refreshing again applies nothing twice.
     refresh_and_check(&mut c);
     assert_eq!(
-        last_action(&mut c, "agg").1.as_deref(),
+        last_refresh(&mut c, "agg").1.as_deref(),
         Some("no pending changes")
     );
 }
@@ -174,12 +165,12 @@ fn truncate_of_a_source_is_followed_by_a_full_recompute() {
     c.batch_execute("TRUNCATE src; INSERT INTO src VALUES (1, 1, 2), (2, 1, 4);")
         .unwrap();
     refresh_and_check(&mut c);
-    let (action, reason) = last_action(&mut c, "agg");
+    let (action, reason) = last_refresh(&mut c, "agg");
     assert_eq!(action, "FULL");
     assert!(reason.unwrap().contains("truncated"));
     c.batch_execute("INSERT INTO src VALUES (3, 2, 6)").unwrap();
     refresh_and_check(&mut c);
-    assert_eq!(last_action(&mut c, "agg").0, "DIFFERENTIAL");
+    assert_eq!(last_refresh(&mut c, "agg").0, "DIFFERENTIAL");
 }
 
 #[test]
@@ -187,13 +178,13 @@ fn many_changes_fall_back_to_full_with_the_reason_recorded() {
     let (_db, mut c) = setup();
     c.batch_execute("ANALYZE src; SET pg_trickle.differential_max_change_ratio = 0.2; UPDATE src SET v = v + 1 WHERE id <= 20;").unwrap();
     refresh_and_check(&mut c);
-    let (action, reason) = last_action(&mut c, "bag");
+    let (action, reason) = last_refresh(&mut c, "bag");
     assert_eq!(action, "FULL");
     assert!(reason.unwrap().contains("differential_max_change_ratio"));
     c.batch_execute("UPDATE src SET v = v + 1 WHERE id = 1")
         .unwrap();
     refresh_and_check(&mut c);
-    assert_eq!(last_action(&mut c, "bag").0, "DIFFERENTIAL");
+    assert_eq!(last_refresh(&mut c, "bag").0, "DIFFERENTIAL");
 }
 
 #[test]
@@ -272,7 +263,7 @@ fn stream_table_writes_are_not_captured_as_their_own_changes_and_chains_work() {
             assert_stream_table_matches_query(&mut c, st);
         }
         // The refresh of 'agg' produced changes for 'top', never for 'agg' itself.
-        assert_eq!(last_action(&mut c, "top").0, "DIFFERENTIAL");
+        assert_eq!(last_refresh(&mut c, "top").0, "DIFFERENTIAL");
     }
     let self_buffer: Option<String> = c
         .query_one(
@@ -327,13 +318,13 @@ fn switching_refresh_modes_keeps_the_table_correct() {
     let (_db, mut c) = setup();
     c.batch_execute("SELECT pgtrickle.alter_stream_table('agg', refresh_mode => 'FULL'); INSERT INTO src VALUES (800, 2, 8);").unwrap();
     refresh_and_check(&mut c);
-    assert_eq!(last_action(&mut c, "agg").0, "FULL");
+    assert_eq!(last_refresh(&mut c, "agg").0, "FULL");
     c.batch_execute("SELECT pgtrickle.alter_stream_table('agg', refresh_mode => 'DIFFERENTIAL'); DELETE FROM src WHERE id = 800;").unwrap();
     refresh_and_check(&mut c);
     c.batch_execute("UPDATE src SET g = 0 WHERE id = 3")
         .unwrap();
     refresh_and_check(&mut c);
-    assert_eq!(last_action(&mut c, "agg").0, "DIFFERENTIAL");
+    assert_eq!(last_refresh(&mut c, "agg").0, "DIFFERENTIAL");
     expect_sql_error(
         &mut c,
         "SELECT pgtrickle.alter_stream_table('bag', refresh_mode => 'DIFFERENTIAL', schedule => 'bogus')",
@@ -369,7 +360,7 @@ fn creating_in_a_repeatable_read_transaction_loses_no_change() {
     a.batch_execute("SELECT pgtrickle.refresh_stream_table('fresh_st')")
         .unwrap();
     assert_stream_table_matches_query(&mut a, "fresh_st");
-    assert_eq!(last_action(&mut a, "fresh_st").0, "DIFFERENTIAL");
+    assert_eq!(last_refresh(&mut a, "fresh_st").0, "DIFFERENTIAL");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::thread;
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error, TestDb};
+use pgt_testkit::{
+    assert_stream_table_matches_query, cluster, expect_sql_error, sync_change_capture, TestDb,
+};
 
 fn setup() -> (TestDb, Client) {
     let db = cluster().new_database();
@@ -214,15 +216,7 @@ fn immediate_sources_stay_on_triggers_and_writers_need_no_catalog_rights() {
          SELECT pgtrickle.create_stream_table('other_st', 'SELECT k, count(*) AS n FROM other GROUP BY k', refresh_mode => 'DIFFERENTIAL');",
     )
     .unwrap();
-    let states: Vec<(String, String, Option<String>)> = c
-        .query(
-            "SELECT source, mode, reason FROM pgtrickle.sync_change_capture()",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let states = sync_change_capture(&mut c);
     let src = states.iter().find(|s| s.0 == "src").unwrap();
     assert_eq!(src.1, "TRIGGER", "{states:?}");
     assert!(

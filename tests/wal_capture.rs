@@ -7,17 +7,12 @@
 use std::thread;
 
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, TestDb};
+use pgt_testkit::{
+    assert_stream_table_matches_query, cluster, last_refresh, sync_change_capture, TestDb,
+};
 
 fn sync(c: &mut Client) -> Vec<(String, String, Option<String>)> {
-    c.query(
-        "SELECT source, mode, reason FROM pgtrickle.sync_change_capture()",
-        &[],
-    )
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2)))
-    .collect()
+    sync_change_capture(c)
 }
 
 fn mode(c: &mut Client, source: &str) -> (String, Option<String>) {
@@ -25,17 +20,6 @@ fn mode(c: &mut Client, source: &str) -> (String, Option<String>) {
         .query_one(
             "SELECT mode, reason FROM pgtrickle.change_capture WHERE source = $1::text::regclass",
             &[&source],
-        )
-        .unwrap();
-    (r.get(0), r.get(1))
-}
-
-fn last_refresh(c: &mut Client, st: &str) -> (String, Option<String>) {
-    let r = c
-        .query_one(
-            "SELECT h.action, h.reason FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) \
-              WHERE s.pgt_name = $1 ORDER BY h.refresh_id DESC LIMIT 1",
-            &[&st],
         )
         .unwrap();
     (r.get(0), r.get(1))

@@ -203,3 +203,30 @@ pub fn analyzed_refresh_plan(client: &mut Client, st: &str) -> String {
         .unwrap_or_else(|| panic!("no analyzed plan for {st}:\n{text}"))
         .to_string()
 }
+
+/// The action (`FULL`, `DIFFERENTIAL`) and reason of the stream table's latest recorded
+/// refresh.
+pub fn last_refresh(client: &mut Client, st: &str) -> (String, Option<String>) {
+    let r = client
+        .query_one(
+            "SELECT h.action, h.reason FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) \
+              WHERE s.pgt_name = $1 ORDER BY h.refresh_id DESC LIMIT 1",
+            &[&st],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// Runs `pgtrickle.sync_change_capture()`: each change-captured source with its mode and
+/// reason.
+pub fn sync_change_capture(client: &mut Client) -> Vec<(String, String, Option<String>)> {
+    client
+        .query(
+            "SELECT source, mode, reason FROM pgtrickle.sync_change_capture()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}

@@ -315,20 +315,8 @@ impl Cluster {
             "pg_ctl",
             &["-D", path(&self.datadir), "-m", "immediate", "-w", "stop"],
         )?;
-        self.pg_cmd(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&self.datadir),
-                "-l",
-                path(&self.log_file),
-                "-w",
-                "-t",
-                "120",
-                "start",
-            ],
-        )
-        .map(|_| ())
+        // `pg_ctl restart` starts a stopped server (with the options it last ran with).
+        self.restart()
     }
 
     /// The last lines of the server log (for failure messages).

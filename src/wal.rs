@@ -210,13 +210,15 @@ pub struct Drained {
 /// WAL insert position into the buffers of the WAL-captured sources (each from its handover
 /// point on), and records the new position. The caller holds the decoder's row lock.
 fn drain(dec: &mut Decoder) -> PgtResult<Drained> {
-    // SAFETY: GetXLogInsertRecPtr reads the insert position under its spinlock; XLogFlush
+    // SAFETY: GetXLogInsertEndRecPtr reads the insert position under its spinlock; XLogFlush
     // writes and flushes WAL up to a position that has been inserted (it is below the
     // insert position just read). Logical decoding through SQL stops at the flush
     // position, and with synchronous_commit = off a committed transaction's record may not
     // be flushed yet.
     let upto = unsafe {
-        let upto = pg_sys::GetXLogInsertRecPtr();
+        // The end of the last inserted record: at a page boundary the insert position
+        // points past a page header no record has written yet, and flushing to it fails.
+        let upto = pg_sys::GetXLogInsertEndRecPtr();
         pg_sys::XLogFlush(upto);
         upto
     };

@@ -805,6 +805,16 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
         &[],
     )?
     .unwrap_or(false);
+    // One step at a time per database: a concurrent step could otherwise see the slot
+    // another has just created but not yet its (uncommitted) decoder row, and drop it.
+    if !crate::catalog::first_value::<bool>(
+        "SELECT pg_catalog.pg_try_advisory_xact_lock($1, 0)",
+        &[TICK_LOCK_CLASS.into()],
+    )?
+    .unwrap_or(false)
+    {
+        return Ok(());
+    }
     let mut have_slot = slot_exists(&slot)?;
     if have_slot && !has_decoder {
         // Left behind (by a dropped extension, say): no drain ever recorded a position.
@@ -844,7 +854,12 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
         )?;
         have_slot = true;
     }
-    let mut dec = lock_decoder()?;
+    // (Locking the decoder row writes; without decoder state there is nothing to lock.)
+    let mut dec = if has_decoder || have_slot {
+        lock_decoder()?
+    } else {
+        None
+    };
     if dec.is_some() && !have_slot {
         // The slot is gone: every source it served returns to triggers, changes lost.
         for s in list.iter().filter(|s| s.mode != "TRIGGER") {
@@ -950,6 +965,8 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
 }
 
 const TIMED_OUT: &str = "handover did not complete within";
+/// First key of the advisory lock serializing change-capture steps ("PGTS").
+const TICK_LOCK_CLASS: i32 = 0x5047_5453;
 const WAITING_FOR_SLOT: &str = "waiting for the replication slot";
 
 /// Drops the slot and the decoder state (no source needs them).

@@ -251,14 +251,13 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let mut fallback: Option<String> = None;
     // Sources captured from the WAL: the slot is drained for the snapshot every statement
     // of this refresh then runs at (ADR-032).
-    let wal_sources = crate::wal::wal_sources(&sources)?;
-    let pinned = match crate::wal::prepare_refresh(&sources)? {
-        crate::wal::RefreshCapture::Triggers => None,
-        crate::wal::RefreshCapture::OwnWrites(why) => {
+    let (pinned, wal_sources) = match crate::wal::prepare_refresh(&sources)? {
+        crate::wal::RefreshCapture::Triggers(p) => (p, Vec::new()),
+        crate::wal::RefreshCapture::OwnWrites(why, wal) => {
             fallback = Some(why);
-            None
+            (None, wal)
         }
-        crate::wal::RefreshCapture::Drained(p) => Some(p),
+        crate::wal::RefreshCapture::Drained(p, wal) => (Some(p), wal),
     };
     let run_statement = |sql: &str, params: &[(String, String, i64)]| match &pinned {
         Some(p) => crate::statement_cache::run_refresh_statement_at(sql, params, p.get()),
@@ -345,7 +344,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         None => (
             // Prepared once and run with the frontiers as parameters (see
             // `crate::statement_cache`).
-            delta_statement(&t.tree, st, &visible, &frontiers, &shape)?,
+            delta_statement(&t.tree, st, &visible, &frontiers, &shape, &wal_sources)?,
             "DIFFERENTIAL",
         ),
     };
@@ -388,7 +387,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 omit_quiet: false,
                 ..shape.clone()
             };
-            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated)?;
+            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated, &wal_sources)?;
             let (gated_outcome, planning) = crate::planning_clock::measure(|| {
                 crate::budget::within_delta_budget(probation, || run_delta(&sql))
             });
@@ -499,13 +498,22 @@ fn delta_statement(
     visible: &[String],
     frontiers: &[(pgrx::pg_sys::Oid, pgt_cdc::Frontier)],
     shape: &pgt_dvm::driver::PendingShape,
+    wal: &[pgrx::pg_sys::Oid],
 ) -> PgtResult<String> {
     let unconsumed = |oid: u32| {
-        frontiers
+        let p = frontiers
             .iter()
             .position(|(s, _)| s.to_u32() == oid)
             .map(|i| pgt_cdc::Frontier::unconsumed_predicate_params("b", 1 + 3 * i))
-            .unwrap_or_else(|| "true".into())
+            .unwrap_or_else(|| "true".into());
+        if wal.iter().any(|w| w.to_u32() == oid) {
+            format!(
+                "{p} AND {}",
+                pgt_cdc::Frontier::decoded_visible_predicate("b")
+            )
+        } else {
+            p
+        }
     };
     Ok(pgt_dvm::driver::differential_statement_for(
         tree,
@@ -781,7 +789,9 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         // The statement a refresh runs, with its frontier parameters, explained with the
         // generic plan a refresh uses (a prepared statement executed with these values).
         let shape = pending_shape(&cdc::pending_and_own(&frontiers)?);
-        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape)?;
+        let sources: Vec<pgrx::pg_sys::Oid> = frontiers.iter().map(|(s, _)| *s).collect();
+        let wal = crate::wal::wal_sources(&sources)?;
+        let sql = delta_statement(&t.tree, st, &visible, &frontiers, &shape, &wal)?;
         section(&mut out, "delta statement for the pending changes", &sql);
         let values: Vec<String> = frontier_params(&frontiers)
             .iter()

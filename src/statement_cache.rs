@@ -62,18 +62,37 @@ thread_local! {
     static AT_SNAPSHOT: RefCell<HashMap<(String, Vec<u32>), RawPlan>> = RefCell::new(HashMap::new());
 }
 
-/// [`run_refresh_statement`] at a given snapshot (ADR-032: a refresh with WAL-captured
-/// sources runs at the snapshot it drained the slot for). `SPI_execute_snapshot` runs the
-/// statement at a copy of `snapshot` whose command id is advanced to the current one, so
-/// the rows this transaction inserted since (the drained changes) are visible; PostgreSQL's
-/// referential-integrity triggers run their checks the same way. pgrx has no wrapper for it,
-/// hence the raw SPI calls.
+/// [`run_refresh_statement`] at a given snapshot (ADR-032: a refresh runs at the snapshot
+/// it decided how its sources are captured at, and drained the slot for).
 pub fn run_refresh_statement_at(
     sql: &str,
     params: &[(String, String, i64)],
     snapshot: pg_sys::Snapshot,
 ) -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
     let args = frontier_args(params);
+    let mut rows = rows_at(sql, &args, snapshot, 3)?;
+    if rows.is_empty() {
+        return Ok((None, None, None));
+    }
+    let mut row = rows.swap_remove(0).into_iter();
+    let snap = row.next().flatten();
+    let inserted = row.next().flatten().and_then(|v| v.parse().ok());
+    let deleted = row.next().flatten().and_then(|v| v.parse().ok());
+    Ok((snap, inserted, deleted))
+}
+
+/// Runs `sql` from its kept plan at `snapshot` and returns the first `columns` columns of
+/// every row as text. `SPI_execute_snapshot` runs the statement at a copy of `snapshot`
+/// whose command id is advanced to the current one, so the rows this transaction wrote
+/// since are visible (the drained changes of a refresh); PostgreSQL's
+/// referential-integrity triggers run their checks the same way. pgrx has no wrapper for
+/// it, hence the raw SPI calls.
+pub fn rows_at(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    snapshot: pg_sys::Snapshot,
+    columns: i32,
+) -> PgtResult<Vec<Vec<Option<String>>>> {
     let types: Vec<u32> = args.iter().map(|a| a.oid().to_u32()).collect();
     let key = (sql.to_string(), types.clone());
     let csql = std::ffi::CString::new(sql).map_err(|_| crate::error::PgtError::WalCapture {
@@ -84,9 +103,9 @@ pub fn run_refresh_statement_at(
         // prepared from a valid C string and argument type array, kept in long-lived memory
         // by SPI_keepplan and freed by RawPlan's drop; the argument arrays live until
         // SPI_execute_snapshot returns; the snapshot is registered by the caller for longer
-        // than this call. The result's tuple table and descriptor are read only when the
-        // statement returned a row, and SPI_getvalue's strings are copied before SPI
-        // finishes (which frees them).
+        // than this call. The result's tuple table and descriptor are read for the rows
+        // the statement returned (at most `SPI_processed`), only for columns it has, and
+        // SPI_getvalue's strings are copied before SPI finishes (which frees them).
         unsafe {
             let plan = AT_SNAPSHOT.with(|m| m.borrow().get(&key).map(|p| p.0));
             let plan = match plan {
@@ -117,7 +136,7 @@ pub fn run_refresh_statement_at(
             };
             let mut values: Vec<pg_sys::Datum> = Vec::with_capacity(args.len());
             let mut nulls: Vec<std::os::raw::c_char> = Vec::with_capacity(args.len());
-            for a in &args {
+            for a in args {
                 match a.datum() {
                     Some(d) => {
                         values.push(d.sans_lifetime());
@@ -141,28 +160,30 @@ pub fn run_refresh_statement_at(
             );
             if rc < 0 {
                 return Err(crate::error::PgtError::WalCapture {
-                    what: format!("the refresh statement failed to run (SPI code {rc})"),
+                    what: format!("a refresh statement failed to run (SPI code {rc})"),
                 });
             }
             let tt = pg_sys::SPI_tuptable;
-            if tt.is_null() || pg_sys::SPI_processed == 0 {
-                return Ok((None, None, None));
+            let mut out = Vec::new();
+            if tt.is_null() {
+                return Ok(out);
             }
-            let tuple = *(*tt).vals;
             let desc = (*tt).tupdesc;
-            let text = |col: i32| -> Option<String> {
-                let p = pg_sys::SPI_getvalue(tuple, desc, col);
-                if p.is_null() {
-                    None
-                } else {
-                    Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+            let width = columns.min((*desc).natts);
+            for i in 0..pg_sys::SPI_processed as usize {
+                let tuple = *(*tt).vals.add(i);
+                let mut row = Vec::with_capacity(width as usize);
+                for col in 1..=width {
+                    let p = pg_sys::SPI_getvalue(tuple, desc, col);
+                    row.push(if p.is_null() {
+                        None
+                    } else {
+                        Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+                    });
                 }
-            };
-            Ok((
-                text(1),
-                text(2).and_then(|v| v.parse().ok()),
-                text(3).and_then(|v| v.parse().ok()),
-            ))
+                out.push(row);
+            }
+            Ok(out)
         }
     })
 }

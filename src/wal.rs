@@ -14,7 +14,9 @@
 //! lock (serializing drains), takes its snapshot `S`, and drains the slot up to the WAL
 //! insert position read *after* `S` (flushed first: decoding stops at the flush position),
 //! so every transaction `S` sees is decoded; its delta statement then runs at exactly `S`
-//! (`SPI_execute_snapshot`), seeing its own inserted rows by command id. Draining inserts
+//! (`SPI_execute_snapshot`), seeing its own inserted rows by command id, and consuming
+//! only rows of transactions visible in `S` (the drain also decodes transactions that
+//! committed after `S` was taken; their rows wait for a later refresh). Draining inserts
 //! into the buffer in the refreshing transaction and records the drained position in the
 //! same transaction; the slot itself is advanced only to a position whose drain has
 //! committed, so a rolled-back drain is decoded again.
@@ -429,40 +431,96 @@ fn insert_rows(rel: u32, rows: &[Row], next_xid: u64) -> PgtResult<()> {
 
 /// What a refresh must do about its WAL-captured sources.
 pub enum RefreshCapture {
-    /// None of its sources is WAL-captured.
-    Triggers,
+    /// None of its sources is WAL-captured at the snapshot its statements run at (None: it
+    /// has no change-captured source).
+    Triggers(Option<PinnedSnapshot>),
     /// This transaction wrote one of them: its own changes are not decodable before it
-    /// commits, so the refresh recomputes in full (the reason).
-    OwnWrites(String),
-    /// The slot was drained for the refresh's snapshot; its statements run at it.
-    Drained(PinnedSnapshot),
+    /// commits, so the refresh recomputes in full (the reason). The sources WAL-captured
+    /// at the snapshot (their frontiers mark the transaction's changes so far by LSN).
+    OwnWrites(String, Vec<pg_sys::Oid>),
+    /// The slot was drained for the refresh's snapshot; its statements run at it. The
+    /// sources WAL-captured at it.
+    Drained(PinnedSnapshot, Vec<pg_sys::Oid>),
 }
 
 /// Prepares a refresh reading `sources` (already locked): see the module documentation.
+///
+/// How each source is captured is read at the very snapshot the refresh's statements run
+/// at. A handover commits while refreshes run (its lock keeps writers out, not readers):
+/// a refresh that decided "triggers" from an earlier look and ran its delta at a later
+/// snapshot would consume the transactions committed under WAL capture since, whose rows
+/// are not drained yet. At one snapshot `S` the decision is exact: a source that is not
+/// WAL-captured at `S` had every transaction `S` sees captured by its triggers (or drained
+/// by the fallback that ended its WAL capture, which `S` also sees). A source that is
+/// WAL-captured at `S` needs the drain, and the drain needs the decoder locked before `S`
+/// is taken (a concurrent drain's rows must be committed and visible to `S`): if it was
+/// not, the refresh locks it and takes its snapshot again (every change of capture mode
+/// holds the decoder's lock, so the second look is final).
 pub fn prepare_refresh(sources: &[pg_sys::Oid]) -> PgtResult<RefreshCapture> {
-    let wal = wal_sources(sources)?;
-    if wal.is_empty() {
-        return Ok(RefreshCapture::Triggers);
-    }
-    if let Some(&s) = wal.iter().find(|&&s| written_by_this_transaction(s)) {
-        let name = crate::catalog::first_value::<String>(
-            "SELECT $1::pg_catalog.regclass::pg_catalog.text",
-            &[s.into()],
-        )?
-        .unwrap_or_default();
-        return Ok(RefreshCapture::OwnWrites(format!(
-            "this transaction wrote {name}, whose changes are captured from the WAL only once it commits: recomputed in full"
-        )));
+    if sources.is_empty() {
+        return Ok(RefreshCapture::Triggers(None));
     }
     let _path = crate::security::PinnedSearchPath::enter();
-    let Some(mut dec) = lock_decoder()? else {
-        return Err(PgtError::WalCapture {
-            what: "sources are WAL-captured but the database has no decoder state".into(),
-        });
-    };
-    let pinned = PinnedSnapshot::take();
-    drain(&mut dec)?;
-    Ok(RefreshCapture::Drained(pinned))
+    let mut dec = None;
+    let mut locked = false;
+    if !wal_sources(sources)?.is_empty() {
+        dec = lock_decoder()?;
+        locked = true;
+    }
+    loop {
+        let pinned = PinnedSnapshot::take();
+        let wal = wal_sources_at(sources, pinned.get())?;
+        if wal.is_empty() {
+            return Ok(RefreshCapture::Triggers(Some(pinned)));
+        }
+        if let Some(&s) = wal.iter().find(|&&s| written_by_this_transaction(s)) {
+            let name = crate::catalog::first_value::<String>(
+                "SELECT $1::pg_catalog.regclass::pg_catalog.text",
+                &[s.into()],
+            )?
+            .unwrap_or_default();
+            return Ok(RefreshCapture::OwnWrites(
+                format!(
+                    "this transaction wrote {name}, whose changes are captured from the WAL only once it commits: recomputed in full"
+                ),
+                wal,
+            ));
+        }
+        if !locked {
+            drop(pinned);
+            dec = lock_decoder()?;
+            locked = true;
+            continue;
+        }
+        let Some(d) = dec.as_mut() else {
+            return Err(PgtError::WalCapture {
+                what: "sources are WAL-captured but the database has no decoder state".into(),
+            });
+        };
+        drain(d)?;
+        return Ok(RefreshCapture::Drained(pinned, wal));
+    }
+}
+
+/// The sources among `sources` that are WAL-captured at `snapshot`.
+fn wal_sources_at(
+    sources: &[pg_sys::Oid],
+    snapshot: pg_sys::Snapshot,
+) -> PgtResult<Vec<pg_sys::Oid>> {
+    let args = [sources.to_vec().into()];
+    let rows = crate::statement_cache::rows_at(
+        "SELECT c.source_relid::pg_catalog.text FROM pgtrickle.pgt_capture c \
+          WHERE c.source_relid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.mode OPERATOR(pg_catalog.=) 'WAL'",
+        &args,
+        snapshot,
+        1,
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .filter_map(|t| t.parse::<u32>().ok())
+        .map(pg_sys::Oid::from)
+        .collect())
 }
 
 /// For a WAL-captured source, the change id a frontier records as the refreshing
@@ -806,13 +864,14 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
     )?
     .unwrap_or(false);
     // One step at a time per database: a concurrent step could otherwise see the slot
-    // another has just created but not yet its (uncommitted) decoder row, and drop it.
-    if !crate::catalog::first_value::<bool>(
-        "SELECT pg_catalog.pg_try_advisory_xact_lock($1, 0)",
-        &[TICK_LOCK_CLASS.into()],
-    )?
-    .unwrap_or(false)
-    {
+    // another has just created but not yet its (uncommitted) decoder row, and drop it. The
+    // scheduler skips its step when another runs; an explicit call waits for it.
+    let sql = if matches!(creation, SlotCreation::Wait) {
+        "SELECT true FROM (SELECT pg_catalog.pg_advisory_xact_lock($1, 0)) AS x"
+    } else {
+        "SELECT pg_catalog.pg_try_advisory_xact_lock($1, 0)"
+    };
+    if !crate::catalog::first_value::<bool>(sql, &[TICK_LOCK_CLASS.into()])?.unwrap_or(false) {
         return Ok(());
     }
     let mut have_slot = slot_exists(&slot)?;

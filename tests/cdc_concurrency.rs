@@ -8,7 +8,8 @@ use std::thread;
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
 use pgt_testkit::{
-    assert_stream_table_matches_query, cluster, expect_sql_error, last_refresh, TestDb,
+    assert_stream_table_matches_query, change_buffer, cluster, expect_sql_error, last_refresh,
+    TestDb,
 };
 
 fn setup() -> (TestDb, Client) {
@@ -190,13 +191,7 @@ fn many_changes_fall_back_to_full_with_the_reason_recorded() {
 #[test]
 fn buffers_are_trimmed_and_removed_with_their_last_stream_table() {
     let (_db, mut c) = setup();
-    let buffer: String = c
-        .query_one(
-            "SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let buffer: String = change_buffer(&mut c, "src");
     c.batch_execute("INSERT INTO src SELECT i, 0, i FROM generate_series(1000, 1099) i")
         .unwrap();
     let pending: i64 = c
@@ -368,13 +363,7 @@ fn an_unpopulated_stream_table_does_not_pin_buffered_changes() {
     let (_db, mut c) = setup();
     c.batch_execute("SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM src', refresh_mode => 'DIFFERENTIAL', initialize => false)")
         .unwrap();
-    let buffer: String = c
-        .query_one(
-            "SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let buffer: String = change_buffer(&mut c, "src");
     c.batch_execute("INSERT INTO src SELECT i, 1, i FROM generate_series(2000, 2049) i")
         .unwrap();
     refresh_and_check(&mut c);

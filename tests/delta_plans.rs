@@ -5,7 +5,7 @@
 //! statement and its plan.
 
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, TestDb};
+use pgt_testkit::{assert_stream_table_matches_query, change_buffer, cluster, TestDb};
 
 /// A TPC-H-shaped schema with primary keys only (as `dbgen` ships it), ~60k line items.
 const SCHEMA: &str = "
@@ -682,13 +682,7 @@ fn a_fast_reader_skips_the_rows_only_a_slow_reader_still_needs() {
          SELECT pgtrickle.refresh_stream_table('fast');",
     )
     .unwrap();
-    let buffer: String = c
-        .query_one(
-            "SELECT 'pgtrickle_changes.changes_' || 's'::regclass::oid::text",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let buffer: String = change_buffer(&mut c, "s");
     let seq_scans = |c: &mut Client| -> i64 {
         c.batch_execute(
             "SELECT pg_catalog.pg_stat_force_next_flush(); SELECT pg_catalog.pg_stat_clear_snapshot();",

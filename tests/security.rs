@@ -8,7 +8,9 @@
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error, TestDb};
+use pgt_testkit::{
+    assert_stream_table_matches_query, change_buffer, cluster, expect_sql_error, TestDb,
+};
 
 /// A database plus role names unique to it (roles are cluster-wide; tests run in parallel).
 fn setup(roles: &[&str]) -> (TestDb, Client, Vec<String>) {
@@ -412,13 +414,7 @@ fn pg_trickle_objects_cannot_be_tampered_with() {
          SELECT pgtrickle.create_stream_table('public.st', 'SELECT id, v FROM app.src', refresh_mode => 'DIFFERENTIAL');"
     ))
     .unwrap();
-    let buffer: String = c
-        .query_one(
-            "SELECT 'pgtrickle_changes.changes_' || 'app.src'::regclass::oid",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let buffer: String = change_buffer(&mut c, "app.src");
     c.batch_execute(&format!("SET ROLE {owner}")).unwrap();
     use SqlState as S;
     let by_owner = [

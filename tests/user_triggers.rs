@@ -5,7 +5,7 @@
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error};
+use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error, TestDb};
 
 /// Installs an audit trigger on `st` recording (op, old key, new key, old value, new value).
 /// Refreshes run with `search_path = pg_catalog, pg_temp` (ADR-015): trigger functions
@@ -24,6 +24,20 @@ fn audit(c: &mut Client, st: &str, key: &str, val: &str) {
          CREATE TRIGGER audit_row AFTER INSERT OR UPDATE OR DELETE ON {st} FOR EACH ROW EXECUTE FUNCTION audit_{st}();"
     ))
     .unwrap();
+}
+
+/// A database with `item` (five rows, keyed by `id`) and the DIFFERENTIAL stream table
+/// `keyed` over it.
+fn items() -> (TestDb, Client) {
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE item (id int PRIMARY KEY, price int);
+         INSERT INTO item SELECT i, i FROM generate_series(1, 5) i;
+         SELECT pgtrickle.create_stream_table('keyed', 'SELECT id, price FROM item', refresh_mode => 'DIFFERENTIAL');",
+    )
+    .unwrap();
+    (db, c)
 }
 
 /// (op, old key, new key, old value, new value) of one audited row change.
@@ -129,13 +143,9 @@ fn user_triggers_see_inserts_updates_and_deletes_with_old_and_new() {
 
 #[test]
 fn user_statement_triggers_get_the_refresh_transition_tables() {
-    let db = cluster().new_database();
-    let mut c = db.client();
+    let (_db, mut c) = items();
     c.batch_execute(
-        "CREATE TABLE item (id int PRIMARY KEY, price int);
-         INSERT INTO item SELECT i, i FROM generate_series(1, 5) i;
-         SELECT pgtrickle.create_stream_table('keyed', 'SELECT id, price FROM item', refresh_mode => 'DIFFERENTIAL');
-         CREATE TABLE seen (op text, n bigint);
+        "CREATE TABLE seen (op text, n bigint);
          CREATE FUNCTION seen_ins() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN INSERT INTO public.seen SELECT 'INSERT', count(*) FROM new_rows; RETURN NULL; END $$;
          CREATE FUNCTION seen_del() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -164,13 +174,9 @@ fn user_statement_triggers_get_the_refresh_transition_tables() {
 
 #[test]
 fn user_before_row_triggers_are_refused_and_full_mode_replaces_changed_rows() {
-    let db = cluster().new_database();
-    let mut c = db.client();
+    let (_db, mut c) = items();
     c.batch_execute(
-        "CREATE TABLE item (id int PRIMARY KEY, price int);
-         INSERT INTO item SELECT i, i FROM generate_series(1, 5) i;
-         SELECT pgtrickle.create_stream_table('keyed', 'SELECT id, price FROM item', refresh_mode => 'DIFFERENTIAL');
-         SELECT pgtrickle.create_stream_table('full_st', 'SELECT id, price FROM item', refresh_mode => 'FULL');
+        "SELECT pgtrickle.create_stream_table('full_st', 'SELECT id, price FROM item', refresh_mode => 'FULL');
          CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.price := NEW.price + 1; RETURN NEW; END $$;",
     )
     .unwrap();

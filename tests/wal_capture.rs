@@ -8,7 +8,8 @@ use std::thread;
 
 use pgt_testkit::postgres::Client;
 use pgt_testkit::{
-    assert_stream_table_matches_query, cluster, last_refresh, sync_change_capture, TestDb,
+    assert_stream_table_matches_query, change_buffer, cluster, last_refresh, sync_change_capture,
+    TestDb,
 };
 
 fn sync(c: &mut Client) -> Vec<(String, String, Option<String>)> {
@@ -28,8 +29,9 @@ fn mode(c: &mut Client, source: &str) -> (String, Option<String>) {
 /// Refreshes without comparing (writers are still committing: the query would see more).
 fn refresh_only(c: &mut Client, sts: &[&str]) {
     for st in sts {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
-            .unwrap();
+        if let Err(e) = c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')")) {
+            panic!("refreshing {st}: {e:?}");
+        }
     }
 }
 
@@ -39,6 +41,41 @@ fn refresh_all(c: &mut Client, sts: &[&str]) {
             .unwrap();
         assert_stream_table_matches_query(c, st);
     }
+}
+
+/// Two writers committing into `src` until `stop`: each transaction inserts a row, updates
+/// an old one and deletes the row it inserted `lag` transactions earlier; every tenth is
+/// followed by a rolled-back insert. Each returns how many transactions it committed.
+fn spawn_writers(
+    db: &TestDb,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    lag: i64,
+) -> Vec<thread::JoinHandle<i64>> {
+    (0..2i64)
+        .map(|w| {
+            let mut wc = db.client();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut i = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = 10_000 + w * 100_000 + i;
+                    wc.batch_execute(&format!(
+                        "INSERT INTO src VALUES ({id}, {g}, {id}, 'w'); UPDATE src SET v = v + 1 WHERE id = {old}; DELETE FROM src WHERE id = {gone};",
+                        g = i % 5,
+                        old = 100 + i % 50,
+                        gone = id - lag
+                    ))
+                    .unwrap();
+                    if i % 10 == 0 {
+                        wc.batch_execute(&format!("BEGIN; INSERT INTO src VALUES ({}, 0, 0, 'rb'); ROLLBACK", 900_000 + id))
+                            .unwrap();
+                    }
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect()
 }
 
 /// `src` (REPLICA IDENTITY FULL, a long text column), `dim` (default identity), a bag, a
@@ -104,13 +141,7 @@ fn wal_a_full_identity_table_hands_over_and_its_changes_flow_through_the_slot() 
     // The changes of src are decoded (change id = LSN), not written by triggers.
     c.batch_execute("SELECT * FROM pgtrickle.sync_change_capture()")
         .unwrap();
-    let buffer: String = c
-        .query_one(
-            "SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let buffer: String = change_buffer(&mut c, "src");
     let (rows, lsn_ids): (i64, bool) = {
         let r = c
             .query_one(
@@ -153,15 +184,6 @@ fn wal_a_full_identity_table_hands_over_and_its_changes_flow_through_the_slot() 
     assert_eq!(last_refresh(&mut c, "agg").0, "DIFFERENTIAL");
 }
 
-fn buffer_of(c: &mut Client, source: &str) -> String {
-    c.query_one(
-        "SELECT 'pgtrickle_changes.changes_' || $1::text::regclass::oid",
-        &[&source],
-    )
-    .unwrap()
-    .get(0)
-}
-
 #[test]
 fn wal_no_change_is_lost_or_doubled_across_the_handover_and_back() {
     let (db, mut c) = setup();
@@ -189,31 +211,7 @@ fn wal_no_change_is_lost_or_doubled_across_the_handover_and_back() {
     .unwrap();
     // Writers keep committing (and rolling back) until the end.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2i64)
-        .map(|w| {
-            let mut wc = db.client();
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut i = 0i64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let id = 10_000 + w * 100_000 + i;
-                    wc.batch_execute(&format!(
-                        "INSERT INTO src VALUES ({id}, {g}, {id}, 'w'); UPDATE src SET v = v + 1 WHERE id = {old}; DELETE FROM src WHERE id = {gone};",
-                        g = i % 5,
-                        old = 100 + i % 50,
-                        gone = id - 7
-                    ))
-                    .unwrap();
-                    if i % 10 == 0 {
-                        wc.batch_execute(&format!("BEGIN; INSERT INTO src VALUES ({}, 0, 0, 'rb'); ROLLBACK", 900_000 + id))
-                            .unwrap();
-                    }
-                    i += 1;
-                }
-                i
-            })
-        })
-        .collect();
+    let writers = spawn_writers(&db, &stop, 7);
     let first = sync(&mut c);
     let src = first.iter().find(|s| s.0 == "src").unwrap();
     assert_eq!(
@@ -268,6 +266,70 @@ fn wal_no_change_is_lost_or_doubled_across_the_handover_and_back() {
     for st in ALL {
         assert_eq!(last_refresh(&mut c, st).0, "DIFFERENTIAL", "{st}");
     }
+}
+
+/// Refreshes run while writers commit and the source goes back and forth between triggers
+/// and the slot: each refresh decides how its sources are captured at the snapshot its
+/// delta runs at (a handover committing in between must not make it consume undrained
+/// transactions), and consecutive drains share their boundary (a commit record starting
+/// exactly where one drain stopped belongs to the next).
+#[test]
+fn wal_refreshes_racing_handovers_and_fallbacks_lose_nothing() {
+    let (db, mut c) = setup();
+    sync(&mut c);
+    assert_eq!(mode(&mut c, "src").0, "WAL");
+    // Refreshes drain the slot while writers commit.
+    race(&db, &mut c, "WAL only", |_| {
+        std::thread::sleep(std::time::Duration::from_millis(2000))
+    });
+    // The same while the source goes back to triggers and over again.
+    race(&db, &mut c, "back and forth", |c| {
+        for round in 0..6 {
+            c.batch_execute("ALTER TABLE src REPLICA IDENTITY DEFAULT")
+                .unwrap();
+            assert_eq!(mode(c, "src").0, "TRIGGER", "round {round}");
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            c.batch_execute("ALTER TABLE src REPLICA IDENTITY FULL")
+                .unwrap();
+            let mut tries = 0;
+            while mode(c, "src").0 != "WAL" {
+                tries += 1;
+                assert!(tries < 50, "no handover: {:?}", mode(c, "src"));
+                sync(c);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+    });
+}
+
+/// Runs `meanwhile` while two writers commit and another session refreshes every stream
+/// table in a loop; then stops them and checks every stream table against its query.
+fn race(db: &TestDb, c: &mut Client, phase: &str, meanwhile: impl FnOnce(&mut Client)) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = spawn_writers(db, &stop, 3);
+    let refresher = {
+        let mut rc = db.client();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                refresh_only(&mut rc, &ALL);
+                n += 1;
+            }
+            n
+        })
+    };
+    meanwhile(c);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written: i64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let refreshes = refresher
+        .join()
+        .unwrap_or_else(|_| panic!("a refresh failed ({phase})"));
+    assert!(
+        written > 50 && refreshes > 3,
+        "{phase}: {written} {refreshes}"
+    );
+    refresh_all(c, &ALL);
 }
 
 #[test]
@@ -398,7 +460,7 @@ fn wal_the_slot_goes_with_the_last_stream_table_reading_a_wal_source() {
         .query_one("SELECT slot_name::text FROM pgtrickle.pgt_wal_decoder", &[])
         .unwrap()
         .get(0);
-    let buffer = buffer_of(&mut c, "src");
+    let buffer = change_buffer(&mut c, "src");
     for st in ["bag", "agg"] {
         c.batch_execute(&format!("SELECT pgtrickle.drop_stream_table('{st}')"))
             .unwrap();

@@ -3,7 +3,7 @@
 //! A drain of the slot reads `pgoutput` messages in commit order: each transaction as
 //! `Begin`, its changes, `Commit`, with `Relation` messages describing a table before its
 //! first change (and again after DDL). [`Collector`] keeps the changes of transactions that
-//! committed inside the drained range `(after, upto]` and belong to a source that is
+//! committed inside the drained range `[after, upto)` and belong to a source that is
 //! WAL-captured *for that transaction* (its commit is past the source's handover point),
 //! and turns each into the rows a capture trigger would have written:
 //!
@@ -91,7 +91,7 @@ impl<F: Fn(u32, u64) -> bool> Collector<F> {
                     } else {
                         final_lsn
                     };
-                    if at > self.after && at <= self.upto && !rows.is_empty() {
+                    if self.in_range(at) && !rows.is_empty() {
                         self.transactions += 1;
                         for (rel, row) in rows {
                             self.rows.entry(rel).or_default().push(row);
@@ -146,9 +146,17 @@ impl<F: Fn(u32, u64) -> bool> Collector<F> {
 
     fn wanted(&self, relation: u32) -> Result<bool, DecodeError> {
         let (_, final_lsn, _) = self.open.as_ref().ok_or(DecodeError::OutsideTransaction)?;
-        Ok(*final_lsn > self.after
-            && *final_lsn <= self.upto
-            && (self.accept)(relation, *final_lsn))
+        Ok(self.in_range(*final_lsn) && (self.accept)(relation, *final_lsn))
+    }
+
+    /// Whether a commit record starting at `at` belongs to this drain. Both bounds are
+    /// the end of the last WAL record inserted when a drain read them, so the next record
+    /// starts exactly there: a commit record at `upto` is not decoded by this drain (it
+    /// did not exist yet; decoding stops at the record ending at `upto`) and is the first
+    /// of the next one, whose `after` is this `upto`. (A closed bound at either end loses
+    /// or doubles such a transaction.)
+    fn in_range(&self, at: u64) -> bool {
+        at >= self.after && at < self.upto
     }
 
     fn add(
@@ -297,6 +305,44 @@ mod tests {
         assert_eq!(rows[1].values, vec![t("2"), t("long")]);
         assert_eq!(rows[2].values, vec![t("3"), Value::Null]);
         assert_eq!(rows[1].columns[1].name, "v");
+    }
+
+    /// Two consecutive drains `[50, 200)` and `[200, 400)`: a transaction whose commit
+    /// record starts exactly at the boundary (the first record written after the first
+    /// drain read its bound) is kept by the second drain, once.
+    #[test]
+    fn a_commit_at_the_boundary_belongs_to_the_next_drain() {
+        let txn = |final_lsn: u64, xid: u32| {
+            vec![
+                (final_lsn - 20, Message::Begin { final_lsn, xid }),
+                (final_lsn - 20, rel(1, &["id"])),
+                (
+                    final_lsn - 10,
+                    Message::Insert {
+                        relation: 1,
+                        new: vec![t("1")],
+                    },
+                ),
+                (
+                    final_lsn,
+                    Message::Commit {
+                        commit_lsn: final_lsn,
+                    },
+                ),
+            ]
+        };
+        let run = |after: u64, upto: u64| {
+            let mut c = Collector::new(after, upto, |_, _| true);
+            for (lsn, m) in txn(50, 1).into_iter().chain(txn(200, 2)) {
+                c.push(lsn, m).unwrap();
+            }
+            c.rows
+                .get(&1)
+                .map(|r| r.iter().map(|r| r.xid).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(run(50, 200), vec![1]);
+        assert_eq!(run(200, 400), vec![2]);
     }
 
     #[test]

@@ -298,6 +298,19 @@ impl Frontier {
         )
     }
 
+    /// The extra condition on rows of a WAL-captured source's buffer (ADR-032): the row's
+    /// transaction is visible in the statement's snapshot. A trigger-captured row is
+    /// written by its own transaction, so it is visible exactly when that transaction is;
+    /// a decoded row is written by the refresh that drained it, which also drains
+    /// transactions that committed after its snapshot was taken. Those rows stay for the
+    /// refresh whose snapshot sees their transaction (consuming them now would consume
+    /// them twice: the frontier recorded now does not cover them).
+    pub fn decoded_visible_predicate(alias: &str) -> String {
+        format!(
+            "pg_catalog.pg_visible_in_snapshot({alias}.__pgt_xid, (SELECT pg_catalog.pg_current_snapshot()))"
+        )
+    }
+
     /// The values of the parameters of [`Frontier::unconsumed_predicate_params`].
     pub fn params(&self) -> (String, String, i64) {
         match &self.own {

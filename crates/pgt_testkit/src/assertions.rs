@@ -230,3 +230,14 @@ pub fn sync_change_capture(client: &mut Client) -> Vec<(String, String, Option<S
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
 }
+
+/// The qualified name of the change buffer of `source` (a table name as SQL text).
+pub fn change_buffer(client: &mut Client, source: &str) -> String {
+    client
+        .query_one(
+            "SELECT 'pgtrickle_changes.changes_' || $1::text::regclass::oid::text",
+            &[&source],
+        )
+        .unwrap()
+        .get(0)
+}

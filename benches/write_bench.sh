@@ -8,6 +8,7 @@
 #
 #   bash benches/write_bench.sh                       # ROUNDS=3 SECONDS_PER_RUN=10 CLIENTS=4 SYNC=off
 #   SYNC=on bash benches/write_bench.sh               # writers commit with synchronous_commit = on
+#   CAPTURES="trigger wal" bash benches/write_bench.sh  # only these capture modes (and the baseline)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$PGT_REPO_ROOT"
@@ -118,6 +119,14 @@ SQL
 }
 
 CONFIGS=("none 0" "trigger 1" "trigger 3" "wal 1" "wal 3" "immediate 1" "immediate 3")
+# CAPTURES="trigger wal" runs only those (and the baseline).
+if [ -n "${CAPTURES:-}" ]; then
+  kept=("none 0")
+  for cfg in "${CONFIGS[@]:1}"; do
+    [[ " $CAPTURES " == *" ${cfg%% *} "* ]] && kept+=("$cfg")
+  done
+  CONFIGS=("${kept[@]}")
+fi
 results="$work/results.txt"
 : > "$results"
 for ((r = 1; r <= ROUNDS; r++)); do

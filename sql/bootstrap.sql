@@ -4,6 +4,20 @@
 CREATE SCHEMA IF NOT EXISTS pgtrickle_changes;
 COMMENT ON SCHEMA pgtrickle_changes IS 'pg_trickle change buffers (one table per source relation)';
 
+-- Min/max BRIN summaries of xid8, for the change buffers' __pgt_xid index (ADR-035).
+-- PostgreSQL has B-tree and hash operator classes for xid8 but no BRIN one; this is the
+-- standard min/max class over xid8's own comparison operators.
+CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
+    OPERATOR 1 pg_catalog.< (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 2 pg_catalog.<= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 3 pg_catalog.= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 4 pg_catalog.>= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 5 pg_catalog.> (pg_catalog.xid8, pg_catalog.xid8),
+    FUNCTION 1 pg_catalog.brin_minmax_opcinfo(internal),
+    FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
+    FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
+    FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
+
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 
 -- One row per stream table. pgt_relid is the source of truth for identity; pgt_schema and

@@ -151,7 +151,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- DDL on sources: keep change capture working and flag stream tables whose used columns
--- (or source name) changed.
+-- (or source name) changed. CREATE TABLE: a new partition of a captured partitioned
+-- source gets the capture triggers (ADR-035).
 -- SECURITY DEFINER for the same reason as _on_sql_drop: ALTER TABLE by any role must work.
 CREATE FUNCTION pgtrickle._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -159,7 +160,7 @@ BEGIN
     PERFORM pgtrickle._on_source_ddl();
 END
 $$;
-CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER')
+CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER', 'CREATE TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
 
 -- A rewrite of a source (ALTER COLUMN … TYPE … USING, SET ACCESS METHOD, …) can change its
@@ -193,6 +194,9 @@ REVOKE EXECUTE ON FUNCTION pgtrickle._refresh_immediate(bigint) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
     pgtrickle._signal_launcher(), pgtrickle._check_sql_drop() FROM PUBLIC;
+-- The capture trigger function (ADR-035): firing a trigger checks no EXECUTE right,
+-- creating one does, so only a superuser can attach it to a table.
+REVOKE EXECUTE ON FUNCTION pgtrickle._capture_changes() FROM PUBLIC;
 
 -- Start a scheduler for this database now.
 SELECT pgtrickle._signal_launcher();

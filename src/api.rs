@@ -102,10 +102,26 @@ fn immediate_sources(translation: &Translation) -> PgtResult<()> {
           WHERE s.pgt_relid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) LIMIT 1",
         &[sources.into()],
     )?;
-    match st {
-        Some(name) => Err(PgtError::Dvm(DvmError::unsupported(
+    if let Some(name) = st {
+        return Err(PgtError::Dvm(DvmError::unsupported(
             format!("stream table {name} as a source of an IMMEDIATE stream table"),
             "A stream table changes inside its own refresh, not in the transaction that wrote its sources, so it cannot feed maintenance inside that transaction.",
+        )));
+    }
+    let parted = catalog::first_value::<String>(
+        "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
+          WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relkind OPERATOR(pg_catalog.=) 'p' LIMIT 1",
+        &[translation
+            .sources
+            .iter()
+            .map(|&s| pgrx::pg_sys::Oid::from(s))
+            .collect::<Vec<_>>()
+            .into()],
+    )?;
+    match parted {
+        Some(name) => Err(PgtError::Dvm(DvmError::unsupported(
+            format!("the partitioned table {name} as a source of an IMMEDIATE stream table"),
+            "A statement on one of its partitions fires that partition's triggers only; use DIFFERENTIAL (its partitions' changes are captured) or FULL.",
         ))),
         None => Ok(()),
     }

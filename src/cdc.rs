@@ -15,12 +15,16 @@ use crate::error::PgtResult;
 pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
     let _ddl = crate::guard::InternalDdl::enter();
     if buffer_exists(source)? {
-        return sync(source);
+        sync(source)?;
+        return crate::cdc_partitions::sync(source, false);
     }
     let table = relation_name(source)?.expect("a source of a new stream table exists");
     for stmt in create_capture(source.to_u32(), &table, &columns_of(source, false)?) {
         Spi::run(&stmt)?;
     }
+    // (The stream table is filled from the tables as they are: rows already in a
+    // partition need no marker.)
+    crate::cdc_partitions::add_missing(source)?;
     crate::wal::register_source(source)
 }
 
@@ -123,6 +127,19 @@ fn on_source_ddl() -> PgtResult<()> {
         check_not_a_buffer(relid)?;
         check_stream_table_storage(relid)?;
         check_stream_table_triggers(relid)?;
+        // A partition (at any depth) of a captured partitioned source, or the source: the
+        // partitions' capture triggers follow the tree.
+        let roots = crate::cdc_partitions::captured_roots(relid)?;
+        if roots.iter().any(|&r| r != relid) {
+            crate::cdc_partitions::check_triggers(relid)?;
+        }
+        for root in roots {
+            crate::cdc_partitions::sync(root, true)?;
+            if root != relid {
+                // A partition's REPLICA IDENTITY decides the source's WAL capture too.
+                crate::wal::after_source_ddl(root)?;
+            }
+        }
         if buffer_exists(relid)? {
             check_capture_triggers(relid)?;
             check_source_columns(relid)?;
@@ -300,6 +317,17 @@ fn check_sql_drop() -> PgtResult<()> {
     if crate::guard::internal_ddl_in_progress() {
         return Ok(());
     }
+    // A table dropped with capture triggers: if it was a partition of a captured source,
+    // its rows left the source without a row change.
+    let dropped_capture = crate::catalog::first_value::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d \
+                        WHERE d.object_type = 'trigger' AND NOT d.original AND d.address_names[3] = $1)",
+        &[pgt_cdc::capture_trigger_names()[0].into()],
+    )?
+    .unwrap_or(false);
+    if dropped_capture {
+        crate::cdc_partitions::after_partitions_dropped()?;
+    }
     let capture: Vec<String> = pgt_cdc::capture_trigger_names()
         .iter()
         .map(|s| s.to_string())
@@ -315,8 +343,10 @@ fn check_sql_drop() -> PgtResult<()> {
                  OR (d.object_type = 'trigger' AND pg_catalog.cardinality(d.address_names) = 3 \
                      AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2])) IS NOT NULL \
                      AND ((d.address_names[3] = ANY ($1::text[]) \
-                           AND pg_catalog.to_regclass('pgtrickle_changes.changes_' \
-                               || pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))::oid::text) IS NOT NULL) \
+                           AND (pg_catalog.to_regclass('pgtrickle_changes.changes_' \
+                                    || pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))::oid::text) IS NOT NULL \
+                                OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))) AS a(relid) \
+                                        WHERE pg_catalog.to_regclass('pgtrickle_changes.changes_' || a.relid::pg_catalog.oid::text) IS NOT NULL))) \
                        OR (d.address_names[3] IN ('__pgt_guard_dml', '__pgt_guard_truncate') \
                            AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s \
                                         WHERE s.pgt_relid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))))))) \
@@ -497,6 +527,9 @@ fn drop_unused_capture() -> PgtResult<()> {
     crate::settings::with_setting("client_min_messages", "warning", || {
         for oid in unused {
             let source = relation_name(pg_sys::Oid::from(oid))?;
+            if source.is_some() {
+                crate::cdc_partitions::drop_all(pg_sys::Oid::from(oid))?;
+            }
             for stmt in drop_capture(oid, source.as_ref()) {
                 Spi::run(&stmt)?;
             }

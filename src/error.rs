@@ -17,6 +17,15 @@ pub enum PgtError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
+    #[error("the change capture of {table} changed while the refresh ran")]
+    CaptureModeChanged { table: String },
+
+    #[error("the change buffer of source {relid} {what}")]
+    ChangeBuffer { relid: u32, what: String },
+
+    #[error("pgtrickle._capture_changes() is attached the wrong way: {what}")]
+    CaptureTriggerMisuse { what: String },
+
     #[error("argument \"{arg}\" must not be NULL")]
     NullArgument { arg: &'static str },
 
@@ -157,7 +166,11 @@ impl PgtError {
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgtError::NotSuperuser { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            PgtError::WalCapture { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::WalCapture { .. } | PgtError::ChangeBuffer { .. } => {
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
+            PgtError::CaptureTriggerMisuse { .. } => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            PgtError::CaptureModeChanged { .. } => ERRCODE_T_R_SERIALIZATION_FAILURE,
             PgtError::BeforeRowTrigger { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgtError::NeedsFreshTransaction { .. } => ERRCODE_ACTIVE_SQL_TRANSACTION,
             PgtError::Spi(_) => ERRCODE_INTERNAL_ERROR,
@@ -251,6 +264,12 @@ impl PgtError {
             ),
             PgtError::WalCapture { .. } => Some(
                 "SELECT * FROM pgtrickle.change_capture shows each source's state; SELECT pgtrickle.sync_change_capture() (or the scheduler's next tick) returns the affected sources to triggers, and their stream tables recompute in full.".into(),
+            ),
+            PgtError::CaptureModeChanged { .. } => Some(
+                "It was handed over to WAL capture meanwhile; run the refresh again (the scheduler does on its next tick).".into(),
+            ),
+            PgtError::ChangeBuffer { .. } => Some(
+                "pg_trickle keeps change buffers in line with their sources through its DDL event trigger; drop and create again the stream tables reading the source to rebuild it.".into(),
             ),
             PgtError::NeedsFreshTransaction { .. } => Some(
                 "Run it on its own, outside an explicit transaction block that has written.".into(),

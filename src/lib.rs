@@ -11,6 +11,8 @@
 //! | [`frontend`] | the parse frontend: analyzed `Query` → DVM operator tree |
 //! | [`refresh`] | FULL and DIFFERENTIAL refresh |
 //! | [`cdc`] | change buffers, capture triggers, frontiers |
+//! | [`capture`] | the capture trigger function copying transition tables into buffers |
+//! | [`cdc_partitions`] | capture triggers on the partitions of partitioned sources |
 //! | [`config`] | GUCs |
 //! | [`scheduler`] | launcher and per-database scheduler background workers |
 //! | [`security`] | pinned search_path and running refreshes as the stream table's owner |
@@ -24,8 +26,10 @@ use pgrx::prelude::*;
 mod analyze;
 mod api;
 mod budget;
+mod capture;
 mod catalog;
 mod cdc;
+mod cdc_partitions;
 mod config;
 mod error;
 mod frontend;

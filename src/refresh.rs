@@ -252,15 +252,22 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     // Sources captured from the WAL: the slot is drained for the snapshot every statement
     // of this refresh then runs at (ADR-032).
     let (pinned, wal_sources) = match crate::wal::prepare_refresh(&sources)? {
-        crate::wal::RefreshCapture::Triggers(p) => (p, Vec::new()),
+        crate::wal::RefreshCapture::Triggers => (None, Vec::new()),
         crate::wal::RefreshCapture::OwnWrites(why, wal) => {
             fallback = Some(why);
             (None, wal)
         }
         crate::wal::RefreshCapture::Drained(p, wal) => (Some(p), wal),
     };
-    let run_statement = |sql: &str, params: &[(String, String, i64)]| match &pinned {
+    // Delta statements consume changes, so they run at a snapshot at which every source's
+    // capture is known (`crate::wal::statement_snapshot`); a recomputation consumes what
+    // its own snapshot sees, whichever way it was captured.
+    let run_statement = |sql: &str, params: &[(String, String, i64)], delta: bool| match &pinned {
         Some(p) => crate::statement_cache::run_refresh_statement_at(sql, params, p.get()),
+        None if delta && !sources.is_empty() => {
+            let at = crate::wal::statement_snapshot(&sources)?;
+            crate::statement_cache::run_refresh_statement_at(sql, params, at.get())
+        }
         None => crate::statement_cache::run_refresh_statement(sql, params),
     };
     let mut frontiers = Vec::new();
@@ -355,7 +362,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         let _owner = crate::security::AsOwner::enter(st.owner);
         // Kept prepared like the delta statements: planning a recomputation of a many-way
         // join costs milliseconds, a large share when recomputing itself is cheap.
-        run_statement(sql, &[])
+        run_statement(sql, &[], false)
     };
     let (action, sql_result) = if action == "DIFFERENTIAL" {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
@@ -372,7 +379,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 "force_generic_plan",
                 pg_sys::GucContext::PGC_USERSET,
             );
-            run_statement(sql, &params)
+            run_statement(sql, &params, true)
         };
         let (outcome, planning) = crate::planning_clock::measure(|| {
             crate::budget::within_delta_budget(probation, || run_delta(&sql))

@@ -21,8 +21,8 @@
 //! same transaction; the slot itself is advanced only to a position whose drain has
 //! committed, so a rolled-back drain is decoded again.
 //!
-//! Handover: under a lock that waits for the source's writers (`SHARE ROW EXCLUSIVE`, the
-//! lock `DROP TRIGGER` takes anyway), the WAL insert position `H` is read and the capture
+//! Handover: under a lock that waits for the source's writers and readers (`ACCESS
+//! EXCLUSIVE`, the lock `DROP TRIGGER` takes anyway), the WAL insert position `H` is read and the capture
 //! triggers are dropped in one transaction. A writer that committed before the lock was
 //! captured by the triggers and committed before `H`; one that writes after it sees no
 //! triggers and commits after the handover transaction, so after `H`. Decoded changes of
@@ -431,9 +431,9 @@ fn insert_rows(rel: u32, rows: &[Row], next_xid: u64) -> PgtResult<()> {
 
 /// What a refresh must do about its WAL-captured sources.
 pub enum RefreshCapture {
-    /// None of its sources is WAL-captured at the snapshot its statements run at (None: it
-    /// has no change-captured source).
-    Triggers(Option<PinnedSnapshot>),
+    /// None of its sources is WAL-captured: its delta statement runs at a snapshot taken
+    /// when it runs ([`statement_snapshot`]).
+    Triggers,
     /// This transaction wrote one of them: its own changes are not decodable before it
     /// commits, so the refresh recomputes in full (the reason). The sources WAL-captured
     /// at the snapshot (their frontiers mark the transaction's changes so far by LSN).
@@ -445,61 +445,58 @@ pub enum RefreshCapture {
 
 /// Prepares a refresh reading `sources` (already locked): see the module documentation.
 ///
-/// How each source is captured is read at the very snapshot the refresh's statements run
-/// at. A handover commits while refreshes run (its lock keeps writers out, not readers):
-/// a refresh that decided "triggers" from an earlier look and ran its delta at a later
-/// snapshot would consume the transactions committed under WAL capture since, whose rows
-/// are not drained yet. At one snapshot `S` the decision is exact: a source that is not
-/// WAL-captured at `S` had every transaction `S` sees captured by its triggers (or drained
-/// by the fallback that ended its WAL capture, which `S` also sees). A source that is
-/// WAL-captured at `S` needs the drain, and the drain needs the decoder locked before `S`
-/// is taken (a concurrent drain's rows must be committed and visible to `S`): if it was
-/// not, the refresh locks it and takes its snapshot again (every change of capture mode
-/// holds the decoder's lock, so the second look is final).
+/// With a WAL-captured source, the decoder is locked, then the snapshot `S` is taken (a
+/// concurrent drain's rows must be committed and visible to it), then the slot drained.
+/// How each source is captured is read at `S` itself: every change of capture mode holds
+/// the decoder's lock, so none happens between that read and the drain.
 pub fn prepare_refresh(sources: &[pg_sys::Oid]) -> PgtResult<RefreshCapture> {
-    if sources.is_empty() {
-        return Ok(RefreshCapture::Triggers(None));
+    if wal_sources(sources)?.is_empty() {
+        return Ok(RefreshCapture::Triggers);
     }
     let _path = crate::security::PinnedSearchPath::enter();
-    let mut dec = None;
-    let mut locked = false;
-    if !wal_sources(sources)?.is_empty() {
-        dec = lock_decoder()?;
-        locked = true;
+    let Some(mut dec) = lock_decoder()? else {
+        return Err(PgtError::WalCapture {
+            what: "sources are WAL-captured but the database has no decoder state".into(),
+        });
+    };
+    let pinned = PinnedSnapshot::take();
+    let wal = wal_sources_at(sources, pinned.get())?;
+    if let Some(&s) = wal.iter().find(|&&s| written_by_this_transaction(s)) {
+        let name = crate::catalog::first_value::<String>(
+            "SELECT $1::pg_catalog.regclass::pg_catalog.text",
+            &[s.into()],
+        )?
+        .unwrap_or_default();
+        return Ok(RefreshCapture::OwnWrites(
+            format!(
+                "this transaction wrote {name}, whose changes are captured from the WAL only once it commits: recomputed in full"
+            ),
+            wal,
+        ));
     }
-    loop {
-        let pinned = PinnedSnapshot::take();
-        let wal = wal_sources_at(sources, pinned.get())?;
-        if wal.is_empty() {
-            return Ok(RefreshCapture::Triggers(Some(pinned)));
-        }
-        if let Some(&s) = wal.iter().find(|&&s| written_by_this_transaction(s)) {
-            let name = crate::catalog::first_value::<String>(
-                "SELECT $1::pg_catalog.regclass::pg_catalog.text",
-                &[s.into()],
-            )?
-            .unwrap_or_default();
-            return Ok(RefreshCapture::OwnWrites(
-                format!(
-                    "this transaction wrote {name}, whose changes are captured from the WAL only once it commits: recomputed in full"
-                ),
-                wal,
-            ));
-        }
-        if !locked {
-            drop(pinned);
-            dec = lock_decoder()?;
-            locked = true;
-            continue;
-        }
-        let Some(d) = dec.as_mut() else {
-            return Err(PgtError::WalCapture {
-                what: "sources are WAL-captured but the database has no decoder state".into(),
-            });
-        };
-        drain(d)?;
-        return Ok(RefreshCapture::Drained(pinned, wal));
+    drain(&mut dec)?;
+    Ok(RefreshCapture::Drained(pinned, wal))
+}
+
+/// The snapshot the delta statement of a refresh whose sources were all trigger-captured
+/// ([`RefreshCapture::Triggers`]) runs at, taken now, with a consistency check: if one of
+/// the sources were WAL-captured at this snapshot, the transactions committed under WAL
+/// capture since would be visible but not drained, and the statement would consume them
+/// without their rows. A handover cannot commit while the refresh holds its `ACCESS
+/// SHARE` lock on the source (it takes `ACCESS EXCLUSIVE`), so this does not happen; if a
+/// change of locking ever let it, the refresh stops with a serialization failure instead
+/// of a wrong result.
+pub fn statement_snapshot(sources: &[pg_sys::Oid]) -> PgtResult<PinnedSnapshot> {
+    let pinned = PinnedSnapshot::take();
+    if let Some(&s) = wal_sources_at(sources, pinned.get())?.first() {
+        let name = crate::catalog::first_value::<String>(
+            "SELECT $1::pg_catalog.regclass::pg_catalog.text",
+            &[s.into()],
+        )?
+        .unwrap_or_default();
+        return Err(PgtError::CaptureModeChanged { table: name });
     }
+    Ok(pinned)
 }
 
 /// The sources among `sources` that are WAL-captured at `snapshot`.
@@ -555,14 +552,14 @@ fn sources() -> PgtResult<Vec<Source>> {
     Spi::connect(|c| -> PgtResult<Vec<Source>> {
         let mut out = Vec::new();
         for r in c.select(
-            "SELECT c.source_relid, c.mode, c.reason, extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.since)::pg_catalog.float8, \
+            &format!("SELECT c.source_relid, c.mode, c.reason, extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.since)::pg_catalog.float8, \
                     coalesce(c.source_relid::pg_catalog.regclass::pg_catalog.text, ''), \
-                    coalesce(k.relkind::pg_catalog.text, ''), coalesce(k.relispartition, false), coalesce(k.relreplident::pg_catalog.text, ''), \
+                    coalesce(k.relkind::pg_catalog.text, ''), coalesce(k.relispartition, false), coalesce(({EFFECTIVE_IDENTITY})::pg_catalog.text, ''), \
                     EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid OPERATOR(pg_catalog.=) c.source_relid), \
                     EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id \
                              WHERE d.source_relid OPERATOR(pg_catalog.=) c.source_relid AND s.refresh_mode OPERATOR(pg_catalog.=) 'IMMEDIATE') \
                FROM pgtrickle.pgt_capture c LEFT JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.source_relid \
-              ORDER BY c.source_relid",
+              ORDER BY c.source_relid"),
             None,
             &[],
         )? {
@@ -676,13 +673,16 @@ fn publish(source: pg_sys::Oid, on: bool) -> PgtResult<()> {
     Ok(())
 }
 
-/// `LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE` within `pg_trickle.lock_timeout`: waits for
-/// the source's writing transactions to end and keeps new ones out until commit.
+/// `LOCK TABLE … IN ACCESS EXCLUSIVE MODE` within `pg_trickle.lock_timeout`: waits for the
+/// source's writing transactions, and for the refreshes reading it, to end, and keeps new
+/// ones out until commit. `DROP TRIGGER` takes this lock anyway; taken here first, it is
+/// given up after the timeout instead of queueing every later reader and writer behind a
+/// long-running one.
 fn lock_writers_out(table: &str) -> PgtResult<()> {
     crate::settings::with_setting(
         "lock_timeout",
         &format!("{}ms", crate::config::lock_timeout_ms()),
-        || Spi::run(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")),
+        || Spi::run(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")),
     )?;
     Ok(())
 }
@@ -703,6 +703,7 @@ fn handover(source: pg_sys::Oid) -> PgtResult<()> {
         }
         create_note_trigger(&table)?;
     }
+    crate::cdc_partitions::drop_all(source)?;
     publish(source, true)?;
     set_state(source, "WAL", None, Some(h))
 }
@@ -776,6 +777,7 @@ fn fallback(
                 "DROP TRIGGER IF EXISTS {} ON {table}",
                 pgt_sql::quote_ident(NOTE_TRIGGER)
             ))?;
+            crate::cdc_partitions::add_missing(source)?;
             // Trigger rows get change ids above every LSN a frontier recorded so far.
             Spi::run(&format!(
                 "ALTER TABLE {} ALTER COLUMN __pgt_change_id RESTART WITH {}",
@@ -1084,14 +1086,23 @@ pub fn return_to_triggers(source: pg_sys::Oid, reason: &str) -> PgtResult<()> {
     Ok(())
 }
 
+/// The replica identity that decides WAL capture of source `k` (a `pg_class` row): its
+/// own, or for a partitioned table the first partition's that is not FULL (each partition
+/// logs its own old rows).
+const EFFECTIVE_IDENTITY: &str = "CASE WHEN k.relkind OPERATOR(pg_catalog.=) 'p' THEN coalesce(\
+      (SELECT p.relreplident FROM pg_catalog.pg_partition_tree(k.oid) AS t \
+         JOIN pg_catalog.pg_class p ON p.oid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid \
+        WHERE p.relkind OPERATOR(pg_catalog.=) 'r' AND p.relreplident OPERATOR(pg_catalog.<>) 'f' LIMIT 1), k.relreplident) \
+    ELSE k.relreplident END";
+
 /// The DDL hook for a WAL-captured source: `REPLICA IDENTITY` other than FULL leaves the
 /// WAL without the old rows, so the source returns to triggers in the same transaction
 /// (which holds the table's lock: no writer is in flight).
 pub fn after_source_ddl(source: pg_sys::Oid) -> PgtResult<()> {
     let _path = crate::security::PinnedSearchPath::enter();
     let row = crate::catalog::first_value::<bool>(
-        "SELECT k.relreplident OPERATOR(pg_catalog.<>) 'f' FROM pgtrickle.pgt_capture c JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.source_relid \
-          WHERE c.source_relid OPERATOR(pg_catalog.=) $1 AND c.mode OPERATOR(pg_catalog.<>) 'TRIGGER'",
+        &format!("SELECT ({EFFECTIVE_IDENTITY}) OPERATOR(pg_catalog.<>) 'f' FROM pgtrickle.pgt_capture c JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.source_relid \
+          WHERE c.source_relid OPERATOR(pg_catalog.=) $1 AND c.mode OPERATOR(pg_catalog.<>) 'TRIGGER'"),
         &[source.into()],
     )?;
     if row == Some(true) {

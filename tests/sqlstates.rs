@@ -88,6 +88,7 @@ fn cases() -> Vec<Case> {
         case("DIFFERENTIAL requested", create_mode("x", "SELECT id, current_setting('TimeZone') AS t FROM src", "DIFFERENTIAL"), "0A000"),
         case("DIFFERENTIAL requested", create_mode("x", "SELECT id FROM part_1", "DIFFERENTIAL"), "0A000"),
         case("DIFFERENTIAL requested", create_mode("x", "SELECT id FROM ONLY parent", "DIFFERENTIAL"), "0A000"),
+        case("DIFFERENTIAL requested", create_mode("x", "SELECT id FROM ONLY parted", "DIFFERENTIAL"), "0A000"),
         case("DIFFERENTIAL requested", create_mode("x", "SELECT id FROM parent", "DIFFERENTIAL"), "0A000"),
         case("DIFFERENTIAL requested", create_mode("x", "SELECT id, current_user AS u FROM src", "DIFFERENTIAL"), "0A000"),
         case("duplicate output column", create("x", "SELECT id, id FROM src"), "42701"),
@@ -128,6 +129,19 @@ fn cases() -> Vec<Case> {
             create_mode("x", "SELECT a.id, (SELECT b.id FROM src b WHERE b.v % 2 = a.v % 2) AS m FROM src a", "DIFFERENTIAL"),
             "21000",
         ),
+        Case {
+            row: "a change buffer that capture cannot write to",
+            setup: "DO $$ BEGIN EXECUTE pg_catalog.format('CREATE INDEX ON pgtrickle_changes.%I ((__pgt_xid::text))', 'changes_' || 'src'::regclass::oid); END $$;",
+            sql: "INSERT INTO src VALUES (100, 100)".into(),
+            code: "55000",
+        },
+        Case {
+            row: "attached without the source's OID",
+            setup: "CREATE TABLE plain_t (x int);
+                    CREATE TRIGGER t AFTER INSERT ON plain_t REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes();",
+            sql: "INSERT INTO plain_t VALUES (1)".into(),
+            code: "39P01",
+        },
         Case {
             row: "internal consistency check failed",
             setup: "SET event_triggers = off; ALTER TABLE bag DISABLE TRIGGER __pgt_guard_dml; DELETE FROM bag;

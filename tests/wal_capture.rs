@@ -493,3 +493,52 @@ fn wal_the_slot_goes_with_the_last_stream_table_reading_a_wal_source() {
         .unwrap()
         .is_none());
 }
+
+/// A partitioned source hands over when every partition has REPLICA IDENTITY FULL (each
+/// logs its own old rows); the publication reports the partitions' changes as the
+/// source's, written straight into a partition or not. A new partition without it sends
+/// the source back to triggers, on every partition.
+#[test]
+fn wal_a_partitioned_source_with_full_identity_everywhere() {
+    let db = cluster().new_database();
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE m (id int, region text, v int) PARTITION BY LIST (region);
+         CREATE TABLE m_a PARTITION OF m FOR VALUES IN ('a');
+         CREATE TABLE m_b PARTITION OF m FOR VALUES IN ('b');
+         ALTER TABLE m REPLICA IDENTITY FULL;
+         ALTER TABLE m_a REPLICA IDENTITY FULL;
+         INSERT INTO m SELECT i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, i FROM generate_series(1, 100) i;
+         SELECT pgtrickle.create_stream_table('per_region', 'SELECT region, count(*) AS n, sum(v) AS s FROM m GROUP BY region', refresh_mode => 'DIFFERENTIAL');",
+    )
+    .unwrap();
+    sync(&mut c);
+    let (m, why) = mode(&mut c, "m");
+    assert_eq!(m, "TRIGGER");
+    assert!(why.unwrap_or_default().contains("DEFAULT"));
+    c.batch_execute("ALTER TABLE m_b REPLICA IDENTITY FULL")
+        .unwrap();
+    sync(&mut c);
+    assert_eq!(mode(&mut c, "m").0, "WAL");
+    let triggers: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '__pgt_cdc\\_%' ESCAPE '\\' AND tgname <> '__pgt_cdc_wal'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers, 0, "no capture trigger is left on any partition");
+    c.batch_execute(
+        "INSERT INTO m_a VALUES (500, 'a', 5); UPDATE m_b SET v = v * 10 WHERE id < 20; DELETE FROM m WHERE id % 9 = 0; UPDATE m SET region = 'a' WHERE id = 1;",
+    )
+    .unwrap();
+    refresh_all(&mut c, &["per_region"]);
+    assert_eq!(last_refresh(&mut c, "per_region").0, "DIFFERENTIAL");
+    // A new partition logs only its key: back to triggers, on every partition.
+    c.batch_execute("CREATE TABLE m_c PARTITION OF m FOR VALUES IN ('c')")
+        .unwrap();
+    assert_eq!(mode(&mut c, "m").0, "TRIGGER");
+    c.batch_execute("INSERT INTO m_c VALUES (600, 'c', 6); UPDATE m_a SET v = 0 WHERE id = 500;")
+        .unwrap();
+    refresh_all(&mut c, &["per_region"]);
+}

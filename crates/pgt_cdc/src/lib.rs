@@ -41,6 +41,9 @@ pub struct SourceColumn {
 }
 
 pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
+/// The BRIN operator class for `xid8` (PostgreSQL ships B-tree and hash ones only),
+/// created with the extension.
+pub const XID8_MINMAX_OPS: &str = "pgtrickle.xid8_minmax_ops";
 /// The statement trigger of a WAL-captured source (ADR-032): it only notes, in the
 /// writing backend, that the transaction wrote the source.
 pub const NOTE_TRIGGER: &str = "__pgt_cdc_wal";
@@ -56,45 +59,11 @@ pub fn buffer_table(source_oid: u32) -> QualifiedName {
     QualifiedName::new(CHANGES_SCHEMA, format!("changes_{source_oid}"))
 }
 
-fn capture_function_name(source_oid: u32) -> QualifiedName {
-    QualifiedName::new(CHANGES_SCHEMA, format!("capture_{source_oid}"))
-}
+/// The capture trigger function (`src/capture.rs`, ADR-035): a C function copying a
+/// statement's transition tables into the buffer of the source named by its argument.
+pub const CAPTURE_FUNCTION: &str = "pgtrickle._capture_changes";
 
-/// `CREATE OR REPLACE` of the capture function copying `columns` into the buffer.
-pub fn capture_function(source_oid: u32, columns: &[SourceColumn]) -> String {
-    let buf = buffer_table(source_oid);
-    let func = capture_function_name(source_oid);
-    let cols = columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let insert = |op: &str, from: &str| {
-        if columns.is_empty() {
-            format!("INSERT INTO {buf} (__pgt_op) SELECT '{op}' FROM {from}")
-        } else {
-            format!("INSERT INTO {buf} (__pgt_op, {cols}) SELECT '{op}', {cols} FROM {from}")
-        }
-    };
-    format!(
-        "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
-         SET search_path = pg_catalog, pg_temp AS $pgt$\n\
-         BEGIN\n\
-           IF TG_OP = 'INSERT' THEN\n    {};\n\
-           ELSIF TG_OP = 'UPDATE' THEN\n    {};\n    {};\n\
-           ELSIF TG_OP = 'DELETE' THEN\n    {};\n\
-           ELSE\n    INSERT INTO {buf} (__pgt_op) VALUES ('T');\n\
-           END IF;\n\
-           RETURN NULL;\n\
-         END\n$pgt$",
-        insert("I", "__pgt_new"),
-        insert("D", "__pgt_old"),
-        insert("I", "__pgt_new"),
-        insert("D", "__pgt_old")
-    )
-}
-
-/// DDL creating the buffer, its capture function and the triggers on `source`.
+/// DDL creating the buffer and the capture triggers on `source`.
 pub fn create_capture(
     source_oid: u32,
     source: &QualifiedName,
@@ -114,14 +83,17 @@ pub fn create_capture(
             "COMMENT ON TABLE {buf} IS {}",
             quote_literal(&format!("pg_trickle change buffer for {source}"))
         ),
-        capture_function(source_oid, columns),
     ];
     out.extend(trigger_ddl(source_oid, source));
     // Rows of transactions older than a reader's frontier are consumed by it: with this
     // index, a reader looking for its pending changes skips the rows only slower readers
-    // still need (see `pending_range`).
+    // still need (see `pending_range`). Rows arrive in about xid order, so a BRIN index
+    // (min/max xid per 32 pages) prunes as well as a B-tree would, at almost no cost to
+    // the writer: a B-tree entry per buffer row was 40% of a row's capture cost (ADR-035).
+    // The newest ranges are not summarized yet and always read, which is where pending
+    // rows are; `autosummarize` summarizes a range once it fills.
     out.push(format!(
-        "CREATE INDEX {} ON {buf} (__pgt_xid)",
+        "CREATE INDEX {} ON {buf} USING brin (__pgt_xid {XID8_MINMAX_OPS}) WITH (pages_per_range = 32, autosummarize = on)",
         quote_ident(&format!("changes_{source_oid}_xid_idx"))
     ));
     out
@@ -148,21 +120,31 @@ pub fn pending_range(alias: &str, snapshot_param: usize) -> String {
 /// `session_replication_role = replica` too, so writes by logical-replication apply
 /// workers (and by sessions in replica role) are captured like any other.
 fn trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
-    let func = capture_function_name(source_oid);
+    capture_trigger_ddl(source_oid, source)
+}
+
+/// The four capture triggers on `table`, writing into the buffer of `source_oid`: the
+/// source itself, or one of its partitions (a statement on a partition fires only the
+/// partition's statement triggers, so each partition carries them too).
+pub fn capture_trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
+    let func = format!(
+        "{CAPTURE_FUNCTION}({})",
+        quote_literal(&source_oid.to_string())
+    );
     let mut out = vec![
         format!(
-            "CREATE TRIGGER {} AFTER INSERT ON {source} REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            "CREATE TRIGGER {} AFTER INSERT ON {source} REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}",
             quote_ident(TRIGGERS[0])
         ),
         format!(
-            "CREATE TRIGGER {} AFTER UPDATE ON {source} REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            "CREATE TRIGGER {} AFTER UPDATE ON {source} REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {func}",
             quote_ident(TRIGGERS[1])
         ),
         format!(
-            "CREATE TRIGGER {} AFTER DELETE ON {source} REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+            "CREATE TRIGGER {} AFTER DELETE ON {source} REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION {func}",
             quote_ident(TRIGGERS[2])
         ),
-        format!("CREATE TRIGGER {} AFTER TRUNCATE ON {source} FOR EACH STATEMENT EXECUTE FUNCTION {func}()", quote_ident(TRIGGERS[3])),
+        format!("CREATE TRIGGER {} AFTER TRUNCATE ON {source} FOR EACH STATEMENT EXECUTE FUNCTION {func}", quote_ident(TRIGGERS[3])),
     ];
     for t in TRIGGERS {
         out.push(format!(
@@ -176,6 +158,22 @@ fn trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
 /// The names of the capture triggers every captured source has.
 pub fn capture_trigger_names() -> &'static [&'static str] {
     &TRIGGERS
+}
+
+/// DDL dropping the four capture triggers of `table` (if present).
+pub fn drop_capture_trigger_ddl(table: &QualifiedName) -> Vec<String> {
+    TRIGGERS
+        .iter()
+        .map(|t| format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(t)))
+        .collect()
+}
+
+/// The trigger arguments (`pg_trigger.tgargs`) of the capture triggers of `source_oid`'s
+/// buffer: the OID as text, NUL-terminated.
+pub fn capture_trigger_args(source_oid: u32) -> Vec<u8> {
+    let mut a = source_oid.to_string().into_bytes();
+    a.push(0);
+    a
 }
 
 /// DDL re-creating the capture triggers of `source` (some were dropped or disabled behind
@@ -194,7 +192,8 @@ pub fn repair_triggers(source_oid: u32, source: &QualifiedName) -> Vec<String> {
 /// DDL bringing an existing buffer in line with its source's current columns: columns
 /// the source gained are added; columns whose type changed get the new type (their buffered
 /// values are reset: every stream table reading such a column is put in ERROR); dropped
-/// columns stay in the buffer, unused. Then the capture function is regenerated.
+/// columns stay in the buffer, unused (the capture trigger matches columns by name on
+/// every statement, so nothing else changes).
 pub fn sync_capture(
     source_oid: u32,
     source_columns: &[SourceColumn],
@@ -217,11 +216,10 @@ pub fn sync_capture(
             Some(_) => {}
         }
     }
-    out.push(capture_function(source_oid, source_columns));
     out
 }
 
-/// DDL removing the triggers (when the source still exists), the function and the buffer.
+/// DDL removing the triggers (when the source still exists) and the buffer.
 pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(src) = source {
@@ -232,10 +230,6 @@ pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<Stri
             ));
         }
     }
-    out.push(format!(
-        "DROP FUNCTION IF EXISTS {}() CASCADE",
-        capture_function_name(source_oid)
-    ));
     out.push(format!("DROP TABLE IF EXISTS {}", buffer_table(source_oid)));
     out
 }
@@ -383,11 +377,10 @@ mod tests {
             ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#)
         );
         assert!(ddl[0].contains(r#", "we""ird" text)"#));
-        assert!(ddl[2].contains(r#"SELECT 'I', "we""ird" FROM __pgt_new"#));
-        assert!(ddl[3].contains(
-            r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT"#
+        assert!(ddl[2].contains(
+            r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes('42')"#
         ));
-        assert_eq!(drop_capture(42, None).len(), 2);
+        assert_eq!(drop_capture(42, None).len(), 1);
         let sync = sync_capture(
             42,
             &[
@@ -419,10 +412,7 @@ mod tests {
             sync[1],
             r#"ALTER TABLE "pgtrickle_changes"."changes_42" ADD COLUMN "n" text"#
         );
-        assert!(
-            sync[2].starts_with("CREATE OR REPLACE FUNCTION")
-                && sync[2].contains(r#"SELECT 'I', "a", "n" FROM __pgt_new"#)
-        );
+        assert_eq!(sync.len(), 2);
     }
 
     #[test]

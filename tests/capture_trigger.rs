@@ -6,7 +6,9 @@
 //! without any right on the buffer, and who may attach the function at all.
 
 use pgt_testkit::postgres::error::SqlState;
-use pgt_testkit::{assert_stream_table_matches_query, change_buffer, cluster, expect_sql_error};
+use pgt_testkit::{
+    assert_stream_table_matches_query, change_buffer, cluster, expect_sql_error, refresh_and_assert,
+};
 
 #[test]
 fn every_kind_of_value_is_copied_and_other_transition_table_readers_see_all_rows() {
@@ -41,11 +43,7 @@ fn every_kind_of_value_is_copied_and_other_transition_table_readers_see_all_rows
          UPDATE src SET n = 0 WHERE false;",
     )
     .unwrap();
-    for st in ["copy", "agg"] {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
-            .unwrap();
-        assert_stream_table_matches_query(&mut c, st);
-    }
+    refresh_and_assert(&mut c, &["copy", "agg"]);
     // Both user triggers saw every row of every UPDATE, before and after the capture
     // triggers (named __pgt_…, they fire between a_seen and zz_seen).
     let seen: Vec<(String, i64)> = c
@@ -80,11 +78,7 @@ fn every_kind_of_value_is_copied_and_other_transition_table_readers_see_all_rows
     // TRUNCATE is one T row, then a recomputation.
     c.batch_execute("TRUNCATE src; INSERT INTO src (id, d) VALUES (1, 1);")
         .unwrap();
-    for st in ["copy", "agg"] {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
-            .unwrap();
-        assert_stream_table_matches_query(&mut c, st);
-    }
+    refresh_and_assert(&mut c, &["copy", "agg"]);
 }
 
 #[test]

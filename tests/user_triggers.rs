@@ -5,7 +5,7 @@
 
 use pgt_testkit::postgres::error::SqlState;
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{assert_stream_table_matches_query, cluster, expect_sql_error, TestDb};
+use pgt_testkit::{cluster, expect_sql_error, refresh_and_assert, TestDb};
 
 /// Installs an audit trigger on `st` recording (op, old key, new key, old value, new value).
 /// Refreshes run with `search_path = pg_catalog, pg_temp` (ADR-015): trigger functions
@@ -134,11 +134,7 @@ fn user_triggers_see_inserts_updates_and_deletes_with_old_and_new() {
             ("UPDATE".into(), s("1"), s("1"), s("11"), s("12")),
         ]
     );
-    for st in ["keyed", "per_g"] {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
-            .unwrap();
-        assert_stream_table_matches_query(&mut c, st);
-    }
+    refresh_and_assert(&mut c, &["keyed", "per_g"]);
 }
 
 #[test]

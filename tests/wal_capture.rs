@@ -8,8 +8,7 @@ use std::thread;
 
 use pgt_testkit::postgres::Client;
 use pgt_testkit::{
-    assert_stream_table_matches_query, change_buffer, cluster, last_refresh, sync_change_capture,
-    TestDb,
+    change_buffer, cluster, last_refresh, refresh_and_assert, sync_change_capture, TestDb,
 };
 
 fn sync(c: &mut Client) -> Vec<(String, String, Option<String>)> {
@@ -36,11 +35,7 @@ fn refresh_only(c: &mut Client, sts: &[&str]) {
 }
 
 fn refresh_all(c: &mut Client, sts: &[&str]) {
-    for st in sts {
-        c.batch_execute(&format!("SELECT pgtrickle.refresh_stream_table('{st}')"))
-            .unwrap();
-        assert_stream_table_matches_query(c, st);
-    }
+    refresh_and_assert(c, sts);
 }
 
 /// Two writers committing into `src` until `stop`: each transaction inserts a row, updates

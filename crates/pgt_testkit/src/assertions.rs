@@ -241,3 +241,21 @@ pub fn change_buffer(client: &mut Client, source: &str) -> String {
         .unwrap()
         .get(0)
 }
+
+/// Refreshes each stream table and checks it against its defining query.
+#[track_caller]
+pub fn refresh_and_assert(client: &mut Client, sts: &[&str]) {
+    for st in sts {
+        if let Err(e) = client.batch_execute(&format!(
+            "SELECT pgtrickle.refresh_stream_table({})",
+            quote_literal(st)
+        )) {
+            panic!("refreshing {st}: {e:?}");
+        }
+        assert_stream_table_matches_query(client, st);
+    }
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

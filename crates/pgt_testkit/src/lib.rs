@@ -19,8 +19,8 @@ mod cluster;
 
 pub use assertions::{
     analyzed_refresh_plan, assert_stream_table_equals_query, assert_stream_table_matches_query,
-    change_buffer, expect_sql_error, explain_stream_table, last_refresh, stream_table_diff,
-    stream_table_matches, sync_change_capture, SqlErrorInfo,
+    change_buffer, expect_sql_error, explain_stream_table, last_refresh, refresh_and_assert,
+    stream_table_diff, stream_table_matches, sync_change_capture, SqlErrorInfo,
 };
 pub use cluster::{cluster, cluster_with, Cluster, TestDb};
 pub use postgres;

@@ -1,0 +1,81 @@
+-- pg_trickle 0.1.0 → 0.2.0 (ALTER EXTENSION pg_trickle UPDATE).
+--
+-- Every release ships an upgrade script from the previous one; tests/upgrade.rs installs
+-- the previous release's script (kept in sql/releases/), updates, and requires the result
+-- to equal a fresh install. What 0.2.0 changes:
+--   * capture triggers run the C function pgtrickle._capture_changes(<source oid>)
+--     instead of one PL/pgSQL function per source (ADR-035);
+--   * change buffers index __pgt_xid with BRIN (operator class pgtrickle.xid8_minmax_ops);
+--   * the DDL event trigger also runs on CREATE TABLE (new partitions of partitioned
+--     sources get the capture triggers).
+\echo Use "ALTER EXTENSION pg_trickle UPDATE TO '0.2.0'" to load this file. \quit
+
+CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
+    OPERATOR 1 pg_catalog.< (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 2 pg_catalog.<= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 3 pg_catalog.= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 4 pg_catalog.>= (pg_catalog.xid8, pg_catalog.xid8),
+    OPERATOR 5 pg_catalog.> (pg_catalog.xid8, pg_catalog.xid8),
+    FUNCTION 1 pg_catalog.brin_minmax_opcinfo(internal),
+    FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
+    FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
+    FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
+
+CREATE FUNCTION pgtrickle."_capture_changes"() RETURNS TRIGGER
+    LANGUAGE c AS 'MODULE_PATHNAME', '_capture_changes_wrapper';
+REVOKE EXECUTE ON FUNCTION pgtrickle._capture_changes() FROM PUBLIC;
+
+-- pg_trickle's own event triggers refuse dropping capture triggers behind its back; the
+-- migration below is pg_trickle's own doing.
+DROP EVENT TRIGGER pgt_ddl_command_end;
+ALTER EVENT TRIGGER pgt_sql_drop DISABLE;
+
+DO $migrate$
+DECLARE
+    b record;
+    tbl text;
+    src text;
+BEGIN
+    FOR b IN
+        SELECT substr(c.relname, 9)::pg_catalog.oid AS source
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgtrickle_changes'::pg_catalog.regnamespace
+           AND c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relname OPERATOR(pg_catalog.~) '^changes_[0-9]+$'
+    LOOP
+        tbl := 'changes_' || b.source;
+        EXECUTE pg_catalog.format('DROP INDEX IF EXISTS pgtrickle_changes.%I', tbl || '_xid_idx');
+        EXECUTE pg_catalog.format(
+            'CREATE INDEX %I ON pgtrickle_changes.%I USING brin (__pgt_xid pgtrickle.xid8_minmax_ops) WITH (pages_per_range = 32, autosummarize = on)',
+            tbl || '_xid_idx', tbl);
+        -- A trigger-captured source (a WAL-captured one has no capture triggers).
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid OPERATOR(pg_catalog.=) b.source AND t.tgname OPERATOR(pg_catalog.=) '__pgt_cdc_ins') THEN
+            src := b.source::pg_catalog.regclass::pg_catalog.text;
+            EXECUTE pg_catalog.format('DROP TRIGGER __pgt_cdc_ins ON %s', src);
+            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS __pgt_cdc_upd ON %s', src);
+            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS __pgt_cdc_del ON %s', src);
+            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS __pgt_cdc_trunc ON %s', src);
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER __pgt_cdc_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes(%L)',
+                src, b.source::pg_catalog.text);
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER __pgt_cdc_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes(%L)',
+                src, b.source::pg_catalog.text);
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER __pgt_cdc_del AFTER DELETE ON %s REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes(%L)',
+                src, b.source::pg_catalog.text);
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER __pgt_cdc_trunc AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes(%L)',
+                src, b.source::pg_catalog.text);
+            EXECUTE pg_catalog.format(
+                'ALTER TABLE %s ENABLE ALWAYS TRIGGER __pgt_cdc_ins, ENABLE ALWAYS TRIGGER __pgt_cdc_upd, ENABLE ALWAYS TRIGGER __pgt_cdc_del, ENABLE ALWAYS TRIGGER __pgt_cdc_trunc',
+                src);
+        END IF;
+        EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS pgtrickle_changes.%I()', 'capture_' || b.source);
+    END LOOP;
+END
+$migrate$;
+
+ALTER EVENT TRIGGER pgt_sql_drop ENABLE;
+CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER', 'CREATE TABLE')
+    EXECUTE FUNCTION pgtrickle._on_ddl_command_end();

@@ -20,11 +20,12 @@
 //! Why not SQL: the former PL/pgSQL function ran one `INSERT … SELECT` per statement (two
 //! for an UPDATE) through SPI and the executor, as `SECURITY DEFINER` with a pinned
 //! `search_path` (a GUC nest level per call). A single-row write paid several times its
-//! own cost for it. Here a statement costs a catalog lookup of the buffer, and each row a
-//! heap and index insertion. The insertion goes through `CatalogTupleInsertWithInfo`,
-//! PostgreSQL's heap-plus-indexes insertion for tables without expression, partial or
-//! exclusion indexes: the buffer's only index is the plain `(__pgt_xid)` B-tree, and the
-//! trigger refuses a buffer with any other kind (rather than mis-index it).
+//! own cost for it. Here a statement costs a catalog lookup of the buffer, and its rows
+//! are inserted in batches with `heap_multi_insert` (as `COPY` does: one WAL record per
+//! page), then into each index the way PostgreSQL inserts catalog index entries (key
+//! columns read from the row, no executor): the buffer's only index is the plain
+//! `(__pgt_xid)` BRIN index, and the trigger refuses a buffer with an index that has
+//! expressions, a predicate or deferred checks (rather than mis-index it).
 //!
 //! Rights: the function runs as the writer, who needs no right on the buffer or its
 //! sequence (neither is checked: they are pg_trickle's own, reached only through the
@@ -164,6 +165,9 @@ unsafe fn capture(td: &pg_sys::TriggerData, source: u32, op: PgTriggerOperation)
             xid: pg_sys::GetTopFullTransactionId().value,
             values: vec![pg_sys::Datum::from(0usize); bdesc.len()],
             nulls: vec![true; bdesc.len()],
+            slots: Vec::new(),
+            pending: 0,
+            pending_bytes: 0,
         };
         match op {
             PgTriggerOperation::Insert => w.copy(td.tg_newtable, (*rel).rd_att, b'I'),
@@ -174,6 +178,7 @@ unsafe fn capture(td: &pg_sys::TriggerData, source: u32, op: PgTriggerOperation)
             PgTriggerOperation::Delete => w.copy(td.tg_oldtable, (*rel).rd_att, b'D'),
             PgTriggerOperation::Truncate => w.row(None, b'T'),
         }
+        w.finish();
         pg_sys::CatalogCloseIndexes(indexes);
         pg_sys::table_close(buf, pg_sys::NoLock as pg_sys::LOCKMODE);
     }
@@ -272,6 +277,12 @@ unsafe fn check_indexes(indexes: *mut pg_sys::ResultRelInfo, source: u32) {
     }
 }
 
+/// Rows formed before they are inserted together (`heap_multi_insert`: one WAL record and
+/// one buffer lock per page instead of per row), at most this many...
+const BATCH_ROWS: usize = 1000;
+/// ... or this many bytes of formed tuples.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// Appends rows to one buffer.
 struct Writer {
     buf: pg_sys::Relation,
@@ -281,6 +292,11 @@ struct Writer {
     xid: u64,
     values: Vec<pg_sys::Datum>,
     nulls: Vec<bool>,
+    /// Heap-tuple slots of the buffer's row type, reused batch after batch; the first
+    /// `pending` hold formed rows not inserted yet.
+    slots: Vec<*mut pg_sys::TupleTableSlot>,
+    pending: usize,
+    pending_bytes: usize,
 }
 
 impl Writer {
@@ -317,7 +333,8 @@ impl Writer {
         }
     }
 
-    /// Inserts one buffer row (`slot`'s values, all attributes fetched; None for `T`).
+    /// Forms one buffer row (`slot`'s values, all attributes fetched; None for `T`) and
+    /// queues it; a full batch is inserted.
     ///
     /// # Safety
     /// The buffer and its indexes are open; `slot` has all its attributes deformed.
@@ -345,17 +362,105 @@ impl Writer {
             self.nulls[i] = null;
         }
         // SAFETY: the arrays have one entry per attribute of the buffer's descriptor;
-        // heap_form_tuple copies the values (by-reference ones included) into a new
-        // tuple, which CatalogTupleInsertWithInfo inserts into the heap (toasting it as
-        // needed) and into each (checked) index, and which is then freed.
+        // heap_form_tuple copies the values (by-reference ones included) into a new tuple
+        // in the current memory context, and the slot (of the buffer's row type) takes it
+        // over: it is freed when the slot is cleared after the batch's insertion.
         unsafe {
+            if self.pending == self.slots.len() {
+                self.slots.push(pg_sys::MakeSingleTupleTableSlot(
+                    (*self.buf).rd_att,
+                    &pg_sys::TTSOpsHeapTuple,
+                ));
+            }
             let tup = pg_sys::heap_form_tuple(
                 (*self.buf).rd_att,
                 self.values.as_mut_ptr(),
                 self.nulls.as_mut_ptr(),
             );
-            pg_sys::CatalogTupleInsertWithInfo(self.buf, tup, self.indexes);
-            pg_sys::heap_freetuple(tup);
+            self.pending_bytes += (*tup).t_len as usize;
+            pg_sys::ExecStoreHeapTuple(tup, self.slots[self.pending], true);
+            self.pending += 1;
+            if self.pending == BATCH_ROWS || self.pending_bytes >= BATCH_BYTES {
+                self.flush();
+            }
+        }
+    }
+
+    /// Inserts the queued rows into the heap, then each into every index.
+    ///
+    /// # Safety
+    /// The buffer and its indexes are open.
+    unsafe fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        // SAFETY: the first `pending` slots hold formed tuples of the buffer's row type;
+        // heap_multi_insert inserts them (TOASTing as needed) and sets each slot's
+        // tts_tid. For each index (checked plain: key columns only, no expression, no
+        // predicate), FormIndexDatum reads the key columns from the slot without an
+        // executor state, as PostgreSQL's catalog index insertion does, and index_insert
+        // adds the entry for the row's TID; the arrays hold INDEX_MAX_KEYS entries. The
+        // slots are cleared (freeing their tuples) for the next batch.
+        unsafe {
+            pg_sys::heap_multi_insert(
+                self.buf,
+                self.slots.as_mut_ptr(),
+                self.pending as i32,
+                pg_sys::GetCurrentCommandId(true),
+                0,
+                std::ptr::null_mut(),
+            );
+            let n = (*self.indexes).ri_NumIndices as usize;
+            let mut values = [pg_sys::Datum::from(0usize); pg_sys::INDEX_MAX_KEYS as usize];
+            let mut isnull = [false; pg_sys::INDEX_MAX_KEYS as usize];
+            for &slot in &self.slots[..self.pending] {
+                for j in 0..n {
+                    let info = *(*self.indexes).ri_IndexRelationInfo.add(j);
+                    let index = *(*self.indexes).ri_IndexRelationDescs.add(j);
+                    if !(*info).ii_ReadyForInserts {
+                        continue;
+                    }
+                    pg_sys::FormIndexDatum(
+                        info,
+                        slot,
+                        std::ptr::null_mut(),
+                        values.as_mut_ptr(),
+                        isnull.as_mut_ptr(),
+                    );
+                    let unique = if (*(*index).rd_index).indisunique {
+                        pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES
+                    } else {
+                        pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO
+                    };
+                    pg_sys::index_insert(
+                        index,
+                        values.as_mut_ptr(),
+                        isnull.as_mut_ptr(),
+                        &mut (*slot).tts_tid,
+                        self.buf,
+                        unique,
+                        false,
+                        info,
+                    );
+                }
+                pg_sys::ExecClearTuple(slot);
+            }
+        }
+        self.pending = 0;
+        self.pending_bytes = 0;
+    }
+
+    /// Inserts what is queued and drops the slots.
+    ///
+    /// # Safety
+    /// The buffer and its indexes are open.
+    unsafe fn finish(mut self) {
+        // SAFETY: as in `flush`; each slot was made by MakeSingleTupleTableSlot.
+        unsafe {
+            self.flush();
+            for &slot in &self.slots {
+                pg_sys::ExecDropSingleTupleTableSlot(slot);
+            }
         }
     }
 }

@@ -528,7 +528,7 @@ fn drop_unused_capture() -> PgtResult<()> {
         for oid in unused {
             let source = relation_name(pg_sys::Oid::from(oid))?;
             if source.is_some() {
-                crate::cdc_partitions::drop_all(pg_sys::Oid::from(oid))?;
+                crate::cdc_partitions::drop_all(pg_sys::Oid::from(oid), false)?;
             }
             for stmt in drop_capture(oid, source.as_ref()) {
                 Spi::run(&stmt)?;

@@ -17,7 +17,8 @@
 //!
 //! Under WAL capture (ADR-032) partitions have no capture triggers: the publication
 //! publishes their changes as the partitioned table's (`publish_via_partition_root`), and
-//! the source qualifies only while every partition has `REPLICA IDENTITY FULL`.
+//! the source qualifies only while every partition has `REPLICA IDENTITY FULL`. Each
+//! partition has the statement trigger noting its writers instead, with the source's OID.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -59,7 +60,7 @@ pub fn sync(source: pg_sys::Oid, after_ddl: bool) -> PgtResult<()> {
     let wal = !crate::wal::wal_sources(&[source])?.is_empty();
     let mut recompute = false;
     if wal {
-        drop_all(source)?;
+        drop_all(source, true)?;
         recompute |= after_ddl;
     } else {
         recompute |= add_missing(source)?;
@@ -79,20 +80,30 @@ fn is_partitioned(source: pg_sys::Oid) -> PgtResult<bool> {
     .unwrap_or(false))
 }
 
-/// The partitions (any depth) of `source`, with whether each has the capture triggers.
-fn partitions(source: pg_sys::Oid) -> PgtResult<Vec<(pg_sys::Oid, QualifiedName, bool)>> {
+/// A partition of a source: OID, name, whether it has the capture triggers, whether it has
+/// the WAL note trigger.
+type Partition = (pg_sys::Oid, QualifiedName, bool, bool);
+
+/// The partitions (any depth) of `source`.
+fn partitions(source: pg_sys::Oid) -> PgtResult<Vec<Partition>> {
     Spi::connect(|c| {
         let mut out = Vec::new();
         for r in c.select(
             "SELECT t.relid::pg_catalog.oid, n.nspname::pg_catalog.text, k.relname::pg_catalog.text, \
                     EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid \
-                               AND g.tgname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])) \
+                               AND g.tgname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])), \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid \
+                               AND g.tgname OPERATOR(pg_catalog.=) $3) \
                FROM pg_catalog.pg_partition_tree($1) AS t \
                JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid \
                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) k.relnamespace \
               WHERE t.level OPERATOR(pg_catalog.>) 0",
             None,
-            &[source.into(), trigger_names().into()],
+            &[
+                source.into(),
+                trigger_names().into(),
+                pgt_cdc::NOTE_TRIGGER.into(),
+            ],
         )? {
             out.push((
                 r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
@@ -101,6 +112,7 @@ fn partitions(source: pg_sys::Oid) -> PgtResult<Vec<(pg_sys::Oid, QualifiedName,
                     r.get::<String>(3)?.unwrap_or_default(),
                 ),
                 r.get::<bool>(4)?.unwrap_or(false),
+                r.get::<bool>(5)?.unwrap_or(false),
             ));
         }
         Ok(out)
@@ -118,12 +130,15 @@ fn trigger_names() -> Vec<String> {
 /// already had rows (it was attached: its rows entered the source uncaptured).
 pub fn add_missing(source: pg_sys::Oid) -> PgtResult<bool> {
     let mut had_rows = false;
-    for (relid, name, has) in partitions(source)? {
+    for (relid, name, has, noted) in partitions(source)? {
         if has {
             continue;
         }
         {
             let _ddl = crate::guard::InternalDdl::enter();
+            if noted {
+                drop_note_trigger(&name)?;
+            }
             for stmt in pgt_cdc::capture_trigger_ddl(source.to_u32(), &name) {
                 Spi::run(&stmt)?;
             }
@@ -140,16 +155,34 @@ pub fn add_missing(source: pg_sys::Oid) -> PgtResult<bool> {
     Ok(had_rows)
 }
 
-/// Drops the capture triggers of every partition (the source went over to WAL capture).
-pub fn drop_all(source: pg_sys::Oid) -> PgtResult<()> {
+/// Drops the capture triggers of every partition (the source went over to WAL capture, or
+/// is no longer captured); with `note`, each partition gets the statement trigger noting
+/// its writers instead (ADR-032: a refresh in a transaction that wrote the source
+/// recomputes).
+pub fn drop_all(source: pg_sys::Oid, note: bool) -> PgtResult<()> {
     let _ddl = crate::guard::InternalDdl::enter();
-    for (_, name, has) in partitions(source)? {
+    for (_, name, has, noted) in partitions(source)? {
         if has {
             for stmt in pgt_cdc::drop_capture_trigger_ddl(&name) {
                 Spi::run(&stmt)?;
             }
         }
+        if note && !noted {
+            crate::wal::create_note_trigger_for(&name.to_string(), Some(source.to_u32()))?;
+        } else if !note && noted {
+            drop_note_trigger(&name)?;
+        }
     }
+    Ok(())
+}
+
+fn drop_note_trigger(table: &QualifiedName) -> PgtResult<()> {
+    crate::settings::with_setting("client_min_messages", "warning", || {
+        Spi::run(&format!(
+            "DROP TRIGGER IF EXISTS {} ON {table}",
+            pgt_sql::quote_ident(pgt_cdc::NOTE_TRIGGER)
+        ))
+    })?;
     Ok(())
 }
 
@@ -205,10 +238,17 @@ pub fn check_triggers(relid: pg_sys::Oid) -> PgtResult<()> {
     let broken = crate::catalog::first_value::<String>(
         "SELECT g.tgname::pg_catalog.text FROM pg_catalog.pg_trigger g \
           WHERE g.tgrelid OPERATOR(pg_catalog.=) $1 \
-            AND g.tgfoid OPERATOR(pg_catalog.=) 'pgtrickle._capture_changes()'::pg_catalog.regprocedure \
+            AND g.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY['pgtrickle._capture_changes()'::pg_catalog.regprocedure, 'pgtrickle._note_source_write()'::pg_catalog.regprocedure]::pg_catalog.oid[]) \
             AND (g.tgname OPERATOR(pg_catalog.<>) ALL ($2::pg_catalog.name[]) OR g.tgenabled OPERATOR(pg_catalog.<>) 'A') \
           LIMIT 1",
-        &[relid.into(), trigger_names().into()],
+        &[
+            relid.into(),
+            trigger_names()
+                .into_iter()
+                .chain([pgt_cdc::NOTE_TRIGGER.to_string()])
+                .collect::<Vec<_>>()
+                .into(),
+        ],
     )?;
     match broken {
         Some(trigger) => Err(PgtError::CaptureTampered {

@@ -65,15 +65,20 @@ thread_local! {
     static WRITTEN: RefCell<(u64, HashSet<u32>)> = RefCell::new((0, HashSet::new()));
 }
 
-/// Statement trigger on every WAL-captured source: notes that the current transaction
-/// wrote it. A transaction's own changes are decoded only after it commits, so a refresh
-/// in a transaction that wrote one of its sources recomputes in full (see
-/// [`prepare_refresh`]). It records nothing in any table; a backend-local set only.
+/// Statement trigger on every WAL-captured source (and on each of its partitions, with
+/// the source's OID as argument: a statement on a partition fires only the partition's
+/// triggers): notes that the current transaction wrote the source. A transaction's own
+/// changes are decoded only after it commits, so a refresh in a transaction that wrote
+/// one of its sources recomputes in full (see [`prepare_refresh`]). It records nothing in
+/// any table; a backend-local set only.
 #[pg_trigger]
 fn _note_source_write<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
-    let rel = trigger.relid()?.to_u32();
+    let rel = match trigger.extra_args()?.first() {
+        Some(a) => a.parse::<u32>().unwrap_or(0),
+        None => trigger.relid()?.to_u32(),
+    };
     // SAFETY: reads the current transaction's id (0 when it has none).
     let xid = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
     WRITTEN.with(|w| {
@@ -703,18 +708,26 @@ fn handover(source: pg_sys::Oid) -> PgtResult<()> {
         }
         create_note_trigger(&table)?;
     }
-    crate::cdc_partitions::drop_all(source)?;
+    crate::cdc_partitions::drop_all(source, true)?;
     publish(source, true)?;
     set_state(source, "WAL", None, Some(h))
 }
 
 fn create_note_trigger(table: &str) -> PgtResult<()> {
+    create_note_trigger_for(table, None)
+}
+
+/// The note trigger on `table`; `source`: the partitioned source `table` is a partition of.
+pub fn create_note_trigger_for(table: &str, source: Option<u32>) -> PgtResult<()> {
     let t = pgt_sql::quote_ident(NOTE_TRIGGER);
     crate::settings::with_setting("client_min_messages", "warning", || {
         Spi::run(&format!("DROP TRIGGER IF EXISTS {t} ON {table}"))
     })?;
+    let arg = source
+        .map(|s| pgt_sql::quote_literal(&s.to_string()))
+        .unwrap_or_default();
     Spi::run(&format!(
-        "CREATE TRIGGER {t} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._note_source_write()"
+        "CREATE TRIGGER {t} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._note_source_write({arg})"
     ))?;
     Spi::run(&format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {t}"))?;
     Ok(())

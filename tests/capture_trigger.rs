@@ -43,6 +43,13 @@ fn every_kind_of_value_is_copied_and_other_transition_table_readers_see_all_rows
          UPDATE src SET n = 0 WHERE false;",
     )
     .unwrap();
+    // Statements of thousands of rows and megabytes: inserted in several batches.
+    c.batch_execute(
+        "INSERT INTO src (id, d, big, n) SELECT i, i, repeat(md5(i::text), 100), i FROM generate_series(1000, 3600) i;
+         UPDATE src SET n = n + 1 WHERE id >= 1000;
+         DELETE FROM src WHERE id >= 3000;",
+    )
+    .unwrap();
     refresh_and_assert(&mut c, &["copy", "agg"]);
     // Both user triggers saw every row of every UPDATE, before and after the capture
     // triggers (named __pgt_…, they fire between a_seen and zz_seen).
@@ -55,8 +62,9 @@ fn every_kind_of_value_is_copied_and_other_transition_table_readers_see_all_rows
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    // 17 rows with id % 4 = 0 (the duplicate 100 twice), 14 with id % 5 = 0, 10 with id % 6 = 0.
-    let updated: i64 = 2 * (17 + 14 + 10);
+    // 17 rows with id % 4 = 0 (the duplicate 100 twice), 14 with id % 5 = 0, 10 with id % 6 = 0,
+    // and 2,610 rows with id >= 1000 (the 2,601 bulk rows, 9 moved there by id + 1000).
+    let updated: i64 = 2 * (17 + 14 + 10 + 2610);
     assert_eq!(
         seen,
         vec![("new".to_string(), updated), ("old".to_string(), updated)]

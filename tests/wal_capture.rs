@@ -529,6 +529,16 @@ fn wal_a_partitioned_source_with_full_identity_everywhere() {
     .unwrap();
     refresh_all(&mut c, &["per_region"]);
     assert_eq!(last_refresh(&mut c, "per_region").0, "DIFFERENTIAL");
+    // A transaction that wrote a partition straight and refreshes: its own changes are not
+    // decoded yet, so the refresh recomputes (the partition notes its writers too).
+    c.batch_execute(
+        "BEGIN; INSERT INTO m_b VALUES (501, 'b', 5); SELECT pgtrickle.refresh_stream_table('per_region'); COMMIT;",
+    )
+    .unwrap();
+    let (action, why) = last_refresh(&mut c, "per_region");
+    assert_eq!(action, "FULL");
+    assert!(why.unwrap_or_default().contains("this transaction wrote"));
+    refresh_all(&mut c, &["per_region"]);
     // A new partition logs only its key: back to triggers, on every partition.
     c.batch_execute("CREATE TABLE m_c PARTITION OF m FOR VALUES IN ('c')")
         .unwrap();

@@ -416,6 +416,21 @@ mod tests {
     }
 
     #[test]
+    fn partition_capture_triggers_write_into_the_sources_buffer() {
+        let part = QualifiedName::new("s", "p\"1");
+        let ddl = capture_trigger_ddl(42, &part);
+        assert_eq!(ddl.len(), 8);
+        assert!(ddl[..4]
+            .iter()
+            .all(|d| d.contains(r#"ON "s"."p""1""#)
+                && d.ends_with("pgtrickle._capture_changes('42')")));
+        assert_eq!(capture_trigger_args(42), b"42\0".to_vec());
+        let drop = drop_capture_trigger_ddl(&part);
+        assert_eq!(drop.len(), 4);
+        assert!(drop[0].starts_with(r#"DROP TRIGGER IF EXISTS "__pgt_cdc_ins" ON "s"."p""1""#));
+    }
+
+    #[test]
     fn generated_sql_names_every_function_and_operator_with_its_schema() {
         let f = Frontier {
             snapshot: "10:12:10".into(),

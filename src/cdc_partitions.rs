@@ -130,7 +130,7 @@ fn trigger_names() -> Vec<String> {
 /// already had rows (it was attached: its rows entered the source uncaptured).
 pub fn add_missing(source: pg_sys::Oid) -> PgtResult<bool> {
     let mut had_rows = false;
-    for (relid, name, has, noted) in partitions(source)? {
+    for (_, name, has, noted) in partitions(source)? {
         if has {
             continue;
         }
@@ -145,12 +145,11 @@ pub fn add_missing(source: pg_sys::Oid) -> PgtResult<bool> {
         }
         // A partitioned partition holds no rows itself; its own partitions are checked in
         // their turn.
-        had_rows |= relid != pg_sys::InvalidOid
-            && crate::catalog::first_value::<bool>(
-                &format!("SELECT EXISTS (SELECT 1 FROM ONLY {name})"),
-                &[],
-            )?
-            .unwrap_or(false);
+        had_rows |= crate::catalog::first_value::<bool>(
+            &format!("SELECT EXISTS (SELECT 1 FROM ONLY {name})"),
+            &[],
+        )?
+        .unwrap_or(false);
     }
     Ok(had_rows)
 }

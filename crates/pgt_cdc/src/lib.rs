@@ -84,7 +84,7 @@ pub fn create_capture(
             quote_literal(&format!("pg_trickle change buffer for {source}"))
         ),
     ];
-    out.extend(trigger_ddl(source_oid, source));
+    out.extend(capture_trigger_ddl(source_oid, source));
     // Rows of transactions older than a reader's frontier are consumed by it: with this
     // index, a reader looking for its pending changes skips the rows only slower readers
     // still need (see `pending_range`). Rows arrive in about xid order, so a BRIN index
@@ -116,16 +116,12 @@ pub fn pending_range(alias: &str, snapshot_param: usize) -> String {
     )
 }
 
-/// The four capture triggers on `source`, created `ENABLE ALWAYS`: they fire under
-/// `session_replication_role = replica` too, so writes by logical-replication apply
-/// workers (and by sessions in replica role) are captured like any other.
-fn trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
-    capture_trigger_ddl(source_oid, source)
-}
-
-/// The four capture triggers on `table`, writing into the buffer of `source_oid`: the
+/// The four capture triggers on `source`, writing into the buffer of `source_oid`: the
 /// source itself, or one of its partitions (a statement on a partition fires only the
-/// partition's statement triggers, so each partition carries them too).
+/// partition's statement triggers, so each partition carries them too). Created `ENABLE
+/// ALWAYS`: they fire under `session_replication_role = replica` too, so writes by
+/// logical-replication apply workers (and by sessions in replica role) are captured like
+/// any other.
 pub fn capture_trigger_ddl(source_oid: u32, source: &QualifiedName) -> Vec<String> {
     let func = format!(
         "{CAPTURE_FUNCTION}({})",
@@ -181,11 +177,8 @@ pub fn capture_trigger_args(source_oid: u32) -> Vec<u8> {
 /// Changes written while they were missing are lost, so every stream table reading the
 /// source must recompute in full afterwards (the caller resets their frontiers).
 pub fn repair_triggers(source_oid: u32, source: &QualifiedName) -> Vec<String> {
-    let mut out: Vec<String> = TRIGGERS
-        .iter()
-        .map(|t| format!("DROP TRIGGER IF EXISTS {} ON {source}", quote_ident(t)))
-        .collect();
-    out.extend(trigger_ddl(source_oid, source));
+    let mut out = drop_capture_trigger_ddl(source);
+    out.extend(capture_trigger_ddl(source_oid, source));
     out
 }
 

@@ -47,6 +47,11 @@ BEGIN
         EXECUTE pg_catalog.format(
             'CREATE INDEX %I ON pgtrickle_changes.%I USING brin (__pgt_xid pgtrickle.xid8_minmax_ops) WITH (pages_per_range = 32, autosummarize = on)',
             tbl || '_xid_idx', tbl);
+        -- Rows readable only by roles that may read the source (ADR-037).
+        EXECUTE pg_catalog.format('ALTER TABLE pgtrickle_changes.%I ENABLE ROW LEVEL SECURITY', tbl);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY source_readers ON pgtrickle_changes.%I FOR SELECT USING ((SELECT pg_catalog.has_table_privilege(CAST(%s AS pg_catalog.oid), %L)))',
+            tbl, b.source, 'SELECT');
         -- A trigger-captured source (a WAL-captured one has no capture triggers).
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                     WHERE t.tgrelid OPERATOR(pg_catalog.=) b.source AND t.tgname OPERATOR(pg_catalog.=) '__pgt_cdc_ins') THEN

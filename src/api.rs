@@ -13,9 +13,11 @@ use crate::analyze::analyze_defining_query;
 use crate::catalog::{self, NewStreamTable};
 use crate::cdc;
 use crate::config::{volatile_function_policy, VolatileFunctionPolicy};
-use crate::error::{or_report, require_superuser, required, PgtError, PgtResult};
+use crate::error::{or_report, required, PgtError, PgtResult};
 use crate::frontend::{self, Translation};
+use crate::ownership::{check_owner_can_read, require_maintain, require_owner};
 use crate::refresh::{refresh, Initiator};
+use crate::security::{AsOwner, AsPgTrickle};
 
 /// How a requested refresh mode resolves for a query.
 enum Resolved {
@@ -196,10 +198,7 @@ fn create_stream_table(
     refresh_mode: default!(Option<&str>, "'AUTO'"),
     initialize: default!(Option<bool>, true),
 ) {
-    or_report(
-        require_superuser("create a stream table")
-            .and_then(|_| create_impl(name, query, schedule, refresh_mode, initialize)),
-    )
+    or_report(create_impl(name, query, schedule, refresh_mode, initialize))
 }
 
 fn create_impl(
@@ -231,17 +230,35 @@ fn create_impl(
     };
     let table = QualifiedName::new(schema, relname);
     check_creation_schema(&table)?;
+    // The creator owns the stream table (ADR-037): it must be able to read every source.
+    let owner = crate::security::current_user();
+    let sources: Vec<pgrx::pg_sys::Oid> = analyzed.sources.iter().map(|s| s.relid).collect();
+    check_owner_can_read(
+        owner,
+        &table.to_string(),
+        &sources,
+        mode == RefreshMode::Immediate,
+    )?;
     // From here on every name in generated SQL is pg_trickle's or qualified: nothing may
     // resolve through the caller's search_path (the query itself was analyzed under it).
     let _path = crate::security::PinnedSearchPath::enter();
     let _ddl = crate::guard::InternalDdl::enter();
-    let resolved = resolve(mode, &analyzed.deparsed, &table)?;
+    let resolved = {
+        // Translation folds constants, which can call the owner's immutable functions.
+        let _owner = AsOwner::enter(owner);
+        resolve(mode, &analyzed.deparsed, &table)?
+    };
 
     let hidden = match &resolved {
         Resolved::Differential { spec, .. } => spec.hidden_columns.clone(),
         Resolved::Full { .. } => Vec::new(),
     };
+    // Created as the caller, who owns it: PostgreSQL checks CREATE on the schema and
+    // USAGE on the column types.
     Spi::run(&create_storage_table(&table, &analyzed.columns, &hidden))?;
+    // The rest is pg_trickle's: catalog rows, change buffers, capture triggers on sources
+    // the caller need not own. No user code runs in it except under `AsOwner`.
+    let _pgt = AsPgTrickle::enter();
     for trigger in create_guard_triggers(&table) {
         Spi::run(&trigger)?;
     }
@@ -291,12 +308,14 @@ fn create_impl(
 /// Brings a stream table up to date with its defining query now.
 #[pg_extern]
 fn refresh_stream_table(name: Option<&str>) {
-    or_report(require_superuser("refresh a stream table").and_then(|_| refresh_impl(name)))
+    or_report(refresh_impl(name))
 }
 
 fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
+    require_maintain(&st, "refresh")?;
     refuse_if_in_error(&st)?;
+    let _pgt = AsPgTrickle::enter();
     refresh(&st, Initiator::Manual, true)?;
     Ok(())
 }
@@ -311,10 +330,12 @@ fn explain_stream_table(
     name: Option<&str>,
     actual: default!(Option<bool>, false),
 ) -> SetOfIterator<'static, String> {
-    let lines = or_report(require_superuser("explain a stream table").and_then(|_| {
+    let lines = or_report((|| {
         let st = catalog::lookup(required(name, "name")?)?;
+        require_maintain(&st, "explain")?;
+        let _pgt = AsPgTrickle::enter();
         crate::refresh::explain(&st, actual.unwrap_or(false))
-    }));
+    })());
     SetOfIterator::new(lines)
 }
 
@@ -326,10 +347,7 @@ fn alter_stream_table(
     refresh_mode: default!(Option<&str>, "NULL"),
     status: default!(Option<&str>, "NULL"),
 ) {
-    or_report(
-        require_superuser("alter a stream table")
-            .and_then(|_| alter_impl(name, schedule, refresh_mode, status)),
-    )
+    or_report(alter_impl(name, schedule, refresh_mode, status))
 }
 
 fn alter_impl(
@@ -339,6 +357,7 @@ fn alter_impl(
     status: Option<&str>,
 ) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
+    require_owner(&st, "alter")?;
     // Validate everything before changing anything.
     let schedule = schedule
         .map(|s| Schedule::parse(Some(s)).and_then(check_schedule_core))
@@ -350,9 +369,22 @@ fn alter_impl(
     // The stored query is translated under the settings it was created with.
     let _scope = crate::budget::RefreshScope::enter(&st.pinned_settings);
     let _ddl = crate::guard::InternalDdl::enter();
-    let resolved = mode
-        .map(|m| resolve(m, &st.defining_query, &st.table))
-        .transpose()?;
+    let resolved = {
+        let _owner = AsOwner::enter(st.owner);
+        mode.map(|m| resolve(m, &st.defining_query, &st.table))
+            .transpose()?
+    };
+    if let (Some(RefreshMode::Immediate), Some(Resolved::Differential { translation, .. })) =
+        (mode, &resolved)
+    {
+        let sources: Vec<pgrx::pg_sys::Oid> = translation
+            .sources
+            .iter()
+            .map(|&s| pgrx::pg_sys::Oid::from(s))
+            .collect();
+        check_owner_can_read(st.owner, &st.display_name(), &sources, true)?;
+    }
+    let _pgt = AsPgTrickle::enter();
 
     if let Some(schedule) = schedule {
         Spi::run_with_args(
@@ -435,12 +467,13 @@ fn set_status(pgt_id: i64, status: StreamTableStatus) -> PgtResult<()> {
 /// fail again the same way.
 #[pg_extern]
 fn resume_stream_table(name: Option<&str>) {
-    or_report(require_superuser("resume a stream table").and_then(|_| resume_impl(name)))
+    or_report(resume_impl(name))
 }
 
 fn resume_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
-    let _path = crate::security::PinnedSearchPath::enter();
+    require_owner(&st, "resume")?;
+    let _pgt = AsPgTrickle::enter();
     refuse_if_in_error(&st)?;
     set_status(st.pgt_id, StreamTableStatus::Active)?;
     catalog::reset_frontiers(st.pgt_id)?;
@@ -484,13 +517,15 @@ fn _signal_launcher() {
 /// Stream tables that read it must be dropped first, or together with `cascade => true`.
 #[pg_extern]
 fn drop_stream_table(name: Option<&str>, cascade: default!(Option<bool>, false)) {
-    or_report(require_superuser("drop a stream table").and_then(|_| drop_impl(name, cascade)))
+    or_report(drop_impl(name, cascade))
 }
 
 fn drop_impl(name: Option<&str>, cascade: Option<bool>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     let cascade = required(cascade, "cascade")?;
-    let _path = crate::security::PinnedSearchPath::enter();
+    // As DROP TABLE … CASCADE: the owner's drop takes readers owned by others with it.
+    require_owner(&st, "drop")?;
+    let _pgt = AsPgTrickle::enter();
     let _ddl = crate::guard::InternalDdl::enter();
     let graph = catalog::stream_table_graph()?;
     // Everything downstream of st, readers before what they read.

@@ -71,7 +71,9 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
         "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
         &[quoted.into()],
     )?;
-    let _path = crate::security::PinnedSearchPath::enter();
+    // The name was resolved as the caller; the catalog row is read as pg_trickle (it holds
+    // columns not every role may read; management functions check rights on the result).
+    let _pgt = crate::security::AsPgTrickle::enter();
     match oid {
         Some(oid) => lookup_oid(name, oid),
         None => Err(PgtError::NotFound {

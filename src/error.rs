@@ -113,6 +113,23 @@ pub enum PgtError {
     #[error("permission denied to {action}")]
     NotSuperuser { action: &'static str },
 
+    #[error("permission denied to {action} stream table \"{name}\"")]
+    NotOwner {
+        action: &'static str,
+        name: String,
+        owner: String,
+        /// Would `MAINTAIN` on the stream table do (refresh, explain)?
+        maintain: bool,
+    },
+
+    #[error("permission denied for table {table}")]
+    SourcePrivilege {
+        role: String,
+        stream_table: String,
+        table: String,
+        privilege: &'static str,
+    },
+
     #[error("BEFORE row trigger {trigger} is not allowed on stream table \"{table}\"")]
     BeforeRowTrigger { trigger: String, table: String },
 
@@ -165,7 +182,9 @@ impl PgtError {
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
-            PgtError::NotSuperuser { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            PgtError::NotSuperuser { .. }
+            | PgtError::NotOwner { .. }
+            | PgtError::SourcePrivilege { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgtError::WalCapture { .. } | PgtError::ChangeBuffer { .. } => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
@@ -181,9 +200,21 @@ impl PgtError {
         match self {
             PgtError::Core(core) => core.detail(),
             PgtError::NotSuperuser { .. } => Some(
-                "Managing stream tables requires superuser: refreshes run the defining query with the privileges of the extension."
+                "Change capture is shared by every stream table of the database; only superusers manage it."
                     .into(),
             ),
+            PgtError::NotOwner { owner, maintain: false, .. } => Some(format!(
+                "Only its owner (role \"{owner}\"), members of that role and superusers may."
+            )),
+            PgtError::NotOwner { owner, maintain: true, .. } => Some(format!(
+                "Roles with MAINTAIN on it may: its owner (role \"{owner}\"), members of that role, of pg_maintain, and superusers."
+            )),
+            PgtError::SourcePrivilege { role, stream_table, privilege: "SELECT", .. } => Some(format!(
+                "Role \"{role}\", the owner of stream table {stream_table}, needs SELECT on every table its query reads, on the whole table (change buffers hold whole rows)."
+            )),
+            PgtError::SourcePrivilege { role, stream_table, privilege, .. } => Some(format!(
+                "Role \"{role}\", the owner of IMMEDIATE stream table {stream_table}, needs {privilege} on every table its query reads: its maintenance runs inside the transactions that write them."
+            )),
             PgtError::TemporarySource { .. } => Some(
                 "A temporary table exists only in its own session; a stream table outlives it."
                     .into(),
@@ -287,9 +318,14 @@ impl PgtError {
                 "Use refresh_mode => 'AUTO' (it recomputes in full instead), refresh more often, or raise pg_trickle.differential_temp_file_limit / pg_trickle.differential_statement_timeout.".into(),
             ),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
-            PgtError::NotSuperuser { .. } => Some(
-                "Ask a superuser to run it; other roles can read stream tables they are granted SELECT on.".into(),
+            PgtError::NotSuperuser { .. } => Some("Ask a superuser to run it.".into()),
+            PgtError::NotOwner { maintain: true, .. } => Some(
+                "Ask its owner to GRANT MAINTAIN ON it, or to run it.".into(),
             ),
+            PgtError::NotOwner { .. } => Some("Ask its owner or a superuser to run it.".into()),
+            PgtError::SourcePrivilege { privilege, table, .. } => Some(format!(
+                "GRANT {privilege} ON {table} to the stream table's owner."
+            )),
             PgtError::NoCreationSchema { .. } => Some("Qualify the name with a schema, as in 'myschema.name'.".into()),
             _ => None,
         }

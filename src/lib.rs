@@ -35,6 +35,7 @@ mod error;
 mod frontend;
 mod guard;
 mod immediate;
+mod ownership;
 mod plan_cache;
 mod planning_clock;
 mod refresh;

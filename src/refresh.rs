@@ -218,6 +218,14 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let repaired = cdc::repair_capture(st.pgt_id)?;
     let (all, started_at) = cdc::frontiers(st.pgt_id)?;
     let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
+    // The delta reads change buffers, not the sources: check that the owner may still read
+    // them (ADR-037). A FULL refresh reads the sources as the owner, checked by PostgreSQL.
+    crate::ownership::check_owner_can_read(
+        st.owner,
+        &st.display_name(),
+        &sources,
+        st.refresh_mode == "IMMEDIATE",
+    )?;
     // Lock the sources before looking at their pending changes. A TRUNCATE needs ACCESS
     // EXCLUSIVE, so none can commit between the look below (which decides DIFFERENTIAL or
     // FULL) and the delta statement (which consumes what its snapshot sees): otherwise a
@@ -337,7 +345,11 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     }
     let mut abandoned_ms = None;
     let translating = std::time::Instant::now();
-    let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
+    let t = {
+        // Translation folds constants, which can call the owner's immutable functions.
+        let _owner = crate::security::AsOwner::enter(st.owner);
+        crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?
+    };
     let mut setup = translating.elapsed();
     // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
     // key was added or dropped since creation, rebuild the hidden columns and recompute.
@@ -745,11 +757,14 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         );
         return Ok(out);
     }
-    let literal = {
+    let (literal, t) = {
         use pgt_dvm::frontend::ParseFrontend;
-        frontend::PgFrontend.translate(&st.defining_query)?
+        let _owner = crate::security::AsOwner::enter(st.owner);
+        (
+            frontend::PgFrontend.translate(&st.defining_query)?,
+            crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?,
+        )
     };
-    let t = crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?;
     section(
         &mut out,
         "operator tree as written",

@@ -10,6 +10,11 @@
 //!   the owner's rights, never with those of whoever (or whichever worker) asked for the
 //!   refresh, and code it reaches cannot change roles, create temporary objects or leave
 //!   settings behind.
+//! * [`AsPgTrickle`]: while alive, the current user is the bootstrap superuser — the
+//!   identity the scheduler runs under — with a pinned search path. Management functions
+//!   called by a stream table's (non-superuser) owner enter it after their privilege checks,
+//!   to do what only pg_trickle may do (catalog rows, change buffers, capture triggers on
+//!   sources); everything that evaluates user code inside still runs under [`AsOwner`].
 #![allow(unsafe_code)]
 
 use pgrx::pg_sys;
@@ -67,6 +72,10 @@ impl AsOwner {
         }
         let nest = unsafe { pg_sys::NewGUCNestLevel() };
         unsafe { pg_sys::RestrictSearchPath() };
+        // Change buffers let a reader see rows only while it may read their source (a
+        // row-level security policy, ADR-037); a session's `row_security = off` would turn
+        // that into an ERROR instead of applying it.
+        crate::settings::set_saved("row_security", "on", pg_sys::GucContext::PGC_USERSET);
         AsOwner {
             prev_user,
             prev_context,
@@ -86,4 +95,55 @@ impl Drop for AsOwner {
             pg_sys::SetUserIdAndSecContext(self.prev_user, self.prev_context);
         }
     }
+}
+
+/// Runs as the bootstrap superuser, with a pinned search path, for the lifetime of the value.
+pub struct AsPgTrickle {
+    prev_user: pg_sys::Oid,
+    prev_context: i32,
+    nest: i32,
+}
+
+impl AsPgTrickle {
+    /// Callers have checked that the current user may perform the management action, and
+    /// run no user code inside except under [`AsOwner`].
+    pub fn enter() -> Self {
+        let mut prev_user = pg_sys::Oid::INVALID;
+        let mut prev_context = 0i32;
+        // SAFETY: as in `AsOwner::enter`: two backend-global variables that transaction and
+        // subtransaction abort restore. SECURITY_LOCAL_USERID_CHANGE keeps SET ROLE and
+        // SET SESSION AUTHORIZATION from being used to leave (or see) the switch.
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut prev_user, &mut prev_context);
+            pg_sys::SetUserIdAndSecContext(
+                pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
+                prev_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+            );
+        }
+        let nest = unsafe { pg_sys::NewGUCNestLevel() };
+        unsafe { pg_sys::RestrictSearchPath() };
+        AsPgTrickle {
+            prev_user,
+            prev_context,
+            nest,
+        }
+    }
+}
+
+impl Drop for AsPgTrickle {
+    fn drop(&mut self) {
+        // SAFETY: see `AsOwner::drop`; pg_trickle's own settings inside are kept (isCommit).
+        unsafe {
+            if !std::thread::panicking() {
+                pg_sys::AtEOXact_GUC(true, self.nest);
+            }
+            pg_sys::SetUserIdAndSecContext(self.prev_user, self.prev_context);
+        }
+    }
+}
+
+/// The role running the current statement (the caller of a management function).
+pub fn current_user() -> pg_sys::Oid {
+    // SAFETY: reads a backend-global variable.
+    unsafe { pg_sys::GetUserId() }
 }

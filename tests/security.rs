@@ -652,7 +652,7 @@ fn refreshes_run_as_the_stream_table_owner() {
         &mut c,
         "SELECT pgtrickle.refresh_stream_table('app.leak')",
         SqlState::INSUFFICIENT_PRIVILEGE,
-        "permission denied for table secret",
+        "permission denied for table public.secret",
     );
     // The caller's identity and settings are intact after the refresh.
     let me: String = c

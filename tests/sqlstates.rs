@@ -225,11 +225,11 @@ fn documented_sqlstates_are_the_ones_raised() {
     let doc = documented();
     assert!(doc.len() >= 20, "the Errors table was not found: {doc:?}");
     let cases = cases();
-    // Every documented row has a case (the superuser check has its own test below).
+    // Every documented row has a case (the privilege check has its own test below).
     for (situation, _) in &doc {
         assert!(
             cases.iter().any(|c| situation.contains(c.row))
-                || situation.contains("without superuser"),
+                || situation.contains("without the right"),
             "no test case for the documented situation {situation:?}"
         );
     }
@@ -294,12 +294,12 @@ fn documented_sqlstates_are_the_ones_raised() {
 }
 
 #[test]
-fn a_role_without_superuser_gets_42501() {
+fn a_role_without_the_right_gets_42501() {
     let (_db, mut c) = fresh();
     let doc = documented();
     assert!(doc
         .iter()
-        .any(|(s, codes)| s.contains("without superuser") && codes.contains(&"42501".to_string())));
+        .any(|(s, codes)| s.contains("without the right") && codes.contains(&"42501".to_string())));
     let role: String = c
         .query_one("SELECT current_database() || '_plain'", &[])
         .unwrap()

@@ -84,6 +84,7 @@ pub fn create_capture(
             quote_literal(&format!("pg_trickle change buffer for {source}"))
         ),
     ];
+    out.extend(buffer_policy_ddl(source_oid));
     out.extend(capture_trigger_ddl(source_oid, source));
     // Rows of transactions older than a reader's frontier are consumed by it: with this
     // index, a reader looking for its pending changes skips the rows only slower readers
@@ -97,6 +98,23 @@ pub fn create_capture(
         quote_ident(&format!("changes_{source_oid}_xid_idx"))
     ));
     out
+}
+
+/// Row-level security on a buffer (ADR-037): a role granted `SELECT` on it (the owner of a
+/// stream table reading the source) sees its rows only while it may read the whole source.
+/// A revoked `SELECT` (or a lost role membership) takes effect at once, with no grant to
+/// keep in step. The condition has no column: it is evaluated once per scan, and leaves
+/// the xid index usable (`xid8` comparisons are leakproof). pg_trickle itself reads and
+/// trims buffers as their (superuser) owner, to which the policy does not apply.
+pub fn buffer_policy_ddl(source_oid: u32) -> Vec<String> {
+    let buf = buffer_table(source_oid);
+    vec![
+        format!("ALTER TABLE {buf} ENABLE ROW LEVEL SECURITY"),
+        format!(
+            "CREATE POLICY source_readers ON {buf} FOR SELECT \
+             USING ((SELECT pg_catalog.has_table_privilege(CAST({source_oid} AS pg_catalog.oid), 'SELECT')))"
+        ),
+    ]
 }
 
 /// A condition on buffer rows `alias` that every unconsumed row of a frontier (snapshot
@@ -370,7 +388,14 @@ mod tests {
             ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#)
         );
         assert!(ddl[0].contains(r#", "we""ird" text)"#));
-        assert!(ddl[2].contains(
+        assert_eq!(
+            ddl[2],
+            r#"ALTER TABLE "pgtrickle_changes"."changes_42" ENABLE ROW LEVEL SECURITY"#
+        );
+        assert!(ddl[3].ends_with(
+            "USING ((SELECT pg_catalog.has_table_privilege(CAST(42 AS pg_catalog.oid), 'SELECT')))"
+        ));
+        assert!(ddl[4].contains(
             r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes('42')"#
         ));
         assert_eq!(drop_capture(42, None).len(), 1);

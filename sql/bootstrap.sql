@@ -19,6 +19,10 @@ CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING b
     FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
 
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
+-- Names in pgtrickle_changes may be looked up by anyone (they are in pg_class anyway); a
+-- stream table's owner gets SELECT on the buffers it reads, and row-level security shows
+-- their rows only while it may read the source (ADR-037).
+GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
 
 -- One row per stream table. pgt_relid is the source of truth for identity; pgt_schema and
 -- pgt_name follow renames at lookup time.
@@ -49,9 +53,46 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     -- TimeZone, …): every refresh parses and evaluates it under exactly these (ADR-017).
     pinned_settings         text[] NOT NULL DEFAULT '{}',
     created_at              timestamptz NOT NULL DEFAULT now(),
-    updated_at              timestamptz NOT NULL DEFAULT now()
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    -- Set when the row arrived through pg_restore (or psql running a dump) rather than from
+    -- create_stream_table; NULL again once pg_trickle has re-created its dependencies and
+    -- change capture in this database (ADR-038).
+    restored_at             timestamptz
 );
 COMMENT ON TABLE pgtrickle.pgt_stream_tables IS 'pg_trickle: one row per stream table';
+
+-- pg_dump dumps these rows (not the other catalog tables: dependencies, capture state and
+-- history are rebuilt, or belong to the old database). Change buffers and state tables are
+-- members of the extension, so they are not dumped; pg_trickle's triggers on sources are
+-- internal triggers, which pg_dump skips (ADR-038).
+SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables', '');
+
+-- A row inserted by anything but pg_trickle itself comes from a restore: bind it to the
+-- storage table of that name in this database, and mark it for re-creating its change
+-- capture (done as soon as the storage table's own triggers are restored too).
+CREATE FUNCTION pgtrickle._on_stream_table_restore() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pgtrickle._internal_write() THEN
+        RETURN NEW;
+    END IF;
+    NEW.pgt_relid := (SELECT c.oid FROM pg_catalog.pg_class c
+                        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) NEW.pgt_schema AND c.relname OPERATOR(pg_catalog.=) NEW.pgt_name);
+    IF NEW.pgt_relid IS NULL THEN
+        RAISE EXCEPTION 'cannot restore stream table %.%: its storage table does not exist',
+                        quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name)
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Restore the table definitions (pg_restore --section=pre-data) before pg_trickle''s catalog rows.';
+    END IF;
+    NEW.restored_at := pg_catalog.now();
+    PERFORM pg_catalog.setval(pg_catalog.pg_get_serial_sequence('pgtrickle.pgt_stream_tables', 'pgt_id'),
+                              GREATEST(NEW.pgt_id, (SELECT pg_catalog.max(s.pgt_id) FROM pgtrickle.pgt_stream_tables s)));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_stream_table_restore();
 
 -- What each stream table reads.
 CREATE TABLE pgtrickle.pgt_dependencies (
@@ -101,10 +142,12 @@ CREATE TABLE pgtrickle.pgt_wal_decoder (
     last_error      text,
     failing_since   timestamptz
 );
--- The publication pgoutput decodes WAL-captured sources through (ADR-032). It exists from
--- the start: a slot decodes WAL written after its creation, and a publication created
--- later would be missing at the start of that WAL (pgoutput warns and skips it there).
-CREATE PUBLICATION pgtrickle_changes WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
+-- The publication pgoutput decodes WAL-captured sources through (ADR-032) is created with
+-- the first stream table (src/wal.rs, `ensure_publication`), before any slot: a slot
+-- decodes WAL written after its creation, and a publication created later would be
+-- missing at the start of that WAL (pgoutput warns and skips it there). Not here: pg_dump
+-- dumps publications (they cannot be extension members), and a restore would then create
+-- it twice.
 
 COMMENT ON TABLE pgtrickle.pgt_wal_decoder IS 'pg_trickle: the logical replication slot draining WAL-captured sources';
 
@@ -172,7 +215,8 @@ GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
 GRANT SELECT ON pgtrickle.pgt_capture, pgtrickle.pgt_wal_decoder TO PUBLIC;
 GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,
               refresh_mode, effective_refresh_mode, refresh_mode_reason, status, is_populated,
-              data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at)
+              data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at,
+              restored_at)
     ON pgtrickle.pgt_stream_tables TO PUBLIC;
 GRANT SELECT (refresh_id, pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted,
               reason, initiated_by, changes, setup_ms, abandoned_delta_ms)

@@ -7,7 +7,13 @@
 --     instead of one PL/pgSQL function per source (ADR-035);
 --   * change buffers index __pgt_xid with BRIN (operator class pgtrickle.xid8_minmax_ops);
 --   * the DDL event trigger also runs on CREATE TABLE (new partitions of partitioned
---     sources get the capture triggers).
+--     sources get the capture triggers);
+--   * change buffers are readable only by roles that may read their source (row-level
+--     security, ADR-037);
+--   * pg_dump / pg_restore (ADR-038): catalog rows are dumped (pgt_stream_tables is a
+--     configuration table with a restore trigger and a restored_at column), buffers and
+--     state tables become extension members and pg_trickle's triggers on sources internal
+--     triggers, so neither is dumped.
 \echo Use "ALTER EXTENSION pg_trickle UPDATE TO '0.2.0'" to load this file. \quit
 
 CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
@@ -84,3 +90,50 @@ $migrate$;
 ALTER EVENT TRIGGER pgt_sql_drop ENABLE;
 CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER', 'CREATE TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
+
+-- pg_dump / pg_restore (ADR-038).
+GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
+CREATE FUNCTION pgtrickle."_internal_write"() RETURNS bool
+    VOLATILE PARALLEL UNSAFE STRICT
+    LANGUAGE c AS 'MODULE_PATHNAME', '_internal_write_wrapper';
+ALTER TABLE pgtrickle.pgt_stream_tables ADD COLUMN restored_at timestamptz;
+GRANT SELECT (restored_at) ON pgtrickle.pgt_stream_tables TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables', '');
+CREATE FUNCTION pgtrickle._on_stream_table_restore() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pgtrickle._internal_write() THEN
+        RETURN NEW;
+    END IF;
+    NEW.pgt_relid := (SELECT c.oid FROM pg_catalog.pg_class c
+                        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) NEW.pgt_schema AND c.relname OPERATOR(pg_catalog.=) NEW.pgt_name);
+    IF NEW.pgt_relid IS NULL THEN
+        RAISE EXCEPTION 'cannot restore stream table %.%: its storage table does not exist',
+                        quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name)
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Restore the table definitions (pg_restore --section=pre-data) before pg_trickle''s catalog rows.';
+    END IF;
+    NEW.restored_at := pg_catalog.now();
+    PERFORM pg_catalog.setval(pg_catalog.pg_get_serial_sequence('pgtrickle.pgt_stream_tables', 'pgt_id'),
+                              GREATEST(NEW.pgt_id, (SELECT pg_catalog.max(s.pgt_id) FROM pgtrickle.pgt_stream_tables s)));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_stream_table_restore();
+UPDATE pg_catalog.pg_trigger SET tgisinternal = true
+ WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm)_';
+DO $adopt$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN
+        SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgtrickle_changes'::pg_catalog.regnamespace
+           AND c.relkind OPERATOR(pg_catalog.=) 'r'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER EXTENSION pg_trickle ADD TABLE %s', t);
+    END LOOP;
+END
+$adopt$;

@@ -20,7 +20,7 @@ use crate::refresh::{refresh, Initiator};
 use crate::security::{AsOwner, AsPgTrickle};
 
 /// How a requested refresh mode resolves for a query.
-enum Resolved {
+pub(crate) enum Resolved {
     Full {
         reason: Option<String>,
     },
@@ -31,14 +31,14 @@ enum Resolved {
 }
 
 impl Resolved {
-    fn effective(&self) -> &'static str {
+    pub(crate) fn effective(&self) -> &'static str {
         match self {
             Resolved::Full { .. } => "FULL",
             Resolved::Differential { .. } => "DIFFERENTIAL",
         }
     }
 
-    fn reason(&self) -> Option<&str> {
+    pub(crate) fn reason(&self) -> Option<&str> {
         match self {
             Resolved::Full { reason } => reason.as_deref(),
             Resolved::Differential { .. } => None,
@@ -68,7 +68,11 @@ fn try_incremental(query: &str, table: &QualifiedName) -> PgtResult<(Translation
     Ok((translation, spec))
 }
 
-fn resolve(mode: RefreshMode, query: &str, table: &QualifiedName) -> PgtResult<Resolved> {
+pub(crate) fn resolve(
+    mode: RefreshMode,
+    query: &str,
+    table: &QualifiedName,
+) -> PgtResult<Resolved> {
     if mode == RefreshMode::Full {
         return Ok(Resolved::Full { reason: None });
     }
@@ -166,7 +170,7 @@ fn check_creation_schema(table: &QualifiedName) -> PgtResult<()> {
 }
 
 /// Adds what incremental maintenance needs to an existing storage table and sources.
-fn prepare_incremental(
+pub(crate) fn prepare_incremental(
     table: &QualifiedName,
     translation: &Translation,
     spec: &StorageSpec,
@@ -259,6 +263,7 @@ fn create_impl(
     // The rest is pg_trickle's: catalog rows, change buffers, capture triggers on sources
     // the caller need not own. No user code runs in it except under `AsOwner`.
     let _pgt = AsPgTrickle::enter();
+    crate::wal::ensure_publication(true)?;
     for trigger in create_guard_triggers(&table) {
         Spi::run(&trigger)?;
     }
@@ -314,6 +319,7 @@ fn refresh_stream_table(name: Option<&str>) {
 fn refresh_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     require_maintain(&st, "refresh")?;
+    let st = rebound(st)?;
     refuse_if_in_error(&st)?;
     let _pgt = AsPgTrickle::enter();
     refresh(&st, Initiator::Manual, true)?;
@@ -333,6 +339,7 @@ fn explain_stream_table(
     let lines = or_report((|| {
         let st = catalog::lookup(required(name, "name")?)?;
         require_maintain(&st, "explain")?;
+        let st = rebound(st)?;
         let _pgt = AsPgTrickle::enter();
         crate::refresh::explain(&st, actual.unwrap_or(false))
     })());
@@ -358,6 +365,7 @@ fn alter_impl(
 ) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     require_owner(&st, "alter")?;
+    let st = rebound(st)?;
     // Validate everything before changing anything.
     let schedule = schedule
         .map(|s| Schedule::parse(Some(s)).and_then(check_schedule_core))
@@ -432,6 +440,23 @@ fn alter_impl(
     Ok(())
 }
 
+/// A stream table restored by pg_restore is rebound to this database first (ADR-038).
+fn rebound(st: catalog::StreamTable) -> PgtResult<catalog::StreamTable> {
+    if !st.restored {
+        return Ok(st);
+    }
+    crate::restore::rebind_restored(Some(st.pgt_id))?;
+    let now = catalog::lookup_by_id(st.pgt_id)?.ok_or_else(|| PgtError::NotFound {
+        name: st.display_name(),
+    })?;
+    if now.restored && now.status != StreamTableStatus::Error.as_str() {
+        return Err(PgtError::RestoreIncomplete {
+            name: now.display_name(),
+        });
+    }
+    Ok(now)
+}
+
 /// A stream table in ERROR lost something it needs (a source, a column it reads); making
 /// it ACTIVE or SUSPENDED again would hide that. Only drop and re-create fix it.
 fn refuse_if_in_error(st: &catalog::StreamTable) -> PgtResult<()> {
@@ -473,6 +498,7 @@ fn resume_stream_table(name: Option<&str>) {
 fn resume_impl(name: Option<&str>) -> PgtResult<()> {
     let st = catalog::lookup(required(name, "name")?)?;
     require_owner(&st, "resume")?;
+    let st = rebound(st)?;
     let _pgt = AsPgTrickle::enter();
     refuse_if_in_error(&st)?;
     set_status(st.pgt_id, StreamTableStatus::Active)?;

@@ -25,6 +25,8 @@ pub struct StreamTable {
     pub pinned_settings: Vec<String>,
     pub status: String,
     pub status_reason: Option<String>,
+    /// Restored by pg_restore and not yet rebound to this database (see `crate::restore`).
+    pub restored: bool,
 }
 
 impl StreamTable {
@@ -84,7 +86,7 @@ pub fn lookup(name: &str) -> PgtResult<StreamTable> {
 
 const LOOKUP_OID: &str = "SELECT c.oid, n.nspname::text, c.relname::text, s.pgt_id, s.defining_query, s.refresh_mode_reason, s.status, \
                     s.status_reason, s.effective_refresh_mode, \
-                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings, s.refresh_mode \
+                    (s.pgt_schema, s.pgt_name) IS DISTINCT FROM (n.nspname, c.relname), c.relowner, s.pinned_settings, s.refresh_mode, s.restored_at IS NOT NULL \
                FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                LEFT JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = c.oid \
@@ -119,6 +121,7 @@ fn lookup_oid(name: &str, oid: pg_sys::Oid) -> PgtResult<StreamTable> {
                     status: row.get::<String>(7)?.unwrap_or_default(),
                     status_reason: row.get::<String>(8)?,
                     effective_refresh_mode: row.get::<String>(9)?.unwrap_or_default(),
+                    restored: row.get::<bool>(14)?.unwrap_or(false),
                 }),
                 row.get::<bool>(10)?.unwrap_or(false),
             )))
@@ -224,7 +227,16 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
         ],
     )?
     .expect("INSERT ... RETURNING returns a row");
-    for src in new.sources {
+    insert_dependencies(pgt_id, new.sources)?;
+    Ok(pgt_id)
+}
+
+/// Records what stream table `pgt_id` reads (no frontiers yet: its next refresh is full).
+pub fn insert_dependencies(
+    pgt_id: i64,
+    sources: &[crate::analyze::SourceRelation],
+) -> PgtResult<()> {
+    for src in sources {
         Spi::run_with_args(
             "INSERT INTO pgtrickle.pgt_dependencies \
                 (pgt_id, source_relid, source_schema, source_name, source_type, columns_used, columns_signature) \
@@ -240,7 +252,7 @@ pub fn insert_stream_table(new: &NewStreamTable<'_>) -> PgtResult<i64> {
             ],
         )?;
     }
-    Ok(pgt_id)
+    Ok(())
 }
 
 /// The OID of `schema.name`, if such a relation exists.

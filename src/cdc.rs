@@ -210,7 +210,9 @@ fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
                     s.storage_columns IS DISTINCT FROM pgtrickle._storage_signature(s.pgt_relid), \
                     (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = s.pgt_relid AND t.tgenabled = 'A' \
                         AND t.tgname IN ('__pgt_guard_dml', '__pgt_guard_truncate')) <> 2 \
-               FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = $1",
+               FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = $1 \
+                -- A restore is still putting the table together (ADR-038).
+                AND s.restored_at IS NULL",
             None,
             &[relid.into()],
         )?;
@@ -530,13 +532,14 @@ fn drop_unused_capture() -> PgtResult<()> {
             if source.is_some() {
                 crate::cdc_partitions::drop_all(pg_sys::Oid::from(oid), false)?;
             }
-            for stmt in drop_capture(oid, source.as_ref()) {
+            for stmt in drop_capture(source.as_ref()) {
                 Spi::run(&stmt)?;
             }
+            drop_internal_table(&pgt_cdc::buffer_table(oid).to_string())?;
             crate::wal::forget_source(oid)?;
         }
         for t in &unused_states {
-            Spi::run(&format!("DROP TABLE IF EXISTS {t}"))?;
+            drop_internal_table(t)?;
         }
         crate::immediate::drop_stale_triggers()
     })
@@ -721,5 +724,80 @@ pub fn advance_frontier(
     if laggard {
         Spi::run(&cleanup_buffer(source.to_u32()))?;
     }
+    Ok(())
+}
+
+/// Makes what pg_trickle just created its own as far as pg_dump is concerned (ADR-038):
+/// tables in `pgtrickle_changes` (change buffers, state tables) become members of the
+/// extension, so they are neither dumped nor droppable by anyone else; pg_trickle's triggers
+/// on sources (`__pgt_cdc_*`, `__pgt_ivm_*`) become internal triggers, which pg_dump skips
+/// and `\d` does not list, and which only a superuser may disable by name. Run when the
+/// outermost [`crate::guard::InternalDdl`] scope ends, as pg_trickle (a superuser).
+pub fn settle_internal_objects() -> PgtResult<()> {
+    let _pgt = crate::security::AsPgTrickle::enter();
+    // There is no DDL for "internal"; the flag is what CreateTrigger sets for the triggers
+    // of constraints. The UPDATE goes through the catalog's indexes and invalidates the
+    // relation caches of the tables whose triggers change, like any catalog update.
+    Spi::run(
+        "UPDATE pg_catalog.pg_trigger SET tgisinternal = true \
+          WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm)_'",
+    )?;
+    let strays = Spi::connect(|c| -> PgtResult<Vec<String>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('pgtrickle_changes') AND c.relkind OPERATOR(pg_catalog.=) 'r' \
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trickle') \
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                                 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+                                   AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.objsubid OPERATOR(pg_catalog.=) 0 \
+                                   AND d.deptype OPERATOR(pg_catalog.=) 'e')",
+            None,
+            &[],
+        )? {
+            if let Some(t) = row.get::<String>(1)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    })?;
+    for t in strays {
+        Spi::run(&format!("ALTER EXTENSION pg_trickle ADD TABLE {t}"))?;
+    }
+    Ok(())
+}
+
+/// Removes table `t` (qualified name as SQL) from the extension if it is a member.
+/// [`settle_internal_objects`] adds it back when the current internal-DDL scope ends.
+pub fn detach_from_extension(t: &str) -> PgtResult<()> {
+    if is_member(t)? == Some(true) {
+        Spi::run(&format!("ALTER EXTENSION pg_trickle DROP TABLE {t}"))?;
+    }
+    Ok(())
+}
+
+/// Whether `t` is a member of the extension (None: no such table).
+fn is_member(t: &str) -> PgtResult<Option<bool>> {
+    crate::catalog::first_value::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+                           AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.objsubid OPERATOR(pg_catalog.=) 0 \
+                           AND d.deptype OPERATOR(pg_catalog.=) 'e') \
+           FROM (SELECT pg_catalog.to_regclass($1) AS oid) AS c WHERE c.oid IS NOT NULL",
+        &[t.into()],
+    )
+}
+
+/// Drops a change buffer or state table (`t`: its qualified name as SQL), detaching it from
+/// the extension first. Nothing if it does not exist.
+pub fn drop_internal_table(t: &str) -> PgtResult<()> {
+    let Some(member) = is_member(t)? else {
+        return Ok(());
+    };
+    let _ddl = crate::guard::InternalDdl::enter();
+    if member {
+        Spi::run(&format!("ALTER EXTENSION pg_trickle DROP TABLE {t}"))?;
+    }
+    Spi::run(&format!("DROP TABLE {t}"))?;
     Ok(())
 }

@@ -50,7 +50,7 @@ pub enum PgtError {
         object: String,
     },
 
-    #[error("cannot {action} change capture trigger \"{trigger}\" of \"{table}\"")]
+    #[error("cannot {action} change capture trigger \"{trigger}\" of {table}")]
     CaptureTampered {
         action: &'static str,
         trigger: String,
@@ -112,6 +112,9 @@ pub enum PgtError {
 
     #[error("permission denied to {action}")]
     NotSuperuser { action: &'static str },
+
+    #[error("stream table \"{name}\" is still being restored")]
+    RestoreIncomplete { name: String },
 
     #[error("permission denied to {action} stream table \"{name}\"")]
     NotOwner {
@@ -180,7 +183,9 @@ impl PgtError {
                 ERRCODE_FEATURE_NOT_SUPPORTED
             }
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
-            PgtError::InErrorState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            PgtError::InErrorState { .. } | PgtError::RestoreIncomplete { .. } => {
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
             PgtError::HasReaders { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgtError::NotSuperuser { .. }
             | PgtError::NotOwner { .. }
@@ -319,6 +324,9 @@ impl PgtError {
             ),
             PgtError::HasReaders { .. } => Some("Drop those first, or use drop_stream_table(name, cascade => true).".into()),
             PgtError::NotSuperuser { .. } => Some("Ask a superuser to run it.".into()),
+            PgtError::RestoreIncomplete { .. } => Some(
+                "Its catalog row was restored, but its storage table's triggers (restored after its rows) are not there yet; finish the restore.".into(),
+            ),
             PgtError::NotOwner { maintain: true, .. } => Some(
                 "Ask its owner to GRANT MAINTAIN ON it, or to run it.".into(),
             ),

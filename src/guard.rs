@@ -28,12 +28,28 @@ impl InternalDdl {
 
 impl Drop for InternalDdl {
     fn drop(&mut self) {
-        INTERNAL_DDL_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        let depth = INTERNAL_DDL_DEPTH.with(|d| {
+            d.set(d.get().saturating_sub(1));
+            d.get()
+        });
+        // Leaving the outermost scope: whatever it created is made pg_trickle's for
+        // pg_dump's purposes (ADR-038). Not while an ERROR unwinds: the (sub)transaction's
+        // abort undoes the DDL anyway.
+        if depth == 0 && !std::thread::panicking() {
+            crate::error::or_report(crate::cdc::settle_internal_objects());
+        }
     }
 }
 
 pub fn internal_ddl_in_progress() -> bool {
     INTERNAL_DDL_DEPTH.with(|d| d.get() > 0)
+}
+
+/// Is pg_trickle itself writing its catalog now (not a restore)? Used by the catalog's
+/// restore trigger (`pgtrickle._on_stream_table_restore`).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _internal_write() -> bool {
+    internal_ddl_in_progress()
 }
 
 /// While alive, this backend may write to storage tables. Dropped on every exit path,

@@ -39,6 +39,7 @@ mod ownership;
 mod plan_cache;
 mod planning_clock;
 mod refresh;
+mod restore;
 mod scheduler;
 mod security;
 mod settings;

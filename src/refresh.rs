@@ -171,10 +171,11 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
     )?
     .unwrap_or_default();
     let _ddl = crate::guard::InternalDdl::enter();
-    Spi::run(&format!(
-        "GRANT USAGE ON SCHEMA pgtrickle_changes TO {role}"
-    ))?;
     for (t, rights) in missing {
+        // Buffers and state tables are extension members: pg_dump would dump a grant made
+        // to them afterwards (and the restore fail on it, ADR-038). Detached here, they are
+        // added back when this scope ends, recording their privileges as the initial ones.
+        crate::cdc::detach_from_extension(&t)?;
         Spi::run(&format!("GRANT {rights} ON {t} TO {role}"))?;
     }
     Ok(())
@@ -655,10 +656,9 @@ fn sync_state_tables(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Opti
     }
     let _ddl = crate::guard::InternalDdl::enter();
     for name in unneeded {
-        Spi::run(&format!(
-            "DROP TABLE IF EXISTS {}",
-            pgt_sql::QualifiedName::new(pgt_dvm::state::STATE_SCHEMA, name.clone())
-        ))?;
+        crate::cdc::drop_internal_table(
+            &pgt_sql::QualifiedName::new(pgt_dvm::state::STATE_SCHEMA, name.clone()).to_string(),
+        )?;
     }
     if missing.is_empty() {
         return Ok(None);

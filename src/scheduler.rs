@@ -30,6 +30,8 @@ use pgt_core::Schedule;
 use crate::{catalog, config, shmem};
 
 const LAUNCHER_RESCAN: Duration = Duration::from_secs(10);
+/// How long a scheduler goes at most without reloading the catalog.
+const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(5);
 const ABSENT_RETRY: Duration = Duration::from_secs(60);
 
 /// Registers the launcher (only possible while shared_preload_libraries is processed).
@@ -251,7 +253,7 @@ fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
         for row in c.select(
             "SELECT pgt_id, pgt_relid::regclass::text, schedule, status, \
                     CASE WHEN is_populated THEN extract(epoch FROM last_refresh_at)::bigint END \
-               FROM pgtrickle.pgt_stream_tables WHERE refresh_mode <> 'IMMEDIATE'",
+               FROM pgtrickle.pgt_stream_tables WHERE refresh_mode <> 'IMMEDIATE' AND restored_at IS NULL",
             None,
             &[],
         )? {
@@ -290,6 +292,7 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
     let mut groups: Vec<std::collections::BTreeSet<i64>> = Vec::new();
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
     let mut last_cdc_error: Option<String> = None;
+    let mut last_reload = Instant::now();
     loop {
         let interval = Duration::from_millis(config::scheduler_interval_ms().max(10) as u64);
         if !BackgroundWorker::wait_latch(Some(interval)) || BackgroundWorker::sigterm_received() {
@@ -305,11 +308,15 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         }
         // Reload the catalog only when it changed, or when a refresh changed what is due.
         let g = shmem::catalog_generation();
-        if g != generation || entries.is_empty() {
+        // Also every few seconds: rows restored by pg_restore do not bump the generation.
+        if g != generation || entries.is_empty() || last_reload.elapsed() > RELOAD_AT_LEAST_EVERY {
+            last_reload = Instant::now();
             match in_transaction(|| -> crate::error::PgtResult<_> {
                 if !extension_installed()? {
                     return Ok(None);
                 }
+                // Stream tables restored by pg_restore get their change capture back first.
+                crate::restore::rebind_restored(None)?;
                 let entries = load_entries()?;
                 let graph = catalog::stream_table_graph()?;
                 Ok(Some((entries, graph)))

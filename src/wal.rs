@@ -636,17 +636,46 @@ fn in_publication(source: pg_sys::Oid) -> PgtResult<bool> {
     .unwrap_or(false))
 }
 
-fn publish(source: pg_sys::Oid, on: bool) -> PgtResult<()> {
-    let pub_ident = pgt_sql::quote_ident(PUBLICATION);
-    let exists = crate::catalog::first_value::<bool>(
+fn publication_exists() -> PgtResult<bool> {
+    Ok(crate::catalog::first_value::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname OPERATOR(pg_catalog.=) $1)",
         &[PUBLICATION.into()],
     )?
-    .unwrap_or(false);
+    .unwrap_or(false))
+}
+
+/// Creates the publication WAL-captured sources are decoded through, if it does not exist.
+/// It must be committed before the slot is created: a slot decodes WAL written after its
+/// creation, and pgoutput skips (with a warning) a publication missing at a point of that
+/// WAL. Not in the extension script, because pg_dump dumps publications (ADR-038).
+/// `only_if_logical`: do nothing unless `wal_level = logical` (creating a publication under
+/// a lower level warns, and nothing would use it yet).
+pub fn ensure_publication(only_if_logical: bool) -> PgtResult<()> {
+    if publication_exists()? {
+        return Ok(());
+    }
+    if only_if_logical
+        && !crate::catalog::first_value::<bool>(
+            "SELECT pg_catalog.current_setting('wal_level') OPERATOR(pg_catalog.=) 'logical'",
+            &[],
+        )?
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let _ddl = crate::guard::InternalDdl::enter();
+    Spi::run(&format!(
+        "CREATE PUBLICATION {} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)",
+        pgt_sql::quote_ident(PUBLICATION)
+    ))?;
+    Ok(())
+}
+
+fn publish(source: pg_sys::Oid, on: bool) -> PgtResult<()> {
+    let pub_ident = pgt_sql::quote_ident(PUBLICATION);
+    let exists = publication_exists()?;
     if on && !exists {
-        Spi::run(&format!(
-            "CREATE PUBLICATION {pub_ident} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)"
-        ))?;
+        ensure_publication(false)?;
     }
     if !exists && !on {
         return Ok(());
@@ -888,6 +917,12 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
     };
     if !crate::catalog::first_value::<bool>(sql, &[TICK_LOCK_CLASS.into()])?.unwrap_or(false) {
         return Ok(());
+    }
+    if wants_wal && !has_decoder && !publication_exists()? {
+        // Created with the first stream table under wal_level = logical; otherwise (the
+        // level was raised since, or a restore without publications) now, and the slot in
+        // a later step, once the publication is committed.
+        return ensure_publication(false);
     }
     let mut have_slot = slot_exists(&slot)?;
     if have_slot && !has_decoder {

@@ -417,22 +417,38 @@ fn pg_trickle_objects_cannot_be_tampered_with() {
     let buffer: String = change_buffer(&mut c, "app.src");
     c.batch_execute(&format!("SET ROLE {owner}")).unwrap();
     use SqlState as S;
+    // Capture triggers are internal triggers (ADR-038): PostgreSQL itself refuses to let
+    // anyone but a superuser name them in ENABLE/DISABLE, or disable ALL triggers.
     let by_owner = [
         "ALTER TABLE app.src DISABLE TRIGGER __pgt_cdc_ins",
-        "ALTER TABLE app.src DISABLE TRIGGER USER",
         "ALTER TABLE app.src DISABLE TRIGGER ALL",
         "ALTER TABLE app.src ENABLE TRIGGER __pgt_cdc_upd",
         "ALTER TABLE app.src ENABLE REPLICA TRIGGER __pgt_cdc_del",
-        "ALTER TRIGGER __pgt_cdc_trunc ON app.src RENAME TO mine",
     ];
     for sql in by_owner {
         expect_sql_error(
             &mut c,
             sql,
-            S::OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "change capture trigger",
+            S::INSUFFICIENT_PRIVILEGE,
+            "is a system trigger",
         );
     }
+    // … and DISABLE TRIGGER USER leaves them alone.
+    c.batch_execute(
+        "ALTER TABLE app.src DISABLE TRIGGER USER; ALTER TABLE app.src ENABLE TRIGGER USER",
+    )
+    .unwrap();
+    let enabled: i64 = c
+        .query_one("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'app.src'::regclass AND tgname LIKE '\\_\\_pgt\\_cdc\\_%' AND tgenabled = 'A' AND tgisinternal", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(enabled, 4);
+    expect_sql_error(
+        &mut c,
+        "ALTER TRIGGER __pgt_cdc_trunc ON app.src RENAME TO mine",
+        S::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        "change capture trigger",
+    );
     expect_sql_error(
         &mut c,
         "DROP TRIGGER __pgt_cdc_ins ON app.src",
@@ -473,9 +489,10 @@ fn pg_trickle_objects_cannot_be_tampered_with() {
             "change buffer",
         ),
         (
+            // Buffers are members of the extension (ADR-038): PostgreSQL refuses first.
             format!("DROP TABLE {buffer}"),
-            S::INSUFFICIENT_PRIVILEGE,
-            "change buffer",
+            S::DEPENDENT_OBJECTS_STILL_EXIST,
+            "extension pg_trickle requires it",
         ),
         (
             "ALTER TABLE public.st ADD COLUMN extra int".into(),

@@ -1,8 +1,12 @@
 //! `ALTER EXTENSION pg_trickle UPDATE` from the previous release (its install script is kept
 //! in `sql/releases/`): the updated schema equals a fresh install's (functions with their
 //! signatures and settings, tables and columns, indexes, views, triggers, event triggers,
-//! operator classes, privileges, the publication), and change capture set up the previous
-//! release's way is migrated.
+//! operator classes, privileges, extension members and configuration tables), and change
+//! capture set up the previous release's way is migrated. Objects pg_trickle creates per
+//! stream table or per database at run time (buffers, state tables — extension members
+//! since 0.2.0 — and the publication, created with the first stream table) are compared
+//! separately: the migration must have adopted every buffer and hidden every capture
+//! trigger (ADR-038).
 
 use std::collections::BTreeSet;
 
@@ -48,11 +52,11 @@ fn schema_signature(c: &mut Client) -> BTreeSet<String> {
            FROM pg_event_trigger",
         "SELECT 'opclass ' || o.opcname || ' ' || am.amname || ' ' || format_type(o.opcintype, NULL)
            FROM pg_opclass o JOIN pg_am am ON am.oid = o.opcmethod WHERE o.opcnamespace = 'pgtrickle'::regnamespace",
-        "SELECT 'publication ' || pubname || ' ins=' || pubinsert::text || ' upd=' || pubupdate::text || ' del=' || pubdelete::text
-                || ' trunc=' || pubtruncate::text || ' viaroot=' || pubviaroot::text FROM pg_publication",
         "SELECT 'member ' || pg_describe_object(classid, objid, objsubid) FROM pg_depend
           WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-            AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_trickle')",
+            AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_trickle')
+            AND NOT (classid = 'pg_class'::regclass
+                     AND (SELECT relnamespace FROM pg_class WHERE oid = objid) = 'pgtrickle_changes'::regnamespace)",
         "SELECT 'config ' || coalesce(extconfig::regclass[]::text, '') || ' ' || coalesce(extcondition::text, '')
            FROM pg_extension WHERE extname = 'pg_trickle'",
     ];
@@ -156,6 +160,20 @@ fn an_update_from_the_previous_release_equals_a_fresh_install_and_migrates_captu
             .unwrap()
             .get(0);
         assert_eq!(am, "brin");
+        // Buffers became extension members and capture triggers internal (ADR-038).
+        let (adopted, hidden): (bool, i64) = {
+            let r = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+                                      AND d.objid = ('pgtrickle_changes.changes_' || 'src'::regclass::oid)::regclass),
+                            (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'src'::regclass AND tgname LIKE '\\_\\_pgt\\_cdc\\_%' AND tgisinternal)",
+                    &[],
+                )
+                .unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert!(adopted);
+        assert_eq!(hidden, 4);
         // The migrated capture writes into the buffer, and stream tables work as usual.
         c.batch_execute("DELETE FROM src WHERE id = 1; INSERT INTO src VALUES (3, 'c');")
             .unwrap();

@@ -230,8 +230,9 @@ pub fn sync_capture(
     out
 }
 
-/// DDL removing the triggers (when the source still exists) and the buffer.
-pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<String> {
+/// DDL removing the triggers (when the source still exists). The buffer, a member of the
+/// extension (ADR-038), is detached and dropped by the caller.
+pub fn drop_capture(source: Option<&QualifiedName>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(src) = source {
         for t in TRIGGERS.iter().chain(&[NOTE_TRIGGER]) {
@@ -241,7 +242,6 @@ pub fn drop_capture(source_oid: u32, source: Option<&QualifiedName>) -> Vec<Stri
             ));
         }
     }
-    out.push(format!("DROP TABLE IF EXISTS {}", buffer_table(source_oid)));
     out
 }
 
@@ -398,7 +398,7 @@ mod tests {
         assert!(ddl[4].contains(
             r#"AFTER INSERT ON "s"."t""x" REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture_changes('42')"#
         ));
-        assert_eq!(drop_capture(42, None).len(), 1);
+        assert!(drop_capture(None).is_empty());
         let sync = sync_capture(
             42,
             &[

@@ -226,6 +226,12 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Runs a client program of the cluster's installation (`pg_dump`, `pg_restore`, `psql`,
+    /// …) as the cluster's owner, returning its output or an error with its stderr.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        self.pg_cmd(program, args)
+    }
+
     /// Runs a PostgreSQL program from the cluster's bindir as the cluster's owner.
     fn pg_cmd(&self, program: &str, args: &[&str]) -> Result<String, String> {
         let exe = self.bindir.join(program);

@@ -1,0 +1,181 @@
+//! Stream tables that arrived through `pg_dump` / `pg_restore` (ADR-038).
+//!
+//! A dump holds what a stream table *is* — its storage table with the rows of its last
+//! refresh (an ordinary table of its schema), its guard triggers, and its row of
+//! `pgtrickle.pgt_stream_tables` (a configuration table of the extension) — and none of
+//! what pg_trickle derives from it: dependencies, change buffers, state tables and capture
+//! triggers (extension members and internal triggers are not dumped), frontiers and
+//! history (meaningless in another database). The catalog row's restore trigger binds it
+//! to the storage table of the same name and sets `restored_at`.
+//!
+//! [`rebind_restored`] then re-creates the rest, as `create_stream_table` would, without
+//! touching the storage: it re-analyzes the stored query (names resolve to this database's
+//! objects), records the dependencies, creates buffers, capture triggers and state tables,
+//! and leaves no frontier, so the next refresh recomputes in full. It waits until the
+//! storage table's guard triggers exist: they are restored after the table's rows
+//! (post-data), so no refresh can run before the dumped rows are in, and a later `COPY`
+//! could never add them to a recomputed table. Sources restored after that point are
+//! captured from then on; their rows committed before are read by the full refresh.
+//!
+//! Called by the scheduler whenever it reloads the catalog, and by every management
+//! function for the stream table it names.
+#![allow(unsafe_code)]
+
+use pgrx::prelude::*;
+use pgt_core::RefreshMode;
+use pgt_sql::QualifiedName;
+
+use crate::api::Resolved;
+use crate::error::{PgtError, PgtResult};
+use crate::security::{AsOwner, AsPgTrickle};
+
+/// Restored stream tables whose storage is complete (guard triggers present), by id.
+fn ready(only: Option<i64>) -> PgtResult<Vec<i64>> {
+    Spi::connect(|c| -> PgtResult<Vec<i64>> {
+        let mut out = Vec::new();
+        for row in c.select(
+            "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s \
+              WHERE s.restored_at IS NOT NULL AND s.status OPERATOR(pg_catalog.<>) 'ERROR' \
+                AND ($1::pg_catalog.int8 IS NULL OR s.pgt_id OPERATOR(pg_catalog.=) $1) \
+                AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t \
+                      WHERE t.tgrelid OPERATOR(pg_catalog.=) s.pgt_relid \
+                        AND t.tgname OPERATOR(pg_catalog.=) ANY ('{__pgt_guard_dml,__pgt_guard_truncate}'::pg_catalog.name[])) \
+                    OPERATOR(pg_catalog.=) 2 \
+              ORDER BY s.pgt_id",
+            None,
+            &[only.into()],
+        )? {
+            if let Some(id) = row.get::<i64>(1)? {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Rebinds every restored stream table that is ready (or only `only`). One that cannot be
+/// rebound (a source was not restored, its owner may no longer read one, …) is set to
+/// ERROR with the reason. Returns how many were rebound.
+pub fn rebind_restored(only: Option<i64>) -> PgtResult<usize> {
+    let ids = ready(only)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let _pgt = AsPgTrickle::enter();
+    let mut done = 0;
+    for id in ids {
+        match in_subtransaction(|| rebind_one(id)) {
+            Ok(()) => done += 1,
+            Err(message) => {
+                Spi::run_with_args(
+                    "UPDATE pgtrickle.pgt_stream_tables \
+                        SET status = 'ERROR', updated_at = pg_catalog.now(), \
+                            status_reason = 'could not re-create its change capture after a restore: ' OPERATOR(pg_catalog.||) $2 \
+                      WHERE pgt_id OPERATOR(pg_catalog.=) $1",
+                    &[id.into(), message.into()],
+                )?;
+            }
+        }
+    }
+    crate::shmem::bump_catalog();
+    Ok(done)
+}
+
+fn rebind_one(pgt_id: i64) -> PgtResult<()> {
+    // The scheduler and a management call may both get here: the first locks the row, the
+    // second waits and then finds it rebound (READ COMMITTED re-checks the condition).
+    let Some(mode) = crate::catalog::first_value_mut::<String>(
+        "SELECT s.refresh_mode FROM pgtrickle.pgt_stream_tables s \
+          WHERE s.pgt_id OPERATOR(pg_catalog.=) $1 AND s.restored_at IS NOT NULL FOR UPDATE",
+        &[pgt_id.into()],
+    )?
+    else {
+        return Ok(());
+    };
+    let mode: RefreshMode = mode.parse()?;
+    let Some(st) = crate::catalog::lookup_by_id(pgt_id)? else {
+        return Ok(());
+    };
+    let table: QualifiedName = st.table.clone();
+    // The stored query is analyzed under the settings it was created with, as its owner.
+    let _scope = crate::budget::RefreshScope::enter(&st.pinned_settings);
+    let _ddl = crate::guard::InternalDdl::enter();
+    let (analyzed, resolved) = {
+        let _owner = AsOwner::enter(st.owner);
+        let analyzed = crate::analyze::analyze_defining_query(&st.defining_query)?;
+        let resolved = crate::api::resolve(mode, &analyzed.deparsed, &table)?;
+        (analyzed, resolved)
+    };
+    let sources: Vec<pg_sys::Oid> = analyzed.sources.iter().map(|s| s.relid).collect();
+    crate::ownership::check_owner_can_read(
+        st.owner,
+        &st.display_name(),
+        &sources,
+        mode == RefreshMode::Immediate,
+    )?;
+    Spi::run_with_args(
+        "DELETE FROM pgtrickle.pgt_dependencies WHERE pgt_id OPERATOR(pg_catalog.=) $1",
+        &[pgt_id.into()],
+    )?;
+    crate::catalog::insert_dependencies(pgt_id, &analyzed.sources)?;
+    Spi::run_with_args(
+        "UPDATE pgtrickle.pgt_stream_tables \
+            SET effective_refresh_mode = $2, refresh_mode_reason = $3, restored_at = NULL, \
+                consecutive_errors = 0, updated_at = pg_catalog.now() \
+          WHERE pgt_id OPERATOR(pg_catalog.=) $1",
+        &[
+            pgt_id.into(),
+            resolved.effective().into(),
+            resolved.reason().into(),
+        ],
+    )?;
+    if let Resolved::Differential { translation, spec } = &resolved {
+        crate::api::prepare_incremental(&table, translation, spec, true)?;
+        if mode == RefreshMode::Immediate {
+            crate::immediate::install(pgt_id, &translation.sources)?;
+        }
+    }
+    crate::catalog::record_storage_columns(pgt_id)?;
+    crate::catalog::reset_frontiers(pgt_id)?;
+    Ok(())
+}
+
+/// Runs `f` in a subtransaction: committed if it succeeds, rolled back (with the error's
+/// message returned) if it fails or raises an ERROR.
+fn in_subtransaction(f: impl FnOnce() -> PgtResult<()>) -> Result<(), String> {
+    // SAFETY: the internal-subtransaction protocol as in `crate::budget`: the memory
+    // context and resource owner are saved before the subtransaction begins and restored
+    // after it is released or rolled back, on both paths; `f` returns no value allocated in
+    // the subtransaction's memory.
+    unsafe {
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        let f = std::panic::AssertUnwindSafe(f);
+        pgrx::PgTryBuilder::new(move || {
+            let r = f();
+            match &r {
+                Ok(()) => pg_sys::ReleaseCurrentSubTransaction(),
+                Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+            }
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::CurrentResourceOwner = owner;
+            r.map_err(|e: PgtError| e.to_string())
+        })
+        .catch_others(|e| {
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(ctx);
+            pg_sys::CurrentResourceOwner = owner;
+            Err(match &e {
+                pg_sys::panic::CaughtError::PostgresError(r)
+                | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
+                    ereport.message().to_string()
+                }
+            })
+        })
+        .execute()
+    }
+}

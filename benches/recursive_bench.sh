@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # WITH RECURSIVE over 1M-row keyed tables, FULL vs DIFFERENTIAL, release build, bench
 # cluster (benches/bench_cluster.sh):
-#  1. UNION ALL (recomputed at both snapshots, ADR-028): chains of 4 orders starting at
+#  1. UNION ALL (recomputed at both snapshots, ADR-007): chains of 4 orders starting at
 #     every 1000th, after rounds that delete 1% of the orders, insert 1,500 and update
 #     6,600; both tables compared (EXCEPT ALL both ways); a one-row UPDATE refreshed.
-#  2. UNION (delete and rederive, ADR-030): each employee of a 1M-row hierarchy (fan-out
+#  2. UNION (delete and rederive, ADR-046): each employee of a 1M-row hierarchy (fan-out
 #     10, depth 6) with its top manager, after rounds that delete 0.1% of the employees
 #     (their subtrees leave), move 0.4% to another manager and hire 0.5%; compared; then
 #     a one-row insert, move and delete refreshed.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What change capture costs the writer (ADR-032, ADR-033): pgbench single-row writes and
+# What change capture costs the writer (ADR-002, ADR-024): pgbench single-row writes and
 # bulk statements on a 100,000-row source with 0, 1 and 3 stream tables reading it, under
 # trigger capture, WAL capture and IMMEDIATE maintenance. Configurations alternate within
 # each round (so drift hits them alike); the report gives TPS and p99 latency against the

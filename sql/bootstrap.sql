@@ -4,7 +4,7 @@
 CREATE SCHEMA IF NOT EXISTS pgtrickle_changes;
 COMMENT ON SCHEMA pgtrickle_changes IS 'pg_trickle change buffers (one table per source relation)';
 
--- Min/max BRIN summaries of xid8, for the change buffers' __pgt_xid index (ADR-035).
+-- Min/max BRIN summaries of xid8, for the change buffers' __pgt_xid index (ADR-001).
 -- PostgreSQL has B-tree and hash operator classes for xid8 but no BRIN one; this is the
 -- standard min/max class over xid8's own comparison operators.
 CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
@@ -21,7 +21,7 @@ CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING b
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 -- Names in pgtrickle_changes may be looked up by anyone (they are in pg_class anyway); a
 -- stream table's owner gets SELECT on the buffers it reads, and row-level security shows
--- their rows only while it may read the source (ADR-037).
+-- their rows only while it may read the source (ADR-014).
 GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
 
 -- One row per stream table. pgt_relid is the source of truth for identity; pgt_schema and
@@ -50,13 +50,13 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     -- the storage table that changes it is refused (see _on_source_ddl).
     storage_columns         text[] NOT NULL DEFAULT '{}',
     -- "name=value" of the session settings the defining query was analyzed under (DateStyle,
-    -- TimeZone, …): every refresh parses and evaluates it under exactly these (ADR-017).
+    -- TimeZone, …): every refresh parses and evaluates it under exactly these (ADR-076).
     pinned_settings         text[] NOT NULL DEFAULT '{}',
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now(),
     -- Set when the row arrived through pg_restore (or psql running a dump) rather than from
     -- create_stream_table; NULL again once pg_trickle has re-created its dependencies and
-    -- change capture in this database (ADR-038).
+    -- change capture in this database (ADR-064).
     restored_at             timestamptz
 );
 COMMENT ON TABLE pgtrickle.pgt_stream_tables IS 'pg_trickle: one row per stream table';
@@ -64,7 +64,7 @@ COMMENT ON TABLE pgtrickle.pgt_stream_tables IS 'pg_trickle: one row per stream 
 -- pg_dump dumps these rows (not the other catalog tables: dependencies, capture state and
 -- history are rebuilt, or belong to the old database). Change buffers and state tables are
 -- members of the extension, so they are not dumped; pg_trickle's triggers on sources are
--- internal triggers, which pg_dump skips (ADR-038).
+-- internal triggers, which pg_dump skips (ADR-064).
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables', '');
 
 -- A row inserted by anything but pg_trickle itself comes from a restore: bind it to the
@@ -116,7 +116,7 @@ CREATE TABLE pgtrickle.pgt_dependencies (
 CREATE INDEX pgt_dependencies_source_idx ON pgtrickle.pgt_dependencies (source_relid);
 COMMENT ON TABLE pgtrickle.pgt_dependencies IS 'pg_trickle: the source relations (and columns) each stream table reads';
 
--- How each source's changes are captured (ADR-032): TRIGGER (statement triggers write the
+-- How each source's changes are captured (ADR-002): TRIGGER (statement triggers write the
 -- buffer), TRANSITIONING (being handed over to logical decoding), WAL (the scheduler and
 -- every refresh drain the database's slot into the same buffer). One row per source with
 -- a change buffer; reason says why a source stays on or went back to triggers.
@@ -132,7 +132,7 @@ COMMENT ON TABLE pgtrickle.pgt_capture IS 'pg_trickle: how each source''s change
 
 -- The database's logical decoding state (at most one row). Its row lock serializes every
 -- drain of the slot: a refresh of a stream table with WAL-captured sources holds it until
--- it commits (ADR-032).
+-- it commits (ADR-002).
 CREATE TABLE pgtrickle.pgt_wal_decoder (
     singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     slot_name       name NOT NULL,
@@ -142,7 +142,7 @@ CREATE TABLE pgtrickle.pgt_wal_decoder (
     last_error      text,
     failing_since   timestamptz
 );
--- The publication pgoutput decodes WAL-captured sources through (ADR-032) is created with
+-- The publication pgoutput decodes WAL-captured sources through (ADR-002) is created with
 -- the first stream table (src/wal.rs, `ensure_publication`), before any slot: a slot
 -- decodes WAL written after its creation, and a publication created later would be
 -- missing at the start of that WAL (pgoutput warns and skips it there). Not here: pg_dump
@@ -192,7 +192,7 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
     reason          text,
     initiated_by    text NOT NULL CHECK (initiated_by IN ('CREATE', 'MANUAL', 'SCHEDULER', 'IMMEDIATE')),
     -- Source changes an incremental refresh consumed (0 for FULL): with the durations, the
-    -- input of AUTO's cost model (ADR-019).
+    -- input of AUTO's cost model (ADR-043).
     changes         bigint NOT NULL DEFAULT 0,
     -- Milliseconds of the duration spent on work a later refresh in the same session does
     -- not repeat (translating the query, planning the kept delta statement). The cost model
@@ -210,7 +210,7 @@ COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refre
 -- Readable by everyone, except the texts that can carry source data (an error message
 -- quotes the value it failed on): pgt_stream_tables.status_reason and
 -- pgt_refresh_history.error_message. The monitoring views show them only to roles that may
--- read the stream table and every one of its sources (see _may_see_details, ADR-015).
+-- read the stream table and every one of its sources (see _may_see_details, ADR-074).
 GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
 GRANT SELECT ON pgtrickle.pgt_capture, pgtrickle.pgt_wal_decoder TO PUBLIC;
 GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,

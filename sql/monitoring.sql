@@ -3,7 +3,7 @@
 
 -- Whether the current role may read the texts that can quote source data (error messages,
 -- and status reasons that carry them): superusers, and roles that may SELECT the stream
--- table and every one of its sources. Everyone else sees them redacted (ADR-015).
+-- table and every one of its sources. Everyone else sees them redacted (ADR-074).
 -- Invoker rights: has_table_privilege checks the role that is asking.
 CREATE FUNCTION pgtrickle._may_see_details(p_pgt_id bigint) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -152,7 +152,7 @@ $$;
 
 -- DDL on sources: keep change capture working and flag stream tables whose used columns
 -- (or source name) changed. CREATE TABLE: a new partition of a captured partitioned
--- source gets the capture triggers (ADR-035).
+-- source gets the capture triggers (ADR-001).
 -- SECURITY DEFINER for the same reason as _on_sql_drop: ALTER TABLE by any role must work.
 CREATE FUNCTION pgtrickle._on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -179,7 +179,7 @@ $$;
 CREATE EVENT TRIGGER pgt_table_rewrite ON table_rewrite EXECUTE FUNCTION pgtrickle._on_table_rewrite();
 
 -- Internal functions are for the event triggers and the extension script only.
--- IMMEDIATE maintenance (ADR-033): the statement trigger every source of an IMMEDIATE
+-- IMMEDIATE maintenance (ADR-024): the statement trigger every source of an IMMEDIATE
 -- stream table gets. It fires as the writing role; SECURITY DEFINER so that a writer needs
 -- no rights on pg_trickle's catalog (the defining query still runs as the stream table's
 -- owner, as in every refresh).
@@ -194,7 +194,7 @@ REVOKE EXECUTE ON FUNCTION pgtrickle._refresh_immediate(bigint) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION pgtrickle._on_source_ddl(), pgtrickle._drop_unused_capture(),
     pgtrickle._signal_launcher(), pgtrickle._check_sql_drop() FROM PUBLIC;
--- The capture trigger function (ADR-035): firing a trigger checks no EXECUTE right,
+-- The capture trigger function (ADR-001): firing a trigger checks no EXECUTE right,
 -- creating one does, so only a superuser can attach it to a table.
 REVOKE EXECUTE ON FUNCTION pgtrickle._capture_changes() FROM PUBLIC;
 

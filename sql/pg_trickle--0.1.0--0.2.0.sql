@@ -4,13 +4,13 @@
 -- the previous release's script (kept in sql/releases/), updates, and requires the result
 -- to equal a fresh install. What 0.2.0 changes:
 --   * capture triggers run the C function pgtrickle._capture_changes(<source oid>)
---     instead of one PL/pgSQL function per source (ADR-035);
+--     instead of one PL/pgSQL function per source (ADR-001);
 --   * change buffers index __pgt_xid with BRIN (operator class pgtrickle.xid8_minmax_ops);
 --   * the DDL event trigger also runs on CREATE TABLE (new partitions of partitioned
 --     sources get the capture triggers);
 --   * change buffers are readable only by roles that may read their source (row-level
---     security, ADR-037);
---   * pg_dump / pg_restore (ADR-038): catalog rows are dumped (pgt_stream_tables is a
+--     security, ADR-014);
+--   * pg_dump / pg_restore (ADR-064): catalog rows are dumped (pgt_stream_tables is a
 --     configuration table with a restore trigger and a restored_at column), buffers and
 --     state tables become extension members and pg_trickle's triggers on sources internal
 --     triggers, so neither is dumped.
@@ -53,7 +53,7 @@ BEGIN
         EXECUTE pg_catalog.format(
             'CREATE INDEX %I ON pgtrickle_changes.%I USING brin (__pgt_xid pgtrickle.xid8_minmax_ops) WITH (pages_per_range = 32, autosummarize = on)',
             tbl || '_xid_idx', tbl);
-        -- Rows readable only by roles that may read the source (ADR-037).
+        -- Rows readable only by roles that may read the source (ADR-014).
         EXECUTE pg_catalog.format('ALTER TABLE pgtrickle_changes.%I ENABLE ROW LEVEL SECURITY', tbl);
         EXECUTE pg_catalog.format(
             'CREATE POLICY source_readers ON pgtrickle_changes.%I FOR SELECT USING ((SELECT pg_catalog.has_table_privilege(CAST(%s AS pg_catalog.oid), %L)))',
@@ -91,7 +91,7 @@ ALTER EVENT TRIGGER pgt_sql_drop ENABLE;
 CREATE EVENT TRIGGER pgt_ddl_command_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'CREATE TRIGGER', 'CREATE TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_command_end();
 
--- pg_dump / pg_restore (ADR-038).
+-- pg_dump / pg_restore (ADR-064).
 GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
 CREATE FUNCTION pgtrickle."_internal_write"() RETURNS bool
     VOLATILE PARALLEL UNSAFE STRICT

@@ -314,7 +314,7 @@ fn output_column(
 ) -> PgtResult<OutputColumn> {
     // A domain-typed output is stored as the domain's base type: assigning into a domain
     // column would run the domain's CHECK code (owned by whoever owns the domain) as the
-    // refreshing role on every refresh (ADR-015). The values already passed the check.
+    // refreshing role on every refresh (ADR-074). The values already passed the check.
     let mut typmod = typmod;
     // SAFETY: getBaseTypeAndTypmod reads the type cache for an existing type (the type of
     // an analyzed expression) and writes only through the typmod pointer.

@@ -96,7 +96,7 @@ pub(crate) fn resolve(
 }
 
 /// An IMMEDIATE stream table reads tables only: another stream table changes inside its
-/// own refresh, not in the transaction that wrote what it reads (ADR-033).
+/// own refresh, not in the transaction that wrote what it reads (ADR-024).
 fn immediate_sources(translation: &Translation) -> PgtResult<()> {
     let sources: Vec<pgrx::pg_sys::Oid> = translation
         .sources
@@ -234,7 +234,7 @@ fn create_impl(
     };
     let table = QualifiedName::new(schema, relname);
     check_creation_schema(&table)?;
-    // The creator owns the stream table (ADR-037): it must be able to read every source.
+    // The creator owns the stream table (ADR-014): it must be able to read every source.
     let owner = crate::security::current_user();
     let sources: Vec<pgrx::pg_sys::Oid> = analyzed.sources.iter().map(|s| s.relid).collect();
     check_owner_can_read(
@@ -440,7 +440,7 @@ fn alter_impl(
     Ok(())
 }
 
-/// A stream table restored by pg_restore is rebound to this database first (ADR-038).
+/// A stream table restored by pg_restore is rebound to this database first (ADR-064).
 fn rebound(st: catalog::StreamTable) -> PgtResult<catalog::StreamTable> {
     if !st.restored {
         return Ok(st);

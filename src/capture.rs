@@ -1,4 +1,4 @@
-//! The capture trigger (ADR-035): one C-language statement trigger function,
+//! The capture trigger (ADR-001): one C-language statement trigger function,
 //! `pgtrickle._capture_changes(<source oid>)`, that copies a statement's transition tables
 //! into the source's change buffer by heap insertion, without SQL.
 //!

@@ -211,7 +211,7 @@ fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
                     (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = s.pgt_relid AND t.tgenabled = 'A' \
                         AND t.tgname IN ('__pgt_guard_dml', '__pgt_guard_truncate')) <> 2 \
                FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = $1 \
-                -- A restore is still putting the table together (ADR-038).
+                -- A restore is still putting the table together (ADR-064).
                 AND s.restored_at IS NULL",
             None,
             &[relid.into()],
@@ -235,7 +235,7 @@ fn check_stream_table_storage(relid: pg_sys::Oid) -> PgtResult<()> {
     }
 }
 
-/// Users may put AFTER triggers on a stream table (ADR-034), not BEFORE … FOR EACH ROW
+/// Users may put AFTER triggers on a stream table (ADR-006), not BEFORE … FOR EACH ROW
 /// ones: those could change or skip the rows a refresh writes, and the stream table would
 /// no longer equal its query.
 fn check_stream_table_triggers(relid: pg_sys::Oid) -> PgtResult<()> {
@@ -727,7 +727,7 @@ pub fn advance_frontier(
     Ok(())
 }
 
-/// Makes what pg_trickle just created its own as far as pg_dump is concerned (ADR-038):
+/// Makes what pg_trickle just created its own as far as pg_dump is concerned (ADR-064):
 /// tables in `pgtrickle_changes` (change buffers, state tables) become members of the
 /// extension, so they are neither dumped nor droppable by anyone else; pg_trickle's triggers
 /// on sources (`__pgt_cdc_*`, `__pgt_ivm_*`) become internal triggers, which pg_dump skips

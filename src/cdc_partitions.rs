@@ -1,4 +1,4 @@
-//! Change capture of partitioned sources (ADR-035).
+//! Change capture of partitioned sources (ADR-001).
 //!
 //! A statement fires the statement triggers of the table it names, and only those: an
 //! `INSERT INTO` a partition, or an `UPDATE`/`DELETE`/`TRUNCATE` of one, never fires its
@@ -15,7 +15,7 @@
 //! the stream tables reading it recompute in full (as after a `TRUNCATE`). A partition that
 //! joins the tree gets the triggers, one that leaves loses them.
 //!
-//! Under WAL capture (ADR-032) partitions have no capture triggers: the publication
+//! Under WAL capture (ADR-002) partitions have no capture triggers: the publication
 //! publishes their changes as the partitioned table's (`publish_via_partition_root`), and
 //! the source qualifies only while every partition has `REPLICA IDENTITY FULL`. Each
 //! partition has the statement trigger noting its writers instead, with the source's OID.
@@ -156,7 +156,7 @@ pub fn add_missing(source: pg_sys::Oid) -> PgtResult<bool> {
 
 /// Drops the capture triggers of every partition (the source went over to WAL capture, or
 /// is no longer captured); with `note`, each partition gets the statement trigger noting
-/// its writers instead (ADR-032: a refresh in a transaction that wrote the source
+/// its writers instead (ADR-002: a refresh in a transaction that wrote the source
 /// recomputes).
 pub fn drop_all(source: pg_sys::Oid, note: bool) -> PgtResult<()> {
     let _ddl = crate::guard::InternalDdl::enter();

@@ -13,7 +13,7 @@ pub enum VolatileFunctionPolicy {
     Allow,
 }
 
-/// How sources' changes are captured (ADR-032).
+/// How sources' changes are captured (ADR-002).
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CdcMode {
     #[name = c"trigger"]

@@ -33,7 +33,7 @@ impl Drop for InternalDdl {
             d.get()
         });
         // Leaving the outermost scope: whatever it created is made pg_trickle's for
-        // pg_dump's purposes (ADR-038). Not while an ERROR unwinds: the (sub)transaction's
+        // pg_dump's purposes (ADR-064). Not while an ERROR unwinds: the (sub)transaction's
         // abort undoes the DDL anyway.
         if depth == 0 && !std::thread::panicking() {
             crate::error::or_report(crate::cdc::settle_internal_objects());

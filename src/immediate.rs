@@ -1,4 +1,4 @@
-//! IMMEDIATE refresh mode (ADR-033): the stream table is maintained inside every
+//! IMMEDIATE refresh mode (ADR-024): the stream table is maintained inside every
 //! transaction that writes one of its sources.
 //!
 //! Each source keeps its statement capture triggers (they fill the change buffer from the
@@ -7,7 +7,7 @@
 //! order, so it runs after the capture triggers (`__pgt_cdc_*`) and performs an ordinary
 //! incremental refresh of the stream table in the writing transaction. That refresh
 //! consumes the transaction's own buffered changes through the frontier's own-transaction
-//! part (ADR-007), with the same delta rules as DIFFERENTIAL. So:
+//! part (ADR-005), with the same delta rules as DIFFERENTIAL. So:
 //!
 //! * the writer sees its own effect at once, and a rolled-back statement or transaction
 //!   rolls the stream table back with it;

@@ -1,4 +1,4 @@
-//! Who may manage a stream table (ADR-037), modelled on materialized views:
+//! Who may manage a stream table (ADR-014), modelled on materialized views:
 //!
 //! * **create**: any role with `SELECT` on every table the query reads (and `CREATE` on the
 //!   target schema, checked by PostgreSQL when the storage table is created as that role).

@@ -173,7 +173,7 @@ fn grant_buffers_to_owner(st: &StreamTable) -> PgtResult<()> {
     let _ddl = crate::guard::InternalDdl::enter();
     for (t, rights) in missing {
         // Buffers and state tables are extension members: pg_dump would dump a grant made
-        // to them afterwards (and the restore fail on it, ADR-038). Detached here, they are
+        // to them afterwards (and the restore fail on it, ADR-064). Detached here, they are
         // added back when this scope ends, recording their privileges as the initial ones.
         crate::cdc::detach_from_extension(&t)?;
         Spi::run(&format!("GRANT {rights} ON {t} TO {role}"))?;
@@ -220,7 +220,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     let (all, started_at) = cdc::frontiers(st.pgt_id)?;
     let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
     // The delta reads change buffers, not the sources: check that the owner may still read
-    // them (ADR-037). A FULL refresh reads the sources as the owner, checked by PostgreSQL.
+    // them (ADR-014). A FULL refresh reads the sources as the owner, checked by PostgreSQL.
     crate::ownership::check_owner_can_read(
         st.owner,
         &st.display_name(),
@@ -259,7 +259,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
     }
     let mut fallback: Option<String> = None;
     // Sources captured from the WAL: the slot is drained for the snapshot every statement
-    // of this refresh then runs at (ADR-032).
+    // of this refresh then runs at (ADR-002).
     let (pinned, wal_sources) = match crate::wal::prepare_refresh(&sources)? {
         crate::wal::RefreshCapture::Triggers => (None, Vec::new()),
         crate::wal::RefreshCapture::OwnWrites(why, wal) => {
@@ -305,7 +305,7 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
         let (src, n, truncated) = (p.source, p.changes, p.truncated);
         own_last.insert(src, p.own_last);
         if wal_sources.contains(&src) {
-            // Decoded rows carry their LSN as change id (ADR-032).
+            // Decoded rows carry their LSN as change id (ADR-002).
             own_last.insert(src, Some(crate::wal::own_change_mark()));
         }
         any_changes |= n > 0 || truncated;

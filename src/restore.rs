@@ -1,4 +1,4 @@
-//! Stream tables that arrived through `pg_dump` / `pg_restore` (ADR-038).
+//! Stream tables that arrived through `pg_dump` / `pg_restore` (ADR-064).
 //!
 //! A dump holds what a stream table *is* — its storage table with the rows of its last
 //! refresh (an ordinary table of its schema), its guard triggers, and its row of

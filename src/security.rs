@@ -1,4 +1,4 @@
-//! Running pg_trickle's generated SQL with exactly the rights it should have (ADR-015).
+//! Running pg_trickle's generated SQL with exactly the rights it should have (ADR-074).
 //!
 //! * [`PinnedSearchPath`]: while alive, `search_path` is `pg_catalog, pg_temp`, so no name in
 //!   generated SQL can resolve to an object a user planted in `public` or any other schema.
@@ -73,7 +73,7 @@ impl AsOwner {
         let nest = unsafe { pg_sys::NewGUCNestLevel() };
         unsafe { pg_sys::RestrictSearchPath() };
         // Change buffers let a reader see rows only while it may read their source (a
-        // row-level security policy, ADR-037); a session's `row_security = off` would turn
+        // row-level security policy, ADR-014); a session's `row_security = off` would turn
         // that into an ERROR instead of applying it.
         crate::settings::set_saved("row_security", "on", pg_sys::GucContext::PGC_USERSET);
         AsOwner {

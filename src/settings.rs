@@ -1,4 +1,4 @@
-//! The session settings a stream table pins at creation (ADR-017).
+//! The session settings a stream table pins at creation (ADR-076).
 //!
 //! A stored defining query is text: parsed again, and evaluated, at every refresh. Its
 //! literals (`'01/02/2024'::date`, intervals), and the results of stable functions

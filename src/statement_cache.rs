@@ -62,7 +62,7 @@ thread_local! {
     static AT_SNAPSHOT: RefCell<HashMap<(String, Vec<u32>), RawPlan>> = RefCell::new(HashMap::new());
 }
 
-/// [`run_refresh_statement`] at a given snapshot (ADR-032: a refresh runs at the snapshot
+/// [`run_refresh_statement`] at a given snapshot (ADR-002: a refresh runs at the snapshot
 /// it decided how its sources are captured at, and drained the slot for).
 pub fn run_refresh_statement_at(
     sql: &str,

@@ -1,4 +1,4 @@
-//! Change capture by logical decoding (ADR-032).
+//! Change capture by logical decoding (ADR-002).
 //!
 //! A source starts on statement triggers (`pgt_cdc`). When `pg_trickle.cdc_mode` allows and
 //! the source qualifies (a table with `REPLICA IDENTITY FULL`, `wal_level = logical`), the
@@ -340,7 +340,7 @@ fn next_full_xid() -> PgtResult<u64> {
 /// Appends decoded rows of source `rel` to its buffer: each buffer column takes the value
 /// of the decoded column of the same name and type (NULL when the change predates the
 /// column, or its type since changed, as trigger capture resets such values); the change
-/// id is the change's LSN (ADR-032: it orders a transaction's own changes against its
+/// id is the change's LSN (ADR-002: it orders a transaction's own changes against its
 /// refreshes).
 fn insert_rows(rel: u32, rows: &[Row], next_xid: u64) -> PgtResult<()> {
     let buf = pgt_cdc::buffer_table(rel);
@@ -647,7 +647,7 @@ fn publication_exists() -> PgtResult<bool> {
 /// Creates the publication WAL-captured sources are decoded through, if it does not exist.
 /// It must be committed before the slot is created: a slot decodes WAL written after its
 /// creation, and pgoutput skips (with a warning) a publication missing at a point of that
-/// WAL. Not in the extension script, because pg_dump dumps publications (ADR-038).
+/// WAL. Not in the extension script, because pg_dump dumps publications (ADR-064).
 /// `only_if_logical`: do nothing unless `wal_level = logical` (creating a publication under
 /// a lower level warns, and nothing would use it yet).
 pub fn ensure_publication(only_if_logical: bool) -> PgtResult<()> {

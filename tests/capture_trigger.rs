@@ -1,4 +1,4 @@
-//! The capture trigger function (ADR-035): `pgtrickle._capture_changes(<source oid>)`
+//! The capture trigger function (ADR-001): `pgtrickle._capture_changes(<source oid>)`
 //! copies each statement's transition tables into the source's buffer by heap insertion.
 //! These tests aim at what that copy must get right: every kind of value (out-of-line
 //! TOASTed text, bytea, numeric, arrays, JSON, domains, NULLs), other triggers reading the

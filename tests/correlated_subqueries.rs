@@ -1,5 +1,5 @@
 //! Correlated aggregate scalar subqueries, decorrelated into joins with groupings
-//! (ADR-022), and correlated look-ups on a unique key, decorrelated into joins. The
+//! (ADR-058), and correlated look-ups on a unique key, decorrelated into joins. The
 //! randomized shapes are in `differential_oracle.rs`; here, the operator tree they become,
 //! a group that empties (count → 0, avg → NULL), NULL correlation keys, and the correlated
 //! forms that are refused by name.

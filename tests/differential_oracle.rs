@@ -564,7 +564,7 @@ fn oracle_seed_b() {
     run_oracle(seeds(0x5eed_0002) ^ 0xABCD);
 }
 
-/// IMMEDIATE mode (ADR-033): every shape maintained inside the writing transaction, checked
+/// IMMEDIATE mode (ADR-024): every shape maintained inside the writing transaction, checked
 /// before each transaction commits (the writer sees its own effect), after it commits, and
 /// after rolled-back transactions, with no refresh call at all.
 #[test]

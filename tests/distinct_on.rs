@@ -1,5 +1,5 @@
 //! `DISTINCT ON`: the first row of each group by the query's ORDER BY, maintained by
-//! recomputing the affected groups (ADR-020, "Decided later"). The randomized shapes are
+//! recomputing the affected groups (ADR-009, "Decided later"). The randomized shapes are
 //! in `differential_oracle.rs`; here, what a shape comparison cannot show: with an ORDER BY
 //! that leaves ties, every stored row is still one whole row of the query's input (never
 //! columns from two rows), and the refused form names itself.

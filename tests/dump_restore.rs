@@ -1,4 +1,4 @@
-//! `pg_dump` / `pg_restore` of a database with stream tables (ADR-038): the restore runs
+//! `pg_dump` / `pg_restore` of a database with stream tables (ADR-064): the restore runs
 //! without an error, the restored stream tables are stream tables again (catalog rows,
 //! dependencies, change buffers, capture and IMMEDIATE triggers re-created for this
 //! database), catch up with what their sources hold, and keep following their sources.

@@ -1,4 +1,4 @@
-//! Any group key (ADR-027): values that are equal but differ in binary form land in one
+//! Any group key (ADR-055): values that are equal but differ in binary form land in one
 //! group, exactly as PostgreSQL groups them — `1.0`/`1.00` (numeric), `-0`/`0` (float),
 //! `'1 day'`/`'24 hours'` (interval), arrays and composites of those, and text under a
 //! case-insensitive collation. Keys of such types are identified by the type's own

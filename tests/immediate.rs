@@ -1,4 +1,4 @@
-//! IMMEDIATE refresh mode (ADR-033): the stream table is maintained inside the writing
+//! IMMEDIATE refresh mode (ADR-024): the stream table is maintained inside the writing
 //! transaction. The writer sees its own effect, rollbacks roll it back, concurrent
 //! writers serialize without losing a change or deadlocking, REPEATABLE READ writers get
 //! a serialization error or a correct result, and the mode can be switched both ways.

@@ -1,4 +1,4 @@
-//! LATERAL subqueries (ADR-029): decorrelated into per-key groupings, windows and joins.
+//! LATERAL subqueries (ADR-041): decorrelated into per-key groupings, windows and joins.
 //! The randomized shapes are in `differential_oracle.rs`; here, what a shape comparison
 //! cannot show: the latest row per customer stays right as orders come and go, and a
 //! one-row change reads its key through an index, not the table; tied rows are picked the

@@ -1,5 +1,5 @@
 //! Corners where the engine's view of the data or of the query could drift from
-//! PostgreSQL's (ADR-017): each stream table is created under one set of session settings
+//! PostgreSQL's (ADR-076): each stream table is created under one set of session settings
 //! and refreshed under another, and must still equal its defining query evaluated under
 //! the settings it was created with. Collations travel into change buffers; DDL that
 //! changes a used column's definition or rewrites a source is noticed; sums survive NaN;

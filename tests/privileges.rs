@@ -1,5 +1,5 @@
 //! Roles without superuser: they create and manage stream tables they own, like
-//! materialized views (ADR-037), get a clear 42501 for everything else (nothing left
+//! materialized views (ADR-014), get a clear 42501 for everything else (nothing left
 //! behind), and everything they may do to their own tables keeps working once pg_trickle is
 //! installed — writes to sources are captured, and ALTER/DROP TABLE of their tables (sources
 //! or not) is not blocked by pg_trickle's event triggers.
@@ -62,7 +62,7 @@ fn count(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap().get(0)
 }
 
-/// Stream tables are managed like materialized views (ADR-037): a role that may read the
+/// Stream tables are managed like materialized views (ADR-014): a role that may read the
 /// sources and create in the schema creates one it owns; its owner alters, refreshes and
 /// drops it; other roles get a clear 42501 and change nothing.
 #[test]

@@ -1,5 +1,5 @@
 //! `WITH RECURSIVE`: `UNION` recursions keep their fixpoint and are maintained by delete
-//! and rederive (ADR-030), `UNION ALL` ones by recomputing both fixpoints (ADR-028). The
+//! and rederive (ADR-046), `UNION ALL` ones by recomputing both fixpoints (ADR-007). The
 //! randomized shapes are in `differential_oracle.rs`; here: a tree losing an inner node
 //! (its whole subtree goes) and getting it back, a graph gaining and losing a cycle, a
 //! node whose only path is replaced in one change by a path through nodes that only it

@@ -1,4 +1,4 @@
-//! Hostile roles against pg_trickle (ADR-015): objects planted in `public` never run inside
+//! Hostile roles against pg_trickle (ADR-074): objects planted in `public` never run inside
 //! pg_trickle's SQL, code a source owner controls (domain checks, defaults, triggers) only
 //! ever runs as that owner, pg_trickle's own objects cannot be disabled, renamed or dropped
 //! behind its back, and stream tables refuse DDL and replica-role writes.
@@ -417,7 +417,7 @@ fn pg_trickle_objects_cannot_be_tampered_with() {
     let buffer: String = change_buffer(&mut c, "app.src");
     c.batch_execute(&format!("SET ROLE {owner}")).unwrap();
     use SqlState as S;
-    // Capture triggers are internal triggers (ADR-038): PostgreSQL itself refuses to let
+    // Capture triggers are internal triggers (ADR-064): PostgreSQL itself refuses to let
     // anyone but a superuser name them in ENABLE/DISABLE, or disable ALL triggers.
     let by_owner = [
         "ALTER TABLE app.src DISABLE TRIGGER __pgt_cdc_ins",
@@ -489,7 +489,7 @@ fn pg_trickle_objects_cannot_be_tampered_with() {
             "change buffer",
         ),
         (
-            // Buffers are members of the extension (ADR-038): PostgreSQL refuses first.
+            // Buffers are members of the extension (ADR-064): PostgreSQL refuses first.
             format!("DROP TABLE {buffer}"),
             S::DEPENDENT_OBJECTS_STILL_EXIST,
             "extension pg_trickle requires it",

@@ -1,4 +1,4 @@
-//! Groupings below the top keep their per-group states in a table of their own (ADR-020,
+//! Groupings below the top keep their per-group states in a table of their own (ADR-009,
 //! "stored states"): the table holds exactly the grouping's states after every refresh,
 //! incremental or full; NaN inputs of numeric sums come and go; the tables follow the
 //! stream table's life (created by the first refresh, dropped with it, with a change to

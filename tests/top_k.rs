@@ -1,5 +1,5 @@
 //! `ORDER BY … LIMIT k [OFFSET n]` at the top of a query: the stream table keeps exactly
-//! the first k rows (ADR-021). The randomized shapes are in `differential_oracle.rs`; here,
+//! the first k rows (ADR-044). The randomized shapes are in `differential_oracle.rs`; here,
 //! members leaving and entering one at a time, a change below the boundary that does not
 //! read the source table, fewer rows than the limit, and the refused forms by name.
 

@@ -6,7 +6,7 @@
 //! stream table or per database at run time (buffers, state tables — extension members
 //! since 0.2.0 — and the publication, created with the first stream table) are compared
 //! separately: the migration must have adopted every buffer and hidden every capture
-//! trigger (ADR-038).
+//! trigger (ADR-064).
 
 use std::collections::BTreeSet;
 
@@ -160,7 +160,7 @@ fn an_update_from_the_previous_release_equals_a_fresh_install_and_migrates_captu
             .unwrap()
             .get(0);
         assert_eq!(am, "brin");
-        // Buffers became extension members and capture triggers internal (ADR-038).
+        // Buffers became extension members and capture triggers internal (ADR-064).
         let (adopted, hidden): (bool, i64) = {
             let r = c
                 .query_one(

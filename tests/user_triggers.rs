@@ -1,4 +1,4 @@
-//! User triggers on stream tables (ADR-034): AFTER row triggers see each refresh's effect
+//! User triggers on stream tables (ADR-006): AFTER row triggers see each refresh's effect
 //! as INSERT, UPDATE and DELETE with the right OLD and NEW (a keyed row that changes is one
 //! UPDATE), statement triggers get the refresh's transition tables, recomputations touch
 //! only rows that changed, and BEFORE row triggers are refused.
@@ -8,7 +8,7 @@ use pgt_testkit::postgres::Client;
 use pgt_testkit::{cluster, expect_sql_error, refresh_and_assert, TestDb};
 
 /// Installs an audit trigger on `st` recording (op, old key, new key, old value, new value).
-/// Refreshes run with `search_path = pg_catalog, pg_temp` (ADR-015): trigger functions
+/// Refreshes run with `search_path = pg_catalog, pg_temp` (ADR-074): trigger functions
 /// qualify their names (or set their own search_path).
 fn audit(c: &mut Client, st: &str, key: &str, val: &str) {
     c.batch_execute(&format!(

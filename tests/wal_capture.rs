@@ -1,4 +1,4 @@
-//! Change capture by logical decoding (ADR-032): a source with `REPLICA IDENTITY FULL` is
+//! Change capture by logical decoding (ADR-002): a source with `REPLICA IDENTITY FULL` is
 //! handed over from its statement triggers to the database's replication slot, and no
 //! change is lost or applied twice across the handover, under concurrent writers, long
 //! transactions, rollbacks and savepoints, TRUNCATE, DDL, a refresh in the writing

@@ -1,4 +1,4 @@
-//! WAL change capture through crashes (ADR-032): a crash while a source is being handed
+//! WAL change capture through crashes (ADR-002): a crash while a source is being handed
 //! over (TRANSITIONING, its triggers still on) and a crash with committed changes not yet
 //! drained from the slot lose no change and apply none twice. Its own file: the crash
 //! restarts this test binary's cluster.

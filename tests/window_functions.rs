@@ -1,4 +1,4 @@
-//! Window functions (ADR-024): the partitions a change touches are recomputed. The
+//! Window functions (ADR-057): the partitions a change touches are recomputed. The
 //! randomized shapes are in `differential_oracle.rs`; here, what a shape comparison cannot
 //! show: rows tied in the ORDER BY still get one consistent numbering across many
 //! refreshes, one changed row reads its partition through an index and not the table, an

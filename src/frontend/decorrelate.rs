@@ -1,5 +1,5 @@
 //! Correlated aggregate scalar subqueries, decorrelated into a join with a grouping
-//! (ADR-022).
+//! (ADR-058).
 //!
 //! A scalar subquery `(SELECT f(aggs) FROM F WHERE L AND i₁ = o₁ AND … AND iₘ = oₘ)`, where
 //! the `iⱼ` read only the subquery's FROM items, the `oⱼ` only the outer query's, each `=`

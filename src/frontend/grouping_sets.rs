@@ -1,4 +1,4 @@
-//! `GROUPING SETS`, `ROLLUP` and `CUBE` (ADR-025): the query's grouping sets, expanded as
+//! `GROUPING SETS`, `ROLLUP` and `CUBE` (ADR-051): the query's grouping sets, expanded as
 //! PostgreSQL expands them, become one grouping per set under a `UNION ALL`:
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Set-returning functions in FROM (ADR-026): `FROM a, LATERAL unnest(a.tags) AS t(tag)`,
+//! Set-returning functions in FROM (ADR-059): `FROM a, LATERAL unnest(a.tags) AS t(tag)`,
 //! `a CROSS JOIN LATERAL jsonb_array_elements(a.doc)`, `a LEFT JOIN LATERAL
 //! jsonb_each(a.doc) AS e ON true`, `ROWS FROM (…)`, `WITH ORDINALITY`, column definition
 //! lists, and uncorrelated calls (`CROSS JOIN generate_series(1, 3)`). Each becomes a

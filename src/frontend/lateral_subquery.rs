@@ -1,4 +1,4 @@
-//! LATERAL subqueries correlated with the FROM items before them (ADR-029):
+//! LATERAL subqueries correlated with the FROM items before them (ADR-041):
 //! `FROM a, LATERAL (SELECT … FROM b WHERE b.k = a.k ORDER BY b.t DESC LIMIT 1) s`,
 //! `a LEFT JOIN LATERAL (SELECT count(*), max(b.v) FROM b WHERE b.k = a.k) s ON true`.
 //!

@@ -1910,7 +1910,7 @@ impl Builder {
                 let declared = row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID);
                 let mut typmod = row.get::<i32>(4)?.unwrap_or(-1);
                 // Change buffers hold a domain column's base type (so capture never runs a
-                // domain's CHECK code, ADR-015); the delta reads it as that type, and the
+                // domain's CHECK code, ADR-074); the delta reads it as that type, and the
                 // scan of the table itself casts it to that type too (a relabeling, no
                 // check), so row identities hashed on either path agree.
                 // SAFETY: getBaseTypeAndTypmod reads the type cache for a type that exists

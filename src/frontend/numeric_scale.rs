@@ -2,7 +2,7 @@
 //!
 //! `sum` and `avg` over plain `numeric` show the largest scale among the group's inputs,
 //! so over an unconstrained argument the engine keeps a histogram of input scales per
-//! group (ADR-020). Many such arguments have one scale for every row, though: a
+//! group (ADR-009). Many such arguments have one scale for every row, though: a
 //! `numeric(p,s)` value always has scale `s`, an integer cast to `numeric` has scale 0,
 //! and PostgreSQL's arithmetic derives the result's scale from its operands' scales
 //! alone (`numeric.c`):

@@ -1,4 +1,4 @@
-//! `WITH RECURSIVE` (ADR-028): a recursive CTE `r AS (B UNION [ALL] R)` becomes a
+//! `WITH RECURSIVE` (ADR-007): a recursive CTE `r AS (B UNION [ALL] R)` becomes a
 //! `pgt_dvm::operators::recursive::Recursive` node whose recursive term reads the work
 //! table (`WorkTable`) where the query reads `r` itself. References to `r` from the rest of
 //! the query share the node like any CTE.

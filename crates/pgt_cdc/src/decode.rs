@@ -30,7 +30,7 @@ pub struct Row {
     pub op: char,
     /// The writing transaction's 32-bit id, as decoded.
     pub xid: u32,
-    /// The LSN of the change (stored as the row's change id: see `ADR-032`).
+    /// The LSN of the change (stored as the row's change id: see `ADR-002`).
     pub lsn: u64,
     /// The source's columns when the change was written.
     pub columns: Rc<Vec<RelationColumn>>,

@@ -33,7 +33,7 @@ use pgt_sql::{quote_ident, quote_literal, QualifiedName};
 
 /// A column of a source, copied into its buffer. `type_sql` is the column's type with
 /// domains replaced by their base type: a buffer column has no constraint, default or
-/// domain check, so copying a row into it evaluates no code a user controls (ADR-015).
+/// domain check, so copying a row into it evaluates no code a user controls (ADR-074).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceColumn {
     pub name: String,
@@ -44,7 +44,7 @@ pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
 /// The BRIN operator class for `xid8` (PostgreSQL ships B-tree and hash ones only),
 /// created with the extension.
 pub const XID8_MINMAX_OPS: &str = "pgtrickle.xid8_minmax_ops";
-/// The statement trigger of a WAL-captured source (ADR-032): it only notes, in the
+/// The statement trigger of a WAL-captured source (ADR-002): it only notes, in the
 /// writing backend, that the transaction wrote the source.
 pub const NOTE_TRIGGER: &str = "__pgt_cdc_wal";
 const TRIGGERS: [&str; 4] = [
@@ -59,7 +59,7 @@ pub fn buffer_table(source_oid: u32) -> QualifiedName {
     QualifiedName::new(CHANGES_SCHEMA, format!("changes_{source_oid}"))
 }
 
-/// The capture trigger function (`src/capture.rs`, ADR-035): a C function copying a
+/// The capture trigger function (`src/capture.rs`, ADR-001): a C function copying a
 /// statement's transition tables into the buffer of the source named by its argument.
 pub const CAPTURE_FUNCTION: &str = "pgtrickle._capture_changes";
 
@@ -90,7 +90,7 @@ pub fn create_capture(
     // index, a reader looking for its pending changes skips the rows only slower readers
     // still need (see `pending_range`). Rows arrive in about xid order, so a BRIN index
     // (min/max xid per 32 pages) prunes as well as a B-tree would, at almost no cost to
-    // the writer: a B-tree entry per buffer row was 40% of a row's capture cost (ADR-035).
+    // the writer: a B-tree entry per buffer row was 40% of a row's capture cost (ADR-001).
     // The newest ranges are not summarized yet and always read, which is where pending
     // rows are; `autosummarize` summarizes a range once it fills.
     out.push(format!(
@@ -100,7 +100,7 @@ pub fn create_capture(
     out
 }
 
-/// Row-level security on a buffer (ADR-037): a role granted `SELECT` on it (the owner of a
+/// Row-level security on a buffer (ADR-014): a role granted `SELECT` on it (the owner of a
 /// stream table reading the source) sees its rows only while it may read the whole source.
 /// A revoked `SELECT` (or a lost role membership) takes effect at once, with no grant to
 /// keep in step. The condition has no column: it is evaluated once per scan, and leaves
@@ -231,7 +231,7 @@ pub fn sync_capture(
 }
 
 /// DDL removing the triggers (when the source still exists). The buffer, a member of the
-/// extension (ADR-038), is detached and dropped by the caller.
+/// extension (ADR-064), is detached and dropped by the caller.
 pub fn drop_capture(source: Option<&QualifiedName>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(src) = source {
@@ -303,7 +303,7 @@ impl Frontier {
         )
     }
 
-    /// The extra condition on rows of a WAL-captured source's buffer (ADR-032): the row's
+    /// The extra condition on rows of a WAL-captured source's buffer (ADR-002): the row's
     /// transaction is visible in the statement's snapshot. A trigger-captured row is
     /// written by its own transaction, so it is visible exactly when that transaction is;
     /// a decoded row is written by the refresh that drained it, which also drains

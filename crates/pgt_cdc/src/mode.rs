@@ -2,7 +2,7 @@
 //!
 //! `pg_trickle.cdc_mode` asks for `trigger`, `wal` or `auto`. A source is handed over to
 //! logical decoding only when decoding can give its buffer exactly what the triggers
-//! would (ADR-032); [`wal_blocker`] says why not otherwise. `wal` and `auto` decide alike;
+//! would (ADR-002); [`wal_blocker`] says why not otherwise. `wal` and `auto` decide alike;
 //! under `wal` the health check reports every source that stays on triggers.
 
 /// The configured capture mode.

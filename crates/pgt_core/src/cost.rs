@@ -65,7 +65,7 @@ pub const MARGIN_MS: f64 = 5.0;
 
 /// The prior incremental cost before any incremental refresh of the stream table was
 /// measured: a fixed part (planning, bookkeeping) and a part per pending change. Both are
-/// below what the benchmarks measure for any shape (ADR-019), so the prior errs toward
+/// below what the benchmarks measure for any shape (ADR-043), so the prior errs toward
 /// incremental refreshes.
 pub const PRIOR_FIXED_MS: f64 = 5.0;
 pub const PRIOR_PER_CHANGE_MS: f64 = 0.0005;

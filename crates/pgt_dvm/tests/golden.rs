@@ -946,7 +946,7 @@ fn rollup_as_union_of_groupings() {
 
 /// `SELECT c.id, o.id, o.amount FROM customers c, LATERAL (SELECT id, amount FROM orders
 /// WHERE customer_id = c.id ORDER BY amount DESC LIMIT 1) o`, as the frontend decorrelates
-/// it (ADR-029): the orders numbered per key (`customer_id`, the correlated column) by the
+/// it (ADR-041): the orders numbered per key (`customer_id`, the correlated column) by the
 /// subquery's ORDER BY and their image, the first kept, joined to the customers on the key.
 #[test]
 fn lateral_top_1_per_key() {

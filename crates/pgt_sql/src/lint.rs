@@ -1,5 +1,5 @@
 //! A check that generated SQL resolves no function or operator through `search_path`
-//! (ADR-015). Refreshes also pin `search_path = pg_catalog, pg_temp`; this is the second,
+//! (ADR-074). Refreshes also pin `search_path = pg_catalog, pg_temp`; this is the second,
 //! independent line: every operator is spelled `OPERATOR(schema.op)`, every function is
 //! schema-qualified, and the constructs that look up `=` or `<` by name (`IN (…)`,
 //! `IS [NOT] DISTINCT FROM`, `BETWEEN`, `LIKE`) do not appear.

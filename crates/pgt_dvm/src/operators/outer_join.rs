@@ -22,7 +22,7 @@
 //! `UNION ALL`, consolidated.
 //!
 //! **At most one match** (`single_match`, a correlated scalar subquery
-//! `(SELECT e FROM B WHERE θ)` that no unique key bounds, ADR-022): the query raises an
+//! `(SELECT e FROM B WHERE θ)` that no unique key bounds, ADR-058): the query raises an
 //! error (SQLSTATE 21000) for a left row with two matches, and so must the stream table.
 //! The current state checks every left row it computes (a window count of each row's
 //! joined rows). A delta checks the rows whose match count may have grown: the left rows

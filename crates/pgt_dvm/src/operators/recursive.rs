@@ -2,7 +2,7 @@
 //! the fixpoint PostgreSQL computes by iterating the recursive term `R` on the rows the
 //! previous iteration produced (the *work table*, [`WorkTable`]) until none is new.
 //!
-//! **Delete and rederive** (ADR-030), for `UNION` (a set) over columns with an identity:
+//! **Delete and rederive** (ADR-046), for `UNION` (a set) over columns with an identity:
 //! the fixpoint is kept in a state table `T = r` (`crate::state`), and with `ΔB` the
 //! consolidated delta of the non-recursive term,
 //!

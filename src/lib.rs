@@ -46,6 +46,7 @@ mod settings;
 mod shmem;
 mod spi_cache;
 mod statement_cache;
+mod subtransaction;
 mod wal;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -893,7 +893,7 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
         let _owner = crate::security::AsOwner::enter(st.owner);
         if analyze {
             let _writing = RefreshWriteGuard::enter();
-            rolled_back(run)?
+            crate::subtransaction::rolled_back(run)?
         } else {
             run()?
         }
@@ -908,24 +908,4 @@ pub fn explain(st: &StreamTable, analyze: bool) -> PgtResult<Vec<String>> {
     };
     section(&mut out, title, &plan.join("\n"));
     Ok(out)
-}
-
-/// Runs `f` in a subtransaction that is rolled back afterwards, whatever `f` changed (an
-/// error inside `f` aborts the caller's transaction as usual).
-fn rolled_back<T>(f: impl FnOnce() -> PgtResult<T>) -> PgtResult<T> {
-    // SAFETY: the standard internal-subtransaction protocol (as PL/pgSQL's exception
-    // blocks use it): remember the memory context and resource owner, begin, run, roll
-    // back and release, restore both. `f` returns owned Rust values, so nothing allocated
-    // in the subtransaction's memory is used after it ends.
-    unsafe {
-        let ctx = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(ctx);
-        let r = f();
-        pg_sys::RollbackAndReleaseCurrentSubTransaction();
-        pg_sys::MemoryContextSwitchTo(ctx);
-        pg_sys::CurrentResourceOwner = owner;
-        r
-    }
 }

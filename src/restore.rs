@@ -19,14 +19,13 @@
 //!
 //! Called by the scheduler whenever it reloads the catalog, and by every management
 //! function for the stream table it names.
-#![allow(unsafe_code)]
 
 use pgrx::prelude::*;
 use pgt_core::RefreshMode;
 use pgt_sql::QualifiedName;
 
 use crate::api::Resolved;
-use crate::error::{PgtError, PgtResult};
+use crate::error::PgtResult;
 use crate::security::{AsOwner, AsPgTrickle};
 
 /// Restored stream tables whose storage is complete (guard triggers present), by id.
@@ -64,7 +63,7 @@ pub fn rebind_restored(only: Option<i64>) -> PgtResult<usize> {
     let _pgt = AsPgTrickle::enter();
     let mut done = 0;
     for id in ids {
-        match in_subtransaction(|| rebind_one(id)) {
+        match crate::subtransaction::attempt(|| rebind_one(id)) {
             Ok(()) => done += 1,
             Err(message) => {
                 Spi::run_with_args(
@@ -138,44 +137,4 @@ fn rebind_one(pgt_id: i64) -> PgtResult<()> {
     crate::catalog::record_storage_columns(pgt_id)?;
     crate::catalog::reset_frontiers(pgt_id)?;
     Ok(())
-}
-
-/// Runs `f` in a subtransaction: committed if it succeeds, rolled back (with the error's
-/// message returned) if it fails or raises an ERROR.
-fn in_subtransaction(f: impl FnOnce() -> PgtResult<()>) -> Result<(), String> {
-    // SAFETY: the internal-subtransaction protocol as in `crate::budget`: the memory
-    // context and resource owner are saved before the subtransaction begins and restored
-    // after it is released or rolled back, on both paths; `f` returns no value allocated in
-    // the subtransaction's memory.
-    unsafe {
-        let ctx = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(ctx);
-        let f = std::panic::AssertUnwindSafe(f);
-        pgrx::PgTryBuilder::new(move || {
-            let r = f();
-            match &r {
-                Ok(()) => pg_sys::ReleaseCurrentSubTransaction(),
-                Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
-            }
-            pg_sys::MemoryContextSwitchTo(ctx);
-            pg_sys::CurrentResourceOwner = owner;
-            r.map_err(|e: PgtError| e.to_string())
-        })
-        .catch_others(|e| {
-            pg_sys::MemoryContextSwitchTo(ctx);
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            pg_sys::MemoryContextSwitchTo(ctx);
-            pg_sys::CurrentResourceOwner = owner;
-            Err(match &e {
-                pg_sys::panic::CaughtError::PostgresError(r)
-                | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
-                    ereport.message().to_string()
-                }
-            })
-        })
-        .execute()
-    }
 }

@@ -841,49 +841,6 @@ fn fallback(
     Ok(())
 }
 
-/// Runs `f` in a subtransaction; an ERROR inside rolls it back and comes back as its
-/// message.
-fn attempt<T>(f: impl FnOnce() -> PgtResult<T>) -> Result<T, String> {
-    // SAFETY: the internal-subtransaction protocol as PL/pgSQL's exception blocks use it
-    // (see `crate::budget::within_delta_budget`); `f` returns owned values.
-    unsafe {
-        let ctx = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(ctx);
-        let f = std::panic::AssertUnwindSafe(f);
-        pgrx::PgTryBuilder::new(move || {
-            let r = f();
-            match r {
-                Ok(v) => {
-                    pg_sys::ReleaseCurrentSubTransaction();
-                    pg_sys::MemoryContextSwitchTo(ctx);
-                    pg_sys::CurrentResourceOwner = owner;
-                    Ok(v)
-                }
-                Err(e) => {
-                    pg_sys::RollbackAndReleaseCurrentSubTransaction();
-                    pg_sys::MemoryContextSwitchTo(ctx);
-                    pg_sys::CurrentResourceOwner = owner;
-                    Err(e.to_string())
-                }
-            }
-        })
-        .catch_others(|e| {
-            pg_sys::MemoryContextSwitchTo(ctx);
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            pg_sys::MemoryContextSwitchTo(ctx);
-            pg_sys::CurrentResourceOwner = owner;
-            Err(match e {
-                pgrx::pg_sys::panic::CaughtError::PostgresError(r)
-                | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                other => format!("{other:?}"),
-            })
-        })
-        .execute()
-    }
-}
-
 /// One step of change-capture maintenance, run by the scheduler on every tick and by
 /// [`sync_change_capture`]: sources that may use WAL capture are handed over, sources
 /// that no longer may go back to triggers, the slot is drained (or dropped when no source
@@ -989,7 +946,7 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
                 let why = why.clone();
                 let oid = s.oid;
                 let d = dec.as_mut();
-                if let Err(e) = attempt(|| fallback(oid, &why, false, d)) {
+                if let Err(e) = crate::subtransaction::attempt(|| fallback(oid, &why, false, d)) {
                     set_reason(
                         s.oid,
                         Some(&format!("returning to triggers ({why}) waits: {e}")),
@@ -1009,7 +966,7 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
                     && s.since_secs < timeout;
                 if !backing_off {
                     let oid = s.oid;
-                    match attempt(|| publish(oid, true)) {
+                    match crate::subtransaction::attempt(|| publish(oid, true)) {
                         Ok(()) => set_state(s.oid, "TRANSITIONING", None, None)?,
                         Err(e) => set_reason(
                             s.oid,
@@ -1031,10 +988,10 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
             .filter(|s| s.mode == "TRANSITIONING" && s.blocker.is_none())
         {
             let oid = s.oid;
-            if let Err(e) = attempt(|| handover(oid)) {
+            if let Err(e) = crate::subtransaction::attempt(|| handover(oid)) {
                 if s.since_secs >= timeout {
                     let why = format!("{TIMED_OUT} pg_trickle.wal_transition_timeout ({e})");
-                    let _ = attempt(|| fallback(oid, &why, false, None));
+                    let _ = crate::subtransaction::attempt(|| fallback(oid, &why, false, None));
                 } else {
                     set_reason(
                         s.oid,
@@ -1051,7 +1008,7 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
     let any_wal = after.iter().any(|s| s.mode == "WAL");
     if let Some(d) = dec.as_mut() {
         if any_wal {
-            if let Err(e) = attempt(|| drain(d)) {
+            if let Err(e) = crate::subtransaction::attempt(|| drain(d)) {
                 let failing = Spi::get_one_with_args::<f64>(
                     "UPDATE pgtrickle.pgt_wal_decoder SET last_error = $1, failing_since = coalesce(failing_since, pg_catalog.now()) \
                      RETURNING extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) failing_since)::pg_catalog.float8",
@@ -1062,7 +1019,7 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
                     for s in after.iter().filter(|s| s.mode == "WAL") {
                         let oid = s.oid;
                         let why = format!("decoding failed for {failing:.0} s: {e}");
-                        let _ = attempt(|| fallback(oid, &why, true, None));
+                        let _ = crate::subtransaction::attempt(|| fallback(oid, &why, true, None));
                     }
                 }
             }

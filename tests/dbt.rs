@@ -4,7 +4,8 @@
 //! target schema. After each step the stream tables in the database are checked:
 //! `dbt deps`, `dbt run` (create), `dbt test`, the operations, a changed schedule (altered
 //! in place), a changed query (re-created), `on_configuration_change: fail`,
-//! `dbt run --full-refresh`, and a table of the same name that is not a stream table.
+//! `dbt run --full-refresh`, a table of the same name that is not a stream table, and
+//! `dbt source freshness` of a stream table read as a source.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,6 +209,23 @@ fn dbt_builds_and_maintains_stream_tables_as_a_non_superuser() {
     // test: the generic stream_table_healthy test and a column test pass.
     let out = p.ok(&["test", "--vars", &vars]);
     assert!(out.contains("PASS=3"), "{out}");
+
+    // Source freshness of a stream table read as a source: fresh after its refresh, an
+    // error once its data is older than error_after (a day).
+    let out = p.ok(&["source", "freshness"]);
+    assert!(
+        out.contains("PASS freshness of streams.revenue_by_region"),
+        "{out}"
+    );
+    c.batch_execute("UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = now() - interval '2 days' WHERE pgt_name = 'revenue_by_region'")
+        .unwrap();
+    let (ok, out) = p.dbt(&["source", "freshness"]);
+    assert!(
+        !ok && out.contains("ERROR STALE freshness of streams.revenue_by_region"),
+        "{out}"
+    );
+    c.batch_execute("SELECT pgtrickle.refresh_stream_table('analytics.revenue_by_region')")
+        .unwrap();
 
     // A second run with nothing changed changes nothing (same stream tables).
     p.ok(&["run", "--vars", &vars]);

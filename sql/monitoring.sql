@@ -110,15 +110,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            format('last refreshed %s ago; it was due at %s', date_trunc('second', now() - s.last_refresh_at),
                   pgtrickle._next_due(s.schedule, s.last_refresh_at))
       FROM pgtrickle.pgt_stream_tables s
-     WHERE s.status = 'ACTIVE' AND s.last_refresh_at IS NOT NULL
+     WHERE s.status = 'ACTIVE' AND s.last_refresh_at IS NOT NULL AND s.refresh_mode <> 'IMMEDIATE'
+       AND s.restored_at IS NULL
        AND now() > pgtrickle._next_due(s.schedule, s.last_refresh_at) + interval '30 seconds'
+    UNION ALL
+    SELECT 'restore incomplete', 'WARNING', s.pgt_relid::regclass::text,
+           format('restored %s ago; its change capture is re-created once its primary key is restored too',
+                  date_trunc('second', now() - s.restored_at))
+      FROM pgtrickle.pgt_stream_tables s
+     WHERE s.restored_at IS NOT NULL AND s.status <> 'ERROR' AND s.restored_at < now() - interval '1 minute'
     UNION ALL
     SELECT 'growing change buffer', 'WARNING', b.source::text,
            format('%s changes are waiting in %s', b.rows, b.buffer)
       FROM (SELECT substr(c.relname, 9)::oid::regclass AS source, c.oid::regclass AS buffer,
                    coalesce(st.n_live_tup, 0) AS rows
               FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
-             WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r') b
+             WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r'
+               AND c.relname ~ '^changes_[0-9]+$') b
      WHERE b.rows > 1000000
     UNION ALL
     SELECT 'wal slot retains wal', 'WARNING', NULL,

@@ -12,8 +12,8 @@
 --     security, ADR-014);
 --   * pg_dump / pg_restore (ADR-064): catalog rows are dumped (pgt_stream_tables is a
 --     configuration table with a restore trigger and a restored_at column), buffers and
---     state tables become extension members and pg_trickle's triggers on sources internal
---     triggers, so neither is dumped.
+--     state tables become extension members and pg_trickle's triggers (capture, IMMEDIATE,
+--     guard) internal triggers, so none of them is dumped.
 \echo Use "ALTER EXTENSION pg_trickle UPDATE TO '0.2.0'" to load this file. \quit
 
 CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
@@ -123,7 +123,7 @@ $$;
 CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
     FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_stream_table_restore();
 UPDATE pg_catalog.pg_trigger SET tgisinternal = true
- WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm)_';
+ WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm|guard)_';
 DO $adopt$
 DECLARE
     t text;
@@ -137,3 +137,67 @@ BEGIN
     END LOOP;
 END
 $adopt$;
+
+-- health_check: IMMEDIATE stream tables are never stale, state tables are not buffers,
+-- restored stream tables waiting for their primary key are reported.
+CREATE OR REPLACE FUNCTION pgtrickle.health_check()
+RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- Status reasons come from stream_tables_info, redacted as there.
+    SELECT 'suspended', 'ERROR', st.pgt_relid::regclass::text, coalesce(i.status_reason, 'suspended')
+      FROM pgtrickle.stream_tables_info i JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = i.pgt_id WHERE i.status = 'SUSPENDED'
+    UNION ALL
+    SELECT 'error', 'ERROR', st.pgt_relid::regclass::text, coalesce(i.status_reason, 'in status ERROR')
+      FROM pgtrickle.stream_tables_info i JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = i.pgt_id WHERE i.status = 'ERROR'
+    UNION ALL
+    SELECT 'stale', 'WARNING', s.pgt_relid::regclass::text,
+           format('last refreshed %s ago; it was due at %s', date_trunc('second', now() - s.last_refresh_at),
+                  pgtrickle._next_due(s.schedule, s.last_refresh_at))
+      FROM pgtrickle.pgt_stream_tables s
+     WHERE s.status = 'ACTIVE' AND s.last_refresh_at IS NOT NULL AND s.refresh_mode <> 'IMMEDIATE'
+       AND s.restored_at IS NULL
+       AND now() > pgtrickle._next_due(s.schedule, s.last_refresh_at) + interval '30 seconds'
+    UNION ALL
+    SELECT 'restore incomplete', 'WARNING', s.pgt_relid::regclass::text,
+           format('restored %s ago; its change capture is re-created once its primary key is restored too',
+                  date_trunc('second', now() - s.restored_at))
+      FROM pgtrickle.pgt_stream_tables s
+     WHERE s.restored_at IS NOT NULL AND s.status <> 'ERROR' AND s.restored_at < now() - interval '1 minute'
+    UNION ALL
+    SELECT 'growing change buffer', 'WARNING', b.source::text,
+           format('%s changes are waiting in %s', b.rows, b.buffer)
+      FROM (SELECT substr(c.relname, 9)::oid::regclass AS source, c.oid::regclass AS buffer,
+                   coalesce(st.n_live_tup, 0) AS rows
+              FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+             WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relkind = 'r'
+               AND c.relname ~ '^changes_[0-9]+$') b
+     WHERE b.rows > 1000000
+    UNION ALL
+    SELECT 'wal slot retains wal', 'WARNING', NULL,
+           format('replication slot %s keeps %s of WAL (drained up to %s%s)', d.slot_name,
+                  pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)), d.decoded_lsn,
+                  CASE WHEN d.last_error IS NOT NULL THEN '; last error: ' || d.last_error ELSE '' END)
+      FROM pgtrickle.pgt_wal_decoder d JOIN pg_replication_slots s ON s.slot_name = d.slot_name
+     WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn) > 1073741824
+    UNION ALL
+    SELECT 'wal slot missing', 'ERROR', NULL,
+           format('replication slot %s of WAL-captured sources does not exist; the next drain returns them to triggers', d.slot_name)
+      FROM pgtrickle.pgt_wal_decoder d
+     WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.slot_name = d.slot_name)
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_capture c WHERE c.mode = 'WAL')
+    UNION ALL
+    SELECT 'source on triggers', 'WARNING', c.source_relid::regclass::text, c.reason
+      FROM pgtrickle.pgt_capture c
+     WHERE current_setting('pg_trickle.cdc_mode') = 'wal' AND c.mode <> 'WAL' AND c.reason IS NOT NULL
+    UNION ALL
+    SELECT 'automatic refresh disabled', 'WARNING', NULL, 'pg_trickle.enabled is off'
+     WHERE current_setting('pg_trickle.enabled') = 'off'
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables)
+    UNION ALL
+    SELECT 'scheduler not running', 'ERROR', NULL,
+           'no pg_trickle scheduler is connected to this database; is pg_trickle in shared_preload_libraries?'
+     WHERE current_setting('pg_trickle.enabled') = 'on'
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables)
+       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                        WHERE a.backend_type = 'pg_trickle scheduler' AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+$$;

@@ -730,7 +730,8 @@ pub fn advance_frontier(
 /// Makes what pg_trickle just created its own as far as pg_dump is concerned (ADR-064):
 /// tables in `pgtrickle_changes` (change buffers, state tables) become members of the
 /// extension, so they are neither dumped nor droppable by anyone else; pg_trickle's triggers
-/// on sources (`__pgt_cdc_*`, `__pgt_ivm_*`) become internal triggers, which pg_dump skips
+/// (`__pgt_cdc_*` and `__pgt_ivm_*` on sources, `__pgt_guard_*` on stream tables) become
+/// internal triggers, which pg_dump skips
 /// and `\d` does not list, and which only a superuser may disable by name. Run when the
 /// outermost [`crate::guard::InternalDdl`] scope ends, as pg_trickle (a superuser).
 pub fn settle_internal_objects() -> PgtResult<()> {
@@ -740,7 +741,7 @@ pub fn settle_internal_objects() -> PgtResult<()> {
     // relation caches of the tables whose triggers change, like any catalog update.
     Spi::run(
         "UPDATE pg_catalog.pg_trigger SET tgisinternal = true \
-          WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm)_'",
+          WHERE NOT tgisinternal AND tgname::pg_catalog.text OPERATOR(pg_catalog.~) '^__pgt_(cdc|ivm|guard)_'",
     )?;
     let strays = Spi::connect(|c| -> PgtResult<Vec<String>> {
         let mut out = Vec::new();
@@ -800,4 +801,37 @@ pub fn drop_internal_table(t: &str) -> PgtResult<()> {
     }
     Spi::run(&format!("DROP TABLE {t}"))?;
     Ok(())
+}
+
+/// Re-creates the guard triggers of stream table `relid` (`table`) if one is missing or not
+/// enabled always: they are internal triggers, which `pg_upgrade` does not carry over and a
+/// superuser without event triggers could drop. Returns whether it had to.
+pub fn repair_guard_triggers(relid: pg_sys::Oid, table: &QualifiedName) -> PgtResult<bool> {
+    let intact = crate::catalog::first_value::<bool>(
+        "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 2 FROM pg_catalog.pg_trigger t \
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tgenabled OPERATOR(pg_catalog.=) 'A' \
+            AND t.tgname OPERATOR(pg_catalog.=) ANY ('{__pgt_guard_dml,__pgt_guard_truncate}'::pg_catalog.name[])",
+        &[relid.into()],
+    )?
+    .unwrap_or(false);
+    if intact {
+        return Ok(false);
+    }
+    let _ddl = crate::guard::InternalDdl::enter();
+    crate::settings::with_setting("client_min_messages", "warning", || -> PgtResult<()> {
+        for t in [
+            pgt_sql::storage::GUARD_DML_TRIGGER,
+            pgt_sql::storage::GUARD_TRUNCATE_TRIGGER,
+        ] {
+            Spi::run(&format!(
+                "DROP TRIGGER IF EXISTS {} ON {table}",
+                pgt_sql::quote_ident(t)
+            ))?;
+        }
+        for stmt in pgt_sql::storage::create_guard_triggers(table) {
+            Spi::run(&stmt)?;
+        }
+        Ok(())
+    })?;
+    Ok(true)
 }

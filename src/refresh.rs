@@ -97,6 +97,12 @@ pub fn refresh(
             pgrx::pg_sys::ExclusiveLock as pgrx::pg_sys::LOCKMODE,
         )
     };
+    if cdc::repair_guard_triggers(st.relid, &st.table)? {
+        pgrx::warning!(
+            "pg_trickle: the guard triggers of stream table {} were missing or disabled; they were re-created",
+            st.table
+        );
+    }
     let (outcome, started_at) = if st.effective_refresh_mode == "DIFFERENTIAL" {
         differential(st)?
     } else {

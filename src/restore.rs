@@ -1,20 +1,20 @@
 //! Stream tables that arrived through `pg_dump` / `pg_restore` (ADR-064).
 //!
 //! A dump holds what a stream table *is* — its storage table with the rows of its last
-//! refresh (an ordinary table of its schema), its guard triggers, and its row of
-//! `pgtrickle.pgt_stream_tables` (a configuration table of the extension) — and none of
-//! what pg_trickle derives from it: dependencies, change buffers, state tables and capture
-//! triggers (extension members and internal triggers are not dumped), frontiers and
-//! history (meaningless in another database). The catalog row's restore trigger binds it
+//! refresh (an ordinary table of its schema, with its primary key, users' indexes, grants
+//! and triggers) and its row of `pgtrickle.pgt_stream_tables` (a configuration table of
+//! the extension) — and none of what pg_trickle derives from it: dependencies, change
+//! buffers, state tables, capture and guard triggers (extension members and internal
+//! triggers are not dumped), frontiers and history (meaningless in another database). The catalog row's restore trigger binds it
 //! to the storage table of the same name and sets `restored_at`.
 //!
 //! [`rebind_restored`] then re-creates the rest, as `create_stream_table` would, without
 //! touching the storage: it re-analyzes the stored query (names resolve to this database's
 //! objects), records the dependencies, creates buffers, capture triggers and state tables,
-//! and leaves no frontier, so the next refresh recomputes in full. It waits until the
-//! storage table's guard triggers exist: they are restored after the table's rows
-//! (post-data), so no refresh can run before the dumped rows are in, and a later `COPY`
-//! could never add them to a recomputed table. Sources restored after that point are
+//! creates the guard triggers, and leaves no frontier, so the next refresh recomputes in
+//! full. It waits until the storage table's primary key exists: pg_dump restores it after
+//! the table's rows (post-data), so no refresh can run before the dumped rows are in, and
+//! a later `COPY` could never add them to a recomputed table. Sources restored after that point are
 //! captured from then on; their rows committed before are read by the full refresh.
 //!
 //! Called by the scheduler whenever it reloads the catalog, and by every management
@@ -28,7 +28,7 @@ use crate::api::Resolved;
 use crate::error::PgtResult;
 use crate::security::{AsOwner, AsPgTrickle};
 
-/// Restored stream tables whose storage is complete (guard triggers present), by id.
+/// Restored stream tables whose storage is complete (its primary key exists), by id.
 fn ready(only: Option<i64>) -> PgtResult<Vec<i64>> {
     Spi::connect(|c| -> PgtResult<Vec<i64>> {
         let mut out = Vec::new();
@@ -36,10 +36,8 @@ fn ready(only: Option<i64>) -> PgtResult<Vec<i64>> {
             "SELECT s.pgt_id FROM pgtrickle.pgt_stream_tables s \
               WHERE s.restored_at IS NOT NULL AND s.status OPERATOR(pg_catalog.<>) 'ERROR' \
                 AND ($1::pg_catalog.int8 IS NULL OR s.pgt_id OPERATOR(pg_catalog.=) $1) \
-                AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t \
-                      WHERE t.tgrelid OPERATOR(pg_catalog.=) s.pgt_relid \
-                        AND t.tgname OPERATOR(pg_catalog.=) ANY ('{__pgt_guard_dml,__pgt_guard_truncate}'::pg_catalog.name[])) \
-                    OPERATOR(pg_catalog.=) 2 \
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+                             WHERE i.indrelid OPERATOR(pg_catalog.=) s.pgt_relid AND i.indisprimary) \
               ORDER BY s.pgt_id",
             None,
             &[only.into()],
@@ -134,6 +132,7 @@ fn rebind_one(pgt_id: i64) -> PgtResult<()> {
             crate::immediate::install(pgt_id, &translation.sources)?;
         }
     }
+    crate::cdc::repair_guard_triggers(st.relid, &table)?;
     crate::catalog::record_storage_columns(pgt_id)?;
     crate::catalog::reset_frontiers(pgt_id)?;
     Ok(())

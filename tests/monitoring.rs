@@ -95,6 +95,34 @@ fn views_and_health_check_show_what_happened() {
             ("suspended".to_string(), Some("public.full_st".to_string())),
         ]
     );
+    // An IMMEDIATE stream table is never stale (it is current inside every writing
+    // transaction); one restored a while ago but still waiting for its primary key is
+    // reported; buffers of state tables are not mistaken for change buffers.
+    c.batch_execute(
+        "CREATE TABLE src2 (id int PRIMARY KEY, g int, v int);
+         INSERT INTO src2 SELECT i, i % 3, i FROM generate_series(1, 20) i;
+         SELECT pgtrickle.create_stream_table('now_st', 'SELECT id, v FROM src2', refresh_mode => 'IMMEDIATE');
+         SELECT pgtrickle.create_stream_table('nested', 'SELECT g, max(n) AS m FROM (SELECT g, v, count(*) AS n FROM src2 GROUP BY g, v) x GROUP BY g', refresh_mode => 'DIFFERENTIAL');
+         SELECT pgtrickle.create_stream_table('waiting', 'SELECT id FROM src2');
+         UPDATE pgtrickle.pgt_stream_tables SET last_refresh_at = now() - interval '1 hour' WHERE pgt_name = 'now_st';
+         UPDATE pgtrickle.pgt_stream_tables SET restored_at = now() - interval '2 minutes' WHERE pgt_name = 'waiting';
+         ALTER TABLE waiting DROP CONSTRAINT waiting_pkey;",
+    )
+    .unwrap();
+    let found = checks(&mut c);
+    assert!(
+        !found
+            .iter()
+            .any(|(_, st)| st.as_deref() == Some("public.now_st")),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            "restore incomplete".to_string(),
+            Some("public.waiting".to_string())
+        )),
+        "{found:?}"
+    );
     c.batch_execute("SELECT pgtrickle.drop_stream_table('full_st'); DROP TABLE src CASCADE;")
         .unwrap();
     assert!(checks(&mut c).contains(&("error".to_string(), Some("public.inc".to_string()))));

@@ -679,3 +679,54 @@ fn refreshes_run_as_the_stream_table_owner() {
     assert_ne!(me, bob);
     drop_roles(&mut c, &roles);
 }
+
+/// Guard triggers are internal triggers (ADR-064): an owner cannot name them, and a refresh
+/// re-creates them when they were dropped behind pg_trickle's back (by a superuser with
+/// event triggers off, or by pg_upgrade, which does not carry internal triggers over).
+#[test]
+fn guard_triggers_are_internal_and_a_refresh_restores_them() {
+    let (_db, mut c, roles) = setup(&["owner"]);
+    let owner = roles[0].clone();
+    c.batch_execute(&format!(
+        "CREATE TABLE src (id int PRIMARY KEY, v int);
+         INSERT INTO src SELECT i, i FROM generate_series(1, 5) i;
+         SELECT pgtrickle.create_stream_table('st', 'SELECT id, v FROM src', refresh_mode => 'DIFFERENTIAL');
+         GRANT SELECT ON src TO {owner};
+         ALTER TABLE st OWNER TO {owner};"
+    ))
+    .unwrap();
+    let guards = |c: &mut Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'st'::regclass AND tgname LIKE '\\_\\_pgt\\_guard\\_%' AND tgisinternal AND tgenabled = 'A'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(guards(&mut c), 2);
+    c.batch_execute(&format!("SET ROLE {owner}")).unwrap();
+    expect_sql_error(
+        &mut c,
+        "ALTER TABLE st DISABLE TRIGGER __pgt_guard_dml",
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "is a system trigger",
+    );
+    c.batch_execute("RESET ROLE").unwrap();
+    c.batch_execute(
+        "ALTER EVENT TRIGGER pgt_sql_drop DISABLE;
+         DROP TRIGGER __pgt_guard_dml ON st;
+         ALTER EVENT TRIGGER pgt_sql_drop ENABLE;
+         INSERT INTO src VALUES (10, 10);
+         SELECT pgtrickle.refresh_stream_table('st');",
+    )
+    .unwrap();
+    assert_eq!(guards(&mut c), 2);
+    expect_sql_error(
+        &mut c,
+        "INSERT INTO st (id, v) VALUES (99, 99)",
+        SqlState::WRONG_OBJECT_TYPE,
+        "cannot INSERT stream table",
+    );
+    assert_stream_table_matches_query(&mut c, "st");
+    drop_roles(&mut c, &roles);
+}

@@ -44,6 +44,17 @@ impl StreamTable {
 /// folding, truncation to 63 bytes with PostgreSQL's NOTICE); malformed names are 42602.
 pub fn parse_name(name: &str) -> PgtResult<pgt_core::RelationName> {
     let parsed = pgt_core::parse_relation_name(name)?;
+    // `database.schema.name` is accepted for the current database only, as PostgreSQL does.
+    if let Some(db) = &parsed.database {
+        let current =
+            first_value::<String>("SELECT pg_catalog.current_database()::pg_catalog.text", &[])?
+                .unwrap_or_default();
+        if *db != current {
+            return Err(PgtError::CrossDatabase {
+                name: name.to_string(),
+            });
+        }
+    }
     for (given, kept) in &parsed.truncated {
         pgrx::pg_sys::panic::ErrorReport::new(
             pgrx::PgSqlErrorCode::ERRCODE_NAME_TOO_LONG,

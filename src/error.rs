@@ -113,6 +113,9 @@ pub enum PgtError {
     #[error("permission denied to {action}")]
     NotSuperuser { action: &'static str },
 
+    #[error("cross-database references are not implemented: {name}")]
+    CrossDatabase { name: String },
+
     #[error("stream table \"{name}\" is still being restored")]
     RestoreIncomplete { name: String },
 
@@ -183,6 +186,7 @@ impl PgtError {
                 ERRCODE_FEATURE_NOT_SUPPORTED
             }
             PgtError::Dvm(_) | PgtError::CannotMaintain { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PgtError::CrossDatabase { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgtError::InErrorState { .. } | PgtError::RestoreIncomplete { .. } => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }

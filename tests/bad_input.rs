@@ -90,7 +90,8 @@ fn bad_create_input_is_refused_cleanly() {
         ("NULL name", "SELECT pgtrickle.create_stream_table(NULL, 'SELECT 1')".into(), S::NULL_VALUE_NOT_ALLOWED, "\"name\""),
         ("NULL query", "SELECT pgtrickle.create_stream_table('st', NULL)".into(), S::NULL_VALUE_NOT_ALLOWED, "\"query\""),
         ("NULL mode", "SELECT pgtrickle.create_stream_table('st', 'SELECT 1', refresh_mode => NULL)".into(), S::NULL_VALUE_NOT_ALLOWED, "refresh_mode"),
-        ("three-part name", create("db.s.st", "SELECT id FROM src"), S::INVALID_NAME, "improper"),
+        ("four-part name", create("db.s.st.x", "SELECT id FROM src"), S::INVALID_NAME, "improper"),
+        ("a name in another database", create("db.s.st", "SELECT id FROM src"), S::FEATURE_NOT_SUPPORTED, "cross-database references are not implemented: db.s.st"),
         ("empty name", create("", "SELECT id FROM src"), S::INVALID_NAME, "improper stream table name"),
         ("missing schema", create("nosuchschema.st", "SELECT id FROM src"), S::INVALID_SCHEMA_NAME, "nosuchschema"),
     ];
@@ -171,7 +172,7 @@ fn bad_names_for_refresh_alter_drop() {
             SqlState::NULL_VALUE_NOT_ALLOWED,
             "\"name\"",
         );
-        for bad in ["a.b.c.d", "a.b.c", "", "a..b", "\"unclosed"] {
+        for bad in ["a.b.c.d", "", "a..b", "\"unclosed"] {
             expect_sql_error(
                 &mut c,
                 &format!("SELECT pgtrickle.{f}('{bad}')"),
@@ -179,7 +180,24 @@ fn bad_names_for_refresh_alter_drop() {
                 "improper stream table name",
             );
         }
+        // A database part is accepted for the current database only, as in PostgreSQL.
+        expect_sql_error(
+            &mut c,
+            &format!("SELECT pgtrickle.{f}('otherdb.public.st')"),
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "cross-database references are not implemented",
+        );
     }
+    let db: String = c
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get(0);
+    c.batch_execute(&format!(
+        "SELECT pgtrickle.refresh_stream_table('{db}.public.st');
+         SELECT pgtrickle.create_stream_table('{db}.public.st3', 'SELECT x FROM plain');
+         SELECT pgtrickle.drop_stream_table('\"{db}\".public.st3');"
+    ))
+    .unwrap();
     // Quoted and qualified spellings resolve to the same stream table.
     c.batch_execute(r#"SELECT pgtrickle.refresh_stream_table('public."st"')"#)
         .unwrap();

@@ -105,7 +105,9 @@ fn cases() -> Vec<Case> {
         case("NULL argument", "SELECT pgtrickle.create_stream_table(NULL, 'SELECT 1')", "22004"),
         case("NULL argument", "SELECT pgtrickle.refresh_stream_table(NULL)", "22004"),
         case("malformed name", create("", "SELECT id FROM src"), "42602"),
-        case("malformed name", create("a.b.c", "SELECT id FROM src"), "42602"),
+        case("malformed name", create("a.b.c.d", "SELECT id FROM src"), "42602"),
+        case("a name in another database", create("otherdb.public.x", "SELECT id FROM src"), "0A000"),
+        case("a name in another database", "SELECT pgtrickle.refresh_stream_table('otherdb.public.st')", "0A000"),
         case("malformed name", create("a..b", "SELECT id FROM src"), "42602"),
         case("malformed name", create("\"open", "SELECT id FROM src"), "42602"),
         case("schema of a new stream table does not exist", create("nosuch.x", "SELECT id FROM src"), "3F000"),
@@ -188,7 +190,7 @@ fn cases() -> Vec<Case> {
         "alter_stream_table",
         "resume_stream_table",
     ] {
-        for n in ["a.b.c", "", "a..b"] {
+        for n in ["a.b.c.d", "", "a..b"] {
             v.push(case(
                 "malformed name",
                 format!("SELECT pgtrickle.{f}('{n}')"),

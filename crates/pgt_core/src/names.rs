@@ -8,8 +8,10 @@
 //! * a part longer than [`MAX_IDENTIFIER_BYTES`] is cut at a character boundary, and the
 //!   caller reports PostgreSQL's NOTICE (`identifier "…" will be truncated to "…"`).
 //!
-//! One or two parts are a name; anything else (empty, three parts, unbalanced quotes) is an
-//! [`CoreError::InvalidName`] with the reason in its DETAIL.
+//! One, two or three parts (`name`, `schema.name`, `database.schema.name`, as PostgreSQL
+//! accepts them; the caller checks that the database is the current one) are a name;
+//! anything else (empty, four parts, unbalanced quotes) is an [`CoreError::InvalidName`]
+//! with the reason in its DETAIL.
 
 use crate::CoreError;
 
@@ -19,6 +21,8 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 /// A parsed relation name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationName {
+    /// The database part of a three-part name.
+    pub database: Option<String>,
     pub schema: Option<String>,
     pub name: String,
     /// `(as given, as stored)` for every part that was truncated.
@@ -37,7 +41,7 @@ pub fn truncate_identifier(ident: &str) -> &str {
     &ident[..end]
 }
 
-/// Parses `text` as `name` or `schema.name`.
+/// Parses `text` as `name`, `schema.name` or `database.schema.name`.
 pub fn parse_relation_name(text: &str) -> Result<RelationName, CoreError> {
     let invalid = |reason: &str| CoreError::InvalidName {
         given: text.to_string(),
@@ -116,20 +120,23 @@ pub fn parse_relation_name(text: &str) -> Result<RelationName, CoreError> {
     }
     match parts.len() {
         1 => Ok(RelationName {
+            database: None,
             schema: None,
             name: parts.pop().expect("one part"),
             truncated,
         }),
-        2 => {
+        2 | 3 => {
             let name = parts.pop().expect("two parts");
+            let schema = parts.pop();
             Ok(RelationName {
-                schema: parts.pop(),
+                database: parts.pop(),
+                schema,
                 name,
                 truncated,
             })
         }
         n => Err(invalid(&format!(
-            "It has {n} parts; a stream table is named name or schema.name (in the current database)."
+            "It has {n} parts; a stream table is named name, schema.name or database.schema.name (in the current database)."
         ))),
     }
 }
@@ -153,6 +160,16 @@ mod tests {
         assert_eq!(ok(r#"public."St""#), (Some("public".into()), "St".into()));
         assert_eq!(ok("a$1_b"), (None, "a$1_b".into()));
         assert_eq!(ok("Über"), (None, "Über".into()));
+        let three = parse_relation_name(r#"Shop."App".st"#).unwrap();
+        assert_eq!(
+            (
+                three.database.as_deref(),
+                three.schema.as_deref(),
+                three.name.as_str()
+            ),
+            (Some("shop"), Some("App"), "st")
+        );
+        assert_eq!(parse_relation_name("app.st").unwrap().database, None);
     }
 
     #[test]
@@ -164,8 +181,9 @@ mod tests {
             "a.",
             ".a",
             "a..b",
-            "a.b.c",
+            "a.b.c.d",
             "db.s.st.x",
+            "a..b.c",
             "\"",
             "\"a",
             "\"\"",

@@ -12,6 +12,7 @@
 //!   `pg_trickle.differential_max_change_ratio` of a source.
 
 use pgrx::prelude::*;
+use pgt_core::refresh_plan::{self, Look, Mode, SourceLook, SourceState, Stop};
 use pgt_core::OutputColumn;
 use pgt_sql::full_refresh::full_refresh_statement;
 
@@ -220,176 +221,281 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
 }
 
 fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTimeZone)> {
-    // Decide what to do from the pending changes before translating anything: a refresh
-    // with nothing to do costs a handful of catalog and buffer lookups.
-    let repaired = cdc::repair_capture(st.pgt_id)?;
-    let (all, started_at) = cdc::frontiers(st.pgt_id)?;
-    let sources: Vec<pgrx::pg_sys::Oid> = all.iter().map(|(s, _)| *s).collect();
-    // The delta reads change buffers, not the sources: check that the owner may still read
-    // them (ADR-014). A FULL refresh reads the sources as the owner, checked by PostgreSQL.
-    crate::ownership::check_owner_can_read(
-        st.owner,
-        &st.display_name(),
-        &sources,
-        st.refresh_mode == "IMMEDIATE",
-    )?;
-    // Lock the sources before looking at their pending changes. A TRUNCATE needs ACCESS
-    // EXCLUSIVE, so none can commit between the look below (which decides DIFFERENTIAL or
-    // FULL) and the delta statement (which consumes what its snapshot sees): otherwise a
-    // TRUNCATE committing in between would be consumed as if it were plain row changes,
-    // and the rows from before it would stay. One that committed before the lock is seen
-    // by the look, whatever the commit order.
-    cdc::lock_sources(&sources)?;
-    // A source attached as a partition after creation no longer sees rows written through
-    // its parent in its own statement triggers: its changes would be missed.
-    // SAFETY: get_rel_relispartition reads the syscache entry of an existing relation (the
-    // sources were just locked), returning false for an OID it does not find.
-    let any_partition = sources
-        .iter()
-        .any(|&o| unsafe { pgrx::pg_sys::get_rel_relispartition(o) });
-    let partition_of = if any_partition {
-        catalog::first_value::<String>(
-            "SELECT pg_catalog.format('%s is now a partition of %s', c.oid::pg_catalog.regclass, i.inhparent::pg_catalog.regclass) \
-               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid \
-              WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relispartition LIMIT 1",
-            &[sources.clone().into()],
-        )?
+    let mut b = SpiIncremental::new(st)?;
+    let mode = if st.refresh_mode == "AUTO" {
+        Mode::Auto
     } else {
-        None
+        Mode::Differential
     };
-    if let Some(what) = partition_of {
-        return Err(crate::error::PgtError::SourceChanged {
-            name: st.display_name(),
-            reason: format!("source {what}; rows written through the parent are not captured"),
-        });
-    }
-    let mut fallback: Option<String> = None;
-    // Sources captured from the WAL: the slot is drained for the snapshot every statement
-    // of this refresh then runs at (ADR-002).
-    let (pinned, wal_sources) = match crate::wal::prepare_refresh(&sources)? {
-        crate::wal::RefreshCapture::Triggers => (None, Vec::new()),
-        crate::wal::RefreshCapture::OwnWrites(why, wal) => {
-            fallback = Some(why);
-            (None, wal)
-        }
-        crate::wal::RefreshCapture::Drained(p, wal) => (Some(p), wal),
-    };
-    // Delta statements consume changes, so they run at a snapshot at which every source's
-    // capture is known (`crate::wal::statement_snapshot`); a recomputation consumes what
-    // its own snapshot sees, whichever way it was captured.
-    let run_statement = |sql: &str, params: &[(String, String, i64)], delta: bool| match &pinned {
-        Some(p) => crate::statement_cache::run_refresh_statement_at(sql, params, p.get()),
-        None if delta && !sources.is_empty() => {
-            let at = crate::wal::statement_snapshot(&sources)?;
-            crate::statement_cache::run_refresh_statement_at(sql, params, at.get())
-        }
-        None => crate::statement_cache::run_refresh_statement(sql, params),
-    };
-    let mut frontiers = Vec::new();
-    for (src, f) in all {
-        match f {
-            None if !repaired.is_empty() => {
-                fallback = fallback.or(Some(format!(
-                    "the change capture triggers of {} were missing or disabled and were re-created: recomputed in full",
-                    repaired.join(", ")
-                )))
-            }
-            None => {
-                fallback = fallback.or(Some(
-                    "no frontier (first refresh, or after a failure, resume, mode change or rewrite of a source): recomputed in full".into(),
-                ))
-            }
-            Some(f) => frontiers.push((src, f)),
-        }
-    }
-    let mut any_changes = false;
-    let mut pending_total = 0i64;
-    let mut own_last = std::collections::HashMap::new();
-    let pending = cdc::pending_and_own(&frontiers)?;
-    let shape = pending_shape(&pending);
-    for p in pending {
-        let (src, n, truncated) = (p.source, p.changes, p.truncated);
-        own_last.insert(src, p.own_last);
-        if wal_sources.contains(&src) {
-            // Decoded rows carry their LSN as change id (ADR-002).
-            own_last.insert(src, Some(crate::wal::own_change_mark()));
-        }
-        any_changes |= n > 0 || truncated;
-        pending_total += n;
-        if !truncated {
-            refresh_buffer_statistics(src, n)?;
-        }
-        if truncated {
-            fallback = fallback.or(Some(format!("source {} was truncated", source_name(src)?)));
-        } else if n > 0 && cdc::exceeds_change_ratio(src, n)? {
-            fallback = fallback.or(Some(format!(
-                "{n} pending changes on {} exceed pg_trickle.differential_max_change_ratio = {}",
-                source_name(src)?,
-                crate::config::differential_max_change_ratio()
-            )));
-        }
-    }
-    if fallback.is_none() && !any_changes {
-        let nothing = RefreshOutcome {
-            action: "DIFFERENTIAL",
-            rows_inserted: 0,
-            rows_deleted: 0,
-            reason: Some("no pending changes".into()),
-            changes: 0,
-            setup_ms: 0.0,
-            abandoned_ms: None,
-        };
-        return Ok((nothing, started_at));
-    }
-    // AUTO: recompute when this stream table's own measurements say that is cheaper.
-    // Before its first incremental measurement, the attempt runs on probation: stopped
-    // (and recomputed in full) if it takes much longer than recomputing.
-    let mut probation = None;
-    if fallback.is_none() && st.refresh_mode == "AUTO" {
-        let history = catalog::recent_refreshes(st.pgt_id)?;
-        fallback = pgt_core::cost::prefer_full(pending_total, &history);
-        probation = pgt_core::cost::probation_ms(&history);
-    }
-    let mut abandoned_ms = None;
-    let translating = std::time::Instant::now();
-    let t = {
-        // Translation folds constants, which can call the owner's immutable functions.
-        let _owner = crate::security::AsOwner::enter(st.owner);
-        crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?
-    };
-    let mut setup = translating.elapsed();
-    // The storage's shape follows the sources' keys (a primary key makes a bag keyed). If a
-    // key was added or dropped since creation, rebuild the hidden columns and recompute.
-    if let Some(reason) = reshape_storage(st, &t.tree)? {
-        fallback = Some(reason);
-    }
-    let visible = visible_columns(st)?;
+    let o = refresh_plan::run_incremental(&mut b, mode)?;
+    let started_at = b.started_at;
+    Ok((
+        RefreshOutcome {
+            action: if o.incremental {
+                "DIFFERENTIAL"
+            } else {
+                "FULL"
+            },
+            rows_inserted: o.applied.inserted,
+            rows_deleted: o.applied.deleted,
+            changes: o.changes,
+            setup_ms: b.setup.as_secs_f64() * 1000.0,
+            abandoned_ms: o.abandoned_ms,
+            reason: o.reason,
+        },
+        started_at,
+    ))
+}
 
-    let (sql, action) = match &fallback {
-        Some(_) => (full_statement(&t.tree, st, &visible)?, "FULL"),
-        None => (
-            // Prepared once and run with the frontiers as parameters (see
-            // `crate::statement_cache`).
-            delta_statement(&t.tree, st, &visible, &frontiers, &shape, &wal_sources)?,
-            "DIFFERENTIAL",
-        ),
-    };
-    pgrx::debug1!("pg_trickle: {action} refresh of {}: {sql}", st.table);
-    grant_buffers_to_owner(st)?;
-    let run = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
-        let _writing = RefreshWriteGuard::enter();
-        let _owner = crate::security::AsOwner::enter(st.owner);
-        // Kept prepared like the delta statements: planning a recomputation of a many-way
-        // join costs milliseconds, a large share when recomputing itself is cheap.
-        run_statement(sql, &[], false)
-    };
-    let (action, sql_result) = if action == "DIFFERENTIAL" {
+/// The extension's side of an incremental-mode refresh (`pgt_core::refresh_plan`, ADR-077):
+/// the look, the statements and the frontiers, over SPI in the refreshing transaction.
+struct SpiIncremental<'a> {
+    st: &'a StreamTable,
+    started_at: TimestampWithTimeZone,
+    /// Every source, with its frontier (None: never consumed).
+    all: Vec<(pgrx::pg_sys::Oid, Option<pgt_cdc::Frontier>)>,
+    sources: Vec<pgrx::pg_sys::Oid>,
+    repaired: Vec<String>,
+    /// Set by the look: the sources with a frontier, the statement's shape, the last change
+    /// each source got from this transaction, the WAL-captured sources and the snapshot the
+    /// slot was drained for.
+    frontiers: Vec<(pgrx::pg_sys::Oid, pgt_cdc::Frontier)>,
+    shape: pgt_dvm::driver::PendingShape,
+    own_last: std::collections::HashMap<pgrx::pg_sys::Oid, Option<i64>>,
+    wal_sources: Vec<pgrx::pg_sys::Oid>,
+    pinned: Option<crate::wal::PinnedSnapshot>,
+    /// Set by `prepare`.
+    translated: Option<std::rc::Rc<crate::frontend::Translation>>,
+    visible: Vec<String>,
+    /// Time spent on work a later refresh in this session does not repeat.
+    setup: std::time::Duration,
+    /// The snapshot the completed statement ran at.
+    snapshot: Option<String>,
+}
+
+impl<'a> SpiIncremental<'a> {
+    fn new(st: &'a StreamTable) -> PgtResult<Self> {
+        // Decide what to do from the pending changes before translating anything: a refresh
+        // with nothing to do costs a handful of catalog and buffer lookups.
+        let repaired = cdc::repair_capture(st.pgt_id)?;
+        let (all, started_at) = cdc::frontiers(st.pgt_id)?;
+        let sources = all.iter().map(|(s, _)| *s).collect();
+        Ok(SpiIncremental {
+            st,
+            started_at,
+            all,
+            sources,
+            repaired,
+            frontiers: Vec::new(),
+            shape: Default::default(),
+            own_last: Default::default(),
+            wal_sources: Vec::new(),
+            pinned: None,
+            translated: None,
+            visible: Vec::new(),
+            setup: std::time::Duration::ZERO,
+            snapshot: None,
+        })
+    }
+
+    fn tree(&self) -> &pgt_dvm::OpTree {
+        &self
+            .translated
+            .as_ref()
+            .expect("prepare runs before the statements")
+            .tree
+    }
+
+    /// Runs a refresh statement as the owner. Delta statements consume changes, so they run
+    /// at a snapshot at which every source's capture is known
+    /// (`crate::wal::statement_snapshot`); a recomputation consumes what its own snapshot
+    /// sees, whichever way it was captured.
+    fn run_statement(
+        &self,
+        sql: &str,
+        params: &[(String, String, i64)],
+        delta: bool,
+    ) -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
+        match &self.pinned {
+            Some(p) => crate::statement_cache::run_refresh_statement_at(sql, params, p.get()),
+            None if delta && !self.sources.is_empty() => {
+                let at = crate::wal::statement_snapshot(&self.sources)?;
+                crate::statement_cache::run_refresh_statement_at(sql, params, at.get())
+            }
+            None => crate::statement_cache::run_refresh_statement(sql, params),
+        }
+    }
+
+    fn applied(
+        &mut self,
+        (snapshot, inserted, deleted): (Option<String>, Option<i64>, Option<i64>),
+    ) -> refresh_plan::Applied {
+        self.snapshot = snapshot;
+        refresh_plan::Applied {
+            inserted: inserted.unwrap_or(0),
+            deleted: deleted.unwrap_or(0),
+        }
+    }
+
+    fn delta_sql(&self, shape: &pgt_dvm::driver::PendingShape) -> PgtResult<String> {
+        // Prepared once and run with the frontiers as parameters (see
+        // `crate::statement_cache`).
+        delta_statement(
+            self.tree(),
+            self.st,
+            &self.visible,
+            &self.frontiers,
+            shape,
+            &self.wal_sources,
+        )
+    }
+}
+
+impl refresh_plan::IncrementalBackend for SpiIncremental<'_> {
+    type Error = crate::error::PgtError;
+
+    fn look(&mut self) -> PgtResult<Look> {
+        let st = self.st;
+        // The delta reads change buffers, not the sources: check that the owner may still
+        // read them (ADR-014). A FULL refresh reads the sources as the owner, checked by
+        // PostgreSQL.
+        crate::ownership::check_owner_can_read(
+            st.owner,
+            &st.display_name(),
+            &self.sources,
+            st.refresh_mode == "IMMEDIATE",
+        )?;
+        // Lock the sources before looking at their pending changes. A TRUNCATE needs ACCESS
+        // EXCLUSIVE, so none can commit between the look below (which decides DIFFERENTIAL
+        // or FULL) and the delta statement (which consumes what its snapshot sees):
+        // otherwise a TRUNCATE committing in between would be consumed as if it were plain
+        // row changes, and the rows from before it would stay. One that committed before
+        // the lock is seen by the look, whatever the commit order.
+        cdc::lock_sources(&self.sources)?;
+        // A source attached as a partition after creation no longer sees rows written
+        // through its parent in its own statement triggers: its changes would be missed.
+        // SAFETY: get_rel_relispartition reads the syscache entry of an existing relation
+        // (the sources were just locked), returning false for an OID it does not find.
+        let any_partition = self
+            .sources
+            .iter()
+            .any(|&o| unsafe { pgrx::pg_sys::get_rel_relispartition(o) });
+        let partition_of = if any_partition {
+            catalog::first_value::<String>(
+                "SELECT pg_catalog.format('%s is now a partition of %s', c.oid::pg_catalog.regclass, i.inhparent::pg_catalog.regclass) \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid \
+                  WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) AND c.relispartition LIMIT 1",
+                &[self.sources.clone().into()],
+            )?
+        } else {
+            None
+        };
+        if let Some(what) = partition_of {
+            return Err(crate::error::PgtError::SourceChanged {
+                name: st.display_name(),
+                reason: format!("source {what}; rows written through the parent are not captured"),
+            });
+        }
+        let mut forced = None;
+        // Sources captured from the WAL: the slot is drained for the snapshot every
+        // statement of this refresh then runs at (ADR-002).
+        match crate::wal::prepare_refresh(&self.sources)? {
+            crate::wal::RefreshCapture::Triggers => {}
+            crate::wal::RefreshCapture::OwnWrites(why, wal) => {
+                forced = Some(why);
+                self.wal_sources = wal;
+            }
+            crate::wal::RefreshCapture::Drained(p, wal) => {
+                self.pinned = Some(p);
+                self.wal_sources = wal;
+            }
+        }
+        let mut looks = Vec::new();
+        for (src, f) in &self.all {
+            match f {
+                None => looks.push(SourceLook {
+                    name: String::new(),
+                    state: SourceState::NoFrontier,
+                }),
+                Some(f) => self.frontiers.push((*src, f.clone())),
+            }
+        }
+        let pending = cdc::pending_and_own(&self.frontiers)?;
+        self.shape = pending_shape(&pending);
+        for p in pending {
+            let (src, n, truncated) = (p.source, p.changes, p.truncated);
+            self.own_last.insert(src, p.own_last);
+            if self.wal_sources.contains(&src) {
+                // Decoded rows carry their LSN as change id (ADR-002).
+                self.own_last
+                    .insert(src, Some(crate::wal::own_change_mark()));
+            }
+            if !truncated {
+                refresh_buffer_statistics(src, n)?;
+            }
+            let over_ratio = !truncated && n > 0 && cdc::exceeds_change_ratio(src, n)?;
+            let name = if truncated || over_ratio {
+                source_name(src)?
+            } else {
+                String::new()
+            };
+            looks.push(SourceLook {
+                name,
+                state: SourceState::Pending {
+                    changes: n,
+                    truncated,
+                    over_ratio,
+                },
+            });
+        }
+        Ok(Look {
+            mode: Mode::Differential,
+            forced,
+            repaired: std::mem::take(&mut self.repaired),
+            sources: looks,
+            max_change_ratio: crate::config::differential_max_change_ratio(),
+            history: Vec::new(),
+        })
+    }
+
+    fn history(&mut self) -> PgtResult<Vec<pgt_core::cost::PastRefresh>> {
+        catalog::recent_refreshes(self.st.pgt_id)
+    }
+
+    fn prepare(&mut self, _incremental: bool) -> PgtResult<Option<String>> {
+        let st = self.st;
+        let translating = std::time::Instant::now();
+        let t = {
+            // Translation folds constants, which can call the owner's immutable functions.
+            let _owner = crate::security::AsOwner::enter(st.owner);
+            crate::plan_cache::translate(&st.defining_query, &st.pinned_settings)?
+        };
+        self.setup += translating.elapsed();
+        // The storage's shape follows the sources' keys (a primary key makes a bag keyed).
+        // If a key was added or dropped since creation, rebuild the hidden columns and
+        // recompute.
+        let reshaped = reshape_storage(st, &t.tree)?;
+        self.translated = Some(t);
+        self.visible = visible_columns(st)?;
+        grant_buffers_to_owner(st)?;
+        Ok(reshaped)
+    }
+
+    fn run_delta(
+        &mut self,
+        probation: Option<f64>,
+    ) -> PgtResult<Result<refresh_plan::Applied, Stop>> {
         // The delta statement runs within its own work budget. Over it, AUTO recomputes
         // instead (a runaway delta never fills the disk); explicit DIFFERENTIAL fails.
-        let params = frontier_params(&frontiers);
-        let run_delta = |sql: &str| -> PgtResult<(Option<String>, Option<i64>, Option<i64>)> {
+        let params = frontier_params(&self.frontiers);
+        let sql = self.delta_sql(&self.shape)?;
+        pgrx::debug1!(
+            "pg_trickle: DIFFERENTIAL refresh of {}: {sql}",
+            self.st.table
+        );
+        let run_delta = |this: &Self, sql: &str| {
             let _writing = RefreshWriteGuard::enter();
-            let _owner = crate::security::AsOwner::enter(st.owner);
+            let _owner = crate::security::AsOwner::enter(this.st.owner);
             // The plan does not depend on the parameters' values (they only select buffer
             // rows, estimated alike for any frontier), so the generic plan is used from the
             // first execution on. Set inside the budget's subtransaction: it ends with it.
@@ -398,12 +504,12 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
                 "force_generic_plan",
                 pg_sys::GucContext::PGC_USERSET,
             );
-            run_statement(sql, &params, true)
+            this.run_statement(sql, &params, true)
         };
         let (outcome, planning) = crate::planning_clock::measure(|| {
-            crate::budget::within_delta_budget(probation, || run_delta(&sql))
+            crate::budget::within_delta_budget(probation, || run_delta(self, &sql))
         });
-        setup += planning;
+        self.setup += planning;
         let mut attempt_planning = planning;
         let mut outcome = outcome?;
         if let Err(crate::budget::Stopped::QuietSourceChanged) = outcome {
@@ -411,84 +517,68 @@ fn differential(st: &StreamTable) -> PgtResult<(RefreshOutcome, TimestampWithTim
             // snapshot: run the statement that keeps (and gates) every source's terms.
             let gated = pgt_dvm::driver::PendingShape {
                 omit_quiet: false,
-                ..shape.clone()
+                ..self.shape.clone()
             };
-            let sql = delta_statement(&t.tree, st, &visible, &frontiers, &gated, &wal_sources)?;
+            let sql = self.delta_sql(&gated)?;
             let (gated_outcome, planning) = crate::planning_clock::measure(|| {
-                crate::budget::within_delta_budget(probation, || run_delta(&sql))
+                crate::budget::within_delta_budget(probation, || run_delta(self, &sql))
             });
-            setup += planning;
+            self.setup += planning;
             attempt_planning = planning;
             outcome = gated_outcome?;
         }
-        match outcome {
-            Ok(r) => ("DIFFERENTIAL", r),
+        Ok(match outcome {
+            Ok(r) => Ok(self.applied(r)),
+            Err(crate::budget::Stopped::OverBudget(what)) => Err(Stop::OverBudget(what)),
+            Err(crate::budget::Stopped::Probation(ran_ms)) => Err(Stop::Probation {
+                ran_ms,
+                // Planning is paid once per session; the measurement is what the next
+                // attempt in a warm session would at least cost.
+                planning_ms: attempt_planning.as_secs_f64() * 1000.0,
+            }),
             Err(crate::budget::Stopped::QuietSourceChanged) => {
                 unreachable!("the gated statement leaves no source's terms out")
             }
-            Err(crate::budget::Stopped::OverBudget(what)) if st.refresh_mode != "AUTO" => {
-                return Err(crate::error::PgtError::DeltaOverBudget {
-                    name: st.display_name(),
-                    what,
-                })
-            }
-            // AUTO: the stopped statement was rolled back; recompute in full instead.
-            Err(stopped) => {
-                fallback = Some(match stopped {
-                    crate::budget::Stopped::OverBudget(what) => format!(
-                        "the delta statement exceeded its budget ({what}): recomputed in full"
-                    ),
-                    crate::budget::Stopped::Probation(ran_ms) => {
-                        // Planning is paid once per session; the measurement is what the
-                        // next attempt in a warm session would at least cost.
-                        abandoned_ms =
-                            Some((ran_ms - attempt_planning.as_secs_f64() * 1000.0).max(0.0));
-                        format!(
-                            "first incremental refresh stopped after {ran_ms:.1} ms, past its probation budget of {:.1} ms \
-                             (twice the measured full recompute + {} ms): recomputed in full",
-                            probation.unwrap_or_default(),
-                            pgt_core::cost::PROBATION_MS
-                        )
-                    }
-                    crate::budget::Stopped::QuietSourceChanged => {
-                        unreachable!("handled above")
-                    }
-                });
-                ("FULL", run(&full_statement(&t.tree, st, &visible)?)?)
-            }
-        }
-    } else {
-        (action, run(&sql)?)
-    };
-    if action == "FULL" {
-        first_statistics(st, &t.tree)?;
+        })
     }
-    let (snapshot, inserted, deleted) = sql_result;
-    let snapshot = snapshot.expect("the refresh statement returns its snapshot");
-    for &src in &sources {
-        let own = if wal_sources.contains(&src) {
-            Some(Some(crate::wal::own_change_mark()))
-        } else {
-            own_last.get(&src).copied()
+
+    fn run_full(&mut self) -> PgtResult<refresh_plan::Applied> {
+        let sql = full_statement(self.tree(), self.st, &self.visible)?;
+        pgrx::debug1!("pg_trickle: FULL refresh of {}: {sql}", self.st.table);
+        let r = {
+            let _writing = RefreshWriteGuard::enter();
+            let _owner = crate::security::AsOwner::enter(self.st.owner);
+            // Kept prepared like the delta statements: planning a recomputation of a
+            // many-way join costs milliseconds, a large share when recomputing itself is
+            // cheap.
+            self.run_statement(&sql, &[], false)?
         };
-        cdc::advance_frontier(st.pgt_id, src, &snapshot, own)?;
+        first_statistics(self.st, self.tree())?;
+        Ok(self.applied(r))
     }
-    Ok((
-        RefreshOutcome {
-            action,
-            rows_inserted: inserted.unwrap_or(0),
-            rows_deleted: deleted.unwrap_or(0),
-            changes: if action == "DIFFERENTIAL" || abandoned_ms.is_some() {
-                pending_total
+
+    fn consume(&mut self) -> PgtResult<()> {
+        let snapshot = self
+            .snapshot
+            .take()
+            .expect("the refresh statement returns its snapshot");
+        for &src in &self.sources {
+            let own = if self.wal_sources.contains(&src) {
+                Some(Some(crate::wal::own_change_mark()))
             } else {
-                0
-            },
-            setup_ms: setup.as_secs_f64() * 1000.0,
-            abandoned_ms,
-            reason: fallback,
-        },
-        started_at,
-    ))
+                self.own_last.get(&src).copied()
+            };
+            cdc::advance_frontier(self.st.pgt_id, src, &snapshot, own)?;
+        }
+        Ok(())
+    }
+
+    fn over_budget(&mut self, what: String) -> crate::error::PgtError {
+        crate::error::PgtError::DeltaOverBudget {
+            name: self.st.display_name(),
+            what,
+        }
+    }
 }
 
 /// How the delta statement is shaped by what is pending: quiet sources (their terms left

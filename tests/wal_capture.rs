@@ -302,19 +302,31 @@ fn wal_refreshes_racing_handovers_and_fallbacks_lose_nothing() {
 fn race(db: &TestDb, c: &mut Client, phase: &str, meanwhile: impl FnOnce(&mut Client)) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers = spawn_writers(db, &stop, 3);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let refresher = {
         let mut rc = db.client();
         let stop = stop.clone();
+        let done = done.clone();
         thread::spawn(move || {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 refresh_only(&mut rc, &ALL);
                 n += 1;
+                done.store(n, std::sync::atomic::Ordering::Relaxed);
             }
             n
         })
     };
     meanwhile(c);
+    // A race needs a few refreshes among the writes, however slow the machine (a cassert
+    // build on a busy machine managed 3 in two seconds): wait for them, not a fixed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while done.load(std::sync::atomic::Ordering::Relaxed) < 5
+        && std::time::Instant::now() < deadline
+        && !refresher.is_finished()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written: i64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let refreshes = refresher

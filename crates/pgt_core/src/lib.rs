@@ -12,6 +12,7 @@
 //! | [`schedule`] | durations (`'1h30m'`), cron expressions, `'calculated'` |
 //! | [`status`] | the lifecycle status of a stream table |
 //! | [`cost`] | the refresh cost model behind AUTO's choice |
+//! | [`refresh_plan`] | what an incremental-mode refresh does with what is pending, and after a stopped delta |
 //! | [`columns`] | rules for the output columns of a defining query |
 //! | [`names`] | relation names given as text, read as PostgreSQL reads identifiers |
 //! | [`row_id`] | the 64-bit xxHash row identity behind `__pgt_row_id` |
@@ -21,6 +22,7 @@ pub mod cost;
 pub mod error;
 pub mod names;
 pub mod refresh_mode;
+pub mod refresh_plan;
 pub mod row_id;
 pub mod schedule;
 pub mod status;

@@ -157,6 +157,14 @@ impl Cluster {
                 "--no-sync",
             ],
         )?;
+        // Extra lines for a debugging session, e.g.
+        // PGT_TEST_PG_SETTINGS="backtrace_functions = 'ResourceOwnerForget'" (`;` separates).
+        let extra = std::env::var("PGT_TEST_PG_SETTINGS").unwrap_or_default();
+        let settings: Vec<&str> = settings
+            .iter()
+            .copied()
+            .chain(extra.split(';').map(str::trim).filter(|l| !l.is_empty()))
+            .collect();
         let conf = format!(
             "\n# pg_trickle test harness\n\
              shared_preload_libraries = 'pg_trickle'\n\

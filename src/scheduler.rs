@@ -356,48 +356,20 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         }
         let now = chrono::Utc::now().timestamp();
         let min_secs = config::min_schedule_seconds().max(1) as i64;
-        let due: Vec<&Entry> = order
+        // What is due and how it is batched are decided without PostgreSQL
+        // (`Schedule::is_due`, `pgt_dag::tick_batches`, ADR-077).
+        let due: std::collections::BTreeSet<i64> = entries
             .iter()
-            .filter_map(|id| entries.iter().find(|e| e.pgt_id == *id))
             .filter(|e| e.status == "ACTIVE")
-            .filter(|e| match e.last_refresh {
-                None => true,
-                Some(last) => {
-                    let next = match &e.schedule {
-                        Schedule::Calculated => {
-                            periods.get(&e.pgt_id).copied().flatten().map(|p| {
-                                pgt_core::schedule::next_boundary(
-                                    last,
-                                    pgt_core::canonical_period(p),
-                                )
-                            })
-                        }
-                        s => s.next_due_after(last),
-                    };
-                    next.is_some_and(|n| now >= n.max(last + min_secs))
-                }
+            .filter(|e| {
+                let effective = periods.get(&e.pgt_id).copied().flatten();
+                e.schedule.is_due(e.last_refresh, effective, now, min_secs)
             })
+            .map(|e| e.pgt_id)
             .collect();
-        // The members of a diamond (a consistency group) are refreshed together: when one is
-        // due, all are, in one REPEATABLE READ transaction, so the bottom of the diamond never
-        // combines branches refreshed at different snapshots.
-        let due_ids: Vec<i64> = due.iter().map(|e| e.pgt_id).collect();
-        let mut done: Vec<i64> = Vec::new();
+        let ids: Vec<i64> = order.iter().copied().filter(|id| *id > 0).collect();
         let mut refreshed = false;
-        for id in order.iter().copied().filter(|id| *id > 0) {
-            if done.contains(&id) {
-                continue;
-            }
-            let group: Vec<i64> = match groups.iter().find(|g| g.contains(&id)) {
-                Some(g) if g.iter().any(|m| due_ids.contains(m)) => order
-                    .iter()
-                    .copied()
-                    .filter(|m| *m > 0 && g.contains(m))
-                    .collect(),
-                _ if due_ids.contains(&id) => vec![id],
-                _ => continue,
-            };
-            done.extend(&group);
+        for group in pgt_dag::tick_batches(&ids, &due, &groups) {
             let members = group.clone();
             let together = members.len() > 1;
             let outcome = in_transaction_at(together, move || -> Result<bool, String> {

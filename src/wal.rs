@@ -142,6 +142,43 @@ impl Drop for PinnedSnapshot {
     }
 }
 
+/// Runs an SPI statement with the current transaction's resource owner as the current
+/// one, restored when dropped (also while unwinding from an ERROR).
+///
+/// Why: creating a logical slot decodes WAL up to a consistent point, and a transaction it
+/// skips that carried cache invalidations is handled by PostgreSQL's
+/// `ReorderBufferImmediateInvalidation`, which begins and rolls back an internal
+/// subtransaction and leaves `CurrentResourceOwner` at the transaction's owner
+/// (PostgreSQL 18.6; the SQL functions that read or advance a slot restore it, slot
+/// creation does not). A statement run through SPI then unregisters its snapshot at
+/// `ExecutorEnd` from that owner instead of the one it registered it on, and fails with
+/// "snapshot reference … is not owned by resource owner TopTransaction" — an intermittent
+/// failure of `sync_change_capture()` and of the scheduler's capture step, found with gdb.
+/// With the transaction's owner current from the start, both are the same owner.
+struct TransactionOwner(pg_sys::ResourceOwner);
+
+impl TransactionOwner {
+    fn enter() -> Self {
+        // SAFETY: plain reads and a write of the backend's resource-owner globals while a
+        // transaction is open (we are inside a SQL function or the scheduler's transaction,
+        // so CurTransactionResourceOwner is valid); `drop` puts the saved owner back, and a
+        // resource the statement takes on the transaction's owner is released by it, as
+        // for PL/pgSQL statements run inside an exception block's subtransaction.
+        unsafe {
+            let saved = pg_sys::CurrentResourceOwner;
+            pg_sys::CurrentResourceOwner = pg_sys::CurTransactionResourceOwner;
+            TransactionOwner(saved)
+        }
+    }
+}
+
+impl Drop for TransactionOwner {
+    fn drop(&mut self) {
+        // SAFETY: restores the owner saved by `enter`, which outlives this statement.
+        unsafe { pg_sys::CurrentResourceOwner = self.0 };
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Catalog.
 
@@ -901,6 +938,7 @@ pub fn tick(fresh: bool, creation: SlotCreation) -> PgtResult<()> {
         // Creating a slot waits for every transaction running in the cluster to end; the
         // scheduler gives up after a moment (and tries again later) rather than stall.
         let create = || {
+            let _owner = TransactionOwner::enter();
             crate::catalog::first_value::<String>(
                 "SELECT s.lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput') AS s",
                 &[slot.as_str().into()],

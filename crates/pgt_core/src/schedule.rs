@@ -85,6 +85,27 @@ impl Schedule {
         }
     }
 
+    /// Whether a stream table with this schedule, last refreshed at `last` (Unix seconds,
+    /// None: never), is due at `now`. A calculated schedule is served with `effective`, the
+    /// period its readers need (None: no reader with a schedule, never due once
+    /// refreshed). Nothing is due less than `min_secs` after its last refresh
+    /// (`pg_trickle.min_schedule_seconds`). The scheduler's rule, as a pure function so a
+    /// sidecar's scheduler serves the same ticks (ADR-077).
+    pub fn is_due(
+        &self,
+        last: Option<i64>,
+        effective: Option<u64>,
+        now: i64,
+        min_secs: i64,
+    ) -> bool {
+        let Some(last) = last else { return true };
+        let next = match self {
+            Schedule::Calculated => effective.map(|p| next_boundary(last, canonical_period(p))),
+            s => s.next_due_after(last),
+        };
+        next.is_some_and(|n| now >= n.max(last.saturating_add(min_secs)))
+    }
+
     /// The canonical text stored in the catalog (`NULL` for calculated).
     pub fn to_catalog_text(&self) -> Option<String> {
         match self {
@@ -369,5 +390,27 @@ mod tests {
         fn never_panics(s in "\\PC{0,20}") {
             let _ = Schedule::parse(Some(&s));
         }
+    }
+
+    #[test]
+    fn due_follows_boundaries_calculated_periods_and_the_minimum() {
+        let every = Schedule::parse(Some("1m")).unwrap();
+        // Never refreshed: due at once.
+        assert!(every.is_due(None, None, 0, 60));
+        // 60 s is served on 48 s boundaries: last at 100 → next boundary 144.
+        assert!(!every.is_due(Some(100), None, 143, 1));
+        assert!(every.is_due(Some(100), None, 144, 1));
+        // The minimum gap wins over an earlier boundary.
+        assert!(!every.is_due(Some(100), None, 144, 60));
+        assert!(every.is_due(Some(100), None, 160, 60));
+        // Calculated: its readers' period, or never.
+        let calc = Schedule::Calculated;
+        assert!(!calc.is_due(Some(100), None, 10_000, 1));
+        assert!(calc.is_due(Some(100), Some(10), 110, 1));
+        assert!(!calc.is_due(Some(100), Some(10), 109, 1));
+        // Cron: the next cron time after the last refresh.
+        let cron = Schedule::parse(Some("*/5 * * * *")).unwrap();
+        assert!(!cron.is_due(Some(0), None, 299, 1));
+        assert!(cron.is_due(Some(0), None, 300, 1));
     }
 }

@@ -282,6 +282,35 @@ fn merge_overlapping(mut groups: Vec<BTreeSet<NodeId>>) -> Vec<BTreeSet<NodeId>>
     merged
 }
 
+/// The refresh batches of one scheduler tick, in `order` (upstream first): each due stream
+/// table alone, or, when it belongs to a consistency group with any due member, the whole
+/// group (its members in `order`), once. A batch runs in one transaction; a group's in one
+/// REPEATABLE READ transaction, so the bottom of a diamond never combines branches refreshed
+/// at different snapshots.
+pub fn tick_batches(
+    order: &[NodeId],
+    due: &BTreeSet<NodeId>,
+    groups: &[BTreeSet<NodeId>],
+) -> Vec<Vec<NodeId>> {
+    let mut done: BTreeSet<NodeId> = BTreeSet::new();
+    let mut out = Vec::new();
+    for &id in order {
+        if done.contains(&id) {
+            continue;
+        }
+        let batch: Vec<NodeId> = match groups.iter().find(|g| g.contains(&id)) {
+            Some(g) if g.iter().any(|m| due.contains(m)) => {
+                order.iter().copied().filter(|m| g.contains(m)).collect()
+            }
+            _ if due.contains(&id) => vec![id],
+            _ => continue,
+        };
+        done.extend(batch.iter().copied());
+        out.push(batch);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,5 +459,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_tick_refreshes_due_tables_alone_and_diamonds_together() {
+        // 1 → 2 → 4, 1 → 3 → 4 (a diamond: {2, 3, 4}); 5 alone.
+        let mut d = Dag::new();
+        d.add_edge(1, 2);
+        d.add_edge(1, 3);
+        d.add_edge(2, 4);
+        d.add_edge(3, 4);
+        d.add_node(5);
+        let order = d.topological_order().unwrap();
+        let groups = d.consistency_groups();
+        let due = |ids: &[NodeId]| ids.iter().copied().collect::<BTreeSet<_>>();
+        assert_eq!(
+            tick_batches(&order, &due(&[]), &groups),
+            Vec::<Vec<NodeId>>::new()
+        );
+        assert_eq!(
+            tick_batches(&order, &due(&[5, 1]), &groups),
+            vec![vec![1], vec![5]]
+        );
+        // One member of the diamond due: the whole diamond, once, upstream first.
+        assert_eq!(
+            tick_batches(&order, &due(&[3]), &groups),
+            vec![vec![2, 3, 4]]
+        );
+        assert_eq!(
+            tick_batches(&order, &due(&[4, 1, 2]), &groups),
+            vec![vec![1], vec![2, 3, 4]]
+        );
     }
 }

@@ -14,7 +14,7 @@ mkdir -p "$PGT_CACHE_DIR"
 chmod 755 "$PGT_CACHE_DIR"
 
 # ---------------------------------------------------------------- system packages
-apt_packages=(bison flex libreadline-dev zlib1g-dev libicu-dev pkg-config libclang-dev clang sudo make gcc dpkg-dev bzip2 xz-utils)
+apt_packages=(patch bison flex libreadline-dev zlib1g-dev libicu-dev pkg-config libclang-dev clang sudo make gcc dpkg-dev bzip2 xz-utils)
 install_apt_packages() {
   local missing=()
   for p in "${apt_packages[@]}"; do
@@ -40,9 +40,24 @@ find_pg18() {
   return 1
 }
 
+# The cassert (test) build carries the patches in scripts/pg-patches: each removes an
+# assertion PostgreSQL 18.6 can fail in ordinary use (the reason is in the patch and the
+# ADR it names). Builds without assertions are the upstream source unchanged.
+pg_patches() {
+  [ "$flavor" = cassert ] || return 0
+  local p
+  for p in "$PGT_REPO_ROOT"/scripts/pg-patches/*.patch; do
+    [ -f "$p" ] && echo "$p"
+  done
+}
+
 build_pg18() {
   local prefix="$PGT_CACHE_DIR/pg18-$flavor"
-  if [ -x "$prefix/bin/pg_config" ] && [ -f "$prefix/.complete" ]; then
+  # What the build holds, so that a new or changed patch rebuilds it.
+  local want="flavor=$flavor" p
+  for p in $(pg_patches); do want+=" $(basename "$p"):$(sha256sum < "$p" | cut -c1-16)"; done
+  if [ -x "$prefix/bin/pg_config" ] && [ -f "$prefix/.complete" ] \
+     && [ "$(cat "$prefix/.complete")" = "$want" ]; then
     echo "$prefix/bin/pg_config"; return 0
   fi
   local work="$PGT_CACHE_DIR/src"
@@ -75,6 +90,10 @@ SRC
   local build="$work/build-$flavor"
   rm -rf "$build"; mkdir -p "$build"
   tar -xjf "$tarball" -C "$build" --strip-components=1
+  for p in $(pg_patches); do
+    log "applying $(basename "$p")"
+    (cd "$build" && patch -s -p1 < "$p") || die "could not apply $p"
+  done
   local conf=(--prefix="$prefix" --with-icu --enable-debug)
   [ "$flavor" = cassert ] && conf+=(--enable-cassert)
   (cd "$build" && ./configure "${conf[@]}" CFLAGS="-O2 -g" >"$build/configure.log" 2>&1) \
@@ -84,7 +103,7 @@ SRC
     || { tail -n 40 "$build/make.log" >&2; die "PostgreSQL build failed"; }
   chmod -R a+rX "$prefix"
   rm -rf "$build"
-  touch "$prefix/.complete"
+  echo "$want" > "$prefix/.complete"
   echo "$prefix/bin/pg_config"
 }
 

@@ -14,7 +14,7 @@ mkdir -p "$PGT_CACHE_DIR"
 chmod 755 "$PGT_CACHE_DIR"
 
 # ---------------------------------------------------------------- system packages
-apt_packages=(patch bison flex libreadline-dev zlib1g-dev libicu-dev pkg-config libclang-dev clang sudo make gcc dpkg-dev bzip2 xz-utils)
+apt_packages=(patch libssl-dev openssl bison flex libreadline-dev zlib1g-dev libicu-dev pkg-config libclang-dev clang sudo make gcc dpkg-dev bzip2 xz-utils)
 install_apt_packages() {
   local missing=()
   for p in "${apt_packages[@]}"; do
@@ -54,7 +54,10 @@ pg_patches() {
 build_pg18() {
   local prefix="$PGT_CACHE_DIR/pg18-$flavor"
   # What the build holds, so that a new or changed patch rebuilds it.
-  local want="flavor=$flavor" p
+  # --with-openssl: TLS connections (the CLI's TLS test, and any client that needs them).
+  local conf=(--prefix="$prefix" --with-icu --with-openssl --enable-debug)
+  [ "$flavor" = cassert ] && conf+=(--enable-cassert)
+  local want="flavor=$flavor configure=${conf[*]}" p
   for p in $(pg_patches); do want+=" $(basename "$p"):$(sha256sum < "$p" | cut -c1-16)"; done
   if [ -x "$prefix/bin/pg_config" ] && [ -f "$prefix/.complete" ] \
      && [ "$(cat "$prefix/.complete")" = "$want" ]; then
@@ -94,8 +97,6 @@ SRC
     log "applying $(basename "$p")"
     (cd "$build" && patch -s -p1 < "$p") || die "could not apply $p"
   done
-  local conf=(--prefix="$prefix" --with-icu --enable-debug)
-  [ "$flavor" = cassert ] && conf+=(--enable-cassert)
   (cd "$build" && ./configure "${conf[@]}" CFLAGS="-O2 -g" >"$build/configure.log" 2>&1) \
     || { tail -n 40 "$build/configure.log" >&2; die "configure failed"; }
   (cd "$build" && make -j"$(nproc)" -s >"$build/make.log" 2>&1 && make -s install >>"$build/make.log" 2>&1 \

@@ -10,7 +10,7 @@
 //!   refreshes them in dependency order, **each in its own transaction**. A failed refresh
 //!   is rolled back and recorded in a new transaction: a FAILED history row,
 //!   `consecutive_errors + 1`, and SUSPENDED with the reason after
-//!   `pg_trickle.max_consecutive_errors`. A stream table whose refresh is already running
+//!   `pg_trickle.max_consecutive_errors` (`pgt_core::status::after_failure`). A stream table whose refresh is already running
 //!   (a manual refresh holds its lock) is skipped, not queued.
 //! * The members of a diamond (`pgt_dag::Dag::consistency_groups`) are refreshed together,
 //!   in one REPEATABLE READ transaction, whenever one of them is due.
@@ -474,13 +474,20 @@ fn record_failure(
     message: &str,
     max_errors: i32,
 ) -> Result<(), pgrx::spi::Error> {
+    // The count is read under the row's lock and the accounting decided in pgt_core.
+    let Some(errors) = Spi::get_one_with_args::<i32>(
+        "SELECT s.consecutive_errors FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR UPDATE",
+        &[pgt_id.into()],
+    )?
+    else {
+        return Ok(()); // dropped meanwhile
+    };
+    let after = pgt_core::status::after_failure(errors, max_errors, message);
     Spi::run_with_args(
         "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
-                        SET consecutive_errors = consecutive_errors + 1, updated_at = pg_catalog.now(), \
-                            status = CASE WHEN consecutive_errors + 1 >= $3 THEN 'SUSPENDED' ELSE status END, \
-                            status_reason = CASE WHEN consecutive_errors + 1 >= $3 \
-                                                 THEN format('suspended after %s consecutive failed refreshes; last error: %s', consecutive_errors + 1, $2::text) \
-                                                 ELSE status_reason END \
+                        SET consecutive_errors = $3, updated_at = pg_catalog.now(), \
+                            status = CASE WHEN $4::text IS NOT NULL THEN 'SUSPENDED' ELSE status END, \
+                            status_reason = coalesce($4::text, status_reason) \
                       WHERE pgt_id = $1 RETURNING pgt_id, effective_refresh_mode), \
               -- The next attempt recomputes in full: a DIFFERENTIAL refresh that failed on a
               -- row still evaluates that row (as inserted and deleted) after it was fixed.
@@ -488,7 +495,12 @@ fn record_failure(
                       WHERE pgt_id = $1 RETURNING 1) \
          INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, action, status, started_at, ended_at, error_message, initiated_by) \
          SELECT st.pgt_id, st.effective_refresh_mode, 'FAILED', pg_catalog.now(), pg_catalog.clock_timestamp(), $2, 'SCHEDULER' FROM st",
-        &[pgt_id.into(), message.into(), max_errors.into()],
+        &[
+            pgt_id.into(),
+            message.into(),
+            after.consecutive_errors.into(),
+            after.suspend.into(),
+        ],
     )?;
     pgrx::log!("pg_trickle: automatic refresh of {name} failed: {message}");
     shmem::bump_catalog();

@@ -1,24 +1,8 @@
 //! The `pgtrickle` command-line tool against a real cluster: every command, tables and
 //! JSON, dependency order, hostile names, failures and exit codes, the progress line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use pgt_testkit::{cluster, TestDb};
+use pgt_testkit::{cluster, Capture, TestDb};
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Runs `pgtrickle --dsn <db> args…`: (exit code, stdout, stderr).
 fn pgt(db: &TestDb, args: &[&str]) -> (i32, String, String) {
@@ -28,7 +12,7 @@ fn pgt(db: &TestDb, args: &[&str]) -> (i32, String, String) {
     let mut out = Vec::new();
     let err = Capture::default();
     let code = pgt_cli::run(argv, &mut out, pgt_cli::shared(err.clone()));
-    let err = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
+    let err = err.text();
     (code, String::from_utf8(out).unwrap(), err)
 }
 
@@ -370,7 +354,7 @@ fn failures_have_messages_and_exit_codes() {
         pgt_cli::shared(errw.clone()),
     );
     assert_eq!(code, 3);
-    let err = String::from_utf8(errw.0.lock().unwrap().clone()).unwrap();
+    let err = errw.text();
     assert!(
         err.contains("could not connect (host=/nonexistent port=1"),
         "{err}"

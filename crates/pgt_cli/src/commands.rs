@@ -9,7 +9,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+use postgres_native_tls::MakeTlsConnector;
 use serde_json::{json, Value};
 
 use crate::cli::{Args, Command};
@@ -25,8 +26,9 @@ pub const HEALTH_ERROR: i32 = 2;
 pub const HEALTH_UNKNOWN: i32 = 3;
 
 pub fn dispatch(args: &Args, out: &mut dyn Write, err: &SharedWriter) -> CmdResult {
-    let cfg = crate::conn::config(args.dsn.as_deref(), &crate::conn::ProcessEnv)?;
-    let mut c = cfg.connect(NoTls).map_err(|e| {
+    let (cfg, tls) = crate::conn::config(args.dsn.as_deref(), &crate::conn::ProcessEnv)?;
+    let connector = tls.connector()?;
+    let mut c = cfg.connect(connector.clone()).map_err(|e| {
         format!(
             "could not connect ({}): {}",
             crate::conn::describe(&cfg),
@@ -62,7 +64,7 @@ pub fn dispatch(args: &Args, out: &mut dyn Write, err: &SharedWriter) -> CmdResu
             progress,
         } => {
             let terminal = std::io::stderr().is_terminal();
-            let watch = (*progress || terminal).then_some((&cfg, err, terminal));
+            let watch = (*progress || terminal).then_some((&cfg, &connector, err, terminal));
             refresh(&mut c, &mut w, names, *all, watch)
         }
         Command::Explain { name, analyze } => explain(&mut c, &mut w, name, *analyze),
@@ -100,7 +102,20 @@ fn db_error(e: &postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        None => {
+            // Connection and TLS errors keep their cause in the source chain.
+            let mut s = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !s.contains(&text) {
+                    s.push_str(": ");
+                    s.push_str(&text);
+                }
+                cause = c.source();
+            }
+            s
+        }
     }
 }
 
@@ -299,7 +314,7 @@ fn show(c: &mut Client, w: &mut Writer, name: &str, limit: i32) -> CmdResult {
 
 // ---------------------------------------------------------------------------- refresh
 
-type Watch<'a> = (&'a Config, &'a SharedWriter, bool);
+type Watch<'a> = (&'a Config, &'a MakeTlsConnector, &'a SharedWriter, bool);
 
 fn refresh(
     c: &mut Client,
@@ -366,8 +381,9 @@ fn refresh(
             )
             .map_err(|e| db_error(&e))?
             .get(0);
-        let progress = watch
-            .map(|(cfg, err, terminal)| Progress::start(cfg, pid, &name, err.clone(), terminal));
+        let progress = watch.map(|(cfg, tls, err, terminal)| {
+            Progress::start(cfg, tls.clone(), pid, &name, err.clone(), terminal)
+        });
         let started = Instant::now();
         let outcome = c.execute("SELECT pgtrickle.refresh_stream_table($1)", &[&name]);
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;

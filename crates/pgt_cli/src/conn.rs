@@ -4,11 +4,17 @@
 //! rest: [`config`] fills in what the string leaves out, with libpq's defaults last
 //! (a Unix socket in `/var/run/postgresql` or `/tmp` when one exists for the port, the
 //! operating-system user, a database named like the user).
+//!
+//! TLS follows libpq's `sslmode` (from the string or `PGSSLMODE`): `disable`; `prefer`
+//! (the default) and `require` encrypt without checking the server's certificate, unless a
+//! root certificate is given (`sslrootcert` or `PGSSLROOTCERT`), which makes them check the
+//! chain as `verify-ca` does; `verify-ca` checks the chain, `verify-full` the chain and the
+//! host name (against the given root or the system's).
 
 use std::path::Path;
 use std::str::FromStr;
 
-use postgres::config::Host;
+use postgres::config::{Host, SslMode};
 use postgres::Config;
 
 /// Where values come from, so tests can supply their own environment.
@@ -25,12 +31,142 @@ impl Env for ProcessEnv {
     }
 }
 
-/// The connection settings for `dsn` (or none), completed from `env`.
-pub fn config(dsn: Option<&str>, env: &dyn Env) -> Result<Config, String> {
-    let mut cfg = match dsn {
-        Some(s) => Config::from_str(s).map_err(|e| format!("invalid connection string: {e}"))?,
-        None => Config::new(),
+/// How the server's certificate is checked (libpq's `sslmode` beyond what the `postgres`
+/// crate reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub mode: String,
+    pub root_cert: Option<String>,
+}
+
+impl Tls {
+    /// Whether the chain is checked, and whether the host name is.
+    fn checks(&self) -> (bool, bool) {
+        match self.mode.as_str() {
+            "verify-full" => (true, true),
+            "verify-ca" => (true, false),
+            _ => (self.root_cert.is_some(), false),
+        }
+    }
+
+    /// The TLS connector for these rules.
+    pub fn connector(&self) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+        let (chain, host) = self.checks();
+        let mut b = native_tls::TlsConnector::builder();
+        b.danger_accept_invalid_certs(!chain)
+            .danger_accept_invalid_hostnames(!host);
+        if let Some(path) = &self.root_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("reading the root certificate {path}: {e}"))?;
+            let cert = native_tls::Certificate::from_pem(&pem)
+                .map_err(|e| format!("the root certificate {path} is not PEM: {e}"))?;
+            b.add_root_certificate(cert);
+        }
+        let c = b.build().map_err(|e| format!("setting up TLS: {e}"))?;
+        Ok(postgres_native_tls::MakeTlsConnector::new(c))
+    }
+}
+
+/// Takes `key` out of a connection string (`key=value` words, or a URL's query), so the
+/// `postgres` crate does not refuse what it does not know; returns the rest and the value.
+fn take_option(dsn: &str, key: &str) -> (String, Option<String>) {
+    if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
+        let Some((base, query)) = dsn.split_once('?') else {
+            return (dsn.to_string(), None);
+        };
+        let mut value = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|kv| match kv.split_once('=') {
+                Some((k, v)) if k == key => {
+                    value = Some(v.to_string());
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, value);
+    }
+    // key=value words; a value may be single-quoted with \' and \\ inside.
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in dsn.chars() {
+        match c {
+            _ if escaped => {
+                cur.push(c);
+                escaped = false;
+            }
+            '\\' if quoted => {
+                cur.push(c);
+                escaped = true;
+            }
+            '\'' => {
+                cur.push(c);
+                quoted = !quoted;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let mut value = None;
+    words.retain(|w| {
+        let Some((k, v)) = w.split_once('=') else {
+            return true;
+        };
+        if k.trim() != key {
+            return true;
+        }
+        let v = v.trim();
+        value = Some(
+            v.strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .map(|v| v.replace("\\'", "'").replace("\\\\", "\\"))
+                .unwrap_or_else(|| v.to_string()),
+        );
+        false
+    });
+    (words.join(" "), value)
+}
+
+/// The connection settings for `dsn` (or none), completed from `env`, and the TLS rules.
+pub fn config(dsn: Option<&str>, env: &dyn Env) -> Result<(Config, Tls), String> {
+    let (rest, sslmode) = take_option(dsn.unwrap_or(""), "sslmode");
+    let (rest, root_cert) = take_option(&rest, "sslrootcert");
+    let mode = sslmode
+        .or_else(|| env.var("PGSSLMODE"))
+        .unwrap_or_else(|| "prefer".into());
+    let tls = Tls {
+        root_cert: root_cert.or_else(|| env.var("PGSSLROOTCERT")),
+        mode: mode.clone(),
     };
+    let mut cfg = if rest.trim().is_empty() {
+        Config::new()
+    } else {
+        Config::from_str(&rest).map_err(|e| format!("invalid connection string: {e}"))?
+    };
+    cfg.ssl_mode(match mode.as_str() {
+        "disable" => SslMode::Disable,
+        "allow" | "prefer" => SslMode::Prefer,
+        "require" | "verify-ca" | "verify-full" => SslMode::Require,
+        other => {
+            return Err(format!(
+                "invalid sslmode {other:?}: one of disable, allow, prefer, require, verify-ca, verify-full"
+            ))
+        }
+    });
     if cfg.get_ports().is_empty() {
         let port = match env.var("PGPORT") {
             Some(p) => p
@@ -76,7 +212,7 @@ pub fn config(dsn: Option<&str>, env: &dyn Env) -> Result<Config, String> {
     if cfg.get_application_name().is_none() {
         cfg.application_name("pgtrickle");
     }
-    Ok(cfg)
+    Ok((cfg, tls))
 }
 
 /// A short description of where `cfg` connects, for error messages (no password).
@@ -114,7 +250,8 @@ mod tests {
             ("PGUSER", "ops"),
             ("PGPASSWORD", "pw"),
         ]));
-        let c = config(Some("dbname=shop"), &env).unwrap();
+        let (c, tls) = config(Some("dbname=shop"), &env).unwrap();
+        assert_eq!(tls.mode, "prefer");
         assert_eq!(
             describe(&c),
             "host=db.example port=6543 user=ops dbname=shop"
@@ -122,16 +259,16 @@ mod tests {
         assert_eq!(c.get_password(), Some(&b"pw"[..]));
         assert_eq!(c.get_application_name(), Some("pgtrickle"));
         // The string wins over the environment.
-        let c = config(Some("host=/sock port=1 user=u dbname=d"), &env).unwrap();
+        let (c, _) = config(Some("host=/sock port=1 user=u dbname=d"), &env).unwrap();
         assert_eq!(describe(&c), "host=/sock port=1 user=u dbname=d");
-        let c = config(Some("postgres://a@h:7/x"), &env).unwrap();
+        let (c, _) = config(Some("postgres://a@h:7/x"), &env).unwrap();
         assert_eq!(describe(&c), "host=h port=7 user=a dbname=x");
     }
 
     #[test]
     fn defaults_follow_libpq() {
         let env = Fake(HashMap::from([("USER", "alice")]));
-        let c = config(None, &env).unwrap();
+        let (c, _) = config(None, &env).unwrap();
         assert_eq!(c.get_user(), Some("alice"));
         assert_eq!(c.get_dbname(), Some("alice"));
         assert_eq!(c.get_ports(), &[5432]);
@@ -145,5 +282,49 @@ mod tests {
         assert!(config(None, &Fake(HashMap::new()))
             .unwrap_err()
             .contains("no user name"));
+    }
+
+    #[test]
+    fn tls_options_follow_libpq() {
+        let none = Fake(HashMap::from([("USER", "a")]));
+        let (c, tls) = config(
+            Some("host=db sslmode=verify-full sslrootcert='/etc/ca dir/root.crt' dbname=x"),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(describe(&c), "host=db port=5432 user=a dbname=x");
+        assert_eq!(c.get_ssl_mode(), SslMode::Require);
+        assert_eq!(tls.mode, "verify-full");
+        assert_eq!(tls.root_cert.as_deref(), Some("/etc/ca dir/root.crt"));
+        assert_eq!(tls.checks(), (true, true));
+        let (c, tls) = config(
+            Some("postgres://u@h/x?sslmode=require&application_name=z"),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Require);
+        assert_eq!(c.get_application_name(), Some("z"));
+        assert_eq!(tls.checks(), (false, false));
+        let (c, _) = config(Some("postgres://u@h/x?sslmode=disable"), &none).unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Disable);
+        // From the environment; a root certificate makes require check the chain.
+        let env = Fake(HashMap::from([
+            ("USER", "a"),
+            ("PGSSLMODE", "require"),
+            ("PGSSLROOTCERT", "/r.crt"),
+        ]));
+        let (_, tls) = config(None, &env).unwrap();
+        assert_eq!(tls.checks(), (true, false));
+        assert!(config(Some("sslmode=sometimes"), &none)
+            .unwrap_err()
+            .contains("invalid sslmode"));
+        // Quoted values keep their spaces and quotes.
+        assert_eq!(
+            take_option(r"password='a b\'c' sslmode=require", "sslmode"),
+            (
+                r"password='a b\'c'".to_string(),
+                Some("require".to_string())
+            )
+        );
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use postgres::{Config, NoTls};
+use postgres::Config;
+use postgres_native_tls::MakeTlsConnector;
 
 use crate::SharedWriter;
 
@@ -24,9 +25,16 @@ pub struct Progress {
 impl Progress {
     /// Starts watching backend `pid` refreshing `name`. If the second connection cannot
     /// be made the refresh runs without a progress line (the refresh itself matters).
-    pub fn start(cfg: &Config, pid: i32, name: &str, err: SharedWriter, terminal: bool) -> Self {
+    pub fn start(
+        cfg: &Config,
+        tls: MakeTlsConnector,
+        pid: i32,
+        name: &str,
+        err: SharedWriter,
+        terminal: bool,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = cfg.connect(NoTls).ok().map(|mut client| {
+        let thread = cfg.connect(tls).ok().map(|mut client| {
             let stop = stop.clone();
             let name = name.to_string();
             std::thread::spawn(move || {

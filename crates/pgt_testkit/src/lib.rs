@@ -22,5 +22,7 @@ pub use assertions::{
     change_buffer, expect_sql_error, explain_stream_table, last_refresh, refresh_and_assert,
     stream_table_diff, stream_table_matches, sync_change_capture, SqlErrorInfo,
 };
+mod capture;
+pub use capture::Capture;
 pub use cluster::{cluster, cluster_with, Cluster, TestDb};
 pub use postgres;

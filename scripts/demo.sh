@@ -55,5 +55,7 @@ cat <<MSG
 The demo cluster is still running.
   Connect:  ${psql_cmd[*]} -d $db
      (or:   psql "host=127.0.0.1 port=$port user=postgres dbname=$db")
+  Inspect:  cargo run -q -p pgt_cli -- --dsn "host=$demo_dir port=$port user=postgres dbname=$db" list
+            (the pgtrickle CLI: show, refresh, explain, graph, health; docs/CLI.md)
   Stop:     bash scripts/demo.sh stop
 MSG

@@ -449,7 +449,6 @@ impl refresh_plan::IncrementalBackend for SpiIncremental<'_> {
             });
         }
         Ok(Look {
-            mode: Mode::Differential,
             forced,
             repaired: std::mem::take(&mut self.repaired),
             sources: looks,

@@ -20,6 +20,22 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A self-signed CA certificate `<name>.crt` (key `<name>.key`) with common name `cn`.
+fn self_signed_ca(dir: &Path, name: &str, cn: &str) {
+    let (key, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-days", "2", "-subj", &subj,
+        ],
+    );
+}
+
 /// A test CA and a server certificate for localhost signed by it, readable by the server.
 fn certificates() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -27,24 +43,7 @@ fn certificates() -> &'static PathBuf {
         let dir = std::env::temp_dir().join(format!("pgt-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.as_path();
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=pg_trickle test CA",
-            ],
-        );
+        self_signed_ca(d, "ca", "pg_trickle test CA");
         openssl(
             d,
             &[
@@ -86,24 +85,7 @@ fn certificates() -> &'static PathBuf {
             ],
         );
         // Another CA, which did not sign the server's certificate.
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "other.key",
-                "-out",
-                "other.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=someone else",
-            ],
-        );
+        self_signed_ca(d, "other", "someone else");
         // The server (run as postgres when the tests run as root) must own its key.
         let id = Command::new("id").arg("-u").output().unwrap();
         if String::from_utf8_lossy(&id.stdout).trim() == "0" {

@@ -54,7 +54,6 @@ pub struct SourceLook {
 /// Everything [`plan`] decides from.
 #[derive(Debug, Clone)]
 pub struct Look {
-    pub mode: Mode,
     /// A reason to recompute known before the look (rule 1).
     pub forced: Option<String>,
     /// Sources whose change capture was found missing or disabled and re-created.
@@ -92,7 +91,7 @@ pub enum Plan {
 }
 
 /// Decides what the refresh does (the rules in the module documentation).
-pub fn plan(look: &Look) -> Plan {
+pub fn plan(look: &Look, mode: Mode) -> Plan {
     if let Some(reason) = &look.forced {
         return Plan::Recompute {
             reason: reason.clone(),
@@ -140,7 +139,7 @@ pub fn plan(look: &Look) -> Plan {
     if !any {
         return Plan::UpToDate;
     }
-    if look.mode == Mode::Auto {
+    if mode == Mode::Auto {
         if let Some(reason) = cost::prefer_full(look.pending_total(), &look.history) {
             return Plan::Recompute { reason };
         }
@@ -267,11 +266,10 @@ pub struct Outcome {
 /// followed by one recomputation that records what the attempt cost.
 pub fn run_incremental<B: IncrementalBackend>(b: &mut B, mode: Mode) -> Result<Outcome, B::Error> {
     let mut look = b.look()?;
-    look.mode = mode;
-    let mut decision = plan(&look);
+    let mut decision = plan(&look, mode);
     if mode == Mode::Auto && matches!(decision, Plan::Incremental { .. }) {
         look.history = b.history()?;
-        decision = plan(&look);
+        decision = plan(&look, mode);
     }
     let pending = look.pending_total();
     let (mut reason, probation) = match decision {
@@ -336,7 +334,6 @@ mod tests {
 
     fn look(sources: Vec<SourceLook>) -> Look {
         Look {
-            mode: Mode::Differential,
             forced: None,
             repaired: vec![],
             sources,
@@ -355,12 +352,18 @@ mod tests {
     #[test]
     fn nothing_pending_is_up_to_date_and_changes_are_incremental() {
         assert_eq!(
-            plan(&look(vec![pending("a", 0), pending("b", 0)])),
+            plan(
+                &look(vec![pending("a", 0), pending("b", 0)]),
+                Mode::Differential
+            ),
             Plan::UpToDate
         );
-        assert_eq!(plan(&look(vec![])), Plan::UpToDate);
+        assert_eq!(plan(&look(vec![]), Mode::Differential), Plan::UpToDate);
         let l = look(vec![pending("a", 0), pending("b", 3)]);
-        assert_eq!(plan(&l), Plan::Incremental { probation_ms: None });
+        assert_eq!(
+            plan(&l, Mode::Differential),
+            Plan::Incremental { probation_ms: None }
+        );
         assert_eq!(l.pending_total(), 3);
     }
 
@@ -382,13 +385,16 @@ mod tests {
             },
         ]);
         l.forced = Some("own writes".into());
-        assert_eq!(reason(plan(&l)), "own writes");
+        assert_eq!(reason(plan(&l, Mode::Differential)), "own writes");
         l.forced = None;
-        assert!(reason(plan(&l)).starts_with("no frontier"));
+        assert!(reason(plan(&l, Mode::Differential)).starts_with("no frontier"));
         l.repaired = vec!["public.n".into()];
-        assert!(reason(plan(&l)).contains("triggers of public.n were missing"));
+        assert!(reason(plan(&l, Mode::Differential)).contains("triggers of public.n were missing"));
         l.sources.pop();
-        assert_eq!(reason(plan(&l)), "source t was truncated");
+        assert_eq!(
+            reason(plan(&l, Mode::Differential)),
+            "source t was truncated"
+        );
         l.sources[1] = SourceLook {
             name: "r".into(),
             state: SourceState::Pending {
@@ -398,7 +404,7 @@ mod tests {
             },
         };
         assert_eq!(
-            reason(plan(&l)),
+            reason(plan(&l, Mode::Differential)),
             "900 pending changes on r exceed pg_trickle.differential_max_change_ratio = 0.15"
         );
         // A truncation with no rows counted still recomputes; an empty source over the
@@ -411,7 +417,7 @@ mod tests {
                 over_ratio: true,
             },
         }]);
-        assert_eq!(plan(&l), Plan::UpToDate);
+        assert_eq!(plan(&l, Mode::Differential), Plan::UpToDate);
     }
 
     #[test]
@@ -423,20 +429,21 @@ mod tests {
             abandoned_ms: None,
         }];
         let mut l = look(vec![pending("a", 10)]);
-        l.mode = Mode::Auto;
         l.history = history.to_vec();
         // Few changes: incremental, on probation (no incremental measurement yet).
         assert!(matches!(
-            plan(&l),
+            plan(&l, Mode::Auto),
             Plan::Incremental {
                 probation_ms: Some(_)
             }
         ));
         // Explicit DIFFERENTIAL never consults the model.
         l.sources = vec![pending("a", 100_000_000)];
-        assert!(reason(plan(&l)).starts_with("no incremental refresh measured yet"));
-        l.mode = Mode::Differential;
-        assert_eq!(plan(&l), Plan::Incremental { probation_ms: None });
+        assert!(reason(plan(&l, Mode::Auto)).starts_with("no incremental refresh measured yet"));
+        assert_eq!(
+            plan(&l, Mode::Differential),
+            Plan::Incremental { probation_ms: None }
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 #   bash benches/write_bench.sh                       # ROUNDS=3 SECONDS_PER_RUN=10 CLIENTS=4 SYNC=off
 #   SYNC=on bash benches/write_bench.sh               # writers commit with synchronous_commit = on
 #   CAPTURES="trigger wal" bash benches/write_bench.sh  # only these capture modes (and the baseline)
+# Capture modes: trigger (unlogged buffers, the default), logged (trigger capture into
+# logged buffers: pg_trickle.unlogged_change_buffers = off), wal, immediate.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$PGT_REPO_ROOT"
@@ -55,9 +57,11 @@ STS=("SELECT g, count(*) AS n, sum(bal) AS total FROM acct GROUP BY g"
      "SELECT id, bal FROM acct WHERE bal > 90"
      "SELECT a.id, l.label, a.bal FROM acct a JOIN grp l ON l.g = a.g WHERE a.g < 10")
 
-configure() { # configure <capture: trigger|wal|immediate> <number of stream tables>
-  local capture=$1 n=$2 mode=DIFFERENTIAL cdc=trigger
+configure() { # configure <capture: trigger|logged|wal|immediate> <number of stream tables>
+  local capture=$1 n=$2 mode=DIFFERENTIAL cdc=trigger unlogged=on
   [ "$capture" = immediate ] && mode=IMMEDIATE
+  # logged: trigger capture into logged buffers (pg_trickle.unlogged_change_buffers = off).
+  [ "$capture" = logged ] && unlogged=off
   [ "$capture" = wal ] && cdc=auto
   psql -q -c "SELECT pgtrickle.drop_stream_table(pgt_name) FROM pgtrickle.pgt_stream_tables" \
           -c "ALTER SYSTEM SET pg_trickle.cdc_mode = '$cdc'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -66,7 +70,8 @@ configure() { # configure <capture: trigger|wal|immediate> <number of stream tab
           -c "SELECT setval('acct_seq', $ROWS)" >/dev/null
   sleep 0.2
   for ((i = 0; i < n; i++)); do
-    psql -q -c "SELECT pgtrickle.create_stream_table('st$i', \$q\$${STS[$i]}\$q\$, refresh_mode => '$mode')" >/dev/null
+    psql -q -c "SET pg_trickle.unlogged_change_buffers = $unlogged" \
+            -c "SELECT pgtrickle.create_stream_table('st$i', \$q\$${STS[$i]}\$q\$, refresh_mode => '$mode')" >/dev/null
   done
   if [ "$capture" = wal ] && [ "$n" -gt 0 ]; then
     psql -q -c "SELECT * FROM pgtrickle.sync_change_capture()" >/dev/null
@@ -118,7 +123,7 @@ ROLLBACK;
 SQL
 }
 
-CONFIGS=("none 0" "trigger 1" "trigger 3" "wal 1" "wal 3" "immediate 1" "immediate 3")
+CONFIGS=("none 0" "trigger 1" "trigger 3" "logged 1" "logged 3" "wal 1" "wal 3" "immediate 1" "immediate 3")
 # CAPTURES="trigger wal" runs only those (and the baseline).
 if [ -n "${CAPTURES:-}" ]; then
   kept=("none 0")

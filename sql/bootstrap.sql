@@ -151,6 +151,17 @@ CREATE TABLE pgtrickle.pgt_wal_decoder (
 
 COMMENT ON TABLE pgtrickle.pgt_wal_decoder IS 'pg_trickle: the logical replication slot draining WAL-captured sources';
 
+-- Change buffers are unlogged tables unless pg_trickle.unlogged_change_buffers is off
+-- (ADR-078). A crash, a promotion or a restored base backup leaves every unlogged table
+-- empty, this one-row table too: while it is empty, unlogged buffers may have lost rows,
+-- and the next refresh of any stream table makes every one reading such a buffer
+-- recompute in full (src/cdc.rs, `forget_lost_buffers`), then puts the row back.
+CREATE UNLOGGED TABLE pgtrickle.pgt_buffers_intact (
+    intact          boolean PRIMARY KEY DEFAULT true CHECK (intact)
+);
+INSERT INTO pgtrickle.pgt_buffers_intact DEFAULT VALUES;
+COMMENT ON TABLE pgtrickle.pgt_buffers_intact IS 'pg_trickle: empty after a crash emptied the unlogged change buffers';
+
 -- "name type [NOT NULL]" of every column of a relation, in order (see storage_columns).
 CREATE FUNCTION pgtrickle._storage_signature(rel oid) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -212,7 +223,7 @@ COMMENT ON TABLE pgtrickle.pgt_refresh_history IS 'pg_trickle: one row per refre
 -- pgt_refresh_history.error_message. The monitoring views show them only to roles that may
 -- read the stream table and every one of its sources (see _may_see_details, ADR-074).
 GRANT SELECT ON pgtrickle.pgt_dependencies TO PUBLIC;
-GRANT SELECT ON pgtrickle.pgt_capture, pgtrickle.pgt_wal_decoder TO PUBLIC;
+GRANT SELECT ON pgtrickle.pgt_capture, pgtrickle.pgt_wal_decoder, pgtrickle.pgt_buffers_intact TO PUBLIC;
 GRANT SELECT (pgt_id, pgt_relid, pgt_schema, pgt_name, original_query, defining_query, schedule,
               refresh_mode, effective_refresh_mode, refresh_mode_reason, status, is_populated,
               data_timestamp, last_refresh_at, consecutive_errors, storage_columns, pinned_settings, created_at, updated_at,

@@ -13,7 +13,10 @@
 --   * pg_dump / pg_restore (ADR-064): catalog rows are dumped (pgt_stream_tables is a
 --     configuration table with a restore trigger and a restored_at column), buffers and
 --     state tables become extension members and pg_trickle's triggers (capture, IMMEDIATE,
---     guard) internal triggers, so none of them is dumped.
+--     guard) internal triggers, so none of them is dumped;
+--   * change buffers created from now on are unlogged (pg_trickle.unlogged_change_buffers,
+--     ADR-078); pgt_buffers_intact tells refreshes when a crash emptied them. Existing
+--     buffers stay logged.
 \echo Use "ALTER EXTENSION pg_trickle UPDATE TO '0.2.0'" to load this file. \quit
 
 CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING brin AS
@@ -26,6 +29,13 @@ CREATE OPERATOR CLASS pgtrickle.xid8_minmax_ops FOR TYPE pg_catalog.xid8 USING b
     FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
     FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
     FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
+
+CREATE UNLOGGED TABLE pgtrickle.pgt_buffers_intact (
+    intact          boolean PRIMARY KEY DEFAULT true CHECK (intact)
+);
+INSERT INTO pgtrickle.pgt_buffers_intact DEFAULT VALUES;
+COMMENT ON TABLE pgtrickle.pgt_buffers_intact IS 'pg_trickle: empty after a crash emptied the unlogged change buffers';
+GRANT SELECT ON pgtrickle.pgt_buffers_intact TO PUBLIC;
 
 CREATE FUNCTION pgtrickle."_capture_changes"() RETURNS TRIGGER
     LANGUAGE c AS 'MODULE_PATHNAME', '_capture_changes_wrapper';

@@ -19,7 +19,13 @@ pub fn ensure_capture(source: pg_sys::Oid) -> PgtResult<()> {
         return crate::cdc_partitions::sync(source, false);
     }
     let table = relation_name(source)?.expect("a source of a new stream table exists");
-    for stmt in create_capture(source.to_u32(), &table, &columns_of(source, false)?) {
+    let unlogged = crate::config::unlogged_change_buffers();
+    for stmt in create_capture(
+        source.to_u32(),
+        &table,
+        &columns_of(source, false)?,
+        unlogged,
+    ) {
         Spi::run(&stmt)?;
     }
     // (The stream table is filled from the tables as they are: rows already in a
@@ -395,6 +401,7 @@ fn check_sql_drop() -> PgtResult<()> {
 /// such a source forgets its frontiers (changes written meanwhile were not captured, so
 /// the next refresh of each recomputes in full). Returns the repaired sources' names.
 pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
+    forget_lost_buffers()?;
     let args = [
         pgt_id.into(),
         pgt_cdc::capture_trigger_names()
@@ -442,6 +449,36 @@ pub fn repair_capture(pgt_id: i64) -> PgtResult<Vec<String>> {
         repaired.push(name.to_string());
     }
     Ok(repaired)
+}
+
+/// Unlogged change buffers lose their rows in a crash (ADR-078). Every incremental refresh
+/// starts here, before it reads a frontier: if the crash marker table is empty, the
+/// frontiers on unlogged buffers are forgotten (those stream tables recompute in full) and
+/// the marker is put back, in this refresh's transaction.
+fn forget_lost_buffers() -> PgtResult<()> {
+    let lost = crate::spi_cache::select_kept(&pgt_cdc::buffers_lost_check(), &[], None, |rows| {
+        Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
+    })?;
+    if !lost {
+        return Ok(());
+    }
+    let readers =
+        crate::spi_cache::update_kept(&pgt_cdc::forget_lost_buffers(), &[], None, |rows| {
+            let mut ids = std::collections::BTreeSet::new();
+            for row in rows {
+                if let Some(id) = row.get::<i64>(1)? {
+                    ids.insert(id);
+                }
+            }
+            Ok(ids.len())
+        })?;
+    Spi::run(&pgt_cdc::buffers_intact_again())?;
+    if readers > 0 {
+        pgrx::log!(
+            "pg_trickle: unlogged change buffers were emptied by a crash (or a promotion, or a restored base backup); {readers} stream table(s) reading them recompute in full at their next refresh"
+        );
+    }
+    Ok(())
 }
 
 /// The name of a relation, or None when it no longer exists (a dropped source).

@@ -25,6 +25,7 @@ pub enum CdcMode {
 }
 
 static CDC_MODE: GucSetting<CdcMode> = GucSetting::<CdcMode>::new(CdcMode::Auto);
+static UNLOGGED_CHANGE_BUFFERS: GucSetting<bool> = GucSetting::<bool>::new(true);
 static WAL_TRANSITION_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(300);
 static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 static SCHEDULER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -176,6 +177,14 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"pg_trickle.unlogged_change_buffers",
+        c"Whether change buffers created from now on are unlogged tables.",
+        c"Unlogged buffers cost writers about half as much WAL; a crash (or a promotion, or a restored base backup) empties them, and the stream tables reading them then recompute in full once. Existing buffers keep their kind.",
+        &UNLOGGED_CHANGE_BUFFERS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"pg_trickle.wal_transition_timeout",
         c"How long a source may wait for its handover to WAL capture, or for a failing decoder, before it stays on (or returns to) triggers.",
@@ -190,6 +199,10 @@ pub fn register() {
 
 pub fn cdc_mode() -> CdcMode {
     CDC_MODE.get()
+}
+
+pub fn unlogged_change_buffers() -> bool {
+    UNLOGGED_CHANGE_BUFFERS.get()
 }
 
 pub fn wal_transition_timeout_secs() -> i32 {

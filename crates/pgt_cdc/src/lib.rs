@@ -63,11 +63,14 @@ pub fn buffer_table(source_oid: u32) -> QualifiedName {
 /// statement's transition tables into the buffer of the source named by its argument.
 pub const CAPTURE_FUNCTION: &str = "pgtrickle._capture_changes";
 
-/// DDL creating the buffer and the capture triggers on `source`.
+/// DDL creating the buffer and the capture triggers on `source`. An `unlogged` buffer
+/// writes no WAL for its rows (ADR-078): a crash empties it, which [`BUFFERS_INTACT`]
+/// tells the next refresh.
 pub fn create_capture(
     source_oid: u32,
     source: &QualifiedName,
     columns: &[SourceColumn],
+    unlogged: bool,
 ) -> Vec<String> {
     let buf = buffer_table(source_oid);
     let col_defs: String = columns
@@ -76,8 +79,9 @@ pub fn create_capture(
         .collect();
     let mut out = vec![
         format!(
-            "CREATE TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
-             __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{col_defs})"
+            "CREATE {}TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
+             __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{col_defs})",
+            if unlogged { "UNLOGGED " } else { "" }
         ),
         format!(
             "COMMENT ON TABLE {buf} IS {}",
@@ -98,6 +102,38 @@ pub fn create_capture(
         quote_ident(&format!("changes_{source_oid}_xid_idx"))
     ));
     out
+}
+
+/// The unlogged one-row table that a crash empties along with the unlogged buffers
+/// (ADR-078; created with the extension).
+pub const BUFFERS_INTACT: &str = "pgtrickle.pgt_buffers_intact";
+
+/// True when a crash (or a promotion, or a restored base backup) has emptied the unlogged
+/// tables since the last refresh that looked.
+pub fn buffers_lost_check() -> String {
+    format!("SELECT NOT EXISTS (SELECT 1 FROM {BUFFERS_INTACT})")
+}
+
+/// After [`buffers_lost_check`]: every stream table reading an unlogged buffer forgets its
+/// frontier there (its next refresh recomputes in full, consuming what the buffer got
+/// since), returning the affected stream tables' ids. Run in the transaction that then
+/// puts the row back ([`buffers_intact_again`]): both or neither commit.
+pub fn forget_lost_buffers() -> String {
+    "UPDATE pgtrickle.pgt_dependencies AS d \
+        SET frontier_snapshot = NULL, frontier_xid = NULL, frontier_change_id = NULL \
+      WHERE d.frontier_snapshot IS NOT NULL \
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c \
+                     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('pgtrickle_changes.changes_' OPERATOR(pg_catalog.||) d.source_relid::pg_catalog.text) \
+                       AND c.relpersistence OPERATOR(pg_catalog.=) 'u') \
+      RETURNING d.pgt_id"
+        .to_string()
+}
+
+/// Marks the unlogged buffers as intact again. Concurrent refreshes that both found them
+/// emptied both reset frontiers (the second one's resets only cost a recomputation) and
+/// insert once.
+pub fn buffers_intact_again() -> String {
+    format!("INSERT INTO {BUFFERS_INTACT} DEFAULT VALUES ON CONFLICT DO NOTHING")
 }
 
 /// Row-level security on a buffer (ADR-014): a role granted `SELECT` on it (the owner of a
@@ -383,7 +419,7 @@ mod tests {
             name: "we\"ird".into(),
             type_sql: "text".into(),
         }];
-        let ddl = create_capture(42, &QualifiedName::new("s", "t\"x"), &cols);
+        let ddl = create_capture(42, &QualifiedName::new("s", "t\"x"), &cols, false);
         assert!(
             ddl[0].starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_42" (__pgt_change_id"#)
         );
@@ -457,6 +493,9 @@ mod tests {
         for sql in [
             cleanup_buffer(42),
             format!("SELECT 1 FROM t AS b WHERE {}", f.unconsumed_predicate("b")),
+            buffers_lost_check(),
+            forget_lost_buffers(),
+            buffers_intact_again(),
         ] {
             assert_eq!(
                 pgt_sql::lint::unqualified(&sql),
@@ -464,6 +503,19 @@ mod tests {
                 "{sql}"
             );
         }
+    }
+
+    #[test]
+    fn buffers_are_unlogged_on_request() {
+        let cols = vec![SourceColumn {
+            name: "v".into(),
+            type_sql: "integer".into(),
+        }];
+        let name = QualifiedName::new("public", "t");
+        assert!(create_capture(7, &name, &cols, true)[0]
+            .starts_with(r#"CREATE UNLOGGED TABLE "pgtrickle_changes"."changes_7" "#));
+        assert!(create_capture(7, &name, &cols, false)[0]
+            .starts_with(r#"CREATE TABLE "pgtrickle_changes"."changes_7" "#));
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub fn plan(look: &Look, mode: Mode) -> Plan {
         .any(|s| s.state == SourceState::NoFrontier)
     {
         let reason = if look.repaired.is_empty() {
-            "no frontier (first refresh, or after a failure, resume, mode change or rewrite of a source): recomputed in full".to_string()
+            "no frontier (first refresh, or after a failure, resume, mode change or rewrite of a source, or a crash that emptied its unlogged change buffer): recomputed in full".to_string()
         } else {
             format!(
                 "the change capture triggers of {} were missing or disabled and were re-created: recomputed in full",

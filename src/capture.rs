@@ -9,7 +9,9 @@
 //! TRUNCATE     → T
 //! ```
 //!
-//! Each buffer row gets the next value of the buffer's identity sequence as change id,
+//! Each buffer row gets the next value of the buffer's identity sequence as change id
+//! (the sequence hands each backend 1,000 values at a time: ids increase within a backend,
+//! and a change id only orders one transaction's own changes, ADR-005),
 //! the writing transaction's full xid and the operation; every other buffer column takes
 //! the value of the source column of the same name (NULL when the source has none: a
 //! dropped column). A buffer column's type is the source column's type with domains

@@ -203,7 +203,7 @@ fn full(st: &StreamTable) -> PgtResult<RefreshOutcome> {
             is_pseudo_type: false,
         })
         .collect();
-    let sql = full_refresh_statement(&st.table, &columns, &st.defining_query);
+    let sql = full_refresh_statement(&st.table, &columns, &st.defining_query, &SERVER);
     let (deleted, inserted) = {
         let _writing = RefreshWriteGuard::enter();
         let _owner = crate::security::AsOwner::enter(st.owner);
@@ -637,8 +637,12 @@ fn delta_statement(
         &unconsumed,
         shape,
         Some(&state_tables(st)),
+        &SERVER,
     )?)
 }
+
+/// The generated SQL's row hashes and checks: this extension's functions (ADR-077).
+const SERVER: pgt_sql::server_functions::Extension = pgt_sql::server_functions::Extension;
 
 /// Where `st`'s groupings below the top keep their stored states (`pgt_dvm::state`).
 fn state_tables(st: &StreamTable) -> pgt_dvm::state::StateTables {
@@ -656,6 +660,7 @@ fn full_statement(
         &st.table,
         visible,
         Some(&state_tables(st)),
+        &SERVER,
     )?)
 }
 
@@ -758,7 +763,7 @@ fn sync_state_tables(st: &StreamTable, tree: &pgt_dvm::OpTree) -> PgtResult<Opti
     if missing.is_empty() {
         return Ok(None);
     }
-    let specs = pgt_dvm::state::state_tables(tree, &states)?;
+    let specs = pgt_dvm::state::state_tables(tree, &states, &SERVER)?;
     for spec in specs.iter().filter(|s| missing.contains(&&s.table)) {
         for ddl in &spec.ddl {
             Spi::run(ddl)?;

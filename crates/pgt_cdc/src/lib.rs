@@ -79,7 +79,7 @@ pub fn create_capture(
         .collect();
     let mut out = vec![
         format!(
-            "CREATE {}TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY, \
+            "CREATE {}TABLE {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000), \
              __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{col_defs})",
             if unlogged { "UNLOGGED " } else { "" }
         ),

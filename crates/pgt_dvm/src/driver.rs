@@ -6,6 +6,7 @@
 //! that read the buffers and tables, so it is exactly the snapshot the result reflects;
 //! the caller stores it as the new frontier.
 
+use pgt_sql::server_functions::ServerFunctions;
 use pgt_sql::{quote_ident, QualifiedName};
 
 use crate::operators::aggregate::COUNT_COLUMN;
@@ -29,8 +30,8 @@ fn assemble(cx: &DeltaContext<'_>, extra: Vec<String>) -> String {
         let omitted: Vec<u32> = cx.omitted.iter().copied().collect();
         format!(
             "__pgt_snap AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text AS s \
-             WHERE pgtrickle._pgt_quiet_check(NOT {}))",
-            crate::operators::changes_gate(cx, &omitted)
+             WHERE {})",
+            cx.server.quiet_check(&format!("NOT {}", crate::operators::changes_gate(cx, &omitted)))
         )
     };
     let mut ctes = vec![snap];
@@ -44,12 +45,12 @@ fn positional(alias: &str, n: usize) -> String {
     crate::operators::col_list(n, Some(alias))
 }
 
-fn check(cond: &str, what: &str) -> String {
-    format!(
-        "pgtrickle._pgt_check({cond}, {})",
-        pgt_sql::quote_literal(&format!(
+fn check(server: &dyn ServerFunctions, cond: &str, what: &str) -> String {
+    server.check(
+        cond,
+        &pgt_sql::quote_literal(&format!(
             "stream table storage is inconsistent with its change history ({what})"
-        ))
+        )),
     )
 }
 
@@ -82,6 +83,8 @@ pub fn storage_spec(tree: &OpTree, target: &QualifiedName) -> Result<StorageSpec
         &dummy,
         &PendingShape::default(),
         Some(&crate::state::StateTables::for_storage(0)),
+        // (The statement is only generated, not run: any server's functions do.)
+        &pgt_sql::server_functions::Extension,
     )?;
     let mut extra_ddl = Vec::new();
     // Storage whose rows a refresh updates in place (an aggregate's groups, a keyed
@@ -117,6 +120,7 @@ pub fn differential_statement(
     target: &QualifiedName,
     visible: &[String],
     unconsumed: &dyn Fn(u32) -> String,
+    server: &dyn ServerFunctions,
 ) -> Result<String, DvmError> {
     differential_statement_for(
         tree,
@@ -125,6 +129,7 @@ pub fn differential_statement(
         unconsumed,
         &PendingShape::default(),
         None,
+        server,
     )
 }
 
@@ -152,8 +157,9 @@ pub fn differential_statement_for(
     unconsumed: &dyn Fn(u32) -> String,
     shape: &PendingShape,
     states: Option<&crate::state::StateTables>,
+    server: &dyn ServerFunctions,
 ) -> Result<String, DvmError> {
-    let mut cx = DeltaContext::new(unconsumed);
+    let mut cx = DeltaContext::new(unconsumed, server);
     if let Some(states) = states {
         cx.slots = crate::state::Slots::of(tree, states);
     }
@@ -181,7 +187,7 @@ pub fn differential_statement_for(
             // (its estimates of consolidated deltas are often far too small), the work is
             // two sorts of the delta and one index probe per changed key.
             vec![
-                format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(&key, "d"), row_hash(n, "d")),
+                format!("__pgt_d AS (SELECT {} AS rid, {} AS vh, d.* FROM {d} AS d)", key_hash(cx.server, &key, "d"), row_hash(cx.server, n, "d")),
                 // One row per (key, version) with its net weight.
                 "__pgt_v AS (SELECT x.* FROM (SELECT d.*, pg_catalog.sum(d.__pgt_w) OVER __pgt_kv AS vw, \
                    pg_catalog.row_number() OVER __pgt_kv AS vn FROM __pgt_d AS d WINDOW __pgt_kv AS (PARTITION BY d.rid, d.vh)) AS x \
@@ -195,7 +201,7 @@ pub fn differential_statement_for(
                                   pg_catalog.row_number() OVER (PARTITION BY v.rid ORDER BY v.vw OPERATOR(pg_catalog.>) 0 DESC) AS kn \
                              FROM __pgt_v AS v WINDOW __pgt_key AS (PARTITION BY v.rid)) AS r \
                      WHERE r.kn OPERATOR(pg_catalog.=) 1 AND {})",
-                    check("r.n_new OPERATOR(pg_catalog.<=) 1 AND r.sane", "two versions of a unique row")
+                    check(cx.server, "r.n_new OPERATOR(pg_catalog.<=) 1 AND r.sane", "two versions of a unique row")
                 ),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
@@ -213,7 +219,7 @@ pub fn differential_statement_for(
             let nulls = (0..n).map(|_| "NULL").collect::<Vec<_>>().join(", ");
             let sv = positional("s", n);
             vec![
-                format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(n, "d")),
+                format!("__pgt_d AS (SELECT {} AS k, d.* FROM {d} AS d)", row_hash(cx.server, n, "d")),
                 // One representative row per distinct row, with its net weight; then its
                 // current number of copies by one index probe each (no CTE is joined to
                 // another, so no misestimate can make this quadratic).
@@ -226,16 +232,17 @@ pub fn differential_statement_for(
                 ),
                 format!(
                     "__pgt_src AS (\
-                     SELECT 'I'::pg_catalog.text AS op, pgtrickle.pg_trickle_hash_combine(c.k, o) AS rid, c.k, {cs} \
+                     SELECT 'I'::pg_catalog.text AS op, {hc} AS rid, c.k, {cs} \
                        FROM __pgt_cur AS c \
                        CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) 1, c.cur OPERATOR(pg_catalog.+) c.nw) AS o \
                       WHERE c.nw OPERATOR(pg_catalog.>) 0 \
                      UNION ALL \
-                     SELECT 'D'::pg_catalog.text, pgtrickle.pg_trickle_hash_combine(c.k, o), c.k, {nulls} \
+                     SELECT 'D'::pg_catalog.text, {hc}, c.k, {nulls} \
                        FROM __pgt_cur AS c \
                        CROSS JOIN LATERAL pg_catalog.generate_series(c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.+) 1, c.cur) AS o \
                       WHERE c.nw OPERATOR(pg_catalog.<) 0 AND {})",
-                    check("c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.>=) 0", "more copies of a row deleted than stored")
+                    check(cx.server, "c.cur OPERATOR(pg_catalog.+) c.nw OPERATOR(pg_catalog.>=) 0", "more copies of a row deleted than stored"),
+                    hc = cx.server.hash_combine("c.k", "o"),
                 ),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
@@ -243,7 +250,7 @@ pub fn differential_statement_for(
                      WHEN MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' AND {} THEN DO NOTHING \
                      WHEN NOT MATCHED AND s.op OPERATOR(pg_catalog.=) 'I' THEN INSERT (__pgt_row_id, {KEY_COLUMN}, {}) VALUES (s.rid, s.k, {sv}) \
                      RETURNING merge_action() AS a)",
-                    check("false", "a row copy to insert already exists"),
+                    check(cx.server, "false", "a row copy to insert already exists"),
                     v.join(", ")
                 ),
             ]
@@ -253,7 +260,7 @@ pub fn differential_statement_for(
             let rs = positional("n", n);
             let sv = positional("s", n);
             vec![
-                format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", canonical_row_hash(&input.columns(), "d")),
+                format!("__pgt_d AS (SELECT {} AS rid, d.* FROM {d} AS d)", canonical_row_hash(cx.server, &input.columns(), "d")),
                 // One representative per distinct row with its net weight, and the stored
                 // count by one index probe each (no CTE joined to another).
                 "__pgt_net AS (SELECT x.* FROM (SELECT d.*, (pg_catalog.sum(d.__pgt_w) OVER __pgt_r)::bigint AS nw, \
@@ -264,7 +271,7 @@ pub fn differential_statement_for(
                        coalesce((SELECT t.__pgt_count FROM {target} AS t WHERE t.__pgt_row_id OPERATOR(pg_catalog.=) n.rid), 0) OPERATOR(pg_catalog.+) n.nw AS cnt \
                        FROM __pgt_net AS n) AS y \
                      WHERE {})",
-                    check("y.cnt OPERATOR(pg_catalog.>=) 0", "a distinct row's count went negative")
+                    check(cx.server, "y.cnt OPERATOR(pg_catalog.>=) 0", "a distinct row's count went negative")
                 ),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_src AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
@@ -279,10 +286,11 @@ pub fn differential_statement_for(
         TopShape::TopK(top) => {
             let stored = top.stored_names(&v);
             let n = stored.len();
+            let server = cx.server;
             let rows = top.new_rows(&mut cx, &target.to_string(), &stored, KEY_COLUMN, &|a| {
-                row_hash(n, a)
+                row_hash(server, n, a)
             })?;
-            replace_bag(target, &stored, &rows)
+            replace_bag(cx.server, target, &stored, &rows)
         }
         TopShape::Aggregate {
             agg,
@@ -291,11 +299,13 @@ pub fn differential_statement_for(
         } => {
             if agg.merges_in_place(having.is_some()) {
                 let source = agg.merge_source_sql(&mut cx, &target.to_string())?;
-                aggregate_merge_in_place(agg, project, target, &v, source)
+                aggregate_merge_in_place(cx.server, agg, project, target, &v, source)
             } else {
                 let new_states =
                     agg.new_states_sql(&mut cx, &target.to_string(), having.is_some())?;
-                aggregate_apply(agg, having, project, target, &v, new_states, false)
+                aggregate_apply(
+                    cx.server, agg, having, project, target, &v, new_states, false,
+                )
             }
         }
     };
@@ -319,9 +329,10 @@ pub fn full_statement(
     target: &QualifiedName,
     visible: &[String],
     states: Option<&crate::state::StateTables>,
+    server: &dyn ServerFunctions,
 ) -> Result<String, DvmError> {
     let no_changes = |_oid: u32| "false".to_string();
-    let mut cx = DeltaContext::new(&no_changes);
+    let mut cx = DeltaContext::new(&no_changes, server);
     cx.full = true;
     if let Some(states) = states {
         cx.slots = crate::state::Slots::of(tree, states);
@@ -344,7 +355,7 @@ pub fn full_statement(
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![
-                format!("__pgt_new AS (SELECT {} AS rid, q.* FROM ({cur}) AS q)", key_hash(&key, "q")),
+                format!("__pgt_new AS (SELECT {} AS rid, q.* FROM ({cur}) AS q)", key_hash(cx.server, &key, "q")),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
                      WHEN MATCHED AND pg_catalog.record_send(ROW({t_all})) OPERATOR(pg_catalog.<>) pg_catalog.record_send(ROW({sv})) THEN UPDATE SET {set} \
@@ -354,17 +365,20 @@ pub fn full_statement(
                 ),
             ]
         }
-        TopShape::Bag(top) => replace_bag(target, &v, &top.rule().current(&mut cx)?),
-        TopShape::TopK(top) => {
-            replace_bag(target, &top.stored_names(&v), &top.recomputed(&mut cx)?)
-        }
+        TopShape::Bag(top) => replace_bag(cx.server, target, &v, &top.rule().current(&mut cx)?),
+        TopShape::TopK(top) => replace_bag(
+            cx.server,
+            target,
+            &top.stored_names(&v),
+            &top.recomputed(&mut cx)?,
+        ),
         TopShape::Distinct(input) => {
             let cur = input.rule().current(&mut cx)?;
             vec![
                 format!(
                     "__pgt_new AS (SELECT DISTINCT ON (x.rid) x.*, pg_catalog.count(*) OVER (PARTITION BY x.rid) AS cnt \
                      FROM (SELECT {} AS rid, q.* FROM ({cur}) AS q) AS x)",
-                    canonical_row_hash(&input.columns(), "q")
+                    canonical_row_hash(cx.server, &input.columns(), "q")
                 ),
                 format!(
                     "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
@@ -381,7 +395,7 @@ pub fn full_statement(
             project,
         } => {
             let states = agg.full_states_sql(&mut cx)?;
-            aggregate_apply(agg, having, project, target, &v, states, true)
+            aggregate_apply(cx.server, agg, having, project, target, &v, states, true)
         }
     };
     for (slot, agg, table) in cx.slots.all() {
@@ -396,13 +410,19 @@ pub fn full_statement(
 /// Makes the bag storage `target` hold exactly the rows of `rows` (a query with columns
 /// `c0…`): a row's copies get occurrences `1..n`, so a row that stays keeps its row ids and
 /// is not touched; the others are inserted or deleted.
-fn replace_bag(target: &QualifiedName, v: &[String], rows: &str) -> Vec<String> {
+fn replace_bag(
+    server: &dyn ServerFunctions,
+    target: &QualifiedName,
+    v: &[String],
+    rows: &str,
+) -> Vec<String> {
     let n = v.len();
     vec![
         format!(
-            "__pgt_new AS (SELECT pgtrickle.pg_trickle_hash_combine(x.k, pg_catalog.row_number() OVER (PARTITION BY x.k)) AS rid, x.* \
+            "__pgt_new AS (SELECT {} AS rid, x.* \
              FROM (SELECT {} AS k, q.* FROM ({rows}) AS q) AS x)",
-            row_hash(n, "q")
+            server.hash_combine("x.k", "pg_catalog.row_number() OVER (PARTITION BY x.k)"),
+            row_hash(server, n, "q")
         ),
         format!(
             "__pgt_m AS (MERGE INTO {target} AS t USING __pgt_new AS s ON t.__pgt_row_id OPERATOR(pg_catalog.=) s.rid \
@@ -449,6 +469,7 @@ fn aggregate_binder<'a>(
 /// sum. Recomputed groups (`s.__pgt_abs`) replace their row; a group whose count reaches 0
 /// is deleted; a change for a group not stored yet is its whole state.
 fn aggregate_merge_in_place(
+    server: &dyn ServerFunctions,
     agg: &crate::operators::aggregate::Aggregate,
     project: &crate::operators::project::Project,
     target: &QualifiedName,
@@ -493,15 +514,17 @@ fn aggregate_merge_in_place(
          RETURNING merge_action() AS a)",
         abs_set = assignments(&absolute).join(", "),
         add_set = assignments(&added).join(", "),
-        neg_matched = check(&format!("{new_count} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
-        neg_new = check(&format!("s.{COUNT_COLUMN} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
+        neg_matched = check(server, &format!("{new_count} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
+        neg_new = check(server, &format!("s.{COUNT_COLUMN} OPERATOR(pg_catalog.>=) 0"), "a group's row count went negative"),
         cols = [v.to_vec(), states.clone()].concat().join(", "),
         vals = insert_values.join(", "),
     )]
 }
 
 /// Projects new aggregate states to visible columns and merges them.
+#[allow(clippy::too_many_arguments)]
 fn aggregate_apply(
+    server: &dyn ServerFunctions,
     agg: &crate::operators::aggregate::Aggregate,
     having: Option<&crate::expr::Expr>,
     project: &crate::operators::project::Project,
@@ -546,6 +569,7 @@ fn aggregate_apply(
         "__pgt_src AS (SELECT n.rid, {op} AS op, {}, {n_states} FROM ({new_states}) AS n WHERE {})",
         visible_exprs.join(", "),
         check(
+            server,
             &format!("n.{COUNT_COLUMN} OPERATOR(pg_catalog.>=) 0"),
             "a group's row count went negative"
         )

@@ -214,16 +214,17 @@ pub fn state_table_names(tree: &OpTree, states: &StateTables) -> Vec<QualifiedNa
 pub fn state_tables(
     tree: &OpTree,
     states: &StateTables,
+    server: &dyn pgt_sql::server_functions::ServerFunctions,
 ) -> Result<Vec<StateTable>, crate::DvmError> {
     let mut out = Vec::new();
     for (slot, (agg, sig)) in slots(tree).into_iter().enumerate() {
         let table = states.name(slot, sig);
-        let ddl = crate::operators::stored_group::ddl(agg, &table)?;
+        let ddl = crate::operators::stored_group::ddl(server, agg, &table)?;
         out.push(StateTable { table, ddl });
     }
     for (slot, (r, sig)) in recursion_slots(tree).into_iter().enumerate() {
         let table = states.fixpoint_name(slot, sig);
-        let ddl = r.fixpoint_ddl(&table)?;
+        let ddl = r.fixpoint_ddl(server, &table)?;
         out.push(StateTable { table, ddl });
     }
     Ok(out)

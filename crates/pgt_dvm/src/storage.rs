@@ -15,6 +15,7 @@
 //! the multiplicity.
 
 use pgt_sql::quote_ident;
+use pgt_sql::server_functions::ServerFunctions;
 
 use crate::expr::Expr;
 use crate::operators::aggregate::Aggregate;
@@ -130,36 +131,36 @@ fn require_binary(columns: &[Column]) -> Result<(), DvmError> {
 }
 
 /// The identity of a row of the SQL values `values`: `record_send(ROW(…))` hashed.
-pub(crate) fn identity_hash(values: &[String]) -> String {
-    format!(
-        "pgtrickle.pg_trickle_hash(pg_catalog.record_send(ROW({})))",
+pub(crate) fn identity_hash(server: &dyn ServerFunctions, values: &[String]) -> String {
+    server.hash_bytes(&format!(
+        "pg_catalog.record_send(ROW({}))",
         values.join(", ")
-    )
+    ))
 }
 
 /// `record_send(ROW(alias.c0, …))` hashed: the identity of a row of `n` positional columns.
-pub fn row_hash(n: usize, alias: &str) -> String {
-    key_hash(&(0..n).collect::<Vec<_>>(), alias)
+pub fn row_hash(server: &dyn ServerFunctions, n: usize, alias: &str) -> String {
+    key_hash(server, &(0..n).collect::<Vec<_>>(), alias)
 }
 
 /// Like [`row_hash`], over each column's canonical form (DISTINCT rows: equal rows get one
 /// identity even when their binary forms differ).
-pub fn canonical_row_hash(columns: &[Column], alias: &str) -> String {
+pub fn canonical_row_hash(server: &dyn ServerFunctions, columns: &[Column], alias: &str) -> String {
     let cols: Vec<String> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| c.identity_sql(&format!("{alias}.\"c{i}\"")))
         .collect();
-    identity_hash(&cols)
+    identity_hash(server, &cols)
 }
 
 /// The identity of a row from the key columns `positions` under `alias`.
-pub fn key_hash(positions: &[usize], alias: &str) -> String {
+pub fn key_hash(server: &dyn ServerFunctions, positions: &[usize], alias: &str) -> String {
     let cols: Vec<String> = positions
         .iter()
         .map(|i| format!("{alias}.\"c{i}\""))
         .collect();
-    identity_hash(&cols)
+    identity_hash(server, &cols)
 }
 
 /// The quoted visible column names, in order.

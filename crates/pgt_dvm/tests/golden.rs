@@ -83,18 +83,27 @@ fn render(tree: &OpTree) -> String {
             &frontier,
             &Default::default(),
             Some(&states),
+            &pgt_sql::server_functions::Extension,
         )
         .unwrap()
     };
-    let state_tables: Vec<String> = pgt_dvm::state::state_tables(tree, &states)
-        .unwrap()
-        .into_iter()
-        .flat_map(|t| t.ddl)
-        .collect();
+    let state_tables: Vec<String> =
+        pgt_dvm::state::state_tables(tree, &states, &pgt_sql::server_functions::Extension)
+            .unwrap()
+            .into_iter()
+            .flat_map(|t| t.ddl)
+            .collect();
     // No function or operator in the generated statements resolves through search_path.
     for sql in [
         delta(),
-        full_statement(tree, &target, &visible, Some(&states)).unwrap(),
+        full_statement(
+            tree,
+            &target,
+            &visible,
+            Some(&states),
+            &pgt_sql::server_functions::Extension,
+        )
+        .unwrap(),
     ]
     .into_iter()
     .chain(
@@ -109,6 +118,63 @@ fn render(tree: &OpTree) -> String {
             "unqualified names in generated SQL: {found:#?}\n{sql}"
         );
     }
+    // On a server without the extension (ADR-077), the same statements call only the
+    // functions of the engine's own schema; they are the same statements otherwise.
+    let plain = pgt_sql::server_functions::PlainSql {
+        schema: "pgt_engine".into(),
+        quiet_message: "quiet source changed".into(),
+    };
+    let plain_delta = pgt_dvm::driver::differential_statement_for(
+        tree,
+        &target,
+        &visible,
+        &frontier,
+        &Default::default(),
+        Some(&states),
+        &plain,
+    )
+    .unwrap();
+    let plain_full = full_statement(tree, &target, &visible, Some(&states), &plain).unwrap();
+    let plain_states: Vec<String> = pgt_dvm::state::state_tables(tree, &states, &plain)
+        .unwrap()
+        .into_iter()
+        .flat_map(|t| t.ddl)
+        .collect();
+    for sql in [plain_delta.clone(), plain_full]
+        .into_iter()
+        .chain(plain_states.into_iter().filter(|d| d.starts_with("CREATE")))
+    {
+        assert!(
+            !sql.replace("pgtrickle_changes.", "").contains("pgtrickle."),
+            "an extension function in SQL generated for a server without it:\n{sql}"
+        );
+        let found = pgt_sql::lint::unqualified(&sql);
+        assert!(found.is_empty(), "unqualified names: {found:#?}\n{sql}");
+    }
+    let normalized = plain_delta
+        .replace("\"pgt_engine\".\"row_hash\"(", "pgtrickle.pg_trickle_hash(")
+        .replace(
+            "\"pgt_engine\".\"text_hash\"(",
+            "pgtrickle.pg_trickle_hash(",
+        )
+        .replace(
+            "\"pgt_engine\".\"hash_combine\"(",
+            "pgtrickle.pg_trickle_hash_combine(",
+        )
+        .replace("\"pgt_engine\".\"check\"(", "pgtrickle._pgt_check(")
+        .replace(
+            "\"pgt_engine\".\"single_row_check\"(",
+            "pgtrickle._pgt_single_row_check(",
+        )
+        .replace(
+            "\"pgt_engine\".\"quiet_check\"(",
+            "pgtrickle._pgt_quiet_check(",
+        );
+    assert_eq!(
+        normalized,
+        delta(),
+        "the statements differ in more than the functions"
+    );
     let pretty = |sql: String| {
         sql.replace(", __pgt_", ",\n  __pgt_")
             .replace(" UNION ALL ", "\n    UNION ALL ")
@@ -123,7 +189,7 @@ fn render(tree: &OpTree) -> String {
         spec.hidden_columns,
         spec.extra_ddl,
         pretty(delta()),
-        pretty(full_statement(tree, &target, &visible, Some(&states)).unwrap())
+        pretty(full_statement(tree, &target, &visible, Some(&states), &pgt_sql::server_functions::Extension).unwrap())
     )
 }
 
@@ -450,9 +516,15 @@ fn refusals_name_the_construct() {
     let target = QualifiedName::new("public", "st");
     let visible = vec!["f".to_string()];
     let frontier = |_: u32| "true".to_string();
-    let err = differential_statement(&nested, &target, &visible, &frontier)
-        .err()
-        .unwrap();
+    let err = differential_statement(
+        &nested,
+        &target,
+        &visible,
+        &frontier,
+        &pgt_sql::server_functions::Extension,
+    )
+    .err()
+    .unwrap();
     assert!(
         err.to_string().contains(
             "DISTINCT below the top of the query on column \"f\" of type double precision"
@@ -527,9 +599,15 @@ fn join_chains_grow_linearly() {
         );
         let target = QualifiedName::new("public", "st");
         let frontier = |_oid: u32| "true".to_string();
-        differential_statement(&t, &target, &["id".into(), "v".into()], &frontier)
-            .unwrap()
-            .len()
+        differential_statement(
+            &t,
+            &target,
+            &["id".into(), "v".into()],
+            &frontier,
+            &pgt_sql::server_functions::Extension,
+        )
+        .unwrap()
+        .len()
     };
     let sizes: Vec<usize> = [2, 4, 8, 16].iter().map(|&n| chain(n)).collect();
     eprintln!("delta statement sizes for 2/4/8/16-way joins: {sizes:?}");
@@ -559,10 +637,18 @@ fn large_deltas_join_single_tables_without_key_arrays() {
     let frontier = |_oid: u32| "true".to_string();
     let visible = ["id".to_string(), "region".to_string()];
     let arrays = |shape: &PendingShape| {
-        differential_statement_for(&t, &target, &visible, &frontier, shape, None)
-            .unwrap()
-            .matches("ANY (ARRAY(SELECT")
-            .count()
+        differential_statement_for(
+            &t,
+            &target,
+            &visible,
+            &frontier,
+            shape,
+            None,
+            &pgt_sql::server_functions::Extension,
+        )
+        .unwrap()
+        .matches("ANY (ARRAY(SELECT")
+        .count()
     };
     assert_eq!(arrays(&PendingShape::default()), 2);
     let large = PendingShape {
@@ -594,7 +680,16 @@ fn quiet_sources_can_be_left_out_and_checked() {
         quiet: vec![16390],
         ..PendingShape::default()
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &gated, None).unwrap();
+    let sql = differential_statement_for(
+        &t,
+        &target,
+        &visible,
+        &frontier,
+        &gated,
+        None,
+        &pgt_sql::server_functions::Extension,
+    )
+    .unwrap();
     assert!(
         sql.contains("changes_16390\" AS b WHERE <frontier of 16390>"),
         "{sql}"
@@ -604,7 +699,16 @@ fn quiet_sources_can_be_left_out_and_checked() {
         omit_quiet: true,
         ..gated
     };
-    let sql = differential_statement_for(&t, &target, &visible, &frontier, &omitted, None).unwrap();
+    let sql = differential_statement_for(
+        &t,
+        &target,
+        &visible,
+        &frontier,
+        &omitted,
+        None,
+        &pgt_sql::server_functions::Extension,
+    )
+    .unwrap();
     assert!(
         sql.contains("pgtrickle._pgt_quiet_check(NOT (SELECT EXISTS (SELECT 1 FROM pgtrickle_changes.\"changes_16390\" AS b WHERE <frontier of 16390>)))"),
         "{sql}"
@@ -774,6 +878,7 @@ fn a_one_sided_join_delta_is_netted_by_its_consumer() {
         &frontier,
         &PendingShape::default(),
         None,
+        &pgt_sql::server_functions::Extension,
     )
     .unwrap();
     assert!(both.contains("OVER __pgt_win"), "{both}");
@@ -782,8 +887,16 @@ fn a_one_sided_join_delta_is_netted_by_its_consumer() {
         omit_quiet: true,
         ..PendingShape::default()
     };
-    let sql =
-        differential_statement_for(&t, &target, &visible, &frontier, &one_sided, None).unwrap();
+    let sql = differential_statement_for(
+        &t,
+        &target,
+        &visible,
+        &frontier,
+        &one_sided,
+        None,
+        &pgt_sql::server_functions::Extension,
+    )
+    .unwrap();
     assert!(!sql.contains("OVER __pgt_win"), "{sql}");
     assert!(sql.contains("__pgt_join_delta"), "{sql}");
 }

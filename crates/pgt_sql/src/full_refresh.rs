@@ -16,6 +16,7 @@
 use pgt_core::{OutputColumn, ROW_ID_COLUMN};
 
 use crate::quote::{quote_ident, QualifiedName};
+use crate::server_functions::ServerFunctions;
 
 /// Builds the FULL refresh statement for `table` whose defining query (as deparsed by
 /// PostgreSQL) is `query` with output `columns`.
@@ -23,7 +24,12 @@ pub fn full_refresh_statement(
     table: &QualifiedName,
     columns: &[OutputColumn],
     query: &str,
+    server: &dyn ServerFunctions,
 ) -> String {
+    let hash = server.hash_text(
+        "__pgt_rt",
+        "pg_catalog.row_number() OVER (PARTITION BY __pgt_rt)",
+    );
     let rid = quote_ident(ROW_ID_COLUMN);
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let col_list = cols.join(", ");
@@ -36,7 +42,7 @@ pub fn full_refresh_statement(
         "WITH __pgt_src AS (\
             SELECT __pgt_q.*, (ROW(__pgt_q.*))::pg_catalog.text AS __pgt_rt FROM ({query}) AS __pgt_q), \
          __pgt_new AS MATERIALIZED (\
-            SELECT pgtrickle.pg_trickle_hash(__pgt_rt, pg_catalog.row_number() OVER (PARTITION BY __pgt_rt)) AS {rid}, {col_list} \
+            SELECT {hash} AS {rid}, {col_list} \
             FROM __pgt_src), \
          __pgt_del AS (\
             DELETE FROM {table} AS __pgt_t \
@@ -64,8 +70,12 @@ mod tests {
             collation_sql: None,
             is_pseudo_type: false,
         }];
-        let sql =
-            full_refresh_statement(&QualifiedName::new("app", "sales"), &cols, "SELECT 1 AS x");
+        let sql = full_refresh_statement(
+            &QualifiedName::new("app", "sales"),
+            &cols,
+            "SELECT 1 AS x",
+            &crate::server_functions::Extension,
+        );
         assert!(sql.contains(r#"FROM (SELECT 1 AS x) AS __pgt_q"#));
         assert!(sql.contains(r#"DELETE FROM "app"."sales" AS __pgt_t"#));
         assert!(sql.contains(r#"INSERT INTO "app"."sales" ("__pgt_row_id", "total""")"#));

@@ -14,6 +14,7 @@
 pub mod full_refresh;
 pub mod lint;
 pub mod quote;
+pub mod server_functions;
 pub mod storage;
 
 pub use quote::{quote_ident, quote_literal, QualifiedName};

@@ -39,6 +39,7 @@
 //! algebraic and rescan groups, their new states unioned, projected and merged.
 
 use pgt_sql::quote_ident;
+use pgt_sql::server_functions::ServerFunctions;
 
 use super::{DeltaContext, Operator};
 use crate::expr::Expr;
@@ -259,17 +260,17 @@ impl Aggregate {
     }
 
     /// Row id of a group from its key columns `alias.g0, …`.
-    pub fn group_row_id(&self, alias: &str) -> String {
+    pub fn group_row_id(&self, server: &dyn ServerFunctions, alias: &str) -> String {
         let keys: Vec<String> = (0..self.group_by.len())
             .map(|i| format!("{alias}.\"g{i}\""))
             .collect();
-        self.group_row_id_of(&keys)
+        self.group_row_id_of(server, &keys)
     }
 
     /// Row id of a group from SQL expressions for its keys.
-    fn group_row_id_of(&self, keys: &[String]) -> String {
+    fn group_row_id_of(&self, server: &dyn ServerFunctions, keys: &[String]) -> String {
         if self.is_scalar() {
-            return "pgtrickle.pg_trickle_hash(''::pg_catalog.text)".into();
+            return server.hash_text("''::pg_catalog.text", "0");
         }
         let keys: Vec<String> = self
             .group_columns
@@ -277,7 +278,7 @@ impl Aggregate {
             .zip(keys)
             .map(|(c, k)| c.identity_sql(k))
             .collect();
-        crate::storage::identity_hash(&keys)
+        crate::storage::identity_hash(server, &keys)
     }
 
     fn group_select(&self, alias: &str) -> (String, String) {
@@ -310,7 +311,7 @@ impl Aggregate {
         let inner = format!("SELECT {gsel}{states} FROM ({cur}) AS s{gby}");
         Ok(format!(
             "SELECT {} AS rid, x.* FROM ({inner}) AS x",
-            self.group_row_id("x")
+            self.group_row_id(cx.server, "x")
         ))
     }
 
@@ -475,7 +476,7 @@ impl Aggregate {
         let gcols = (0..ng).map(|i| format!("x.\"g{i}\", ")).collect::<String>();
         let keyed = format!(
             "(SELECT {} AS rid, dg.* FROM {dg} AS dg)",
-            self.group_row_id("dg")
+            self.group_row_id(cx.server, "dg")
         );
         let rescan = self.delta_rescan_conditions();
         let changes = |cond: &str| {
@@ -525,7 +526,7 @@ impl Aggregate {
                 "SELECT x.*, (t.__pgt_row_id IS NOT NULL) AS o_exists, {} FROM (SELECT {} AS rid, dg.* FROM {dg} AS dg) AS x \
                  LEFT JOIN {target} AS t ON t.__pgt_row_id OPERATOR(pg_catalog.=) x.rid",
                 olds.join(", "),
-                self.group_row_id("dg"),
+                self.group_row_id(cx.server, "dg"),
             ),
         );
 
@@ -621,7 +622,7 @@ impl Aggregate {
             };
             format!(
                 "SELECT {} AS rid, y.* FROM (SELECT {ssel}{} FROM ({cur}) AS s{filter}{sgby}) AS y",
-                self.group_row_id("y"),
+                self.group_row_id(cx.server, "y"),
                 self.state_aliased(self.recompute_states())
             )
         };
@@ -649,6 +650,7 @@ impl Aggregate {
         // one-time condition.
         let g0 = self.group_by[0].render_on("s");
         let rid = self.group_row_id_of(
+            cx.server,
             &self
                 .group_by
                 .iter()
@@ -785,7 +787,7 @@ impl Operator for Aggregate {
             return Ok(super::restricted_on_top(&self.current(cx)?, col, keys));
         };
         let cur = self.input.rule().current_restricted(cx, c, keys)?;
-        Ok(self.grouped_over(&cur))
+        Ok(self.grouped_over(cx.server, &cur))
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
@@ -798,24 +800,24 @@ impl Operator for Aggregate {
         if self.is_scalar() {
             return self.scalar_current(cx, &cur);
         }
-        Ok(self.grouped_over(&cur))
+        Ok(self.grouped_over(cx.server, &cur))
     }
 }
 
 impl Aggregate {
     /// The grouping of the rows `cur` (the input's columns): keys, then aggregate values.
-    fn grouped_over(&self, cur: &str) -> String {
+    fn grouped_over(&self, server: &dyn ServerFunctions, cur: &str) -> String {
         // Keys without exact equality show a deterministic one of their equal values, the
         // one regrouping shows (`regroup::with_representatives`).
         if let Some((rows, keys)) =
-            super::regroup::with_representatives(cur, &self.group_by, &self.group_columns)
+            super::regroup::with_representatives(server, cur, &self.group_by, &self.group_columns)
         {
             let mut a = self.clone();
             a.group_by = keys;
             for c in &mut a.group_columns {
                 c.exact_equality = true; // the representatives are compared as they are
             }
-            return a.grouped_over(&rows);
+            return a.grouped_over(server, &rows);
         }
         let (_, gby) = self.group_select("s");
         let mut sel: Vec<String> = self
@@ -836,7 +838,7 @@ impl Aggregate {
 
     /// The current state of an aggregate without GROUP BY over the rows `cur`.
     fn scalar_current(&self, cx: &mut DeltaContext<'_>, cur: &str) -> Result<String, DvmError> {
-        let sql = self.grouped_over(cur);
+        let sql = self.grouped_over(cx.server, cur);
         // Exactly one row, often joined to many (`x > (SELECT avg(…) …)`): computed once
         // per statement. As a subquery, a nested loop that expected one outer row re-ran
         // the aggregate for each of them (TPC-H Q22: 369 runs over the customers, 1.3 s).

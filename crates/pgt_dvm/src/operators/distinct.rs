@@ -42,7 +42,9 @@ impl Operator for Distinct {
         let all: Vec<crate::expr::Expr> = (0..columns.len()).map(crate::expr::Expr::col).collect();
         // Columns without exact equality: a deterministic one of the equal values, as
         // regrouping shows it (`regroup::with_representatives`).
-        if let Some((rows, keys)) = super::regroup::with_representatives(&cur, &all, &columns) {
+        if let Some((rows, keys)) =
+            super::regroup::with_representatives(cx.server, &cur, &all, &columns)
+        {
             let sel = keys
                 .iter()
                 .enumerate()

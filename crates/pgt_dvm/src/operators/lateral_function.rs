@@ -137,7 +137,7 @@ mod tests {
             outer: true,
         };
         let f = |_: u32| "true".to_string();
-        let mut cx = DeltaContext::new(&f);
+        let mut cx = DeltaContext::new(&f, &pgt_sql::server_functions::Extension);
         let d = op.delta(&mut cx).unwrap();
         let ctes = cx.cte_list().join("\n");
         assert!(ctes.contains(&format!("{d} AS (SELECT s.\"c0\", s.\"c1\", __pgt_f.\"f0\" AS \"c2\", __pgt_f.\"f1\" AS \"c3\", s.__pgt_w FROM (SELECT * FROM __pgt_")), "{ctes}");

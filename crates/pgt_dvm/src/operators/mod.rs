@@ -25,6 +25,8 @@ pub mod window;
 
 use std::collections::{HashMap, HashSet};
 
+use pgt_sql::server_functions::ServerFunctions;
+
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
 
@@ -35,6 +37,8 @@ pub struct DeltaContext<'a> {
     /// Predicate over a change-buffer row aliased `b` selecting the changes this refresh
     /// consumes from the source with this OID.
     pub unconsumed: &'a dyn Fn(u32) -> String,
+    /// The row hashes and checks of the server the statement runs on (ADR-077).
+    pub server: &'a dyn ServerFunctions,
     /// Memo: (source OID, columns read) → delta CTE (a source scanned twice for the same
     /// columns is read once).
     pub(crate) scan_deltas: HashMap<(u32, Vec<String>), String>,
@@ -118,11 +122,12 @@ pub const QUIET_SOURCE_CHANGED: &str =
     "pg_trickle: a source without pending changes got one while the refresh started";
 
 impl<'a> DeltaContext<'a> {
-    pub fn new(unconsumed: &'a dyn Fn(u32) -> String) -> Self {
+    pub fn new(unconsumed: &'a dyn Fn(u32) -> String, server: &'a dyn ServerFunctions) -> Self {
         DeltaContext {
             ctes: Vec::new(),
             next_id: 0,
             unconsumed,
+            server,
             scan_deltas: HashMap::new(),
             shared: HashMap::new(),
             quiet: HashSet::new(),

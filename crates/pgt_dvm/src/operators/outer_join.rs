@@ -37,6 +37,7 @@ use crate::operators::join::Join;
 use crate::operators::match_count::{match_terms, Side};
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
+use pgt_sql::server_functions::ServerFunctions;
 
 /// Which sides of an outer join keep their unmatched rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,18 +256,18 @@ impl Operator for OuterJoin {
                 self.right.rule().current_restricted(cx, rcol, keys)?,
             )
         };
-        Ok(self.joined(&cl, &cr))
+        Ok(self.joined(cx.server, &cl, &cr))
     }
 
     fn current(&self, cx: &mut DeltaContext<'_>) -> Result<String, DvmError> {
         let cl = self.left.rule().current(cx)?;
         let cr = self.right.rule().current(cx)?;
-        Ok(self.joined(&cl, &cr))
+        Ok(self.joined(cx.server, &cl, &cr))
     }
 }
 
 impl OuterJoin {
-    fn joined(&self, cl: &str, cr: &str) -> String {
+    fn joined(&self, server: &dyn ServerFunctions, cl: &str, cr: &str) -> String {
         let nl = self.left.columns().len();
         let nr = self.right.columns().len();
         let inner = self.inner();
@@ -276,7 +277,8 @@ impl OuterJoin {
                 "SELECT {cols} FROM (SELECT {sel}, pg_catalog.count(*) OVER (PARTITION BY l.__pgt_n) AS __pgt_mc \
                    FROM (SELECT pg_catalog.row_number() OVER () AS __pgt_n, l0.* FROM ({cl}) AS l0) AS l \
                    LEFT JOIN ({cr}) AS r ON {on}) AS y \
-                 WHERE pgtrickle._pgt_single_row_check(y.__pgt_mc OPERATOR(pg_catalog.<=) 1)",
+                 WHERE {check}",
+                check = server.single_row_check("y.__pgt_mc OPERATOR(pg_catalog.<=) 1"),
                 cols = super::col_list(nl + nr, Some("y")),
                 sel = inner.select_list(nl, nr),
                 on = inner.on(nl)
@@ -352,10 +354,13 @@ impl OuterJoin {
         debug_assert!(!candidates.is_empty());
         let cur_right = cx.correlated_current(&self.right)?;
         let body = format!(
-            "SELECT pgtrickle._pgt_single_row_check(NOT EXISTS (SELECT 1 FROM ({}) AS l \
-               WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \
-                     OPERATOR(pg_catalog.>) 1)) AS ok",
-            candidates.join(" UNION ALL ")
+            "SELECT {} AS ok",
+            cx.server.single_row_check(&format!(
+                "NOT EXISTS (SELECT 1 FROM ({}) AS l \
+                   WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ({cur_right}) AS r WHERE {on} LIMIT 2) AS m) \
+                         OPERATOR(pg_catalog.>) 1)",
+                candidates.join(" UNION ALL ")
+            ))
         );
         Ok(cx.add_cte("single_match_check", body))
     }

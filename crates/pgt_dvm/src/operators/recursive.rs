@@ -57,6 +57,7 @@
 //! **SQL:** `WITH RECURSIVE __pgt_rN(c0, …) AS (B UNION [ALL] R) SELECT * FROM __pgt_rN`,
 //! with the work table rendered as `SELECT … FROM __pgt_rN`.
 
+use pgt_sql::server_functions::ServerFunctions;
 use std::collections::BTreeSet;
 
 use pgt_sql::QualifiedName;
@@ -157,16 +158,20 @@ impl Recursive {
     }
 
     /// The identity of a row of this recursion under `alias` (its canonical image, hashed).
-    fn rid(&self, alias: &str) -> String {
-        canonical_row_hash(&self.columns, alias)
+    fn rid(&self, server: &dyn ServerFunctions, alias: &str) -> String {
+        canonical_row_hash(server, &self.columns, alias)
     }
 
     /// `CREATE TABLE` of the state table holding the fixpoint (its columns typed, and
     /// collated, as the recursion's), keyed by the rows' identity, with an index on each
     /// column the recursive term joins the work table on.
-    pub(crate) fn fixpoint_ddl(&self, table: &QualifiedName) -> Result<Vec<String>, DvmError> {
+    pub(crate) fn fixpoint_ddl(
+        &self,
+        server: &dyn ServerFunctions,
+        table: &QualifiedName,
+    ) -> Result<Vec<String>, DvmError> {
         let no_changes = |_oid: u32| "false".to_string();
-        let mut cx = DeltaContext::new(&no_changes);
+        let mut cx = DeltaContext::new(&no_changes, server);
         let cur = self.fixpoint(&mut cx)?;
         let n = self.columns.len();
         let mut ddl = vec![
@@ -225,7 +230,7 @@ impl Recursive {
                                     UNION ALL SELECT {c} FROM {lost} AS s WHERE s.__pgt_w OPERATOR(pg_catalog.<) 0) AS s \
               WHERE {gate}",
             c = cols("s"),
-            rid = self.rid("s")
+            rid = self.rid(cx.server, "s")
         );
         // Over-deleted: the stored rows derived from a lost one, transitively (in their
         // stored form, with their identity).
@@ -242,7 +247,7 @@ impl Recursive {
                 col_list(n, None),
                 cols("t"),
                 cols("t"),
-                self.rid("s"),
+                self.rid(cx.server, "s"),
                 col_list(n, None)
             ),
         );
@@ -289,10 +294,10 @@ impl Recursive {
                UNION ALL SELECT {c} FROM ({step_again}) AS s WHERE {any_od} AND {od_s}) AS s \
              WHERE {gate} AND {out}",
             c = cols("s"),
-            od_s = in_od(&self.rid("s")),
-            out = outside_k(&self.rid("s")),
+            od_s = in_od(&self.rid(cx.server, "s")),
+            out = outside_k(&self.rid(cx.server, "s")),
         );
-        let new = self.iterated(cx, &n0, "", &outside_k(&self.rid("s")))?;
+        let new = self.iterated(cx, &n0, "", &outside_k(&self.rid(cx.server, "s")))?;
         let new = cx.add_materialized_cte("recursive_new", new);
         let delta = format!(
             "SELECT {c}, 1::bigint AS __pgt_w FROM {new} AS s WHERE NOT {od_s} \
@@ -300,8 +305,8 @@ impl Recursive {
               WHERE NOT (o.__pgt_id OPERATOR(pg_catalog.=) ANY (SELECT {rid} FROM {new} AS s))",
             c = cols("s"),
             o = cols("o"),
-            od_s = in_od(&self.rid("s")),
-            rid = self.rid("s"),
+            od_s = in_od(&self.rid(cx.server, "s")),
+            rid = self.rid(cx.server, "s"),
         );
         let name = cx.add_materialized_cte("recursive_delta", delta);
         cx.recursion_deltas.insert(self.id, name.clone());
@@ -323,7 +328,7 @@ impl Recursive {
             "recursive_unstore",
             format!(
                 "DELETE FROM {t} AS t WHERE t.__pgt_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT {rid} FROM {d} AS s WHERE s.__pgt_w OPERATOR(pg_catalog.<) 0))",
-                rid = self.rid("s"),
+                rid = self.rid(cx.server, "s"),
             ),
         );
         Ok(cx.add_cte(
@@ -332,7 +337,7 @@ impl Recursive {
                 "INSERT INTO {t} (__pgt_id, {}) SELECT {rid}, {} FROM {d} AS s WHERE s.__pgt_w OPERATOR(pg_catalog.>) 0",
                 col_list(n, None),
                 col_list(n, Some("s")),
-                rid = self.rid("s"),
+                rid = self.rid(cx.server, "s"),
             ),
         ))
     }
@@ -365,7 +370,7 @@ impl Recursive {
                  WHEN NOT MATCHED BY SOURCE THEN DELETE",
                 col_list(n, None),
                 col_list(n, Some("s")),
-                rid = self.rid("s"),
+                rid = self.rid(cx.server, "s"),
             ),
         ))
     }
@@ -492,7 +497,7 @@ impl Operator for Recursive {
                      UNION ALL SELECT {s} FROM {d} AS s WHERE s.__pgt_w OPERATOR(pg_catalog.>) 0",
                     c = col_list(n, Some("t")),
                     s = col_list(n, Some("s")),
-                    rid = self.rid("s"),
+                    rid = self.rid(cx.server, "s"),
                 ))
             }
             (None, _) => self.fixpoint(cx),

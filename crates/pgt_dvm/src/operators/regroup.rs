@@ -38,6 +38,7 @@ use super::DeltaContext;
 use crate::expr::Expr;
 use crate::optree::{col_name, Column, OpTree};
 use crate::DvmError;
+use pgt_sql::server_functions::ServerFunctions;
 
 /// A grouping whose delta is computed by recomputing the affected groups.
 pub(crate) struct Regroup<'a> {
@@ -92,18 +93,24 @@ impl Regroup<'_> {
     }
 
     /// The group's row id from key expressions rendered on `alias`.
-    fn rid(&self, alias: &str) -> String {
+    fn rid(&self, server: &dyn ServerFunctions, alias: &str) -> String {
         let keys: Vec<String> = self
             .group_by
             .iter()
             .zip(self.group_columns)
             .map(|(g, c)| c.identity_sql(&g.render_on(alias)))
             .collect();
-        crate::storage::identity_hash(&keys)
+        crate::storage::identity_hash(server, &keys)
     }
 
     /// `SELECT keys, outputs, w FROM (rows) AS s GROUP BY keys` (`HAVING gate` without keys).
-    fn grouped(&self, rows: &str, weight: i64, scalar_gate: &str) -> String {
+    fn grouped(
+        &self,
+        server: &dyn ServerFunctions,
+        rows: &str,
+        weight: i64,
+        scalar_gate: &str,
+    ) -> String {
         if self.window {
             // Every row of the partitions, with the window functions appended.
             let n_in = self.input.columns().len();
@@ -124,10 +131,11 @@ impl Regroup<'_> {
             };
         }
         let ng = self.group_by.len();
-        let (rows, group_by) = match with_representatives(rows, self.group_by, self.group_columns) {
-            Some((r, k)) => (r, k),
-            None => (rows.to_string(), self.group_by.to_vec()),
-        };
+        let (rows, group_by) =
+            match with_representatives(server, rows, self.group_by, self.group_columns) {
+                Some((r, k)) => (r, k),
+                None => (rows.to_string(), self.group_by.to_vec()),
+            };
         let rows = rows.as_str();
         let mut sel: Vec<String> = group_by
             .iter()
@@ -180,7 +188,7 @@ impl Regroup<'_> {
                 format!(
                     "SELECT x.* FROM (SELECT y.*, pg_catalog.row_number() OVER (PARTITION BY y.rid) AS __pgt_n \
                        FROM (SELECT {} AS rid, {keys} FROM {d} AS s) AS y) AS x WHERE x.__pgt_n OPERATOR(pg_catalog.=) 1",
-                    self.rid("s")
+                    self.rid(cx.server, "s")
                 ),
             );
             let non_null = format!("SELECT k.\"g0\" FROM {k} AS k WHERE k.\"g0\" IS NOT NULL");
@@ -211,7 +219,7 @@ impl Regroup<'_> {
                 // side the planner may rescan: it must not recompute hashes per pair).
                 format!(
                     "SELECT s.* FROM (SELECT s.*, {} AS __pgt_rid FROM ({prefiltered}) AS s OFFSET 0) AS s                       WHERE s.__pgt_rid OPERATOR(pg_catalog.=) ANY (SELECT k.rid FROM {k} AS k)",
-                    self.rid("s")
+                    self.rid(cx.server, "s")
                 )
             }
         };
@@ -266,8 +274,8 @@ impl Regroup<'_> {
         };
         let sql = format!(
             "{} UNION ALL {}",
-            self.grouped(&format!("SELECT * FROM {rows}"), 1, &gate),
-            self.grouped(&old_rows, -1, &gate)
+            self.grouped(cx.server, &format!("SELECT * FROM {rows}"), 1, &gate),
+            self.grouped(cx.server, &old_rows, -1, &gate)
         );
         let sql = super::consolidate::consolidated(&sql, &self.columns);
         Ok(cx.add_cte("regroup_delta", sql))
@@ -283,6 +291,7 @@ impl Regroup<'_> {
 /// a group's old rows and the evaluation that stored it; this one does not. `None` when
 /// every key has exact equality.
 pub(crate) fn with_representatives(
+    server: &dyn ServerFunctions,
     rows: &str,
     group_by: &[Expr],
     group_columns: &[Column],
@@ -300,7 +309,7 @@ pub(crate) fn with_representatives(
         let v = g.render_on("s");
         reps.push_str(&format!(
             ", pg_catalog.first_value({v}) OVER (PARTITION BY {} ORDER BY pg_catalog.record_send(ROW({v})) USING OPERATOR(pg_catalog.<)) AS \"__pgt_rep{i}\"",
-            crate::storage::identity_hash(&[c.identity_sql(&v)])
+            crate::storage::identity_hash(server, &[c.identity_sql(&v)])
         ));
         keys.push(Expr::sql(format!("s.\"__pgt_rep{i}\"")));
     }

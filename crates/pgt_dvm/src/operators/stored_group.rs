@@ -42,6 +42,7 @@
 //! division. An inconsistency (a count going negative, a change for a group without a
 //! row) stops the refresh.
 
+use pgt_sql::server_functions::ServerFunctions;
 use pgt_sql::{quote_ident, QualifiedName};
 
 use super::aggregate::Aggregate;
@@ -106,7 +107,7 @@ fn arg(agg: &Aggregate, j: usize, alias: &str) -> String {
 }
 
 /// The group's row id from its keys as stored (`alias."g0"`, …); `0` without GROUP BY.
-fn rid_of_keys(agg: &Aggregate, alias: &str) -> String {
+fn rid_of_keys(server: &dyn ServerFunctions, agg: &Aggregate, alias: &str) -> String {
     if agg.group_by.is_empty() {
         return "0::bigint".into();
     }
@@ -116,14 +117,19 @@ fn rid_of_keys(agg: &Aggregate, alias: &str) -> String {
         .enumerate()
         .map(|(i, c)| c.identity_sql(&format!("{alias}.{}", key_col(i))))
         .collect();
-    crate::storage::identity_hash(&ks)
+    crate::storage::identity_hash(server, &ks)
 }
 
 /// `SELECT rid, g…, <states> FROM rows AS s GROUP BY g…`: the states per group of `rows`
 /// (the input's columns), each row counted once, or (`weighted`) a delta's states, each
 /// version counted with its weight `s.__pgt_w` (without GROUP BY: one row only when the
 /// delta is not empty).
-fn grouped_states(agg: &Aggregate, rows: &str, weighted: bool) -> String {
+fn grouped_states(
+    server: &dyn ServerFunctions,
+    agg: &Aggregate,
+    rows: &str,
+    weighted: bool,
+) -> String {
     // Σ of `weight` over the rows where `cond` holds.
     let total = |cond: &str| {
         if cond == "true" {
@@ -191,20 +197,24 @@ fn grouped_states(agg: &Aggregate, rows: &str, weighted: bool) -> String {
     };
     format!(
         "SELECT {} AS rid, x.* FROM (SELECT {} FROM {rows} AS s{tail}) AS x",
-        rid_of_keys(agg, "x"),
+        rid_of_keys(server, agg, "x"),
         cols.join(", ")
     )
 }
 
-fn states_of(agg: &Aggregate, rows: &str) -> String {
-    grouped_states(agg, &format!("({rows})"), false)
+fn states_of(server: &dyn ServerFunctions, agg: &Aggregate, rows: &str) -> String {
+    grouped_states(server, agg, &format!("({rows})"), false)
 }
 
 /// `CREATE TABLE` (typed by PostgreSQL from the states query itself, so key columns keep
 /// their types, typmods and collations) and its primary key.
-pub(crate) fn ddl(agg: &Aggregate, table: &QualifiedName) -> Result<Vec<String>, DvmError> {
+pub(crate) fn ddl(
+    server: &dyn ServerFunctions,
+    agg: &Aggregate,
+    table: &QualifiedName,
+) -> Result<Vec<String>, DvmError> {
     let no_changes = |_oid: u32| "false".to_string();
-    let mut cx = DeltaContext::new(&no_changes);
+    let mut cx = DeltaContext::new(&no_changes, server);
     let cur = agg.input.rule().current(&mut cx)?;
     let ctes = cx.cte_list();
     let with = if ctes.is_empty() {
@@ -215,7 +225,7 @@ pub(crate) fn ddl(agg: &Aggregate, table: &QualifiedName) -> Result<Vec<String>,
     Ok(vec![
         format!(
             "CREATE TABLE {table} AS {with}{} WITH NO DATA",
-            states_of(agg, &cur)
+            states_of(cx.server, agg, &cur)
         ),
         // Groups are updated in place: free space in each page keeps an update on its page
         // (as for an aggregate's storage, `driver::storage_spec`).
@@ -265,12 +275,12 @@ fn row(agg: &Aggregate, key: &dyn Fn(usize) -> String, st: &dyn Fn(&str) -> Stri
         .join(", ")
 }
 
-fn check(cond: &str, what: &str) -> String {
-    format!(
-        "pgtrickle._pgt_check({cond}, {})",
-        pgt_sql::quote_literal(&format!(
+fn check(server: &dyn ServerFunctions, cond: &str, what: &str) -> String {
+    server.check(
+        cond,
+        &pgt_sql::quote_literal(&format!(
             "stream table state is inconsistent with its change history ({what})"
-        ))
+        )),
     )
 }
 
@@ -287,7 +297,7 @@ pub(crate) fn merge(
     }
     let ng = agg.group_by.len();
     let d = agg.input.rule().delta(cx)?;
-    let e = cx.add_cte("state_delta", grouped_states(agg, &d, true));
+    let e = cx.add_cte("state_delta", grouped_states(cx.server, agg, &d, true));
     let states = state_columns(agg);
     let unchanged = states
         .iter()
@@ -331,6 +341,7 @@ pub(crate) fn merge(
         format!(
             "WHEN MATCHED AND {} THEN UPDATE SET {set}",
             check(
+                cx.server,
                 &format!("{n_new} OPERATOR(pg_catalog.>=) 0"),
                 "the row count went negative"
             )
@@ -340,6 +351,7 @@ pub(crate) fn merge(
             "WHEN MATCHED AND {n_new} OPERATOR(pg_catalog.<=) 0 AND {} THEN DELETE \
              WHEN MATCHED THEN UPDATE SET {set}",
             check(
+                cx.server,
                 &format!("{n_new} OPERATOR(pg_catalog.=) 0"),
                 "a group's row count went negative"
             )
@@ -347,6 +359,7 @@ pub(crate) fn merge(
     };
     let not_matched = if ng == 0 {
         check(
+            cx.server,
             "false",
             "the state row of an aggregate without GROUP BY is missing",
         )
@@ -355,6 +368,7 @@ pub(crate) fn merge(
         format!(
             "e.{n} OPERATOR(pg_catalog.<>) 0 AND {}",
             check(
+                cx.server,
                 &format!("e.{n} OPERATOR(pg_catalog.>) 0"),
                 "a change for a group that is not stored"
             )
@@ -491,7 +505,7 @@ pub(crate) fn current_restricted(
     }
     let rids = format!(
         "SELECT {} FROM ({keys}) AS x(k) WHERE x.k IS NOT NULL",
-        crate::storage::identity_hash(&[agg.group_columns[0].identity_sql("x.k")])
+        crate::storage::identity_hash(cx.server, &[agg.group_columns[0].identity_sql("x.k")])
     );
     current_from_state(agg, slot, table, cx, Some(&rids)).map(Some)
 }
@@ -508,7 +522,7 @@ pub(crate) fn refill(
         return Ok(f.clone());
     }
     let cur = agg.input.rule().current(cx)?;
-    let f = cx.add_materialized_cte("state_full", states_of(agg, &cur));
+    let f = cx.add_materialized_cte("state_full", states_of(cx.server, agg, &cur));
     let states: Vec<String> = state_columns(agg).iter().map(|s| q(s)).collect();
     let ng = agg.group_by.len();
     let all_cols: Vec<String> = std::iter::once("rid".to_string())

@@ -88,7 +88,7 @@ mod tests {
         };
         let v = OpTree::values(vec![col], vec![vec![Expr::sql("1")], vec![Expr::sql("2")]]);
         let none = |_: u32| "false".to_string();
-        let mut cx = DeltaContext::new(&none);
+        let mut cx = DeltaContext::new(&none, &pgt_sql::server_functions::Extension);
         let d = v.rule().delta(&mut cx).unwrap();
         let sql = cx.cte_list().join(", ");
         assert!(

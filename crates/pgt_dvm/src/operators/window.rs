@@ -280,7 +280,7 @@ mod tests {
     fn restriction_on_a_partition_key_reaches_the_input() {
         let w = window();
         let f = |_: u32| "true".to_string();
-        let mut cx = DeltaContext::new(&f);
+        let mut cx = DeltaContext::new(&f, &pgt_sql::server_functions::Extension);
         let pushed = w.current_restricted(&mut cx, 1, "SELECT 1").unwrap();
         assert!(pushed.starts_with("SELECT s.\"c0\", s.\"c1\", s.\"c2\", pg_catalog.rank()"));
         assert!(

@@ -17,9 +17,13 @@
 //! * Durations are served on boundaries of their canonical period (`pgt_core::canonical_period`),
 //!   so related stream tables refresh on shared ticks, to the same data timestamps.
 //! * `pg_trickle.enabled = off` stops automatic refreshes (the workers keep running idle).
+//!
+//! What a scheduler tick decides (when to read the catalog again, what is due, the
+//! batches, what a skip or a failure records) is `pgt_scheduler` (ADR-077); this file
+//! implements its two traits over SPI (`SpiCatalog`, `SpiRefresher`) and runs the loop.
 #![allow(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::*;
@@ -30,8 +34,6 @@ use pgt_core::Schedule;
 use crate::{catalog, config, shmem};
 
 const LAUNCHER_RESCAN: Duration = Duration::from_secs(10);
-/// How long a scheduler goes at most without reloading the catalog.
-const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(5);
 const ABSENT_RETRY: Duration = Duration::from_secs(60);
 
 /// Registers the launcher (only possible while shared_preload_libraries is processed).
@@ -238,16 +240,108 @@ fn extension_installed() -> Result<bool, pgrx::spi::Error> {
     .map(|b| b.unwrap_or(false))
 }
 
-/// One stream table as the scheduler sees it.
-struct Entry {
-    pgt_id: i64,
-    name: String,
-    schedule: Schedule,
-    status: String,
-    last_refresh: Option<i64>,
+/// The scheduler's catalog reads and writes over SPI (`pgt_scheduler::CatalogAccess`,
+/// ADR-077), each in a transaction of its own.
+struct SpiCatalog;
+
+impl pgt_scheduler::CatalogAccess for SpiCatalog {
+    type Error = String;
+
+    fn load(&mut self) -> Result<Option<pgt_scheduler::CatalogState>, String> {
+        let loaded = in_transaction(|| -> crate::error::PgtResult<_> {
+            if !extension_installed()? {
+                return Ok(None);
+            }
+            // Stream tables restored by pg_restore get their change capture back first.
+            crate::restore::rebind_restored(None)?;
+            let entries = load_entries()?;
+            let graph = catalog::stream_table_graph()?;
+            Ok(Some(pgt_scheduler::CatalogState { entries, graph }))
+        });
+        match loaded {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(f) => Err(f.message),
+        }
+    }
+
+    fn record_skip(&mut self, pgt_id: i64, message: &str) -> Result<(), String> {
+        let message = message.to_string();
+        flatten(in_transaction(move || record_skip(pgt_id, &message)))
+    }
+
+    fn record_failure(
+        &mut self,
+        pgt_id: i64,
+        name: &str,
+        message: &str,
+        decide: &mut dyn FnMut(i32) -> pgt_core::status::AfterFailure,
+    ) -> Result<(), String> {
+        // The decision is made between reading the count (locked) and writing it, in one
+        // transaction; the closure is not unwind-safe by type, but an ERROR in between
+        // aborts the transaction and nothing of the closure's state is used afterwards.
+        let decide = std::panic::AssertUnwindSafe(decide);
+        flatten(in_transaction(move || {
+            let decide = decide;
+            record_failure(pgt_id, name, message, decide.0)
+        }))
+    }
+
+    fn prune_history(&mut self, keep_secs: i64) -> Result<(), String> {
+        flatten(in_transaction(move || {
+            Spi::run_with_args(
+                "DELETE FROM pgtrickle.pgt_refresh_history WHERE started_at < pg_catalog.now() - make_interval(secs => $1)",
+                &[(keep_secs as f64).into()],
+            )
+        }))
+    }
 }
 
-fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
+fn flatten<E: std::fmt::Display>(r: Result<Result<(), E>, Failure>) -> Result<(), String> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(f) => Err(f.message),
+    }
+}
+
+/// Refreshes a batch in one transaction (`pgt_scheduler::Refresher`).
+struct SpiRefresher;
+
+impl pgt_scheduler::Refresher for SpiRefresher {
+    fn refresh(
+        &mut self,
+        batch: &[i64],
+        together: bool,
+    ) -> Result<bool, pgt_scheduler::RefreshError> {
+        let members = batch.to_vec();
+        let outcome = in_transaction_at(together, move || -> Result<bool, String> {
+            // A refresh that cannot get its locks quickly (a source locked by another
+            // session, say) fails with lock_not_available and is skipped, so that it
+            // never holds up the stream tables after it.
+            Spi::run_with_args(
+                "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+                &[format!("{}ms", config::lock_timeout_ms()).into()],
+            )
+            .map_err(|e| e.to_string())?;
+            let mut any = false;
+            for m in &members {
+                any |= refresh_one(*m)?;
+            }
+            Ok(any)
+        });
+        match outcome {
+            Ok(Ok(any)) => Ok(any),
+            Ok(Err(message)) => Err(pgt_scheduler::RefreshError::Failed(message)),
+            Err(f) if f.is_lock_conflict() => {
+                Err(pgt_scheduler::RefreshError::LockConflict(f.message))
+            }
+            Err(f) => Err(pgt_scheduler::RefreshError::Failed(f.message)),
+        }
+    }
+}
+
+fn load_entries() -> Result<Vec<pgt_scheduler::Entry>, pgrx::spi::Error> {
     Spi::connect(|c| {
         let mut out = Vec::new();
         for row in c.select(
@@ -259,7 +353,7 @@ fn load_entries() -> Result<Vec<Entry>, pgrx::spi::Error> {
         )? {
             let schedule =
                 Schedule::parse(row.get::<String>(3)?.as_deref()).unwrap_or(Schedule::Calculated);
-            out.push(Entry {
+            out.push(pgt_scheduler::Entry {
                 pgt_id: row.get::<i64>(1)?.unwrap_or_default(),
                 name: row.get::<String>(2)?.unwrap_or_default(),
                 schedule,
@@ -285,14 +379,13 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         return;
     }
     pgrx::log!("pg_trickle scheduler: serving database {dboid:?}");
-    let mut generation = u64::MAX;
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut order: Vec<i64> = Vec::new();
-    let mut periods: BTreeMap<i64, Option<u64>> = BTreeMap::new();
-    let mut groups: Vec<std::collections::BTreeSet<i64>> = Vec::new();
-    let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    // What is due, in which batches, and what a failure records are decided in
+    // `pgt_scheduler` (ADR-077); this loop waits, reads settings and runs change capture.
+    let mut scheduler = pgt_scheduler::Scheduler::new();
+    let (mut spi_catalog, mut refresher) = (SpiCatalog, SpiRefresher);
+    let started = Instant::now();
     let mut last_cdc_error: Option<String> = None;
-    let mut last_reload = Instant::now();
+    let mut last_load_error: Option<String> = None;
     loop {
         let interval = Duration::from_millis(config::scheduler_interval_ms().max(10) as u64);
         if !BackgroundWorker::wait_latch(Some(interval)) || BackgroundWorker::sigterm_received() {
@@ -306,40 +399,20 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
         if !config::enabled() {
             continue;
         }
-        // Reload the catalog only when it changed, or when a refresh changed what is due.
-        let g = shmem::catalog_generation();
-        // Also every few seconds: rows restored by pg_restore do not bump the generation.
-        if g != generation || entries.is_empty() || last_reload.elapsed() > RELOAD_AT_LEAST_EVERY {
-            last_reload = Instant::now();
-            match in_transaction(|| -> crate::error::PgtResult<_> {
-                if !extension_installed()? {
-                    return Ok(None);
+        let mono_ms = started.elapsed().as_millis() as u64;
+        match scheduler.reload(&mut spi_catalog, shmem::catalog_generation(), mono_ms) {
+            pgt_scheduler::Reload::Ready => last_load_error = None,
+            pgt_scheduler::Reload::Gone => {
+                // The extension was dropped: its slot must not keep WAL forever.
+                let _ = in_transaction(crate::wal::drop_orphaned_slot);
+                return;
+            }
+            pgt_scheduler::Reload::Failed(message) => {
+                if last_load_error.as_deref() != Some(message.as_str()) {
+                    pgrx::log!("pg_trickle scheduler: could not read the catalog: {message}");
                 }
-                // Stream tables restored by pg_restore get their change capture back first.
-                crate::restore::rebind_restored(None)?;
-                let entries = load_entries()?;
-                let graph = catalog::stream_table_graph()?;
-                Ok(Some((entries, graph)))
-            }) {
-                Ok(Ok(Some((e, graph)))) => {
-                    let own: BTreeMap<i64, Option<u64>> = e
-                        .iter()
-                        .map(|x| (x.pgt_id, x.schedule.period_secs()))
-                        .collect();
-                    order = graph
-                        .topological_order()
-                        .unwrap_or_else(|_| e.iter().map(|x| x.pgt_id).collect());
-                    periods = graph.effective_schedules(&own).unwrap_or(own);
-                    groups = graph.consistency_groups();
-                    entries = e;
-                    generation = g;
-                }
-                Ok(Ok(None)) => {
-                    // The extension was dropped: its slot must not keep WAL forever.
-                    let _ = in_transaction(crate::wal::drop_orphaned_slot);
-                    return;
-                }
-                _ => continue,
+                last_load_error = Some(message);
+                continue;
             }
         }
         // Change capture: hand sources over to WAL decoding (or back), drain the slot.
@@ -354,87 +427,18 @@ pub extern "C-unwind" fn pg_trickle_scheduler_main(arg: pg_sys::Datum) {
                 last_cdc_error = Some(message);
             }
         }
-        let now = chrono::Utc::now().timestamp();
-        let min_secs = config::min_schedule_seconds().max(1) as i64;
-        // What is due and how it is batched are decided without PostgreSQL
-        // (`Schedule::is_due`, `pgt_dag::tick_batches`, ADR-077).
-        let due: std::collections::BTreeSet<i64> = entries
-            .iter()
-            .filter(|e| e.status == "ACTIVE")
-            .filter(|e| {
-                let effective = periods.get(&e.pgt_id).copied().flatten();
-                e.schedule.is_due(e.last_refresh, effective, now, min_secs)
-            })
-            .map(|e| e.pgt_id)
-            .collect();
-        let ids: Vec<i64> = order.iter().copied().filter(|id| *id > 0).collect();
-        let mut refreshed = false;
-        for group in pgt_dag::tick_batches(&ids, &due, &groups) {
-            let members = group.clone();
-            let together = members.len() > 1;
-            let outcome = in_transaction_at(together, move || -> Result<bool, String> {
-                // A refresh that cannot get its locks quickly (a source locked by another
-                // session, say) fails with lock_not_available and is skipped, so that it
-                // never holds up the stream tables after it.
-                Spi::run_with_args(
-                    "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
-                    &[format!("{}ms", config::lock_timeout_ms()).into()],
-                )
-                .map_err(|e| e.to_string())?;
-                let mut any = false;
-                for m in &members {
-                    any |= refresh_one(*m)?;
-                }
-                Ok(any)
-            });
-            let outcome = match outcome {
-                Ok(Err(message)) => Err(Failure {
-                    message,
-                    code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                }),
-                Ok(Ok(b)) => Ok(b),
-                Err(f) => Err(f),
-            };
-            match outcome {
-                Ok(true) => refreshed = true,
-                Ok(false) => {} // skipped: already being refreshed
-                Err(f) if f.is_lock_conflict() => {
-                    for m in &group {
-                        let msg = f.message.clone();
-                        let m = *m;
-                        let _ = in_transaction(move || record_skip(m, &msg));
-                    }
-                    refreshed = true;
-                }
-                Err(Failure { message: msg, .. }) => {
-                    let max = config::max_consecutive_errors();
-                    for m in &group {
-                        let name = entries
-                            .iter()
-                            .find(|e| e.pgt_id == *m)
-                            .map(|e| e.name.clone())
-                            .unwrap_or_default();
-                        let msg = msg.clone();
-                        let m = *m;
-                        let _ = in_transaction(move || record_failure(m, &name, &msg, max));
-                    }
-                    refreshed = true;
-                }
-            }
-        }
-        if refreshed {
-            generation = u64::MAX; // reload last-refresh times on the next tick
-        }
-        if last_prune.elapsed() > Duration::from_secs(60) {
-            last_prune = Instant::now();
-            let keep = config::history_retention_secs();
-            let _ = in_transaction(move || {
-                Spi::run_with_args(
-                    "DELETE FROM pgtrickle.pgt_refresh_history WHERE started_at < pg_catalog.now() - make_interval(secs => $1)",
-                    &[(keep as f64).into()],
-                )
-            });
-        }
+        let settings = pgt_scheduler::Settings {
+            min_schedule_secs: config::min_schedule_seconds() as i64,
+            max_consecutive_errors: config::max_consecutive_errors(),
+            history_retention_secs: config::history_retention_secs() as i64,
+        };
+        scheduler.run_due(
+            &mut spi_catalog,
+            &mut refresher,
+            &settings,
+            chrono::Utc::now().timestamp(),
+            started.elapsed().as_millis() as u64,
+        );
     }
 }
 
@@ -472,9 +476,10 @@ fn record_failure(
     pgt_id: i64,
     name: &str,
     message: &str,
-    max_errors: i32,
+    decide: &mut dyn FnMut(i32) -> pgt_core::status::AfterFailure,
 ) -> Result<(), pgrx::spi::Error> {
-    // The count is read under the row's lock and the accounting decided in pgt_core.
+    // The count is read under the row's lock and the accounting decided in pgt_scheduler
+    // (pgt_core::status::after_failure).
     let Some(errors) = Spi::get_one_with_args::<i32>(
         "SELECT s.consecutive_errors FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = $1 FOR UPDATE",
         &[pgt_id.into()],
@@ -482,7 +487,7 @@ fn record_failure(
     else {
         return Ok(()); // dropped meanwhile
     };
-    let after = pgt_core::status::after_failure(errors, max_errors, message);
+    let after = decide(errors);
     Spi::run_with_args(
         "WITH st AS (UPDATE pgtrickle.pgt_stream_tables \
                         SET consecutive_errors = $3, updated_at = pg_catalog.now(), \

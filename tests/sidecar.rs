@@ -1,0 +1,246 @@
+//! `pg_trickle_sidecar` against databases where the extension is not installed (ADR-079):
+//! its catalog installed with plain SQL, stream tables created, refreshed by hand and by
+//! its scheduler loop (dependency order, calculated schedules, failures counted up to
+//! suspension), equal to their queries under changing data (two-way EXCEPT ALL), errors
+//! with reasons, and a clean stop on SIGTERM.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use pgt_testkit::postgres::Client;
+use pgt_testkit::{cluster, TestDb};
+
+/// A database of the test cluster without pg_trickle.
+fn plain_database() -> TestDb {
+    let db = cluster().new_database();
+    db.client()
+        .batch_execute("DROP EXTENSION pg_trickle CASCADE")
+        .unwrap();
+    db
+}
+
+/// Runs the command line in-process: (exit code, stdout, stderr).
+fn sidecar(args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec!["pg_trickle_sidecar"];
+    argv.extend_from_slice(args);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = pgt_sidecar::run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+fn ok(dsn: &str, args: &[&str]) -> String {
+    let mut a = vec!["--dsn", dsn];
+    a.extend_from_slice(args);
+    let (code, out, err) = sidecar(&a);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+fn fails(dsn: &str, args: &[&str]) -> String {
+    let mut a = vec!["--dsn", dsn];
+    a.extend_from_slice(args);
+    let (code, _, err) = sidecar(&a);
+    assert_eq!(code, 1, "{args:?} should fail");
+    err
+}
+
+/// Rows in one and not the other, both ways, compared under COLLATE "C" for text.
+fn differs(c: &mut Client, table: &str, query: &str) -> i64 {
+    c.query_one(
+        &format!(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM (SELECT * FROM {table}) t EXCEPT ALL SELECT * FROM ({query}) q) a) \
+                  + (SELECT count(*) FROM (SELECT * FROM ({query}) q EXCEPT ALL SELECT * FROM (SELECT * FROM {table}) t) b)"
+        ),
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+const TOTALS: &str = "SELECT customer, count(*) AS n, sum(amount) AS total, max(note COLLATE \"C\") AS last_note FROM orders GROUP BY customer";
+const SIZES: &str = "SELECT n, count(*) AS customers FROM public.\"Totals\" GROUP BY n";
+
+/// The stream table's visible columns (its storage has the row id too).
+fn visible(name: &str, cols: &str) -> String {
+    format!("(SELECT {cols} FROM {name}) AS v")
+}
+
+#[test]
+fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
+    let db = plain_database();
+    let dsn = db.cluster.conninfo(&db.name);
+    let mut c = db.client();
+    ok(&dsn, &["install"]);
+    ok(&dsn, &["install"]); // idempotent
+    c.batch_execute(
+        "CREATE TABLE orders (id int, customer int, amount numeric, note text);
+         INSERT INTO orders SELECT i, i % 7, (i % 13) / 4.0, CASE WHEN i % 5 = 0 THEN NULL ELSE 'n' || i END FROM generate_series(1, 300) i;
+         INSERT INTO orders VALUES (1, 1, 0.25, 'n1'), (NULL, NULL, NULL, NULL);
+         CREATE TABLE divs (id int, d int);
+         INSERT INTO divs VALUES (1, 1), (2, 5);",
+    )
+    .unwrap();
+    ok(
+        &dsn,
+        &["create", "public.\"Totals\"", TOTALS, "--schedule", "1s"],
+    );
+    ok(&dsn, &["create", "sizes", SIZES, "--schedule", "1s"]);
+    ok(
+        &dsn,
+        &[
+            "create",
+            "quotients",
+            "SELECT id, 100 / d AS q FROM divs",
+            "--schedule",
+            "1s",
+        ],
+    );
+    let totals = visible("public.\"Totals\"", "customer, n, total, last_note");
+    let sizes = visible("sizes", "n, customers");
+    assert_eq!(differs(&mut c, &totals, TOTALS), 0);
+    assert_eq!(differs(&mut c, &sizes, SIZES), 0);
+    let listed = ok(&dsn, &["list"]);
+    assert!(listed.contains("\"Totals\"\t1s\tACTIVE"), "{listed}");
+    assert!(listed.contains("sizes\t1s\tACTIVE"), "{listed}");
+
+    // Errors say why.
+    assert!(fails(&dsn, &["create", "bad", "SELECT nope FROM orders"])
+        .contains("the defining query is invalid: column \"nope\" does not exist"));
+    assert!(fails(
+        &dsn,
+        &["create", "bad", "SELECT 1 AS x", "--schedule", "soon"]
+    )
+    .contains("schedule"));
+    assert!(fails(&dsn, &["create", "bad", "SELECT 1 AS __pgt_row_id"]).contains("reserved"));
+    assert!(
+        fails(&dsn, &["create", "bad", "SELECT 1 AS x; DROP TABLE orders"]).contains("invalid")
+    );
+    assert!(fails(&dsn, &["refresh", "nothing_here"]).contains("does not exist"));
+    assert!(fails(&dsn, &["drop", "public.\"Totals\""]).contains("stream tables read it: sizes"));
+    let (code, _, err) = sidecar(&["--dsn", &dsn, "frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+
+    // The scheduler loop, in-process: changes are picked up on schedule, readers after
+    // what they read.
+    let config = pgt_sidecar::Config {
+        interval_ms: 100,
+        databases: vec![pgt_sidecar::config::Database { dsn: dsn.clone() }],
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let serving = {
+        let (config, stop) = (config.clone(), stop.clone());
+        std::thread::spawn(move || pgt_sidecar::serve(&config, stop))
+    };
+    c.batch_execute(
+        "INSERT INTO orders VALUES (1000, 3, 1.5, 'late'), (1001, NULL, 2, NULL), (1000, 3, 1.5, 'late');
+         UPDATE orders SET customer = 99 WHERE id % 11 = 0;
+         DELETE FROM orders WHERE customer = 6;
+         INSERT INTO divs VALUES (3, 0);",
+    )
+    .unwrap();
+    db.cluster.eventually("the scheduler refreshes both", || {
+        differs(&mut c, &totals, TOTALS) == 0 && differs(&mut c, &sizes, SIZES) == 0
+    });
+    // quotients fails on every tick (division by zero) until suspended.
+    db.cluster.eventually("quotients is suspended", || {
+        let r = c
+            .query_one(
+                "SELECT status, coalesce(status_reason, '') FROM pgtrickle_sidecar.stream_tables \
+                  WHERE pgt_relid = 'quotients'::regclass",
+                &[],
+            )
+            .unwrap();
+        r.get::<_, String>(0) == "SUSPENDED"
+            && r.get::<_, String>(1).contains(
+                "suspended after 3 consecutive failed refreshes; last error: division by zero",
+            )
+    });
+    let failed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle_sidecar.refresh_history h JOIN pgtrickle_sidecar.stream_tables s USING (pgt_id) \
+              WHERE s.pgt_relid = 'quotients'::regclass AND h.status = 'FAILED' AND h.initiated_by = 'SCHEDULER'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(failed, 3);
+    let automatic: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle_sidecar.refresh_history WHERE status = 'COMPLETED' AND initiated_by = 'SCHEDULER'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(automatic >= 2);
+    stop.store(true, Ordering::Relaxed);
+    serving.join().unwrap().unwrap();
+
+    // Fixed, refreshed by hand: active again.
+    c.batch_execute("DELETE FROM divs WHERE d = 0").unwrap();
+    ok(&dsn, &["refresh", "quotients"]);
+    assert!(ok(&dsn, &["list"]).contains("quotients\t1s\tACTIVE"));
+    ok(&dsn, &["drop", "sizes"]);
+    ok(&dsn, &["drop", "public.\"Totals\""]);
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname IN ('Totals', 'sizes')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn run_serves_several_databases_and_stops_on_sigterm() {
+    let (a, b) = (plain_database(), plain_database());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "interval_ms = 100\n[[databases]]\ndsn = \"{}\"\n[[databases]]\ndsn = \"{}\"\n",
+            a.cluster.conninfo(&a.name),
+            b.cluster.conninfo(&b.name)
+        ),
+    )
+    .unwrap();
+    for db in [&a, &b] {
+        db.client()
+            .batch_execute("CREATE TABLE src (k int); INSERT INTO src VALUES (1), (2), (2);")
+            .unwrap();
+        ok(
+            &db.cluster.conninfo(&db.name),
+            &[
+                "create",
+                "counts",
+                "SELECT k, count(*) AS n FROM src GROUP BY k",
+                "--schedule",
+                "1s",
+            ],
+        );
+    }
+    let config = file.path().to_str().unwrap().to_string();
+    let running = std::thread::spawn(move || sidecar(&["--config", &config, "run"]));
+    for db in [&a, &b] {
+        let mut c = db.client();
+        c.batch_execute("INSERT INTO src VALUES (3), (NULL); DELETE FROM src WHERE k = 1;")
+            .unwrap();
+        let q = "SELECT k, count(*) AS n FROM src GROUP BY k";
+        db.cluster.eventually("each database is served", || {
+            differs(&mut c, &visible("counts", "k, n"), q) == 0
+        });
+    }
+    // The handlers are installed (it has refreshed): SIGTERM ends the loop, not the process.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, err) = running.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{cluster, TestDb};
+use pgt_testkit::{cluster, Capture, TestDb};
 
 /// A database of the test cluster without pg_trickle.
 fn plain_database() -> TestDb {
@@ -46,6 +46,16 @@ fn fails(dsn: &str, args: &[&str]) -> String {
     let (code, _, err) = sidecar(&a);
     assert_eq!(code, 1, "{args:?} should fail");
     err
+}
+
+/// The `pgtrickle` CLI against `dsn`: (exit code, stdout, stderr).
+fn pgtrickle(dsn: &str, args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec!["pgtrickle", "--dsn", dsn];
+    argv.extend_from_slice(args);
+    let mut out = Vec::new();
+    let err = Capture::default();
+    let code = pgt_cli::run(argv, &mut out, pgt_cli::shared(err.clone()));
+    (code, String::from_utf8(out).unwrap(), err.text())
 }
 
 /// Rows in one and not the other, both ways, compared under COLLATE "C" for text.
@@ -124,6 +134,50 @@ fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
     let (code, _, err) = sidecar(&["--dsn", &dsn, "frobnicate"]);
     assert_eq!(code, 2, "{err}");
 
+    // The pgtrickle CLI reads the sidecar's catalog like the extension's.
+    let (code, out, err) = pgtrickle(&dsn, &["--json", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["public.\"Totals\"", "public.quotients", "public.sizes"]
+    );
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["mode"] == "FULL"));
+    let (code, out, err) = pgtrickle(&dsn, &["graph"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("public.sizes"), "{out}");
+    let (code, out, err) = pgtrickle(&dsn, &["--json", "graph"]);
+    assert_eq!(code, 0, "{err}");
+    let order: Vec<String> = serde_json::from_str::<serde_json::Value>(&out).unwrap()
+        ["refresh_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let at = |n: &str| order.iter().position(|x| x == n).unwrap();
+    assert!(at("public.\"Totals\"") < at("public.sizes"), "{order:?}");
+    let (code, out, err) = pgtrickle(&dsn, &["--json", "refresh", "--all"]);
+    assert_eq!(code, 0, "{err}{out}");
+    let (code, out, err) = pgtrickle(&dsn, &["show", "sizes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("MANUAL"), "{out}");
+    let (code, out, err) = pgtrickle(&dsn, &["explain", "sizes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("maintained by pg_trickle_sidecar"), "{out}");
+    let (code, out, err) = pgtrickle(&dsn, &["health"]);
+    assert_eq!(code, 0, "{out}{err}");
+
     // The scheduler loop, in-process: changes are picked up on schedule, readers after
     // what they read.
     let config = pgt_sidecar::Config {
@@ -169,6 +223,9 @@ fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
         .unwrap()
         .get(0);
     assert_eq!(failed, 3);
+    let (code, out, _) = pgtrickle(&dsn, &["health"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("division by zero"), "{out}");
     let automatic: i64 = c
         .query_one(
             "SELECT count(*) FROM pgtrickle_sidecar.refresh_history WHERE status = 'COMPLETED' AND initiated_by = 'SCHEDULER'",

@@ -4,6 +4,11 @@
 //! server's own JSON form. Every name in the SQL is schema-qualified (operators too where
 //! a user's search path could supply another): the CLI runs as whoever the operator
 //! connects as, with their search path.
+//!
+//! The SQL names the extension's schema, `pgtrickle`. A database where pg_trickle_sidecar
+//! keeps the stream tables (no extension) has views and functions of the same names and
+//! columns in `pgtrickle_sidecar` (ADR-079); [`Db`] then runs every statement against
+//! that schema instead.
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -35,22 +40,27 @@ pub fn dispatch(args: &Args, out: &mut dyn Write, err: &SharedWriter) -> CmdResu
             db_error(&e)
         )
     })?;
-    let installed: Option<String> = c
+    let found: Option<String> = c
         .query_one(
-            "SELECT pg_catalog.to_regclass('pgtrickle.stream_tables_info')::pg_catalog.text",
+            "SELECT CASE WHEN pg_catalog.to_regclass('pgtrickle.stream_tables_info') IS NOT NULL THEN 'pgtrickle' \
+                         WHEN pg_catalog.to_regclass('pgtrickle_sidecar.stream_tables_info') IS NOT NULL THEN 'pgtrickle_sidecar' END",
             &[],
         )
         .map_err(|e| db_error(&e))?
         .get(0);
-    if installed.is_none() {
+    let Some(schema) = found else {
         let db: String = c
             .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
             .map_err(|e| db_error(&e))?
             .get(0);
         return Err(format!(
-            "pg_trickle is not installed in database \"{db}\" (CREATE EXTENSION pg_trickle)"
+            "pg_trickle is not installed in database \"{db}\" (CREATE EXTENSION pg_trickle), and pg_trickle_sidecar does not serve it"
         ));
-    }
+    };
+    let mut c = Db {
+        client: &mut c,
+        sidecar: schema == "pgtrickle_sidecar",
+    };
     let mut w = Writer {
         out,
         json: args.json,
@@ -89,6 +99,56 @@ impl Writer<'_> {
     }
 }
 
+/// The connection, with the schema the stream tables' views live in: statements are
+/// written against `pgtrickle`, and run against `pgtrickle_sidecar` where the sidecar
+/// keeps the stream tables.
+struct Db<'a> {
+    client: &'a mut Client,
+    sidecar: bool,
+}
+
+impl Db<'_> {
+    fn sql<'s>(&self, sql: &'s str) -> std::borrow::Cow<'s, str> {
+        if self.sidecar {
+            sql.replace("pgtrickle.", "pgtrickle_sidecar.").into()
+        } else {
+            sql.into()
+        }
+    }
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let sql = self.sql(sql);
+        self.client.query(sql.as_ref(), params)
+    }
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<postgres::Row, postgres::Error> {
+        let sql = self.sql(sql);
+        self.client.query_one(sql.as_ref(), params)
+    }
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let sql = self.sql(sql);
+        self.client.query_opt(sql.as_ref(), params)
+    }
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let sql = self.sql(sql);
+        self.client.execute(sql.as_ref(), params)
+    }
+}
+
 /// A server error as psql shows it: message, detail, hint and SQLSTATE.
 fn db_error(e: &postgres::Error) -> String {
     match e.as_db_error() {
@@ -120,7 +180,7 @@ fn db_error(e: &postgres::Error) -> String {
 }
 
 /// The rows of `sql`, each as a JSON object with the query's column names and order.
-fn rows(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, String> {
+fn rows(c: &mut Db, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, String> {
     let wrapped = format!("SELECT pg_catalog.row_to_json(q)::pg_catalog.text FROM ({sql}) AS q");
     c.query(&wrapped, params)
         .map_err(|e| db_error(&e))?
@@ -137,7 +197,7 @@ fn rows(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec
 
 /// A stream table named as the extension's functions name it (the search path finds an
 /// unqualified name): its id and its qualified name.
-fn resolve(c: &mut Client, name: &str) -> Result<(i64, String), String> {
+fn resolve(c: &mut Db, name: &str) -> Result<(i64, String), String> {
     let row = c
         .query_opt(
             "SELECT s.pgt_id, pg_catalog.format('%I.%I', s.pgt_schema, s.pgt_name) \
@@ -176,7 +236,7 @@ fn mode_shown(r: &mut Row) {
     r.insert("mode_shown".into(), Value::String(shown));
 }
 
-fn list(c: &mut Client, w: &mut Writer) -> CmdResult {
+fn list(c: &mut Db, w: &mut Writer) -> CmdResult {
     let mut rs = rows(c, LIST_SQL, &[])?;
     if w.json {
         w.json(&Value::Array(rs.into_iter().map(Value::Object).collect()))?;
@@ -198,7 +258,7 @@ fn list(c: &mut Client, w: &mut Writer) -> CmdResult {
 
 // ------------------------------------------------------------------------------- show
 
-fn show(c: &mut Client, w: &mut Writer, name: &str, limit: i32) -> CmdResult {
+fn show(c: &mut Db, w: &mut Writer, name: &str, limit: i32) -> CmdResult {
     let (id, _) = resolve(c, name)?;
     let main_sql = format!(
         "SELECT {NAME}, s.original_query AS query, s.defining_query, \
@@ -317,7 +377,7 @@ fn show(c: &mut Client, w: &mut Writer, name: &str, limit: i32) -> CmdResult {
 type Watch<'a> = (&'a Config, &'a MakeTlsConnector, &'a SharedWriter, bool);
 
 fn refresh(
-    c: &mut Client,
+    c: &mut Db,
     w: &mut Writer,
     names: &[String],
     all: bool,
@@ -453,7 +513,7 @@ fn refresh(
 
 // ---------------------------------------------------------------------------- explain
 
-fn explain(c: &mut Client, w: &mut Writer, name: &str, analyze: bool) -> CmdResult {
+fn explain(c: &mut Db, w: &mut Writer, name: &str, analyze: bool) -> CmdResult {
     let (_, qualified) = resolve(c, name)?;
     let lines: Vec<String> = c
         .query(
@@ -476,7 +536,7 @@ fn explain(c: &mut Client, w: &mut Writer, name: &str, analyze: bool) -> CmdResu
 
 // ------------------------------------------------------------------------------ graph
 
-fn graph_rows(c: &mut Client) -> Result<(Vec<Row>, Vec<Row>), String> {
+fn graph_rows(c: &mut Db) -> Result<(Vec<Row>, Vec<Row>), String> {
     let nodes = rows(
         c,
         &format!(
@@ -528,12 +588,12 @@ fn build_graph(nodes: &[Row], edges: &[Row]) -> Graph {
     g
 }
 
-fn load_graph(c: &mut Client) -> Result<Graph, String> {
+fn load_graph(c: &mut Db) -> Result<Graph, String> {
     let (nodes, edges) = graph_rows(c)?;
     Ok(build_graph(&nodes, &edges))
 }
 
-fn graph(c: &mut Client, w: &mut Writer, dot: bool) -> CmdResult {
+fn graph(c: &mut Db, w: &mut Writer, dot: bool) -> CmdResult {
     let (nodes, edges) = graph_rows(c)?;
     let g = build_graph(&nodes, &edges);
     if w.json {
@@ -553,7 +613,7 @@ fn graph(c: &mut Client, w: &mut Writer, dot: bool) -> CmdResult {
 
 // ----------------------------------------------------------------------------- health
 
-fn health(c: &mut Client, w: &mut Writer) -> CmdResult {
+fn health(c: &mut Db, w: &mut Writer) -> CmdResult {
     let problems = rows(
         c,
         "SELECT h.severity, h.check_name, h.stream_table, h.detail FROM pgtrickle.health_check() AS h \

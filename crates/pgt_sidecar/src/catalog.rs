@@ -146,10 +146,16 @@ pub fn create(
     let id: i64 = tx
         .query_one(
             &format!(
-                "INSERT INTO {SCHEMA}.stream_tables (pgt_relid, defining_query, schedule, pinned_settings) \
-                 VALUES ($1::text::pg_catalog.regclass, $2, $3, $4) RETURNING pgt_id"
+                "INSERT INTO {SCHEMA}.stream_tables (pgt_relid, defining_query, schedule, pinned_settings, refresh_sql) \
+                 VALUES ($1::text::pg_catalog.regclass, $2, $3, $4, $5) RETURNING pgt_id"
             ),
-            &[&table.to_string(), &query, &schedule.to_catalog_text(), &pinned],
+            &[
+                &table.to_string(),
+                &query,
+                &schedule.to_catalog_text(),
+                &pinned,
+                &refresh_sql(&table, &columns, query),
+            ],
         )
         .map_err(|e| message(&e))?
         .get(0);
@@ -259,80 +265,36 @@ pub fn list(c: &mut Client) -> Result<Vec<Listed>, String> {
     .collect())
 }
 
-/// Recomputes stream table `id` in `tx` (skipped, returning false, when it is gone or,
-/// with `only_active`, not ACTIVE), with the statement `pgt_sql` generates for the
-/// extension's FULL mode, and records it.
+/// Recomputes stream table `id` in `tx` and records it (`_refresh` in the sidecar's schema,
+/// the one implementation of a refresh): false when it is gone or, with `only_active`, not
+/// ACTIVE.
 fn refresh_in(
     tx: &mut Transaction<'_>,
     id: i64,
     initiated_by: &str,
     only_active: bool,
 ) -> Result<bool, postgres::Error> {
-    let Some(row) = tx.query_opt(
-        &format!(
-            "SELECT n.nspname::text, c.relname::text, s.defining_query, s.pinned_settings, s.status, \
-                    pg_catalog.clock_timestamp()::text \
-               FROM {SCHEMA}.stream_tables s JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid \
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-              WHERE s.pgt_id = $1 FOR UPDATE OF s"
-        ),
-        &[&id],
-    )?
-    else {
-        return Ok(false);
-    };
-    let (schema, rel, query): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-    let pinned: Vec<String> = row.get(3);
-    let status: String = row.get(4);
-    let started: String = row.get(5);
-    if only_active && status != "ACTIVE" {
-        return Ok(false);
-    }
-    for setting in &pinned {
-        if let Some((k, v)) = setting.split_once('=') {
-            tx.execute("SELECT pg_catalog.set_config($1, $2, true)", &[&k, &v])?;
-        }
-    }
-    let table = QualifiedName::new(&schema, &rel);
-    tx.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))?;
-    let columns: Vec<OutputColumn> = tx
-        .query(
-            "SELECT a.attname::text FROM pg_catalog.pg_attribute a \
-              WHERE a.attrelid = $1::text::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> $2 \
-              ORDER BY a.attnum",
-            &[&table.to_string(), &ROW_ID_COLUMN],
+    Ok(tx
+        .query_one(
+            &format!("SELECT {SCHEMA}._refresh($1, $2, $3)"),
+            &[&id, &initiated_by, &only_active],
         )?
+        .get(0))
+}
+
+/// The recomputing statement of a stream table with these visible columns: the extension's
+/// FULL-mode statement (`pgt_sql`), with the sidecar's row hashes.
+fn refresh_sql(table: &QualifiedName, columns: &[(String, String)], query: &str) -> String {
+    let columns: Vec<OutputColumn> = columns
         .iter()
-        .map(|r| OutputColumn {
-            name: r.get(0),
-            type_sql: String::new(),
+        .map(|(name, type_sql)| OutputColumn {
+            name: name.clone(),
+            type_sql: type_sql.clone(),
             collation_sql: None,
             is_pseudo_type: false,
         })
         .collect();
-    let sql = pgt_sql::full_refresh::full_refresh_statement(
-        &table,
-        &columns,
-        &query,
-        &server_functions(),
-    );
-    let counts = tx.query_one(&sql, &[])?;
-    let (deleted, inserted): (i64, i64) = (counts.get(0), counts.get(1));
-    tx.execute(
-        &format!(
-            "UPDATE {SCHEMA}.stream_tables SET is_populated = true, last_refresh_at = pg_catalog.now(), \
-                    consecutive_errors = 0, status = 'ACTIVE', status_reason = NULL WHERE pgt_id = $1"
-        ),
-        &[&id],
-    )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {SCHEMA}.refresh_history (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, initiated_by) \
-             VALUES ($1, 'FULL', 'COMPLETED', $2::text::timestamptz, pg_catalog.clock_timestamp(), $3, $4, $5)"
-        ),
-        &[&id, &started, &inserted, &deleted, &initiated_by],
-    )?;
-    Ok(true)
+    pgt_sql::full_refresh::full_refresh_statement(table, &columns, query, &server_functions())
 }
 
 /// A connection shared by the scheduler's two traits, as the extension's share a backend.

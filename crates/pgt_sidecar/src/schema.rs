@@ -38,6 +38,8 @@ pub fn install() -> Vec<String> {
                 -- name=value of the session settings the query was created under; every
                 -- refresh evaluates it under these.
                 pinned_settings text[] NOT NULL DEFAULT '{{}}',
+                -- The recomputing statement (pgt_sql's FULL refresh), generated at creation.
+                refresh_sql text NOT NULL,
                 created_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
         ),
         format!(
@@ -65,8 +67,140 @@ pub fn install() -> Vec<String> {
         ),
     ];
     out.extend(server_functions().install());
+    out.push(REFRESH_FUNCTION.replace("{S}", SCHEMA));
+    out.extend(MONITORING.iter().map(|v| v.replace("{S}", SCHEMA)));
     out
 }
+
+/// `{S}._refresh(id, initiated_by, only_active)`: recomputes one stream table in the
+/// calling transaction and records it; false when it is gone or (with `only_active`) not
+/// ACTIVE. The one implementation of a refresh: the sidecar's scheduler and its CLI call
+/// it, and so does `{S}.refresh_stream_table(name)` (what the `pgtrickle` CLI calls).
+/// Its own statements name every operator and function with its schema: the stream
+/// table's pinned settings, `search_path` included, are in force from the `set_config`
+/// calls on, for the stored statement (whose user query needs them).
+const REFRESH_FUNCTION: &str = "CREATE OR REPLACE FUNCTION {S}._refresh(p_id bigint, p_initiated_by text, p_only_active boolean)
+RETURNS boolean LANGUAGE plpgsql AS $pgt$
+DECLARE
+    st record;
+    kv text;
+    t0 timestamptz := pg_catalog.clock_timestamp();
+    n_deleted bigint;
+    n_inserted bigint;
+BEGIN
+    SELECT s.pgt_relid, s.status, s.pinned_settings, s.refresh_sql INTO st
+      FROM {S}.stream_tables AS s WHERE s.pgt_id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
+    IF NOT FOUND OR (p_only_active AND st.status OPERATOR(pg_catalog.<>) 'ACTIVE') THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', st.pgt_relid::pg_catalog.regclass);
+    FOREACH kv IN ARRAY st.pinned_settings LOOP
+        PERFORM pg_catalog.set_config(pg_catalog.split_part(kv, '=', 1),
+                                      pg_catalog.substr(kv, pg_catalog.strpos(kv, '=') OPERATOR(pg_catalog.+) 1), true);
+    END LOOP;
+    EXECUTE st.refresh_sql INTO n_deleted, n_inserted;
+    UPDATE {S}.stream_tables AS s
+       SET is_populated = true, last_refresh_at = pg_catalog.now(), consecutive_errors = 0,
+           status = 'ACTIVE', status_reason = NULL
+     WHERE s.pgt_id OPERATOR(pg_catalog.=) p_id;
+    INSERT INTO {S}.refresh_history (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, initiated_by)
+    VALUES (p_id, 'FULL', 'COMPLETED', t0, pg_catalog.clock_timestamp(), n_inserted, n_deleted, p_initiated_by);
+    RETURN true;
+END $pgt$";
+
+/// Views and functions with the names and columns of the extension's documented ones, so
+/// that the `pgtrickle` CLI (which reads only those) works against the sidecar's catalog
+/// too (it looks for them in this schema when the extension is not installed).
+const MONITORING: &[&str] = &[
+    "CREATE OR REPLACE VIEW {S}.pgt_stream_tables AS
+     SELECT s.pgt_id, s.pgt_relid, n.nspname AS pgt_schema, c.relname AS pgt_name,
+            s.defining_query AS original_query, s.defining_query, s.schedule,
+            s.refresh_mode, s.refresh_mode AS effective_refresh_mode,
+            'maintained by pg_trickle_sidecar, which recomputes'::text AS refresh_mode_reason,
+            s.status, s.status_reason, s.is_populated, s.last_refresh_at AS data_timestamp,
+            s.last_refresh_at, s.consecutive_errors, s.created_at
+       FROM {S}.stream_tables AS s
+       JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) s.pgt_relid
+       JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
+    "CREATE OR REPLACE VIEW {S}.stream_tables_info AS
+     SELECT s.pgt_id, s.pgt_schema AS schemaname, s.pgt_name AS name, s.refresh_mode,
+            s.effective_refresh_mode, s.refresh_mode_reason,
+            pg_catalog.coalesce(s.schedule, 'calculated') AS schedule, s.status, s.status_reason,
+            s.is_populated, s.data_timestamp, pg_catalog.now() OPERATOR(pg_catalog.-) s.data_timestamp AS staleness,
+            s.last_refresh_at, NULL::timestamptz AS next_due_at, s.consecutive_errors, s.created_at
+       FROM {S}.pgt_stream_tables AS s",
+    "CREATE OR REPLACE VIEW {S}.pgt_dependencies AS
+     SELECT d.pgt_id, d.source_relid, n.nspname AS source_schema, c.relname AS source_name,
+            CASE WHEN EXISTS (SELECT 1 FROM {S}.stream_tables AS t WHERE t.pgt_relid OPERATOR(pg_catalog.=) d.source_relid) THEN 'STREAM_TABLE'
+                 WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN 'PARTITIONED_TABLE'
+                 WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN 'VIEW'
+                 WHEN c.relkind OPERATOR(pg_catalog.=) 'm' THEN 'MATERIALIZED_VIEW'
+                 WHEN c.relkind OPERATOR(pg_catalog.=) 'f' THEN 'FOREIGN_TABLE'
+                 ELSE 'TABLE' END AS source_type,
+            '{}'::text[] AS columns_used
+       FROM {S}.dependencies AS d
+       LEFT JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) d.source_relid
+       LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
+    // No change capture yet: every source is read whole.
+    "CREATE OR REPLACE VIEW {S}.pgt_capture AS
+     SELECT NULL::oid AS source_relid, NULL::text AS mode, NULL::text AS reason WHERE false",
+    "CREATE OR REPLACE VIEW {S}.pgt_refresh_history AS
+     SELECT h.refresh_id, h.pgt_id, h.action, h.status, h.started_at, h.ended_at, h.rows_inserted,
+            h.rows_deleted, h.error_message, h.reason, h.initiated_by, 0::bigint AS changes
+       FROM {S}.refresh_history AS h",
+    "CREATE OR REPLACE VIEW {S}.refresh_history_info AS SELECT * FROM {S}.pgt_refresh_history",
+    "CREATE OR REPLACE VIEW {S}.pg_stat_stream_tables AS
+     SELECT s.pgt_id, s.pgt_schema AS schemaname, s.pgt_name AS name,
+            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS refreshes,
+            0::bigint AS differential_refreshes,
+            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS full_refreshes,
+            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'FAILED') AS failures,
+            pg_catalog.avg(h.ended_at OPERATOR(pg_catalog.-) h.started_at) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS avg_duration,
+            (SELECT l.ended_at OPERATOR(pg_catalog.-) l.started_at FROM {S}.refresh_history AS l
+              WHERE l.pgt_id OPERATOR(pg_catalog.=) s.pgt_id AND l.status OPERATOR(pg_catalog.=) 'COMPLETED'
+              ORDER BY l.refresh_id DESC LIMIT 1) AS last_duration
+       FROM {S}.pgt_stream_tables AS s
+       LEFT JOIN {S}.refresh_history AS h ON h.pgt_id OPERATOR(pg_catalog.=) s.pgt_id
+      GROUP BY s.pgt_id, s.pgt_schema, s.pgt_name",
+    // The name resolves like a table name (the caller's search path), as the extension's.
+    "CREATE OR REPLACE FUNCTION {S}.refresh_stream_table(name text) RETURNS void LANGUAGE plpgsql AS $pgt$
+     DECLARE id bigint;
+     BEGIN
+         SELECT s.pgt_id INTO id FROM {S}.stream_tables AS s
+          WHERE s.pgt_relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(name)::pg_catalog.oid;
+         IF id IS NULL THEN
+             RAISE EXCEPTION USING ERRCODE = '42P01', MESSAGE = pg_catalog.format('stream table %s does not exist', name);
+         END IF;
+         PERFORM {S}._refresh(id, 'MANUAL', false);
+     END $pgt$",
+    "CREATE OR REPLACE FUNCTION {S}.health_check()
+     RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
+     LANGUAGE sql STABLE BEGIN ATOMIC
+         SELECT 'suspended'::text, 'ERROR'::text, s.pgt_relid::pg_catalog.regclass::text, pg_catalog.coalesce(s.status_reason, 'suspended')
+           FROM {S}.stream_tables AS s WHERE s.status OPERATOR(pg_catalog.=) 'SUSPENDED'
+         UNION ALL
+         SELECT 'error', 'ERROR', s.pgt_relid::pg_catalog.regclass::text, pg_catalog.coalesce(s.status_reason, 'in status ERROR')
+           FROM {S}.stream_tables AS s WHERE s.status OPERATOR(pg_catalog.=) 'ERROR'
+         UNION ALL
+         SELECT 'never refreshed', 'WARNING', s.pgt_relid::pg_catalog.regclass::text, 'not populated yet'
+           FROM {S}.stream_tables AS s WHERE NOT s.is_populated;
+     END",
+    "CREATE OR REPLACE FUNCTION {S}.explain_stream_table(name text, analyze boolean DEFAULT false)
+     RETURNS SETOF text LANGUAGE plpgsql AS $pgt$
+     DECLARE st record; line text;
+     BEGIN
+         SELECT s.pgt_relid, s.defining_query INTO st FROM {S}.stream_tables AS s
+          WHERE s.pgt_relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(name)::pg_catalog.oid;
+         IF NOT FOUND THEN
+             RAISE EXCEPTION USING ERRCODE = '42P01', MESSAGE = pg_catalog.format('stream table %s does not exist', name);
+         END IF;
+         RETURN NEXT pg_catalog.format('stream table %s: maintained by pg_trickle_sidecar, FULL (recomputed on every refresh)', st.pgt_relid::pg_catalog.regclass);
+         RETURN NEXT 'plan of the defining query:';
+         FOR line IN EXECUTE CASE WHEN analyze THEN 'EXPLAIN (ANALYZE) ' ELSE 'EXPLAIN ' END OPERATOR(pg_catalog.||) st.defining_query LOOP
+             RETURN NEXT line;
+         END LOOP;
+     END $pgt$",
+];
 
 #[cfg(test)]
 mod tests {
@@ -78,7 +212,7 @@ mod tests {
         // checked in pgt_sql.)
         for ddl in install() {
             assert!(
-                ddl.contains("IF NOT EXISTS") || ddl.starts_with("CREATE OR REPLACE FUNCTION"),
+                ddl.contains("IF NOT EXISTS") || ddl.starts_with("CREATE OR REPLACE"),
                 "{ddl}"
             );
             assert!(ddl.contains(SCHEMA), "{ddl}");

@@ -5,10 +5,15 @@
 # benchmark and the TPC-H correctness test.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sf="${1:?scale factor}"
+mkdir -p "$PGT_CACHE_DIR"
+# Tests call this concurrently (several scale factors at once): one caller at a time
+# installs and generates, the others wait and then find everything there.
+exec 9>"$PGT_CACHE_DIR/tpch-data.lock"
+flock 9
 venv="$PGT_CACHE_DIR/venv-tpch"
 if [ ! -x "$venv/bin/tpchgen-cli" ]; then
   log "installing tpchgen-cli into $venv"
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv"
   "$venv/bin/pip" install -q 'tpchgen-cli==4.0.0'
 fi
 data="$PGT_CACHE_DIR/tpch-data/sf$sf"

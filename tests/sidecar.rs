@@ -301,3 +301,82 @@ fn run_serves_several_databases_and_stops_on_sigterm() {
     let (code, _, err) = running.join().unwrap();
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn a_sidecar_cut_off_mid_refresh_reconnects_and_loses_nothing() {
+    let db = plain_database();
+    let dsn = db.cluster.conninfo(&db.name);
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE src (k int, v int);
+         INSERT INTO src SELECT i % 10, i FROM generate_series(1, 500) i;",
+    )
+    .unwrap();
+    // Each refresh takes a while (the sleep), so the sidecar can be cut off in the middle.
+    let q = "SELECT k, sum(v) AS s, count(*) AS n FROM src, LATERAL (SELECT pg_catalog.pg_sleep(0.0005)) AS z GROUP BY k";
+    ok(&dsn, &["create", "sums", q, "--schedule", "1s"]);
+    let config = pgt_sidecar::Config {
+        interval_ms: 50,
+        databases: vec![pgt_sidecar::config::Database { dsn: dsn.clone() }],
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let serving = {
+        let (config, stop) = (config.clone(), stop.clone());
+        std::thread::spawn(move || pgt_sidecar::serve(&config, stop))
+    };
+    // A writer keeps changing the source meanwhile (NULL keys, deletes, key moves).
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let mut w = db.client();
+        let writing = writing.clone();
+        std::thread::spawn(move || {
+            let mut i = 1000;
+            while writing.load(Ordering::Relaxed) {
+                w.batch_execute(&format!(
+                    "INSERT INTO src VALUES ({k}, {i}), (NULL, {i}); DELETE FROM src WHERE v = {d}; UPDATE src SET k = k + 1 WHERE v = {u};",
+                    k = i % 10,
+                    d = i - 900,
+                    u = i - 700
+                ))
+                .unwrap();
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    // Cut the sidecar's connection while it refreshes, a few times.
+    let mut cut = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cut < 3 && std::time::Instant::now() < deadline {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(pg_catalog.pg_terminate_backend(a.pid)) FROM pg_stat_activity a \
+                  WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+                    AND a.query LIKE '%pgtrickle_sidecar._refresh%' AND a.state = 'active'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        cut += n;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(cut >= 3, "cut off {cut} refreshes");
+    writing.store(false, Ordering::Relaxed);
+    writer.join().unwrap();
+    // The reconnected sidecar catches up with everything written.
+    db.cluster.eventually("the stream table catches up", || {
+        differs(&mut c, &visible("sums", "k, s, n"), q) == 0
+    });
+    stop.store(true, Ordering::Relaxed);
+    serving.join().unwrap().unwrap();
+    // A cut refresh is rolled back whole (its history row with it); later ones completed.
+    let completed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle_sidecar.refresh_history WHERE status = 'COMPLETED' AND initiated_by = 'SCHEDULER'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(completed >= 1);
+}

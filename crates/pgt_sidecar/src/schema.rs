@@ -125,7 +125,7 @@ const MONITORING: &[&str] = &[
     "CREATE OR REPLACE VIEW {S}.stream_tables_info AS
      SELECT s.pgt_id, s.pgt_schema AS schemaname, s.pgt_name AS name, s.refresh_mode,
             s.effective_refresh_mode, s.refresh_mode_reason,
-            pg_catalog.coalesce(s.schedule, 'calculated') AS schedule, s.status, s.status_reason,
+            COALESCE(s.schedule, 'calculated') AS schedule, s.status, s.status_reason,
             s.is_populated, s.data_timestamp, pg_catalog.now() OPERATOR(pg_catalog.-) s.data_timestamp AS staleness,
             s.last_refresh_at, NULL::timestamptz AS next_due_at, s.consecutive_errors, s.created_at
        FROM {S}.pgt_stream_tables AS s",
@@ -176,16 +176,16 @@ const MONITORING: &[&str] = &[
     "CREATE OR REPLACE FUNCTION {S}.health_check()
      RETURNS TABLE (check_name text, severity text, stream_table text, detail text)
      LANGUAGE sql STABLE BEGIN ATOMIC
-         SELECT 'suspended'::text, 'ERROR'::text, s.pgt_relid::pg_catalog.regclass::text, pg_catalog.coalesce(s.status_reason, 'suspended')
+         SELECT 'suspended'::text, 'ERROR'::text, s.pgt_relid::pg_catalog.regclass::text, COALESCE(s.status_reason, 'suspended')
            FROM {S}.stream_tables AS s WHERE s.status OPERATOR(pg_catalog.=) 'SUSPENDED'
          UNION ALL
-         SELECT 'error', 'ERROR', s.pgt_relid::pg_catalog.regclass::text, pg_catalog.coalesce(s.status_reason, 'in status ERROR')
+         SELECT 'error', 'ERROR', s.pgt_relid::pg_catalog.regclass::text, COALESCE(s.status_reason, 'in status ERROR')
            FROM {S}.stream_tables AS s WHERE s.status OPERATOR(pg_catalog.=) 'ERROR'
          UNION ALL
          SELECT 'never refreshed', 'WARNING', s.pgt_relid::pg_catalog.regclass::text, 'not populated yet'
            FROM {S}.stream_tables AS s WHERE NOT s.is_populated;
      END",
-    "CREATE OR REPLACE FUNCTION {S}.explain_stream_table(name text, analyze boolean DEFAULT false)
+    "CREATE OR REPLACE FUNCTION {S}.explain_stream_table(name text, \"analyze\" boolean DEFAULT false)
      RETURNS SETOF text LANGUAGE plpgsql AS $pgt$
      DECLARE st record; line text;
      BEGIN
@@ -196,7 +196,7 @@ const MONITORING: &[&str] = &[
          END IF;
          RETURN NEXT pg_catalog.format('stream table %s: maintained by pg_trickle_sidecar, FULL (recomputed on every refresh)', st.pgt_relid::pg_catalog.regclass);
          RETURN NEXT 'plan of the defining query:';
-         FOR line IN EXECUTE CASE WHEN analyze THEN 'EXPLAIN (ANALYZE) ' ELSE 'EXPLAIN ' END OPERATOR(pg_catalog.||) st.defining_query LOOP
+         FOR line IN EXECUTE CASE WHEN \"analyze\" THEN 'EXPLAIN (ANALYZE) ' ELSE 'EXPLAIN ' END OPERATOR(pg_catalog.||) st.defining_query LOOP
              RETURN NEXT line;
          END LOOP;
      END $pgt$",

@@ -58,6 +58,24 @@ fn pgtrickle(dsn: &str, args: &[&str]) -> (i32, String, String) {
     (code, String::from_utf8(out).unwrap(), err.text())
 }
 
+/// Runs the sidecar's loop over `dsn` in a thread until the returned flag is set.
+fn serving(
+    dsn: &str,
+    interval_ms: u64,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<Result<(), String>>) {
+    let config = pgt_sidecar::Config {
+        interval_ms,
+        databases: vec![pgt_sidecar::config::Database { dsn: dsn.into() }],
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    (
+        stop,
+        std::thread::spawn(move || pgt_sidecar::serve(&config, flag)),
+    )
+}
+
 /// Rows in one and not the other, both ways, compared under COLLATE "C" for text.
 fn differs(c: &mut Client, table: &str, query: &str) -> i64 {
     c.query_one(
@@ -180,16 +198,7 @@ fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
 
     // The scheduler loop, in-process: changes are picked up on schedule, readers after
     // what they read.
-    let config = pgt_sidecar::Config {
-        interval_ms: 100,
-        databases: vec![pgt_sidecar::config::Database { dsn: dsn.clone() }],
-        ..Default::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let serving = {
-        let (config, stop) = (config.clone(), stop.clone());
-        std::thread::spawn(move || pgt_sidecar::serve(&config, stop))
-    };
+    let (stop, running) = serving(&dsn, 100);
     c.batch_execute(
         "INSERT INTO orders VALUES (1000, 3, 1.5, 'late'), (1001, NULL, 2, NULL), (1000, 3, 1.5, 'late');
          UPDATE orders SET customer = 99 WHERE id % 11 = 0;
@@ -235,7 +244,7 @@ fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
         .get(0);
     assert!(automatic >= 2);
     stop.store(true, Ordering::Relaxed);
-    serving.join().unwrap().unwrap();
+    running.join().unwrap().unwrap();
 
     // Fixed, refreshed by hand: active again.
     c.batch_execute("DELETE FROM divs WHERE d = 0").unwrap();
@@ -315,16 +324,7 @@ fn a_sidecar_cut_off_mid_refresh_reconnects_and_loses_nothing() {
     // Each refresh takes a while (the sleep), so the sidecar can be cut off in the middle.
     let q = "SELECT k, sum(v) AS s, count(*) AS n FROM src, LATERAL (SELECT pg_catalog.pg_sleep(0.0005)) AS z GROUP BY k";
     ok(&dsn, &["create", "sums", q, "--schedule", "1s"]);
-    let config = pgt_sidecar::Config {
-        interval_ms: 50,
-        databases: vec![pgt_sidecar::config::Database { dsn: dsn.clone() }],
-        ..Default::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let serving = {
-        let (config, stop) = (config.clone(), stop.clone());
-        std::thread::spawn(move || pgt_sidecar::serve(&config, stop))
-    };
+    let (stop, running) = serving(&dsn, 50);
     // A writer keeps changing the source meanwhile (NULL keys, deletes, key moves).
     let writing = Arc::new(AtomicBool::new(true));
     let writer = {
@@ -369,7 +369,7 @@ fn a_sidecar_cut_off_mid_refresh_reconnects_and_loses_nothing() {
         differs(&mut c, &visible("sums", "k, s, n"), q) == 0
     });
     stop.store(true, Ordering::Relaxed);
-    serving.join().unwrap().unwrap();
+    running.join().unwrap().unwrap();
     // A cut refresh is rolled back whole (its history row with it); later ones completed.
     let completed: i64 = c
         .query_one(

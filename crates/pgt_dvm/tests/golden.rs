@@ -75,7 +75,7 @@ fn render(tree: &OpTree) -> String {
     let spec = storage_spec(tree, &target).expect("maintainable");
     // Groupings below the top keep stored states, as in a real refresh.
     let states = pgt_dvm::state::StateTables::for_storage(1);
-    let delta = || {
+    let delta_for = |server: &dyn pgt_sql::server_functions::ServerFunctions| {
         pgt_dvm::driver::differential_statement_for(
             tree,
             &target,
@@ -83,10 +83,11 @@ fn render(tree: &OpTree) -> String {
             &frontier,
             &Default::default(),
             Some(&states),
-            &pgt_sql::server_functions::Extension,
+            server,
         )
         .unwrap()
     };
+    let delta = || delta_for(&pgt_sql::server_functions::Extension);
     let state_tables: Vec<String> =
         pgt_dvm::state::state_tables(tree, &states, &pgt_sql::server_functions::Extension)
             .unwrap()
@@ -124,16 +125,7 @@ fn render(tree: &OpTree) -> String {
         schema: "pgt_engine".into(),
         quiet_message: "quiet source changed".into(),
     };
-    let plain_delta = pgt_dvm::driver::differential_statement_for(
-        tree,
-        &target,
-        &visible,
-        &frontier,
-        &Default::default(),
-        Some(&states),
-        &plain,
-    )
-    .unwrap();
+    let plain_delta = delta_for(&plain);
     let plain_full = full_statement(tree, &target, &visible, Some(&states), &plain).unwrap();
     let plain_states: Vec<String> = pgt_dvm::state::state_tables(tree, &states, &plain)
         .unwrap()

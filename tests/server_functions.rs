@@ -1,11 +1,11 @@
 //! The server functions of generated SQL outside the extension (ADR-077,
-//! `pgt_sql::server_functions::PlainSql`): installed with plain SQL in a database where
-//! pg_trickle is not installed, they hash rows stably whatever the caller's search_path,
+//! `pgt_sql::server_functions::PlainSql`): installed with plain SQL on a server that never
+//! loaded pg_trickle, they hash rows stably whatever the caller's search_path,
 //! raise the SQLSTATEs the extension's own functions raise, and a FULL refresh statement
 //! generated for them keeps a table equal to its query.
 
 use pgt_sql::server_functions::{PlainSql, ServerFunctions};
-use pgt_testkit::cluster;
+use pgt_testkit::cluster_without_extension;
 use pgt_testkit::postgres::Client;
 
 fn plain() -> PlainSql {
@@ -27,10 +27,9 @@ fn error_of(c: &mut Client, sql: &str) -> (String, String) {
 
 #[test]
 fn plain_sql_server_functions_work_without_the_extension() {
-    let db = cluster().new_database();
+    // A cluster that never loaded pg_trickle.
+    let db = cluster_without_extension().new_database();
     let mut c = db.client();
-    c.batch_execute("DROP EXTENSION pg_trickle CASCADE")
-        .unwrap();
     let p = plain();
     c.batch_execute(&format!(
         "CREATE SCHEMA {}",

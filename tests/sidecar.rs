@@ -1,4 +1,4 @@
-//! `pg_trickle_sidecar` against databases where the extension is not installed (ADR-079):
+//! `pg_trickle_sidecar` against a cluster that never loaded the extension (ADR-079):
 //! its catalog installed with plain SQL, stream tables created, refreshed by hand and by
 //! its scheduler loop (dependency order, calculated schedules, failures counted up to
 //! suspension), equal to their queries under changing data (two-way EXCEPT ALL), errors
@@ -8,14 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pgt_testkit::postgres::Client;
-use pgt_testkit::{cluster, Capture, TestDb};
+use pgt_testkit::{cluster_without_extension, Capture, TestDb};
 
-/// A database of the test cluster without pg_trickle.
+/// A database of a cluster that has never loaded pg_trickle.
 fn plain_database() -> TestDb {
-    let db = cluster().new_database();
-    db.client()
-        .batch_execute("DROP EXTENSION pg_trickle CASCADE")
-        .unwrap();
+    let db = cluster_without_extension().new_database();
+    let loaded: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trickle'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(loaded, 0);
     db
 }
 

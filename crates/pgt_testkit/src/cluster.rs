@@ -51,6 +51,16 @@ pub fn cluster_with(settings: &[&str]) -> &'static Cluster {
     }
 }
 
+/// The cluster of this test process without pg_trickle: not in `shared_preload_libraries`,
+/// not installed in any database (for what must work on a server that has never seen the
+/// extension: the sidecar, ADR-079). A test binary uses either this or the others.
+pub fn cluster_without_extension() -> &'static Cluster {
+    match CLUSTER.get_or_init(|| Cluster::start_as(&[], false)) {
+        Ok(c) => c,
+        Err(e) => panic!("could not start the test cluster:\n{e}"),
+    }
+}
+
 fn is_root() -> bool {
     run_output(Command::new("id").arg("-u"))
         .map(|s| s.trim() == "0")
@@ -97,6 +107,10 @@ fn find_pg_config() -> Result<PathBuf, String> {
 
 impl Cluster {
     fn start(settings: &[&str]) -> Result<Cluster, String> {
+        Cluster::start_as(settings, true)
+    }
+
+    fn start_as(settings: &[&str], extension: bool) -> Result<Cluster, String> {
         let pg_config = find_pg_config()?;
         let bindir = PathBuf::from(run_output(Command::new(&pg_config).arg("--bindir"))?.trim());
         if std::env::var("PGT_TEST_SKIP_INSTALL")
@@ -167,7 +181,7 @@ impl Cluster {
             .collect();
         let conf = format!(
             "\n# pg_trickle test harness\n\
-             shared_preload_libraries = 'pg_trickle'\n\
+             shared_preload_libraries = '{}'\n\
              wal_level = logical\n\
              listen_addresses = ''\n\
              unix_socket_directories = '{}'\n\
@@ -181,6 +195,7 @@ impl Cluster {
              log_min_messages = warning\n\
              log_min_error_statement = error\n\
              temp_file_limit = 2GB\n{}\n",
+            if extension { "pg_trickle" } else { "" },
             cluster.socket_dir.display(),
             settings
                 .iter()
@@ -221,10 +236,11 @@ impl Cluster {
             .batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE true"))
             .map_err(|e| e.to_string())?;
         drop(admin);
-        let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
-        tmpl.batch_execute("CREATE EXTENSION pg_trickle")
-            .map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
-        drop(tmpl);
+        if extension {
+            let mut tmpl = cluster.connect(TEMPLATE_DB).map_err(|e| e.to_string())?;
+            tmpl.batch_execute("CREATE EXTENSION pg_trickle")
+                .map_err(|e| format!("CREATE EXTENSION pg_trickle: {e:?}"))?;
+        }
         if std::env::var("PGT_TEST_KEEP").as_deref() == Ok("1") {
             eprintln!(
                 "pgt_testkit: keeping cluster at {} (socket dir, port {PORT})",
@@ -389,7 +405,8 @@ impl Cluster {
         Ok((client, notices))
     }
 
-    /// A fresh database with the extension installed.
+    /// A fresh database, with the extension installed (unless this is the
+    /// [`cluster_without_extension`]).
     pub fn new_database(&'static self) -> TestDb {
         let n = self.next_db.fetch_add(1, Ordering::SeqCst);
         let name = format!("pgt_test_{}_{n}", std::process::id());

@@ -24,5 +24,5 @@ pub use assertions::{
 };
 mod capture;
 pub use capture::Capture;
-pub use cluster::{cluster, cluster_with, Cluster, TestDb};
+pub use cluster::{cluster, cluster_with, cluster_without_extension, Cluster, TestDb};
 pub use postgres;

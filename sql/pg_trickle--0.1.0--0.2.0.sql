@@ -200,6 +200,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pgtrickle.pgt_capture c
      WHERE current_setting('pg_trickle.cdc_mode') = 'wal' AND c.mode <> 'WAL' AND c.reason IS NOT NULL
     UNION ALL
+    SELECT 'change buffers lost', 'WARNING', NULL,
+           'a crash (or a promotion, or a restored base backup) emptied the unlogged change buffers; the stream tables reading them recompute in full at their next refresh'
+     WHERE NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_buffers_intact)
+       AND EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d JOIN pg_class c ON c.relname = 'changes_' || d.source_relid
+                    WHERE c.relnamespace = 'pgtrickle_changes'::regnamespace AND c.relpersistence = 'u')
+    UNION ALL
     SELECT 'automatic refresh disabled', 'WARNING', NULL, 'pg_trickle.enabled is off'
      WHERE current_setting('pg_trickle.enabled') = 'off'
        AND EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables)

@@ -41,6 +41,15 @@ fn intact(c: &mut Client) -> i64 {
         .get(0)
 }
 
+fn lost_reported(c: &mut Client) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pgtrickle.health_check() WHERE check_name = 'change buffers lost'",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
 /// Random-ish changes with NULLs, duplicates, key moves and a group's last row deleted.
 fn churn(c: &mut Client, round: i32) {
     c.batch_execute(&format!(
@@ -121,6 +130,7 @@ fn a_crash_that_empties_unlogged_buffers_makes_their_readers_recompute_once() {
     cl.crash_restart().unwrap();
     let mut c = db.client();
     assert_eq!(intact(&mut c), 0, "a crash empties the unlogged marker");
+    assert_eq!(lost_reported(&mut c), 1, "health_check reports it");
     // Written after the crash, before any refresh looked.
     churn(&mut c, 4);
     for st in ["agg", "rows_st", "agg2"] {
@@ -132,6 +142,7 @@ fn a_crash_that_empties_unlogged_buffers_makes_their_readers_recompute_once() {
     let (action, reason) = refresh(&mut c, "kept");
     assert_eq!(action, "DIFFERENTIAL", "kept: {reason}");
     assert_eq!(intact(&mut c), 1);
+    assert_eq!(lost_reported(&mut c), 0);
 
     // Afterwards, incremental again, over several rounds.
     for round in 5..8 {

@@ -15,7 +15,7 @@ export PG_CONFIG
 log "using $PG_CONFIG ($("$PG_CONFIG" --version))"
 
 log "tier 1: pure crates"
-cargo test --quiet -p pgt_core -p pgt_sql -p pgt_dvm -p pgt_cdc -p pgt_dag -p pgt_scheduler -p pgt_testkit -p pgt_cli -p pgt_sidecar "$@"
+cargo test --quiet -p pgt_core -p pgt_sql -p pgt_dvm -p pgt_cdc -p pgt_dag -p pgt_scheduler -p pgt_testkit -p pgt_cli -p pgt_sidecar -p pgt_pgquery "$@"
 
 log "tier 4 setup: a Docker engine and the pg_trickle-e2e image (tests/docker_e2e.rs)"
 if [ "$(id -u)" != 0 ]; then

@@ -217,3 +217,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                         WHERE a.backend_type = 'pg_trickle scheduler' AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
 $$;
+
+-- The operator tree the extension's frontend builds for a query, for the sidecar's
+-- frontend's tests (ADR-079).
+CREATE FUNCTION pgtrickle."_operator_tree"("query" TEXT) RETURNS TEXT
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', '_operator_tree_wrapper';

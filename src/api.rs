@@ -346,6 +346,19 @@ fn explain_stream_table(
     SetOfIterator::new(lines)
 }
 
+/// The operator tree the extension's frontend builds for `query`, as written (before the
+/// rewrite rules), printed in full: every operator's fields, every column's type and key
+/// properties. The sidecar's frontend (`pgt_pgquery`) is tested against it
+/// (`tests/pgquery_frontend.rs`). Translation reads only the catalog, as the caller.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _operator_tree(query: Option<&str>) -> String {
+    or_report((|| {
+        use pgt_dvm::frontend::ParseFrontend;
+        let t = frontend::PgFrontend.translate(required(query, "query")?)?;
+        Ok(pgt_dvm::explain::tree_debug(&t.tree))
+    })())
+}
+
 /// Changes the given settings of a stream table; NULL arguments leave a setting as it is.
 #[pg_extern]
 fn alter_stream_table(

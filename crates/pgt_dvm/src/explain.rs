@@ -13,6 +13,34 @@ pub fn tree_text(tree: &OpTree) -> String {
     out
 }
 
+/// Every field of the tree (`Debug`), with shared subtrees' and recursions' ids (their
+/// addresses) numbered in order of appearance: equal for equal trees built by any
+/// frontend in any process.
+pub fn tree_debug(tree: &OpTree) -> String {
+    let raw = format!("{tree:#?}");
+    let mut ids: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for line in raw.lines() {
+        match line.trim_start().strip_prefix("id: ") {
+            Some(rest) => {
+                let v = rest.trim_end_matches(',').to_string();
+                let n = match ids.iter().position(|x| *x == v) {
+                    Some(n) => n,
+                    None => {
+                        ids.push(v.clone());
+                        ids.len() - 1
+                    }
+                };
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let _ = write!(out, "{indent}id: #{n},");
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn dollar(e: &crate::expr::Expr) -> String {
     e.render(&|i| format!("${i}"))
 }

@@ -1,10 +1,51 @@
 //! The parse-frontend interface. A frontend turns a parsed, name-resolved defining query
 //! into an [`OpTree`], or explains which construct it cannot translate. The extension's
-//! frontend walks PostgreSQL's analyzed `Query`; a future sidecar can implement the same
-//! trait over a query parsed outside the server.
+//! frontend walks PostgreSQL's analyzed `Query`; `pgt_pgquery` implements the same trait
+//! over libpg_query's parse tree and catalog look-ups over a client connection.
 
 use crate::optree::OpTree;
 use crate::DvmError;
+
+/// pg_catalog functions whose result changes as time passes.
+pub const TIME_FUNCTIONS: &[&str] = &[
+    "now",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "clock_timestamp",
+    "timeofday",
+    "current_date",
+    "localtimestamp",
+];
+
+/// Functions in pg_catalog whose result differs between the transactions that refresh a
+/// stream table (or between the creator's session and the refresher's), with no change to
+/// any source. They are stable or volatile, but a refresh reproduces the query only for
+/// functions that return the same value for the same rows.
+pub const SESSION_FUNCTIONS: &[&str] = &[
+    "txid_current",
+    "txid_current_if_assigned",
+    "txid_current_snapshot",
+    "pg_current_xact_id",
+    "pg_current_xact_id_if_assigned",
+    "pg_current_snapshot",
+    "current_setting",
+    "current_schema",
+    "current_schemas",
+    "pg_backend_pid",
+    "pg_trigger_depth",
+    "pg_current_wal_lsn",
+    "pg_current_wal_insert_lsn",
+    "pg_current_wal_flush_lsn",
+    "pg_my_temp_schema",
+    "inet_client_addr",
+    "inet_client_port",
+    "inet_server_addr",
+    "inet_server_port",
+    "pg_postmaster_start_time",
+    "pg_conf_load_time",
+    "pg_is_in_recovery",
+    "pg_last_committed_xact",
+];
 
 /// What a frontend produces besides the tree.
 #[derive(Debug, Clone)]

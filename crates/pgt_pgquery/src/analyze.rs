@@ -1,0 +1,592 @@
+//! Parse analysis of expressions: libpg_query's raw nodes → [`Node`]s, resolving column
+//! names through the FROM clause's scope and operators, functions, aggregates and casts
+//! through the catalog, as PostgreSQL's `transformExpr` does for the cases this frontend
+//! accepts. Where PostgreSQL's choice needs more of its resolution rules than are
+//! implemented here (implicit casts between columns, domains, polymorphic functions),
+//! the construct is refused, never guessed.
+
+use pg_query::protobuf::{self as pb, node::Node as N};
+
+use crate::catalog::*;
+use crate::node::{BoolKind, Node};
+use crate::{unsupported, FrontendError, Result};
+
+/// One column visible in a FROM item.
+#[derive(Debug, Clone)]
+pub struct ScopeColumn {
+    pub name: String,
+    pub pos: usize,
+    pub ty: TypeRef,
+    pub coll: u32,
+}
+
+/// A FROM item: its reference name and columns.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub refname: String,
+    pub rel: usize,
+    pub columns: Vec<ScopeColumn>,
+}
+
+/// The FROM items of one query level.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub entries: Vec<Entry>,
+}
+
+impl Scope {
+    /// Shifts every position by `n` (the item is joined to the right of `n` columns).
+    pub fn shifted(mut self, n: usize) -> Scope {
+        for e in &mut self.entries {
+            for c in &mut e.columns {
+                c.pos += n;
+            }
+        }
+        self
+    }
+
+    fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Node> {
+        let mut found = Vec::new();
+        for e in &self.entries {
+            if qualifier.is_some_and(|q| q != e.refname) {
+                continue;
+            }
+            for c in &e.columns {
+                if c.name == name {
+                    found.push(Node::Var {
+                        rel: e.rel,
+                        pos: c.pos,
+                        ty: c.ty,
+                        coll: c.coll,
+                    });
+                }
+            }
+        }
+        let shown = match qualifier {
+            Some(q) => format!("{q}.{name}"),
+            None => name.to_string(),
+        };
+        match found.len() {
+            1 => Ok(found.pop().expect("one")),
+            0 => Err(FrontendError::Invalid(format!(
+                "column {shown} does not exist"
+            ))),
+            _ => Err(FrontendError::Invalid(format!(
+                "column reference {shown} is ambiguous"
+            ))),
+        }
+    }
+
+    /// Whether an unqualified name is a column of some FROM item.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.columns.iter().any(|c| c.name == name))
+    }
+}
+
+/// The text of a `String` node.
+pub fn string(n: &pb::Node) -> Option<&str> {
+    match &n.node {
+        Some(N::String(s)) => Some(&s.sval),
+        _ => None,
+    }
+}
+
+/// Pseudo-types (`anyelement`, `anyarray`, …): polymorphic arguments.
+fn is_pseudo(oid: u32) -> bool {
+    matches!(oid, 2276..=2283 | 3500 | 3831 | 4537 | 4538 | 5077..=5080 | 2776 | 2249)
+}
+
+/// The name of the raw node kind, for messages.
+pub fn kind_name(n: &pb::Node) -> String {
+    match &n.node {
+        Some(k) => {
+            let d = format!("{k:?}");
+            d.split('(').next().unwrap_or("node").to_string()
+        }
+        None => "an empty node".into(),
+    }
+}
+
+pub struct Analyzer<'c, C: Catalog> {
+    pub cat: &'c mut C,
+}
+
+impl<C: Catalog> Analyzer<'_, C> {
+    /// Analyzes `n` over `scope`; aggregates are accepted when `aggs` is set (SELECT list
+    /// and HAVING of a grouped level), without nesting.
+    pub fn expr(&mut self, n: &pb::Node, scope: &Scope, aggs: bool) -> Result<Node> {
+        let Some(node) = &n.node else {
+            return Err(FrontendError::Invalid("an empty expression".into()));
+        };
+        match node {
+            N::ColumnRef(c) => {
+                let names: Vec<&str> = c.fields.iter().filter_map(string).collect();
+                if names.len() != c.fields.len() {
+                    return Err(unsupported(
+                        "a whole-row or * reference in an expression",
+                        "Name the columns explicitly.",
+                    ));
+                }
+                match names.as_slice() {
+                    [name] => scope.column(None, name),
+                    [rel, name] => scope.column(Some(rel), name),
+                    _ => Err(unsupported(
+                        "a schema-qualified column reference",
+                        "Qualify columns by their table's name or alias only.",
+                    )),
+                }
+            }
+            N::AConst(c) => self.constant(c),
+            N::TypeCast(t) => {
+                let arg = t
+                    .arg
+                    .as_deref()
+                    .ok_or_else(|| FrontendError::Invalid("a cast without an argument".into()))?;
+                let arg = self.expr(arg, scope, aggs)?;
+                let target = self.type_name(t.type_name.as_ref())?;
+                self.explicit_cast(arg, target)
+            }
+            N::AExpr(e) => {
+                if e.kind != pb::AExprKind::AexprOp as i32 {
+                    return Err(unsupported(
+                        &format!(
+                            "the expression kind {:?}",
+                            pb::AExprKind::try_from(e.kind).unwrap_or(pb::AExprKind::Undefined)
+                        ),
+                        "The sidecar's frontend translates plain operators only (IN, LIKE, BETWEEN, IS DISTINCT FROM, … are the extension's).",
+                    ));
+                }
+                let name = match e.name.as_slice() {
+                    [one] => string(one).unwrap_or_default().to_string(),
+                    _ => {
+                        return Err(unsupported(
+                            "OPERATOR(schema.op)",
+                            "Qualified operators are translated by the extension's frontend only.",
+                        ))
+                    }
+                };
+                let right = self.expr(
+                    e.rexpr
+                        .as_deref()
+                        .ok_or_else(|| FrontendError::Invalid("an operator without operand".into()))?,
+                    scope,
+                    aggs,
+                )?;
+                match e.lexpr.as_deref() {
+                    Some(l) => {
+                        let left = self.expr(l, scope, aggs)?;
+                        self.binary(&name, left, right)
+                    }
+                    None => self.prefix(&name, right),
+                }
+            }
+            N::BoolExpr(b) => {
+                let kind = match pb::BoolExprType::try_from(b.boolop) {
+                    Ok(pb::BoolExprType::AndExpr) => BoolKind::And,
+                    Ok(pb::BoolExprType::OrExpr) => BoolKind::Or,
+                    Ok(pb::BoolExprType::NotExpr) => BoolKind::Not,
+                    _ => return Err(FrontendError::Invalid("an unknown boolean operator".into())),
+                };
+                let mut args = Vec::new();
+                for a in &b.args {
+                    let a = self.expr(a, scope, aggs)?;
+                    args.push(self.to_bool(a)?);
+                }
+                Ok(Node::Bool { kind, args })
+            }
+            N::NullTest(t) => {
+                let arg = self.expr(
+                    t.arg
+                        .as_deref()
+                        .ok_or_else(|| FrontendError::Invalid("IS NULL without operand".into()))?,
+                    scope,
+                    aggs,
+                )?;
+                if arg.ty().oid == UNKNOWN {
+                    return Err(unsupported(
+                        "IS NULL of a literal",
+                        "Translated by the extension's frontend only.",
+                    ));
+                }
+                Ok(Node::NullTest {
+                    arg: Box::new(arg),
+                    is_null: t.nulltesttype == pb::NullTestType::IsNull as i32,
+                })
+            }
+            N::FuncCall(f) => self.call(f, scope, aggs),
+            _ => Err(unsupported(
+                &format!("the expression node {}", kind_name(n)),
+                "The sidecar's frontend does not translate it (the extension's does); the stream table is refreshed in full.",
+            )),
+        }
+    }
+
+    fn constant(&mut self, c: &pb::AConst) -> Result<Node> {
+        if c.isnull {
+            return Ok(Node::Const {
+                ty: TypeRef::of(UNKNOWN),
+                value: None,
+            });
+        }
+        use pb::a_const::Val;
+        match &c.val {
+            Some(Val::Ival(i)) => Ok(Node::Const {
+                ty: TypeRef::of(INT4),
+                value: Some(i.ival.to_string()),
+            }),
+            Some(Val::Fval(f)) => {
+                // An integer too wide for int4 is int8 when it fits, numeric otherwise
+                // (make_const).
+                if let Ok(v) = f.fval.parse::<i64>() {
+                    return Ok(Node::Const {
+                        ty: TypeRef::of(INT8),
+                        value: Some(v.to_string()),
+                    });
+                }
+                let value = self.cat.constant(&f.fval, TypeRef::of(NUMERIC))?;
+                Ok(Node::Const {
+                    ty: TypeRef::of(NUMERIC),
+                    value: Some(value),
+                })
+            }
+            Some(Val::Sval(s)) => Ok(Node::Const {
+                ty: TypeRef::of(UNKNOWN),
+                value: Some(s.sval.clone()),
+            }),
+            Some(Val::Boolval(b)) => Ok(Node::Const {
+                ty: TypeRef::of(BOOL),
+                value: Some(if b.boolval { "t" } else { "f" }.into()),
+            }),
+            _ => Err(unsupported(
+                "a bit-string literal",
+                "Translated by the extension's frontend only.",
+            )),
+        }
+    }
+
+    fn type_name(&mut self, t: Option<&pb::TypeName>) -> Result<TypeRef> {
+        let t = t.ok_or_else(|| FrontendError::Invalid("a cast without a type".into()))?;
+        if !t.typmods.is_empty() || !t.array_bounds.is_empty() || t.setof || t.pct_type {
+            return Err(unsupported(
+                "a cast to a type with a modifier or array bounds",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        let parts: Vec<String> = t
+            .names
+            .iter()
+            .filter_map(string)
+            .map(pgt_sql::quote_ident)
+            .collect();
+        let name = parts.join(".");
+        let oid = self
+            .cat
+            .type_named(&name)?
+            .ok_or_else(|| FrontendError::Invalid(format!("type {name} does not exist")))?;
+        Ok(TypeRef::of(oid))
+    }
+
+    /// The collation of a node of type `result` over `args` (collation derivation without
+    /// COLLATE clauses: a column's collation beats the default one; two different ones
+    /// are left to the extension's frontend).
+    fn derive_collation(&mut self, result: TypeRef, args: &[&Node]) -> Result<u32> {
+        let own = self.cat.type_info(result, 0)?.collation;
+        if own == 0 {
+            return Ok(0);
+        }
+        let mut found: Option<u32> = None;
+        let mut any = false;
+        for a in args {
+            let c = a.collation();
+            if c == 0 {
+                continue;
+            }
+            any = true;
+            if c == DEFAULT_COLLATION {
+                continue;
+            }
+            match found {
+                Some(f) if f != c => {
+                    return Err(unsupported(
+                        "an expression over columns of different collations",
+                        "Translated by the extension's frontend only.",
+                    ))
+                }
+                _ => found = Some(c),
+            }
+        }
+        Ok(found.unwrap_or(if any { DEFAULT_COLLATION } else { own }))
+    }
+
+    /// An unknown-type literal read as `ty` (its NULL as a NULL of `ty`).
+    pub fn typed_literal(&mut self, node: Node, ty: TypeRef) -> Result<Node> {
+        match node {
+            Node::Const { ty: t, value } if t.oid == UNKNOWN => {
+                let value = match value {
+                    Some(v) => Some(self.cat.constant(&v, ty)?),
+                    None => None,
+                };
+                Ok(Node::Const {
+                    ty: TypeRef::of(ty.oid),
+                    value,
+                })
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub fn to_bool(&mut self, n: Node) -> Result<Node> {
+        let n = self.typed_literal(n, TypeRef::of(BOOL))?;
+        if n.ty().oid != BOOL {
+            return Err(FrontendError::Invalid(
+                "an argument of AND/OR/NOT is not boolean".into(),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Refuses what operator resolution here leaves to the extension: domains.
+    fn plain_operand(&mut self, n: &Node) -> Result<()> {
+        if n.ty().oid != UNKNOWN && self.cat.type_info(n.ty(), 0)?.is_domain {
+            return Err(unsupported(
+                "an operator over a domain-typed value",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn binary(&mut self, name: &str, left: Node, right: Node) -> Result<Node> {
+        self.plain_operand(&left)?;
+        self.plain_operand(&right)?;
+        let ops: Vec<Operator> = self
+            .cat
+            .operators(name)?
+            .into_iter()
+            .filter(|o| o.left != 0)
+            .collect();
+        let (lt, rt) = (left.ty().oid, right.ty().oid);
+        // An exact match, an unknown literal taking the other side's type
+        // (binary_oper_exact).
+        let (el, er) = match (lt == UNKNOWN, rt == UNKNOWN) {
+            (true, true) => {
+                return Err(unsupported(
+                    "an operator between two untyped literals",
+                    "Translated by the extension's frontend only.",
+                ))
+            }
+            (true, false) => (rt, rt),
+            (false, true) => (lt, lt),
+            (false, false) => (lt, rt),
+        };
+        if let Some(op) = ops.iter().find(|o| o.left == el && o.right == er).cloned() {
+            let l = self.typed_literal(left, TypeRef::of(op.left))?;
+            let r = self.typed_literal(right, TypeRef::of(op.right))?;
+            return self.make_op(op, vec![l, r]);
+        }
+        // Otherwise the operators both inputs can be implicitly cast to, and among them
+        // the one with the most inputs of exactly its type (oper_select_candidate,
+        // func_match_argtypes, func_select_candidate's first rule). Polymorphic operators
+        // never match an input exactly, so leaving them out changes no unique winner; a
+        // tie is left to the server's further rules, i.e. refused here.
+        let no_match = || {
+            unsupported(
+                &format!("the operator {name} between types {lt} and {rt} without an exact match"),
+                "Resolving it needs PostgreSQL's full rules for implicit casts, which only the extension's frontend applies.",
+            )
+        };
+        let mut candidates: Vec<(Operator, Option<Cast>, Option<Cast>, usize)> = Vec::new();
+        for o in &ops {
+            if is_pseudo(o.left) || is_pseudo(o.right) {
+                continue;
+            }
+            let Some(lc) = self.implicit(lt, o.left)? else {
+                continue;
+            };
+            let Some(rc) = self.implicit(rt, o.right)? else {
+                continue;
+            };
+            let exact = usize::from(lt == o.left) + usize::from(rt == o.right);
+            candidates.push((o.clone(), lc.1, rc.1, exact));
+        }
+        let best = candidates.iter().map(|c| c.3).max().ok_or_else(no_match)?;
+        if candidates.len() > 1 {
+            candidates.retain(|c| c.3 == best);
+        }
+        if candidates.len() != 1 {
+            return Err(no_match());
+        }
+        let (op, lc, rc, _) = candidates.pop().expect("one");
+        let l = self.coerce(left, TypeRef::of(op.left), lc)?;
+        let r = self.coerce(right, TypeRef::of(op.right), rc)?;
+        self.make_op(op, vec![l, r])
+    }
+
+    /// Whether a value of type `from` is implicitly cast to `to`: `Some((true, None))`
+    /// when nothing is done (the same type, or an untyped literal), `Some((_, cast))` for
+    /// an implicit cast, `None` when there is none.
+    fn implicit(&mut self, from: u32, to: u32) -> Result<Option<(bool, Option<Cast>)>> {
+        if from == to || from == UNKNOWN {
+            return Ok(Some((true, None)));
+        }
+        Ok(self
+            .cat
+            .cast(from, to)?
+            .filter(|c| c.context == 'i')
+            .map(|c| (false, Some(c))))
+    }
+
+    /// `node` as an input of type `ty`: an untyped literal read as it, an implicit cast.
+    fn coerce(&mut self, node: Node, ty: TypeRef, cast: Option<Cast>) -> Result<Node> {
+        match cast {
+            None => self.typed_literal(node, ty),
+            Some(c) => self.cast_node(node, ty, c.method),
+        }
+    }
+
+    fn prefix(&mut self, name: &str, arg: Node) -> Result<Node> {
+        self.plain_operand(&arg)?;
+        let t = arg.ty().oid;
+        let op = self
+            .cat
+            .operators(name)?
+            .into_iter()
+            .find(|o| o.left == 0 && o.right == t)
+            .ok_or_else(|| {
+                unsupported(
+                    &format!("the prefix operator {name} without an exact match"),
+                    "Translated by the extension's frontend only.",
+                )
+            })?;
+        self.make_op(op, vec![arg])
+    }
+
+    fn make_op(&mut self, op: Operator, args: Vec<Node>) -> Result<Node> {
+        let refs: Vec<&Node> = args.iter().collect();
+        let coll = self.derive_collation(TypeRef::of(op.result), &refs)?;
+        Ok(Node::Op { op, args, coll })
+    }
+
+    fn cast_node(&mut self, arg: Node, ty: TypeRef, method: CastMethod) -> Result<Node> {
+        let coll = self.derive_collation(ty, &[&arg])?;
+        Ok(Node::Cast {
+            arg: Box::new(arg),
+            ty,
+            method,
+            coll,
+        })
+    }
+
+    /// `arg::target`.
+    fn explicit_cast(&mut self, arg: Node, target: TypeRef) -> Result<Node> {
+        if arg.ty().oid == UNKNOWN {
+            return self.typed_literal(arg, target);
+        }
+        if arg.ty().oid == target.oid {
+            return Ok(arg);
+        }
+        if self.cat.type_info(target, 0)?.is_domain || self.cat.type_info(arg.ty(), 0)?.is_domain {
+            return Err(unsupported(
+                "a cast to or from a domain",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        let cast = self.cat.cast(arg.ty().oid, target.oid)?.ok_or_else(|| {
+            FrontendError::Invalid(format!(
+                "cannot cast type {} to {}",
+                arg.ty().oid,
+                target.oid
+            ))
+        })?;
+        self.cast_node(arg, target, cast.method)
+    }
+
+    fn call(&mut self, f: &pb::FuncCall, scope: &Scope, aggs: bool) -> Result<Node> {
+        let name = match f.funcname.as_slice() {
+            [one] => string(one).unwrap_or_default().to_string(),
+            _ => {
+                return Err(unsupported(
+                    "a schema-qualified function call",
+                    "Translated by the extension's frontend only.",
+                ))
+            }
+        };
+        if f.over.is_some() {
+            return Err(unsupported(
+                &format!("the window function {name}()"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if f.agg_distinct
+            || f.agg_filter.is_some()
+            || !f.agg_order.is_empty()
+            || f.agg_within_group
+            || f.func_variadic
+        {
+            return Err(unsupported(
+                &format!("{name}() with DISTINCT, FILTER, ORDER BY, WITHIN GROUP or VARIADIC"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if f.agg_star {
+            let agg = self
+                .cat
+                .aggregate(&name, None)?
+                .ok_or_else(|| FrontendError::Invalid(format!("{name}(*) is not an aggregate")))?;
+            return self.aggregate_call(agg, true, Vec::new(), aggs);
+        }
+        // Aggregate arguments are analyzed without aggregates (no nesting).
+        let mut args = Vec::new();
+        for a in &f.args {
+            if matches!(a.node, Some(N::NamedArgExpr(_))) {
+                return Err(unsupported(
+                    "a named argument",
+                    "Translated by the extension's frontend only.",
+                ));
+            }
+            args.push(self.expr(a, scope, false)?);
+        }
+        if args.iter().any(|a| a.ty().oid == UNKNOWN) {
+            return Err(unsupported(
+                &format!("{name}() with an untyped literal argument"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        for a in &args {
+            self.plain_operand(a)?;
+        }
+        if args.len() == 1 {
+            if let Some(agg) = self.cat.aggregate(&name, Some(args[0].ty().oid))? {
+                return self.aggregate_call(agg, false, args, aggs);
+            }
+        }
+        let types: Vec<u32> = args.iter().map(|a| a.ty().oid).collect();
+        let func = self.cat.function(&name, &types)?.ok_or_else(|| {
+            unsupported(
+                &format!("the function {name}() without an exact match for its argument types"),
+                "Translated by the extension's frontend only.",
+            )
+        })?;
+        let refs: Vec<&Node> = args.iter().collect();
+        let coll = self.derive_collation(TypeRef::of(func.result), &refs)?;
+        Ok(Node::Func { func, args, coll })
+    }
+
+    fn aggregate_call(
+        &mut self,
+        agg: Function,
+        star: bool,
+        args: Vec<Node>,
+        aggs: bool,
+    ) -> Result<Node> {
+        if !aggs {
+            return Err(FrontendError::Invalid(format!(
+                "aggregate {} is not allowed here",
+                agg.name_sql
+            )));
+        }
+        Ok(Node::Agg { agg, star, args })
+    }
+}

@@ -1,0 +1,390 @@
+//! Analyzed expressions: what PostgreSQL's parse analysis makes of an expression (the
+//! node kinds of `primnodes.h` this frontend produces), with every name resolved, every
+//! type known and every implicit cast explicit. The extension's frontend reads the same
+//! facts from the server's analyzed `Query`; the functions here mirror its helpers
+//! (`conjuncts`, `error_free`, `equi_pair`, …) node kind for node kind, so both
+//! frontends build the same tree.
+
+use crate::catalog::{CastMethod, Function, Operator, TypeRef, BOOL, NUMERIC};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoolKind {
+    And,
+    Or,
+    Not,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A column of FROM item `rel`, at position `pos` of the FROM clause's output.
+    Var {
+        rel: usize,
+        pos: usize,
+        ty: TypeRef,
+        coll: u32,
+    },
+    /// A constant in its type's output form (`None`: NULL).
+    Const {
+        ty: TypeRef,
+        value: Option<String>,
+    },
+    /// A binary (or prefix, one argument) operator.
+    Op {
+        op: Operator,
+        args: Vec<Node>,
+        coll: u32,
+    },
+    Bool {
+        kind: BoolKind,
+        args: Vec<Node>,
+    },
+    NullTest {
+        arg: Box<Node>,
+        is_null: bool,
+    },
+    /// A cast that changes the type (FuncExpr / RelabelType / CoerceViaIO).
+    Cast {
+        arg: Box<Node>,
+        ty: TypeRef,
+        method: CastMethod,
+        coll: u32,
+    },
+    Func {
+        func: Function,
+        args: Vec<Node>,
+        coll: u32,
+    },
+    /// A plain aggregate call (`args` empty for `agg(*)`).
+    Agg {
+        agg: Function,
+        star: bool,
+        args: Vec<Node>,
+    },
+}
+
+impl Node {
+    pub fn ty(&self) -> TypeRef {
+        match self {
+            Node::Var { ty, .. } | Node::Const { ty, .. } | Node::Cast { ty, .. } => *ty,
+            Node::Op { op, .. } => TypeRef::of(op.result),
+            Node::Bool { .. } | Node::NullTest { .. } => TypeRef::of(BOOL),
+            Node::Func { func, .. } => TypeRef::of(func.result),
+            Node::Agg { agg, .. } => TypeRef::of(agg.result),
+        }
+    }
+
+    /// `exprCollation`.
+    pub fn collation(&self) -> u32 {
+        match self {
+            Node::Var { coll, .. }
+            | Node::Op { coll, .. }
+            | Node::Cast { coll, .. }
+            | Node::Func { coll, .. } => *coll,
+            Node::Const { .. } | Node::Bool { .. } | Node::NullTest { .. } | Node::Agg { .. } => 0,
+        }
+    }
+
+    pub fn children(&self) -> Vec<&Node> {
+        match self {
+            Node::Var { .. } | Node::Const { .. } => Vec::new(),
+            Node::Op { args, .. }
+            | Node::Bool { args, .. }
+            | Node::Func { args, .. }
+            | Node::Agg { args, .. } => args.iter().collect(),
+            Node::NullTest { arg, .. } | Node::Cast { arg, .. } => vec![arg],
+        }
+    }
+
+    /// `contain_var_clause`.
+    pub fn contains_var(&self) -> bool {
+        matches!(self, Node::Var { .. }) || self.children().into_iter().any(Node::contains_var)
+    }
+
+    /// `contain_volatile_functions`.
+    pub fn volatile(&self) -> bool {
+        let own = match self {
+            Node::Op { op, .. } => op.func.volatility == 'v',
+            Node::Func { func, .. } => func.volatility == 'v',
+            Node::Cast {
+                method: CastMethod::Function(f),
+                ..
+            } => f.volatility == 'v',
+            Node::Agg { agg, .. } => agg.volatility == 'v',
+            _ => false,
+        };
+        own || self.children().into_iter().any(Node::volatile)
+    }
+
+    /// The distinct (by equality) aggregate calls in `self`, in walk order, without looking
+    /// inside them (`collect_nodes(…, T_Aggref)`).
+    pub fn collect_aggs(&self, out: &mut Vec<Node>) {
+        if let Node::Agg { .. } = self {
+            if !out.contains(self) {
+                out.push(self.clone());
+            }
+            return;
+        }
+        for c in self.children() {
+            c.collect_aggs(out);
+        }
+    }
+
+    fn rels(&self, out: &mut Vec<usize>) {
+        if let Node::Var { rel, .. } = self {
+            if !out.contains(rel) {
+                out.push(*rel);
+            }
+        }
+        for c in self.children() {
+            c.rels(out);
+        }
+    }
+}
+
+/// The FROM item all of `node`'s columns come from, when there is exactly one.
+pub fn single_relation(node: &Node) -> Option<usize> {
+    let mut rels = Vec::new();
+    node.rels(&mut rels);
+    match rels.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The AND-ed conjuncts of `node`, nested ANDs flattened; an OR also contributes the
+/// conjuncts common to all its arms and the condition it implies per FROM item.
+pub fn conjuncts(node: &Node, out: &mut Vec<Node>) {
+    if let Node::Bool {
+        kind: BoolKind::And,
+        args,
+    } = node
+    {
+        for a in args {
+            conjuncts(a, out);
+        }
+    } else {
+        out.extend(common_to_every_arm(node));
+        out.extend(implied_per_relation(node));
+        out.push(node.clone());
+    }
+}
+
+fn or_arms(node: &Node) -> Option<Vec<Vec<Node>>> {
+    match node {
+        Node::Bool {
+            kind: BoolKind::Or,
+            args,
+        } => Some(
+            args.iter()
+                .map(|a| {
+                    let mut cs = Vec::new();
+                    conjuncts(a, &mut cs);
+                    cs
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `(A ∧ X) ∨ (A ∧ Y)` implies `A`.
+fn common_to_every_arm(node: &Node) -> Vec<Node> {
+    let Some(arms) = or_arms(node) else {
+        return Vec::new();
+    };
+    let Some((first, rest)) = arms.split_first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter(|c| !c.volatile())
+        .filter(|c| rest.iter().all(|arm| arm.contains(c)))
+        .cloned()
+        .collect()
+}
+
+/// `(A₁ ∧ B₁) ∨ (A₂ ∧ B₂)` implies `A₁ ∨ A₂` when the `Aᵢ` read only one FROM item.
+fn implied_per_relation(node: &Node) -> Vec<Node> {
+    if node.volatile() {
+        return Vec::new();
+    }
+    let Some(arms) = or_arms(node) else {
+        return Vec::new();
+    };
+    let arms: Vec<Vec<(Option<usize>, Node)>> = arms
+        .into_iter()
+        .map(|cs| cs.into_iter().map(|c| (single_relation(&c), c)).collect())
+        .collect();
+    let Some(first) = arms.first() else {
+        return Vec::new();
+    };
+    let mut rels: Vec<usize> = first.iter().filter_map(|(r, _)| *r).collect();
+    rels.dedup();
+    let mut out = Vec::new();
+    for r in rels {
+        if !arms
+            .iter()
+            .all(|arm| arm.iter().any(|(x, _)| *x == Some(r)))
+        {
+            continue;
+        }
+        let ors = arms
+            .iter()
+            .map(|arm| {
+                let mine: Vec<Node> = arm
+                    .iter()
+                    .filter(|(x, _)| *x == Some(r))
+                    .map(|(_, c)| c.clone())
+                    .collect();
+                if mine.len() == 1 {
+                    mine.into_iter().next().expect("one")
+                } else {
+                    Node::Bool {
+                        kind: BoolKind::And,
+                        args: mine,
+                    }
+                }
+            })
+            .collect();
+        out.push(Node::Bool {
+            kind: BoolKind::Or,
+            args: ors,
+        });
+    }
+    out
+}
+
+/// The output position of a plain column reference (through binary-compatible casts).
+pub fn var_position(node: &Node) -> Option<usize> {
+    match node {
+        Node::Var { pos, .. } => Some(*pos),
+        Node::Cast {
+            arg,
+            method: CastMethod::Binary,
+            ..
+        } => var_position(arg),
+        _ => None,
+    }
+}
+
+/// The column pair a conjunct `a = b` equates with a mergejoinable equality.
+pub fn equi_pair(node: &Node) -> Option<(usize, usize)> {
+    match node {
+        Node::Op { op, args, .. } if args.len() == 2 && op.mergejoinable => {
+            Some((var_position(&args[0])?, var_position(&args[1])?))
+        }
+        _ => None,
+    }
+}
+
+const INT_TO_NUMERIC: &[&str] = &["pg_catalog.\"numeric\"", "pg_catalog.numeric"];
+
+fn int_to_numeric(func: &Function, arg: &Node) -> bool {
+    INT_TO_NUMERIC.contains(&func.name_sql.as_str())
+        && func.result == NUMERIC
+        && [
+            crate::catalog::INT2,
+            crate::catalog::INT4,
+            crate::catalog::INT8,
+        ]
+        .contains(&arg.ty().oid)
+}
+
+/// Whether evaluating `node` cannot raise an error whatever the row (the extension's
+/// `error_free`).
+pub fn error_free(node: &Node) -> bool {
+    if !node.contains_var() {
+        return true;
+    }
+    let all = |args: &[Node]| args.iter().all(error_free);
+    match node {
+        Node::Var { .. } => true,
+        Node::NullTest { arg, .. } => error_free(arg),
+        Node::Bool { args, .. } => all(args),
+        Node::Op { op, args, .. } => {
+            if bounded_numeric(node, &mut 0) {
+                return true;
+            }
+            op.func.builtin && (op.func.leakproof || op.btree) && all(args)
+        }
+        Node::Cast { arg, method, .. } => match method {
+            CastMethod::Binary => error_free(arg),
+            CastMethod::Function(f) => f.builtin && f.leakproof && error_free(arg),
+            CastMethod::InOut => false,
+        },
+        Node::Func { func, args, .. } => func.builtin && func.leakproof && all(args),
+        Node::Const { .. } | Node::Agg { .. } => false,
+    }
+}
+
+/// `numeric` arithmetic (`+`, `-`, `*`) over constrained numeric columns, integers and
+/// constants, which cannot overflow (the extension's `bounded_numeric`).
+pub fn bounded_numeric(node: &Node, leaves: &mut usize) -> bool {
+    *leaves += 1;
+    if *leaves > 64 {
+        return false;
+    }
+    let numeric = node.ty().oid == NUMERIC;
+    match node {
+        Node::Const { .. } => true,
+        Node::Var { ty, .. } => numeric && ty.typmod >= 0,
+        Node::Cast {
+            arg,
+            method: CastMethod::Binary,
+            ..
+        } => bounded_numeric(arg, leaves),
+        Node::Cast {
+            arg,
+            method: CastMethod::Function(f),
+            ..
+        } => int_to_numeric(f, arg) && (matches!(**arg, Node::Var { .. }) || !arg.contains_var()),
+        Node::Func { func, args, .. } => {
+            args.len() == 1
+                && int_to_numeric(func, &args[0])
+                && (matches!(args[0], Node::Var { .. }) || !args[0].contains_var())
+        }
+        Node::Op { op, args, .. } => {
+            [
+                "pg_catalog.numeric_add",
+                "pg_catalog.numeric_sub",
+                "pg_catalog.numeric_mul",
+            ]
+            .contains(&op.func.name_sql.as_str())
+                && args.iter().all(|a| bounded_numeric(a, leaves))
+        }
+        _ => !node.contains_var() && numeric,
+    }
+}
+
+/// The display scale every value of a numeric expression has, when it is fixed: a
+/// constrained column's or a constant's (the extension's `numeric_scale::fixed_scale`
+/// for the expressions this frontend accepts as aggregate arguments).
+pub fn fixed_scale(node: &Node) -> Option<i32> {
+    if node.ty().oid != NUMERIC {
+        return None;
+    }
+    if let Some(s) = typmod_scale(node.ty().typmod) {
+        return Some(s);
+    }
+    match node {
+        Node::Const { value: Some(v), .. } => {
+            if !v
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            {
+                return None;
+            }
+            Some(v.split_once('.').map_or(0, |(_, f)| f.len() as i32))
+        }
+        _ => None,
+    }
+}
+
+fn typmod_scale(typmod: i32) -> Option<i32> {
+    const HEADER: i32 = 4;
+    if typmod < HEADER {
+        return None;
+    }
+    let scale = (((typmod - HEADER) & 0x7ff) ^ 1024) - 1024;
+    (scale >= 0).then_some(scale)
+}

@@ -1,0 +1,227 @@
+//! Printing analyzed expressions as the extension's deparser prints them: functions and
+//! operators schema-qualified, constants as typed literals, casts explicit, column
+//! references as placeholders through a [`Resolve`]r.
+
+use pgt_dvm::frontend::{SESSION_FUNCTIONS, TIME_FUNCTIONS};
+use pgt_dvm::Expr;
+use pgt_sql::quote_literal;
+
+use crate::catalog::{Catalog, Function};
+use crate::node::{BoolKind, Node};
+use crate::{unsupported, Result};
+
+/// Maps a node to an input column (or another expression) before it is printed.
+pub trait Resolve {
+    fn substitute(&mut self, node: &Node) -> Result<Option<Expr>>;
+}
+
+/// Columns of the FROM clause are its positions.
+pub struct FromColumns;
+
+impl Resolve for FromColumns {
+    fn substitute(&mut self, node: &Node) -> Result<Option<Expr>> {
+        Ok(match node {
+            Node::Var { pos, .. } => Some(Expr::col(*pos)),
+            _ => None,
+        })
+    }
+}
+
+/// Above a grouping: the group keys, then the aggregates.
+pub struct Grouped<'a> {
+    pub keys: &'a [Node],
+    pub aggs: &'a [Node],
+}
+
+impl Resolve for Grouped<'_> {
+    fn substitute(&mut self, node: &Node) -> Result<Option<Expr>> {
+        if let Some(i) = self.keys.iter().position(|k| k == node) {
+            return Ok(Some(Expr::col(i)));
+        }
+        if let Node::Agg { .. } = node {
+            if let Some(j) = self.aggs.iter().position(|a| a == node) {
+                return Ok(Some(Expr::col(self.keys.len() + j)));
+            }
+        }
+        if let Node::Var { .. } = node {
+            return Err(unsupported(
+                "a column that is neither grouped nor aggregated",
+                "Add the column to GROUP BY (functional dependencies on a primary key are not used).",
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// What printing noticed about the functions called.
+#[derive(Default)]
+pub struct Printer {
+    pub time_dependent: Option<String>,
+    pub session_dependent: Option<String>,
+}
+
+impl Printer {
+    /// A STABLE function outside `pg_catalog` is refused, as the extension refuses it.
+    fn check_stable(&self, f: &Function) -> Result<()> {
+        if f.volatility == 's' && !f.name_sql.starts_with("pg_catalog.") {
+            return Err(unsupported(
+                &format!("the STABLE function {}()", f.name_sql),
+                "Its result may change without any change to the source tables (it may read other tables or settings); mark it IMMUTABLE if it truly is, or use FULL.",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn print<C: Catalog>(
+        &mut self,
+        cat: &mut C,
+        node: &Node,
+        r: &mut dyn Resolve,
+    ) -> Result<Expr> {
+        if let Some(e) = r.substitute(node)? {
+            return Ok(e);
+        }
+        let mut out = Expr::default();
+        match node {
+            Node::Var { .. } => {
+                return Err(unsupported(
+                    "a column reference",
+                    "The column could not be resolved to an input of the operator.",
+                ))
+            }
+            Node::Const { ty, value } => {
+                let t = cat.type_info(*ty, 0)?.type_sql;
+                match value {
+                    None => out.push_sql(&format!("NULL::{t}")),
+                    Some(v) => out.push_sql(&format!("{}::{t}", quote_literal(v))),
+                }
+            }
+            Node::Op { op, args, .. } => {
+                self.check_stable(&op.func)?;
+                match args.as_slice() {
+                    [a, b] => {
+                        out.push_sql("(");
+                        out.append(self.print(cat, a, r)?);
+                        out.push_sql(&format!(" {} ", op.name_sql));
+                        out.append(self.print(cat, b, r)?);
+                        out.push_sql(")");
+                    }
+                    [a] => {
+                        out.push_sql(&format!("({} ", op.name_sql));
+                        out.append(self.print(cat, a, r)?);
+                        out.push_sql(")");
+                    }
+                    _ => {
+                        return Err(unsupported(
+                            "an operator expression",
+                            "Unexpected operand count.",
+                        ))
+                    }
+                }
+            }
+            Node::Bool { kind, args } => {
+                if *kind == BoolKind::Not {
+                    out.push_sql("(NOT ");
+                    out.append(self.print(cat, &args[0], r)?);
+                    out.push_sql(")");
+                } else {
+                    let sep = if *kind == BoolKind::And {
+                        " AND "
+                    } else {
+                        " OR "
+                    };
+                    out.push_sql("(");
+                    for (i, a) in args.iter().enumerate() {
+                        if i > 0 {
+                            out.push_sql(sep);
+                        }
+                        out.append(self.print(cat, a, r)?);
+                    }
+                    out.push_sql(")");
+                }
+            }
+            Node::NullTest { arg, is_null } => {
+                out.push_sql("(");
+                out.append(self.print(cat, arg, r)?);
+                out.push_sql(if *is_null {
+                    " IS NULL)"
+                } else {
+                    " IS NOT NULL)"
+                });
+            }
+            Node::Cast {
+                arg, ty, method, ..
+            } => {
+                if let crate::catalog::CastMethod::Function(f) = method {
+                    self.check_stable(f)?;
+                }
+                let t = cat.type_info(*ty, 0)?.type_sql;
+                out.push_sql("(");
+                out.append(self.print(cat, arg, r)?);
+                out.push_sql(&format!(")::{t}"));
+            }
+            Node::Func { func, args, .. } => {
+                self.check_stable(func)?;
+                let bare = func
+                    .name_sql
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches('"')
+                    .to_string();
+                if func.name_sql.starts_with("pg_catalog.") {
+                    if TIME_FUNCTIONS.contains(&bare.as_str()) || (bare == "age" && args.len() == 1)
+                    {
+                        self.time_dependent = Some(format!("{bare}()"));
+                    }
+                    if SESSION_FUNCTIONS.contains(&bare.as_str())
+                        && self.session_dependent.is_none()
+                    {
+                        self.session_dependent = Some(format!("{bare}()"));
+                    }
+                }
+                out.push_sql(&format!("{}(", func.name_sql));
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_sql(", ");
+                    }
+                    out.append(self.print(cat, a, r)?);
+                }
+                out.push_sql(")");
+            }
+            Node::Agg { .. } => {
+                return Err(unsupported(
+                    "an aggregate here",
+                    "Aggregates belong in the SELECT list or HAVING of a grouped query.",
+                ))
+            }
+        }
+        Ok(out)
+    }
+
+    /// An aggregate call's text over the FROM clause's columns (`name(args)`, `name(*)`).
+    pub fn aggregate_call<C: Catalog>(
+        &mut self,
+        cat: &mut C,
+        agg: &Function,
+        star: bool,
+        args: &[Node],
+    ) -> Result<(Expr, Vec<Expr>)> {
+        let mut printed = Vec::new();
+        for a in args {
+            printed.push(self.print(cat, a, &mut FromColumns)?);
+        }
+        let mut call = Expr::sql(format!("{}(", agg.name_sql));
+        if star {
+            call.push_sql("*");
+        }
+        for (i, e) in printed.iter().enumerate() {
+            if i > 0 {
+                call.push_sql(", ");
+            }
+            call.append(e.clone());
+        }
+        call.push_sql(")");
+        Ok((call, printed))
+    }
+}

@@ -1,0 +1,638 @@
+//! A SELECT statement's raw parse tree → `OpTree`, built operator for operator as the
+//! extension's frontend builds it from the analyzed query: the FROM list as a chain of
+//! cross joins (an inner join as a cross join under its ON conjuncts), a filter per WHERE
+//! conjunct with the column pair it equates, the grouping with its keys and aggregates,
+//! HAVING, the SELECT list, DISTINCT. The rewrite rules do the rest, as for the server's
+//! tree.
+
+use pg_query::protobuf::{self as pb, node::Node as N};
+use pgt_dvm::frontend::Translated;
+use pgt_dvm::{AggCall, AggKind, Column, Expr, OpTree};
+use pgt_sql::QualifiedName;
+
+use crate::analyze::{kind_name, string, Analyzer, Entry, Scope, ScopeColumn};
+use crate::catalog::{Catalog, TypeRef, INT2, INT4, INT8, NUMERIC, TEXT, UNKNOWN};
+use crate::node::{self, Node};
+use crate::print::{FromColumns, Grouped, Printer};
+use crate::{unsupported, FrontendError, Result};
+
+pub struct Builder<'c, C: Catalog> {
+    cat: &'c mut C,
+    printer: Printer,
+    sources: Vec<u32>,
+    next_rel: usize,
+    volatile: bool,
+}
+
+/// A SELECT-list entry: its output name and analyzed expression.
+struct Target {
+    name: String,
+    node: Node,
+}
+
+impl<'c, C: Catalog> Builder<'c, C> {
+    pub fn new(cat: &'c mut C) -> Self {
+        Builder {
+            cat,
+            printer: Printer::default(),
+            sources: Vec::new(),
+            next_rel: 0,
+            volatile: false,
+        }
+    }
+
+    pub fn translate(mut self, s: &pb::SelectStmt) -> Result<Translated> {
+        let tree = self.select(s)?;
+        if let Some(f) = self.printer.session_dependent.take() {
+            return Err(unsupported(
+                &format!("the session- or transaction-dependent function {f}"),
+                "Its result differs between the transactions that refresh the stream table (transaction ids, snapshots, settings, the backend), without any change to the source tables.",
+            ));
+        }
+        if let Some(f) = self.printer.time_dependent.take() {
+            return Err(unsupported(
+                &format!("the time-dependent function {f}"),
+                "Its result changes as time passes without any change to the source tables.",
+            ));
+        }
+        Ok(Translated {
+            tree,
+            sources: self.sources,
+            volatile: self.volatile,
+        })
+    }
+
+    fn analyze(&mut self, n: &pb::Node, scope: &Scope, aggs: bool) -> Result<Node> {
+        let node = Analyzer { cat: self.cat }.expr(n, scope, aggs)?;
+        self.volatile |= node.volatile();
+        Ok(node)
+    }
+
+    fn print(&mut self, node: &Node, r: &mut dyn crate::print::Resolve) -> Result<Expr> {
+        self.printer.print(self.cat, node, r)
+    }
+
+    fn column(&mut self, name: String, node: &Node) -> Result<Column> {
+        let info = self.cat.type_info(node.ty(), node.collation())?;
+        Ok(Column {
+            name,
+            type_sql: info.type_sql,
+            exact_equality: info.exact_equality,
+            binary_identity: info.binary_identity,
+            canonical: info.canonical,
+        })
+    }
+
+    fn select(&mut self, s: &pb::SelectStmt) -> Result<OpTree> {
+        if s.op != pb::SetOperation::SetopNone as i32 {
+            return Err(unsupported(
+                "UNION, INTERSECT or EXCEPT",
+                "Set operations are translated by the extension's frontend only.",
+            ));
+        }
+        if s.with_clause.is_some() {
+            return Err(unsupported(
+                "WITH",
+                "Common table expressions are translated by the extension's frontend only.",
+            ));
+        }
+        if s.into_clause.is_some() || !s.locking_clause.is_empty() {
+            return Err(FrontendError::Invalid(
+                "a defining query has no INTO or FOR UPDATE/SHARE".into(),
+            ));
+        }
+        if !s.values_lists.is_empty() {
+            return Err(unsupported(
+                "VALUES",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if s.limit_count.is_some() || s.limit_offset.is_some() {
+            return Err(unsupported(
+                "LIMIT/OFFSET",
+                "Top-k queries are translated by the extension's frontend only.",
+            ));
+        }
+        if !s.window_clause.is_empty() || s.group_distinct {
+            return Err(unsupported(
+                "WINDOW or GROUP BY DISTINCT",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if s.distinct_clause.iter().any(|d| d.node.is_some()) {
+            return Err(unsupported(
+                "DISTINCT ON",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if s.from_clause.is_empty() {
+            return Err(unsupported(
+                "a query without a FROM clause",
+                "There is nothing to maintain incrementally; use FULL.",
+            ));
+        }
+        let mut tree: Option<OpTree> = None;
+        let mut scope = Scope::default();
+        for item in &s.from_clause {
+            let (t, sc) = self.translate_from_item(item)?;
+            tree = Some(match tree {
+                None => {
+                    scope = sc;
+                    t
+                }
+                Some(left) => {
+                    let nl = left.columns().len();
+                    self.add_scope(&mut scope, sc.shifted(nl))?;
+                    OpTree::join(left, t, None)
+                }
+            });
+        }
+        let mut tree = tree.expect("non-empty FROM");
+        if let Some(w) = s.where_clause.as_deref() {
+            let node = self.analyze(w, &scope, false)?;
+            let node = Analyzer { cat: self.cat }.to_bool(node)?;
+            tree = self.filters(tree, &node)?;
+        }
+
+        let mut targets = Vec::new();
+        for t in &s.target_list {
+            self.target(t, &scope, true, &mut targets)?;
+        }
+        let mut having = None;
+        if let Some(h) = s.having_clause.as_deref() {
+            let node = self.analyze(h, &scope, true)?;
+            having = Some(Analyzer { cat: self.cat }.to_bool(node)?);
+        }
+        let mut aggs = Vec::new();
+        for t in &targets {
+            t.node.collect_aggs(&mut aggs);
+        }
+        if let Some(h) = &having {
+            h.collect_aggs(&mut aggs);
+        }
+        let grouped = !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty();
+        if !grouped {
+            let (exprs, columns) = self.select_list(&targets, &mut FromColumns)?;
+            let out = OpTree::project(tree, exprs, columns);
+            return Ok(self.distinct(s, out));
+        }
+        if !s.sort_clause.is_empty() {
+            return Err(unsupported(
+                "ORDER BY in a grouped query",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+
+        // GROUP BY keys, in order, each once.
+        let mut keys: Vec<(Option<String>, Node)> = Vec::new();
+        for g in &s.group_clause {
+            let (name, node) = self.group_key(g, &scope, &targets)?;
+            if !keys.iter().any(|(_, k)| *k == node) {
+                keys.push((name, node));
+            }
+        }
+        let mut group_by = Vec::new();
+        let mut group_columns = Vec::new();
+        for (name, node) in &keys {
+            group_by.push(self.print(node, &mut FromColumns)?);
+            let name = name
+                .clone()
+                .unwrap_or_else(|| format!("g{}", group_by.len()));
+            group_columns.push(self.column(name, node)?);
+        }
+        let mut calls = Vec::new();
+        for a in &aggs {
+            calls.push(self.agg_call(a)?);
+        }
+        let error_free = keys.iter().all(|(_, k)| node::error_free(k))
+            && aggs
+                .iter()
+                .all(|a| a.children().into_iter().all(node::error_free));
+        tree = OpTree::aggregate(tree, group_by, group_columns, calls)
+            .with_error_free_aggregate_input(error_free);
+        let key_nodes: Vec<Node> = keys.into_iter().map(|(_, k)| k).collect();
+        if let Some(h) = &having {
+            let p = self.print(
+                h,
+                &mut Grouped {
+                    keys: &key_nodes,
+                    aggs: &aggs,
+                },
+            )?;
+            tree = OpTree::filter(tree, p);
+        }
+        let (exprs, columns) = self.select_list(
+            &targets,
+            &mut Grouped {
+                keys: &key_nodes,
+                aggs: &aggs,
+            },
+        )?;
+        let out = OpTree::project(tree, exprs, columns);
+        Ok(self.distinct(s, out))
+    }
+
+    fn distinct(&self, s: &pb::SelectStmt, tree: OpTree) -> OpTree {
+        if s.distinct_clause.is_empty() {
+            tree
+        } else {
+            OpTree::distinct(tree)
+        }
+    }
+
+    fn add_scope(&mut self, scope: &mut Scope, more: Scope) -> Result<()> {
+        for e in more.entries {
+            if scope.entries.iter().any(|x| x.refname == e.refname) {
+                return Err(FrontendError::Invalid(format!(
+                    "table name \"{}\" specified more than once",
+                    e.refname
+                )));
+            }
+            scope.entries.push(e);
+        }
+        Ok(())
+    }
+
+    /// `σ_{p₁}(σ_{p₂}(… tree))`, one filter per conjunct, each with the pair it equates.
+    fn filters(&mut self, mut tree: OpTree, quals: &Node) -> Result<OpTree> {
+        let mut cs = Vec::new();
+        node::conjuncts(quals, &mut cs);
+        for c in cs {
+            let p = self.print(&c, &mut FromColumns)?;
+            let equi = node::equi_pair(&c).into_iter().collect();
+            tree = OpTree::filter_equi(tree, p, equi).with_error_free(node::error_free(&c));
+        }
+        Ok(tree)
+    }
+
+    fn translate_from_item(&mut self, item: &pb::Node) -> Result<(OpTree, Scope)> {
+        match &item.node {
+            Some(N::RangeVar(rv)) => self.scan(rv),
+            Some(N::JoinExpr(j)) => {
+                if j.jointype != pb::JoinType::JoinInner as i32 {
+                    return Err(unsupported(
+                        "an outer join",
+                        "Outer joins are translated by the extension's frontend only.",
+                    ));
+                }
+                if j.is_natural || !j.using_clause.is_empty() || j.alias.is_some() {
+                    return Err(unsupported(
+                        "NATURAL, USING or an aliased join",
+                        "Translated by the extension's frontend only; write the join with ON.",
+                    ));
+                }
+                let (Some(l), Some(r)) = (j.larg.as_deref(), j.rarg.as_deref()) else {
+                    return Err(FrontendError::Invalid("a join without two inputs".into()));
+                };
+                let (left, mut scope) = self.translate_from_item(l)?;
+                let (right, rscope) = self.translate_from_item(r)?;
+                let nl = left.columns().len();
+                self.add_scope(&mut scope, rscope.shifted(nl))?;
+                let mut tree = OpTree::join(left, right, None);
+                if let Some(q) = j.quals.as_deref() {
+                    let node = self.analyze(q, &scope, false)?;
+                    let node = Analyzer { cat: self.cat }.to_bool(node)?;
+                    tree = self.filters(tree, &node)?;
+                }
+                Ok((tree, scope))
+            }
+            _ => Err(unsupported(
+                &format!("the FROM item {}", kind_name(item)),
+                "Subqueries, functions and VALUES in FROM are translated by the extension's frontend only.",
+            )),
+        }
+    }
+
+    fn scan(&mut self, rv: &pb::RangeVar) -> Result<(OpTree, Scope)> {
+        if !rv.catalogname.is_empty() {
+            return Err(unsupported(
+                "a database-qualified table name",
+                "Name tables by schema and name.",
+            ));
+        }
+        let schema = (!rv.schemaname.is_empty()).then_some(rv.schemaname.as_str());
+        let rel = self.cat.relation(schema, &rv.relname)?.ok_or_else(|| {
+            FrontendError::Invalid(format!("relation \"{}\" does not exist", rv.relname))
+        })?;
+        let qualified = format!("{}.{}", rel.schema, rel.name);
+        match rel.kind {
+            'r' => {}
+            'p' if rv.inh => {}
+            'p' => return Err(unsupported(&format!("FROM ONLY the partitioned table \"{qualified}\""), "ONLY of a partitioned table reads no rows, while its partitions' changes are captured as its own; leave out ONLY, or use FULL.")),
+            'v' => return Err(unsupported(&format!("the view \"{qualified}\" as a source"), "Incremental refresh reads the changes of base tables; define the stream table over the view's tables, or use FULL.")),
+            'm' => return Err(unsupported(&format!("the materialized view \"{qualified}\" as a source"), "Materialized views cannot be watched for changes; use FULL.")),
+            _ => return Err(unsupported(&format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL.")),
+        }
+        let has_children = rel.has_children && rel.kind == 'r';
+        if has_children && rv.inh {
+            return Err(unsupported(
+                &format!("the inheritance parent \"{qualified}\" as a source"),
+                "Writes to child tables would not be captured; use FULL.",
+            ));
+        }
+        if has_children {
+            return Err(unsupported(
+                &format!("FROM ONLY the inheritance parent \"{qualified}\""),
+                "Statements on the parent that reach its children would be captured as changes of the parent; use FULL.",
+            ));
+        }
+        if rel.is_partition {
+            return Err(unsupported(
+                &format!("the partition \"{qualified}\" as a source"),
+                "Rows routed to it through its partitioned parent would not be captured; use FULL.",
+            ));
+        }
+        if let Some(col) = &rel.reserved_column {
+            return Err(unsupported(
+                &format!("the source \"{qualified}\" with column \"{col}\""),
+                "The names __pgt_change_id, __pgt_xid and __pgt_op are the change buffer's own columns; rename the column or use FULL.",
+            ));
+        }
+        if rel.has_virtual_columns {
+            return Err(unsupported(
+                &format!("the source \"{qualified}\" with virtual generated columns"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if let Some(alias) = &rv.alias {
+            if !alias.colnames.is_empty() {
+                return Err(unsupported(
+                    "column aliases on a table",
+                    "Translated by the extension's frontend only.",
+                ));
+            }
+        }
+        if !self.sources.contains(&rel.oid) {
+            self.sources.push(rel.oid);
+        }
+        let rel_index = self.next_rel;
+        self.next_rel += 1;
+        let mut columns = Vec::new();
+        let mut read_as = Vec::new();
+        let mut entry_columns = Vec::new();
+        for (pos, c) in rel.columns.iter().enumerate() {
+            let info = self.cat.type_info(c.base, c.collation)?;
+            let cast = (c.base.oid != c.declared.oid).then(|| match &c.collation_sql {
+                Some(coll) => format!("{} COLLATE {coll}", info.type_sql),
+                None => info.type_sql.clone(),
+            });
+            columns.push(Column {
+                name: c.name.clone(),
+                type_sql: info.type_sql,
+                exact_equality: info.exact_equality,
+                binary_identity: info.binary_identity,
+                canonical: info.canonical,
+            });
+            read_as.push(cast);
+            entry_columns.push(ScopeColumn {
+                name: c.name.clone(),
+                pos,
+                ty: c.declared,
+                coll: c.collation,
+            });
+        }
+        let key = rel.primary_key.as_ref().and_then(|k| {
+            k.iter()
+                .map(|a| rel.columns.iter().position(|c| c.attnum == *a))
+                .collect::<Option<Vec<usize>>>()
+        });
+        let tree = OpTree::scan_keyed(
+            rel.oid,
+            QualifiedName::new(rel.schema.clone(), rel.name.clone()),
+            columns,
+            key,
+        )
+        .with_read_casts(read_as);
+        let refname = match &rv.alias {
+            Some(a) => a.aliasname.clone(),
+            None => rv.relname.clone(),
+        };
+        Ok((
+            tree,
+            Scope {
+                entries: vec![Entry {
+                    refname,
+                    rel: rel_index,
+                    columns: entry_columns,
+                }],
+            },
+        ))
+    }
+
+    /// One SELECT-list entry (`*` and `t.*` expanded).
+    fn target(
+        &mut self,
+        t: &pb::Node,
+        scope: &Scope,
+        aggs: bool,
+        out: &mut Vec<Target>,
+    ) -> Result<()> {
+        let Some(N::ResTarget(rt)) = &t.node else {
+            return Err(FrontendError::Invalid("a SELECT-list entry".into()));
+        };
+        if !rt.indirection.is_empty() {
+            return Err(unsupported(
+                "subscripts or field selection in the SELECT list",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        let val = rt
+            .val
+            .as_deref()
+            .ok_or_else(|| FrontendError::Invalid("an empty SELECT-list entry".into()))?;
+        if let Some(N::ColumnRef(c)) = &val.node {
+            if matches!(
+                c.fields.last().and_then(|f| f.node.as_ref()),
+                Some(N::AStar(_))
+            ) {
+                let qualifier = match c.fields.len() {
+                    1 => None,
+                    2 => string(&c.fields[0]),
+                    _ => {
+                        return Err(unsupported(
+                            "a schema-qualified *",
+                            "Name the table by its name or alias.",
+                        ))
+                    }
+                };
+                for e in &scope.entries {
+                    if qualifier.is_some_and(|q| q != e.refname) {
+                        continue;
+                    }
+                    for col in &e.columns {
+                        out.push(Target {
+                            name: col.name.clone(),
+                            node: Node::Var {
+                                rel: e.rel,
+                                pos: col.pos,
+                                ty: col.ty,
+                                coll: col.coll,
+                            },
+                        });
+                    }
+                }
+                return Ok(());
+            }
+        }
+        let node = self.analyze(val, scope, aggs)?;
+        // An untyped literal in the SELECT list is text (resolveTargetListUnknowns).
+        let node = if node.ty().oid == UNKNOWN {
+            Analyzer { cat: self.cat }.typed_literal(node, TypeRef::of(TEXT))?
+        } else {
+            node
+        };
+        let name = if rt.name.is_empty() {
+            figure_colname(val).0
+        } else {
+            rt.name.clone()
+        };
+        out.push(Target { name, node });
+        Ok(())
+    }
+
+    fn select_list(
+        &mut self,
+        targets: &[Target],
+        r: &mut dyn crate::print::Resolve,
+    ) -> Result<(Vec<Expr>, Vec<Column>)> {
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for t in targets {
+            exprs.push(self.printer.print(self.cat, &t.node, r)?);
+            columns.push(self.column(t.name.clone(), &t.node)?);
+        }
+        Ok((exprs, columns))
+    }
+
+    /// A GROUP BY item: an output position, an output name that is no input column, or
+    /// an expression over the inputs; named after the SELECT-list entry it equals.
+    fn group_key(
+        &mut self,
+        g: &pb::Node,
+        scope: &Scope,
+        targets: &[Target],
+    ) -> Result<(Option<String>, Node)> {
+        match &g.node {
+            Some(N::AConst(pb::AConst {
+                val: Some(pb::a_const::Val::Ival(i)),
+                ..
+            })) => {
+                let t = usize::try_from(i.ival)
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|n| targets.get(n))
+                    .ok_or_else(|| {
+                        FrontendError::Invalid(format!(
+                            "GROUP BY position {} is not in select list",
+                            i.ival
+                        ))
+                    })?;
+                return Ok((Some(t.name.clone()), t.node.clone()));
+            }
+            Some(N::ColumnRef(c)) if c.fields.len() == 1 => {
+                if let Some(name) = string(&c.fields[0]) {
+                    if !scope.has_column(name) {
+                        if let Some(t) = targets.iter().find(|t| t.name == name) {
+                            return Ok((Some(t.name.clone()), t.node.clone()));
+                        }
+                    }
+                }
+            }
+            Some(N::GroupingSet(_)) => {
+                return Err(unsupported(
+                    "GROUPING SETS, ROLLUP or CUBE",
+                    "Translated by the extension's frontend only.",
+                ))
+            }
+            _ => {}
+        }
+        let node = self.analyze(g, scope, false)?;
+        let name = targets
+            .iter()
+            .find(|t| t.node == node)
+            .map(|t| t.name.clone());
+        Ok((name, node))
+    }
+
+    fn agg_call(&mut self, a: &Node) -> Result<AggCall> {
+        let Node::Agg { agg, star, args } = a else {
+            return Err(FrontendError::Invalid("not an aggregate".into()));
+        };
+        let (call, printed) = self.printer.aggregate_call(self.cat, agg, *star, args)?;
+        let exact_num = |t: u32| [INT8, INT2, INT4, NUMERIC].contains(&t);
+        let arg_ty = args.first().map(|n| n.ty().oid);
+        let (kind, tracks_scale) = match (agg.name_sql.as_str(), args.len(), *star) {
+            ("pg_catalog.count", 0, true) => (AggKind::CountStar, false),
+            ("pg_catalog.count", 1, false) => (AggKind::Count, false),
+            ("pg_catalog.sum" | "pg_catalog.avg", 1, _) if arg_ty.is_some_and(exact_num) => {
+                let arg = &args[0];
+                if arg.ty().oid == NUMERIC && !matches!(arg, Node::Var { .. } | Node::Const { .. })
+                {
+                    return Err(unsupported(
+                        "SUM/AVG of a numeric expression",
+                        "Whether its display scale is fixed is decided by the extension's frontend only.",
+                    ));
+                }
+                let kind = if agg.name_sql == "pg_catalog.sum" {
+                    AggKind::Sum
+                } else {
+                    AggKind::Avg
+                };
+                (
+                    kind,
+                    arg.ty().oid == NUMERIC && node::fixed_scale(arg).is_none(),
+                )
+            }
+            ("pg_catalog.min", 1, _) => (AggKind::Min, false),
+            ("pg_catalog.max", 1, _) => (AggKind::Max, false),
+            _ => (AggKind::Other, false),
+        };
+        let arg = if matches!(kind, AggKind::CountStar | AggKind::Other) {
+            None
+        } else {
+            printed.into_iter().next()
+        };
+        Ok(AggCall {
+            kind,
+            arg,
+            call,
+            result_type: self.cat.type_info(TypeRef::of(agg.result), 0)?.type_sql,
+            tracks_scale,
+        })
+    }
+}
+
+/// The output name PostgreSQL gives an unnamed SELECT-list entry (`FigureColname`),
+/// with its strength (2: a column or function name, 1: a type or keyword name).
+fn figure_colname(n: &pb::Node) -> (String, u8) {
+    let unnamed = ("?column?".to_string(), 0);
+    match &n.node {
+        Some(N::ColumnRef(c)) => match c.fields.last().and_then(string) {
+            Some(s) => (s.to_string(), 2),
+            None => unnamed,
+        },
+        Some(N::FuncCall(f)) => match f.funcname.last().and_then(string) {
+            Some(s) => (s.to_string(), 2),
+            None => unnamed,
+        },
+        Some(N::TypeCast(t)) => {
+            let inner = t
+                .arg
+                .as_deref()
+                .map(figure_colname)
+                .unwrap_or(unnamed.clone());
+            if inner.1 <= 1 {
+                if let Some(name) = t
+                    .type_name
+                    .as_ref()
+                    .and_then(|tn| tn.names.last())
+                    .and_then(string)
+                {
+                    return (name.to_string(), 1);
+                }
+            }
+            inner
+        }
+        _ => unnamed,
+    }
+}

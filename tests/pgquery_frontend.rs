@@ -1,0 +1,153 @@
+//! The sidecar's parse frontend (`pgt_pgquery`: libpg_query plus catalog look-ups over a
+//! client connection) against the extension's (PostgreSQL's analyzed `Query`): over the
+//! whole oracle corpus and shapes aimed at name, type and literal resolution, every
+//! query the sidecar's frontend accepts must give exactly the tree the extension's
+//! gives (every field: expressions, column types and key properties, join keys,
+//! error-freedom flags); every query it does not accept must be refused as an
+//! unsupported construct, never mistranslated.
+
+#[path = "corpus/oracle.rs"]
+mod corpus;
+
+use pgt_dvm::frontend::ParseFrontend;
+use pgt_pgquery::{ClientCatalog, FrontendError, PgQueryFrontend};
+use pgt_testkit::cluster;
+use pgt_testkit::postgres::Client;
+
+/// Shapes aimed at the frontend's own work: casts, literals coerced by context, function
+/// and operator resolution, GROUP BY by position and by output name, hostile names.
+const RESOLUTION_SHAPES: &[(&str, &str)] = &[
+    ("casts", "SELECT id, v::text AS vt, k::bigint AS kb, n::float8 AS nf, '7'::int AS seven FROM a"),
+    ("literal_coercion", "SELECT id FROM a WHERE n > 1 AND v < 2.5 AND g = 'x' AND k <> -1 AND m >= 10000000000"),
+    ("bool_literals", "SELECT id, v IS NULL AS nv FROM a WHERE true AND (v > 1) = false"),
+    ("functions", "SELECT upper(g) AS ug, length(g) AS lg, abs(v), id FROM a WHERE lower(g) <> 'y'"),
+    ("group_ordinal", "SELECT k, g, count(*) FROM a GROUP BY 1, 2"),
+    ("group_output_name", "SELECT k % 2 AS parity, sum(v) AS s FROM a GROUP BY parity"),
+    ("group_hidden_keys", "SELECT count(*) AS n, max(g) AS mg FROM a GROUP BY k, v % 3"),
+    ("having_exprs", "SELECT g, count(*) + 1 AS n1, min(n) AS mn FROM a GROUP BY g HAVING sum(v) > 3 AND max(n) IS NOT NULL"),
+    ("mixed_integers", "SELECT a.id, b.w FROM a, b WHERE a.k = b.k AND a.v::bigint > b.w AND -a.v < 0"),
+    ("cross_join", "SELECT x.id, y.label FROM a x CROSS JOIN c y WHERE x.g = y.g"),
+    ("hostile_names", "SELECT \"Odd \"\"Name\", \"select\" FROM \"We'ird\".\"Tab le\" t WHERE \"select\" > 0 OR t.\"Odd \"\"Name\" = 'it''s'"),
+    ("qualified_star", "SELECT p.*, q.label FROM public.p JOIN q ON q.k = p.k WHERE p.note IS NOT NULL OR p.v = 1"),
+    ("distinct_exprs", "SELECT DISTINCT k * 2 AS k2, upper(g) FROM a"),
+    ("text_concat", "SELECT g || '-' || label AS gl, count(*) FROM c GROUP BY g || '-' || label"),
+    ("scalar_aggs", "SELECT sum(n) AS sn, avg(v), count(a.g), min(label) FROM a, c WHERE a.g = c.g"),
+    ("domain_column", "SELECT id, code FROM d WHERE id > 1"),
+];
+
+const EXTRA_SCHEMA: &str = "
+    CREATE SCHEMA \"We'ird\";
+    CREATE TABLE \"We'ird\".\"Tab le\" (\"Odd \"\"Name\" text, \"select\" int);
+    CREATE DOMAIN code AS text CHECK (VALUE <> '');
+    CREATE TABLE d (id int PRIMARY KEY, code code);";
+
+fn operator_tree(c: &mut Client, query: &str) -> Result<String, String> {
+    c.query_one("SELECT pgtrickle._operator_tree($1)", &[&query])
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn both_frontends_build_the_same_tree() {
+    let db = cluster().new_database();
+    let mut server = db.client();
+    server.batch_execute(corpus::SCHEMA).unwrap();
+    server.batch_execute(EXTRA_SCHEMA).unwrap();
+    let mut client = db.client();
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for (name, query) in corpus::SHAPES.iter().chain(RESOLUTION_SHAPES) {
+        let expected = operator_tree(&mut server, query)
+            .unwrap_or_else(|e| panic!("{name}: the extension's frontend refused {query}: {e}"));
+        let frontend = PgQueryFrontend::new(ClientCatalog::new(&mut client));
+        match frontend.translate(query) {
+            Ok(t) => {
+                let got = pgt_dvm::explain::tree_debug(&t.tree);
+                if got != expected {
+                    let diff: Vec<String> = got
+                        .lines()
+                        .zip(expected.lines())
+                        .enumerate()
+                        .filter(|(_, (a, b))| a != b)
+                        .take(6)
+                        .map(|(i, (a, b))| format!("line {i}:\n  sidecar:   {a}\n  extension: {b}"))
+                        .collect();
+                    panic!(
+                        "{name} ({query}): the trees differ\n{}\n--- sidecar\n{got}\n--- extension\n{expected}",
+                        diff.join("\n")
+                    );
+                }
+                accepted.push(*name);
+            }
+            Err(FrontendError::Dvm(e)) => refused.push(format!("{name}: {}", e.reason_line())),
+            Err(e) => panic!("{name} ({query}): not an unsupported construct but: {e}"),
+        }
+    }
+    eprintln!(
+        "pgquery frontend: {} shapes identical, {} refused:\n  {}",
+        accepted.len(),
+        refused.len(),
+        refused.join("\n  ")
+    );
+    for (name, _) in RESOLUTION_SHAPES {
+        assert!(accepted.contains(name), "{name} should be translated");
+    }
+    assert!(
+        accepted.len() >= 54,
+        "only {} shapes translated: {accepted:?}",
+        accepted.len()
+    );
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let db = cluster().new_database();
+    let mut client = db.client();
+    client.batch_execute(corpus::SCHEMA).unwrap();
+    let frontend = PgQueryFrontend::new(ClientCatalog::new(&mut client));
+    let cases: &[(&str, fn(&FrontendError) -> bool)] = &[
+        ("SELEC id FROM a", |e| matches!(e, FrontendError::Parse(_))),
+        ("SELECT id FROM a; SELECT 1", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT id FROM nowhere", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT nothing FROM a", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT k FROM a, b", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT id FROM a WHERE count(*) > 1", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT id FROM a x, b x", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("INSERT INTO a (id) VALUES (1)", |e| {
+            matches!(e, FrontendError::Invalid(_))
+        }),
+        ("SELECT id FROM a WHERE v = 'not a number'", |e| {
+            matches!(e, FrontendError::Catalog(_))
+        }),
+        ("SELECT now() AS t, id FROM a", |e| {
+            matches!(e, FrontendError::Dvm(_))
+        }),
+        ("SELECT a.id FROM a LEFT JOIN b ON a.k = b.k", |e| {
+            matches!(e, FrontendError::Dvm(_))
+        }),
+        ("SELECT id FROM a WHERE k IN (SELECT k FROM b)", |e| {
+            matches!(e, FrontendError::Dvm(_))
+        }),
+        ("SELECT id FROM a WHERE v IS DISTINCT FROM k", |e| {
+            matches!(e, FrontendError::Dvm(_))
+        }),
+    ];
+    for (query, expected) in cases {
+        match frontend.translate(query) {
+            Ok(_) => panic!("{query}: accepted"),
+            Err(e) => assert!(expected(&e), "{query}: unexpected error {e:?}"),
+        }
+    }
+}

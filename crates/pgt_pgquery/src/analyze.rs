@@ -216,6 +216,15 @@ impl<C: Catalog> Analyzer<'_, C> {
                 })
             }
             N::FuncCall(f) => self.call(f, scope, aggs),
+            N::CoalesceExpr(c) => self.variadic("COALESCE", &c.args, scope, aggs),
+            N::MinMaxExpr(m) => {
+                let name = if m.op == pb::MinMaxOp::IsGreatest as i32 {
+                    "GREATEST"
+                } else {
+                    "LEAST"
+                };
+                self.variadic(name, &m.args, scope, aggs)
+            }
             _ => Err(unsupported(
                 &format!("the expression node {}", kind_name(n)),
                 "The sidecar's frontend does not translate it (the extension's does); the stream table is refreshed in full.",
@@ -501,6 +510,64 @@ impl<C: Catalog> Analyzer<'_, C> {
             ))
         })?;
         self.cast_node(arg, target, cast.method)
+    }
+
+    /// COALESCE, GREATEST, LEAST: their arguments' common type, when every typed
+    /// argument already has it (untyped literals are read as it); other mixtures need
+    /// `select_common_type`'s rules and are left to the extension's frontend.
+    fn variadic(
+        &mut self,
+        name: &'static str,
+        raw: &[pb::Node],
+        scope: &Scope,
+        aggs: bool,
+    ) -> Result<Node> {
+        let mut args = Vec::new();
+        for a in raw {
+            let a = self.expr(a, scope, aggs)?;
+            self.plain_operand(&a)?;
+            args.push(a);
+        }
+        let types: Vec<u32> = args
+            .iter()
+            .map(|a| a.ty().oid)
+            .filter(|t| *t != UNKNOWN)
+            .collect();
+        let Some(&ty) = types.first() else {
+            return Err(unsupported(
+                &format!("{name} of untyped literals only"),
+                "Translated by the extension's frontend only.",
+            ));
+        };
+        if types.iter().any(|t| *t != ty) {
+            return Err(unsupported(
+                &format!("{name} over arguments of different types"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        if name != "COALESCE"
+            && !self
+                .cat
+                .operators("<")?
+                .iter()
+                .any(|o| o.left == ty && o.right == ty && o.btree)
+        {
+            return Err(unsupported(
+                &format!("{name} over a type without a default ordering here"),
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        let mut typed = Vec::new();
+        for a in args {
+            typed.push(self.typed_literal(a, TypeRef::of(ty))?);
+        }
+        let refs: Vec<&Node> = typed.iter().collect();
+        let coll = self.derive_collation(TypeRef::of(ty), &refs)?;
+        Ok(Node::Variadic {
+            name,
+            args: typed,
+            coll,
+        })
     }
 
     fn call(&mut self, f: &pb::FuncCall, scope: &Scope, aggs: bool) -> Result<Node> {

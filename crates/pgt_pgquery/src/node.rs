@@ -54,6 +54,12 @@ pub enum Node {
         args: Vec<Node>,
         coll: u32,
     },
+    /// `COALESCE(…)`, `GREATEST(…)`, `LEAST(…)` (`name`) over arguments of one type.
+    Variadic {
+        name: &'static str,
+        args: Vec<Node>,
+        coll: u32,
+    },
     /// A plain aggregate call (`args` empty for `agg(*)`).
     Agg {
         agg: Function,
@@ -66,6 +72,7 @@ impl Node {
     pub fn ty(&self) -> TypeRef {
         match self {
             Node::Var { ty, .. } | Node::Const { ty, .. } | Node::Cast { ty, .. } => *ty,
+            Node::Variadic { args, .. } => args[0].ty(),
             Node::Op { op, .. } => TypeRef::of(op.result),
             Node::Bool { .. } | Node::NullTest { .. } => TypeRef::of(BOOL),
             Node::Func { func, .. } => TypeRef::of(func.result),
@@ -79,7 +86,8 @@ impl Node {
             Node::Var { coll, .. }
             | Node::Op { coll, .. }
             | Node::Cast { coll, .. }
-            | Node::Func { coll, .. } => *coll,
+            | Node::Func { coll, .. }
+            | Node::Variadic { coll, .. } => *coll,
             Node::Const { .. } | Node::Bool { .. } | Node::NullTest { .. } | Node::Agg { .. } => 0,
         }
     }
@@ -90,6 +98,7 @@ impl Node {
             Node::Op { args, .. }
             | Node::Bool { args, .. }
             | Node::Func { args, .. }
+            | Node::Variadic { args, .. }
             | Node::Agg { args, .. } => args.iter().collect(),
             Node::NullTest { arg, .. } | Node::Cast { arg, .. } => vec![arg],
         }
@@ -313,6 +322,8 @@ pub fn error_free(node: &Node) -> bool {
             CastMethod::InOut => false,
         },
         Node::Func { func, args, .. } => func.builtin && func.leakproof && all(args),
+        // GREATEST and LEAST compare with the type's default ordering.
+        Node::Variadic { args, .. } => all(args),
         Node::Const { .. } | Node::Agg { .. } => false,
     }
 }

@@ -189,6 +189,16 @@ impl Printer {
                 }
                 out.push_sql(")");
             }
+            Node::Variadic { name, args, .. } => {
+                out.push_sql(&format!("{name}("));
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_sql(", ");
+                    }
+                    out.append(self.print(cat, a, r)?);
+                }
+                out.push_sql(")");
+            }
             Node::Agg { .. } => {
                 return Err(unsupported(
                     "an aggregate here",

@@ -269,12 +269,19 @@ impl<'c, C: Catalog> Builder<'c, C> {
         match &item.node {
             Some(N::RangeVar(rv)) => self.scan(rv),
             Some(N::JoinExpr(j)) => {
-                if j.jointype != pb::JoinType::JoinInner as i32 {
-                    return Err(unsupported(
-                        "an outer join",
-                        "Outer joins are translated by the extension's frontend only.",
-                    ));
-                }
+                use pgt_dvm::operators::outer_join::OuterKind;
+                let outer = match pb::JoinType::try_from(j.jointype) {
+                    Ok(pb::JoinType::JoinInner) => None,
+                    Ok(pb::JoinType::JoinLeft) => Some(OuterKind::Left),
+                    Ok(pb::JoinType::JoinRight) => Some(OuterKind::Right),
+                    Ok(pb::JoinType::JoinFull) => Some(OuterKind::Full),
+                    _ => {
+                        return Err(unsupported(
+                            "this join type",
+                            "It is not maintained incrementally.",
+                        ))
+                    }
+                };
                 if j.is_natural || !j.using_clause.is_empty() || j.alias.is_some() {
                     return Err(unsupported(
                         "NATURAL, USING or an aliased join",
@@ -288,6 +295,39 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 let (right, rscope) = self.translate_from_item(r)?;
                 let nl = left.columns().len();
                 self.add_scope(&mut scope, rscope.shifted(nl))?;
+                if let Some(kind) = outer {
+                    // The ON condition belongs to the outer join itself; its conjuncts that
+                    // equate a left and a right column become join keys.
+                    let quals = match j.quals.as_deref() {
+                        Some(q) => {
+                            let node = self.analyze(q, &scope, false)?;
+                            Some(Analyzer { cat: self.cat }.to_bool(node)?)
+                        }
+                        None => None,
+                    };
+                    let mut equi = Vec::new();
+                    if let Some(q) = &quals {
+                        let mut cs = Vec::new();
+                        node::conjuncts(q, &mut cs);
+                        for c in &cs {
+                            let pair = match node::equi_pair(c) {
+                                Some((a, b)) if a < nl && b >= nl => Some((a, b - nl)),
+                                Some((a, b)) if b < nl && a >= nl => Some((b, a - nl)),
+                                _ => None,
+                            };
+                            if let Some(p) = pair.filter(|p| !equi.contains(p)) {
+                                equi.push(p);
+                            }
+                        }
+                    }
+                    let condition = match &quals {
+                        Some(q) => Some(self.print(q, &mut FromColumns)?),
+                        None => None,
+                    };
+                    let error_free = quals.as_ref().is_none_or(node::error_free);
+                    let tree = OpTree::outer_join(kind, left, right, condition, equi, error_free);
+                    return Ok((tree, scope));
+                }
                 let mut tree = OpTree::join(left, right, None);
                 if let Some(q) = j.quals.as_deref() {
                     let node = self.analyze(q, &scope, false)?;
@@ -615,6 +655,9 @@ fn figure_colname(n: &pb::Node) -> (String, u8) {
             Some(s) => (s.to_string(), 2),
             None => unnamed,
         },
+        Some(N::CoalesceExpr(_)) => ("coalesce".into(), 2),
+        Some(N::MinMaxExpr(m)) if m.op == pb::MinMaxOp::IsGreatest as i32 => ("greatest".into(), 2),
+        Some(N::MinMaxExpr(_)) => ("least".into(), 2),
         Some(N::TypeCast(t)) => {
             let inner = t
                 .arg

@@ -282,3 +282,142 @@ pub const SCHEMA: &str = "
     INSERT INTO p SELECT i, CASE WHEN i % 6 = 0 THEN NULL ELSE i % 5 END, i % 7, CASE WHEN i % 3 = 0 THEN NULL ELSE 'n' || i END
                    FROM generate_series(1, 20) i;
     INSERT INTO q VALUES (0, 'zero'), (1, 'one'), (2, NULL), (3, 'three');";
+
+/// SplitMix64: a tiny deterministic generator, so a seed reproduces a run exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> i64 {
+        (self.next() % n) as i64
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent as i64
+    }
+    fn opt_int(&mut self, n: u64, null_percent: u64) -> String {
+        if self.chance(null_percent) {
+            "NULL".into()
+        } else {
+            self.below(n).to_string()
+        }
+    }
+    /// A plain numeric with 0 to 4 decimal places (trailing zeros kept), or NULL; now
+    /// and then NaN, ±Infinity, or a scale above the scale histogram's cap (1000).
+    fn opt_scaled(&mut self) -> String {
+        if self.chance(15) {
+            return "NULL".into();
+        }
+        let v = self.below(400) as f64 / 8.0;
+        match self.below(100) {
+            0 | 1 => return "'NaN'::numeric".into(),
+            2 => return "'Infinity'::numeric".into(),
+            3 => return "'-Infinity'::numeric".into(),
+            4 | 5 => return format!("round({v}::numeric, 1003)"),
+            _ => {}
+        }
+        let scale = self.below(5) as usize;
+        format!("{v:.scale$}::numeric")
+    }
+    fn opt_g(&mut self) -> String {
+        ["'x'", "'y'", "'z'", "NULL"][self.below(4) as usize].to_string()
+    }
+}
+
+/// One random DML statement on a, b, c, p or q.
+pub fn random_statement(r: &mut Rng, next_id: &mut i64) -> String {
+    let k = r.opt_int(5, 10);
+    if r.chance(35) {
+        let id = r.below(*next_id as u64 + 1);
+        return match r.below(8) {
+            0 => {
+                *next_id += 1;
+                format!("INSERT INTO p VALUES ({}, {k}, {}, {})", *next_id, r.below(9), ["'x'", "NULL"][r.below(2) as usize])
+            }
+            1 => format!("UPDATE p SET v = v + 1, note = 'u' WHERE id = {id}"),
+            2 => format!("UPDATE p SET k = {k} WHERE id = {id}"),
+            3 => {
+                // The primary key itself changes.
+                *next_id += 1;
+                format!("UPDATE p SET id = {} WHERE id = {id}", *next_id)
+            }
+            4 => format!("UPDATE p SET v = v WHERE k = {}", r.below(5)),
+            5 => format!("DELETE FROM p WHERE id = {id}"),
+            6 => format!("INSERT INTO q VALUES ({}, 'q{}') ON CONFLICT (k) DO UPDATE SET label = EXCLUDED.label", r.below(6), r.below(9)),
+            _ => format!("DELETE FROM q WHERE k = {}", r.below(6)),
+        };
+    }
+    match r.below(16) {
+        0..=2 => {
+            *next_id += 1;
+            format!(
+                "INSERT INTO a VALUES ({}, {k}, {}, {}, {}, {})",
+                *next_id,
+                r.opt_g(),
+                r.opt_int(12, 15),
+                if r.chance(20) {
+                    "NULL".into()
+                } else if r.chance(3) {
+                    // NaN: a numeric sum cannot subtract it out again.
+                    "'NaN'".into()
+                } else {
+                    format!("{}.{:02}", r.below(50), r.below(100))
+                },
+                r.opt_scaled()
+            )
+        }
+        3 => format!(
+            "INSERT INTO a SELECT * FROM a WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
+        4 => format!(
+            "UPDATE a SET k = {k} WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
+        5 => format!("UPDATE a SET v = v + 1 WHERE k = {}", r.below(5)),
+        6 => format!(
+            "UPDATE a SET v = v WHERE id = {}",
+            r.below(*next_id as u64 + 1)
+        ),
+        7 => format!(
+            "UPDATE a SET g = {}, n = NULL, m = {} WHERE id % 5 = {}",
+            r.opt_g(),
+            r.opt_scaled(),
+            r.below(5)
+        ),
+        8 => format!("DELETE FROM a WHERE id = {}", r.below(*next_id as u64 + 1)),
+        9 => format!("DELETE FROM a WHERE k = {}", r.below(5)),
+        10 => {
+            let kk = r.below(5);
+            let f = if r.chance(50) { "max" } else { "min" };
+            format!("DELETE FROM a WHERE k = {kk} AND v = (SELECT {f}(v) FROM a WHERE k = {kk})")
+        }
+        11 => format!(
+            "INSERT INTO b VALUES ({k}, {}, {})",
+            ["'one'", "'two'", "NULL", "'uno'"][r.below(4) as usize],
+            r.opt_int(8, 20)
+        ),
+        12 => format!(
+            "UPDATE b SET k = {k} WHERE name = {}",
+            ["'one'", "'two'", "'uno'", "'zero'"][r.below(4) as usize]
+        ),
+        13 => format!(
+            "DELETE FROM b WHERE ctid = (SELECT min(ctid) FROM b WHERE k IS NOT DISTINCT FROM {k})"
+        ),
+        14 => format!(
+            "INSERT INTO c VALUES ({}, 'l{}', {})",
+            r.opt_g(),
+            r.below(9),
+            r.opt_int(4, 20)
+        ),
+        _ => format!(
+            "DELETE FROM c WHERE ctid = (SELECT max(ctid) FROM c WHERE g IS NOT DISTINCT FROM {})",
+            r.opt_g()
+        ),
+    }
+}

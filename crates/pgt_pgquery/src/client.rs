@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use postgres::{Client, Row, SimpleQueryMessage};
+use postgres::{GenericClient, Row, SimpleQueryMessage};
 
 use crate::catalog::*;
 
@@ -18,16 +18,17 @@ fn db_message(e: &postgres::Error) -> String {
     }
 }
 
-pub struct ClientCatalog<'a> {
-    client: &'a mut Client,
+pub struct ClientCatalog<'a, G: GenericClient = postgres::Client> {
+    client: &'a mut G,
     types: HashMap<(TypeRef, u32), TypeInfo>,
     type_sql: HashMap<TypeRef, String>,
     operators: HashMap<String, Vec<Operator>>,
     casts: HashMap<(u32, u32), Option<Cast>>,
 }
 
-impl<'a> ClientCatalog<'a> {
-    pub fn new(client: &'a mut Client) -> Self {
+impl<'a, G: GenericClient> ClientCatalog<'a, G> {
+    /// Look-ups over `client` (a connection or a transaction).
+    pub fn new(client: &'a mut G) -> Self {
         ClientCatalog {
             client,
             types: HashMap::new(),
@@ -156,7 +157,7 @@ impl<'a> ClientCatalog<'a> {
 const FUNCTION_COLUMNS: &str = "p.oid, pg_catalog.format('%I.%I', pn.nspname, p.proname), \
     pn.nspname OPERATOR(pg_catalog.=) 'pg_catalog', p.proleakproof, p.provolatile::pg_catalog.text, p.prorettype";
 
-impl Catalog for ClientCatalog<'_> {
+impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
     fn relation(&mut self, schema: Option<&str>, name: &str) -> CatalogResult<Option<Relation>> {
         let path = match schema {
             Some(s) => format!("{}.{}", pgt_sql::quote_ident(s), pgt_sql::quote_ident(name)),

@@ -13,6 +13,8 @@ use pgt_sql::{quote_ident, QualifiedName};
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, Transaction};
 
+use pgt_pgquery::{ClientCatalog, FrontendError, PgQueryFrontend};
+
 use crate::schema::{server_functions, SCHEMA};
 
 /// The session settings a defining query is pinned to at creation and evaluated under at
@@ -133,9 +135,18 @@ pub fn create(
         .collect();
     tx.batch_execute("DROP VIEW pg_temp.pgt_sidecar_probe")
         .map_err(|e| message(&e))?;
+    let visible: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let plan = incremental_plan(&mut tx, query, &table, visible.len());
     let defs: Vec<String> = columns
         .iter()
         .map(|(n, t)| format!("{} {t}", quote_ident(n)))
+        .chain(
+            plan.as_ref()
+                .ok()
+                .into_iter()
+                .flat_map(|p| p.spec.hidden_columns.iter())
+                .map(|(n, t)| format!("{} {t}", quote_ident(n))),
+        )
         .collect();
     tx.batch_execute(&format!(
         "CREATE TABLE {table} ({} bigint PRIMARY KEY, {})",
@@ -143,22 +154,66 @@ pub fn create(
         defs.join(", ")
     ))
     .map_err(|e| message(&e))?;
+    let (mode, reason, refresh) = match &plan {
+        Ok(p) => {
+            for ddl in &p.spec.extra_ddl {
+                tx.batch_execute(ddl).map_err(|e| message(&e))?;
+            }
+            let full = pgt_dvm::driver::full_statement(
+                &p.tree,
+                &table,
+                &visible,
+                None,
+                &server_functions(),
+            )
+            .map_err(|e| e.reason_line())?;
+            ("DIFFERENTIAL", None, full)
+        }
+        Err(why) => (
+            "FULL",
+            Some(why.clone()),
+            refresh_sql(&table, &columns, query),
+        ),
+    };
     let id: i64 = tx
         .query_one(
             &format!(
-                "INSERT INTO {SCHEMA}.stream_tables (pgt_relid, defining_query, schedule, pinned_settings, refresh_sql) \
-                 VALUES ($1::text::pg_catalog.regclass, $2, $3, $4, $5) RETURNING pgt_id"
+                "INSERT INTO {SCHEMA}.stream_tables (pgt_relid, defining_query, schedule, pinned_settings, refresh_sql, refresh_mode, refresh_mode_reason) \
+                 VALUES ($1::text::pg_catalog.regclass, $2, $3, $4, $5, $6, $7) RETURNING pgt_id"
             ),
             &[
                 &table.to_string(),
                 &query,
                 &schedule.to_catalog_text(),
                 &pinned,
-                &refresh_sql(&table, &columns, query),
+                &refresh,
+                &mode,
+                &reason,
             ],
         )
         .map_err(|e| message(&e))?
         .get(0);
+    if let Ok(p) = &plan {
+        for &src in &p.sources {
+            let (source, cols) = source_columns(&mut tx, src)?;
+            for ddl in crate::capture::create(src, &source, &cols) {
+                tx.batch_execute(&ddl).map_err(|e| message(&e))?;
+            }
+        }
+        let delta = pgt_dvm::driver::differential_statement(
+            &p.tree,
+            &table,
+            &visible,
+            &|oid| crate::capture::unconsumed(id, oid),
+            &server_functions(),
+        )
+        .map_err(|e| e.reason_line())?;
+        tx.execute(
+            &format!("UPDATE {SCHEMA}.stream_tables SET delta_sql = $2, truncated_sql = $3 WHERE pgt_id = $1"),
+            &[&id, &delta, &crate::capture::truncated(id, &p.sources)],
+        )
+        .map_err(|e| message(&e))?;
+    }
     for s in &sources {
         tx.execute(
             &format!("INSERT INTO {SCHEMA}.dependencies (pgt_id, source_relid) VALUES ($1, $2)"),
@@ -169,6 +224,88 @@ pub fn create(
     refresh_in(&mut tx, id, "CREATE", false).map_err(|e| message(&e))?;
     tx.commit().map_err(|e| message(&e))?;
     Ok(id)
+}
+
+/// What incremental maintenance of a stream table needs: its tree (after the rewrite
+/// rules), its sources and its storage's extra columns.
+struct Plan {
+    tree: pgt_dvm::OpTree,
+    sources: Vec<u32>,
+    spec: pgt_dvm::driver::StorageSpec,
+}
+
+/// The tree of `query` from the sidecar's parse frontend (ADR-080), or why the stream
+/// table is maintained by recomputation. The frontend's look-ups run in a savepoint, so a
+/// failed one does not abort the creation.
+fn incremental_plan(
+    tx: &mut Transaction<'_>,
+    query: &str,
+    table: &QualifiedName,
+    n_visible: usize,
+) -> Result<Plan, String> {
+    use pgt_dvm::frontend::ParseFrontend;
+    let mut sp = tx.transaction().map_err(|e| message(&e))?;
+    let planned = PgQueryFrontend::new(ClientCatalog::new(&mut sp)).plan(query);
+    let t = match planned {
+        Ok(t) => {
+            sp.commit().map_err(|e| message(&e))?;
+            t
+        }
+        Err(e) => {
+            sp.rollback().map_err(|e| message(&e))?;
+            return Err(match e {
+                FrontendError::Dvm(d) => d.reason_line(),
+                other => format!("the query is not translated here: {other}"),
+            });
+        }
+    };
+    if t.volatile {
+        return Err(
+            "the query calls volatile functions, whose results a refresh cannot reproduce".into(),
+        );
+    }
+    if t.tree.columns().len() != n_visible {
+        return Err("the translated query has another number of columns than the query".into());
+    }
+    let spec = pgt_dvm::driver::storage_spec(&t.tree, table).map_err(|e| e.reason_line())?;
+    Ok(Plan {
+        tree: t.tree,
+        sources: t.sources,
+        spec,
+    })
+}
+
+/// A source's name and its columns as its change buffer holds them (domains as their
+/// base types, virtual generated columns left out).
+fn source_columns(
+    tx: &mut Transaction<'_>,
+    oid: u32,
+) -> Result<(QualifiedName, Vec<crate::capture::Column>), String> {
+    use pgt_pgquery::Catalog;
+    let row = tx
+        .query_one(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+            &[&oid],
+        )
+        .map_err(|e| message(&e))?;
+    let (schema, name): (String, String) = (row.get(0), row.get(1));
+    let mut cat = ClientCatalog::new(tx);
+    let rel = cat
+        .relation(Some(&schema), &name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("source {schema}.{name} does not exist"))?;
+    let mut cols = Vec::new();
+    for c in &rel.columns {
+        cols.push(crate::capture::Column {
+            name: c.name.clone(),
+            type_sql: cat
+                .type_info(c.base, c.collation)
+                .map_err(|e| e.to_string())?
+                .type_sql,
+        });
+    }
+    Ok((QualifiedName::new(schema, name), cols))
 }
 
 /// The id of stream table `name` (resolved like a table name).
@@ -208,6 +345,15 @@ pub fn drop(c: &mut Client, name: &str) -> Result<(), String> {
             readers.join(", ")
         ));
     }
+    let sources: Vec<u32> = tx
+        .query(
+            &format!("SELECT source_relid FROM {SCHEMA}.dependencies WHERE pgt_id = $1"),
+            &[&id],
+        )
+        .map_err(|e| message(&e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let table: String = tx
         .query_one(
             &format!(
@@ -217,6 +363,30 @@ pub fn drop(c: &mut Client, name: &str) -> Result<(), String> {
         )
         .map_err(|e| message(&e))?
         .get(0);
+    // Sources no incrementally maintained stream table reads any more lose their capture.
+    for src in sources {
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {SCHEMA}.dependencies d JOIN {SCHEMA}.stream_tables s ON s.pgt_id = d.pgt_id \
+                                     WHERE d.source_relid = $1 AND s.refresh_mode = 'DIFFERENTIAL'), \
+                            (SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1), \
+                            (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = $1)"
+                ),
+                &[&src],
+            )
+            .map_err(|e| message(&e))?;
+        let (still_read, schema, name): (bool, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2));
+        if still_read {
+            continue;
+        }
+        let source = schema.zip(name).map(|(s, n)| QualifiedName::new(s, n));
+        for ddl in crate::capture::drop(src, source.as_ref()) {
+            tx.batch_execute(&ddl).map_err(|e| message(&e))?;
+        }
+    }
     tx.batch_execute(&format!("DROP TABLE {table}"))
         .map_err(|e| message(&e))?;
     tx.commit().map_err(|e| message(&e))

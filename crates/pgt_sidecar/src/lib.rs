@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+pub mod capture;
 pub mod catalog;
 pub mod config;
 pub mod schema;

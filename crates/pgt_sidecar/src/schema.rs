@@ -29,7 +29,7 @@ pub fn install() -> Vec<String> {
                 pgt_relid oid NOT NULL UNIQUE,
                 defining_query text NOT NULL,
                 schedule text,
-                refresh_mode text NOT NULL DEFAULT 'FULL' CHECK (refresh_mode = 'FULL'),
+                refresh_mode text NOT NULL DEFAULT 'FULL',
                 status text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'SUSPENDED', 'ERROR')),
                 status_reason text,
                 is_populated boolean NOT NULL DEFAULT false,
@@ -38,7 +38,8 @@ pub fn install() -> Vec<String> {
                 -- name=value of the session settings the query was created under; every
                 -- refresh evaluates it under these.
                 pinned_settings text[] NOT NULL DEFAULT '{{}}',
-                -- The recomputing statement (pgt_sql's FULL refresh), generated at creation.
+                -- The recomputing statement, generated at creation: pgt_sql's FULL refresh,
+                -- or for DIFFERENTIAL the engine's (which also gives the snapshot read).
                 refresh_sql text NOT NULL,
                 created_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
         ),
@@ -65,6 +66,20 @@ pub fn install() -> Vec<String> {
         format!(
             "CREATE INDEX IF NOT EXISTS refresh_history_pgt_id_idx ON {SCHEMA}.refresh_history (pgt_id, refresh_id)"
         ),
+        // Incremental refresh (ADR-079 stage 2): why the mode was chosen, the delta and
+        // truncation statements, and each source's frontier (`crate::capture`).
+        format!(
+            "ALTER TABLE {SCHEMA}.stream_tables ADD COLUMN IF NOT EXISTS refresh_mode_reason text, \
+                 ADD COLUMN IF NOT EXISTS delta_sql text, ADD COLUMN IF NOT EXISTS truncated_sql text"
+        ),
+        format!(
+            "ALTER TABLE {SCHEMA}.stream_tables DROP CONSTRAINT IF EXISTS stream_tables_refresh_mode_check, \
+                 ADD CONSTRAINT stream_tables_refresh_mode_check CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL'))"
+        ),
+        format!(
+            "ALTER TABLE {SCHEMA}.dependencies ADD COLUMN IF NOT EXISTS frontier_snapshot pg_snapshot, \
+                 ADD COLUMN IF NOT EXISTS frontier_xid xid8, ADD COLUMN IF NOT EXISTS frontier_change_id bigint"
+        ),
     ];
     out.extend(server_functions().install());
     out.push(REFRESH_FUNCTION.replace("{S}", SCHEMA));
@@ -72,13 +87,20 @@ pub fn install() -> Vec<String> {
     out
 }
 
-/// `{S}._refresh(id, initiated_by, only_active)`: recomputes one stream table in the
+/// `{S}._refresh(id, initiated_by, only_active)`: refreshes one stream table in the
 /// calling transaction and records it; false when it is gone or (with `only_active`) not
 /// ACTIVE. The one implementation of a refresh: the sidecar's scheduler and its CLI call
 /// it, and so does `{S}.refresh_stream_table(name)` (what the `pgtrickle` CLI calls).
 /// Its own statements name every operator and function with its schema: the stream
 /// table's pinned settings, `search_path` included, are in force from the `set_config`
-/// calls on, for the stored statement (whose user query needs them).
+/// calls on, for the stored statements (whose user query needs them).
+///
+/// DIFFERENTIAL: the delta statement when every source has a frontier, no source was
+/// truncated since and the table is populated; else the engine's recomputing statement.
+/// Either one returns the snapshot it read at, which becomes every source's frontier with
+/// this transaction's own buffered rows up to their last change id (ADR-079); then each
+/// buffer loses the rows all its readers have consumed (under a try-lock: trimming is
+/// never waited for).
 const REFRESH_FUNCTION: &str = "CREATE OR REPLACE FUNCTION {S}._refresh(p_id bigint, p_initiated_by text, p_only_active boolean)
 RETURNS boolean LANGUAGE plpgsql AS $pgt$
 DECLARE
@@ -87,8 +109,15 @@ DECLARE
     t0 timestamptz := pg_catalog.clock_timestamp();
     n_deleted bigint;
     n_inserted bigint;
+    snap text;
+    act text := 'FULL';
+    why text;
+    src pg_catalog.oid;
+    own_id bigint;
+    buf text;
 BEGIN
-    SELECT s.pgt_relid, s.status, s.pinned_settings, s.refresh_sql INTO st
+    SELECT s.pgt_relid, s.status, s.pinned_settings, s.refresh_sql, s.refresh_mode, s.delta_sql,
+           s.truncated_sql, s.is_populated INTO st
       FROM {S}.stream_tables AS s WHERE s.pgt_id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
     IF NOT FOUND OR (p_only_active AND st.status OPERATOR(pg_catalog.<>) 'ACTIVE') THEN
         RETURN false;
@@ -98,13 +127,60 @@ BEGIN
         PERFORM pg_catalog.set_config(pg_catalog.split_part(kv, '=', 1),
                                       pg_catalog.substr(kv, pg_catalog.strpos(kv, '=') OPERATOR(pg_catalog.+) 1), true);
     END LOOP;
-    EXECUTE st.refresh_sql INTO n_deleted, n_inserted;
+    IF st.refresh_mode OPERATOR(pg_catalog.=) 'FULL' THEN
+        EXECUTE st.refresh_sql INTO n_deleted, n_inserted;
+    ELSE
+        IF NOT st.is_populated THEN
+            why := 'not populated yet';
+        ELSIF EXISTS (SELECT 1 FROM {S}.dependencies AS d
+                       WHERE d.pgt_id OPERATOR(pg_catalog.=) p_id AND d.frontier_snapshot IS NULL) THEN
+            why := 'a source has no frontier yet';
+        ELSE
+            EXECUTE st.truncated_sql INTO kv;
+            IF kv::boolean THEN
+                why := 'a source was truncated';
+            END IF;
+        END IF;
+        IF why IS NULL THEN
+            act := 'DIFFERENTIAL';
+            EXECUTE st.delta_sql INTO snap, n_inserted, n_deleted;
+        ELSE
+            EXECUTE st.refresh_sql INTO snap, n_inserted, n_deleted;
+        END IF;
+        FOR src IN SELECT d.source_relid FROM {S}.dependencies AS d WHERE d.pgt_id OPERATOR(pg_catalog.=) p_id LOOP
+            buf := 'changes_' OPERATOR(pg_catalog.||) src::pg_catalog.text;
+            own_id := NULL;
+            IF pg_catalog.to_regclass(pg_catalog.format('pgtrickle_changes.%I', buf)) IS NOT NULL THEN
+                IF pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL THEN
+                    EXECUTE pg_catalog.format('SELECT pg_catalog.max(b.__pgt_change_id) FROM pgtrickle_changes.%I AS b '
+                        'WHERE b.__pgt_xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id_if_assigned()', buf) INTO own_id;
+                END IF;
+            END IF;
+            UPDATE {S}.dependencies AS d
+               SET frontier_snapshot = snap::pg_catalog.pg_snapshot,
+                   frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(),
+                   frontier_change_id = COALESCE(own_id, 0)
+             WHERE d.pgt_id OPERATOR(pg_catalog.=) p_id AND d.source_relid OPERATOR(pg_catalog.=) src;
+            IF pg_catalog.to_regclass(pg_catalog.format('pgtrickle_changes.%I', buf)) IS NOT NULL
+               AND pg_catalog.pg_try_advisory_xact_lock((1347900498::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) src::pg_catalog.int8) THEN
+                EXECUTE pg_catalog.format(
+                    'DELETE FROM pgtrickle_changes.%I AS b WHERE NOT EXISTS ('
+                    'SELECT 1 FROM {S}.dependencies AS d JOIN {S}.stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id '
+                    'WHERE d.source_relid OPERATOR(pg_catalog.=) %s::pg_catalog.oid AND s.refresh_mode OPERATOR(pg_catalog.=) ''DIFFERENTIAL'' '
+                    'AND d.frontier_snapshot IS NOT NULL '
+                    'AND NOT ((pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) '
+                    '          AND b.__pgt_xid OPERATOR(pg_catalog.<>) COALESCE(d.frontier_xid, ''0''::pg_catalog.xid8)) '
+                    '     OR (b.__pgt_xid OPERATOR(pg_catalog.=) d.frontier_xid AND b.__pgt_change_id OPERATOR(pg_catalog.<=) d.frontier_change_id)))',
+                    buf, src);
+            END IF;
+        END LOOP;
+    END IF;
     UPDATE {S}.stream_tables AS s
        SET is_populated = true, last_refresh_at = pg_catalog.now(), consecutive_errors = 0,
            status = 'ACTIVE', status_reason = NULL
      WHERE s.pgt_id OPERATOR(pg_catalog.=) p_id;
-    INSERT INTO {S}.refresh_history (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, initiated_by)
-    VALUES (p_id, 'FULL', 'COMPLETED', t0, pg_catalog.clock_timestamp(), n_inserted, n_deleted, p_initiated_by);
+    INSERT INTO {S}.refresh_history (pgt_id, action, status, started_at, ended_at, rows_inserted, rows_deleted, reason, initiated_by)
+    VALUES (p_id, act, 'COMPLETED', t0, pg_catalog.clock_timestamp(), n_inserted, n_deleted, why, p_initiated_by);
     RETURN true;
 END $pgt$";
 
@@ -116,7 +192,7 @@ const MONITORING: &[&str] = &[
      SELECT s.pgt_id, s.pgt_relid, n.nspname AS pgt_schema, c.relname AS pgt_name,
             s.defining_query AS original_query, s.defining_query, s.schedule,
             s.refresh_mode, s.refresh_mode AS effective_refresh_mode,
-            'maintained by pg_trickle_sidecar, which recomputes'::text AS refresh_mode_reason,
+            coalesce(s.refresh_mode_reason, 'maintained by pg_trickle_sidecar') AS refresh_mode_reason,
             s.status, s.status_reason, s.is_populated, s.last_refresh_at AS data_timestamp,
             s.last_refresh_at, s.consecutive_errors, s.created_at
        FROM {S}.stream_tables AS s
@@ -141,9 +217,11 @@ const MONITORING: &[&str] = &[
        FROM {S}.dependencies AS d
        LEFT JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) d.source_relid
        LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
-    // No change capture yet: every source is read whole.
+    // Sources read by an incrementally maintained stream table, captured by triggers.
     "CREATE OR REPLACE VIEW {S}.pgt_capture AS
-     SELECT NULL::oid AS source_relid, NULL::text AS mode, NULL::text AS reason WHERE false",
+     SELECT DISTINCT d.source_relid, 'TRIGGER'::text AS mode, NULL::text AS reason
+       FROM {S}.dependencies AS d JOIN {S}.stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id
+      WHERE s.refresh_mode OPERATOR(pg_catalog.=) 'DIFFERENTIAL'",
     "CREATE OR REPLACE VIEW {S}.pgt_refresh_history AS
      SELECT h.refresh_id, h.pgt_id, h.action, h.status, h.started_at, h.ended_at, h.rows_inserted,
             h.rows_deleted, h.error_message, h.reason, h.initiated_by, 0::bigint AS changes
@@ -152,8 +230,8 @@ const MONITORING: &[&str] = &[
     "CREATE OR REPLACE VIEW {S}.pg_stat_stream_tables AS
      SELECT s.pgt_id, s.pgt_schema AS schemaname, s.pgt_name AS name,
             pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS refreshes,
-            0::bigint AS differential_refreshes,
-            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS full_refreshes,
+            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED' AND h.action OPERATOR(pg_catalog.=) 'DIFFERENTIAL') AS differential_refreshes,
+            pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED' AND h.action OPERATOR(pg_catalog.=) 'FULL') AS full_refreshes,
             pg_catalog.count(h.refresh_id) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'FAILED') AS failures,
             pg_catalog.avg(h.ended_at OPERATOR(pg_catalog.-) h.started_at) FILTER (WHERE h.status OPERATOR(pg_catalog.=) 'COMPLETED') AS avg_duration,
             (SELECT l.ended_at OPERATOR(pg_catalog.-) l.started_at FROM {S}.refresh_history AS l
@@ -189,12 +267,17 @@ const MONITORING: &[&str] = &[
      RETURNS SETOF text LANGUAGE plpgsql AS $pgt$
      DECLARE st record; line text;
      BEGIN
-         SELECT s.pgt_relid, s.defining_query INTO st FROM {S}.stream_tables AS s
+         SELECT s.pgt_relid, s.defining_query, s.refresh_mode, s.refresh_mode_reason, s.delta_sql INTO st FROM {S}.stream_tables AS s
           WHERE s.pgt_relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(name)::pg_catalog.oid;
          IF NOT FOUND THEN
              RAISE EXCEPTION USING ERRCODE = '42P01', MESSAGE = pg_catalog.format('stream table %s does not exist', name);
          END IF;
-         RETURN NEXT pg_catalog.format('stream table %s: maintained by pg_trickle_sidecar, FULL (recomputed on every refresh)', st.pgt_relid::pg_catalog.regclass);
+         RETURN NEXT pg_catalog.format('stream table %s: maintained by pg_trickle_sidecar, %s%s', st.pgt_relid::pg_catalog.regclass,
+             st.refresh_mode, COALESCE(' (' OPERATOR(pg_catalog.||) st.refresh_mode_reason OPERATOR(pg_catalog.||) ')', ''));
+         IF st.delta_sql IS NOT NULL THEN
+             RETURN NEXT 'incremental refresh statement:';
+             RETURN NEXT st.delta_sql;
+         END IF;
          RETURN NEXT 'plan of the defining query:';
          FOR line IN EXECUTE CASE WHEN \"analyze\" THEN 'EXPLAIN (ANALYZE) ' ELSE 'EXPLAIN ' END OPERATOR(pg_catalog.||) st.defining_query LOOP
              RETURN NEXT line;
@@ -212,7 +295,9 @@ mod tests {
         // checked in pgt_sql.)
         for ddl in install() {
             assert!(
-                ddl.contains("IF NOT EXISTS") || ddl.starts_with("CREATE OR REPLACE"),
+                ddl.contains("IF NOT EXISTS")
+                    || ddl.contains("DROP CONSTRAINT IF EXISTS")
+                    || ddl.starts_with("CREATE OR REPLACE"),
                 "{ddl}"
             );
             assert!(ddl.contains(SCHEMA), "{ddl}");

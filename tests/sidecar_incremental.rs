@@ -159,7 +159,7 @@ fn sidecar_maintains_the_oracle_corpus_incrementally() {
     let buffers: Vec<String> = c
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-              WHERE n.nspname = 'pgtrickle_changes' AND c.relkind = 'r'",
+              WHERE n.nspname = 'pgtrickle_sidecar' AND c.relname LIKE 'changes\\_%' AND c.relkind = 'r'",
             &[],
         )
         .unwrap()
@@ -204,7 +204,8 @@ fn sidecar_maintains_the_oracle_corpus_incrementally() {
     let leftovers: i64 = c
         .query_one(
             "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_\\_pgt\\_sidecar%') \
-                  + (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'pgtrickle_changes')",
+                  + (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                      WHERE n.nspname = 'pgtrickle_sidecar' AND c.relname LIKE 'changes\\_%')",
             &[],
         )
         .unwrap()

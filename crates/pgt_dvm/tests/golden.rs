@@ -144,6 +144,7 @@ fn render(tree: &OpTree) -> String {
         assert!(found.is_empty(), "unqualified names: {found:#?}\n{sql}");
     }
     let normalized = plain_delta
+        .replace("\"pgt_engine\".\"changes_", "pgtrickle_changes.\"changes_")
         .replace("\"pgt_engine\".\"row_hash\"(", "pgtrickle.pg_trickle_hash(")
         .replace(
             "\"pgt_engine\".\"text_hash\"(",

@@ -1,5 +1,6 @@
 //! Change capture without the extension (ADR-079): per source, the change buffer the
-//! engine's delta rules read (`pgtrickle_changes.changes_<oid>`, the extension's layout:
+//! engine's delta rules read (`pgtrickle_sidecar.changes_<oid>`, where
+//! `PlainSql::change_buffer` puts it, in the extension's layout:
 //! `__pgt_change_id`, `__pgt_xid`, `__pgt_op` and typed copies of the columns) filled by
 //! four statement-level triggers whose function is PL/pgSQL, one set-based INSERT per
 //! statement from its transition tables (an UPDATE is a `D` of the old row and an `I` of
@@ -13,9 +14,6 @@
 use pgt_sql::{quote_ident, quote_literal, QualifiedName};
 
 use crate::schema::SCHEMA;
-
-/// The schema of change buffers, as the delta rules name them.
-pub const CHANGES_SCHEMA: &str = "pgtrickle_changes";
 
 const TRIGGERS: [(&str, &str); 4] = [
     ("__pgt_sidecar_ins", "INSERT"),
@@ -32,8 +30,9 @@ pub struct Column {
     pub type_sql: String,
 }
 
+/// The buffer of a source, as `PlainSql::change_buffer` names it for generated SQL.
 pub fn buffer(source_oid: u32) -> QualifiedName {
-    QualifiedName::new(CHANGES_SCHEMA, format!("changes_{source_oid}"))
+    QualifiedName::new(SCHEMA, format!("changes_{source_oid}"))
 }
 
 fn function(source_oid: u32) -> QualifiedName {
@@ -84,7 +83,6 @@ END",
     );
     let func = function(source_oid);
     let mut out = vec![
-        format!("CREATE SCHEMA IF NOT EXISTS {CHANGES_SCHEMA}"),
         format!(
             "CREATE TABLE IF NOT EXISTS {buf} (__pgt_change_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000), \
              __pgt_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(), __pgt_op \"char\" NOT NULL{defs})"

@@ -150,9 +150,9 @@ BEGIN
         FOR src IN SELECT d.source_relid FROM {S}.dependencies AS d WHERE d.pgt_id OPERATOR(pg_catalog.=) p_id LOOP
             buf := 'changes_' OPERATOR(pg_catalog.||) src::pg_catalog.text;
             own_id := NULL;
-            IF pg_catalog.to_regclass(pg_catalog.format('pgtrickle_changes.%I', buf)) IS NOT NULL THEN
+            IF pg_catalog.to_regclass(pg_catalog.format('{S}.%I', buf)) IS NOT NULL THEN
                 IF pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL THEN
-                    EXECUTE pg_catalog.format('SELECT pg_catalog.max(b.__pgt_change_id) FROM pgtrickle_changes.%I AS b '
+                    EXECUTE pg_catalog.format('SELECT pg_catalog.max(b.__pgt_change_id) FROM {S}.%I AS b '
                         'WHERE b.__pgt_xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id_if_assigned()', buf) INTO own_id;
                 END IF;
             END IF;
@@ -161,10 +161,10 @@ BEGIN
                    frontier_xid = pg_catalog.pg_current_xact_id_if_assigned(),
                    frontier_change_id = COALESCE(own_id, 0)
              WHERE d.pgt_id OPERATOR(pg_catalog.=) p_id AND d.source_relid OPERATOR(pg_catalog.=) src;
-            IF pg_catalog.to_regclass(pg_catalog.format('pgtrickle_changes.%I', buf)) IS NOT NULL
+            IF pg_catalog.to_regclass(pg_catalog.format('{S}.%I', buf)) IS NOT NULL
                AND pg_catalog.pg_try_advisory_xact_lock((1347900498::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) src::pg_catalog.int8) THEN
                 EXECUTE pg_catalog.format(
-                    'DELETE FROM pgtrickle_changes.%I AS b WHERE NOT EXISTS ('
+                    'DELETE FROM {S}.%I AS b WHERE NOT EXISTS ('
                     'SELECT 1 FROM {S}.dependencies AS d JOIN {S}.stream_tables AS s ON s.pgt_id OPERATOR(pg_catalog.=) d.pgt_id '
                     'WHERE d.source_relid OPERATOR(pg_catalog.=) %s::pg_catalog.oid AND s.refresh_mode OPERATOR(pg_catalog.=) ''DIFFERENTIAL'' '
                     'AND d.frontier_snapshot IS NOT NULL '

@@ -17,6 +17,14 @@ use crate::{quote_ident, quote_literal};
 /// The expressions generated SQL uses for hashing and in-statement checks. Each method
 /// gets SQL expressions (already quoted by the caller) and returns one SQL expression.
 pub trait ServerFunctions {
+    /// The change buffer of source `source_oid` that generated SQL reads: the extension's
+    /// `pgtrickle_changes."changes_<oid>"` unless the engine keeps its buffers elsewhere.
+    fn change_buffer(&self, source_oid: u32) -> String {
+        format!(
+            "pgtrickle_changes.{}",
+            quote_ident(&format!("changes_{source_oid}"))
+        )
+    }
     /// A `bigint` identity of `data`, a `bytea` expression (a row's `record_send`).
     fn hash_bytes(&self, data: &str) -> String;
     /// A `bigint` identity of `data`, a `text` expression, with the `bigint` `seed`.
@@ -145,6 +153,11 @@ impl PlainSql {
 }
 
 impl ServerFunctions for PlainSql {
+    /// Buffers live in the engine's own schema, beside its functions.
+    fn change_buffer(&self, source_oid: u32) -> String {
+        self.f(&format!("changes_{source_oid}"))
+    }
+
     fn hash_bytes(&self, data: &str) -> String {
         format!("{}({data})", self.f("row_hash"))
     }

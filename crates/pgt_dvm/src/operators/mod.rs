@@ -306,7 +306,7 @@ pub(crate) fn changes_gate(cx: &DeltaContext<'_>, sources: &[u32]) -> String {
         .map(|&oid| {
             format!(
                 "EXISTS (SELECT 1 FROM {} AS b WHERE {})",
-                scan::buffer_table(oid),
+                cx.server.change_buffer(oid),
                 (cx.unconsumed)(oid)
             )
         })

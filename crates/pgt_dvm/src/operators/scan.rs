@@ -4,7 +4,7 @@
 //! buffer that this refresh consumes (an UPDATE was captured as a delete of the old row
 //! plus an insert of the new one, so no special case is needed).
 //!
-//! **Preconditions:** `R` has a change buffer `pgtrickle_changes.changes_<oid>` holding
+//! **Preconditions:** `R` has a change buffer (`ServerFunctions::change_buffer`) holding
 //! typed copies of its columns; the refresh's frontier selects the unconsumed rows.
 //!
 //! **SQL:** delta = `SELECT <cols> AS c…, ±1 AS __pgt_w FROM changes_<oid> b WHERE <unconsumed>`,
@@ -30,12 +30,10 @@ pub struct Scan {
     pub read_as: Vec<Option<String>>,
 }
 
-/// The change buffer of a source.
+/// The change buffer of a source in the extension.
 pub fn buffer_table(source_oid: u32) -> String {
-    format!(
-        "pgtrickle_changes.{}",
-        quote_ident(&format!("changes_{source_oid}"))
-    )
+    use pgt_sql::server_functions::ServerFunctions;
+    pgt_sql::server_functions::Extension.change_buffer(source_oid)
 }
 
 impl Scan {
@@ -72,7 +70,7 @@ impl Scan {
             "SELECT {}, CASE WHEN b.__pgt_op OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE -1 END AS __pgt_w FROM {} AS b \
              WHERE b.__pgt_op OPERATOR(pg_catalog.=) ANY (ARRAY['I', 'D']::pg_catalog.\"char\"[]) AND {}",
             self.select_list("b"),
-            buffer_table(self.source_oid),
+            cx.server.change_buffer(self.source_oid),
             (cx.unconsumed)(self.source_oid)
         );
         if let Some(p) = predicate {

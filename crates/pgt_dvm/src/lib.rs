@@ -33,6 +33,10 @@ pub mod rewrite;
 pub mod state;
 pub mod storage;
 
+pub use error::DvmError;
+pub use expr::{Expr, ExprPart};
+pub use optree::{AggCall, AggKind, Column, OpTree};
+
 #[cfg(test)]
 pub(crate) mod golden {
     /// Compares `actual` with `tests/golden/<name>`; `PGT_UPDATE_GOLDEN=1` rewrites it.
@@ -51,6 +55,3 @@ pub(crate) mod golden {
     }
 }
 
-pub use error::DvmError;
-pub use expr::{Expr, ExprPart};
-pub use optree::{AggCall, AggKind, Column, OpTree};

@@ -54,4 +54,3 @@ pub(crate) mod golden {
         assert_eq!(actual, want, "golden file {} differs", path.display());
     }
 }
-

@@ -18,6 +18,8 @@ pub struct ScopeColumn {
     pub pos: usize,
     pub ty: TypeRef,
     pub coll: u32,
+    /// A column of a subquery in FROM.
+    pub sub: bool,
 }
 
 /// A FROM item: its reference name and columns.
@@ -58,6 +60,7 @@ impl Scope {
                         pos: c.pos,
                         ty: c.ty,
                         coll: c.coll,
+                        sub: c.sub,
                     });
                 }
             }

@@ -16,12 +16,14 @@ pub enum BoolKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    /// A column of FROM item `rel`, at position `pos` of the FROM clause's output.
+    /// A column of FROM item `rel`, at position `pos` of the FROM clause's output
+    /// (`sub`: the item is a subquery).
     Var {
         rel: usize,
         pos: usize,
         ty: TypeRef,
         coll: u32,
+        sub: bool,
     },
     /// A constant in its type's output form (`None`: NULL).
     Const {

@@ -24,6 +24,14 @@ pub struct Builder<'c, C: Catalog> {
     volatile: bool,
 }
 
+/// An output column of a query level.
+#[derive(Debug, Clone)]
+struct OutCol {
+    name: String,
+    ty: TypeRef,
+    coll: u32,
+}
+
 /// A SELECT-list entry: its output name and analyzed expression.
 struct Target {
     name: String,
@@ -42,7 +50,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
     }
 
     pub fn translate(mut self, s: &pb::SelectStmt) -> Result<Translated> {
-        let tree = self.select(s)?;
+        let (tree, _) = self.select(s)?;
         if let Some(f) = self.printer.session_dependent.take() {
             return Err(unsupported(
                 &format!("the session- or transaction-dependent function {f}"),
@@ -83,13 +91,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
         })
     }
 
-    fn select(&mut self, s: &pb::SelectStmt) -> Result<OpTree> {
-        if s.op != pb::SetOperation::SetopNone as i32 {
-            return Err(unsupported(
-                "UNION, INTERSECT or EXCEPT",
-                "Set operations are translated by the extension's frontend only.",
-            ));
-        }
+    fn select(&mut self, s: &pb::SelectStmt) -> Result<(OpTree, Vec<OutCol>)> {
         if s.with_clause.is_some() {
             return Err(unsupported(
                 "WITH",
@@ -124,6 +126,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 "DISTINCT ON",
                 "Translated by the extension's frontend only.",
             ));
+        }
+        if s.op != pb::SetOperation::SetopNone as i32 {
+            return self.set_operation(s);
         }
         if s.from_clause.is_empty() {
             return Err(unsupported(
@@ -174,7 +179,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
         if !grouped {
             let (exprs, columns) = self.select_list(&targets, &mut FromColumns)?;
             let out = OpTree::project(tree, exprs, columns);
-            return Ok(self.distinct(s, out));
+            return Ok((self.distinct(s, out), out_columns(&targets)));
         }
         if !s.sort_clause.is_empty() {
             return Err(unsupported(
@@ -229,7 +234,103 @@ impl<'c, C: Catalog> Builder<'c, C> {
             },
         )?;
         let out = OpTree::project(tree, exprs, columns);
-        Ok(self.distinct(s, out))
+        Ok((self.distinct(s, out), out_columns(&targets)))
+    }
+
+    /// `A UNION [ALL] B`, `A INTERSECT [ALL] B`, `A EXCEPT [ALL] B` (nested as written),
+    /// as the extension builds them, under a projection of the result's columns. The
+    /// inputs' column types must be the same (PostgreSQL's common-type coercions of the
+    /// inputs are the extension's).
+    fn set_operation(&mut self, s: &pb::SelectStmt) -> Result<(OpTree, Vec<OutCol>)> {
+        let (tree, cols) = self.set_operand(s)?;
+        let n = cols.len();
+        let mut columns = Vec::new();
+        for c in &cols {
+            let info = self.cat.type_info(c.ty, c.coll)?;
+            columns.push(Column {
+                name: c.name.clone(),
+                type_sql: info.type_sql,
+                exact_equality: info.exact_equality,
+                binary_identity: info.binary_identity,
+                canonical: info.canonical,
+            });
+        }
+        let exprs = (0..n).map(Expr::col).collect();
+        Ok((OpTree::project(tree, exprs, columns), cols))
+    }
+
+    fn set_operand(&mut self, s: &pb::SelectStmt) -> Result<(OpTree, Vec<OutCol>)> {
+        let op = pb::SetOperation::try_from(s.op).unwrap_or(pb::SetOperation::Undefined);
+        if op == pb::SetOperation::SetopNone {
+            return self.select(s);
+        }
+        if s.with_clause.is_some() || s.limit_count.is_some() || s.limit_offset.is_some() {
+            return Err(unsupported(
+                "WITH or LIMIT/OFFSET around a set operation",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        let (Some(l), Some(r)) = (s.larg.as_deref(), s.rarg.as_deref()) else {
+            return Err(FrontendError::Invalid(
+                "a set operation without two inputs".into(),
+            ));
+        };
+        let (left, lcols) = self.set_operand(l)?;
+        let (right, rcols) = self.set_operand(r)?;
+        if lcols.len() != rcols.len() {
+            return Err(FrontendError::Invalid(
+                "each side of a set operation must have the same number of columns".into(),
+            ));
+        }
+        let mut cols = Vec::new();
+        for (a, b) in lcols.iter().zip(&rcols) {
+            if a.ty.oid != b.ty.oid || a.coll != b.coll {
+                return Err(unsupported(
+                    "a set operation over columns of different types or collations",
+                    "Their common type is resolved by the extension's frontend only.",
+                ));
+            }
+            cols.push(OutCol {
+                name: a.name.clone(),
+                ty: TypeRef {
+                    oid: a.ty.oid,
+                    typmod: if a.ty.typmod == b.ty.typmod {
+                        a.ty.typmod
+                    } else {
+                        -1
+                    },
+                },
+                coll: a.coll,
+            });
+        }
+        let tree = match op {
+            pb::SetOperation::SetopUnion => {
+                // UNION ALL concatenates; UNION is DISTINCT over the concatenation.
+                let mut inputs = Vec::new();
+                for side in [left, right] {
+                    match side {
+                        OpTree::UnionAll(u) => inputs.extend(u.inputs),
+                        other => inputs.push(other),
+                    }
+                }
+                let union = OpTree::union_all(inputs);
+                if s.all {
+                    union
+                } else {
+                    OpTree::distinct(union)
+                }
+            }
+            pb::SetOperation::SetopIntersect | pb::SetOperation::SetopExcept => {
+                pgt_dvm::frontend::intersect_or_except(
+                    left,
+                    right,
+                    op == pb::SetOperation::SetopIntersect,
+                    s.all,
+                )
+            }
+            _ => return Err(FrontendError::Invalid("an unknown set operation".into())),
+        };
+        Ok((tree, cols))
     }
 
     fn distinct(&self, s: &pb::SelectStmt, tree: OpTree) -> OpTree {
@@ -336,6 +437,53 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 }
                 Ok((tree, scope))
             }
+            Some(N::RangeSubselect(r)) => {
+                if r.lateral {
+                    return Err(unsupported(
+                        "a LATERAL subquery",
+                        "Translated by the extension's frontend only.",
+                    ));
+                }
+                let Some(N::SelectStmt(sub)) = r.subquery.as_deref().and_then(|n| n.node.as_ref()) else {
+                    return Err(FrontendError::Invalid("a subquery that is not a SELECT".into()));
+                };
+                let (tree, cols) = self.select(sub)?;
+                let (refname, names) = match &r.alias {
+                    Some(a) => (
+                        a.aliasname.clone(),
+                        a.colnames.iter().filter_map(string).map(str::to_string).collect(),
+                    ),
+                    None => (String::new(), Vec::new()),
+                };
+                if names.len() > cols.len() {
+                    return Err(FrontendError::Invalid(
+                        "more column aliases than the subquery has columns".into(),
+                    ));
+                }
+                let rel = self.next_rel;
+                self.next_rel += 1;
+                let columns = cols
+                    .iter()
+                    .enumerate()
+                    .map(|(pos, c)| ScopeColumn {
+                        name: names.get(pos).cloned().unwrap_or_else(|| c.name.clone()),
+                        pos,
+                        ty: c.ty,
+                        coll: c.coll,
+                        sub: true,
+                    })
+                    .collect();
+                Ok((
+                    tree,
+                    Scope {
+                        entries: vec![Entry {
+                            refname,
+                            rel,
+                            columns,
+                        }],
+                    },
+                ))
+            }
             _ => Err(unsupported(
                 &format!("the FROM item {}", kind_name(item)),
                 "Subqueries, functions and VALUES in FROM are translated by the extension's frontend only.",
@@ -429,6 +577,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 pos,
                 ty: c.declared,
                 coll: c.collation,
+                sub: false,
             });
         }
         let key = rel.primary_key.as_ref().and_then(|k| {
@@ -507,6 +656,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                                 pos: col.pos,
                                 ty: col.ty,
                                 coll: col.coll,
+                                sub: col.sub,
                             },
                         });
                     }
@@ -640,6 +790,17 @@ impl<'c, C: Catalog> Builder<'c, C> {
             tracks_scale,
         })
     }
+}
+
+fn out_columns(targets: &[Target]) -> Vec<OutCol> {
+    targets
+        .iter()
+        .map(|t| OutCol {
+            name: t.name.clone(),
+            ty: t.node.ty(),
+            coll: t.node.collation(),
+        })
+        .collect()
 }
 
 /// The output name PostgreSQL gives an unnamed SELECT-list entry (`FigureColname`),

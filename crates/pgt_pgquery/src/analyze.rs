@@ -151,6 +151,41 @@ impl<C: Catalog> Analyzer<'_, C> {
                 let target = self.type_name(t.type_name.as_ref())?;
                 self.explicit_cast(arg, target)
             }
+            N::AExpr(e) if e.kind == pb::AExprKind::AexprIn as i32 => self.in_list(e, scope, aggs),
+            N::AExpr(e)
+                if [
+                    pb::AExprKind::AexprDistinct as i32,
+                    pb::AExprKind::AexprNotDistinct as i32,
+                    pb::AExprKind::AexprNullif as i32,
+                ]
+                .contains(&e.kind) =>
+            {
+                let (Some(l), Some(r)) = (e.lexpr.as_deref(), e.rexpr.as_deref()) else {
+                    return Err(FrontendError::Invalid("a comparison without two operands".into()));
+                };
+                let (l, r) = (self.expr(l, scope, aggs)?, self.expr(r, scope, aggs)?);
+                let Node::Op { op, args, coll } = self.binary("=", l, r)? else {
+                    return Err(FrontendError::Invalid("an equality that is not an operator".into()));
+                };
+                if op.result != BOOL {
+                    return Err(FrontendError::Invalid("an equality that is not boolean".into()));
+                }
+                let _ = coll;
+                if e.kind == pb::AExprKind::AexprNullif as i32 {
+                    let coll = self.derive_collation(args[0].ty(), &[&args[0], &args[1]])?;
+                    return Ok(Node::NullIf { op, args, coll });
+                }
+                let d = Node::Distinct { op, args };
+                Ok(if e.kind == pb::AExprKind::AexprNotDistinct as i32 {
+                    Node::Bool {
+                        kind: BoolKind::Not,
+                        args: vec![d],
+                    }
+                } else {
+                    d
+                })
+            }
+            N::CaseExpr(c) => self.case(c, scope, aggs),
             N::AExpr(e) => {
                 if e.kind != pb::AExprKind::AexprOp as i32 {
                     return Err(unsupported(
@@ -233,6 +268,131 @@ impl<C: Catalog> Analyzer<'_, C> {
                 "The sidecar's frontend does not translate it (the extension's does); the stream table is refreshed in full.",
             )),
         }
+    }
+
+    /// A searched CASE; its results' common type when every typed result already has
+    /// it (untyped literals are read as it, all untyped: text).
+    fn case(&mut self, c: &pb::CaseExpr, scope: &Scope, aggs: bool) -> Result<Node> {
+        if c.arg.is_some() {
+            return Err(unsupported(
+                "a simple CASE (CASE x WHEN …)",
+                "Translated by the extension's frontend only; write CASE WHEN x = … instead.",
+            ));
+        }
+        let mut whens = Vec::new();
+        for w in &c.args {
+            let Some(N::CaseWhen(w)) = &w.node else {
+                return Err(FrontendError::Invalid("a CASE branch".into()));
+            };
+            let (Some(cond), Some(res)) = (w.expr.as_deref(), w.result.as_deref()) else {
+                return Err(FrontendError::Invalid(
+                    "a CASE branch without condition or result".into(),
+                ));
+            };
+            let cond = self.expr(cond, scope, aggs)?;
+            let cond = self.to_bool(cond)?;
+            whens.push((cond, self.expr(res, scope, aggs)?));
+        }
+        let default = match c.defresult.as_deref() {
+            Some(d) => Some(self.expr(d, scope, aggs)?),
+            None => None,
+        };
+        let mut types: Vec<u32> = whens
+            .iter()
+            .map(|(_, r)| r.ty().oid)
+            .chain(default.iter().map(|d| d.ty().oid))
+            .filter(|t| *t != UNKNOWN)
+            .collect();
+        types.dedup();
+        let ty = match types.as_slice() {
+            [] => TypeRef::of(TEXT),
+            [t] => TypeRef::of(*t),
+            _ => {
+                return Err(unsupported(
+                    "CASE with results of different types",
+                    "Their common type is resolved by the extension's frontend only.",
+                ))
+            }
+        };
+        for (_, r) in &whens {
+            self.plain_operand(r)?;
+        }
+        let mut typed = Vec::new();
+        for (c, r) in whens {
+            typed.push((c, self.typed_literal(r, ty)?));
+        }
+        let default = match default {
+            Some(d) => self.typed_literal(d, ty)?,
+            None => Node::Const { ty, value: None },
+        };
+        let refs: Vec<&Node> = typed
+            .iter()
+            .map(|(_, r)| r)
+            .chain(std::iter::once(&default))
+            .collect();
+        let coll = self.derive_collation(ty, &refs)?;
+        Ok(Node::Case {
+            whens: typed,
+            default: Box::new(default),
+            ty,
+            coll,
+        })
+    }
+
+    /// `x IN (c₁, c₂, …)` / `x NOT IN (…)` over constants of `x`'s type: `x = ANY
+    /// (ARRAY[…])` / `x <> ALL (ARRAY[…])`, as PostgreSQL builds it.
+    fn in_list(&mut self, e: &pb::AExpr, scope: &Scope, aggs: bool) -> Result<Node> {
+        let name = match e.name.as_slice() {
+            [one] => string(one).unwrap_or_default().to_string(),
+            _ => return Err(FrontendError::Invalid("an IN list operator".into())),
+        };
+        let (Some(l), Some(r)) = (e.lexpr.as_deref(), e.rexpr.as_deref()) else {
+            return Err(FrontendError::Invalid("IN without operands".into()));
+        };
+        let Some(N::List(list)) = &r.node else {
+            return Err(FrontendError::Invalid("IN without a list".into()));
+        };
+        let lhs = self.expr(l, scope, aggs)?;
+        self.plain_operand(&lhs)?;
+        let mut items = Vec::new();
+        for i in &list.items {
+            items.push(self.expr(i, scope, aggs)?);
+        }
+        let refuse = || {
+            unsupported(
+                "an IN list of one value, of columns, or of values of other types",
+                "Translated by the extension's frontend only.",
+            )
+        };
+        if items.len() < 2 || items.iter().any(|i| !matches!(i, Node::Const { .. })) {
+            return Err(refuse());
+        }
+        let ty = lhs.ty();
+        if ty.oid == UNKNOWN
+            || items
+                .iter()
+                .any(|i| i.ty().oid != UNKNOWN && i.ty().oid != ty.oid)
+        {
+            return Err(refuse());
+        }
+        let op = self
+            .cat
+            .operators(&name)?
+            .into_iter()
+            .find(|o| o.left == ty.oid && o.right == ty.oid && o.result == BOOL)
+            .ok_or_else(refuse)?;
+        let array_type = self.cat.array_type(ty.oid)?.ok_or_else(refuse)?;
+        let mut typed = Vec::new();
+        for i in items {
+            typed.push(self.typed_literal(i, TypeRef::of(ty.oid))?);
+        }
+        Ok(Node::InList {
+            op,
+            any: name != "<>",
+            lhs: Box::new(lhs),
+            items: typed,
+            array_type,
+        })
     }
 
     fn constant(&mut self, c: &pb::AConst) -> Result<Node> {

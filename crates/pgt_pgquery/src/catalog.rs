@@ -137,6 +137,9 @@ pub trait Catalog {
     fn relation(&mut self, schema: Option<&str>, name: &str) -> CatalogResult<Option<Relation>>;
     /// A type's name and key properties under `collation`.
     fn type_info(&mut self, ty: TypeRef, collation: u32) -> CatalogResult<TypeInfo>;
+    /// A type's name as generated SQL spells it (`format_type` with every name
+    /// qualified), without its key properties.
+    fn type_name(&mut self, ty: TypeRef) -> CatalogResult<String>;
     /// A type by its (possibly qualified) name as `to_regtype` reads it.
     fn type_named(&mut self, name: &str) -> CatalogResult<Option<u32>>;
     /// The visible operators named `name` (binary and prefix).
@@ -146,6 +149,8 @@ pub trait Catalog {
     /// The visible plain aggregate `name(arg)` (`None`: `name(*)`) with exactly this
     /// argument type, or one declared over `"any"`.
     fn aggregate(&mut self, name: &str, arg: Option<u32>) -> CatalogResult<Option<Function>>;
+    /// The array type whose elements are of type `elem`.
+    fn array_type(&mut self, elem: u32) -> CatalogResult<Option<u32>>;
     /// The cast from one type to another, if `pg_cast` has one or I/O conversion applies.
     fn cast(&mut self, from: u32, to: u32) -> CatalogResult<Option<Cast>>;
     /// `text` read by the input function of `ty` and printed by its output function, as a

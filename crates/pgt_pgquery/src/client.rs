@@ -305,6 +305,10 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
         Ok(info)
     }
 
+    fn type_name(&mut self, ty: TypeRef) -> CatalogResult<String> {
+        self.type_sql(ty)
+    }
+
     fn type_named(&mut self, name: &str) -> CatalogResult<Option<u32>> {
         let rows = self.query("SELECT pg_catalog.to_regtype($1)::pg_catalog.oid", &[&name])?;
         Ok(rows.first().and_then(|r| r.get::<_, Option<u32>>(0)))
@@ -381,6 +385,15 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
             }
         }
         Ok(None)
+    }
+
+    fn array_type(&mut self, elem: u32) -> CatalogResult<Option<u32>> {
+        let rows = self.query(
+            "SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1 \
+                AND t.typarray OPERATOR(pg_catalog.<>) 0::pg_catalog.oid",
+            &[&elem],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     fn cast(&mut self, from: u32, to: u32) -> CatalogResult<Option<Cast>> {

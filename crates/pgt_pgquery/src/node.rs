@@ -62,6 +62,33 @@ pub enum Node {
         args: Vec<Node>,
         coll: u32,
     },
+    /// A searched `CASE WHEN c THEN r … ELSE d END` (`default`: NULL of the type when
+    /// the query has no ELSE).
+    Case {
+        whens: Vec<(Node, Node)>,
+        default: Box<Node>,
+        ty: TypeRef,
+        coll: u32,
+    },
+    /// `lhs op ANY (ARRAY[…])` (`any`) or `lhs op ALL (ARRAY[…])`: an IN list.
+    InList {
+        op: Operator,
+        any: bool,
+        lhs: Box<Node>,
+        items: Vec<Node>,
+        array_type: u32,
+    },
+    /// `a IS DISTINCT FROM b`, with the `=` operator of their types.
+    Distinct {
+        op: Operator,
+        args: Vec<Node>,
+    },
+    /// `NULLIF(a, b)`, with the `=` operator of their types.
+    NullIf {
+        op: Operator,
+        args: Vec<Node>,
+        coll: u32,
+    },
     /// A plain aggregate call (`args` empty for `agg(*)`).
     Agg {
         agg: Function,
@@ -74,7 +101,9 @@ impl Node {
     pub fn ty(&self) -> TypeRef {
         match self {
             Node::Var { ty, .. } | Node::Const { ty, .. } | Node::Cast { ty, .. } => *ty,
-            Node::Variadic { args, .. } => args[0].ty(),
+            Node::Variadic { args, .. } | Node::NullIf { args, .. } => args[0].ty(),
+            Node::Case { ty, .. } => *ty,
+            Node::InList { .. } | Node::Distinct { .. } => TypeRef::of(BOOL),
             Node::Op { op, .. } => TypeRef::of(op.result),
             Node::Bool { .. } | Node::NullTest { .. } => TypeRef::of(BOOL),
             Node::Func { func, .. } => TypeRef::of(func.result),
@@ -89,8 +118,15 @@ impl Node {
             | Node::Op { coll, .. }
             | Node::Cast { coll, .. }
             | Node::Func { coll, .. }
-            | Node::Variadic { coll, .. } => *coll,
-            Node::Const { .. } | Node::Bool { .. } | Node::NullTest { .. } | Node::Agg { .. } => 0,
+            | Node::Variadic { coll, .. }
+            | Node::Case { coll, .. }
+            | Node::NullIf { coll, .. } => *coll,
+            Node::Const { .. }
+            | Node::Bool { .. }
+            | Node::NullTest { .. }
+            | Node::Agg { .. }
+            | Node::InList { .. }
+            | Node::Distinct { .. } => 0,
         }
     }
 
@@ -101,7 +137,15 @@ impl Node {
             | Node::Bool { args, .. }
             | Node::Func { args, .. }
             | Node::Variadic { args, .. }
+            | Node::Distinct { args, .. }
+            | Node::NullIf { args, .. }
             | Node::Agg { args, .. } => args.iter().collect(),
+            Node::Case { whens, default, .. } => whens
+                .iter()
+                .flat_map(|(w, r)| [w, r])
+                .chain(std::iter::once(&**default))
+                .collect(),
+            Node::InList { lhs, items, .. } => std::iter::once(&**lhs).chain(items).collect(),
             Node::NullTest { arg, .. } | Node::Cast { arg, .. } => vec![arg],
         }
     }
@@ -114,7 +158,10 @@ impl Node {
     /// `contain_volatile_functions`.
     pub fn volatile(&self) -> bool {
         let own = match self {
-            Node::Op { op, .. } => op.func.volatility == 'v',
+            Node::Op { op, .. }
+            | Node::InList { op, .. }
+            | Node::Distinct { op, .. }
+            | Node::NullIf { op, .. } => op.func.volatility == 'v',
             Node::Func { func, .. } => func.volatility == 'v',
             Node::Cast {
                 method: CastMethod::Function(f),
@@ -326,6 +373,16 @@ pub fn error_free(node: &Node) -> bool {
         Node::Func { func, args, .. } => func.builtin && func.leakproof && all(args),
         // GREATEST and LEAST compare with the type's default ordering.
         Node::Variadic { args, .. } => all(args),
+        Node::Case { .. } => node.children().into_iter().all(error_free),
+        Node::InList { op, .. } => {
+            op.func.builtin
+                && (op.func.leakproof || op.btree)
+                && node.children().into_iter().all(error_free)
+        }
+        Node::NullIf { op, args, .. } => {
+            op.func.builtin && (op.func.leakproof || op.btree) && all(args)
+        }
+        Node::Distinct { .. } => false,
         Node::Const { .. } | Node::Agg { .. } => false,
     }
 }

@@ -6,7 +6,7 @@ use pgt_dvm::frontend::{SESSION_FUNCTIONS, TIME_FUNCTIONS};
 use pgt_dvm::Expr;
 use pgt_sql::quote_literal;
 
-use crate::catalog::{Catalog, Function};
+use crate::catalog::{Catalog, Function, TypeRef};
 use crate::node::{BoolKind, Node};
 use crate::{unsupported, Result};
 
@@ -90,7 +90,7 @@ impl Printer {
                 ))
             }
             Node::Const { ty, value } => {
-                let t = cat.type_info(*ty, 0)?.type_sql;
+                let t = cat.type_name(*ty)?;
                 match value {
                     None => out.push_sql(&format!("NULL::{t}")),
                     Some(v) => out.push_sql(&format!("{}::{t}", quote_literal(v))),
@@ -155,7 +155,7 @@ impl Printer {
                 if let crate::catalog::CastMethod::Function(f) = method {
                     self.check_stable(f)?;
                 }
-                let t = cat.type_info(*ty, 0)?.type_sql;
+                let t = cat.type_name(*ty)?;
                 out.push_sql("(");
                 out.append(self.print(cat, arg, r)?);
                 out.push_sql(&format!(")::{t}"));
@@ -198,6 +198,68 @@ impl Printer {
                     out.append(self.print(cat, a, r)?);
                 }
                 out.push_sql(")");
+            }
+            Node::Case { whens, default, .. } => {
+                out.push_sql("(CASE");
+                for (w, res) in whens {
+                    out.push_sql(" WHEN ");
+                    out.append(self.print(cat, w, r)?);
+                    out.push_sql(" THEN ");
+                    out.append(self.print(cat, res, r)?);
+                }
+                out.push_sql(" ELSE ");
+                out.append(self.print(cat, default, r)?);
+                out.push_sql(" END)");
+            }
+            Node::InList {
+                op,
+                any,
+                lhs,
+                items,
+                array_type,
+            } => {
+                self.check_stable(&op.func)?;
+                out.push_sql("(");
+                out.append(self.print(cat, lhs, r)?);
+                out.push_sql(&format!(
+                    " {} {}(ARRAY[",
+                    op.name_sql,
+                    if *any { "ANY" } else { "ALL" }
+                ));
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_sql(", ");
+                    }
+                    out.append(self.print(cat, item, r)?);
+                }
+                let t = cat.type_name(TypeRef::of(*array_type))?;
+                out.push_sql(&format!("]::{t}))"));
+            }
+            Node::Distinct { op, args } => {
+                self.check_stable(&op.func)?;
+                let (x, y) = (self.print(cat, &args[0], r)?, self.print(cat, &args[1], r)?);
+                out.push_sql("(CASE WHEN (");
+                out.append(x.clone());
+                out.push_sql(") IS NULL THEN (");
+                out.append(y.clone());
+                out.push_sql(") IS NOT NULL WHEN (");
+                out.append(y.clone());
+                out.push_sql(") IS NULL THEN true ELSE NOT ((");
+                out.append(x);
+                out.push_sql(&format!(") {} (", op.name_sql));
+                out.append(y);
+                out.push_sql(")) END)");
+            }
+            Node::NullIf { op, args, .. } => {
+                self.check_stable(&op.func)?;
+                let (x, y) = (self.print(cat, &args[0], r)?, self.print(cat, &args[1], r)?);
+                out.push_sql("(CASE WHEN (");
+                out.append(x.clone());
+                out.push_sql(&format!(") {} (", op.name_sql));
+                out.append(y);
+                out.push_sql(") THEN NULL ELSE (");
+                out.append(x);
+                out.push_sql(") END)");
             }
             Node::Agg { .. } => {
                 return Err(unsupported(

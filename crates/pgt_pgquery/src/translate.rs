@@ -817,6 +817,19 @@ fn figure_colname(n: &pb::Node) -> (String, u8) {
             None => unnamed,
         },
         Some(N::CoalesceExpr(_)) => ("coalesce".into(), 2),
+        Some(N::AExpr(e)) if e.kind == pb::AExprKind::AexprNullif as i32 => ("nullif".into(), 2),
+        Some(N::CaseExpr(c)) => {
+            let inner = c
+                .defresult
+                .as_deref()
+                .map(figure_colname)
+                .unwrap_or(unnamed.clone());
+            if inner.1 <= 1 {
+                ("case".into(), 1)
+            } else {
+                inner
+            }
+        }
         Some(N::MinMaxExpr(m)) if m.op == pb::MinMaxOp::IsGreatest as i32 => ("greatest".into(), 2),
         Some(N::MinMaxExpr(_)) => ("least".into(), 2),
         Some(N::TypeCast(t)) => {

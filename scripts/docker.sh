@@ -4,8 +4,9 @@
 #   bash scripts/docker.sh start   # installs docker.io + debootstrap if missing, starts dockerd
 #                                  # (once), makes the debian:bookworm base image (once), and
 #                                  # prints `export DOCKER_HOST=...`
-#   bash scripts/docker.sh image   # builds pg_trickle's package on the host and the image
-#                                  # pg_trickle-e2e:<version>; prints the image name
+#   bash scripts/docker.sh image   # builds pg_trickle's package and pg_trickle_sidecar on the
+#                                  # host, and the images pg_trickle-e2e:<version> and
+#                                  # pg_trickle-sidecar:<version>; prints the first's name
 #   bash scripts/docker.sh stop    # stops the engine started by `start`
 #
 # Everything lives in $PGT_CACHE_DIR/docker (data root, socket, base image tarball), outside
@@ -92,8 +93,12 @@ build_image() {
   # `cargo pgrx package` lays the files out under the install's absolute prefix.
   cp -a "$dir/package/$(cd "$prefix" && pwd)"/. "$ctx/ext/"
   cp docker/docker-entrypoint.sh "$ctx/"
-  log "building pg_trickle-e2e:$version"
+  log "building pg_trickle_sidecar (release)"
+  CARGO_TARGET_DIR="$dir/target" cargo build --release -p pgt_sidecar >&2
+  mkdir -p "$ctx/sidecar" && cp "$dir/target/release/pg_trickle_sidecar" "$ctx/sidecar/"
+  log "building pg_trickle-e2e:$version and pg_trickle-sidecar:$version"
   docker build --network host -f Dockerfile.e2e -t "pg_trickle-e2e:$version" "$ctx" >&2
+  docker build --network host -f Dockerfile.e2e --target sidecar -t "pg_trickle-sidecar:$version" "$ctx" >&2
   echo "pg_trickle-e2e:$version"
 }
 

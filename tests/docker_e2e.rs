@@ -6,6 +6,10 @@
 //! passes the image in `PGT_E2E_IMAGE` and the engine in `DOCKER_HOST`. Without them this
 //! test says so and passes: run `bash scripts/test.sh` as root, or
 //! `eval "$(bash scripts/docker.sh start)"; PGT_E2E_IMAGE=$(bash scripts/docker.sh image) cargo test --test docker_e2e`.
+//!
+//! The sidecar's image (`pg_trickle-sidecar:<same tag>`, the `sidecar` stage of the same
+//! Dockerfile) keeps a stream table incrementally in a database of that server without
+//! the extension.
 
 use std::time::{Duration, Instant};
 
@@ -126,4 +130,81 @@ fn the_e2e_image_runs_pg_trickle_preloaded_and_ready() {
     )
     .unwrap();
     assert_stream_table_matches_query(&mut app, "totals");
+}
+
+#[test]
+fn the_sidecar_image_maintains_a_database_without_the_extension() {
+    let Ok(image) = std::env::var("PGT_E2E_IMAGE") else {
+        eprintln!("docker_e2e skipped: no image (PGT_E2E_IMAGE unset).");
+        return;
+    };
+    let (name, tag) = image.split_once(':').unwrap_or((&image, "latest"));
+    let port = free_port();
+    let _server = GenericImage::new(name, tag)
+        .with_wait_for(WaitFor::message_on_stderr(
+            "database system is ready to accept connections",
+        ))
+        .with_network("host")
+        .with_env_var("PGPORT", port.to_string())
+        .with_startup_timeout(Duration::from_secs(180))
+        .start()
+        .expect("starting the pg_trickle-e2e container");
+    // template0 has no pg_trickle: a database as a managed service would have it.
+    connect(port, "postgres")
+        .batch_execute("CREATE DATABASE plain TEMPLATE template0")
+        .unwrap();
+    let mut c = connect(port, "plain");
+    c.batch_execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, region text, amount numeric(10,2));
+         INSERT INTO orders SELECT i, 'r' || (i % 4), i * 1.25 FROM generate_series(1, 1000) i;",
+    )
+    .unwrap();
+    let query = "SELECT region, count(*) AS n, sum(amount) AS s FROM orders GROUP BY region";
+    pgt_sidecar::catalog::install(&mut c).unwrap();
+    pgt_sidecar::catalog::create(&mut c, "by_region", query, Some("1s")).unwrap();
+    let _sidecar = GenericImage::new("pg_trickle-sidecar", tag)
+        .with_wait_for(WaitFor::message_on_stderr("serving database plain"))
+        .with_network("host")
+        .with_env_var(
+            "PGT_SIDECAR_DSN",
+            format!("host=127.0.0.1 port={port} user=postgres dbname=plain"),
+        )
+        .with_env_var("PGT_SIDECAR_INTERVAL_MS", "200")
+        .with_startup_timeout(Duration::from_secs(60))
+        .start()
+        .expect("starting the pg_trickle-sidecar container");
+    c.batch_execute(
+        "INSERT INTO orders VALUES (5000, NULL, 1), (5001, 'r9', NULL);
+         UPDATE orders SET region = 'r1' WHERE id % 10 = 0;
+         DELETE FROM orders WHERE id % 7 = 0;",
+    )
+    .unwrap();
+    let differs = |c: &mut Client| -> i64 {
+        c.query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM (SELECT region, n, s FROM by_region EXCEPT ALL {query}) a) \
+                      + (SELECT count(*) FROM ({query} EXCEPT ALL SELECT region, n, s FROM by_region) b)"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while differs(&mut c) != 0 {
+        assert!(Instant::now() < deadline, "the sidecar did not refresh by_region");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (mode, action): (String, String) = {
+        let r = c
+            .query_one(
+                "SELECT s.refresh_mode, h.action FROM pgtrickle_sidecar.refresh_history h \
+                   JOIN pgtrickle_sidecar.stream_tables s USING (pgt_id) \
+                  WHERE h.initiated_by = 'SCHEDULER' AND h.status = 'COMPLETED' ORDER BY h.refresh_id DESC LIMIT 1",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((mode.as_str(), action.as_str()), ("DIFFERENTIAL", "DIFFERENTIAL"));
 }

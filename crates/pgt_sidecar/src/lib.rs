@@ -74,25 +74,38 @@ fn nap(d: Duration, stop: &AtomicBool) -> bool {
 fn serve_database(config: &Config, dsn: &str, stop: &AtomicBool) {
     let interval = Duration::from_millis(config.interval_ms);
     let mut last_error: Option<String> = None;
-    let mut report = |e: String| {
+    let mut announced = false;
+    let report = |last_error: &mut Option<String>, e: String| {
         if last_error.as_deref() != Some(e.as_str()) {
             eprintln!("pg_trickle_sidecar: {e}");
         }
-        last_error = Some(e);
+        *last_error = Some(e);
     };
     while !stop.load(Ordering::Relaxed) {
         let mut client = match connect(dsn) {
             Ok(c) => c,
             Err(e) => {
-                report(e);
+                report(&mut last_error, e);
                 nap(interval, stop);
                 continue;
             }
         };
         if let Err(e) = catalog::install(&mut client) {
-            report(format!("installing the catalog: {}", catalog::message(&e)));
+            report(
+                &mut last_error,
+                format!("installing the catalog: {}", catalog::message(&e)),
+            );
             nap(interval, stop);
             continue;
+        }
+        if last_error.is_some() || !announced {
+            let db: String = client
+                .query_one("SELECT pg_catalog.current_database()::text", &[])
+                .map(|r| r.get(0))
+                .unwrap_or_default();
+            eprintln!("pg_trickle_sidecar: serving database {db}");
+            announced = true;
+            last_error = None;
         }
         let shared: catalog::Shared = std::rc::Rc::new(std::cell::RefCell::new(client));
         let mut cat = catalog::SidecarCatalog(shared.clone());
@@ -111,7 +124,7 @@ fn serve_database(config: &Config, dsn: &str, stop: &AtomicBool) {
                 pgt_scheduler::Reload::Ready => {}
                 pgt_scheduler::Reload::Gone => continue, // uninstalled: idle
                 pgt_scheduler::Reload::Failed(e) => {
-                    report(format!("reading the catalog: {e}"));
+                    report(&mut last_error, format!("reading the catalog: {e}"));
                     if shared.borrow().is_closed() {
                         break; // reconnect
                     }

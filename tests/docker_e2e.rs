@@ -192,7 +192,10 @@ fn the_sidecar_image_maintains_a_database_without_the_extension() {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while differs(&mut c) != 0 {
-        assert!(Instant::now() < deadline, "the sidecar did not refresh by_region");
+        assert!(
+            Instant::now() < deadline,
+            "the sidecar did not refresh by_region"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let (mode, action): (String, String) = {
@@ -206,5 +209,8 @@ fn the_sidecar_image_maintains_a_database_without_the_extension() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!((mode.as_str(), action.as_str()), ("DIFFERENTIAL", "DIFFERENTIAL"));
+    assert_eq!(
+        (mode.as_str(), action.as_str()),
+        ("DIFFERENTIAL", "DIFFERENTIAL")
+    );
 }

@@ -5,6 +5,9 @@
 //! HAVING, the SELECT list, DISTINCT. The rewrite rules do the rest, as for the server's
 //! tree.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use pg_query::protobuf::{self as pb, node::Node as N};
 use pgt_dvm::frontend::Translated;
 use pgt_dvm::{AggCall, AggKind, Column, Expr, OpTree};
@@ -22,6 +25,21 @@ pub struct Builder<'c, C: Catalog> {
     sources: Vec<u32>,
     next_rel: usize,
     volatile: bool,
+    /// The WITH lists in scope, innermost last: each with its id and its CTEs (while a
+    /// CTE is translated, its own list holds only the ones before it).
+    ctes: Vec<(usize, Vec<CteDef>)>,
+    next_with: usize,
+    /// Each CTE's tree, translated once and shared by all its references (as the
+    /// extension shares it), with its output columns.
+    shared: HashMap<(usize, String), (Rc<OpTree>, Vec<OutCol>)>,
+}
+
+/// A CTE of a WITH list.
+#[derive(Debug, Clone)]
+struct CteDef {
+    name: String,
+    columns: Vec<String>,
+    query: pb::SelectStmt,
 }
 
 /// An output column of a query level.
@@ -46,6 +64,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
             sources: Vec::new(),
             next_rel: 0,
             volatile: false,
+            ctes: Vec::new(),
+            next_with: 0,
+            shared: HashMap::new(),
         }
     }
 
@@ -91,13 +112,98 @@ impl<'c, C: Catalog> Builder<'c, C> {
         })
     }
 
+    /// One query level: its WITH list in scope for the rest of it.
     fn select(&mut self, s: &pb::SelectStmt) -> Result<(OpTree, Vec<OutCol>)> {
-        if s.with_clause.is_some() {
+        let Some(with) = &s.with_clause else {
+            return self.select_level(s);
+        };
+        if with.recursive {
             return Err(unsupported(
-                "WITH",
-                "Common table expressions are translated by the extension's frontend only.",
+                "WITH RECURSIVE",
+                "Recursive queries are translated by the extension's frontend only.",
             ));
         }
+        let mut defs = Vec::new();
+        for c in &with.ctes {
+            let Some(N::CommonTableExpr(c)) = &c.node else {
+                return Err(FrontendError::Invalid("a WITH list entry".into()));
+            };
+            let Some(N::SelectStmt(q)) = c.ctequery.as_deref().and_then(|n| n.node.as_ref()) else {
+                return Err(unsupported(
+                    "a data-modifying statement in WITH",
+                    "A defining query only reads.",
+                ));
+            };
+            if c.search_clause.is_some() || c.cycle_clause.is_some() {
+                return Err(unsupported(
+                    "SEARCH or CYCLE in WITH",
+                    "Translated by the extension's frontend only.",
+                ));
+            }
+            defs.push(CteDef {
+                name: c.ctename.clone(),
+                columns: c
+                    .aliascolnames
+                    .iter()
+                    .filter_map(string)
+                    .map(str::to_string)
+                    .collect(),
+                query: (**q).clone(),
+            });
+        }
+        let id = self.next_with;
+        self.next_with += 1;
+        self.ctes.push((id, defs));
+        let mut level = s.clone();
+        level.with_clause = None;
+        let r = self.select_level(&level);
+        self.ctes.pop();
+        r
+    }
+
+    /// A reference to CTE `name` if one is in scope: its shared tree and columns.
+    fn cte_reference(&mut self, name: &str) -> Result<Option<(OpTree, Vec<OutCol>)>> {
+        let Some((depth, index)) = self
+            .ctes
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(d, (_, defs))| defs.iter().position(|c| c.name == name).map(|i| (d, i)))
+        else {
+            return Ok(None);
+        };
+        let (with_id, def) = {
+            let (id, defs) = &self.ctes[depth];
+            (*id, defs[index].clone())
+        };
+        let key = (with_id, name.to_string());
+        if !self.shared.contains_key(&key) {
+            // A CTE is translated where it is defined: the outer WITH lists and the CTEs
+            // before it in its own.
+            let mut scope: Vec<(usize, Vec<CteDef>)> = self.ctes[..depth].to_vec();
+            scope.push((with_id, self.ctes[depth].1[..index].to_vec()));
+            let saved = std::mem::replace(&mut self.ctes, scope);
+            let r = self.select(&def.query);
+            self.ctes = saved;
+            let (tree, mut cols) = r?;
+            if def.columns.len() > cols.len() {
+                return Err(FrontendError::Invalid(format!(
+                    "WITH query \"{name}\" has {} columns available but {} columns specified",
+                    cols.len(),
+                    def.columns.len()
+                )));
+            }
+            for (c, n) in cols.iter_mut().zip(&def.columns) {
+                c.name = n.clone();
+            }
+            self.shared.insert(key.clone(), (Rc::new(tree), cols));
+        }
+        let (rc, cols) = self.shared.get(&key).cloned().expect("inserted above");
+        let id = Rc::as_ptr(&rc) as usize;
+        Ok(Some((OpTree::shared(id, rc), cols)))
+    }
+
+    fn select_level(&mut self, s: &pb::SelectStmt) -> Result<(OpTree, Vec<OutCol>)> {
         if s.into_clause.is_some() || !s.locking_clause.is_empty() {
             return Err(FrontendError::Invalid(
                 "a defining query has no INTO or FOR UPDATE/SHARE".into(),
@@ -368,7 +474,21 @@ impl<'c, C: Catalog> Builder<'c, C> {
 
     fn translate_from_item(&mut self, item: &pb::Node) -> Result<(OpTree, Scope)> {
         match &item.node {
-            Some(N::RangeVar(rv)) => self.scan(rv),
+            Some(N::RangeVar(rv)) => {
+                if rv.schemaname.is_empty() && rv.catalogname.is_empty() {
+                    if let Some((tree, cols)) = self.cte_reference(&rv.relname)? {
+                        let (refname, names) = match &rv.alias {
+                            Some(a) => (
+                                a.aliasname.clone(),
+                                a.colnames.iter().filter_map(string).map(str::to_string).collect(),
+                            ),
+                            None => (rv.relname.clone(), Vec::new()),
+                        };
+                        return Ok((tree, self.derived_scope(refname, &names, &cols)));
+                    }
+                }
+                self.scan(rv)
+            }
             Some(N::JoinExpr(j)) => {
                 use pgt_dvm::operators::outer_join::OuterKind;
                 let outer = match pb::JoinType::try_from(j.jointype) {
@@ -460,34 +580,37 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         "more column aliases than the subquery has columns".into(),
                     ));
                 }
-                let rel = self.next_rel;
-                self.next_rel += 1;
-                let columns = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(pos, c)| ScopeColumn {
-                        name: names.get(pos).cloned().unwrap_or_else(|| c.name.clone()),
-                        pos,
-                        ty: c.ty,
-                        coll: c.coll,
-                        sub: true,
-                    })
-                    .collect();
-                Ok((
-                    tree,
-                    Scope {
-                        entries: vec![Entry {
-                            refname,
-                            rel,
-                            columns,
-                        }],
-                    },
-                ))
+                Ok((tree, self.derived_scope(refname, &names, &cols)))
             }
             _ => Err(unsupported(
                 &format!("the FROM item {}", kind_name(item)),
                 "Subqueries, functions and VALUES in FROM are translated by the extension's frontend only.",
             )),
+        }
+    }
+
+    /// The scope of a subquery or CTE reference: one FROM item whose columns are the
+    /// query's outputs (renamed by `names`).
+    fn derived_scope(&mut self, refname: String, names: &[String], cols: &[OutCol]) -> Scope {
+        let rel = self.next_rel;
+        self.next_rel += 1;
+        let columns = cols
+            .iter()
+            .enumerate()
+            .map(|(pos, c)| ScopeColumn {
+                name: names.get(pos).cloned().unwrap_or_else(|| c.name.clone()),
+                pos,
+                ty: c.ty,
+                coll: c.coll,
+                sub: true,
+            })
+            .collect();
+        Scope {
+            entries: vec![Entry {
+                refname,
+                rel,
+                columns,
+            }],
         }
     }
 

@@ -40,6 +40,7 @@ const RESOLUTION_SHAPES: &[(&str, &str)] = &[
     ("case_in_distinct", "SELECT id, CASE WHEN v > 5 THEN g WHEN v IS NULL THEN 'none' END AS c, CASE WHEN k = 1 THEN 1 ELSE v END, nullif(v, 3) FROM a WHERE k IN (1, 2) AND g NOT IN ('x', 'y') AND v IS DISTINCT FROM k AND v IS NOT DISTINCT FROM v"),
     ("ctes_chained", "WITH big AS (SELECT k, v FROM a WHERE v > 2), per(kk, n) AS (SELECT k, count(*) FROM big GROUP BY k) SELECT per.kk, per.n, b.name FROM per JOIN b ON b.k = per.kk WHERE per.n > (1)"),
     ("cte_shadows_table", "WITH b AS (SELECT k2 AS k, label AS name FROM c) SELECT a.id, b.name FROM a JOIN b ON a.k = b.k"),
+    ("unqualified_through_join", "SELECT id, name FROM a JOIN b ON a.k = b.k WHERE (v > 3 AND name IS NOT NULL) OR (v < 1 AND w > 2)"),
     ("outer_join_exprs", "SELECT a.id, coalesce(b.name, '?') AS nm FROM a LEFT JOIN b ON a.k = b.k AND b.w > 1 WHERE a.v IS NOT NULL"),
 ];
 

@@ -20,6 +20,8 @@ pub struct ScopeColumn {
     pub coll: u32,
     /// A column of a subquery in FROM.
     pub sub: bool,
+    /// Named by a USING clause: unqualified, the name means the join's merged column.
+    pub merged_away: bool,
 }
 
 /// A FROM item: its reference name and columns.
@@ -47,14 +49,14 @@ impl Scope {
         self
     }
 
-    fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Node> {
+    pub fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Node> {
         let mut found = Vec::new();
         for e in &self.entries {
             if qualifier.is_some_and(|q| q != e.refname) {
                 continue;
             }
             for c in &e.columns {
-                if c.name == name {
+                if c.name == name && !(qualifier.is_none() && c.merged_away) {
                     found.push(Node::Var {
                         rel: e.rel,
                         pos: c.pos,
@@ -80,11 +82,23 @@ impl Scope {
         }
     }
 
+    /// The unqualified column `name`.
+    pub fn unqualified(&self, name: &str) -> Result<Node> {
+        self.column(None, name)
+    }
+
     /// Whether an unqualified name is a column of some FROM item.
     pub fn has_column(&self, name: &str) -> bool {
         self.entries
             .iter()
-            .any(|e| e.columns.iter().any(|c| c.name == name))
+            .any(|e| e.columns.iter().any(|c| c.name == name && !c.merged_away))
+    }
+
+    /// Whether a USING join merged columns here (`*` would list them first).
+    pub fn has_merged_columns(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.columns.iter().any(|c| c.merged_away))
     }
 }
 
@@ -528,6 +542,11 @@ impl<C: Catalog> Analyzer<'_, C> {
             ));
         }
         Ok(())
+    }
+
+    /// `left = right` as a USING clause compares them.
+    pub fn equality(&mut self, left: Node, right: Node) -> Result<Node> {
+        self.binary("=", left, right)
     }
 
     fn binary(&mut self, name: &str, left: Node, right: Node) -> Result<Node> {

@@ -503,9 +503,13 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         ))
                     }
                 };
-                if j.is_natural || !j.using_clause.is_empty() || j.alias.is_some() {
+                if j.is_natural
+                    || j.alias.is_some()
+                    || j.join_using_alias.is_some()
+                    || (!j.using_clause.is_empty() && outer == Some(OuterKind::Full))
+                {
                     return Err(unsupported(
-                        "NATURAL, USING or an aliased join",
+                        "NATURAL, FULL JOIN … USING or an aliased join",
                         "Translated by the extension's frontend only; write the join with ON.",
                     ));
                 }
@@ -515,16 +519,29 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 let (left, mut scope) = self.translate_from_item(l)?;
                 let (right, rscope) = self.translate_from_item(r)?;
                 let nl = left.columns().len();
-                self.add_scope(&mut scope, rscope.shifted(nl))?;
+                let lscope = scope.clone();
+                self.add_scope(&mut scope, rscope.clone().shifted(nl))?;
+                let using = if j.using_clause.is_empty() {
+                    None
+                } else {
+                    Some(self.using(
+                        &j.using_clause,
+                        &lscope,
+                        &rscope.shifted(nl),
+                        &mut scope,
+                        outer == Some(OuterKind::Right),
+                    )?)
+                };
                 if let Some(kind) = outer {
                     // The ON condition belongs to the outer join itself; its conjuncts that
                     // equate a left and a right column become join keys.
-                    let quals = match j.quals.as_deref() {
-                        Some(q) => {
+                    let quals = match (j.quals.as_deref(), &using) {
+                        (_, Some(u)) => Some(u.clone()),
+                        (Some(q), None) => {
                             let node = self.analyze(q, &scope, false)?;
                             Some(Analyzer { cat: self.cat }.to_bool(node)?)
                         }
-                        None => None,
+                        (None, None) => None,
                     };
                     let mut equi = Vec::new();
                     if let Some(q) = &quals {
@@ -550,7 +567,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
                     return Ok((tree, scope));
                 }
                 let mut tree = OpTree::join(left, right, None);
-                if let Some(q) = j.quals.as_deref() {
+                if let Some(u) = &using {
+                    tree = self.filters(tree, u)?;
+                } else if let Some(q) = j.quals.as_deref() {
                     let node = self.analyze(q, &scope, false)?;
                     let node = Analyzer { cat: self.cat }.to_bool(node)?;
                     tree = self.filters(tree, &node)?;
@@ -589,6 +608,75 @@ impl<'c, C: Catalog> Builder<'c, C> {
         }
     }
 
+    /// `JOIN … USING (c₁, …)`: the condition `l.c₁ = r.c₁ AND …` (one conjunct: the
+    /// comparison itself) and, in `scope`, the merged columns (the left side's, or the
+    /// right side's for a RIGHT join) as one more FROM item that unqualified names find
+    /// instead of either side's (PostgreSQL's join alias columns). The sides' types must
+    /// be the same (their common type is the extension's to resolve).
+    fn using(
+        &mut self,
+        names: &[pb::Node],
+        left: &Scope,
+        right: &Scope,
+        scope: &mut Scope,
+        right_join: bool,
+    ) -> Result<Node> {
+        let rel = self.next_rel;
+        self.next_rel += 1;
+        let mut conds = Vec::new();
+        let mut merged = Vec::new();
+        for n in names {
+            let name = string(n).unwrap_or_default().to_string();
+            let l = left.unqualified(&name)?;
+            let r = right.unqualified(&name)?;
+            let (Node::Var { ty: lt, .. }, Node::Var { ty: rt, .. }) = (&l, &r) else {
+                return Err(FrontendError::Invalid("a USING column".into()));
+            };
+            if lt != rt {
+                return Err(unsupported(
+                    "USING columns of different types",
+                    "Their common type is resolved by the extension's frontend only.",
+                ));
+            }
+            let kept = if right_join { &r } else { &l };
+            if let Node::Var {
+                pos, ty, coll, sub, ..
+            } = kept
+            {
+                merged.push(ScopeColumn {
+                    name: name.clone(),
+                    pos: *pos,
+                    ty: *ty,
+                    coll: *coll,
+                    sub: *sub,
+                    merged_away: false,
+                });
+            }
+            conds.push(Analyzer { cat: self.cat }.equality(l, r)?);
+            for e in &mut scope.entries {
+                for c in &mut e.columns {
+                    if c.name == name {
+                        c.merged_away = true;
+                    }
+                }
+            }
+        }
+        // The merged columns' item: not qualifiable (the join has no alias).
+        scope.entries.push(Entry {
+            refname: String::new(),
+            rel,
+            columns: merged,
+        });
+        Ok(if conds.len() == 1 {
+            conds.pop().expect("one")
+        } else {
+            Node::Bool {
+                kind: crate::node::BoolKind::And,
+                args: conds,
+            }
+        })
+    }
+
     /// The scope of a subquery or CTE reference: one FROM item whose columns are the
     /// query's outputs (renamed by `names`).
     fn derived_scope(&mut self, refname: String, names: &[String], cols: &[OutCol]) -> Scope {
@@ -603,6 +691,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 ty: c.ty,
                 coll: c.coll,
                 sub: true,
+                merged_away: false,
             })
             .collect();
         Scope {
@@ -701,6 +790,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 ty: c.declared,
                 coll: c.collation,
                 sub: false,
+                merged_away: false,
             });
         }
         let key = rel.primary_key.as_ref().and_then(|k| {
@@ -767,6 +857,12 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         ))
                     }
                 };
+                if qualifier.is_none() && scope.has_merged_columns() {
+                    return Err(unsupported(
+                        "* over a JOIN … USING",
+                        "Translated by the extension's frontend only; name the columns.",
+                    ));
+                }
                 for e in &scope.entries {
                     if qualifier.is_some_and(|q| q != e.refname) {
                         continue;

@@ -83,7 +83,7 @@ fn sidecar_maintains_the_oracle_corpus_incrementally() {
         }
     }
     assert!(
-        differential.len() >= 70,
+        differential.len() >= 85,
         "only {} shapes are DIFFERENTIAL: {differential:?}",
         differential.len()
     );

@@ -149,6 +149,11 @@ pub trait Catalog {
     /// The visible plain aggregate `name(arg)` (`None`: `name(*)`) with exactly this
     /// argument type, or one declared over `"any"`.
     fn aggregate(&mut self, name: &str, arg: Option<u32>) -> CatalogResult<Option<Function>>;
+    /// The sort operator of type `ty`'s default B-tree operator class: `<` (or `>` for
+    /// `descending`), as PostgreSQL's ORDER BY chooses it; `None` without such a class.
+    fn sort_operator(&mut self, ty: u32, descending: bool) -> CatalogResult<Option<String>>;
+    /// `"schema"."name"` of a collation.
+    fn collation_name(&mut self, oid: u32) -> CatalogResult<String>;
     /// The array type whose elements are of type `elem`.
     fn array_type(&mut self, elem: u32) -> CatalogResult<Option<u32>>;
     /// The cast from one type to another, if `pg_cast` has one or I/O conversion applies.

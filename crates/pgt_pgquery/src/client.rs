@@ -387,6 +387,35 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
         Ok(None)
     }
 
+    fn sort_operator(&mut self, ty: u32, descending: bool) -> CatalogResult<Option<String>> {
+        let strategy: i16 = if descending { 5 } else { 1 };
+        let rows = self.query(
+            "SELECT pg_catalog.format('OPERATOR(%I.%s)', n.nspname, o.oprname) \
+               FROM pg_catalog.pg_opclass oc \
+               JOIN pg_catalog.pg_amop a ON a.amopfamily OPERATOR(pg_catalog.=) oc.opcfamily \
+                AND a.amoplefttype OPERATOR(pg_catalog.=) oc.opcintype AND a.amoprighttype OPERATOR(pg_catalog.=) oc.opcintype \
+                AND a.amopstrategy OPERATOR(pg_catalog.=) $2 \
+               JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) a.amopopr \
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace \
+              WHERE oc.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND oc.opcdefault \
+                AND oc.opcintype OPERATOR(pg_catalog.=) $1",
+            &[&ty, &strategy],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn collation_name(&mut self, oid: u32) -> CatalogResult<String> {
+        let rows = self.query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.collname) FROM pg_catalog.pg_collation c \
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.collnamespace \
+              WHERE c.oid OPERATOR(pg_catalog.=) $1",
+            &[&oid],
+        )?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| CatalogError(format!("collation {oid} does not exist")))
+    }
+
     fn array_type(&mut self, elem: u32) -> CatalogResult<Option<u32>> {
         let rows = self.query(
             "SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1 \

@@ -29,6 +29,8 @@ pub struct Builder<'c, C: Catalog> {
     /// CTE is translated, its own list holds only the ones before it).
     ctes: Vec<(usize, Vec<CteDef>)>,
     next_with: usize,
+    /// Set while the outermost query level starts (a top-k is maintained only there).
+    top: bool,
     /// Each CTE's tree, translated once and shared by all its references (as the
     /// extension shares it), with its output columns.
     shared: HashMap<(usize, String), (Rc<OpTree>, Vec<OutCol>)>,
@@ -66,11 +68,13 @@ impl<'c, C: Catalog> Builder<'c, C> {
             volatile: false,
             ctes: Vec::new(),
             next_with: 0,
+            top: false,
             shared: HashMap::new(),
         }
     }
 
     pub fn translate(mut self, s: &pb::SelectStmt) -> Result<Translated> {
+        self.top = true;
         let (tree, _) = self.select(s)?;
         if let Some(f) = self.printer.session_dependent.take() {
             return Err(unsupported(
@@ -215,12 +219,8 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 "Translated by the extension's frontend only.",
             ));
         }
-        if s.limit_count.is_some() || s.limit_offset.is_some() {
-            return Err(unsupported(
-                "LIMIT/OFFSET",
-                "Top-k queries are translated by the extension's frontend only.",
-            ));
-        }
+        let top = std::mem::replace(&mut self.top, false);
+        let top_k = top_k_limit(s, top)?;
         if !s.window_clause.is_empty() || s.group_distinct {
             return Err(unsupported(
                 "WINDOW or GROUP BY DISTINCT",
@@ -278,20 +278,34 @@ impl<'c, C: Catalog> Builder<'c, C> {
         for t in &targets {
             t.node.collect_aggs(&mut aggs);
         }
+        // ORDER BY matters to a top-k, and to a grouping whose ORDER BY computes
+        // aggregates the SELECT list does not; otherwise a table has no row order.
+        let mut hidden = Vec::new();
+        let mut sort = Vec::new();
+        if top_k.is_some() || !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty() {
+            for item in &s.sort_clause {
+                sort.push(self.sort_item(item, &scope, &targets, &mut hidden)?);
+            }
+        }
+        for t in &hidden {
+            t.node.collect_aggs(&mut aggs);
+        }
         if let Some(h) = &having {
             h.collect_aggs(&mut aggs);
         }
+        // A top-k's ORDER BY expressions the query does not select are output after its
+        // columns, stored hidden (`TopK::sort_only`).
+        let mut outputs: Vec<&Target> = targets.iter().collect();
+        if top_k.is_some() {
+            outputs.extend(hidden.iter());
+        }
         let grouped = !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty();
         if !grouped {
-            let (exprs, columns) = self.select_list(&targets, &mut FromColumns)?;
+            let (exprs, columns) = self.select_list(&outputs, &mut FromColumns)?;
             let out = OpTree::project(tree, exprs, columns);
-            return Ok((self.distinct(s, out), out_columns(&targets)));
-        }
-        if !s.sort_clause.is_empty() {
-            return Err(unsupported(
-                "ORDER BY in a grouped query",
-                "Translated by the extension's frontend only.",
-            ));
+            let out = self.distinct(s, out);
+            let out = self.top_k(out, top_k, &sort, &outputs, hidden.len())?;
+            return Ok((out, out_columns(&targets)));
         }
 
         // GROUP BY keys, in order, each once.
@@ -333,14 +347,139 @@ impl<'c, C: Catalog> Builder<'c, C> {
             tree = OpTree::filter(tree, p);
         }
         let (exprs, columns) = self.select_list(
-            &targets,
+            &outputs,
             &mut Grouped {
                 keys: &key_nodes,
                 aggs: &aggs,
             },
         )?;
         let out = OpTree::project(tree, exprs, columns);
-        Ok((self.distinct(s, out), out_columns(&targets)))
+        let out = self.distinct(s, out);
+        let out = self.top_k(out, top_k, &sort, &outputs, hidden.len())?;
+        Ok((out, out_columns(&targets)))
+    }
+
+    /// One ORDER BY item: the output it sorts by (an output name or position, an equal
+    /// SELECT-list entry, else a new hidden entry: `findTargetlistEntrySQL92/99`), whether
+    /// descending, whether NULLs come first.
+    fn sort_item(
+        &mut self,
+        item: &pb::Node,
+        scope: &Scope,
+        targets: &[Target],
+        hidden: &mut Vec<Target>,
+    ) -> Result<(usize, bool, bool)> {
+        let Some(N::SortBy(sb)) = &item.node else {
+            return Err(FrontendError::Invalid("an ORDER BY item".into()));
+        };
+        let desc = match pb::SortByDir::try_from(sb.sortby_dir) {
+            Ok(pb::SortByDir::SortbyDesc) => true,
+            Ok(pb::SortByDir::SortbyDefault | pb::SortByDir::SortbyAsc) => false,
+            _ => {
+                return Err(unsupported(
+                    "ORDER BY … USING",
+                    "Translated by the extension's frontend only.",
+                ))
+            }
+        };
+        let nulls_first = match pb::SortByNulls::try_from(sb.sortby_nulls) {
+            Ok(pb::SortByNulls::SortbyNullsFirst) => true,
+            Ok(pb::SortByNulls::SortbyNullsLast) => false,
+            _ => desc,
+        };
+        let expr = sb
+            .node
+            .as_deref()
+            .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+        match &expr.node {
+            Some(N::AConst(pb::AConst {
+                val: Some(pb::a_const::Val::Ival(i)),
+                ..
+            })) => {
+                let at = usize::try_from(i.ival)
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .filter(|n| *n < targets.len())
+                    .ok_or_else(|| {
+                        FrontendError::Invalid(format!(
+                            "ORDER BY position {} is not in select list",
+                            i.ival
+                        ))
+                    })?;
+                return Ok((at, desc, nulls_first));
+            }
+            Some(N::ColumnRef(c)) if c.fields.len() == 1 => {
+                if let Some(name) = string(&c.fields[0]) {
+                    let named: Vec<usize> = (0..targets.len())
+                        .filter(|&i| targets[i].name == name)
+                        .collect();
+                    if let Some(&first) = named.first() {
+                        if named
+                            .iter()
+                            .any(|&i| targets[i].node != targets[first].node)
+                        {
+                            return Err(FrontendError::Invalid(format!(
+                                "ORDER BY \"{name}\" is ambiguous"
+                            )));
+                        }
+                        return Ok((first, desc, nulls_first));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let node = self.analyze(expr, scope, true)?;
+        if let Some(at) = targets
+            .iter()
+            .chain(hidden.iter())
+            .position(|t| t.node == node)
+        {
+            return Ok((at, desc, nulls_first));
+        }
+        hidden.push(Target {
+            name: "?column?".into(),
+            node,
+        });
+        Ok((targets.len() + hidden.len() - 1, desc, nulls_first))
+    }
+
+    /// The outermost query's ORDER BY … LIMIT as a top-k over `tree` (whose columns are
+    /// `outputs`, the last `sort_only` of them hidden).
+    fn top_k(
+        &mut self,
+        tree: OpTree,
+        limit: Option<(i64, i64)>,
+        sort: &[(usize, bool, bool)],
+        outputs: &[&Target],
+        sort_only: usize,
+    ) -> Result<OpTree> {
+        let Some((limit, offset)) = limit else {
+            return Ok(tree);
+        };
+        let mut order = Vec::new();
+        for &(column, desc, nulls_first) in sort {
+            let node = &outputs[column].node;
+            let operator = self
+                .cat
+                .sort_operator(node.ty().oid, desc)?
+                .ok_or_else(|| {
+                    unsupported(
+                        "ORDER BY a type without a default B-tree operator class of its own",
+                        "Translated by the extension's frontend only.",
+                    )
+                })?;
+            let collation = match node.collation() {
+                0 => None,
+                c => Some(self.cat.collation_name(c)?),
+            };
+            order.push(pgt_dvm::operators::top_k::SortKey {
+                column,
+                operator,
+                collation,
+                nulls_first,
+            });
+        }
+        Ok(OpTree::top_k(tree, order, limit, offset).with_sort_only(sort_only))
     }
 
     /// `A UNION [ALL] B`, `A INTERSECT [ALL] B`, `A EXCEPT [ALL] B` (nested as written),
@@ -901,7 +1040,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
 
     fn select_list(
         &mut self,
-        targets: &[Target],
+        targets: &[&Target],
         r: &mut dyn crate::print::Resolve,
     ) -> Result<(Vec<Expr>, Vec<Column>)> {
         let mut exprs = Vec::new();
@@ -1009,6 +1148,67 @@ impl<'c, C: Catalog> Builder<'c, C> {
             tracks_scale,
         })
     }
+}
+
+/// A constant LIMIT or OFFSET value (`None`: absent, `ALL` or NULL).
+fn limit_value(n: Option<&pb::Node>) -> Result<Option<i64>> {
+    let not_constant = || {
+        unsupported(
+            "LIMIT/OFFSET with a value that is not a constant",
+            "Only constant LIMIT and OFFSET values are maintained; use FULL.",
+        )
+    };
+    match n.and_then(|n| n.node.as_ref()) {
+        None => Ok(None),
+        Some(N::AConst(c)) if c.isnull => Ok(None),
+        Some(N::AConst(pb::AConst {
+            val: Some(pb::a_const::Val::Ival(i)),
+            ..
+        })) => Ok(Some(i64::from(i.ival))),
+        Some(N::AConst(pb::AConst {
+            val: Some(pb::a_const::Val::Fval(f)),
+            ..
+        })) => f.fval.parse::<i64>().map(Some).map_err(|_| not_constant()),
+        Some(_) => Err(not_constant()),
+    }
+}
+
+/// The outermost query's constant `(LIMIT, OFFSET)` when it is a top-k (the extension's
+/// rules: ORDER BY required, no WITH TIES, nothing negative); elsewhere a LIMIT must
+/// change nothing (`LIMIT ALL`, `OFFSET 0`).
+fn top_k_limit(s: &pb::SelectStmt, top: bool) -> Result<Option<(i64, i64)>> {
+    let count = limit_value(s.limit_count.as_deref())?;
+    let offset = limit_value(s.limit_offset.as_deref())?;
+    let set_operation = s.op != pb::SetOperation::SetopNone as i32;
+    if !(top && count.is_some() && !set_operation) {
+        if count.is_some() || offset.is_some_and(|o| o != 0) {
+            return Err(unsupported(
+                "LIMIT/OFFSET in a subquery, or OFFSET without LIMIT",
+                "Only the outermost query's ORDER BY … LIMIT is maintained; move it to the top, or use FULL.",
+            ));
+        }
+        return Ok(None);
+    }
+    if s.limit_option == pb::LimitOption::WithTies as i32 {
+        return Err(unsupported(
+            "FETCH FIRST … WITH TIES",
+            "Only a fixed number of rows is maintained; use LIMIT, or FULL.",
+        ));
+    }
+    if s.sort_clause.is_empty() {
+        return Err(unsupported(
+            "LIMIT without ORDER BY",
+            "Which rows such a query returns is not defined, so no refresh could keep them; add an ORDER BY, or use FULL.",
+        ));
+    }
+    let count = count.expect("checked above");
+    if count < 0 || offset.is_some_and(|o| o < 0) {
+        return Err(unsupported(
+            "a negative LIMIT or OFFSET",
+            "The query itself fails with it.",
+        ));
+    }
+    Ok(Some((count, offset.unwrap_or(0))))
 }
 
 fn out_columns(targets: &[Target]) -> Vec<OutCol> {

@@ -172,15 +172,15 @@ fn sidecar_keeps_stream_tables_on_a_server_without_the_extension() {
         names,
         vec!["public.\"Totals\"", "public.quotients", "public.sizes"]
     );
-    // What the sidecar's frontend translates is maintained incrementally; the COLLATE
-    // clause of Totals is not translated there (ADR-080), so it is recomputed.
+    // What the sidecar's frontend translates (ADR-080) is maintained incrementally (a
+    // query it does not translate is recomputed: tests/sidecar_incremental.rs).
     let modes: Vec<&str> = listed
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["mode"].as_str().unwrap())
         .collect();
-    assert_eq!(modes, vec!["FULL", "DIFFERENTIAL", "DIFFERENTIAL"]);
+    assert_eq!(modes, vec!["DIFFERENTIAL", "DIFFERENTIAL", "DIFFERENTIAL"]);
     let (code, out, err) = pgtrickle(&dsn, &["graph"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("public.sizes"), "{out}");

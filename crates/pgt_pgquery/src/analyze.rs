@@ -200,6 +200,30 @@ impl<C: Catalog> Analyzer<'_, C> {
                 })
             }
             N::CaseExpr(c) => self.case(c, scope, aggs),
+            N::CollateClause(c) => {
+                let arg = c
+                    .arg
+                    .as_deref()
+                    .ok_or_else(|| FrontendError::Invalid("COLLATE without an argument".into()))?;
+                let arg = self.expr(arg, scope, aggs)?;
+                let arg = if arg.ty().oid == UNKNOWN {
+                    self.typed_literal(arg, TypeRef::of(TEXT))?
+                } else {
+                    arg
+                };
+                if self.cat.type_info(arg.ty(), 0)?.collation == 0 {
+                    return Err(FrontendError::Invalid("COLLATE on a type that is not collatable".into()));
+                }
+                let name: Vec<String> = c.collname.iter().filter_map(string).map(pgt_sql::quote_ident).collect();
+                let (coll, coll_sql) = self.cat.collation_named(&name.join("."))?.ok_or_else(|| {
+                    FrontendError::Invalid(format!("collation {} does not exist", name.join(".")))
+                })?;
+                Ok(Node::Collate {
+                    arg: Box::new(arg),
+                    coll,
+                    coll_sql,
+                })
+            }
             N::AExpr(e) => {
                 if e.kind != pb::AExprKind::AexprOp as i32 {
                     return Err(unsupported(
@@ -481,6 +505,19 @@ impl<C: Catalog> Analyzer<'_, C> {
         let own = self.cat.type_info(result, 0)?.collation;
         if own == 0 {
             return Ok(0);
+        }
+        // An explicit COLLATE beats the columns' collations; two different ones conflict.
+        let explicit: Vec<u32> = args
+            .iter()
+            .filter_map(|a| crate::node::explicit_collation(a))
+            .collect();
+        if let Some(&first) = explicit.first() {
+            if explicit.iter().any(|c| *c != first) {
+                return Err(FrontendError::Invalid(
+                    "collation mismatch between explicit collations".into(),
+                ));
+            }
+            return Ok(first);
         }
         let mut found: Option<u32> = None;
         let mut any = false;
@@ -768,23 +805,19 @@ impl<C: Catalog> Analyzer<'_, C> {
                 "Translated by the extension's frontend only.",
             ));
         }
-        if f.agg_distinct
-            || f.agg_filter.is_some()
-            || !f.agg_order.is_empty()
-            || f.agg_within_group
-            || f.func_variadic
-        {
+        if f.agg_within_group || f.func_variadic {
             return Err(unsupported(
-                &format!("{name}() with DISTINCT, FILTER, ORDER BY, WITHIN GROUP or VARIADIC"),
+                &format!("{name}() with WITHIN GROUP or VARIADIC"),
                 "Translated by the extension's frontend only.",
             ));
         }
+        let modified = f.agg_distinct || f.agg_filter.is_some() || !f.agg_order.is_empty();
         if f.agg_star {
             let agg = self
                 .cat
                 .aggregate(&name, None)?
                 .ok_or_else(|| FrontendError::Invalid(format!("{name}(*) is not an aggregate")))?;
-            return self.aggregate_call(agg, true, Vec::new(), aggs);
+            return self.aggregate_call(agg, true, Vec::new(), f, scope, aggs);
         }
         // Aggregate arguments are analyzed without aggregates (no nesting).
         let mut args = Vec::new();
@@ -806,12 +839,18 @@ impl<C: Catalog> Analyzer<'_, C> {
         for a in &args {
             self.plain_operand(a)?;
         }
-        if args.len() == 1 {
-            if let Some(agg) = self.cat.aggregate(&name, Some(args[0].ty().oid))? {
-                return self.aggregate_call(agg, false, args, aggs);
+        let types: Vec<u32> = args.iter().map(|a| a.ty().oid).collect();
+        if !args.is_empty() {
+            if let Some(agg) = self.cat.aggregate(&name, Some(&types))? {
+                return self.aggregate_call(agg, false, args, f, scope, aggs);
             }
         }
-        let types: Vec<u32> = args.iter().map(|a| a.ty().oid).collect();
+        if modified {
+            return Err(unsupported(
+                &format!("{name}() with DISTINCT, FILTER or ORDER BY"),
+                "An aggregate of these argument types is not found without implicit casts here; translated by the extension's frontend only.",
+            ));
+        }
         let func = self.cat.function(&name, &types)?.ok_or_else(|| {
             unsupported(
                 &format!("the function {name}() without an exact match for its argument types"),
@@ -823,11 +862,15 @@ impl<C: Catalog> Analyzer<'_, C> {
         Ok(Node::Func { func, args, coll })
     }
 
+    /// An aggregate call with its DISTINCT, ORDER BY (each key sorted by its type's
+    /// default B-tree operator, as ORDER BY sorts) and FILTER.
     fn aggregate_call(
         &mut self,
         agg: Function,
         star: bool,
         args: Vec<Node>,
+        f: &pb::FuncCall,
+        scope: &Scope,
         aggs: bool,
     ) -> Result<Node> {
         if !aggs {
@@ -836,6 +879,63 @@ impl<C: Catalog> Analyzer<'_, C> {
                 agg.name_sql
             )));
         }
-        Ok(Node::Agg { agg, star, args })
+        let mut order = Vec::new();
+        for item in &f.agg_order {
+            let Some(N::SortBy(sb)) = &item.node else {
+                return Err(FrontendError::Invalid(
+                    "an aggregate's ORDER BY item".into(),
+                ));
+            };
+            let desc = match pb::SortByDir::try_from(sb.sortby_dir) {
+                Ok(pb::SortByDir::SortbyDesc) => true,
+                Ok(pb::SortByDir::SortbyDefault | pb::SortByDir::SortbyAsc) => false,
+                _ => {
+                    return Err(unsupported(
+                        "ORDER BY … USING in an aggregate",
+                        "Translated by the extension's frontend only.",
+                    ))
+                }
+            };
+            let nulls_first = match pb::SortByNulls::try_from(sb.sortby_nulls) {
+                Ok(pb::SortByNulls::SortbyNullsFirst) => true,
+                Ok(pb::SortByNulls::SortbyNullsLast) => false,
+                _ => desc,
+            };
+            let e = sb
+                .node
+                .as_deref()
+                .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+            let e = self.expr(e, scope, false)?;
+            let e = if e.ty().oid == UNKNOWN {
+                self.typed_literal(e, TypeRef::of(TEXT))?
+            } else {
+                e
+            };
+            let op = self.cat.sort_operator(e.ty().oid, desc)?.ok_or_else(|| {
+                unsupported(
+                    "an aggregate's ORDER BY over a type without a default B-tree operator class of its own",
+                    "Translated by the extension's frontend only.",
+                )
+            })?;
+            order.push((e, op, nulls_first));
+        }
+        let filter = match f.agg_filter.as_deref() {
+            Some(w) => {
+                let w = self.expr(w, scope, false)?;
+                Some(Box::new(self.to_bool(w)?))
+            }
+            None => None,
+        };
+        let refs: Vec<&Node> = args.iter().collect();
+        let coll = self.derive_collation(TypeRef::of(agg.result), &refs)?;
+        Ok(Node::Agg {
+            agg,
+            star,
+            args,
+            distinct: f.agg_distinct,
+            order,
+            filter,
+            coll,
+        })
     }
 }

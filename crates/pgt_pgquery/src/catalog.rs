@@ -146,12 +146,15 @@ pub trait Catalog {
     fn operators(&mut self, name: &str) -> CatalogResult<Vec<Operator>>;
     /// The visible ordinary function `name(args)` with exactly these argument types.
     fn function(&mut self, name: &str, args: &[u32]) -> CatalogResult<Option<Function>>;
-    /// The visible plain aggregate `name(arg)` (`None`: `name(*)`) with exactly this
-    /// argument type, or one declared over `"any"`.
-    fn aggregate(&mut self, name: &str, arg: Option<u32>) -> CatalogResult<Option<Function>>;
+    /// The visible plain aggregate `name(args)` (`None`: `name(*)`) with exactly these
+    /// argument types, or (one argument) one declared over `"any"`.
+    fn aggregate(&mut self, name: &str, args: Option<&[u32]>) -> CatalogResult<Option<Function>>;
     /// The sort operator of type `ty`'s default B-tree operator class: `<` (or `>` for
     /// `descending`), as PostgreSQL's ORDER BY chooses it; `None` without such a class.
     fn sort_operator(&mut self, ty: u32, descending: bool) -> CatalogResult<Option<String>>;
+    /// A collation by its (possibly qualified, quoted) name, as `to_regcollation` reads
+    /// it: its oid and `"schema"."name"`.
+    fn collation_named(&mut self, name: &str) -> CatalogResult<Option<(u32, String)>>;
     /// `"schema"."name"` of a collation.
     fn collation_name(&mut self, oid: u32) -> CatalogResult<String>;
     /// The array type whose elements are of type `elem`.

@@ -365,7 +365,7 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
         Ok(rows.first().map(|r| Self::function_row(r, 0)))
     }
 
-    fn aggregate(&mut self, name: &str, arg: Option<u32>) -> CatalogResult<Option<Function>> {
+    fn aggregate(&mut self, name: &str, args: Option<&[u32]>) -> CatalogResult<Option<Function>> {
         let sql = format!(
             "SELECT {FUNCTION_COLUMNS} FROM pg_catalog.pg_proc p \
                JOIN pg_catalog.pg_aggregate g ON g.aggfnoid OPERATOR(pg_catalog.=) p.oid \
@@ -374,9 +374,10 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
                 AND p.prokind OPERATOR(pg_catalog.=) 'a' AND g.aggkind OPERATOR(pg_catalog.=) 'n' \
                 AND pg_catalog.pg_function_is_visible(p.oid)"
         );
-        let candidates: Vec<String> = match arg {
+        let candidates: Vec<String> = match args {
             None => vec![String::new()],
-            Some(t) => vec![t.to_string(), "2276".to_string()],
+            Some([t]) => vec![t.to_string(), "2276".to_string()],
+            Some(ts) => vec![ts.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")],
         };
         for args in candidates {
             let rows = self.query(&sql, &[&name, &args])?;
@@ -402,6 +403,16 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
             &[&ty, &strategy],
         )?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn collation_named(&mut self, name: &str) -> CatalogResult<Option<(u32, String)>> {
+        let rows = self.query(
+            "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.collname) FROM pg_catalog.pg_collation c \
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.collnamespace \
+              WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regcollation($1)",
+            &[&name],
+        )?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1))))
     }
 
     fn collation_name(&mut self, oid: u32) -> CatalogResult<String> {

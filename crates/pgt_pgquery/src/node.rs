@@ -89,11 +89,22 @@ pub enum Node {
         args: Vec<Node>,
         coll: u32,
     },
-    /// A plain aggregate call (`args` empty for `agg(*)`).
+    /// `arg COLLATE coll` (`coll_sql`: its qualified name).
+    Collate {
+        arg: Box<Node>,
+        coll: u32,
+        coll_sql: String,
+    },
+    /// An aggregate call (`args` empty for `agg(*)`), with DISTINCT, its ORDER BY
+    /// (expression, sort operator, NULLS FIRST) and FILTER.
     Agg {
         agg: Function,
         star: bool,
         args: Vec<Node>,
+        distinct: bool,
+        order: Vec<(Node, String, bool)>,
+        filter: Option<Box<Node>>,
+        coll: u32,
     },
 }
 
@@ -103,6 +114,7 @@ impl Node {
             Node::Var { ty, .. } | Node::Const { ty, .. } | Node::Cast { ty, .. } => *ty,
             Node::Variadic { args, .. } | Node::NullIf { args, .. } => args[0].ty(),
             Node::Case { ty, .. } => *ty,
+            Node::Collate { arg, .. } => arg.ty(),
             Node::InList { .. } | Node::Distinct { .. } => TypeRef::of(BOOL),
             Node::Op { op, .. } => TypeRef::of(op.result),
             Node::Bool { .. } | Node::NullTest { .. } => TypeRef::of(BOOL),
@@ -120,11 +132,12 @@ impl Node {
             | Node::Func { coll, .. }
             | Node::Variadic { coll, .. }
             | Node::Case { coll, .. }
-            | Node::NullIf { coll, .. } => *coll,
+            | Node::NullIf { coll, .. }
+            | Node::Collate { coll, .. }
+            | Node::Agg { coll, .. } => *coll,
             Node::Const { .. }
             | Node::Bool { .. }
             | Node::NullTest { .. }
-            | Node::Agg { .. }
             | Node::InList { .. }
             | Node::Distinct { .. } => 0,
         }
@@ -138,15 +151,26 @@ impl Node {
             | Node::Func { args, .. }
             | Node::Variadic { args, .. }
             | Node::Distinct { args, .. }
-            | Node::NullIf { args, .. }
-            | Node::Agg { args, .. } => args.iter().collect(),
+            | Node::NullIf { args, .. } => args.iter().collect(),
+            Node::Agg {
+                args,
+                order,
+                filter,
+                ..
+            } => args
+                .iter()
+                .chain(order.iter().map(|(e, _, _)| e))
+                .chain(filter.as_deref())
+                .collect(),
             Node::Case { whens, default, .. } => whens
                 .iter()
                 .flat_map(|(w, r)| [w, r])
                 .chain(std::iter::once(&**default))
                 .collect(),
             Node::InList { lhs, items, .. } => std::iter::once(&**lhs).chain(items).collect(),
-            Node::NullTest { arg, .. } | Node::Cast { arg, .. } => vec![arg],
+            Node::NullTest { arg, .. } | Node::Cast { arg, .. } | Node::Collate { arg, .. } => {
+                vec![arg]
+            }
         }
     }
 
@@ -196,6 +220,17 @@ impl Node {
         for c in self.children() {
             c.rels(out);
         }
+    }
+}
+
+/// The collation `node` has by an explicit COLLATE clause in it (which beats the
+/// collations of columns), if any.
+pub fn explicit_collation(node: &Node) -> Option<u32> {
+    match node {
+        Node::Collate { coll, .. } => Some(*coll),
+        Node::Var { .. } | Node::Const { .. } | Node::Agg { .. } => None,
+        _ if node.collation() != 0 => node.children().into_iter().find_map(explicit_collation),
+        _ => None,
     }
 }
 
@@ -383,6 +418,7 @@ pub fn error_free(node: &Node) -> bool {
             op.func.builtin && (op.func.leakproof || op.btree) && all(args)
         }
         Node::Distinct { .. } => false,
+        Node::Collate { arg, .. } => error_free(arg),
         Node::Const { .. } | Node::Agg { .. } => false,
     }
 }

@@ -261,6 +261,11 @@ impl Printer {
                 out.append(x);
                 out.push_sql(") END)");
             }
+            Node::Collate { arg, coll_sql, .. } => {
+                out.push_sql("(");
+                out.append(self.print(cat, arg, r)?);
+                out.push_sql(&format!(" COLLATE {coll_sql})"));
+            }
             Node::Agg { .. } => {
                 return Err(unsupported(
                     "an aggregate here",
@@ -271,21 +276,35 @@ impl Printer {
         Ok(out)
     }
 
-    /// An aggregate call's text over the FROM clause's columns (`name(args)`, `name(*)`).
+    /// An aggregate call's text over the FROM clause's columns (`name(*)`,
+    /// `name(DISTINCT args ORDER BY e USING op NULLS …) FILTER (WHERE …)`), and its
+    /// arguments' texts.
     pub fn aggregate_call<C: Catalog>(
         &mut self,
         cat: &mut C,
-        agg: &Function,
-        star: bool,
-        args: &[Node],
+        node: &Node,
     ) -> Result<(Expr, Vec<Expr>)> {
+        let Node::Agg {
+            agg,
+            star,
+            args,
+            distinct,
+            order,
+            filter,
+            ..
+        } = node
+        else {
+            return Err(unsupported("an aggregate", "Not an aggregate call."));
+        };
         let mut printed = Vec::new();
         for a in args {
             printed.push(self.print(cat, a, &mut FromColumns)?);
         }
         let mut call = Expr::sql(format!("{}(", agg.name_sql));
-        if star {
+        if *star {
             call.push_sql("*");
+        } else if *distinct {
+            call.push_sql("DISTINCT ");
         }
         for (i, e) in printed.iter().enumerate() {
             if i > 0 {
@@ -293,7 +312,20 @@ impl Printer {
             }
             call.append(e.clone());
         }
+        for (i, (e, op, nulls_first)) in order.iter().enumerate() {
+            call.push_sql(if i == 0 { " ORDER BY " } else { ", " });
+            call.append(self.print(cat, e, &mut FromColumns)?);
+            call.push_sql(&format!(
+                " USING {op} NULLS {}",
+                if *nulls_first { "FIRST" } else { "LAST" }
+            ));
+        }
         call.push_sql(")");
+        if let Some(f) = filter {
+            call.push_sql(" FILTER (WHERE ");
+            call.append(self.print(cat, f, &mut FromColumns)?);
+            call.push_sql(")");
+        }
         Ok((call, printed))
     }
 }

@@ -1103,18 +1103,30 @@ impl<'c, C: Catalog> Builder<'c, C> {
     }
 
     fn agg_call(&mut self, a: &Node) -> Result<AggCall> {
-        let Node::Agg { agg, star, args } = a else {
+        let Node::Agg {
+            agg,
+            star,
+            args,
+            distinct,
+            order,
+            filter,
+            ..
+        } = a
+        else {
             return Err(FrontendError::Invalid("not an aggregate".into()));
         };
-        let (call, printed) = self.printer.aggregate_call(self.cat, agg, *star, args)?;
+        let (call, printed) = self.printer.aggregate_call(self.cat, a)?;
         let exact_num = |t: u32| [INT8, INT2, INT4, NUMERIC].contains(&t);
         let arg_ty = args.first().map(|n| n.ty().oid);
-        let (kind, tracks_scale) = match (agg.name_sql.as_str(), args.len(), *star) {
+        let plain = !*distinct && order.is_empty() && filter.is_none();
+        let name = if plain { agg.name_sql.as_str() } else { "" };
+        let (kind, tracks_scale) = match (name, args.len(), *star) {
             ("pg_catalog.count", 0, true) => (AggKind::CountStar, false),
             ("pg_catalog.count", 1, false) => (AggKind::Count, false),
             ("pg_catalog.sum" | "pg_catalog.avg", 1, _) if arg_ty.is_some_and(exact_num) => {
                 let arg = &args[0];
-                if arg.ty().oid == NUMERIC && !matches!(arg, Node::Var { .. } | Node::Const { .. })
+                if arg.ty().oid == NUMERIC
+                    && !matches!(arg, Node::Var { sub: false, .. } | Node::Const { .. })
                 {
                     return Err(unsupported(
                         "SUM/AVG of a numeric expression",

@@ -195,7 +195,26 @@ fn sidecar_maintains_the_oracle_corpus_incrementally() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(reason.as_deref(), Some("a source was truncated"));
+    assert_eq!(
+        reason.as_deref(),
+        Some("a source was truncated, or its columns changed since the capture was set up")
+    );
+
+    // DDL on a source that breaks the capture never breaks the writes: the readers
+    // recompute, and report the query's own error if it no longer runs.
+    c.batch_execute("ALTER TABLE b DROP COLUMN w; INSERT INTO b VALUES (7, 'seven')")
+        .unwrap();
+    pgt_sidecar::catalog::refresh(&mut c, "join_equi").unwrap();
+    assert_eq!(
+        differs(
+            &mut c,
+            "join_equi",
+            "SELECT a.id, b.name FROM a JOIN b ON a.k = b.k"
+        ),
+        0
+    );
+    let err = pgt_sidecar::catalog::refresh(&mut c, "join_filter").unwrap_err();
+    assert!(err.contains("column") && err.contains("w"), "{err}");
 
     // Dropping the last reader of a source removes its capture.
     for (name, _) in corpus::SHAPES {

@@ -4,7 +4,8 @@
 //! `__pgt_change_id`, `__pgt_xid`, `__pgt_op` and typed copies of the columns) filled by
 //! four statement-level triggers whose function is PL/pgSQL, one set-based INSERT per
 //! statement from its transition tables (an UPDATE is a `D` of the old row and an `I` of
-//! the new; TRUNCATE one `T` row).
+//! the new; TRUNCATE one `T` row, and so does a statement whose rows could not be copied
+//! because the source's columns changed since: its readers recompute).
 //!
 //! The function is `SECURITY DEFINER` (owned by the sidecar's role, which owns the
 //! buffers: writers to a source need no right on them) with a fixed `search_path`; it
@@ -62,18 +63,25 @@ pub fn create(source_oid: u32, source: &QualifiedName, columns: &[Column]) -> Ve
             )
         }
     };
+    // DDL on the source after creation (a dropped, renamed or retyped column) makes the
+    // copy fail: the writer's statement still succeeds, and a `T` row makes the readers'
+    // next refresh recompute (which reports the error if their query no longer runs).
     let body = format!(
         "BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        {ins}
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        {old}
-        {new}
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        {del}
-    ELSE
+    BEGIN
+        IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+            {ins}
+        ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+            {old}
+            {new}
+        ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+            {del}
+        ELSE
+            INSERT INTO {buf} (__pgt_op) VALUES ('T');
+        END IF;
+    EXCEPTION WHEN undefined_column OR datatype_mismatch OR cannot_coerce THEN
         INSERT INTO {buf} (__pgt_op) VALUES ('T');
-    END IF;
+    END;
     RETURN NULL;
 END",
         ins = copy("I", "__pgt_new"),

@@ -138,7 +138,7 @@ BEGIN
         ELSE
             EXECUTE st.truncated_sql INTO kv;
             IF kv::boolean THEN
-                why := 'a source was truncated';
+                why := 'a source was truncated, or its columns changed since the capture was set up';
             END IF;
         END IF;
         IF why IS NULL THEN

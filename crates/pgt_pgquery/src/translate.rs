@@ -227,9 +227,10 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 "Translated by the extension's frontend only.",
             ));
         }
-        if s.distinct_clause.iter().any(|d| d.node.is_some()) {
+        let distinct_on = s.distinct_clause.iter().any(|d| d.node.is_some());
+        if distinct_on && top_k.is_some() {
             return Err(unsupported(
-                "DISTINCT ON",
+                "DISTINCT ON with LIMIT",
                 "Translated by the extension's frontend only.",
             ));
         }
@@ -282,7 +283,12 @@ impl<'c, C: Catalog> Builder<'c, C> {
         // aggregates the SELECT list does not; otherwise a table has no row order.
         let mut hidden = Vec::new();
         let mut sort = Vec::new();
-        if top_k.is_some() || !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty() {
+        if top_k.is_some()
+            || distinct_on
+            || !s.group_clause.is_empty()
+            || having.is_some()
+            || !aggs.is_empty()
+        {
             for item in &s.sort_clause {
                 sort.push(self.sort_item(item, &scope, &targets, &mut hidden)?);
             }
@@ -300,6 +306,16 @@ impl<'c, C: Catalog> Builder<'c, C> {
             outputs.extend(hidden.iter());
         }
         let grouped = !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty();
+        if distinct_on {
+            if grouped {
+                return Err(unsupported(
+                    "DISTINCT ON over GROUP BY or aggregates",
+                    "Group in a subquery and apply DISTINCT ON above it, or use FULL.",
+                ));
+            }
+            let out = self.distinct_on(s, tree, &scope, &targets, &mut hidden, &sort)?;
+            return Ok((out, out_columns(&targets)));
+        }
         if !grouped {
             let (exprs, columns) = self.select_list(&outputs, &mut FromColumns)?;
             let out = OpTree::project(tree, exprs, columns);
@@ -391,6 +407,19 @@ impl<'c, C: Catalog> Builder<'c, C> {
             .node
             .as_deref()
             .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+        let at = self.output_of(expr, scope, targets, hidden)?;
+        Ok((at, desc, nulls_first))
+    }
+
+    /// The SELECT-list entry an ORDER BY or DISTINCT ON expression names: an output name
+    /// or position, an equal entry, else a new hidden one (`findTargetlistEntrySQL92/99`).
+    fn output_of(
+        &mut self,
+        expr: &pb::Node,
+        scope: &Scope,
+        targets: &[Target],
+        hidden: &mut Vec<Target>,
+    ) -> Result<usize> {
         match &expr.node {
             Some(N::AConst(pb::AConst {
                 val: Some(pb::a_const::Val::Ival(i)),
@@ -406,7 +435,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                             i.ival
                         ))
                     })?;
-                return Ok((at, desc, nulls_first));
+                return Ok(at);
             }
             Some(N::ColumnRef(c)) if c.fields.len() == 1 => {
                 if let Some(name) = string(&c.fields[0]) {
@@ -422,7 +451,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                                 "ORDER BY \"{name}\" is ambiguous"
                             )));
                         }
-                        return Ok((first, desc, nulls_first));
+                        return Ok(first);
                     }
                 }
             }
@@ -434,13 +463,123 @@ impl<'c, C: Catalog> Builder<'c, C> {
             .chain(hidden.iter())
             .position(|t| t.node == node)
         {
-            return Ok((at, desc, nulls_first));
+            return Ok(at);
         }
         hidden.push(Target {
             name: "?column?".into(),
             node,
         });
-        Ok((targets.len() + hidden.len() - 1, desc, nulls_first))
+        Ok(targets.len() + hidden.len() - 1)
+    }
+
+    /// `SELECT DISTINCT ON (k…) e… FROM … ORDER BY k…, o…` as the extension builds it: a
+    /// grouping by `k` whose every output is `(array_agg(e ORDER BY k…, o…, image))[1]`,
+    /// ties broken by the binary image of the selected values.
+    fn distinct_on(
+        &mut self,
+        s: &pb::SelectStmt,
+        tree: OpTree,
+        scope: &Scope,
+        targets: &[Target],
+        hidden: &mut Vec<Target>,
+        sort: &[(usize, bool, bool)],
+    ) -> Result<OpTree> {
+        let mut on = Vec::new();
+        for d in s.distinct_clause.iter().filter(|d| d.node.is_some()) {
+            let at = self.output_of(d, scope, targets, hidden)?;
+            if !on.contains(&at) {
+                on.push(at);
+            }
+        }
+        // The keys in ORDER BY order (they must be its leading items), then any others.
+        let mut keys: Vec<usize> = Vec::new();
+        for &(at, _, _) in sort {
+            if on.contains(&at) && !keys.contains(&at) {
+                keys.push(at);
+            }
+        }
+        for &at in &on {
+            if !keys.contains(&at) {
+                keys.push(at);
+            }
+        }
+        let node_at = |at: usize| -> Node {
+            targets
+                .get(at)
+                .map(|t| t.node.clone())
+                .unwrap_or_else(|| hidden[at - targets.len()].node.clone())
+        };
+        let mut group_by = Vec::new();
+        let mut group_columns = Vec::new();
+        for &at in &keys {
+            let node = node_at(at);
+            group_by.push(self.print(&node, &mut FromColumns)?);
+            group_columns.push(self.column(format!("g{}", group_by.len()), &node)?);
+        }
+        if let Some(c) = group_columns.iter().find(|c| !c.keyable()) {
+            return Err(unsupported(
+                &format!("DISTINCT ON a column of type {}", c.type_sql),
+                "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
+            ));
+        }
+        let visible: Vec<&Target> = targets.iter().collect();
+        let (values, columns) = self.select_list(&visible, &mut FromColumns)?;
+        if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
+            return Err(unsupported(
+                &format!("DISTINCT ON selecting a column of type {}", c.type_sql),
+                "Ties are broken by the selected values' binary form, which this type does not have; use FULL.",
+            ));
+        }
+        let mut order = Expr::sql(" ORDER BY ");
+        for &(at, desc, nulls_first) in sort {
+            let node = node_at(at);
+            order.append(self.print(&node, &mut FromColumns)?);
+            let op = self
+                .cat
+                .sort_operator(node.ty().oid, desc)?
+                .ok_or_else(|| {
+                    unsupported(
+                        "ORDER BY a type without a default B-tree operator class of its own",
+                        "Translated by the extension's frontend only.",
+                    )
+                })?;
+            order.push_sql(&format!(
+                " USING {op} NULLS {}, ",
+                if nulls_first { "FIRST" } else { "LAST" }
+            ));
+        }
+        order.push_sql("pg_catalog.record_send(ROW(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                order.push_sql(", ");
+            }
+            order.append(v.clone());
+        }
+        order.push_sql(")) USING OPERATOR(pg_catalog.<)");
+        let aggs = values
+            .iter()
+            .zip(&columns)
+            .map(|(v, c)| {
+                let mut call = Expr::sql("(pg_catalog.array_agg(");
+                call.append(v.clone());
+                call.append(order.clone());
+                call.push_sql("))[1]");
+                AggCall {
+                    kind: AggKind::Other,
+                    arg: None,
+                    call,
+                    result_type: c.type_sql.clone(),
+                    tracks_scale: false,
+                }
+            })
+            .collect();
+        let (ng, n) = (group_by.len(), columns.len());
+        let tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
+        Ok(OpTree::project(
+            tree,
+            (ng..ng + n).map(Expr::col).collect(),
+            columns,
+        ))
     }
 
     /// The outermost query's ORDER BY … LIMIT as a top-k over `tree` (whose columns are

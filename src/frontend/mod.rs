@@ -1328,60 +1328,21 @@ impl Builder {
             group_by.push(self.d.expr(e, &mut FromResolver { q, layout })?);
             group_columns.push(expr_column(format!("g{}", group_by.len()), e)?);
         }
-        if let Some(c) = group_columns.iter().find(|c| !c.keyable()) {
-            return Err(unsupported(
-                &format!("DISTINCT ON a column of type {}", c.type_sql),
-                "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
-            ));
-        }
         let (values, columns) = self.select_list(q, &mut FromResolver { q, layout })?;
-        if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
-            return Err(unsupported(
-                &format!("DISTINCT ON selecting a column of type {}", c.type_sql),
-                "Ties are broken by the selected values' binary form, which this type does not have; use FULL.",
-            ));
-        }
-        // ORDER BY k…, o… (the query's own sort operators and NULLS placement), then the
-        // image of the selected values.
-        let mut order = Expr::sql(" ORDER BY ");
+        // ORDER BY k…, o… (the query's own sort operators and NULLS placement).
+        let mut sort_keys = Vec::new();
         for sgc in PgList::<pg_sys::SortGroupClause>::from_pg((*q).sortClause).iter_ptr() {
             let tle = pg_sys::get_sortgroupclause_tle(sgc, (*q).targetList);
-            order.append(self.sort_key(q, layout, tle, sgc)?);
-            order.push_sql(", ");
+            sort_keys.push(self.sort_key(q, layout, tle, sgc)?);
         }
-        order.push_sql("pg_catalog.record_send(ROW(");
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                order.push_sql(", ");
-            }
-            order.append(v.clone());
-        }
-        order.push_sql(")) USING OPERATOR(pg_catalog.<)");
-        let aggs = values
-            .iter()
-            .zip(&columns)
-            .map(|(v, c)| {
-                let mut call = Expr::sql("(pg_catalog.array_agg(");
-                call.append(v.clone());
-                call.append(order.clone());
-                call.push_sql("))[1]");
-                AggCall {
-                    kind: AggKind::Other,
-                    arg: None,
-                    call,
-                    result_type: c.type_sql.clone(),
-                    tracks_scale: false,
-                }
-            })
-            .collect();
-        let ng = group_by.len();
-        let n = columns.len();
-        let tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
-        Ok(OpTree::project(
+        Ok(pgt_dvm::frontend::distinct_on(
             tree,
-            (ng..ng + n).map(Expr::col).collect(),
+            group_by,
+            group_columns,
+            &values,
             columns,
-        ))
+            sort_keys,
+        )?)
     }
 
     unsafe fn distinct(&mut self, q: *mut pg_sys::Query, tree: OpTree) -> PgtResult<OpTree> {
@@ -1780,40 +1741,14 @@ impl Builder {
             })
         })?;
         let qualified = format!("{schema}.{name}");
-        match kind.as_str() {
-            "r" => {}
-            // Its partitions carry capture triggers too (`crate::cdc_partitions`).
-            "p" if (*rte).inh => {}
-            "p" => return Err(unsupported(&format!("FROM ONLY the partitioned table \"{qualified}\""), "ONLY of a partitioned table reads no rows, while its partitions' changes are captured as its own; leave out ONLY, or use FULL.")),
-            "v" => return Err(unsupported(&format!("the view \"{qualified}\" as a source"), "Incremental refresh reads the changes of base tables; define the stream table over the view's tables, or use FULL.")),
-            "m" => return Err(unsupported(&format!("the materialized view \"{qualified}\" as a source"), "Materialized views cannot be watched for changes; use FULL.")),
-            _ => return Err(unsupported(&format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL.")),
-        }
-        let has_children = has_children && kind == "r";
-        if has_children && (*rte).inh {
-            return Err(unsupported(
-                &format!("the inheritance parent \"{qualified}\" as a source"),
-                "Writes to child tables would not be captured; use FULL.",
-            ));
-        }
-        if has_children {
-            return Err(unsupported(
-                &format!("FROM ONLY the inheritance parent \"{qualified}\""),
-                "Statements on the parent that reach its children would be captured as changes of the parent; use FULL.",
-            ));
-        }
-        if is_partition {
-            return Err(unsupported(
-                &format!("the partition \"{qualified}\" as a source"),
-                "Rows routed to it through its partitioned parent would not be captured; use FULL.",
-            ));
-        }
-        if let Some(col) = reserved_column {
-            return Err(unsupported(
-                &format!("the source \"{qualified}\" with column \"{col}\""),
-                "The names __pgt_change_id, __pgt_xid and __pgt_op are the change buffer's own columns; rename the column or use FULL.",
-            ));
-        }
+        pgt_dvm::frontend::check_source(
+            &qualified,
+            kind.chars().next().unwrap_or('?'),
+            (*rte).inh,
+            has_children,
+            is_partition,
+            reserved_column.as_deref(),
+        )?;
         if !self.sources.contains(&relid) {
             self.sources.push(relid);
         }

@@ -153,3 +153,118 @@ pub fn intersect_or_except(left: OpTree, right: OpTree, intersect: bool, all: bo
     let kept = OpTree::filter(grouped, keep).with_error_free(true);
     OpTree::project(kept, (0..n).map(Expr::col).collect(), columns)
 }
+
+/// `SELECT DISTINCT ON (k…) e… FROM … ORDER BY o…` over `input`: a grouping by the keys
+/// `group_by` (columns `group_columns`) whose every output is
+/// `(array_agg(e ORDER BY o…, image))[1]`, `image` the binary form of the selected values
+/// (`record_send`), which breaks the ties the ORDER BY leaves the same way in every
+/// column, so all come from one row. `sort_keys` are the ORDER BY items as
+/// `e USING op NULLS FIRST|LAST`. Refused when a key cannot be found by identity or a
+/// selected column has no binary form.
+pub fn distinct_on(
+    input: OpTree,
+    group_by: Vec<Expr>,
+    group_columns: Vec<crate::optree::Column>,
+    values: &[Expr],
+    columns: Vec<crate::optree::Column>,
+    sort_keys: Vec<Expr>,
+) -> Result<OpTree, DvmError> {
+    if let Some(c) = group_columns.iter().find(|c| !c.keyable()) {
+        return Err(DvmError::unsupported(
+            format!("DISTINCT ON a column of type {}", c.type_sql),
+            "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
+        ));
+    }
+    if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
+        return Err(DvmError::unsupported(
+            format!("DISTINCT ON selecting a column of type {}", c.type_sql),
+            "Ties are broken by the selected values' binary form, which this type does not have; use FULL.",
+        ));
+    }
+    let mut order = Expr::sql(" ORDER BY ");
+    for k in sort_keys {
+        order.append(k);
+        order.push_sql(", ");
+    }
+    order.push_sql("pg_catalog.record_send(ROW(");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            order.push_sql(", ");
+        }
+        order.append(v.clone());
+    }
+    order.push_sql(")) USING OPERATOR(pg_catalog.<)");
+    let aggs = values
+        .iter()
+        .zip(&columns)
+        .map(|(v, c)| {
+            let mut call = Expr::sql("(pg_catalog.array_agg(");
+            call.append(v.clone());
+            call.append(order.clone());
+            call.push_sql("))[1]");
+            crate::optree::AggCall {
+                kind: crate::optree::AggKind::Other,
+                arg: None,
+                call,
+                result_type: c.type_sql.clone(),
+                tracks_scale: false,
+            }
+        })
+        .collect();
+    let (ng, n) = (group_by.len(), columns.len());
+    let tree = OpTree::aggregate(input, group_by, group_columns, aggs);
+    Ok(OpTree::project(
+        tree,
+        (ng..ng + n).map(Expr::col).collect(),
+        columns,
+    ))
+}
+
+/// What a scan's relation must be for its changes to be captured: an ordinary table
+/// (`kind` `r`, without children) or a partitioned one read with its partitions, not a
+/// partition itself, without columns named like the change buffer's own.
+pub fn check_source(
+    qualified: &str,
+    kind: char,
+    inherited: bool,
+    has_children: bool,
+    is_partition: bool,
+    reserved_column: Option<&str>,
+) -> Result<(), DvmError> {
+    let refuse = |c: String, r: &str| Err(DvmError::unsupported(c, r));
+    match kind {
+        'r' => {}
+        // Its partitions carry capture triggers too.
+        'p' if inherited => {}
+        'p' => return refuse(format!("FROM ONLY the partitioned table \"{qualified}\""), "ONLY of a partitioned table reads no rows, while its partitions' changes are captured as its own; leave out ONLY, or use FULL."),
+        'v' => return refuse(format!("the view \"{qualified}\" as a source"), "Incremental refresh reads the changes of base tables; define the stream table over the view's tables, or use FULL."),
+        'm' => return refuse(format!("the materialized view \"{qualified}\" as a source"), "Materialized views cannot be watched for changes; use FULL."),
+        _ => return refuse(format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL."),
+    }
+    let has_children = has_children && kind == 'r';
+    if has_children && inherited {
+        return refuse(
+            format!("the inheritance parent \"{qualified}\" as a source"),
+            "Writes to child tables would not be captured; use FULL.",
+        );
+    }
+    if has_children {
+        return refuse(
+            format!("FROM ONLY the inheritance parent \"{qualified}\""),
+            "Statements on the parent that reach its children would be captured as changes of the parent; use FULL.",
+        );
+    }
+    if is_partition {
+        return refuse(
+            format!("the partition \"{qualified}\" as a source"),
+            "Rows routed to it through its partitioned parent would not be captured; use FULL.",
+        );
+    }
+    if let Some(col) = reserved_column {
+        return refuse(
+            format!("the source \"{qualified}\" with column \"{col}\""),
+            "The names __pgt_change_id, __pgt_xid and __pgt_op are the change buffer's own columns; rename the column or use FULL.",
+        );
+    }
+    Ok(())
+}

@@ -516,24 +516,12 @@ impl<'c, C: Catalog> Builder<'c, C> {
             group_by.push(self.print(&node, &mut FromColumns)?);
             group_columns.push(self.column(format!("g{}", group_by.len()), &node)?);
         }
-        if let Some(c) = group_columns.iter().find(|c| !c.keyable()) {
-            return Err(unsupported(
-                &format!("DISTINCT ON a column of type {}", c.type_sql),
-                "Equal values of this type can differ in their stored form, so the affected groups cannot be found by identity; use FULL.",
-            ));
-        }
         let visible: Vec<&Target> = targets.iter().collect();
         let (values, columns) = self.select_list(&visible, &mut FromColumns)?;
-        if let Some(c) = columns.iter().find(|c| !c.binary_identity) {
-            return Err(unsupported(
-                &format!("DISTINCT ON selecting a column of type {}", c.type_sql),
-                "Ties are broken by the selected values' binary form, which this type does not have; use FULL.",
-            ));
-        }
-        let mut order = Expr::sql(" ORDER BY ");
+        let mut sort_keys = Vec::new();
         for &(at, desc, nulls_first) in sort {
             let node = node_at(at);
-            order.append(self.print(&node, &mut FromColumns)?);
+            let mut key = self.print(&node, &mut FromColumns)?;
             let op = self
                 .cat
                 .sort_operator(node.ty().oid, desc)?
@@ -543,43 +531,20 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         "Translated by the extension's frontend only.",
                     )
                 })?;
-            order.push_sql(&format!(
-                " USING {op} NULLS {}, ",
+            key.push_sql(&format!(
+                " USING {op} NULLS {}",
                 if nulls_first { "FIRST" } else { "LAST" }
             ));
+            sort_keys.push(key);
         }
-        order.push_sql("pg_catalog.record_send(ROW(");
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                order.push_sql(", ");
-            }
-            order.append(v.clone());
-        }
-        order.push_sql(")) USING OPERATOR(pg_catalog.<)");
-        let aggs = values
-            .iter()
-            .zip(&columns)
-            .map(|(v, c)| {
-                let mut call = Expr::sql("(pg_catalog.array_agg(");
-                call.append(v.clone());
-                call.append(order.clone());
-                call.push_sql("))[1]");
-                AggCall {
-                    kind: AggKind::Other,
-                    arg: None,
-                    call,
-                    result_type: c.type_sql.clone(),
-                    tracks_scale: false,
-                }
-            })
-            .collect();
-        let (ng, n) = (group_by.len(), columns.len());
-        let tree = OpTree::aggregate(tree, group_by, group_columns, aggs);
-        Ok(OpTree::project(
+        Ok(pgt_dvm::frontend::distinct_on(
             tree,
-            (ng..ng + n).map(Expr::col).collect(),
+            group_by,
+            group_columns,
+            &values,
             columns,
-        ))
+            sort_keys,
+        )?)
     }
 
     /// The outermost query's ORDER BY … LIMIT as a top-k over `tree` (whose columns are
@@ -993,39 +958,14 @@ impl<'c, C: Catalog> Builder<'c, C> {
             FrontendError::Invalid(format!("relation \"{}\" does not exist", rv.relname))
         })?;
         let qualified = format!("{}.{}", rel.schema, rel.name);
-        match rel.kind {
-            'r' => {}
-            'p' if rv.inh => {}
-            'p' => return Err(unsupported(&format!("FROM ONLY the partitioned table \"{qualified}\""), "ONLY of a partitioned table reads no rows, while its partitions' changes are captured as its own; leave out ONLY, or use FULL.")),
-            'v' => return Err(unsupported(&format!("the view \"{qualified}\" as a source"), "Incremental refresh reads the changes of base tables; define the stream table over the view's tables, or use FULL.")),
-            'm' => return Err(unsupported(&format!("the materialized view \"{qualified}\" as a source"), "Materialized views cannot be watched for changes; use FULL.")),
-            _ => return Err(unsupported(&format!("the relation \"{qualified}\" as a source"), "Only ordinary tables can be watched for changes; use FULL.")),
-        }
-        let has_children = rel.has_children && rel.kind == 'r';
-        if has_children && rv.inh {
-            return Err(unsupported(
-                &format!("the inheritance parent \"{qualified}\" as a source"),
-                "Writes to child tables would not be captured; use FULL.",
-            ));
-        }
-        if has_children {
-            return Err(unsupported(
-                &format!("FROM ONLY the inheritance parent \"{qualified}\""),
-                "Statements on the parent that reach its children would be captured as changes of the parent; use FULL.",
-            ));
-        }
-        if rel.is_partition {
-            return Err(unsupported(
-                &format!("the partition \"{qualified}\" as a source"),
-                "Rows routed to it through its partitioned parent would not be captured; use FULL.",
-            ));
-        }
-        if let Some(col) = &rel.reserved_column {
-            return Err(unsupported(
-                &format!("the source \"{qualified}\" with column \"{col}\""),
-                "The names __pgt_change_id, __pgt_xid and __pgt_op are the change buffer's own columns; rename the column or use FULL.",
-            ));
-        }
+        pgt_dvm::frontend::check_source(
+            &qualified,
+            rel.kind,
+            rv.inh,
+            rel.has_children,
+            rel.is_partition,
+            rel.reserved_column.as_deref(),
+        )?;
         if rel.has_virtual_columns {
             return Err(unsupported(
                 &format!("the source \"{qualified}\" with virtual generated columns"),

@@ -49,6 +49,7 @@ const RESOLUTION_SHAPES: &[(&str, &str)] = &[
     ("topk_hidden_expr", "SELECT id FROM a JOIN c ON c.g = a.g ORDER BY a.v * 2 DESC, c.label, id LIMIT 4"),
     ("agg_modifiers", "SELECT g, count(DISTINCT k) FILTER (WHERE v > 1) AS n, string_agg(g, g ORDER BY id DESC, k NULLS FIRST) AS s, max(g COLLATE \"C\") AS mg, sum(v) FILTER (WHERE g IS NOT NULL) AS sv FROM a GROUP BY g"),
     ("collate_where_topk", "SELECT name, w FROM b WHERE name COLLATE \"C\" > 'm' OR w IS NULL ORDER BY name COLLATE \"C\" DESC, w LIMIT 2"),
+    ("numeric_scales", "SELECT g, sum(-n * 2 + m) AS s, avg(n - 1.5) AS a, sum(k::numeric * n) AS kn, sum(n * n * n) AS cube FROM a GROUP BY g"),
     ("outer_join_exprs", "SELECT a.id, coalesce(b.name, '?') AS nm FROM a LEFT JOIN b ON a.k = b.k AND b.w > 1 WHERE a.v IS NOT NULL"),
 ];
 
@@ -110,7 +111,7 @@ fn both_frontends_build_the_same_tree() {
         assert!(accepted.contains(name), "{name} should be translated");
     }
     assert!(
-        accepted.len() >= 129,
+        accepted.len() >= 133,
         "only {} shapes translated: {accepted:?}",
         accepted.len()
     );

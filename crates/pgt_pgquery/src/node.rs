@@ -462,10 +462,12 @@ pub fn bounded_numeric(node: &Node, leaves: &mut usize) -> bool {
     }
 }
 
-/// The display scale every value of a numeric expression has, when it is fixed: a
-/// constrained column's or a constant's (the extension's `numeric_scale::fixed_scale`
-/// for the expressions this frontend accepts as aggregate arguments).
+/// The display scale every value of a numeric expression has, when the expression alone
+/// decides it (the extension's `numeric_scale::fixed_scale`): a constrained column's, a
+/// constant's, an integer's cast to numeric (0), and PostgreSQL's arithmetic on them
+/// (`max` of the scales for `+` and `-`, their sum for `*`, up to 1000).
 pub fn fixed_scale(node: &Node) -> Option<i32> {
+    const MAX_SCALE: i32 = 1000;
     if node.ty().oid != NUMERIC {
         return None;
     }
@@ -482,7 +484,42 @@ pub fn fixed_scale(node: &Node) -> Option<i32> {
             }
             Some(v.split_once('.').map_or(0, |(_, f)| f.len() as i32))
         }
+        Node::Cast {
+            arg,
+            method: CastMethod::Binary,
+            ..
+        } => fixed_scale(arg),
+        Node::Cast {
+            arg,
+            method: CastMethod::Function(f),
+            ..
+        } => int_to_numeric(f, arg).then_some(0),
+        Node::Func { func, args, .. } if args.len() == 1 => {
+            int_to_numeric(func, &args[0]).then_some(0)
+        }
+        Node::Op { op, args, .. } => {
+            let scales = args.iter().map(fixed_scale).collect::<Option<Vec<i32>>>()?;
+            let s = match (op.func.name_sql.as_str(), scales.as_slice()) {
+                ("pg_catalog.numeric_add" | "pg_catalog.numeric_sub", [a, b]) => *a.max(b),
+                ("pg_catalog.numeric_mul", [a, b]) => a + b,
+                ("pg_catalog.numeric_uminus" | "pg_catalog.numeric_uplus", [a]) => *a,
+                _ => return None,
+            };
+            (s <= MAX_SCALE).then_some(s)
+        }
         _ => None,
+    }
+}
+
+/// Whether `node` reads a numeric column of a subquery or CTE without a type modifier,
+/// whose scale the extension finds by following the column to its defining expression.
+pub fn reads_unconstrained_derived_numeric(node: &Node) -> bool {
+    match node {
+        Node::Var { ty, sub: true, .. } => ty.oid == NUMERIC && ty.typmod < 0,
+        _ => node
+            .children()
+            .into_iter()
+            .any(reads_unconstrained_derived_numeric),
     }
 }
 

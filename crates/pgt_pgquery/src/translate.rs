@@ -1204,11 +1204,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
             ("pg_catalog.count", 1, false) => (AggKind::Count, false),
             ("pg_catalog.sum" | "pg_catalog.avg", 1, _) if arg_ty.is_some_and(exact_num) => {
                 let arg = &args[0];
-                if arg.ty().oid == NUMERIC
-                    && !matches!(arg, Node::Var { sub: false, .. } | Node::Const { .. })
-                {
+                if arg.ty().oid == NUMERIC && node::reads_unconstrained_derived_numeric(arg) {
                     return Err(unsupported(
-                        "SUM/AVG of a numeric expression",
+                        "SUM/AVG over a numeric column of a subquery or CTE",
                         "Whether its display scale is fixed is decided by the extension's frontend only.",
                     ));
                 }

@@ -36,6 +36,9 @@ pub struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub entries: Vec<Entry>,
+    /// The FROM items of the query a subquery filters (names not found here are looked
+    /// up there, as correlated references).
+    pub outer: Vec<Entry>,
 }
 
 impl Scope {
@@ -50,6 +53,20 @@ impl Scope {
     }
 
     pub fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Node> {
+        let local = match qualifier {
+            Some(q) => self.entries.iter().any(|e| e.refname == q),
+            None => self.has_column(name),
+        };
+        if !local && !self.outer.is_empty() {
+            let outer = Scope {
+                entries: self.outer.clone(),
+                outer: Vec::new(),
+            };
+            return match outer.column(qualifier, name)? {
+                Node::Var { pos, ty, coll, .. } => Ok(Node::OuterVar { pos, ty, coll }),
+                other => Ok(other),
+            };
+        }
         let mut found = Vec::new();
         for e in &self.entries {
             if qualifier.is_some_and(|q| q != e.refname) {
@@ -128,9 +145,19 @@ pub fn kind_name(n: &pb::Node) -> String {
 
 pub struct Analyzer<'c, C: Catalog> {
     pub cat: &'c mut C,
+    /// The subqueries met (their ids count on from `first_sublink`).
+    pub sublinks: Vec<pb::SubLink>,
+    pub first_sublink: usize,
 }
 
-impl<C: Catalog> Analyzer<'_, C> {
+impl<'c, C: Catalog> Analyzer<'c, C> {
+    pub fn new(cat: &'c mut C) -> Self {
+        Analyzer {
+            cat,
+            sublinks: Vec::new(),
+            first_sublink: 0,
+        }
+    }
     /// Analyzes `n` over `scope`; aggregates are accepted when `aggs` is set (SELECT list
     /// and HAVING of a grouped level), without nesting.
     pub fn expr(&mut self, n: &pb::Node, scope: &Scope, aggs: bool) -> Result<Node> {
@@ -292,6 +319,22 @@ impl<C: Catalog> Analyzer<'_, C> {
                 })
             }
             N::FuncCall(f) => self.call(f, scope, aggs),
+            N::SubLink(sl) => {
+                if !matches!(
+                    pb::SubLinkType::try_from(sl.sub_link_type),
+                    Ok(pb::SubLinkType::ExistsSublink
+                        | pb::SubLinkType::AnySublink
+                        | pb::SubLinkType::AllSublink)
+                ) {
+                    return Err(unsupported(
+                        "a scalar, ARRAY or row subquery",
+                        "Subqueries are translated as WHERE conjuncts ([NOT] EXISTS, [NOT] IN, op ANY/ALL) only here; the stream table is refreshed in full.",
+                    ));
+                }
+                let id = self.first_sublink + self.sublinks.len();
+                self.sublinks.push((**sl).clone());
+                Ok(Node::Sublink { id })
+            }
             N::CoalesceExpr(c) => self.variadic("COALESCE", &c.args, scope, aggs),
             N::MinMaxExpr(m) => {
                 let name = if m.op == pb::MinMaxOp::IsGreatest as i32 {
@@ -584,6 +627,11 @@ impl<C: Catalog> Analyzer<'_, C> {
     /// `left = right` as a USING clause compares them.
     pub fn equality(&mut self, left: Node, right: Node) -> Result<Node> {
         self.binary("=", left, right)
+    }
+
+    /// `left name right`, resolved as an operator expression is.
+    pub fn operator(&mut self, name: &str, left: Node, right: Node) -> Result<Node> {
+        self.binary(name, left, right)
     }
 
     fn binary(&mut self, name: &str, left: Node, right: Node) -> Result<Node> {

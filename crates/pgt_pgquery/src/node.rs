@@ -25,6 +25,23 @@ pub enum Node {
         coll: u32,
         sub: bool,
     },
+    /// A column of the query a subquery filters (one level out), at position `pos` of
+    /// that query's FROM clause.
+    OuterVar {
+        pos: usize,
+        ty: TypeRef,
+        coll: u32,
+    },
+    /// A subquery test in WHERE (`EXISTS`, `IN`, `op ANY`, `op ALL`), the `id`-th met;
+    /// translated by the builder as a semi- or anti-join.
+    Sublink {
+        id: usize,
+    },
+    /// The (first) output column of the subquery a comparison tests against.
+    Param {
+        ty: TypeRef,
+        coll: u32,
+    },
     /// A constant in its type's output form (`None`: NULL).
     Const {
         ty: TypeRef,
@@ -115,6 +132,8 @@ impl Node {
             Node::Variadic { args, .. } | Node::NullIf { args, .. } => args[0].ty(),
             Node::Case { ty, .. } => *ty,
             Node::Collate { arg, .. } => arg.ty(),
+            Node::OuterVar { ty, .. } | Node::Param { ty, .. } => *ty,
+            Node::Sublink { .. } => TypeRef::of(BOOL),
             Node::InList { .. } | Node::Distinct { .. } => TypeRef::of(BOOL),
             Node::Op { op, .. } => TypeRef::of(op.result),
             Node::Bool { .. } | Node::NullTest { .. } => TypeRef::of(BOOL),
@@ -134,18 +153,25 @@ impl Node {
             | Node::Case { coll, .. }
             | Node::NullIf { coll, .. }
             | Node::Collate { coll, .. }
+            | Node::OuterVar { coll, .. }
+            | Node::Param { coll, .. }
             | Node::Agg { coll, .. } => *coll,
             Node::Const { .. }
             | Node::Bool { .. }
             | Node::NullTest { .. }
             | Node::InList { .. }
+            | Node::Sublink { .. }
             | Node::Distinct { .. } => 0,
         }
     }
 
     pub fn children(&self) -> Vec<&Node> {
         match self {
-            Node::Var { .. } | Node::Const { .. } => Vec::new(),
+            Node::Var { .. }
+            | Node::Const { .. }
+            | Node::OuterVar { .. }
+            | Node::Sublink { .. }
+            | Node::Param { .. } => Vec::new(),
             Node::Op { args, .. }
             | Node::Bool { args, .. }
             | Node::Func { args, .. }
@@ -174,9 +200,22 @@ impl Node {
         }
     }
 
-    /// `contain_var_clause`.
+    /// `contain_var_clause` (this level's columns only).
     pub fn contains_var(&self) -> bool {
         matches!(self, Node::Var { .. }) || self.children().into_iter().any(Node::contains_var)
+    }
+
+    /// This level's column references in walk order, each once (`own_vars`).
+    pub fn own_vars(&self, out: &mut Vec<Node>) {
+        if let Node::Var { .. } = self {
+            if !out.contains(self) {
+                out.push(self.clone());
+            }
+            return;
+        }
+        for c in self.children() {
+            c.own_vars(out);
+        }
     }
 
     /// `contain_volatile_functions`.
@@ -234,8 +273,22 @@ pub fn explicit_collation(node: &Node) -> Option<u32> {
     }
 }
 
-/// The FROM item all of `node`'s columns come from, when there is exactly one.
+/// Whether `node` reads the query one level out (a correlated condition).
+pub fn is_correlated(node: &Node) -> bool {
+    matches!(node, Node::OuterVar { .. }) || node.children().into_iter().any(is_correlated)
+}
+
+fn has_sublink(node: &Node) -> bool {
+    matches!(node, Node::Sublink { .. } | Node::OuterVar { .. })
+        || node.children().into_iter().any(has_sublink)
+}
+
+/// The FROM item all of `node`'s columns come from, when there is exactly one (none
+/// when it has a subquery or reads an outer query).
 pub fn single_relation(node: &Node) -> Option<usize> {
+    if has_sublink(node) {
+        return None;
+    }
     let mut rels = Vec::new();
     node.rels(&mut rels);
     match rels.as_slice() {
@@ -419,7 +472,11 @@ pub fn error_free(node: &Node) -> bool {
         }
         Node::Distinct { .. } => false,
         Node::Collate { arg, .. } => error_free(arg),
-        Node::Const { .. } | Node::Agg { .. } => false,
+        Node::Const { .. }
+        | Node::Agg { .. }
+        | Node::Sublink { .. }
+        | Node::OuterVar { .. }
+        | Node::Param { .. } => false,
     }
 }
 

@@ -89,6 +89,18 @@ impl Printer {
                     "The column could not be resolved to an input of the operator.",
                 ))
             }
+            Node::OuterVar { .. } => {
+                return Err(unsupported(
+                    "a reference to an outer query (LATERAL or correlated subquery)",
+                    "Each query level must read only its own FROM items.",
+                ))
+            }
+            Node::Sublink { .. } | Node::Param { .. } => {
+                return Err(unsupported(
+                    "a subquery in this position",
+                    "Subqueries are translated as WHERE conjuncts ([NOT] EXISTS, [NOT] IN, op ANY/ALL) only here; rewrite it as a join, or the stream table is refreshed in full.",
+                ))
+            }
             Node::Const { ty, value } => {
                 let t = cat.type_name(*ty)?;
                 match value {

@@ -31,9 +31,24 @@ pub struct Builder<'c, C: Catalog> {
     next_with: usize,
     /// Set while the outermost query level starts (a top-k is maintained only there).
     top: bool,
+    /// The subqueries met so far, by id (`Node::Sublink`).
+    sublinks: Vec<pb::SubLink>,
+    /// Set while a WHERE subquery's level starts: the FROM items of the query it filters.
+    correlation: Option<Vec<Entry>>,
+    /// What that level's translation found: its correlated conjuncts and the own columns
+    /// they read (appended to its outputs after the first `first_var`).
+    corr_out: Option<CorrOut>,
     /// Each CTE's tree, translated once and shared by all its references (as the
     /// extension shares it), with its output columns.
     shared: HashMap<(usize, String), (Rc<OpTree>, Vec<OutCol>)>,
+}
+
+/// The correlated part of a WHERE subquery.
+#[derive(Debug, Clone, Default)]
+struct CorrOut {
+    corr: Vec<Node>,
+    own: Vec<Node>,
+    first_var: usize,
 }
 
 /// A CTE of a WITH list.
@@ -69,6 +84,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
             ctes: Vec::new(),
             next_with: 0,
             top: false,
+            sublinks: Vec::new(),
+            correlation: None,
+            corr_out: None,
             shared: HashMap::new(),
         }
     }
@@ -96,7 +114,11 @@ impl<'c, C: Catalog> Builder<'c, C> {
     }
 
     fn analyze(&mut self, n: &pb::Node, scope: &Scope, aggs: bool) -> Result<Node> {
-        let node = Analyzer { cat: self.cat }.expr(n, scope, aggs)?;
+        let mut a = Analyzer::new(self.cat);
+        a.first_sublink = self.sublinks.len();
+        let node = a.expr(n, scope, aggs)?;
+        let found = std::mem::take(&mut a.sublinks);
+        self.sublinks.extend(found);
         self.volatile |= node.volatile();
         Ok(node)
     }
@@ -220,6 +242,13 @@ impl<'c, C: Catalog> Builder<'c, C> {
             ));
         }
         let top = std::mem::replace(&mut self.top, false);
+        let outer = self.correlation.take();
+        if outer.is_some() && s.op != pb::SetOperation::SetopNone as i32 {
+            return Err(unsupported(
+                "a set operation in a WHERE subquery",
+                "Translated by the extension's frontend only.",
+            ));
+        }
         let top_k = top_k_limit(s, top)?;
         if !s.window_clause.is_empty() || s.group_distinct {
             return Err(unsupported(
@@ -260,20 +289,85 @@ impl<'c, C: Catalog> Builder<'c, C> {
             });
         }
         let mut tree = tree.expect("non-empty FROM");
+        let correlated = outer.is_some();
+        scope.outer = outer.unwrap_or_default();
+        let mut corr_out = None;
         if let Some(w) = s.where_clause.as_deref() {
             let node = self.analyze(w, &scope, false)?;
-            let node = Analyzer { cat: self.cat }.to_bool(node)?;
-            tree = self.filters(tree, &node)?;
+            let mut node = Some(Analyzer::new(self.cat).to_bool(node)?);
+            if correlated {
+                // A WHERE subquery's conjuncts that read the outer query leave it: they
+                // become the semi-join's condition, with the own columns they read added
+                // to its outputs (the extension's `sublink_join`).
+                let mut cs = Vec::new();
+                node::conjuncts(node.as_ref().expect("set above"), &mut cs);
+                let (corr, local): (Vec<Node>, Vec<Node>) =
+                    cs.into_iter().partition(node::is_correlated);
+                if !corr.is_empty() {
+                    if !s.group_clause.is_empty()
+                        || s.having_clause.is_some()
+                        || !s.distinct_clause.is_empty()
+                        || s.limit_count.is_some()
+                        || s.limit_offset.is_some()
+                        || !s.window_clause.is_empty()
+                    {
+                        return Err(unsupported(
+                            "a correlated subquery with aggregates, DISTINCT, LIMIT or set operations",
+                            "Its correlated conditions cannot be moved out of it; join a grouped subquery instead, or use FULL.",
+                        ));
+                    }
+                    let mut own = Vec::new();
+                    for c in &corr {
+                        c.own_vars(&mut own);
+                    }
+                    node = match local.len() {
+                        0 => None,
+                        1 => local.into_iter().next(),
+                        _ => Some(Node::Bool {
+                            kind: node::BoolKind::And,
+                            args: local,
+                        }),
+                    };
+                    corr_out = Some(CorrOut {
+                        corr,
+                        own,
+                        first_var: 0,
+                    });
+                }
+            }
+            if let Some(node) = node {
+                tree = self.filters(tree, &node, &scope)?;
+            }
         }
 
         let mut targets = Vec::new();
         for t in &s.target_list {
             self.target(t, &scope, true, &mut targets)?;
         }
+        if let Some(mut c) = corr_out {
+            if targets.iter().any(|t| {
+                let mut a = Vec::new();
+                t.node.collect_aggs(&mut a);
+                !a.is_empty()
+            }) {
+                return Err(unsupported(
+                    "a correlated subquery with aggregates, DISTINCT, LIMIT or set operations",
+                    "Its correlated conditions cannot be moved out of it; join a grouped subquery instead, or use FULL.",
+                ));
+            }
+            c.first_var = targets.len();
+            for (i, v) in c.own.iter().enumerate() {
+                targets.push(Target {
+                    name: format!("__pgt_corr{i}"),
+                    node: v.clone(),
+                });
+            }
+            self.corr_out = Some(c);
+        }
         let mut having = None;
         if let Some(h) = s.having_clause.as_deref() {
             let node = self.analyze(h, &scope, true)?;
-            having = Some(Analyzer { cat: self.cat }.to_bool(node)?);
+            having = Some(Analyzer::new(self.cat).to_bool(node)?);
         }
         let mut aggs = Vec::new();
         for t in &targets {
@@ -704,15 +798,185 @@ impl<'c, C: Catalog> Builder<'c, C> {
     }
 
     /// `σ_{p₁}(σ_{p₂}(… tree))`, one filter per conjunct, each with the pair it equates.
-    fn filters(&mut self, mut tree: OpTree, quals: &Node) -> Result<OpTree> {
+    fn filters(&mut self, mut tree: OpTree, quals: &Node, scope: &Scope) -> Result<OpTree> {
         let mut cs = Vec::new();
         node::conjuncts(quals, &mut cs);
+        // Subquery tests go on top of the ordinary filters (`σ_p(A) ⋉ S = σ_p(A ⋉ S)`).
+        let (subs, cs): (Vec<Node>, Vec<Node>) =
+            cs.into_iter().partition(|c| as_sublink(c).is_some());
         for c in cs {
             let p = self.print(&c, &mut FromColumns)?;
             let equi = node::equi_pair(&c).into_iter().collect();
             tree = OpTree::filter_equi(tree, p, equi).with_error_free(node::error_free(&c));
         }
+        for c in subs {
+            let (id, negated) = as_sublink(&c).expect("partitioned above");
+            tree = self.sublink_join(tree, scope, id, negated)?;
+        }
         Ok(tree)
+    }
+
+    /// `tree ⋉_θ S` or `tree ▷_θ S` for the WHERE subquery `id` (negated: under NOT),
+    /// as the extension builds it (`sublink.rs`): `S` without its correlated conjuncts,
+    /// `θ` those and the comparison, keeping SQL's three-valued logic.
+    fn sublink_join(
+        &mut self,
+        tree: OpTree,
+        scope: &Scope,
+        id: usize,
+        negated: bool,
+    ) -> Result<OpTree> {
+        let raw = self.sublinks[id].clone();
+        let kind =
+            pb::SubLinkType::try_from(raw.sub_link_type).unwrap_or(pb::SubLinkType::Undefined);
+        if !matches!(
+            kind,
+            pb::SubLinkType::ExistsSublink
+                | pb::SubLinkType::AnySublink
+                | pb::SubLinkType::AllSublink
+        ) {
+            return Err(unsupported(
+                "a subquery in this position",
+                "Subqueries are translated as WHERE conjuncts ([NOT] EXISTS, [NOT] IN, op ANY/ALL) only here; rewrite it as a join, or the stream table is refreshed in full.",
+            ));
+        }
+        let Some(N::SelectStmt(sub)) = raw.subselect.as_deref().and_then(|n| n.node.as_ref())
+        else {
+            return Err(FrontendError::Invalid(
+                "a subquery that is not a SELECT".into(),
+            ));
+        };
+        self.correlation = Some(scope.entries.clone());
+        let translated = self.select(sub);
+        self.correlation = None;
+        let corr = self.corr_out.take().unwrap_or_default();
+        let (inner, cols) = translated?;
+        let nl = tree.columns().len();
+        let mut parts = Vec::new();
+        let mut equi: Vec<(usize, usize)> = Vec::new();
+        let mut r = SublinkColumns {
+            nl,
+            own: &corr.own,
+            first_var: corr.first_var,
+            outer_level: false,
+        };
+        for c in &corr.corr {
+            parts.push(self.printer.print(self.cat, c, &mut r)?);
+            self.pair_of(c, &mut r, nl, &mut equi)?;
+        }
+        r.outer_level = true;
+        let wrapped = |e: Expr, suffix: &str| {
+            let mut out = Expr::sql("((");
+            out.append(e);
+            out.push_sql(&format!(") {suffix})"));
+            out
+        };
+        let anti = match (kind, negated) {
+            (pb::SubLinkType::ExistsSublink, neg) => neg,
+            _ => {
+                let Some(lhs) = raw.testexpr.as_deref() else {
+                    return Err(FrontendError::Invalid("ANY/ALL without a left side".into()));
+                };
+                if cols.len() != 1 {
+                    return Err(unsupported(
+                        "a subquery comparison of several columns",
+                        "Translated by the extension's frontend only.",
+                    ));
+                }
+                let op = match raw.oper_name.as_slice() {
+                    [] => "=".to_string(),
+                    [one] => string(one).unwrap_or_default().to_string(),
+                    _ => {
+                        return Err(unsupported(
+                            "OPERATOR(schema.op) ANY/ALL",
+                            "Translated by the extension's frontend only.",
+                        ))
+                    }
+                };
+                let outer_scope = Scope {
+                    entries: scope.entries.clone(),
+                    outer: Vec::new(),
+                };
+                let lhs = self.analyze(lhs, &outer_scope, false)?;
+                let param = Node::Param {
+                    ty: cols[0].ty,
+                    coll: cols[0].coll,
+                };
+                let test = Analyzer::new(self.cat).operator(&op, lhs, param)?;
+                if test.ty().oid != crate::catalog::BOOL {
+                    return Err(FrontendError::Invalid(
+                        "a subquery comparison that is not boolean".into(),
+                    ));
+                }
+                let printed = self.printer.print(self.cat, &test, &mut r)?;
+                match (kind, negated) {
+                    (pb::SubLinkType::AnySublink, false) => {
+                        let mut tc = Vec::new();
+                        node::conjuncts(&test, &mut tc);
+                        for n in &tc {
+                            self.pair_of(n, &mut r, nl, &mut equi)?;
+                        }
+                        parts.push(printed);
+                        false
+                    }
+                    (pb::SubLinkType::AnySublink, true) => {
+                        parts.push(wrapped(printed, "IS NOT FALSE"));
+                        true
+                    }
+                    (_, false) => {
+                        parts.push(wrapped(printed, "IS NOT TRUE"));
+                        true
+                    }
+                    (_, true) => {
+                        parts.push(wrapped(printed, "IS FALSE"));
+                        false
+                    }
+                }
+            }
+        };
+        let condition = if parts.is_empty() {
+            Expr::sql("true")
+        } else {
+            let mut e = Expr::sql("(");
+            for (i, p) in parts.into_iter().enumerate() {
+                if i > 0 {
+                    e.push_sql(") AND (");
+                }
+                e.append(p);
+            }
+            e.push_sql(")");
+            e
+        };
+        Ok(OpTree::semi_join(anti, tree, inner, condition, equi, false))
+    }
+
+    /// The pair of columns, one of each side, that a mergejoinable equality of θ compares.
+    fn pair_of(
+        &mut self,
+        n: &Node,
+        r: &mut SublinkColumns<'_>,
+        nl: usize,
+        equi: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        let Node::Op { op, args, .. } = n else {
+            return Ok(());
+        };
+        if args.len() != 2 || !op.mergejoinable {
+            return Ok(());
+        }
+        let a = self.printer.print(self.cat, &args[0], r)?.as_column();
+        let b = self.printer.print(self.cat, &args[1], r)?.as_column();
+        if let (Some(a), Some(b)) = (a, b) {
+            let p = match (a < nl, b < nl) {
+                (true, false) => Some((a, b - nl)),
+                (false, true) => Some((b, a - nl)),
+                _ => None,
+            };
+            if let Some(p) = p.filter(|p| !equi.contains(p)) {
+                equi.push(p);
+            }
+        }
+        Ok(())
     }
 
     fn translate_from_item(&mut self, item: &pb::Node) -> Result<(OpTree, Scope)> {
@@ -782,7 +1046,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         (_, Some(u)) => Some(u.clone()),
                         (Some(q), None) => {
                             let node = self.analyze(q, &scope, false)?;
-                            Some(Analyzer { cat: self.cat }.to_bool(node)?)
+                            Some(Analyzer::new(self.cat).to_bool(node)?)
                         }
                         (None, None) => None,
                     };
@@ -811,11 +1075,11 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 }
                 let mut tree = OpTree::join(left, right, None);
                 if let Some(u) = &using {
-                    tree = self.filters(tree, u)?;
+                    tree = self.filters(tree, u, &scope)?;
                 } else if let Some(q) = j.quals.as_deref() {
                     let node = self.analyze(q, &scope, false)?;
-                    let node = Analyzer { cat: self.cat }.to_bool(node)?;
-                    tree = self.filters(tree, &node)?;
+                    let node = Analyzer::new(self.cat).to_bool(node)?;
+                    tree = self.filters(tree, &node, &scope)?;
                 }
                 Ok((tree, scope))
             }
@@ -895,7 +1159,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                     merged_away: false,
                 });
             }
-            conds.push(Analyzer { cat: self.cat }.equality(l, r)?);
+            conds.push(Analyzer::new(self.cat).equality(l, r)?);
             for e in &mut scope.entries {
                 for c in &mut e.columns {
                     if c.name == name {
@@ -943,6 +1207,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 rel,
                 columns,
             }],
+            outer: Vec::new(),
         }
     }
 
@@ -1035,6 +1300,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                     rel: rel_index,
                     columns: entry_columns,
                 }],
+                outer: Vec::new(),
             },
         ))
     }
@@ -1104,7 +1370,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
         let node = self.analyze(val, scope, aggs)?;
         // An untyped literal in the SELECT list is text (resolveTargetListUnknowns).
         let node = if node.ty().oid == UNKNOWN {
-            Analyzer { cat: self.cat }.typed_literal(node, TypeRef::of(TEXT))?
+            Analyzer::new(self.cat).typed_literal(node, TypeRef::of(TEXT))?
         } else {
             node
         };
@@ -1235,6 +1501,51 @@ impl<'c, C: Catalog> Builder<'c, C> {
             call,
             result_type: self.cat.type_info(TypeRef::of(agg.result), 0)?.type_sql,
             tracks_scale,
+        })
+    }
+}
+
+/// A WHERE conjunct that is a subquery test, or NOT of one: its id and whether negated.
+fn as_sublink(c: &Node) -> Option<(usize, bool)> {
+    match c {
+        Node::Sublink { id } => Some((*id, false)),
+        Node::Bool {
+            kind: node::BoolKind::Not,
+            args,
+        } => match args.as_slice() {
+            [Node::Sublink { id }] => Some((*id, true)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The columns of a subquery test's θ: over the outer query's columns, then the
+/// subquery's outputs (its compared column, then the own columns correlated conjuncts
+/// read).
+struct SublinkColumns<'a> {
+    nl: usize,
+    own: &'a [Node],
+    first_var: usize,
+    /// Printing the comparison, which belongs to the outer query: its columns are the
+    /// outer query's.
+    outer_level: bool,
+}
+
+impl crate::print::Resolve for SublinkColumns<'_> {
+    fn substitute(&mut self, node: &Node) -> Result<Option<Expr>> {
+        Ok(match node {
+            Node::Param { .. } => Some(Expr::col(self.nl)),
+            Node::Var { pos, .. } if self.outer_level => Some(Expr::col(*pos)),
+            Node::Var { .. } => {
+                let i =
+                    self.own.iter().position(|v| v == node).ok_or_else(|| {
+                        unsupported("a subquery column", "It could not be resolved.")
+                    })?;
+                Some(Expr::col(self.nl + self.first_var + i))
+            }
+            Node::OuterVar { pos, .. } if !self.outer_level => Some(Expr::col(*pos)),
+            _ => None,
         })
     }
 }

@@ -148,6 +148,8 @@ pub struct Analyzer<'c, C: Catalog> {
     /// The subqueries met (their ids count on from `first_sublink`).
     pub sublinks: Vec<pb::SubLink>,
     pub first_sublink: usize,
+    /// The types of the scalar subqueries translated already, by parse location.
+    pub scalars: std::collections::HashMap<i32, (TypeRef, u32)>,
 }
 
 impl<'c, C: Catalog> Analyzer<'c, C> {
@@ -156,6 +158,7 @@ impl<'c, C: Catalog> Analyzer<'c, C> {
             cat,
             sublinks: Vec::new(),
             first_sublink: 0,
+            scalars: std::collections::HashMap::new(),
         }
     }
     /// Analyzes `n` over `scope`; aggregates are accepted when `aggs` is set (SELECT list
@@ -319,6 +322,20 @@ impl<'c, C: Catalog> Analyzer<'c, C> {
                 })
             }
             N::FuncCall(f) => self.call(f, scope, aggs),
+            N::SubLink(sl) if sl.sub_link_type == pb::SubLinkType::ExprSublink as i32 => {
+                match self.scalars.get(&sl.location) {
+                    Some(&(ty, coll)) => Ok(Node::Scalar {
+                        location: sl.location,
+                        ty,
+                        coll,
+                        pos: None,
+                    }),
+                    None => Err(unsupported(
+                        "a scalar subquery that is not an uncorrelated aggregate",
+                        "Only one-row aggregate subqueries without GROUP BY are joined here; the stream table is refreshed in full.",
+                    )),
+                }
+            }
             N::SubLink(sl) => {
                 if !matches!(
                     pb::SubLinkType::try_from(sl.sub_link_type),

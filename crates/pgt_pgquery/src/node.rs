@@ -37,6 +37,14 @@ pub enum Node {
     Sublink {
         id: usize,
     },
+    /// An uncorrelated one-row (aggregate) scalar subquery, by its parse location; `pos`:
+    /// the column it is joined as, once joined.
+    Scalar {
+        location: i32,
+        ty: TypeRef,
+        coll: u32,
+        pos: Option<usize>,
+    },
     /// The (first) output column of the subquery a comparison tests against.
     Param {
         ty: TypeRef,
@@ -132,7 +140,7 @@ impl Node {
             Node::Variadic { args, .. } | Node::NullIf { args, .. } => args[0].ty(),
             Node::Case { ty, .. } => *ty,
             Node::Collate { arg, .. } => arg.ty(),
-            Node::OuterVar { ty, .. } | Node::Param { ty, .. } => *ty,
+            Node::OuterVar { ty, .. } | Node::Param { ty, .. } | Node::Scalar { ty, .. } => *ty,
             Node::Sublink { .. } => TypeRef::of(BOOL),
             Node::InList { .. } | Node::Distinct { .. } => TypeRef::of(BOOL),
             Node::Op { op, .. } => TypeRef::of(op.result),
@@ -155,6 +163,7 @@ impl Node {
             | Node::Collate { coll, .. }
             | Node::OuterVar { coll, .. }
             | Node::Param { coll, .. }
+            | Node::Scalar { coll, .. }
             | Node::Agg { coll, .. } => *coll,
             Node::Const { .. }
             | Node::Bool { .. }
@@ -171,6 +180,7 @@ impl Node {
             | Node::Const { .. }
             | Node::OuterVar { .. }
             | Node::Sublink { .. }
+            | Node::Scalar { .. }
             | Node::Param { .. } => Vec::new(),
             Node::Op { args, .. }
             | Node::Bool { args, .. }
@@ -279,8 +289,90 @@ pub fn is_correlated(node: &Node) -> bool {
 }
 
 fn has_sublink(node: &Node) -> bool {
-    matches!(node, Node::Sublink { .. } | Node::OuterVar { .. })
-        || node.children().into_iter().any(has_sublink)
+    matches!(
+        node,
+        Node::Sublink { .. } | Node::OuterVar { .. } | Node::Scalar { .. }
+    ) || node.children().into_iter().any(has_sublink)
+}
+
+/// Whether `node` has a scalar subquery.
+pub fn has_scalar(node: &Node) -> bool {
+    matches!(node, Node::Scalar { .. }) || node.children().into_iter().any(has_scalar)
+}
+
+/// `checkExprHasSubLink`.
+fn has_subquery(node: &Node) -> bool {
+    matches!(node, Node::Sublink { .. } | Node::Scalar { .. })
+        || node.children().into_iter().any(has_subquery)
+}
+
+impl Node {
+    /// The same expression with each joined scalar subquery's column set.
+    pub fn with_scalar_positions(&self, at: &std::collections::HashMap<i32, usize>) -> Node {
+        let mut n = self.clone();
+        n.set_scalar_positions(at);
+        n
+    }
+
+    fn set_scalar_positions(&mut self, at: &std::collections::HashMap<i32, usize>) {
+        match self {
+            Node::Scalar { location, pos, .. } => {
+                if let Some(p) = at.get(location) {
+                    *pos = Some(*p);
+                }
+            }
+            Node::Op { args, .. }
+            | Node::Bool { args, .. }
+            | Node::Func { args, .. }
+            | Node::Variadic { args, .. }
+            | Node::Distinct { args, .. }
+            | Node::NullIf { args, .. } => args.iter_mut().for_each(|a| a.set_scalar_positions(at)),
+            Node::Agg {
+                args,
+                order,
+                filter,
+                ..
+            } => {
+                args.iter_mut().for_each(|a| a.set_scalar_positions(at));
+                order
+                    .iter_mut()
+                    .for_each(|(e, _, _)| e.set_scalar_positions(at));
+                if let Some(f) = filter {
+                    f.set_scalar_positions(at);
+                }
+            }
+            Node::Case { whens, default, .. } => {
+                for (w, r) in whens {
+                    w.set_scalar_positions(at);
+                    r.set_scalar_positions(at);
+                }
+                default.set_scalar_positions(at);
+            }
+            Node::InList { lhs, items, .. } => {
+                lhs.set_scalar_positions(at);
+                items.iter_mut().for_each(|a| a.set_scalar_positions(at));
+            }
+            Node::NullTest { arg, .. } | Node::Cast { arg, .. } | Node::Collate { arg, .. } => {
+                arg.set_scalar_positions(at)
+            }
+            Node::Var { .. }
+            | Node::Const { .. }
+            | Node::OuterVar { .. }
+            | Node::Sublink { .. }
+            | Node::Param { .. } => {}
+        }
+    }
+
+    /// The scalar subqueries' locations in walk order.
+    pub fn scalar_locations(&self, out: &mut Vec<i32>) {
+        if let Node::Scalar { location, .. } = self {
+            out.push(*location);
+            return;
+        }
+        for c in self.children() {
+            c.scalar_locations(out);
+        }
+    }
 }
 
 /// The FROM item all of `node`'s columns come from, when there is exactly one (none
@@ -440,7 +532,7 @@ fn int_to_numeric(func: &Function, arg: &Node) -> bool {
 /// `error_free`).
 pub fn error_free(node: &Node) -> bool {
     if !node.contains_var() {
-        return true;
+        return !has_subquery(node);
     }
     let all = |args: &[Node]| args.iter().all(error_free);
     match node {
@@ -474,6 +566,7 @@ pub fn error_free(node: &Node) -> bool {
         Node::Collate { arg, .. } => error_free(arg),
         Node::Const { .. }
         | Node::Agg { .. }
+        | Node::Scalar { .. }
         | Node::Sublink { .. }
         | Node::OuterVar { .. }
         | Node::Param { .. } => false,
@@ -515,7 +608,7 @@ pub fn bounded_numeric(node: &Node, leaves: &mut usize) -> bool {
             .contains(&op.func.name_sql.as_str())
                 && args.iter().all(|a| bounded_numeric(a, leaves))
         }
-        _ => !node.contains_var() && numeric,
+        _ => !node.contains_var() && !has_subquery(node) && numeric,
     }
 }
 

@@ -21,7 +21,7 @@ pub struct FromColumns;
 impl Resolve for FromColumns {
     fn substitute(&mut self, node: &Node) -> Result<Option<Expr>> {
         Ok(match node {
-            Node::Var { pos, .. } => Some(Expr::col(*pos)),
+            Node::Var { pos, .. } | Node::Scalar { pos: Some(pos), .. } => Some(Expr::col(*pos)),
             _ => None,
         })
     }
@@ -35,6 +35,9 @@ pub struct Grouped<'a> {
 
 impl Resolve for Grouped<'_> {
     fn substitute(&mut self, node: &Node) -> Result<Option<Expr>> {
+        if let Node::Scalar { pos: Some(p), .. } = node {
+            return Ok(Some(Expr::col(*p)));
+        }
         if let Some(i) = self.keys.iter().position(|k| k == node) {
             return Ok(Some(Expr::col(i)));
         }
@@ -95,7 +98,7 @@ impl Printer {
                     "Each query level must read only its own FROM items.",
                 ))
             }
-            Node::Sublink { .. } | Node::Param { .. } => {
+            Node::Sublink { .. } | Node::Param { .. } | Node::Scalar { .. } => {
                 return Err(unsupported(
                     "a subquery in this position",
                     "Subqueries are translated as WHERE conjuncts ([NOT] EXISTS, [NOT] IN, op ANY/ALL) only here; rewrite it as a join, or the stream table is refreshed in full.",

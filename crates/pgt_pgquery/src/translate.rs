@@ -38,6 +38,9 @@ pub struct Builder<'c, C: Catalog> {
     /// What that level's translation found: its correlated conjuncts and the own columns
     /// they read (appended to its outputs after the first `first_var`).
     corr_out: Option<CorrOut>,
+    /// Uncorrelated one-row aggregate subqueries, translated once: tree and output
+    /// type, by parse location.
+    scalars: HashMap<i32, (OpTree, TypeRef, u32)>,
     /// Each CTE's tree, translated once and shared by all its references (as the
     /// extension shares it), with its output columns.
     shared: HashMap<(usize, String), (Rc<OpTree>, Vec<OutCol>)>,
@@ -87,6 +90,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
             sublinks: Vec::new(),
             correlation: None,
             corr_out: None,
+            scalars: HashMap::new(),
             shared: HashMap::new(),
         }
     }
@@ -116,6 +120,11 @@ impl<'c, C: Catalog> Builder<'c, C> {
     fn analyze(&mut self, n: &pb::Node, scope: &Scope, aggs: bool) -> Result<Node> {
         let mut a = Analyzer::new(self.cat);
         a.first_sublink = self.sublinks.len();
+        a.scalars = self
+            .scalars
+            .iter()
+            .map(|(l, (_, ty, coll))| (*l, (*ty, *coll)))
+            .collect();
         let node = a.expr(n, scope, aggs)?;
         let found = std::mem::take(&mut a.sublinks);
         self.sublinks.extend(found);
@@ -291,7 +300,9 @@ impl<'c, C: Catalog> Builder<'c, C> {
         let mut tree = tree.expect("non-empty FROM");
         let correlated = outer.is_some();
         scope.outer = outer.unwrap_or_default();
+        self.prepare_scalars(s)?;
         let mut corr_out = None;
+        let mut where_node = None;
         if let Some(w) = s.where_clause.as_deref() {
             let node = self.analyze(w, &scope, false)?;
             let mut node = Some(Analyzer::new(self.cat).to_bool(node)?);
@@ -335,9 +346,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                     });
                 }
             }
-            if let Some(node) = node {
-                tree = self.filters(tree, &node, &scope)?;
-            }
+            where_node = node;
         }
 
         let mut targets = Vec::new();
@@ -393,13 +402,42 @@ impl<'c, C: Catalog> Builder<'c, C> {
         if let Some(h) = &having {
             h.collect_aggs(&mut aggs);
         }
+        let grouped = !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty();
+        if aggs.iter().any(node::has_scalar) {
+            return Err(unsupported(
+                "a scalar subquery inside an aggregate",
+                "Translated by the extension's frontend only.",
+            ));
+        }
+        // Uncorrelated one-row subqueries of WHERE (and of the SELECT list, unless the
+        // SELECT list comes after a grouping) are joined to the FROM items as one-row
+        // inputs (`A × S`), then WHERE filters.
+        let mut locations = Vec::new();
+        if let Some(w) = &where_node {
+            w.scalar_locations(&mut locations);
+        }
+        if !grouped {
+            for t in targets.iter().chain(hidden.iter()) {
+                t.node.scalar_locations(&mut locations);
+            }
+        }
+        let (joined, at) = self.join_scalars(tree, &locations);
+        tree = joined;
+        if let Some(w) = where_node {
+            let w = w.with_scalar_positions(&at);
+            tree = self.filters(tree, &w, &scope)?;
+        }
+        if !grouped {
+            for t in targets.iter_mut().chain(hidden.iter_mut()) {
+                t.node = t.node.with_scalar_positions(&at);
+            }
+        }
         // A top-k's ORDER BY expressions the query does not select are output after its
         // columns, stored hidden (`TopK::sort_only`).
         let mut outputs: Vec<&Target> = targets.iter().collect();
         if top_k.is_some() {
             outputs.extend(hidden.iter());
         }
-        let grouped = !s.group_clause.is_empty() || having.is_some() || !aggs.is_empty();
         if distinct_on {
             if grouped {
                 return Err(unsupported(
@@ -446,6 +484,25 @@ impl<'c, C: Catalog> Builder<'c, C> {
         tree = OpTree::aggregate(tree, group_by, group_columns, calls)
             .with_error_free_aggregate_input(error_free);
         let key_nodes: Vec<Node> = keys.into_iter().map(|(_, k)| k).collect();
+        // Those of HAVING and the SELECT list are joined to the grouping's output.
+        let mut locations = Vec::new();
+        if let Some(h) = &having {
+            h.scalar_locations(&mut locations);
+        }
+        for t in &outputs {
+            t.node.scalar_locations(&mut locations);
+        }
+        let (joined, at) = self.join_scalars(tree, &locations);
+        tree = joined;
+        let having = having.map(|h| h.with_scalar_positions(&at));
+        let filled: Vec<Target> = outputs
+            .iter()
+            .map(|t| Target {
+                name: t.name.clone(),
+                node: t.node.with_scalar_positions(&at),
+            })
+            .collect();
+        let outputs: Vec<&Target> = filled.iter().collect();
         if let Some(h) = &having {
             let p = self.print(
                 h,
@@ -814,6 +871,74 @@ impl<'c, C: Catalog> Builder<'c, C> {
             tree = self.sublink_join(tree, scope, id, negated)?;
         }
         Ok(tree)
+    }
+
+    /// Each scalar subquery of `locations` (once each, in order) cross-joined to `tree` as
+    /// a one-row input; returns the tree and the column of each.
+    fn join_scalars(
+        &mut self,
+        mut tree: OpTree,
+        locations: &[i32],
+    ) -> (OpTree, HashMap<i32, usize>) {
+        let mut at = HashMap::new();
+        for l in locations {
+            if at.contains_key(l) {
+                continue;
+            }
+            let Some((sub, _, _)) = self.scalars.get(l).cloned() else {
+                continue;
+            };
+            at.insert(*l, tree.columns().len());
+            tree = OpTree::join(tree, sub, None);
+        }
+        (tree, at)
+    }
+
+    /// Translates the scalar subqueries of this level (in WHERE, the SELECT list, HAVING,
+    /// ORDER BY) that are uncorrelated aggregates without GROUP BY, HAVING, LIMIT or set
+    /// operations: exactly one row. Others stay untranslated, and the analyzer refuses
+    /// them by name.
+    fn prepare_scalars(&mut self, s: &pb::SelectStmt) -> Result<()> {
+        let mut found = Vec::new();
+        for n in s
+            .where_clause
+            .iter()
+            .chain(s.having_clause.iter())
+            .map(|b| &**b)
+            .chain(s.target_list.iter())
+            .chain(s.sort_clause.iter())
+        {
+            scalar_sublinks(n, &mut found);
+        }
+        for sl in found {
+            if self.scalars.contains_key(&sl.location) {
+                continue;
+            }
+            let Some(N::SelectStmt(sub)) = sl.subselect.as_deref().and_then(|n| n.node.as_ref())
+            else {
+                continue;
+            };
+            let saved = self.correlation.take();
+            let translated = self.select(sub);
+            self.correlation = saved;
+            let Ok((tree, cols)) = translated else {
+                continue; // correlated, or not translated: refused where it is used
+            };
+            let one_row = matches!(&tree, OpTree::Project(p)
+                if matches!(&*p.input, OpTree::Aggregate(a) if a.group_by.is_empty()));
+            if !one_row {
+                continue;
+            }
+            if cols.len() != 1 {
+                return Err(unsupported(
+                    "a scalar subquery with several columns",
+                    "A scalar subquery yields one column.",
+                ));
+            }
+            self.scalars
+                .insert(sl.location, (tree, cols[0].ty, cols[0].coll));
+        }
+        Ok(())
     }
 
     /// `tree ⋉_θ S` or `tree ▷_θ S` for the WHERE subquery `id` (negated: under NOT),
@@ -1502,6 +1627,51 @@ impl<'c, C: Catalog> Builder<'c, C> {
             result_type: self.cat.type_info(TypeRef::of(agg.result), 0)?.type_sql,
             tracks_scale,
         })
+    }
+}
+
+/// The scalar (`EXPR`) subqueries in a raw expression, in the order the analyzed
+/// expression is walked, not looking inside subqueries.
+fn scalar_sublinks<'n>(n: &'n pb::Node, out: &mut Vec<&'n pb::SubLink>) {
+    let mut walk = |c: Option<&'n pb::Node>| {
+        if let Some(c) = c {
+            scalar_sublinks(c, out);
+        }
+    };
+    match &n.node {
+        Some(N::SubLink(sl)) => {
+            if sl.sub_link_type == pb::SubLinkType::ExprSublink as i32 {
+                out.push(sl);
+            }
+        }
+        Some(N::AExpr(e)) => {
+            walk(e.lexpr.as_deref());
+            walk(e.rexpr.as_deref());
+        }
+        Some(N::BoolExpr(b)) => b.args.iter().for_each(|a| walk(Some(a))),
+        Some(N::FuncCall(f)) => {
+            f.args.iter().for_each(|a| walk(Some(a)));
+            f.agg_order.iter().for_each(|a| walk(Some(a)));
+            walk(f.agg_filter.as_deref());
+        }
+        Some(N::TypeCast(t)) => walk(t.arg.as_deref()),
+        Some(N::NullTest(t)) => walk(t.arg.as_deref()),
+        Some(N::CollateClause(c)) => walk(c.arg.as_deref()),
+        Some(N::CoalesceExpr(c)) => c.args.iter().for_each(|a| walk(Some(a))),
+        Some(N::MinMaxExpr(m)) => m.args.iter().for_each(|a| walk(Some(a))),
+        Some(N::CaseExpr(c)) => {
+            walk(c.arg.as_deref());
+            c.args.iter().for_each(|a| walk(Some(a)));
+            walk(c.defresult.as_deref());
+        }
+        Some(N::CaseWhen(w)) => {
+            walk(w.expr.as_deref());
+            walk(w.result.as_deref());
+        }
+        Some(N::ResTarget(r)) => walk(r.val.as_deref()),
+        Some(N::SortBy(b)) => walk(b.node.as_deref()),
+        Some(N::List(l)) => l.items.iter().for_each(|a| walk(Some(a))),
+        _ => {}
     }
 }
 

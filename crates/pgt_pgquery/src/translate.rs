@@ -1639,10 +1639,8 @@ fn scalar_sublinks<'n>(n: &'n pb::Node, out: &mut Vec<&'n pb::SubLink>) {
         }
     };
     match &n.node {
-        Some(N::SubLink(sl)) => {
-            if sl.sub_link_type == pb::SubLinkType::ExprSublink as i32 {
-                out.push(sl);
-            }
+        Some(N::SubLink(sl)) if sl.sub_link_type == pb::SubLinkType::ExprSublink as i32 => {
+            out.push(sl);
         }
         Some(N::AExpr(e)) => {
             walk(e.lexpr.as_deref());

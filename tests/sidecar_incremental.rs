@@ -329,3 +329,112 @@ fn incremental_refreshes_cut_off_mid_way_lose_and_double_nothing() {
         .get(0);
     assert!(incremental >= 2, "{incremental} incremental refreshes");
 }
+
+#[test]
+fn a_transaction_committing_after_a_refresh_started_is_read_by_the_next_one() {
+    let db = plain_database();
+    let mut c = db.client();
+    pgt_sidecar::catalog::install(&mut c).unwrap();
+    c.batch_execute(
+        "CREATE TABLE src (k int, v int);
+         INSERT INTO src SELECT i % 3, i FROM generate_series(1, 30) i;",
+    )
+    .unwrap();
+    let q = "SELECT k, count(*) AS n, sum(v) AS s FROM src GROUP BY k";
+    pgt_sidecar::catalog::create(&mut c, "sums", q, None).unwrap();
+    assert_eq!(mode(&mut c, "sums").0, "DIFFERENTIAL");
+    // A writer that started before the refresh and commits after it.
+    let mut w = db.client();
+    w.batch_execute("BEGIN; INSERT INTO src VALUES (1, 1000), (7, 7); DELETE FROM src WHERE v = 3")
+        .unwrap();
+    c.batch_execute("INSERT INTO src VALUES (2, 500)").unwrap();
+    pgt_sidecar::catalog::refresh(&mut c, "sums").unwrap();
+    w.batch_execute("COMMIT").unwrap();
+    // A rolled-back writer is never read.
+    w.batch_execute("BEGIN; INSERT INTO src VALUES (9, 9); ROLLBACK")
+        .unwrap();
+    pgt_sidecar::catalog::refresh(&mut c, "sums").unwrap();
+    assert_eq!(differs(&mut c, "sums", q), 0);
+    // Nothing is read twice on later refreshes.
+    pgt_sidecar::catalog::refresh(&mut c, "sums").unwrap();
+    pgt_sidecar::catalog::refresh(&mut c, "sums").unwrap();
+    assert_eq!(differs(&mut c, "sums", q), 0);
+}
+
+#[test]
+fn a_diamond_refreshed_in_one_transaction_reads_its_own_writes_once() {
+    let db = plain_database();
+    let dsn = db.cluster.conninfo(&db.name);
+    let mut c = db.client();
+    pgt_sidecar::catalog::install(&mut c).unwrap();
+    c.batch_execute(
+        "CREATE TABLE src (k int, v int);
+         INSERT INTO src SELECT i % 5, i FROM generate_series(1, 50) i;",
+    )
+    .unwrap();
+    // left and right both read src; both feed top: refreshed together, in one
+    // transaction, top reading rows that left and right wrote in it.
+    let left = "SELECT k, count(*) AS n FROM src GROUP BY k";
+    let right = "SELECT k, max(v) AS mx FROM src WHERE v % 2 = 0 GROUP BY k";
+    let top = "SELECT l.k, l.n, r.mx FROM left_side l JOIN right_side r ON r.k = l.k";
+    pgt_sidecar::catalog::create(&mut c, "left_side", left, None).unwrap();
+    pgt_sidecar::catalog::create(&mut c, "right_side", right, None).unwrap();
+    pgt_sidecar::catalog::create(&mut c, "top", top, Some("1s")).unwrap();
+    for name in ["left_side", "right_side", "top"] {
+        assert_eq!(mode(&mut c, name).0, "DIFFERENTIAL", "{name}");
+    }
+    // The three in one REPEATABLE READ transaction, as the scheduler refreshes a
+    // diamond: top reads rows left and right wrote in this very transaction, and must
+    // read them exactly once (the frontier records the transaction's own rows).
+    let ids: Vec<i64> = ["left_side", "right_side", "top"]
+        .iter()
+        .map(|n| pgt_sidecar::catalog::lookup(&mut c, n).unwrap())
+        .collect();
+    for round in 0..4 {
+        c.batch_execute(&format!(
+            "INSERT INTO src VALUES ({round}, {v}), (NULL, {v}); UPDATE src SET v = v + 2 WHERE k = {k}; DELETE FROM src WHERE v = {d};",
+            v = 200 + round,
+            k = (round + 2) % 5,
+            d = 20 + round
+        ))
+        .unwrap();
+        c.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ;
+             SELECT pgtrickle_sidecar._refresh({}, 'MANUAL', false);
+             SELECT pgtrickle_sidecar._refresh({}, 'MANUAL', false);
+             SELECT pgtrickle_sidecar._refresh({}, 'MANUAL', false);",
+            ids[0], ids[1], ids[2]
+        ))
+        .unwrap();
+        c.batch_execute("COMMIT").unwrap();
+        assert_eq!(differs(&mut c, "left_side", left), 0, "round {round}");
+        assert_eq!(differs(&mut c, "right_side", right), 0, "round {round}");
+        assert_eq!(differs(&mut c, "top", top), 0, "round {round}");
+    }
+    let (stop, running) = serving(&dsn);
+    for round in 0..4 {
+        c.batch_execute(&format!(
+            "INSERT INTO src VALUES ({round}, {v}), (NULL, {v}); UPDATE src SET v = v + 2 WHERE k = {k}; DELETE FROM src WHERE v = {d};",
+            v = 100 + round,
+            k = round % 5,
+            d = 10 + round
+        ))
+        .unwrap();
+        db.cluster.eventually("the diamond catches up", || {
+            differs(&mut c, "left_side", left) == 0
+                && differs(&mut c, "right_side", right) == 0
+                && differs(&mut c, "top", top) == 0
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    running.join().unwrap().unwrap();
+    let incremental: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgtrickle_sidecar.refresh_history h JOIN pgtrickle_sidecar.stream_tables s USING (pgt_id) \
+              WHERE s.pgt_relid = 'top'::regclass AND h.action = 'DIFFERENTIAL' AND h.initiated_by = 'SCHEDULER'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(incremental >= 1, "{incremental}");
+}

@@ -171,7 +171,7 @@ pub fn unconsumed(pgt_id: i64, source_oid: u32) -> String {
     };
     let snap = dep("frontier_snapshot");
     let own = format!("coalesce({}, '0'::pg_catalog.xid8)", dep("frontier_xid"));
-    let own_id = dep("frontier_change_id");
+    let own_id = format!("coalesce({}, 0)", dep("frontier_change_id"));
     format!(
         "b.__pgt_xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin({snap}) \
          AND NOT ((pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, {snap}) AND b.__pgt_xid OPERATOR(pg_catalog.<>) {own}) \

@@ -170,7 +170,8 @@ BEGIN
                     'AND d.frontier_snapshot IS NOT NULL '
                     'AND NOT ((pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, d.frontier_snapshot) '
                     '          AND b.__pgt_xid OPERATOR(pg_catalog.<>) COALESCE(d.frontier_xid, ''0''::pg_catalog.xid8)) '
-                    '     OR (b.__pgt_xid OPERATOR(pg_catalog.=) d.frontier_xid AND b.__pgt_change_id OPERATOR(pg_catalog.<=) d.frontier_change_id)))',
+                    '     OR (b.__pgt_xid OPERATOR(pg_catalog.=) COALESCE(d.frontier_xid, ''0''::pg_catalog.xid8) '
+                    '         AND b.__pgt_change_id OPERATOR(pg_catalog.<=) COALESCE(d.frontier_change_id, 0))))',
                     buf, src);
             END IF;
         END LOOP;

@@ -268,3 +268,13 @@ pub fn check_source(
     }
     Ok(())
 }
+
+/// A sort key as generated SQL spells it: `e USING OPERATOR(schema.op) NULLS FIRST|LAST`,
+/// the very operator and NULLS placement the query sorts by.
+pub fn sort_key(mut key: Expr, operator: &str, nulls_first: bool) -> Expr {
+    key.push_sql(&format!(
+        " USING {operator} NULLS {}",
+        if nulls_first { "FIRST" } else { "LAST" }
+    ));
+    key
+}

@@ -132,6 +132,31 @@ fn is_pseudo(oid: u32) -> bool {
     matches!(oid, 2276..=2283 | 3500 | 3831 | 4537 | 4538 | 5077..=5080 | 2776 | 2249)
 }
 
+/// An ORDER BY item: its expression, whether descending, whether NULLs come first
+/// (by default last ascending, first descending). `USING op` is refused.
+pub fn sort_by(sb: &pb::SortBy) -> Result<(&pb::Node, bool, bool)> {
+    let desc = match pb::SortByDir::try_from(sb.sortby_dir) {
+        Ok(pb::SortByDir::SortbyDesc) => true,
+        Ok(pb::SortByDir::SortbyDefault | pb::SortByDir::SortbyAsc) => false,
+        _ => {
+            return Err(unsupported(
+                "ORDER BY … USING",
+                "Translated by the extension's frontend only.",
+            ))
+        }
+    };
+    let nulls_first = match pb::SortByNulls::try_from(sb.sortby_nulls) {
+        Ok(pb::SortByNulls::SortbyNullsFirst) => true,
+        Ok(pb::SortByNulls::SortbyNullsLast) => false,
+        _ => desc,
+    };
+    let e = sb
+        .node
+        .as_deref()
+        .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+    Ok((e, desc, nulls_first))
+}
+
 /// The name of the raw node kind, for messages.
 pub fn kind_name(n: &pb::Node) -> String {
     match &n.node {
@@ -951,25 +976,7 @@ impl<'c, C: Catalog> Analyzer<'c, C> {
                     "an aggregate's ORDER BY item".into(),
                 ));
             };
-            let desc = match pb::SortByDir::try_from(sb.sortby_dir) {
-                Ok(pb::SortByDir::SortbyDesc) => true,
-                Ok(pb::SortByDir::SortbyDefault | pb::SortByDir::SortbyAsc) => false,
-                _ => {
-                    return Err(unsupported(
-                        "ORDER BY … USING in an aggregate",
-                        "Translated by the extension's frontend only.",
-                    ))
-                }
-            };
-            let nulls_first = match pb::SortByNulls::try_from(sb.sortby_nulls) {
-                Ok(pb::SortByNulls::SortbyNullsFirst) => true,
-                Ok(pb::SortByNulls::SortbyNullsLast) => false,
-                _ => desc,
-            };
-            let e = sb
-                .node
-                .as_deref()
-                .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+            let (e, desc, nulls_first) = sort_by(sb)?;
             let e = self.expr(e, scope, false)?;
             let e = if e.ty().oid == UNKNOWN {
                 self.typed_literal(e, TypeRef::of(TEXT))?

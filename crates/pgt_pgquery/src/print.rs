@@ -329,11 +329,8 @@ impl Printer {
         }
         for (i, (e, op, nulls_first)) in order.iter().enumerate() {
             call.push_sql(if i == 0 { " ORDER BY " } else { ", " });
-            call.append(self.print(cat, e, &mut FromColumns)?);
-            call.push_sql(&format!(
-                " USING {op} NULLS {}",
-                if *nulls_first { "FIRST" } else { "LAST" }
-            ));
+            let key = self.print(cat, e, &mut FromColumns)?;
+            call.append(pgt_dvm::frontend::sort_key(key, op, *nulls_first));
         }
         call.push_sql(")");
         if let Some(f) = filter {

@@ -539,25 +539,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
         let Some(N::SortBy(sb)) = &item.node else {
             return Err(FrontendError::Invalid("an ORDER BY item".into()));
         };
-        let desc = match pb::SortByDir::try_from(sb.sortby_dir) {
-            Ok(pb::SortByDir::SortbyDesc) => true,
-            Ok(pb::SortByDir::SortbyDefault | pb::SortByDir::SortbyAsc) => false,
-            _ => {
-                return Err(unsupported(
-                    "ORDER BY … USING",
-                    "Translated by the extension's frontend only.",
-                ))
-            }
-        };
-        let nulls_first = match pb::SortByNulls::try_from(sb.sortby_nulls) {
-            Ok(pb::SortByNulls::SortbyNullsFirst) => true,
-            Ok(pb::SortByNulls::SortbyNullsLast) => false,
-            _ => desc,
-        };
-        let expr = sb
-            .node
-            .as_deref()
-            .ok_or_else(|| FrontendError::Invalid("an empty ORDER BY item".into()))?;
+        let (expr, desc, nulls_first) = crate::analyze::sort_by(sb)?;
         let at = self.output_of(expr, scope, targets, hidden)?;
         Ok((at, desc, nulls_first))
     }
@@ -672,7 +654,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
         let mut sort_keys = Vec::new();
         for &(at, desc, nulls_first) in sort {
             let node = node_at(at);
-            let mut key = self.print(&node, &mut FromColumns)?;
+            let key = self.print(&node, &mut FromColumns)?;
             let op = self
                 .cat
                 .sort_operator(node.ty().oid, desc)?
@@ -682,11 +664,7 @@ impl<'c, C: Catalog> Builder<'c, C> {
                         "Translated by the extension's frontend only.",
                     )
                 })?;
-            key.push_sql(&format!(
-                " USING {op} NULLS {}",
-                if nulls_first { "FIRST" } else { "LAST" }
-            ));
-            sort_keys.push(key);
+            sort_keys.push(pgt_dvm::frontend::sort_key(key, &op, nulls_first));
         }
         Ok(pgt_dvm::frontend::distinct_on(
             tree,

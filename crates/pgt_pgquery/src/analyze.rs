@@ -920,14 +920,60 @@ impl<'c, C: Catalog> Analyzer<'c, C> {
             }
             args.push(self.expr(a, scope, false)?);
         }
-        if args.iter().any(|a| a.ty().oid == UNKNOWN) {
-            return Err(unsupported(
-                &format!("{name}() with an untyped literal argument"),
-                "Translated by the extension's frontend only.",
-            ));
-        }
         for a in &args {
             self.plain_operand(a)?;
+        }
+        if args.iter().any(|a| a.ty().oid == UNKNOWN) {
+            // The one candidate taking every typed argument's type exactly (an untyped
+            // literal matches any type): it has the most exact matches, which is
+            // PostgreSQL's choice when it is the only one; more are left to PostgreSQL's
+            // further rules (refused here).
+            let fits = |declared: &[u32]| {
+                declared.len() == args.len()
+                    && args
+                        .iter()
+                        .zip(declared)
+                        .all(|(a, d)| !is_pseudo(*d) && (a.ty().oid == UNKNOWN || a.ty().oid == *d))
+            };
+            let mut found = Vec::new();
+            let mut all = 0;
+            for aggregate in [true, false] {
+                for (func, declared) in self.cat.candidates(&name, args.len(), aggregate)? {
+                    all += 1;
+                    if fits(&declared) {
+                        found.push((func, declared, aggregate));
+                    }
+                }
+            }
+            // With no typed argument, no candidate has an exact match, and PostgreSQL
+            // decides among all of them (polymorphic ones too) by type categories.
+            let untyped_only = args.iter().all(|a| a.ty().oid == UNKNOWN);
+            if found.len() != 1 || (untyped_only && all != 1) {
+                return Err(unsupported(
+                    &format!("{name}() with an untyped literal argument"),
+                    "Its type is resolved by PostgreSQL's further rules, which only the extension's frontend applies.",
+                ));
+            }
+            let (func, declared, aggregate) = found.pop().expect("one");
+            let mut typed = Vec::new();
+            for (a, d) in args.into_iter().zip(&declared) {
+                typed.push(self.typed_literal(a, TypeRef::of(*d))?);
+            }
+            if aggregate {
+                return self.aggregate_call(func, false, typed, f, scope, aggs);
+            }
+            if modified {
+                return Err(FrontendError::Invalid(format!(
+                    "DISTINCT, ORDER BY or FILTER given to {name}(), which is not an aggregate"
+                )));
+            }
+            let refs: Vec<&Node> = typed.iter().collect();
+            let coll = self.derive_collation(TypeRef::of(func.result), &refs)?;
+            return Ok(Node::Func {
+                func,
+                args: typed,
+                coll,
+            });
         }
         let types: Vec<u32> = args.iter().map(|a| a.ty().oid).collect();
         if !args.is_empty() {

@@ -159,6 +159,14 @@ pub trait Catalog {
     fn collation_name(&mut self, oid: u32) -> CatalogResult<String>;
     /// The array type whose elements are of type `elem`.
     fn array_type(&mut self, elem: u32) -> CatalogResult<Option<u32>>;
+    /// The visible ordinary functions (`aggregate`: plain aggregates) named `name` with
+    /// `nargs` arguments, each with its declared argument types.
+    fn candidates(
+        &mut self,
+        name: &str,
+        nargs: usize,
+        aggregate: bool,
+    ) -> CatalogResult<Vec<(Function, Vec<u32>)>>;
     /// The cast from one type to another, if `pg_cast` has one or I/O conversion applies.
     fn cast(&mut self, from: u32, to: u32) -> CatalogResult<Option<Cast>>;
     /// `text` read by the input function of `ty` and printed by its output function, as a

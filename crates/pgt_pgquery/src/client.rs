@@ -436,6 +436,40 @@ impl<G: GenericClient> Catalog for ClientCatalog<'_, G> {
         Ok(rows.first().map(|r| r.get(0)))
     }
 
+    fn candidates(
+        &mut self,
+        name: &str,
+        nargs: usize,
+        aggregate: bool,
+    ) -> CatalogResult<Vec<(Function, Vec<u32>)>> {
+        let sql = format!(
+            "SELECT {FUNCTION_COLUMNS}, p.proargtypes::pg_catalog.text FROM pg_catalog.pg_proc p \
+               JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) p.pronamespace \
+              WHERE p.proname OPERATOR(pg_catalog.=) $1 AND p.pronargs OPERATOR(pg_catalog.=) $2 \
+                AND p.prokind::pg_catalog.text OPERATOR(pg_catalog.=) $3::pg_catalog.text AND NOT p.proretset \
+                AND p.provariadic OPERATOR(pg_catalog.=) 0::pg_catalog.oid \
+                AND (p.prokind OPERATOR(pg_catalog.<>) 'a' OR EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate g \
+                      WHERE g.aggfnoid OPERATOR(pg_catalog.=) p.oid AND g.aggkind OPERATOR(pg_catalog.=) 'n')) \
+                AND pg_catalog.pg_function_is_visible(p.oid)"
+        );
+        let nargs = i16::try_from(nargs).unwrap_or(i16::MAX);
+        let kind = if aggregate { "a" } else { "f" };
+        let rows = self.query(&sql, &[&name, &nargs, &kind])?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let types: String = r.get(6);
+                (
+                    Self::function_row(r, 0),
+                    types
+                        .split_whitespace()
+                        .filter_map(|t| t.parse().ok())
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+
     fn cast(&mut self, from: u32, to: u32) -> CatalogResult<Option<Cast>> {
         if let Some(c) = self.casts.get(&(from, to)) {
             return Ok(c.clone());

@@ -980,7 +980,12 @@ impl<'c, C: Catalog> Builder<'c, C> {
                 let Some(lhs) = raw.testexpr.as_deref() else {
                     return Err(FrontendError::Invalid("ANY/ALL without a left side".into()));
                 };
-                if cols.len() != 1 {
+                let visible = if corr.corr.is_empty() {
+                    cols.len()
+                } else {
+                    corr.first_var
+                };
+                if visible != 1 {
                     return Err(unsupported(
                         "a subquery comparison of several columns",
                         "Translated by the extension's frontend only.",
